@@ -1,0 +1,101 @@
+"""Rule actions: what a rule may do, declared with business-rules' ``rule_action``.
+
+Calling an action on ``DealActions`` only *plans* it (appends to ``planned``): evaluation stays pure.
+Planned actions go to the outbox in the same transaction as the change that caused them, and
+``engine.dispatch`` carries them out. Each param dict carries business-rules' keys (name, label,
+fieldType) plus Conveyor's ``required`` and, for selects, ``options``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from business_rules.actions import BaseActions, rule_action
+from business_rules.fields import FIELD_NUMERIC, FIELD_SELECT, FIELD_TEXT
+
+PRIORITIES = ["low", "normal", "high"]
+CHANNELS = ["telegram", "viber", "whatsapp", "email"]
+
+#: Actions that send something outside (at-least-once, through a provider); the rest are internal.
+MESSAGE_ACTIONS = frozenset({"send_sms", "send_message"})
+#: Params that hold a safe template over deal fields.
+TEMPLATE_PARAMS = {"create_task": ("title",), "notify_manager": ("text",), "send_sms": ("text",),
+                   "send_message": ("text",), "start_process": ("title",)}
+
+
+def _param(name: str, label: str, field_type: str, required: bool = True, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "label": label, "fieldType": field_type, "required": required, **extra}
+
+
+@dataclass
+class PlannedAction:
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class DealActions(BaseActions):
+    """The built-in actions. Every method records the call; none has a side effect."""
+
+    def __init__(self) -> None:
+        self.planned: list[PlannedAction] = []
+
+    def _plan(self, name: str, **params: Any) -> None:
+        self.planned.append(PlannedAction(name, {k: v for k, v in params.items() if v is not None}))
+
+    @rule_action(label="Assign a manager (round robin)", params=[])
+    def assign_manager(self) -> None:
+        self._plan("assign_manager")
+
+    @rule_action(
+        label="Create a task",
+        params=[
+            _param("title", "Title", FIELD_TEXT),
+            _param("due_in_hours", "Due in (hours)", FIELD_NUMERIC),
+            _param("priority", "Priority", FIELD_SELECT, required=False, options=PRIORITIES, default="normal"),
+        ],
+    )
+    def create_task(self, title: str, due_in_hours: float, priority: str = "normal") -> None:
+        self._plan("create_task", title=title, due_in_hours=due_in_hours, priority=priority)
+
+    @rule_action(
+        label="Notify the manager",
+        params=[
+            _param("text", "Text", FIELD_TEXT),
+            _param("priority", "Priority", FIELD_SELECT, required=False, options=PRIORITIES, default="normal"),
+        ],
+    )
+    def notify_manager(self, text: str, priority: str = "normal") -> None:
+        self._plan("notify_manager", text=text, priority=priority)
+
+    @rule_action(label="Move to stage", params=[_param("to_stage", "Stage", FIELD_SELECT, options=[])])
+    def move_to_stage(self, to_stage: str) -> None:
+        self._plan("move_to_stage", to_stage=to_stage)
+
+    @rule_action(label="Send the client an SMS", params=[_param("text", "Text", FIELD_TEXT)])
+    def send_sms(self, text: str) -> None:
+        self._plan("send_sms", text=text)
+
+    @rule_action(
+        label="Send the client a message",
+        params=[_param("channel", "Channel", FIELD_SELECT, options=CHANNELS), _param("text", "Text", FIELD_TEXT)],
+    )
+    def send_message(self, channel: str, text: str) -> None:
+        self._plan("send_message", channel=channel, text=text)
+
+    @rule_action(
+        label="Generate an invoice",
+        params=[_param("amount", "Amount (empty: the deal's amount)", FIELD_NUMERIC, required=False)],
+    )
+    def generate_invoice(self, amount: float | None = None) -> None:
+        self._plan("generate_invoice", amount=amount)
+
+    @rule_action(
+        label="Start a process (linked deal in another funnel)",
+        params=[
+            _param("funnel", "Funnel", FIELD_SELECT, options=[]),
+            _param("title", "Title of the new deal", FIELD_TEXT, required=False),
+        ],
+    )
+    def start_process(self, funnel: str, title: str | None = None) -> None:
+        self._plan("start_process", funnel=funnel, title=title)

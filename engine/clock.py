@@ -1,0 +1,54 @@
+"""Injected time: every engine decision reads ``clock.now()``, never the wall clock directly.
+
+``SystemClock`` is used by the service; ``VirtualClock`` lets the simulator and tests run months in seconds.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+def utc(dt: datetime) -> datetime:
+    """Return ``dt`` as an aware UTC datetime (naive values are taken to be UTC already)."""
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+def parse_instant(text: str) -> datetime:
+    """Parse an ISO-8601 instant; a trailing ``Z`` and naive values mean UTC."""
+    return utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+
+
+def format_instant(dt: datetime) -> str:
+    """ISO-8601 UTC with a ``Z``, seconds precision (the simulator's output format)."""
+    return utc(dt).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+class VirtualClock:
+    """A clock that only moves when told to."""
+
+    def __init__(self, start: datetime):
+        self._now = utc(start)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def set(self, when: datetime) -> None:
+        when = utc(when)
+        if when < self._now:
+            raise ValueError(f"virtual clock cannot go back from {self._now} to {when}")
+        self._now = when
+
+    def advance(self, delta: timedelta) -> None:
+        self._now = self._now + delta

@@ -1,0 +1,203 @@
+"""The outbox dispatcher: carries out the actions that evaluation wrote down.
+
+Internal actions (tasks, stage moves, invoices, new deals) are applied and marked done in one
+transaction: exactly once. Messages go to the provider at least once: the row is marked ``sending``
+(with a lease) and committed *before* the call, marked done after; a row left ``sending`` by a crash is
+reconciled with the provider (``delivered``) before it is resent with the same idempotency key.
+Failures retry with exponential backoff and jitter, then end ``dead``; permanent ones end dead at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from engine import effects
+from engine.errors import ConveyorError, NotFound, PermanentSendError, TransientSendError
+from engine.providers import OutgoingMessage
+from engine.template import render
+from storage import repositories as repo
+from storage.models import Firing, OutboxAction
+
+if TYPE_CHECKING:
+    from engine.conveyor import Conveyor
+
+log = logging.getLogger("conveyor.dispatch")
+
+_PHONE = re.compile(r"^\+?[0-9][0-9 ()\-]{5,22}$")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 6
+    base: timedelta = timedelta(seconds=30)
+    cap: timedelta = timedelta(hours=1)
+    jitter: float = 0.2
+    lease: timedelta = timedelta(seconds=120)
+
+    def delay(self, attempts: int, key: str) -> timedelta:
+        """Exponential backoff with a jitter that is random across rows but repeatable for one row."""
+        raw = min(self.base * (2 ** max(attempts - 1, 0)), self.cap)
+        spread = int.from_bytes(hashlib.sha256(f"{key}:{attempts}".encode()).digest()[:4], "big") / 2**32
+        return raw * (1 - self.jitter + 2 * self.jitter * spread)
+
+
+@dataclass
+class Executed:
+    """One attempt at one outbox row, as the simulator and the service log report it."""
+
+    outbox_id: int
+    deal_id: int
+    rule_id: str
+    action: str
+    status: str  # done | failed | dead
+    at: datetime
+    params: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+def _finish(row: OutboxAction, status: str, now: datetime, *, result: dict | None = None,
+            error: str | None = None, policy: RetryPolicy) -> str:
+    row.updated_at = now
+    row.claimed_by = None
+    row.lease_until = None
+    if status == "done":
+        row.status, row.result, row.done_at, row.last_error = "done", result, now, None
+        return "done"
+    row.last_error = error
+    if status == "dead" or row.attempts >= policy.max_attempts:
+        row.status = "dead"
+        return "dead"
+    row.status = "failed"
+    row.next_attempt_at = now + policy.delay(row.attempts, row.idempotency_key)
+    return "failed"
+
+
+def dispatch_internal(conveyor: Conveyor, limit: int = 100, policy: RetryPolicy = RetryPolicy()) -> list[Executed]:
+    """Apply up to ``limit`` ready internal actions; each is applied and marked done atomically."""
+    now = conveyor.clock.now()
+    out: list[Executed] = []
+    with conveyor.session() as s:
+        for row in repo.claim_ready(s, now, limit, kind="internal"):
+            firing = s.get(Firing, row.firing_id)
+            row.attempts += 1
+            savepoint = s.begin_nested()
+            try:
+                result = effects.apply(conveyor, s, row, firing, now)
+                savepoint.commit()
+            except Exception as exc:  # noqa: BLE001 - every failure must end visible on the row
+                savepoint.rollback()
+                permanent = isinstance(exc, effects.ActionFailed) and exc.permanent
+                message = str(exc) if isinstance(exc, ConveyorError) else f"{type(exc).__name__}: {exc}"
+                status = _finish(row, "dead" if permanent else "failed", now, error=message, policy=policy)
+                log.warning("action %s (%s) for deal %s %s: %s", row.id, row.action, row.deal_id, status, message)
+                out.append(Executed(row.id, row.deal_id, firing.rule_id, row.action, status, now, error=message))
+                continue
+            _finish(row, "done", now, result=result, policy=policy)
+            out.append(Executed(row.id, row.deal_id, firing.rule_id, row.action, "done", now, params=result))
+    return out
+
+
+def _recipient(channel: str, deal: Any) -> str:
+    if channel == "email":
+        if "@" not in (deal.email or ""):
+            raise PermanentSendError(f"deal {deal.key} has no valid e-mail address ({deal.email!r})")
+        return deal.email
+    phone = (deal.phone or "").strip()
+    digits = re.sub(r"\D", "", phone)
+    if not _PHONE.match(phone) or not 7 <= len(digits) <= 15:
+        raise PermanentSendError(f"bad phone number {phone!r} on deal {deal.key}")
+    return phone
+
+
+def dispatch_messages(conveyor: Conveyor, limit: int = 20, policy: RetryPolicy = RetryPolicy()) -> list[Executed]:
+    """Send up to ``limit`` ready messages. The provider is called outside any transaction."""
+    now = conveyor.clock.now()
+    out: list[Executed] = []
+    claimed: list[tuple[int, int, str, OutgoingMessage, bool]] = []
+    with conveyor.session() as s:
+        for row in repo.claim_ready(s, now, limit, kind="message"):
+            firing = s.get(Firing, row.firing_id)
+            reconcile = row.status == "sending"
+            msg = repo.message_for_outbox(s, row.id)
+            row.attempts += 1
+            if msg is None:
+                deal = repo.get_deal(s, row.deal_id)
+                params = row.params or {}
+                channel = params.get("channel", "sms") if row.action == "send_message" else "sms"
+                try:
+                    to = _recipient(channel, deal)
+                except PermanentSendError as exc:
+                    _finish(row, "dead", now, error=str(exc), policy=policy)
+                    out.append(Executed(row.id, row.deal_id, firing.rule_id, row.action, "dead", now, error=str(exc)))
+                    continue
+                text = render(params.get("text", ""), effects.template_values(conveyor, s, deal))
+                msg = repo.add_message(s, deal_id=deal.id, outbox_id=row.id, channel=channel, to=to, text=text,
+                                       provider=conveyor.provider.name, idempotency_key=row.idempotency_key,
+                                       status="sending", created_at=now)
+            row.status, row.claimed_by, row.lease_until, row.updated_at = "sending", conveyor.engine_id, now + policy.lease, now
+            deal_key = repo.get_deal(s, row.deal_id).key
+            claimed.append((row.id, row.deal_id, firing.rule_id,
+                            OutgoingMessage(row.idempotency_key, msg.channel, msg.to, msg.text, deal_key), reconcile))
+    for outbox_id, deal_id, rule_id, message, reconcile in claimed:
+        out.append(_send_one(conveyor, outbox_id, deal_id, rule_id, message, reconcile, policy))
+    return out
+
+
+def _send_one(conveyor: Conveyor, outbox_id: int, deal_id: int, rule_id: str, message: OutgoingMessage,
+              reconcile: bool, policy: RetryPolicy) -> Executed:
+    ref: str | None = None
+    error: str | None = None
+    status = "done"
+    if reconcile and conveyor.provider.delivered(message.idempotency_key):
+        ref = "reconciled"
+    else:
+        try:
+            ref = conveyor.provider.send(message)
+        except PermanentSendError as exc:
+            status, error = "dead", str(exc)
+        except TransientSendError as exc:
+            status, error = "failed", str(exc)
+        except Exception as exc:  # noqa: BLE001 - a provider bug must not lose the message
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
+    now = conveyor.clock.now()
+    result = {"channel": message.channel, "to": message.to, "text": message.text}
+    with conveyor.session() as s:
+        row = repo.get_outbox(s, outbox_id)
+        msg = repo.message_for_outbox(s, outbox_id)
+        if row.status == "done":  # another dispatcher finished it after our lease ran out
+            return Executed(outbox_id, deal_id, rule_id, row.action, "done", now, params=result)
+        status = _finish(row, status, now, result=result, error=error, policy=policy)
+        msg.status = "sent" if status == "done" else "failed" if status == "dead" else "sending"
+        if status == "done":
+            msg.sent_at, msg.provider_ref = now, ref
+    if error:
+        log.warning("message %s for deal %s %s: %s", outbox_id, deal_id, status, error)
+    return Executed(outbox_id, deal_id, rule_id, row.action, status, now, params=result, error=error)
+
+
+def run_until_idle(conveyor: Conveyor, max_rounds: int = 10_000) -> list[Executed]:
+    """Dispatch until nothing is ready at the clock's current time (cascades included)."""
+    done: list[Executed] = []
+    for _ in range(max_rounds):
+        batch = dispatch_internal(conveyor) + dispatch_messages(conveyor)
+        if not batch:
+            return done
+        done.extend(batch)
+    raise ConveyorError(f"dispatcher did not settle after {max_rounds} rounds")
+
+
+def retry(conveyor: Conveyor, outbox_id: int) -> None:
+    """Put a failed or dead action back in the queue now (the Actions review's Retry button)."""
+    now = conveyor.clock.now()
+    with conveyor.session() as s:
+        row = repo.get_outbox(s, outbox_id)
+        if row is None:
+            raise NotFound(f"no action {outbox_id}")
+        if row.status not in ("failed", "dead"):
+            raise ConveyorError(f"action {outbox_id} is {row.status}; only failed or dead actions can be retried")
+        row.status, row.attempts, row.next_attempt_at, row.updated_at = "pending", 0, now, now

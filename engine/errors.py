@@ -1,0 +1,67 @@
+"""Errors the engine raises to its callers (CLI, builder, tests).
+
+Every message names the offending value and where it is, so a user can fix it without a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class ConveyorError(Exception):
+    """Base of every error Conveyor reports to a user."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a rule-set document, at a JSON path such as ``rules[3].conditions``."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class RuleSetInvalid(ConveyorError):
+    """A rule-set document failed validation; ``problems`` lists every error found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"rule set is invalid ({len(self.problems)} problem(s)):\n{lines}")
+
+
+class GuardFailed(ConveyorError):
+    """A move into a stage was refused because the stage's entry guard does not hold."""
+
+    def __init__(self, stage: str, missing: list[str]):
+        self.stage = stage
+        self.missing = list(missing)
+        super().__init__(
+            f"cannot move into stage '{stage}': required field(s) not filled: {', '.join(missing)}"
+        )
+
+
+class TransitionNotAllowed(ConveyorError):
+    """A manual stage move that the funnel's transitions do not allow."""
+
+
+class NotFound(ConveyorError):
+    """A deal, funnel, version, manager or task that does not exist."""
+
+
+class InvalidChange(ConveyorError):
+    """A deal change whose content is wrong (unknown field, wrong type, unknown stage...)."""
+
+
+class EngineLocked(ConveyorError):
+    """Another engine process already runs on this SQLite database."""
+
+
+class PermanentSendError(ConveyorError):
+    """A provider refused a message for a reason that retrying will not fix (e.g. a bad phone number)."""
+
+
+class TransientSendError(ConveyorError):
+    """A provider failed in a way that may succeed later (timeout, 5xx)."""

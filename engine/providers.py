@@ -1,0 +1,101 @@
+"""Message providers: how ``send_sms`` / ``send_message`` leave Conveyor.
+
+A provider gets each message with an idempotency key (the same key on every retry of one action)
+and either returns (delivered or accepted), or raises ``PermanentSendError`` (do not retry) or
+``TransientSendError`` (retry with backoff). The dispatcher records every message in the ``messages``
+table around the call, whatever the provider.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+from typing import Protocol
+
+from engine.errors import PermanentSendError, TransientSendError
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    idempotency_key: str
+    channel: str
+    to: str
+    text: str
+    deal: str
+
+
+class MessageProvider(Protocol):
+    name: str
+
+    def send(self, message: OutgoingMessage) -> str | None:
+        """Deliver; return the provider's reference (or None)."""
+
+    def delivered(self, idempotency_key: str) -> bool | None:
+        """After a crash: did a message with this key get through? None when the provider cannot tell."""
+
+
+class RecordingProvider:
+    """The default: no gateway; the ``messages`` row written by the dispatcher is the record."""
+
+    name = "record"
+
+    def send(self, message: OutgoingMessage) -> str | None:
+        return None
+
+    def delivered(self, idempotency_key: str) -> bool | None:
+        return None
+
+
+class WebhookProvider:
+    """POSTs each message as JSON to ``url`` with an ``Idempotency-Key`` header.
+
+    2xx: delivered. 4xx (but 408 and 429): permanent. 5xx, 408, 429, timeouts, refused connections:
+    transient. ``GET url?idempotency_key=K`` answering 200 with ``{"delivered": true}`` lets the
+    dispatcher reconcile after a crash instead of resending; any other answer means "cannot tell".
+    """
+
+    name = "webhook"
+
+    def __init__(self, url: str, timeout: float = 10.0):
+        self.url = url
+        self.timeout = timeout
+
+    def send(self, message: OutgoingMessage) -> str | None:
+        body = json.dumps(asdict(message), ensure_ascii=False).encode()
+        req = urllib.request.Request(self.url, data=body, method="POST", headers={
+            "Content-Type": "application/json", "Idempotency-Key": message.idempotency_key})
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                text = resp.read(2000).decode(errors="replace")
+                return text[:200] or None
+        except urllib.error.HTTPError as exc:
+            detail = exc.read(500).decode(errors="replace").strip()
+            msg = f"webhook answered HTTP {exc.code}" + (f": {detail}" if detail else "")
+            if 400 <= exc.code < 500 and exc.code not in (408, 429):
+                raise PermanentSendError(msg) from None
+            raise TransientSendError(msg) from None
+        except (TimeoutError, socket.timeout):
+            raise TransientSendError(f"webhook timed out after {self.timeout:g} s") from None
+        except (urllib.error.URLError, ConnectionError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise TransientSendError(f"webhook unreachable: {reason}") from None
+
+    def delivered(self, idempotency_key: str) -> bool | None:
+        url = f"{self.url}{'&' if '?' in self.url else '?'}idempotency_key={urllib.request.quote(idempotency_key)}"
+        try:
+            with urllib.request.urlopen(url, timeout=self.timeout) as resp:
+                return bool(json.loads(resp.read(2000)).get("delivered"))
+        except Exception:  # any failure here only means "cannot tell": the caller resends
+            return None
+
+
+def provider_from_url(url: str | None) -> MessageProvider:
+    """``None``/``record`` → RecordingProvider; an http(s) URL → WebhookProvider."""
+    if not url or url == "record":
+        return RecordingProvider()
+    if url.startswith(("http://", "https://")):
+        return WebhookProvider(url)
+    raise ValueError(f"unknown message provider {url!r}: use 'record' or an http(s) webhook URL")

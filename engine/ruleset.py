@@ -1,0 +1,142 @@
+"""The rule-set document: one funnel's fields, stages, transitions and business-rules rules.
+
+This is the one model of the format that the builder edits, the validator checks, storage versions,
+the engine evaluates and export writes. Parse untrusted JSON with ``engine.validate`` instead of
+constructing these models directly: it reports every problem with its JSON path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+FORMAT = "conveyor.ruleset/1"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class FieldType(str, Enum):
+    TEXT = "text"
+    NUMERIC = "numeric"
+    BOOLEAN = "boolean"
+    SELECT = "select"
+
+
+class StageKind(str, Enum):
+    OPEN = "open"
+    WON = "won"
+    LOST = "lost"
+
+
+class RepeatPolicy(str, Enum):
+    """How often one rule may fire for one deal. Conveyor's extension to business-rules."""
+
+    ONCE_PER_STAGE_VISIT = "once_per_stage_visit"
+    ONCE_PER_DEAL = "once_per_deal"
+    AFTER_EACH_ACTIVITY = "after_each_activity"
+
+
+class Position(_Model):
+    x: float
+    y: float
+
+
+class FieldDef(_Model):
+    name: str
+    label: str = ""
+    type: FieldType
+    options: list[str] = Field(default_factory=list)
+
+
+class Guard(_Model):
+    """Entry guard of a stage: every listed field must be filled before a deal may enter."""
+
+    required_fields: list[str] = Field(default_factory=list)
+
+
+class Stage(_Model):
+    id: str
+    name: str
+    kind: StageKind = StageKind.OPEN
+    guard: Guard | None = None
+    position: Position | None = None
+
+
+class Transition(_Model):
+    from_: str = Field(alias="from")
+    to: str
+
+
+class ActionSpec(_Model):
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Rule(_Model):
+    """A business-rules rule (``conditions`` + ``actions``) plus Conveyor's metadata keys."""
+
+    id: str
+    name: str = ""
+    enabled: bool = True
+    repeat: RepeatPolicy = RepeatPolicy.ONCE_PER_STAGE_VISIT
+    conditions: dict[str, Any]
+    actions: list[ActionSpec]
+    position: Position | None = None
+
+    def business_rule(self) -> dict[str, Any]:
+        """The rule as business-rules reads it (metadata dropped)."""
+        return {
+            "conditions": self.conditions,
+            "actions": [{"name": a.name, "params": dict(a.params)} for a in self.actions],
+        }
+
+
+class RuleSet(_Model):
+    format: Literal["conveyor.ruleset/1"] = FORMAT
+    funnel: str
+    name: str
+    description: str = ""
+    fields: list[FieldDef] = Field(default_factory=list)
+    stages: list[Stage]
+    initial_stage: str | None = None
+    transitions: list[Transition] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list)
+
+    # -- lookups -------------------------------------------------------------------------------
+    def stage(self, stage_id: str) -> Stage | None:
+        return next((s for s in self.stages if s.id == stage_id), None)
+
+    def field(self, name: str) -> FieldDef | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+    def rule(self, rule_id: str) -> Rule | None:
+        return next((r for r in self.rules if r.id == rule_id), None)
+
+    @property
+    def entry_stage(self) -> str:
+        return self.initial_stage or self.stages[0].id
+
+    def allows(self, from_stage: str, to_stage: str) -> bool:
+        return any(t.from_ == from_stage and t.to == to_stage for t in self.transitions)
+
+    # -- serialisation -------------------------------------------------------------------------
+    def to_document(self) -> dict[str, Any]:
+        """The JSON document (``from`` spelled as in the file, defaults kept explicit)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_document(), ensure_ascii=False, indent=2) + "\n"
+
+    def business_rules(self) -> list[dict[str, Any]]:
+        """The bare business-rules list of the enabled rules, in document order."""
+        return [r.business_rule() for r in self.rules if r.enabled]
+
+    def fingerprint(self) -> str:
+        canonical = json.dumps(self.to_document(), sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]

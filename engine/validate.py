@@ -1,0 +1,383 @@
+"""Validation of rule-set documents: every check, every problem with its JSON path.
+
+This is the one gate in front of business-rules: it resolves names with ``getattr`` and checks
+structure with ``assert``, so nothing reaches ``business_rules.engine`` that did not pass here. Names a
+rule may use come from ``business_rules.export_rule_data`` only.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import re2
+from business_rules import export_rule_data
+from pydantic import ValidationError
+
+from engine.actions import MESSAGE_ACTIONS, TEMPLATE_PARAMS, DealActions
+from engine.deal import BUILTIN_FIELDS, TEMPLATE_BUILTINS
+from engine.errors import Problem, RuleSetInvalid
+from engine.ruleset import FieldType, RuleSet
+from engine.template import TemplateError, placeholders
+from engine.variables import variables_class
+
+MAX_DOCUMENT_BYTES = 2_000_000
+MAX_CONDITION_DEPTH = 12
+MAX_RULES = 2_000
+MAX_STAGES = 200
+MAX_REGEX_LENGTH = 500
+_IDENT = re2.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+_ = MESSAGE_ACTIONS  # re-exported for callers that classify actions after validation
+
+
+def rule_data(ruleset: RuleSet | None = None) -> dict[str, Any]:
+    """``export_rule_data`` for a rule set: the single source of what a rule may name."""
+    from engine.variables import DealVariables
+
+    variables = variables_class(ruleset) if ruleset is not None else DealVariables
+    return export_rule_data(variables, DealActions)
+
+
+def _suggest(word: Any, choices: Iterable[str]) -> str:
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _path(loc: Iterable[Any]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def parse_json(text: str | bytes, source: str = "document") -> Any:
+    """Parse JSON, reporting syntax errors with line and column."""
+    if isinstance(text, bytes):
+        if len(text) > MAX_DOCUMENT_BYTES:
+            raise RuleSetInvalid([Problem("", f"{source} is {len(text)} bytes; the limit is {MAX_DOCUMENT_BYTES}")])
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise RuleSetInvalid([Problem("", f"{source} is not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
+    if len(text.encode("utf-8")) > MAX_DOCUMENT_BYTES:
+        raise RuleSetInvalid([Problem("", f"{source} is larger than the limit of {MAX_DOCUMENT_BYTES} bytes")])
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RuleSetInvalid(
+            [Problem("", f"{source} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")]
+        ) from None
+    except RecursionError:
+        raise RuleSetInvalid([Problem("", f"{source} is nested too deeply to read")]) from None
+
+
+def validate_text(text: str | bytes, *, known_funnels: Iterable[str] = (), source: str = "document") -> RuleSet:
+    return validate_document(parse_json(text, source), known_funnels=known_funnels)
+
+
+def _depth(value: Any, limit: int) -> int:
+    """Nesting depth of JSON containers, stopping early past ``limit``."""
+    stack = [(value, 1)]
+    deepest = 0
+    while stack:
+        item, d = stack.pop()
+        if d > limit:
+            return d
+        if isinstance(item, dict):
+            deepest = max(deepest, d)
+            stack.extend((v, d + 1) for v in item.values())
+        elif isinstance(item, list):
+            deepest = max(deepest, d)
+            stack.extend((v, d + 1) for v in item)
+    return deepest
+
+
+def validate_document(doc: Any, *, known_funnels: Iterable[str] = ()) -> RuleSet:
+    """Check a parsed document; return the ``RuleSet`` or raise ``RuleSetInvalid`` with every problem.
+
+    ``known_funnels`` are funnel ids that ``start_process`` may name besides the document's own.
+    """
+    if not isinstance(doc, dict):
+        raise RuleSetInvalid([Problem("", f"a rule set must be a JSON object, not {type(doc).__name__}")])
+    # Conditions nest by all/any objects inside lists: 2 JSON levels per group, plus the document's own.
+    if _depth(doc, 2 * MAX_CONDITION_DEPTH + 8) > 2 * MAX_CONDITION_DEPTH + 7:
+        raise RuleSetInvalid([Problem("", f"document is nested too deeply (conditions may nest at most {MAX_CONDITION_DEPTH} groups)")])
+    try:
+        ruleset = RuleSet.model_validate(doc)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = f"unknown key '{err['loc'][-1]}'"
+            elif err["type"] == "missing":
+                msg = f"required key '{err['loc'][-1]}' is missing"
+            problems.append(Problem(_path(err["loc"]), msg))
+        raise RuleSetInvalid(problems) from None
+    problems = _Checker(ruleset, set(known_funnels)).run()
+    if problems:
+        raise RuleSetInvalid(problems)
+    return ruleset
+
+
+class _Checker:
+    def __init__(self, ruleset: RuleSet, known_funnels: set[str]):
+        self.rs = ruleset
+        self.known_funnels = known_funnels | {ruleset.funnel}
+        self.problems: list[Problem] = []
+        self.stage_ids = [s.id for s in ruleset.stages]
+        self.field_names = [f.name for f in ruleset.fields]
+
+    def add(self, path: str, message: str) -> None:
+        self.problems.append(Problem(path, message))
+
+    def run(self) -> list[Problem]:
+        self.check_header()
+        self.check_fields()
+        if not self.problems:
+            # Custom fields become variables; only build the class from a clean field list.
+            self.data = rule_data(self.rs)
+        else:
+            self.data = rule_data(None)
+        self.variables = {v["name"]: v for v in self.data["variables"]}
+        self.operators = {t: {o["name"]: o for o in ops} for t, ops in self.data["variable_type_operators"].items()}
+        self.actions = {a["name"]: a for a in self.data["actions"]}
+        self.check_stages()
+        self.check_transitions()
+        self.check_rules()
+        return self.problems
+
+    def check_header(self) -> None:
+        if not _IDENT.match(self.rs.funnel):
+            self.add("funnel", f"'{self.rs.funnel}' is not a valid funnel id (lowercase letters, digits and '_', starting with a letter)")
+        if not self.rs.name.strip():
+            self.add("name", "funnel name is empty")
+        if len(self.rs.rules) > MAX_RULES:
+            self.add("rules", f"{len(self.rs.rules)} rules; the limit is {MAX_RULES}")
+        if len(self.rs.stages) > MAX_STAGES:
+            self.add("stages", f"{len(self.rs.stages)} stages; the limit is {MAX_STAGES}")
+
+    def check_fields(self) -> None:
+        from engine.variables import DealVariables
+
+        reserved = set(dir(DealVariables)) | set(BUILTIN_FIELDS) | set(TEMPLATE_BUILTINS) | {"deal", "now"}
+        seen: set[str] = set()
+        for i, f in enumerate(self.rs.fields):
+            p = f"fields[{i}]"
+            if not _IDENT.match(f.name):
+                self.add(f"{p}.name", f"'{f.name}' is not a valid field name (lowercase letters, digits and '_', starting with a letter)")
+            elif f.name in reserved:
+                self.add(f"{p}.name", f"'{f.name}' is reserved (a built-in variable, deal attribute or engine name)")
+            if f.name in seen:
+                self.add(f"{p}.name", f"duplicate field name '{f.name}'")
+            seen.add(f.name)
+            if f.type is FieldType.SELECT:
+                if not f.options:
+                    self.add(f"{p}.options", f"select field '{f.name}' needs at least one option")
+                if len({o.lower() for o in f.options}) != len(f.options):
+                    self.add(f"{p}.options", "options repeat (options are compared case-insensitively)")
+            elif f.options:
+                self.add(f"{p}.options", f"only select fields have options; '{f.name}' is {f.type.value}")
+
+    def check_stages(self) -> None:
+        if not self.rs.stages:
+            self.add("stages", "a funnel needs at least one stage")
+        seen: set[str] = set()
+        for i, s in enumerate(self.rs.stages):
+            p = f"stages[{i}]"
+            if not _IDENT.match(s.id):
+                self.add(f"{p}.id", f"'{s.id}' is not a valid stage id (lowercase letters, digits and '_', starting with a letter)")
+            if s.id in seen:
+                self.add(f"{p}.id", f"duplicate stage id '{s.id}'")
+            seen.add(s.id)
+            if not s.name.strip():
+                self.add(f"{p}.name", "stage name is empty")
+            if s.guard:
+                for j, name in enumerate(s.guard.required_fields):
+                    if name not in self.field_names and name not in BUILTIN_FIELDS:
+                        self.add(f"{p}.guard.required_fields[{j}]", f"unknown field '{name}'{_suggest(name, self.field_names + list(BUILTIN_FIELDS))}")
+        if self.rs.initial_stage is not None and self.rs.initial_stage not in self.stage_ids:
+            self.add("initial_stage", f"unknown stage '{self.rs.initial_stage}'{_suggest(self.rs.initial_stage, self.stage_ids)}")
+
+    def check_transitions(self) -> None:
+        seen: set[tuple[str, str]] = set()
+        for i, t in enumerate(self.rs.transitions):
+            for key, value in (("from", t.from_), ("to", t.to)):
+                if value not in self.stage_ids:
+                    self.add(f"transitions[{i}].{key}", f"unknown stage '{value}'{_suggest(value, self.stage_ids)}")
+            if t.from_ == t.to:
+                self.add(f"transitions[{i}]", f"a transition from '{t.from_}' to itself is not allowed")
+            if (t.from_, t.to) in seen:
+                self.add(f"transitions[{i}]", f"duplicate transition {t.from_} → {t.to}")
+            seen.add((t.from_, t.to))
+
+    def check_rules(self) -> None:
+        seen: set[str] = set()
+        for i, rule in enumerate(self.rs.rules):
+            p = f"rules[{i}]"
+            if not _IDENT.match(rule.id):
+                self.add(f"{p}.id", f"'{rule.id}' is not a valid rule id (lowercase letters, digits and '_', starting with a letter)")
+            if rule.id in seen:
+                self.add(f"{p}.id", f"duplicate rule id '{rule.id}'")
+            seen.add(rule.id)
+            self.check_group(rule.conditions, f"{p}.conditions", 1)
+            if not rule.actions:
+                self.add(f"{p}.actions", "a rule needs at least one action")
+            for j, action in enumerate(rule.actions):
+                self.check_action(action.name, action.params, f"{p}.actions[{j}]")
+
+    # -- conditions ------------------------------------------------------------------------------
+    def check_group(self, node: Any, p: str, depth: int) -> None:
+        if not isinstance(node, dict):
+            self.add(p, f"a condition must be an object, not {type(node).__name__}")
+            return
+        if depth > MAX_CONDITION_DEPTH:
+            self.add(p, f"conditions nest deeper than {MAX_CONDITION_DEPTH} groups")
+            return
+        keys = set(node)
+        if keys & {"all", "any"}:
+            if len(keys) != 1:
+                self.add(p, f"a group has exactly one key, 'all' or 'any'; found {sorted(keys)}")
+                return
+            kind = next(iter(keys))
+            items = node[kind]
+            if not isinstance(items, list):
+                self.add(f"{p}.{kind}", f"'{kind}' must be a list of conditions")
+                return
+            if not items:
+                # business-rules only asserts this (and python -O drops the assert): an empty group would fire.
+                self.add(f"{p}.{kind}", f"'{kind}' is empty; a group needs at least one condition")
+            for k, child in enumerate(items):
+                self.check_group(child, f"{p}.{kind}[{k}]", depth + 1)
+            return
+        self.check_leaf(node, p)
+
+    def check_leaf(self, node: dict[str, Any], p: str) -> None:
+        unknown = set(node) - {"name", "operator", "value"}
+        for key in sorted(unknown):
+            self.add(f"{p}.{key}", f"unknown key '{key}' in a condition (expected name, operator, value){_suggest(key, ['name', 'operator', 'value', 'all', 'any'])}")
+        for key in ("name", "operator", "value"):
+            if key not in node:
+                hint = " (business-rules reads it even for operators without input; use null)" if key == "value" else ""
+                self.add(p, f"required key '{key}' is missing{hint}")
+        name, op = node.get("name"), node.get("operator")
+        if "name" not in node or "operator" not in node:
+            return
+        if not isinstance(name, str) or name not in self.variables:
+            self.add(f"{p}.name", f"'{name}' is not a rule variable{_suggest(name, self.variables)}")
+            return
+        var = self.variables[name]
+        ops = self.operators[var["field_type"]]
+        if not isinstance(op, str) or op not in ops:
+            self.add(
+                f"{p}.operator",
+                f"'{op}' is not an operator for {var['field_type']} variables{_suggest(op, ops)}"
+                f" (allowed: {', '.join(sorted(ops))})",
+            )
+            return
+        if "value" in node:
+            self.check_value(var, ops[op], node["value"], f"{p}.value")
+
+    def check_value(self, var: dict[str, Any], op: dict[str, Any], value: Any, p: str) -> None:
+        input_type = op["input_type"]
+        name = var["name"]
+        if input_type == "none":
+            return
+        if input_type == "numeric":
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                self.add(p, f"'{op['name']}' on '{name}' needs a number, got {json.dumps(value)}")
+            elif value != value or value in (float("inf"), float("-inf")):
+                self.add(p, "the number must be finite")
+            return
+        if input_type == "text":
+            if not isinstance(value, str):
+                self.add(p, f"'{op['name']}' on '{name}' needs a text value, got {json.dumps(value)}")
+                return
+            if op["name"] == "matches_regex":
+                self.check_regex(value, p)
+            elif name == "stage" and op["name"] in ("equal_to", "equal_to_case_insensitive") and value not in self.stage_ids:
+                self.add(p, f"unknown stage '{value}'{_suggest(value, self.stage_ids)}")
+            return
+        if input_type == "select":
+            options = var.get("options") or []
+            if isinstance(value, list | dict) or value is None:
+                self.add(p, f"'{op['name']}' on '{name}' needs one option, got {json.dumps(value)}")
+            elif options and (not isinstance(value, str) or value.lower() not in {o.lower() for o in options}):
+                self.add(p, f"'{value}' is not an option of '{name}' (options: {', '.join(options)}){_suggest(value, options)}")
+            return
+        if input_type == "select_multiple":
+            if not isinstance(value, list):
+                self.add(p, f"'{op['name']}' on '{name}' needs a list of options, got {json.dumps(value)}")
+
+    def check_regex(self, pattern: str, p: str) -> None:
+        if len(pattern) > MAX_REGEX_LENGTH:
+            self.add(p, f"pattern is {len(pattern)} characters; the limit is {MAX_REGEX_LENGTH}")
+            return
+        try:
+            re2.compile(pattern)
+        except re2.error as exc:
+            self.add(p, f"pattern {pattern!r} is not a supported regular expression (RE2 syntax, linear time; no backreferences or lookaround): {exc}")
+
+    # -- actions -------------------------------------------------------------------------------
+    def check_action(self, name: str, params: dict[str, Any], p: str) -> None:
+        if name not in self.actions:
+            self.add(f"{p}.name", f"'{name}' is not an action{_suggest(name, self.actions)}")
+            return
+        declared = {d["name"]: d for d in self.actions[name]["params"] or []}
+        for key in params:
+            if key not in declared:
+                self.add(f"{p}.params.{key}", f"'{key}' is not a parameter of '{name}'{_suggest(key, declared)}"
+                         f" (parameters: {', '.join(declared) or 'none'})")
+        for key, d in declared.items():
+            if key not in params:
+                if d.get("required", True):
+                    self.add(f"{p}.params", f"'{name}' needs parameter '{key}'")
+                continue
+            self.check_param(name, d, params[key], f"{p}.params.{key}")
+
+    def check_param(self, action: str, decl: dict[str, Any], value: Any, p: str) -> None:
+        ftype = decl["fieldType"]
+        if ftype == "numeric":
+            if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+                self.add(p, f"needs a number, got {json.dumps(value)}")
+            elif value < 0:
+                self.add(p, f"must not be negative, got {value}")
+            return
+        if not isinstance(value, str):
+            self.add(p, f"needs a text value, got {json.dumps(value)}")
+            return
+        key = decl["name"]
+        if ftype == "select":
+            options = list(decl.get("options") or [])
+            if action == "move_to_stage" and key == "to_stage":
+                options = self.stage_ids
+                what = "stage"
+            elif action == "start_process" and key == "funnel":
+                options = sorted(self.known_funnels)
+                what = "funnel"
+            else:
+                what = "option"
+            if value not in options:
+                self.add(p, f"unknown {what} '{value}'{_suggest(value, options)} (choose one of: {', '.join(options)})")
+            return
+        if key in TEMPLATE_PARAMS.get(action, ()):
+            if not value.strip():
+                self.add(p, "text is empty")
+                return
+            try:
+                names = placeholders(value)
+            except TemplateError as exc:
+                self.add(p, str(exc))
+                return
+            allowed = set(TEMPLATE_BUILTINS) | set(self.field_names)
+            for n in names:
+                if n not in allowed:
+                    self.add(p, f"template names unknown field '{{{n}}}'{_suggest(n, allowed)}")

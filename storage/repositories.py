@@ -1,0 +1,377 @@
+"""Queries and writes, one function per question the engine asks. All take an open ``Session``.
+
+Functions here never commit: the engine decides transaction boundaries (a change, its firings and
+their outbox rows commit together).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, aliased
+
+from storage.models import (
+    Deal,
+    DealEvent,
+    EngineHeartbeat,
+    Firing,
+    Funnel,
+    Invoice,
+    Manager,
+    Message,
+    OutboxAction,
+    RuleSetVersion,
+    Task,
+)
+
+TERMINAL = ("done", "dead")
+RETRYABLE = ("pending", "failed")
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+# -- funnels and versions ----------------------------------------------------------------------
+def get_funnel(session: Session, funnel_id: str) -> Funnel | None:
+    return session.get(Funnel, funnel_id)
+
+
+def list_funnels(session: Session) -> list[Funnel]:
+    return list(session.scalars(select(Funnel).order_by(Funnel.id)))
+
+
+def ensure_funnel(session: Session, funnel_id: str, name: str, now: datetime) -> Funnel:
+    funnel = session.get(Funnel, funnel_id)
+    if funnel is None:
+        funnel = Funnel(id=funnel_id, name=name, created_at=now)
+        session.add(funnel)
+        session.flush()
+    else:
+        funnel.name = name
+    return funnel
+
+
+def add_version(session: Session, funnel_id: str, document: str, fingerprint: str, comment: str,
+                author: str, now: datetime) -> RuleSetVersion:
+    last = session.scalar(select(func.max(RuleSetVersion.version)).where(RuleSetVersion.funnel_id == funnel_id))
+    row = RuleSetVersion(funnel_id=funnel_id, version=(last or 0) + 1, document=document,
+                         fingerprint=fingerprint, comment=comment, author=author, created_at=now)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_version(session: Session, version_id: int) -> RuleSetVersion | None:
+    return session.get(RuleSetVersion, version_id)
+
+
+def get_version_by_number(session: Session, funnel_id: str, version: int) -> RuleSetVersion | None:
+    return session.scalar(select(RuleSetVersion).where(RuleSetVersion.funnel_id == funnel_id,
+                                                       RuleSetVersion.version == version))
+
+
+def list_versions(session: Session, funnel_id: str) -> list[RuleSetVersion]:
+    return list(session.scalars(select(RuleSetVersion).where(RuleSetVersion.funnel_id == funnel_id)
+                                .order_by(RuleSetVersion.version.desc())))
+
+
+def active_version_ids(session: Session) -> dict[str, int | None]:
+    return dict(session.execute(select(Funnel.id, Funnel.active_version_id)).all())
+
+
+# -- managers ----------------------------------------------------------------------------------
+def add_manager(session: Session, name: str, phone: str = "") -> Manager:
+    row = Manager(name=name, phone=phone, active=True)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_manager_by_name(session: Session, name: str) -> Manager | None:
+    return session.scalar(select(Manager).where(Manager.name == name))
+
+
+def list_managers(session: Session, active_only: bool = False) -> list[Manager]:
+    q = select(Manager).order_by(Manager.id)
+    if active_only:
+        q = q.where(Manager.active.is_(True))
+    return list(session.scalars(q))
+
+
+def open_deal_counts(session: Session) -> dict[int, int]:
+    rows = session.execute(select(Deal.manager_id, func.count()).where(Deal.closed.is_(False), Deal.manager_id.is_not(None))
+                           .group_by(Deal.manager_id)).all()
+    return {m: c for m, c in rows}
+
+
+def next_manager_round_robin(session: Session) -> Manager | None:
+    """Round robin over active managers (least recently assigned first), least-loaded on ties."""
+    managers = list_managers(session, active_only=True)
+    if not managers:
+        return None
+    load = open_deal_counts(session)
+    return min(managers, key=lambda m: (m.assign_seq, load.get(m.id, 0), m.id))
+
+
+def next_assign_seq(session: Session) -> int:
+    return (session.scalar(select(func.max(Manager.assign_seq))) or 0) + 1
+
+
+# -- deals -------------------------------------------------------------------------------------
+def get_deal(session: Session, deal_id: int, *, for_update: bool = False) -> Deal | None:
+    if for_update and _dialect(session) == "postgresql":
+        return session.scalar(select(Deal).where(Deal.id == deal_id).with_for_update())
+    return session.get(Deal, deal_id)
+
+
+def get_deal_by_key(session: Session, key: str) -> Deal | None:
+    return session.scalar(select(Deal).where(Deal.key == key))
+
+
+def add_deal(session: Session, **values: Any) -> Deal:
+    row = Deal(**values)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def list_deals(session: Session, funnel_id: str | None = None, *, open_only: bool = False,
+               limit: int | None = None) -> list[Deal]:
+    q = select(Deal).order_by(Deal.id)
+    if funnel_id:
+        q = q.where(Deal.funnel_id == funnel_id)
+    if open_only:
+        q = q.where(Deal.closed.is_(False))
+    if limit:
+        q = q.limit(limit)
+    return list(session.scalars(q))
+
+
+def open_deal_ids(session: Session, funnel_id: str, after_id: int = 0, limit: int = 1000) -> list[int]:
+    return list(session.scalars(select(Deal.id).where(Deal.funnel_id == funnel_id, Deal.closed.is_(False),
+                                                      Deal.id > after_id).order_by(Deal.id).limit(limit)))
+
+
+def deals_by_ids(session: Session, ids: Sequence[int]) -> list[Deal]:
+    if not ids:
+        return []
+    return list(session.scalars(select(Deal).where(Deal.id.in_(ids)).order_by(Deal.id)))
+
+
+def deals_referencing_stage(session: Session, funnel_id: str, stage: str) -> list[Deal]:
+    return list(session.scalars(select(Deal).where(Deal.funnel_id == funnel_id, Deal.stage == stage)))
+
+
+def next_deal_number(session: Session) -> int:
+    return (session.scalar(select(func.max(Deal.id))) or 0) + 1
+
+
+def manager_names(session: Session) -> dict[int, str]:
+    return dict(session.execute(select(Manager.id, Manager.name)).all())
+
+
+# -- history -----------------------------------------------------------------------------------
+def add_event(session: Session, deal_id: int, at: datetime, kind: str, actor: str, data: dict[str, Any]) -> None:
+    session.add(DealEvent(deal_id=deal_id, at=at, kind=kind, actor=actor, data=data))
+
+
+def list_events(session: Session, deal_id: int | None = None, kinds: Iterable[str] | None = None) -> list[DealEvent]:
+    q = select(DealEvent).order_by(DealEvent.at, DealEvent.id)
+    if deal_id is not None:
+        q = q.where(DealEvent.deal_id == deal_id)
+    if kinds:
+        q = q.where(DealEvent.kind.in_(list(kinds)))
+    return list(session.scalars(q))
+
+
+# -- firings -----------------------------------------------------------------------------------
+def fired_occurrences(session: Session, deal_id: int) -> set[tuple[str, str]]:
+    return set(session.execute(select(Firing.rule_id, Firing.occurrence).where(Firing.deal_id == deal_id)).all())
+
+
+def fired_occurrences_many(session: Session, deal_ids: Sequence[int]) -> dict[int, set[tuple[str, str]]]:
+    out: dict[int, set[tuple[str, str]]] = {d: set() for d in deal_ids}
+    if deal_ids:
+        for deal_id, rule_id, occ in session.execute(
+            select(Firing.deal_id, Firing.rule_id, Firing.occurrence).where(Firing.deal_id.in_(list(deal_ids)))
+        ):
+            out[deal_id].add((rule_id, occ))
+    return out
+
+
+def insert_firing(session: Session, **values: Any) -> int | None:
+    """Insert a firing unless one exists for (deal, rule, occurrence); return its id or None.
+
+    The unique constraint decides, so two engines (or a re-run) can never both fire one occurrence.
+    """
+    dialect = _dialect(session)
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = (insert(Firing).values(**values)
+            .on_conflict_do_nothing(index_elements=["deal_id", "rule_id", "occurrence"])
+            .returning(Firing.id))
+    return session.execute(stmt).scalar()
+
+
+def list_firings(session: Session, deal_id: int | None = None, limit: int | None = None) -> list[Firing]:
+    q = select(Firing).order_by(Firing.fired_at.desc(), Firing.id.desc())
+    if deal_id is not None:
+        q = q.where(Firing.deal_id == deal_id)
+    if limit:
+        q = q.limit(limit)
+    return list(session.scalars(q))
+
+
+# -- outbox ------------------------------------------------------------------------------------
+def add_outbox(session: Session, **values: Any) -> OutboxAction:
+    row = OutboxAction(**values)
+    session.add(row)
+    return row
+
+
+def _ready_clause(now: datetime):
+    earlier = aliased(OutboxAction)
+    blocked = exists().where(earlier.firing_id == OutboxAction.firing_id, earlier.seq < OutboxAction.seq,
+                             earlier.status.not_in(TERMINAL))
+    due = or_(and_(OutboxAction.status.in_(RETRYABLE), OutboxAction.next_attempt_at <= now),
+              and_(OutboxAction.status == "sending", OutboxAction.lease_until < now))
+    return and_(due, ~blocked)
+
+
+def claim_ready(session: Session, now: datetime, limit: int, kind: str | None = None) -> list[OutboxAction]:
+    """Rows ready to run, locked for this transaction (``SKIP LOCKED`` on PostgreSQL).
+
+    Ready: pending or failed and due, or sending with an expired lease (a crashed dispatcher), and
+    every earlier action of the same firing finished (actions of one rule run in order).
+    """
+    q = select(OutboxAction).where(_ready_clause(now)).order_by(OutboxAction.id).limit(limit)
+    if kind:
+        q = q.where(OutboxAction.kind == kind)
+    if _dialect(session) == "postgresql":
+        q = q.with_for_update(skip_locked=True, of=OutboxAction)
+    return list(session.scalars(q))
+
+
+def lock_outbox(session: Session, outbox_id: int) -> OutboxAction | None:
+    q = select(OutboxAction).where(OutboxAction.id == outbox_id)
+    if _dialect(session) == "postgresql":
+        q = q.with_for_update(skip_locked=True)
+    return session.scalar(q)
+
+
+def count_ready(session: Session, now: datetime) -> int:
+    return session.scalar(select(func.count()).select_from(OutboxAction).where(_ready_clause(now))) or 0
+
+
+def release_claims(session: Session, engine_id: str, now: datetime) -> int:
+    """Give back 'sending' leases held by ``engine_id`` (clean shutdown): they become due now."""
+    res = session.execute(update(OutboxAction).where(OutboxAction.claimed_by == engine_id,
+                                                     OutboxAction.status == "sending")
+                          .values(lease_until=now, claimed_by=None))
+    return res.rowcount or 0
+
+
+def outbox_counts(session: Session) -> dict[str, int]:
+    return dict(session.execute(select(OutboxAction.status, func.count()).group_by(OutboxAction.status)).all())
+
+
+def oldest_pending(session: Session) -> datetime | None:
+    return session.scalar(select(func.min(OutboxAction.created_at)).where(OutboxAction.status.not_in(TERMINAL)))
+
+
+def list_outbox(session: Session, *, statuses: Iterable[str] | None = None, deal_id: int | None = None,
+                limit: int = 500) -> list[tuple[OutboxAction, Firing]]:
+    q = (select(OutboxAction, Firing).join(Firing, Firing.id == OutboxAction.firing_id)
+         .order_by(OutboxAction.id.desc()).limit(limit))
+    if statuses:
+        q = q.where(OutboxAction.status.in_(list(statuses)))
+    if deal_id is not None:
+        q = q.where(OutboxAction.deal_id == deal_id)
+    return list(session.execute(q).tuples())
+
+
+def get_outbox(session: Session, outbox_id: int) -> OutboxAction | None:
+    return session.get(OutboxAction, outbox_id)
+
+
+# -- tasks, messages, invoices -----------------------------------------------------------------
+def add_task(session: Session, **values: Any) -> Task:
+    row = Task(**values)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_task(session: Session, task_id: int) -> Task | None:
+    return session.get(Task, task_id)
+
+
+def list_tasks(session: Session, *, status: str | None = None, deal_id: int | None = None,
+               manager_id: int | None = None) -> list[Task]:
+    q = select(Task).order_by(Task.due_at, Task.id)
+    if status:
+        q = q.where(Task.status == status)
+    if deal_id is not None:
+        q = q.where(Task.deal_id == deal_id)
+    if manager_id is not None:
+        q = q.where(Task.manager_id == manager_id)
+    return list(session.scalars(q))
+
+
+def message_for_outbox(session: Session, outbox_id: int) -> Message | None:
+    return session.scalar(select(Message).where(Message.outbox_id == outbox_id))
+
+
+def add_message(session: Session, **values: Any) -> Message:
+    row = Message(**values)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def list_messages(session: Session, deal_id: int | None = None) -> list[Message]:
+    q = select(Message).order_by(Message.id)
+    if deal_id is not None:
+        q = q.where(Message.deal_id == deal_id)
+    return list(session.scalars(q))
+
+
+def next_invoice_seq(session: Session) -> int:
+    return (session.scalar(select(func.max(Invoice.seq))) or 0) + 1
+
+
+def add_invoice(session: Session, **values: Any) -> Invoice:
+    row = Invoice(**values)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def list_invoices(session: Session, deal_id: int | None = None) -> list[Invoice]:
+    q = select(Invoice).order_by(Invoice.seq)
+    if deal_id is not None:
+        q = q.where(Invoice.deal_id == deal_id)
+    return list(session.scalars(q))
+
+
+# -- engine health -----------------------------------------------------------------------------
+def upsert_heartbeat(session: Session, engine_id: str, **values: Any) -> None:
+    row = session.get(EngineHeartbeat, engine_id)
+    if row is None:
+        session.add(EngineHeartbeat(engine_id=engine_id, **values))
+    else:
+        for k, v in values.items():
+            setattr(row, k, v)
+
+
+def list_heartbeats(session: Session) -> list[EngineHeartbeat]:
+    return list(session.scalars(select(EngineHeartbeat).order_by(EngineHeartbeat.seen_at.desc())))
+
+
+def delete_heartbeat(session: Session, engine_id: str) -> None:
+    session.execute(delete(EngineHeartbeat).where(EngineHeartbeat.engine_id == engine_id))
