@@ -1,0 +1,271 @@
+"""The ``conveyor`` command line. Errors are reported as plain sentences, never as tracebacks."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from engine.errors import ConveyorError, RuleSetInvalid
+from storage.db import database_url
+from storage.errors import StorageError
+
+SAMPLE_RULES = Path(__file__).resolve().parent.parent / "sample_rules"
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def friendly(fn):  # noqa: ANN001, ANN201
+    """Turn every error into one clear message and a non-zero exit code."""
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RuleSetInvalid as exc:
+            _fail(str(exc), 1)
+        except (ConveyorError, StorageError, ValueError) as exc:
+            _fail(str(exc), 1)
+        except FileNotFoundError as exc:
+            _fail(f"no such file: {exc.filename}", 1)
+        except OSError as exc:
+            _fail(f"{exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": "), 1)
+        except Exception as exc:  # noqa: BLE001
+            from sqlalchemy.exc import SQLAlchemyError
+
+            if isinstance(exc, SQLAlchemyError):
+                detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+                _fail(f"database error: {detail}", 1)
+            if os.environ.get("CONVEYOR_DEBUG"):
+                raise
+            _fail(f"internal error: {type(exc).__name__}: {exc} (set CONVEYOR_DEBUG=1 for a traceback)", 2)
+    return wrapper
+
+
+def _conveyor(ctx: click.Context, **kwargs: Any):  # noqa: ANN202
+    from engine.conveyor import Conveyor
+    from engine.providers import provider_from_url
+
+    provider = provider_from_url(os.environ.get("CONVEYOR_PROVIDER"))
+    return Conveyor(ctx.obj["db"], provider=provider, **kwargs)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", envvar="CONVEYOR_DB", default=None, metavar="URL",
+              help="SQLAlchemy database URL (default: $CONVEYOR_DB or sqlite:///conveyor.db).")
+@click.option("-v", "--verbose", is_flag=True, help="Log what the engine does.")
+@click.pass_context
+def main(ctx: click.Context, db: str | None, verbose: bool) -> None:
+    """Conveyor: sales-funnel automation on business-rules."""
+    ctx.ensure_object(dict)
+    ctx.obj["db"] = database_url(db)
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("apscheduler", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@main.command()
+@click.option("--load", "load", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Also save every rule set in this folder (e.g. sample_rules).")
+@click.pass_context
+@friendly
+def init(ctx: click.Context, load: Path | None) -> None:
+    """Create or upgrade the database schema (Alembic migrations)."""
+    c = _conveyor(ctx)
+    click.echo(f"database ready: {ctx.obj['db']}")
+    if load:
+        for v in c.load_rules_dir(load, author="cli"):
+            click.echo(f"saved {v.funnel} version {v.version}")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@friendly
+def validate(files: tuple[Path, ...]) -> None:
+    """Check rule-set documents; print every problem with its JSON path. Exit 1 if any is invalid."""
+    from engine.validate import parse_json, validate_document
+
+    docs = {f: parse_json(Path(f).read_bytes(), str(f)) for f in files}
+    known = set()
+    for f in files:  # funnels beside the file may be named by start_process
+        for sibling in Path(f).resolve().parent.glob("*.json"):
+            try:
+                known.add(json.loads(sibling.read_text(encoding="utf-8")).get("funnel"))
+            except Exception:  # noqa: BLE001 - an unreadable sibling only means fewer known funnels
+                pass
+    known |= {d.get("funnel") for d in docs.values() if isinstance(d, dict)}
+    bad = 0
+    for f, doc in docs.items():
+        try:
+            rs = validate_document(doc, known_funnels={k for k in known if isinstance(k, str)})
+            click.echo(f"{f}: ok ({rs.name}: {len(rs.stages)} stages, {len(rs.rules)} rules)")
+        except RuleSetInvalid as exc:
+            bad += 1
+            click.echo(f"{f}: {len(exc.problems)} problem(s)", err=True)
+            for p in exc.problems:
+                click.echo(f"  {p}", err=True)
+    if bad:
+        sys.exit(1)
+
+
+@main.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--comment", default="", help="Why this version exists.")
+@click.option("--author", default=os.environ.get("USER", ""), help="Who saves it.")
+@click.option("--inactive", is_flag=True, help="Save without making it the active version.")
+@click.pass_context
+@friendly
+def import_(ctx: click.Context, file: Path, comment: str, author: str, inactive: bool) -> None:
+    """Validate a rule-set document and save it as a new version (nothing is saved if invalid)."""
+    from engine.validate import parse_json
+
+    c = _conveyor(ctx)
+    v = c.save_ruleset(parse_json(file.read_bytes(), str(file)), comment=comment or f"imported {file.name}",
+                       author=author, activate=not inactive)
+    click.echo(f"saved {v.funnel} version {v.version}{' (active)' if v.active else ''}")
+
+
+@main.command()
+@click.argument("funnel")
+@click.option("--format", "fmt", type=click.Choice(["conveyor", "business-rules"]), default="conveyor",
+              show_default=True, help="Whole document, or the bare business-rules rules list.")
+@click.option("--version", type=int, default=None, help="A version number (default: the active one).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.pass_context
+@friendly
+def export(ctx: click.Context, funnel: str, fmt: str, version: int | None, output: Path | None) -> None:
+    """Write a funnel's rule set as JSON."""
+    text = _conveyor(ctx).export(funnel, fmt, version)
+    if output:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}")
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command()
+@click.argument("funnel")
+@click.pass_context
+@friendly
+def versions(ctx: click.Context, funnel: str) -> None:
+    """List a funnel's saved versions."""
+    for v in _conveyor(ctx).versions(funnel):
+        mark = "*" if v.active else " "
+        click.echo(f"{mark} v{v.version}  {v.created_at:%Y-%m-%d %H:%M}  {v.author or '-':<12} {v.comment}")
+
+
+@main.command()
+@click.argument("funnel")
+@click.argument("version", type=int)
+@click.pass_context
+@friendly
+def activate(ctx: click.Context, funnel: str, version: int) -> None:
+    """Make an older version active again (rollback)."""
+    v = _conveyor(ctx).activate(funnel, version)
+    click.echo(f"{v.funnel} version {v.version} is active")
+
+
+@main.command()
+@click.argument("scenario", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--rules", "rules", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Rule-set documents (default: every sample_rules/*.json).")
+@click.option("--tick-minutes", type=float, default=15, show_default=True)
+@friendly
+def simulate(scenario: Path, rules: tuple[Path, ...], tick_minutes: float) -> None:
+    """Run a JSON-lines scenario on a fresh in-memory database; print each executed action as JSON."""
+    from engine.simulate import run_scenario
+
+    paths = list(rules) or sorted(SAMPLE_RULES.glob("*.json"))
+    with scenario.open(encoding="utf-8") as fh:
+        run_scenario(fh, paths, tick_minutes,
+                     emit=lambda line: click.echo(json.dumps(line, ensure_ascii=False)))
+
+
+@main.command()
+@click.option("--tick-seconds", type=float, default=60, show_default=True, help="How often time-based rules are evaluated.")
+@click.option("--workers", type=int, default=4, show_default=True, help="Messages sent in parallel.")
+@click.pass_context
+@friendly
+def engine(ctx: click.Context, tick_seconds: float, workers: int) -> None:
+    """Run the engine service: ticks, the outbox dispatcher, message sending."""
+    from engine.service import EngineService
+
+    if tick_seconds <= 0:
+        raise ValueError("--tick-seconds must be positive")
+    logging.getLogger().setLevel(logging.INFO)
+    EngineService(_conveyor(ctx), tick_seconds=tick_seconds, workers=workers, db_url=ctx.obj["db"]).run()
+
+
+@main.command()
+@click.option("--port", type=int, default=8501, show_default=True)
+@click.option("--headless/--no-headless", default=True, show_default=True)
+@click.pass_context
+@friendly
+def builder(ctx: click.Context, port: int, headless: bool) -> None:
+    """Open the visual builder (Streamlit) on http://localhost:PORT."""
+    _conveyor(ctx)  # migrate before the app starts
+    sys.exit(_run_builder(ctx.obj["db"], port, headless).wait())
+
+
+def _run_builder(db: str, port: int, headless: bool) -> subprocess.Popen:
+    app = Path(__file__).resolve().parent.parent / "builder" / "app.py"
+    env = {**os.environ, "CONVEYOR_DB": db}
+    return subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
+                             "--server.headless", str(headless).lower(), "--browser.gatherUsageStats", "false"],
+                            env=env)
+
+
+@main.command()
+@click.option("--port", type=int, default=8501, show_default=True)
+@click.option("--tick-seconds", type=float, default=30, show_default=True)
+@click.option("--no-builder", is_flag=True, help="Only load the data and run the engine.")
+@click.option("--load-only", is_flag=True, help="Only load the sample funnel and demo deals, then exit.")
+@click.pass_context
+@friendly
+def demo(ctx: click.Context, port: int, tick_seconds: float, no_builder: bool, load_only: bool) -> None:
+    """Load the sample funnel and demo deals, then run the engine and the builder until Ctrl-C."""
+    from engine.demo import load_demo
+
+    c = _conveyor(ctx)
+    click.echo(f"database: {ctx.obj['db']} — {load_demo(c)}")
+    c.close()
+    if load_only:
+        return
+    env = {**os.environ, "CONVEYOR_DB": ctx.obj["db"]}
+    procs = [subprocess.Popen([sys.executable, "-m", "engine.cli", "engine", "--tick-seconds", str(tick_seconds)],
+                              env=env)]
+    if not no_builder:
+        procs.append(_run_builder(ctx.obj["db"], port, True))
+        click.echo(f"builder: http://localhost:{port}  (Ctrl-C stops the engine and the builder)")
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    failed = [p.returncode for p in procs if p.returncode not in (0, None, -15, 143)]
+    if failed:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""The simulator: a scenario (JSON lines) on a fresh in-memory database under a virtual clock.
+
+The clock starts at the first event and ticks every N minutes between events; after every event and
+every tick the outbox is dispatched, and each executed action is printed as one JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from engine.clock import VirtualClock, format_instant, parse_instant
+from engine.conveyor import Conveyor
+from engine.dispatch import Executed, run_until_idle
+from engine.errors import ConveyorError
+from engine.validate import parse_json
+
+EVENTS = ("manager", "create", "update", "move", "attach_proposal", "proposal_opened", "client_replied",
+          "payment", "activity", "task_done", "end")
+DEFAULT_FUNNEL = "techflow"
+
+
+class ScenarioInvalid(ConveyorError):
+    """A scenario line that cannot be run (bad JSON, unknown event, missing key, time going back)."""
+
+
+@dataclass
+class Event:
+    line: int
+    at: datetime
+    kind: str
+    data: dict[str, Any]
+
+
+def parse_scenario(lines: Iterable[str], source: str = "scenario") -> list[Event]:
+    events: list[Event] = []
+    problems: list[str] = []
+    for n, raw in enumerate(lines, start=1):
+        if not raw.strip() or raw.lstrip().startswith("#"):
+            continue
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{source}:{n}: not valid JSON: {exc.msg} at column {exc.colno}")
+            continue
+        if not isinstance(data, dict):
+            problems.append(f"{source}:{n}: a scenario line must be a JSON object")
+            continue
+        kind = data.get("event")
+        if kind not in EVENTS:
+            problems.append(f"{source}:{n}: unknown event {kind!r} (expected one of: {', '.join(EVENTS)})")
+            continue
+        try:
+            at = parse_instant(str(data["at"]))
+        except KeyError:
+            problems.append(f"{source}:{n}: missing 'at'")
+            continue
+        except ValueError:
+            problems.append(f"{source}:{n}: 'at' is not an ISO-8601 time: {data['at']!r}")
+            continue
+        if kind not in ("manager", "end") and not isinstance(data.get("deal"), str | int):
+            problems.append(f"{source}:{n}: event '{kind}' needs a 'deal' key")
+            continue
+        if events and at < events[-1].at:
+            problems.append(f"{source}:{n}: time goes backwards ({data['at']} is before line {events[-1].line})")
+            continue
+        events.append(Event(n, at, kind, data))
+    if problems:
+        raise ScenarioInvalid("scenario is invalid:\n" + "\n".join(f"  - {p}" for p in problems))
+    return events
+
+
+class Simulator:
+    def __init__(self, rules: Iterable[Path], tick_minutes: float = 15, emit: Callable[[dict], None] = print):
+        self.rule_paths = list(rules)
+        self.tick = timedelta(minutes=tick_minutes)
+        if self.tick <= timedelta(0):
+            raise ScenarioInvalid("--tick-minutes must be positive")
+        self.emit = emit
+        self.keys: dict[str, int] = {}
+
+    def run(self, events: list[Event]) -> None:
+        if not events:
+            return
+        self.clock = VirtualClock(events[0].at)
+        self.conveyor = Conveyor("sqlite://", clock=self.clock)
+        self._load_rules()
+        next_tick = events[0].at + self.tick
+        for ev in events:
+            while next_tick <= ev.at:
+                self.clock.set(next_tick)
+                self.conveyor.tick()
+                self._dispatch()
+                next_tick += self.tick
+            self.clock.set(ev.at)
+            if ev.kind == "end":
+                continue
+            try:
+                self._apply(ev)
+            except ConveyorError as exc:
+                self.emit({"at": format_instant(ev.at), "deal": str(ev.data.get("deal", "")), "error": str(exc)})
+            self._dispatch()
+        self.conveyor.close()
+
+    def _load_rules(self) -> None:
+        docs = {p: parse_json(Path(p).read_bytes(), str(p)) for p in self.rule_paths}
+        started = {a.get("params", {}).get("funnel") for d in docs.values() if isinstance(d, dict)
+                   for r in d.get("rules", []) if isinstance(r, dict)
+                   for a in r.get("actions", []) if isinstance(a, dict)}
+        for p in sorted(docs, key=lambda p: (docs[p].get("funnel") not in started if isinstance(docs[p], dict) else True, str(p))):
+            self.conveyor.save_ruleset(docs[p], comment=f"simulation: {Path(p).name}")
+
+    def _deal(self, ev: Event) -> int:
+        key = str(ev.data["deal"])
+        if key not in self.keys:
+            raise ConveyorError(f"deal '{key}' was not created earlier in the scenario")
+        return self.keys[key]
+
+    def _apply(self, ev: Event) -> None:
+        c, d = self.conveyor, ev.data
+        if ev.kind == "manager":
+            c.add_manager(str(d.get("name", "")), str(d.get("phone", "")))
+        elif ev.kind == "create":
+            key = str(d["deal"])
+            if key in self.keys:
+                raise ConveyorError(f"deal '{key}' already exists")
+            self.keys[key] = c.create_deal(d.get("funnel", DEFAULT_FUNNEL), key=key, stage=d.get("stage"),
+                                           fields=dict(d.get("fields") or {}), manager=d.get("manager"))
+        elif ev.kind == "update":
+            c.update_deal(self._deal(ev), dict(d.get("fields") or {}))
+        elif ev.kind == "move":
+            c.move_deal(self._deal(ev), str(d.get("stage", "")))
+        elif ev.kind == "attach_proposal":
+            c.attach_proposal(self._deal(ev))
+        elif ev.kind == "proposal_opened":
+            c.proposal_opened(self._deal(ev))
+        elif ev.kind == "client_replied":
+            c.client_replied(self._deal(ev))
+        elif ev.kind == "payment":
+            c.record_payment(self._deal(ev), d.get("amount"))
+        elif ev.kind == "activity":
+            c.record_activity(self._deal(ev), str(d.get("kind", "call")), str(d.get("note", "")))
+        elif ev.kind == "task_done":
+            deal_id = self._deal(ev)
+            from storage import repositories as repo
+
+            with c.session() as s:
+                open_tasks = [t.id for t in repo.list_tasks(s, status="open", deal_id=deal_id)
+                              if not d.get("title") or t.title == d["title"]]
+            if not open_tasks:
+                raise ConveyorError("no open task to complete on this deal")
+            c.complete_task(open_tasks[0])
+
+    def _dispatch(self) -> None:
+        for ex in run_until_idle(self.conveyor):
+            self.emit(self._line(ex))
+
+    def _line(self, ex: Executed) -> dict[str, Any]:
+        key = self.conveyor.deal(ex.deal_id).key
+        line = {"at": format_instant(ex.at), "deal": key, "rule": ex.rule_id, "action": ex.action, "params": ex.params}
+        if ex.status != "done":
+            line.update(status=ex.status, error=ex.error)
+        return line
+
+
+def run_scenario(scenario: TextIO | Iterable[str], rules: Iterable[Path], tick_minutes: float = 15,
+                 emit: Callable[[dict], None] | None = None) -> list[dict]:
+    """Run a scenario; returns the printed lines (and passes each to ``emit`` as it happens)."""
+    lines: list[dict] = []
+
+    def collect(line: dict) -> None:
+        lines.append(line)
+        if emit:
+            emit(line)
+
+    Simulator(rules, tick_minutes, collect).run(parse_scenario(scenario))
+    return lines
