@@ -1,0 +1,40 @@
+"""Conveyor builder: the router. Each page is a thin function in ``builder/views``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+# `streamlit run builder/app.py` puts builder/ on sys.path, not the project root.
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from builder.views import (  # noqa: E402
+    actions_review,
+    analytics,
+    deals,
+    designer,
+    dry_run,
+    rule_editor,
+    versions,
+)
+
+st.set_page_config(page_title="Conveyor", page_icon="🛠️", layout="wide")
+
+pages = {
+    "Design": [
+        st.Page(designer.render, title="Designer", icon="🗺️", url_path="designer", default=True),
+        st.Page(rule_editor.render, title="Rule editor", icon="🧩", url_path="rules"),
+        st.Page(versions.render, title="Versions & import/export", icon="🗂️", url_path="versions"),
+        st.Page(dry_run.render, title="Dry run", icon="🧪", url_path="dry-run"),
+    ],
+    "Work": [
+        st.Page(deals.render, title="Deals", icon="💼", url_path="deals"),
+        st.Page(actions_review.render, title="Actions review", icon="✅", url_path="actions"),
+        st.Page(analytics.render, title="Analytics", icon="📈", url_path="analytics"),
+    ],
+}
+st.navigation(pages).run()

@@ -1,0 +1,10 @@
+"""Builder page: deals (placeholder until the builder issue lands)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+
+def render() -> None:
+    st.title("deals")
+    st.info("This page is being built.")
