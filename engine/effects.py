@@ -49,8 +49,7 @@ def _manager_name(s: Session, deal: Deal) -> str | None:
 
 
 def _assign_manager(conveyor: Conveyor, s: Session, deal: Deal, row: OutboxAction, firing: Firing,
-             now: datetime) -> dict:
-    params = row.params or {}
+                    now: datetime) -> dict:
     if deal.manager_id is not None:
         return {"manager": _manager_name(s, deal), "kept": True}
     manager = repo.next_manager_round_robin(s)

@@ -127,22 +127,22 @@ def trace(ruleset: RuleSet, deal: DealState, now: datetime) -> list[RuleTrace]:
     from business_rules.engine import check_condition
 
     variables = _variables(ruleset, deal, now)
+
+    def walk(node: dict[str, Any], path: str, leaves: list[ConditionTrace]) -> None:
+        for key in ("all", "any"):
+            if key in node:
+                for i, child in enumerate(node[key]):
+                    walk(child, f"{path}.{key}[{i}]", leaves)
+                return
+        actual = getattr(variables, node["name"])()
+        leaves.append(ConditionTrace(path=path, name=node["name"], operator=node["operator"],
+                                     value=node.get("value"), actual=actual,
+                                     result=bool(check_condition(node, variables))))
+
     out = []
     for rule in ruleset.rules:
         leaves: list[ConditionTrace] = []
-
-        def walk(node: dict[str, Any], path: str) -> None:
-            for key in ("all", "any"):
-                if key in node:
-                    for i, child in enumerate(node[key]):
-                        walk(child, f"{path}.{key}[{i}]")
-                    return
-            actual = getattr(variables, node["name"])()
-            leaves.append(ConditionTrace(path=path, name=node["name"], operator=node["operator"],
-                                         value=node.get("value"), actual=actual,
-                                         result=bool(check_condition(node, variables))))
-
-        walk(rule.conditions, "conditions")
+        walk(rule.conditions, "conditions", leaves)
         fires = rule.enabled and bool(check_conditions_recursively(rule.conditions, variables))
         planner = DealActions()
         if fires:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,20 +21,20 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
-class FieldType(str, Enum):
+class FieldType(StrEnum):
     TEXT = "text"
     NUMERIC = "numeric"
     BOOLEAN = "boolean"
     SELECT = "select"
 
 
-class StageKind(str, Enum):
+class StageKind(StrEnum):
     OPEN = "open"
     WON = "won"
     LOST = "lost"
 
 
-class RepeatPolicy(str, Enum):
+class RepeatPolicy(StrEnum):
     """How often one rule may fire for one deal. Conveyor's extension to business-rules."""
 
     ONCE_PER_STAGE_VISIT = "once_per_stage_visit"
