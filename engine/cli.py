@@ -160,9 +160,12 @@ def export(ctx: click.Context, funnel: str, fmt: str, version: int | None, outpu
 @friendly
 def versions(ctx: click.Context, funnel: str) -> None:
     """List a funnel's saved versions."""
+    from engine.clock import display_zone, for_display
+
+    click.echo(f"versions of {funnel} (times in {display_zone().key}; * = active)")
     for v in _conveyor(ctx).versions(funnel):
         mark = "*" if v.active else " "
-        click.echo(f"{mark} v{v.version}  {v.created_at:%Y-%m-%d %H:%M}  {v.author or '-':<12} {v.comment}")
+        click.echo(f"{mark} v{v.version}  {for_display(v.created_at)}  {v.author or '-':<12} {v.comment}")
 
 
 @main.command()

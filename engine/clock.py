@@ -5,8 +5,12 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_DISPLAY_ZONE = "Europe/Kyiv"
 
 
 class Clock(Protocol):
@@ -28,6 +32,20 @@ def parse_instant(text: str) -> datetime:
 def format_instant(dt: datetime) -> str:
     """ISO-8601 UTC with a ``Z``, seconds precision (the simulator's output format)."""
     return utc(dt).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def display_zone() -> ZoneInfo:
+    """The zone times are shown in (``CONVEYOR_TZ``, default Europe/Kyiv); storage is always UTC."""
+    name = os.environ.get("CONVEYOR_TZ") or DEFAULT_DISPLAY_ZONE
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"CONVEYOR_TZ={name!r} is not a known time zone (e.g. Europe/Kyiv, UTC)") from None
+
+
+def for_display(dt: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A stored UTC instant in the display zone, e.g. ``2026-03-02 11:05``; empty for None."""
+    return "" if dt is None else utc(dt).astimezone(display_zone()).strftime(fmt)
 
 
 class SystemClock:
