@@ -375,3 +375,57 @@ def list_heartbeats(session: Session) -> list[EngineHeartbeat]:
 
 def delete_heartbeat(session: Session, engine_id: str) -> None:
     session.execute(delete(EngineHeartbeat).where(EngineHeartbeat.engine_id == engine_id))
+
+
+# -- reports (read-only; the builder's manager pages read through engine.reports) -------------
+def version_numbers(session: Session) -> dict[int, tuple[str, int]]:
+    """Rule-set version id → (funnel, version number), to show which version a firing came from."""
+    rows = session.execute(select(RuleSetVersion.id, RuleSetVersion.funnel_id, RuleSetVersion.version))
+    return {vid: (funnel, number) for vid, funnel, number in rows}
+
+
+def list_funnel_events(session: Session, funnel_id: str, kinds: Iterable[str] | None = None) -> list[DealEvent]:
+    """Events of every deal of one funnel, oldest first (stage history for analytics)."""
+    q = (select(DealEvent).join(Deal, Deal.id == DealEvent.deal_id).where(Deal.funnel_id == funnel_id)
+         .order_by(DealEvent.deal_id, DealEvent.at, DealEvent.id))
+    if kinds:
+        q = q.where(DealEvent.kind.in_(list(kinds)))
+    return list(session.scalars(q))
+
+
+def list_funnel_firings(session: Session, funnel_id: str | None = None, since: datetime | None = None) -> list[Firing]:
+    q = select(Firing).order_by(Firing.fired_at, Firing.id)
+    if funnel_id:
+        q = q.where(Firing.funnel_id == funnel_id)
+    if since is not None:
+        q = q.where(Firing.fired_at >= since)
+    return list(session.scalars(q))
+
+
+def list_tasks_with_deals(session: Session, *, statuses: Iterable[str] | None = None,
+                          funnel_id: str | None = None, limit: int = 1000) -> list[tuple[Task, Deal]]:
+    q = (select(Task, Deal).join(Deal, Deal.id == Task.deal_id)
+         .order_by(Task.due_at, Task.id).limit(limit))
+    if statuses:
+        q = q.where(Task.status.in_(list(statuses)))
+    if funnel_id:
+        q = q.where(Deal.funnel_id == funnel_id)
+    return list(session.execute(q).tuples())
+
+
+def list_outbox_log(session: Session, *, statuses: Iterable[str] | None = None, funnel_id: str | None = None,
+                    limit: int = 500) -> list[tuple[OutboxAction, Firing, Deal]]:
+    """The engine's action log, newest first, with the firing (rule, reason) and the deal."""
+    q = (select(OutboxAction, Firing, Deal).join(Firing, Firing.id == OutboxAction.firing_id)
+         .join(Deal, Deal.id == OutboxAction.deal_id).order_by(OutboxAction.id.desc()).limit(limit))
+    if statuses:
+        q = q.where(OutboxAction.status.in_(list(statuses)))
+    if funnel_id:
+        q = q.where(Deal.funnel_id == funnel_id)
+    return list(session.execute(q).tuples())
+
+
+def count_rows(session: Session) -> dict[str, int]:
+    """Row counts of the tables an engine change writes (lets tests prove a read wrote nothing)."""
+    return {model.__tablename__: session.scalar(select(func.count()).select_from(model)) or 0
+            for model in (Deal, DealEvent, Firing, OutboxAction, Task, Message, Invoice)}
