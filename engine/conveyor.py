@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from engine.actions import MESSAGE_ACTIONS
 from engine.clock import Clock, SystemClock
+from engine.crashpoints import crashpoint
 from engine.deal import BUILTIN_FIELDS, DealState
 from engine.errors import GuardFailed, InvalidChange, NotFound, TransitionNotAllowed
 from engine.evaluate import Decision, RuleTrace, evaluate, trace
@@ -370,6 +371,7 @@ class Conveyor:
                                 idempotency_key=f"conveyor-{firing_id}-{seq}", created_at=now, updated_at=now)
             recorded.append(d)
         s.flush()
+        crashpoint("after_evaluate_before_commit")  # crash tests: firings written, not yet committed
         return recorded
 
     # -- time ------------------------------------------------------------------------------------
