@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from engine import effects
+from engine.crashpoints import crashpoint
 from engine.errors import ConveyorError, NotFound, PermanentSendError, TransientSendError
 from engine.providers import OutgoingMessage
 from engine.template import render
@@ -88,6 +89,7 @@ def dispatch_internal(conveyor: Conveyor, limit: int = 100, policy: RetryPolicy 
             savepoint = s.begin_nested()
             try:
                 result = effects.apply(conveyor, s, row, firing, now)
+                crashpoint("during_internal_action")  # applied, not yet committed: must roll back whole
                 savepoint.commit()
             except Exception as exc:  # noqa: BLE001 - every failure must end visible on the row
                 savepoint.rollback()
@@ -157,7 +159,9 @@ def _send_one(conveyor: Conveyor, outbox_id: int, deal_id: int, rule_id: str, me
         ref = "reconciled"
     else:
         try:
+            crashpoint("before_provider_call")
             ref = conveyor.provider.send(message)
+            crashpoint("during_provider_call")  # the provider has it; we have not recorded that yet
         except PermanentSendError as exc:
             status, error = "dead", str(exc)
         except TransientSendError as exc:
@@ -167,7 +171,8 @@ def _send_one(conveyor: Conveyor, outbox_id: int, deal_id: int, rule_id: str, me
     now = conveyor.clock.now()
     result = {"channel": message.channel, "to": message.to, "text": message.text}
     with conveyor.session() as s:
-        row = repo.get_outbox(s, outbox_id)
+        # Locked, so that two dispatchers whose leases overlapped cannot both finish the row.
+        row = s.get(OutboxAction, outbox_id, with_for_update=True)
         msg = repo.message_for_outbox(s, outbox_id)
         if row.status == "done":  # another dispatcher finished it after our lease ran out
             return Executed(outbox_id, deal_id, rule_id, row.action, "done", now, params=result)

@@ -1,8 +1,10 @@
 """``conveyor engine``: the long-running service. APScheduler only wakes it; state lives in our tables.
 
-Two jobs on an in-memory job store: the *tick* (evaluate time-based rules, then apply internal
-actions) and the *sender* (messages, through a bounded pool, so a slow gateway never delays ticks).
-On SQLite one engine process holds a lock file; a second one is refused.
+Jobs on an in-memory job store, each on its own thread so none waits for another: the *tick*
+(evaluate time-based rules, then apply internal actions), *internal* (actions queued by changes made
+elsewhere), *send* (messages, ``workers`` at a time, so a slow gateway never delays ticks or internal
+actions) and *heartbeat* (what ``conveyor status`` reads). On SQLite one engine process holds a lock
+file and a second one is refused; on PostgreSQL any number may run (unique keys + row claims).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor as APThreadPool
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from engine.conveyor import Conveyor
+from engine.crashpoints import crashpoint
 from engine.dispatch import RetryPolicy, dispatch_internal, dispatch_messages
 from engine.errors import EngineLocked
 from storage import repositories as repo
@@ -28,11 +31,15 @@ from storage.db import sqlite_path
 
 log = logging.getLogger("conveyor.engine")
 
+#: How often an engine says it is alive between ticks (``conveyor status`` reads it).
+HEARTBEAT_SECONDS = 10
+
 
 class SqliteEngineLock:
     """An exclusive ``flock`` beside the SQLite file: released by the OS even on SIGKILL."""
 
     def __init__(self, db_path: str):
+        self.db_path = db_path
         self.path = db_path + ".engine.lock"
         self.fd: int | None = None
 
@@ -44,7 +51,7 @@ class SqliteEngineLock:
             holder = os.read(fd, 100).decode(errors="replace").strip() or "unknown"
             os.close(fd)
             raise EngineLocked(
-                f"another conveyor engine (pid {holder}) already runs on {self.path[:-12]}; SQLite supports one "
+                f"another conveyor engine (pid {holder}) already runs on {self.db_path}; SQLite supports one "
                 "engine process — stop it first, or move to PostgreSQL to run several") from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
@@ -59,21 +66,23 @@ class SqliteEngineLock:
 
 class EngineService:
     def __init__(self, conveyor: Conveyor, *, tick_seconds: float = 60, workers: int = 4,
-                 policy: RetryPolicy = RetryPolicy(), db_url: str = ""):
+                 policy: RetryPolicy | None = None, db_url: str = ""):
         self.conveyor = conveyor
         self.tick_seconds = tick_seconds
         self.workers = max(1, workers)
-        self.policy = policy
+        self.policy = policy or RetryPolicy()
         self.lock: SqliteEngineLock | None = None
         path = sqlite_path(db_url) if db_url else None
         if path:
             self.lock = SqliteEngineLock(path)
+        # One thread per job: a long tick must not hold up sending, nor a slow gateway the tick.
         self.scheduler = BlockingScheduler(
-            executors={"default": APThreadPool(2)},
+            executors={"default": APThreadPool(4)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="conveyor-send")
         self.started_at: datetime | None = None
+        self.ticks = 0
         self._stopping = threading.Event()
         self._stopper: threading.Thread | None = None
 
@@ -82,33 +91,62 @@ class EngineService:
         if self._stopping.is_set():
             return
         started = time.perf_counter()
-        report = self.conveyor.tick()
-        applied = 0
-        while not self._stopping.is_set():
-            batch = dispatch_internal(self.conveyor, policy=self.policy)
-            if not batch:
-                break
-            applied += len(batch)
+        try:
+            report = self.conveyor.tick()
+            crashpoint("after_commit_before_dispatch")  # firings committed, outbox not yet dispatched
+            applied = 0
+            while not self._stopping.is_set():
+                batch = dispatch_internal(self.conveyor, policy=self.policy)
+                if not batch:
+                    break
+                applied += len(batch)
+        except Exception as exc:  # noqa: BLE001 - a failed tick is retried by the next one; keep serving
+            log.error("tick failed (the next tick retries it): %s: %s", type(exc).__name__,
+                      str(exc).splitlines()[0] if str(exc) else "")
+            return
         seconds = time.perf_counter() - started
+        self.ticks += 1
         summary = {"deals_examined": report.deals_examined, "rules_fired": report.rules_fired,
-                   "actions_queued": report.actions_queued, "internal_actions_applied": applied}
+                   "actions_queued": report.actions_queued, "internal_actions_applied": applied,
+                   "tick_seconds": self.tick_seconds, "ticks": self.ticks}
         log.info("tick: examined %d deals, fired %d rules, queued %d actions, applied %d internal actions in %.3f s",
                  report.deals_examined, report.rules_fired, report.actions_queued, applied, seconds)
         self._heartbeat(last_tick_at=report.at, last_tick_seconds=seconds, last_tick_summary=summary)
 
-    def send_job(self) -> None:
-        """Send ready messages, ``workers`` at a time; claims are leases, so a crash loses nothing."""
+    def _send_worker(self) -> int:
+        """One sender: claim one message, send it, repeat until none is ready (or we are stopping)."""
+        sent = 0
         while not self._stopping.is_set():
-            # dispatch_messages sends serially; claim a batch per worker slot and send in parallel.
-            futures = [self.pool.submit(dispatch_messages, self.conveyor, 1, self.policy) for _ in range(self.workers)]
-            sent = sum(len(f.result()) for f in futures)
-            if sent == 0:
-                return
+            batch = dispatch_messages(self.conveyor, 1, self.policy)
+            if not batch:
+                break
+            sent += len(batch)
+        return sent
+
+    def send_job(self) -> None:
+        """Send ready messages, ``workers`` at a time; each worker moves on as soon as its call returns."""
+        futures = [self.pool.submit(self._send_worker) for _ in range(self.workers)]
+        try:
+            sent = sum(f.result() for f in futures)
+        except Exception as exc:  # noqa: BLE001 - claims are leases: whatever was in hand is retried later
+            log.error("sending failed: %s: %s", type(exc).__name__, exc)
+            return
+        if sent:
+            log.info("sent %d message(s)", sent)
 
     def internal_job(self) -> None:
         """Apply internal actions queued by changes made elsewhere (builder, CLI) between ticks."""
-        while not self._stopping.is_set() and dispatch_internal(self.conveyor, policy=self.policy):
-            pass
+        try:
+            while not self._stopping.is_set() and dispatch_internal(self.conveyor, policy=self.policy):
+                pass
+        except Exception as exc:  # noqa: BLE001 - the transaction rolled back; the rows stay ready
+            log.error("applying internal actions failed: %s: %s", type(exc).__name__, exc)
+
+    def heartbeat_job(self) -> None:
+        try:
+            self._heartbeat()
+        except Exception as exc:  # noqa: BLE001 - a missed heartbeat only makes status look stale
+            log.warning("heartbeat failed: %s", exc)
 
     def _heartbeat(self, **values: object) -> None:
         now = self.conveyor.clock.now()
@@ -117,17 +155,29 @@ class EngineService:
                                   started_at=self.started_at or now, seen_at=now, **values)
 
     # -- life cycle ------------------------------------------------------------------------------
-    def run(self) -> None:
+    def start(self) -> None:
+        """Take the SQLite lock, say hello, and (SQLite only) take back leases of dead processes."""
         if self.lock:
             self.lock.acquire()
         self.started_at = self.conveyor.clock.now()
-        self._heartbeat(stopped_at=None)
+        if self.lock:
+            # We hold the only engine lock, so a message left 'sending' belongs to a process that
+            # died: reconcile it now instead of waiting for its lease to run out.
+            with self.conveyor.session() as s:
+                taken = repo.expire_leases(s, self.started_at)
+            if taken:
+                log.info("took back %d message(s) left 'sending' by a stopped engine", taken)
+        self._heartbeat(stopped_at=None, last_tick_summary={"tick_seconds": self.tick_seconds})
+
+    def run(self) -> None:
+        self.start()
         log.info("engine %s started: tick every %g s, %d message worker(s)", self.conveyor.engine_id,
                  self.tick_seconds, self.workers)
-        self.scheduler.add_job(self.tick_job, "interval", seconds=self.tick_seconds, id="tick",
-                               next_run_time=datetime.now().astimezone())
-        self.scheduler.add_job(self.send_job, "interval", seconds=1, id="send")
+        now = datetime.now().astimezone()
+        self.scheduler.add_job(self.tick_job, "interval", seconds=self.tick_seconds, id="tick", next_run_time=now)
+        self.scheduler.add_job(self.send_job, "interval", seconds=1, id="send", next_run_time=now)
         self.scheduler.add_job(self.internal_job, "interval", seconds=1, id="internal")
+        self.scheduler.add_job(self.heartbeat_job, "interval", seconds=HEARTBEAT_SECONDS, id="heartbeat")
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
         try:
@@ -139,9 +189,10 @@ class EngineService:
         log.info("engine %s: %s received, finishing the action in hand", self.conveyor.engine_id,
                  signal.Signals(signum).name)
         self._stopping.set()
-        # shutdown(wait=False) from a signal handler; run()'s finally waits for the jobs.
-        self._stopper = threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True}, daemon=True)
-        self._stopper.start()
+        if self._stopper is None:
+            # Not from the handler itself: shutdown(wait=True) waits for the running jobs.
+            self._stopper = threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True}, daemon=True)
+            self._stopper.start()
 
     def _shutdown(self) -> None:
         self._stopping.set()
@@ -156,4 +207,3 @@ class EngineService:
         if self.lock:
             self.lock.release()
         log.info("engine %s stopped cleanly (released %d claim(s))", self.conveyor.engine_id, released)
-

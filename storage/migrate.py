@@ -36,5 +36,9 @@ def upgrade(engine: Engine) -> None:
         return
     cfg = alembic_config()
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # Several engines started together on an empty database: one migrates, the others wait
+            # here for it and then find nothing left to do (the lock ends with the transaction).
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7431005)")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

@@ -342,6 +342,7 @@ def list_messages(session: Session, deal_id: int | None = None) -> list[Message]
 
 
 def next_invoice_seq(session: Session) -> int:
+    lock_invoice_numbering(session)  # several engines on PostgreSQL: max+1 must not race
     return (session.scalar(select(func.max(Invoice.seq))) or 0) + 1
 
 
@@ -429,3 +430,33 @@ def count_rows(session: Session) -> dict[str, int]:
     """Row counts of the tables an engine change writes (lets tests prove a read wrote nothing)."""
     return {model.__tablename__: session.scalar(select(func.count()).select_from(model)) or 0
             for model in (Deal, DealEvent, Firing, OutboxAction, Task, Message, Invoice)}
+
+
+# -- engine service (leases, health) ------------------------------------------------------------
+def expire_leases(session: Session, now: datetime) -> int:
+    """Make every 'sending' lease run out now (SQLite start-up: the engine lock proves its holder died)."""
+    res = session.execute(update(OutboxAction).where(OutboxAction.status == "sending",
+                                                     OutboxAction.lease_until > now)
+                          .values(lease_until=now, claimed_by=None))
+    return res.rowcount or 0
+
+
+def oldest_ready(session: Session, now: datetime) -> datetime | None:
+    """When the longest-waiting action that could run now became due (pending/failed/expired lease)."""
+    return session.scalar(select(func.min(OutboxAction.next_attempt_at)).where(_ready_clause(now)))
+
+
+def outbox_counts_by_kind(session: Session) -> dict[tuple[str, str], int]:
+    rows = session.execute(select(OutboxAction.kind, OutboxAction.status, func.count())
+                           .group_by(OutboxAction.kind, OutboxAction.status)).all()
+    return {(k, s): n for k, s, n in rows}
+
+
+def lock_invoice_numbering(session: Session) -> None:
+    """Serialise invoice numbering across engines on PostgreSQL (numbers are max+1 and unique).
+
+    Without it two engines numbering at once collide on the unique key and one action fails and
+    waits for its retry; the transaction-scoped advisory lock makes the second wait a moment instead.
+    """
+    if _dialect(session) == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(0x636F6E76)))
