@@ -198,16 +198,80 @@ def simulate(scenario: Path, rules: tuple[Path, ...], tick_minutes: float) -> No
 @main.command()
 @click.option("--tick-seconds", type=float, default=60, show_default=True, help="How often time-based rules are evaluated.")
 @click.option("--workers", type=int, default=4, show_default=True, help="Messages sent in parallel.")
+@click.option("--lease-seconds", type=float, default=120, show_default=True,
+              help="How long a message being sent stays claimed before another engine may reconcile it.")
+@click.option("--retry-base-seconds", type=float, default=30, show_default=True,
+              help="First retry delay; it doubles on each attempt (with jitter), up to one hour.")
+@click.option("--max-attempts", type=int, default=6, show_default=True,
+              help="Attempts before an action is given up as dead.")
 @click.pass_context
 @friendly
-def engine(ctx: click.Context, tick_seconds: float, workers: int) -> None:
-    """Run the engine service: ticks, the outbox dispatcher, message sending."""
+def engine(ctx: click.Context, tick_seconds: float, workers: int, lease_seconds: float,
+           retry_base_seconds: float, max_attempts: int) -> None:
+    """Run the engine service: ticks, the outbox dispatcher, message sending (Ctrl-C/SIGTERM stops it)."""
+    from datetime import timedelta
+
+    from engine.dispatch import RetryPolicy
     from engine.service import EngineService
 
-    if tick_seconds <= 0:
-        raise ValueError("--tick-seconds must be positive")
+    for name, value in (("--tick-seconds", tick_seconds), ("--workers", workers), ("--lease-seconds", lease_seconds),
+                        ("--retry-base-seconds", retry_base_seconds), ("--max-attempts", max_attempts)):
+        if value <= 0:
+            raise ValueError(f"{name} must be positive, got {value:g}")
+    policy = RetryPolicy(max_attempts=max_attempts, base=timedelta(seconds=retry_base_seconds),
+                         lease=timedelta(seconds=lease_seconds))
     logging.getLogger().setLevel(logging.INFO)
-    EngineService(_conveyor(ctx), tick_seconds=tick_seconds, workers=workers, db_url=ctx.obj["db"]).run()
+    EngineService(_conveyor(ctx), tick_seconds=tick_seconds, workers=workers, policy=policy,
+                  db_url=ctx.obj["db"]).run()
+
+
+@main.command()
+@click.pass_context
+@friendly
+def status(ctx: click.Context) -> None:
+    """Is the service healthy? Last tick, actions by status, oldest waiting action, engines seen."""
+    from engine.status import health, render
+
+    click.echo(render(health(_conveyor(ctx))))
+
+
+ACTION_STATUSES = ["pending", "sending", "failed", "dead", "done"]
+
+
+@main.command()
+@click.option("--status", "statuses", multiple=True, type=click.Choice(ACTION_STATUSES),
+              help="Only actions in this state (repeatable). Default: failed and dead.")
+@click.option("--deal", "deal_key", default=None, help="Only actions of this deal (its key, e.g. D-12).")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--retry", "retry_ids", type=int, multiple=True, metavar="ID",
+              help="Queue a failed or dead action again now (repeatable).")
+@click.pass_context
+@friendly
+def actions(ctx: click.Context, statuses: tuple[str, ...], deal_key: str | None, limit: int,
+            retry_ids: tuple[int, ...]) -> None:
+    """List outbox actions with their errors (default: failed and dead), or retry some."""
+    from engine.dispatch import retry
+    from storage import repositories as repo
+
+    c = _conveyor(ctx)
+    for outbox_id in retry_ids:
+        retry(c, outbox_id)
+        click.echo(f"action {outbox_id} queued again")
+    if retry_ids and not statuses:
+        return
+    deal_id = c.deal_id(deal_key) if deal_key else None
+    with c.session() as s:
+        rows = repo.list_outbox(s, statuses=list(statuses or ("failed", "dead")), deal_id=deal_id, limit=limit)
+        keys = {d.id: d.key for d in repo.deals_by_ids(s, sorted({a.deal_id for a, _f in rows}))}
+    if not rows:
+        click.echo(f"no {' or '.join(statuses or ('failed', 'dead'))} actions")
+        return
+    for a, f in rows:
+        when = a.next_attempt_at if a.status in ("pending", "failed") else a.updated_at
+        click.echo(f"#{a.id:<6} {a.status:<8} {a.action:<17} deal {keys.get(a.deal_id, a.deal_id):<12} "
+                   f"rule {f.rule_id:<24} attempts {a.attempts}  {when:%Y-%m-%d %H:%M:%S}Z")
+        if a.last_error:
+            click.echo(f"        error: {a.last_error}")
 
 
 @main.command()

@@ -9,7 +9,7 @@ table around the call, whatever the provider.
 from __future__ import annotations
 
 import json
-import socket
+import os
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
@@ -77,7 +77,7 @@ class WebhookProvider:
             if 400 <= exc.code < 500 and exc.code not in (408, 429):
                 raise PermanentSendError(msg) from None
             raise TransientSendError(msg) from None
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise TransientSendError(f"webhook timed out after {self.timeout:g} s") from None
         except (urllib.error.URLError, ConnectionError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
@@ -93,9 +93,20 @@ class WebhookProvider:
 
 
 def provider_from_url(url: str | None) -> MessageProvider:
-    """``None``/``record`` → RecordingProvider; an http(s) URL → WebhookProvider."""
+    """``None``/``record`` → RecordingProvider; an http(s) URL → WebhookProvider.
+
+    ``CONVEYOR_PROVIDER_TIMEOUT`` (seconds, default 10) bounds each webhook call; keep it well under
+    the engine's ``--lease-seconds`` so a slow call never outlives its claim.
+    """
     if not url or url == "record":
         return RecordingProvider()
     if url.startswith(("http://", "https://")):
-        return WebhookProvider(url)
+        raw = os.environ.get("CONVEYOR_PROVIDER_TIMEOUT", "10")
+        try:
+            timeout = float(raw)
+        except ValueError:
+            raise ValueError(f"CONVEYOR_PROVIDER_TIMEOUT={raw!r} is not a number of seconds") from None
+        if timeout <= 0:
+            raise ValueError(f"CONVEYOR_PROVIDER_TIMEOUT={raw!r} must be positive")
+        return WebhookProvider(url, timeout=timeout)
     raise ValueError(f"unknown message provider {url!r}: use 'record' or an http(s) webhook URL")
