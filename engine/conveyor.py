@@ -413,7 +413,9 @@ class Conveyor:
                 ruleset: RuleSet | None = None) -> list[RuleTrace]:
         """Which rules would fire for ``deal`` at ``at`` and why; executes and records nothing."""
         state = self.deal(deal) if isinstance(deal, int) else deal
-        rs = ruleset or self.ruleset(state.funnel)
+        # A draft (e.g. from the builder) has not been through the validator yet: business-rules would
+        # resolve its names with getattr, so it is validated here like any save.
+        rs = self.validate(ruleset) if ruleset is not None else self.ruleset(state.funnel)
         return trace(rs, state, at or self.clock.now())
 
     def export(self, funnel: str, fmt: str = "conveyor", version: int | None = None) -> str:

@@ -28,6 +28,8 @@ MAX_CONDITION_DEPTH = 12
 MAX_RULES = 2_000
 MAX_STAGES = 200
 MAX_REGEX_LENGTH = 500
+#: A task due further out than this is a typo, and far-off due times overflow the calendar.
+MAX_DUE_IN_HOURS = 87_600  # ten years
 _IDENT = re2.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 _ = MESSAGE_ACTIONS  # re-exported for callers that classify actions after validation
@@ -58,6 +60,15 @@ def _path(loc: Iterable[Any]) -> str:
     return out
 
 
+class _NonStandardConstant(ValueError):
+    pass
+
+
+def _reject_constant(name: str) -> Any:
+    # Python's json reads NaN/Infinity, but other JSON readers (and exports) would choke on them.
+    raise _NonStandardConstant(name)
+
+
 def parse_json(text: str | bytes, source: str = "document") -> Any:
     """Parse JSON, reporting syntax errors with line and column."""
     if isinstance(text, bytes):
@@ -70,7 +81,11 @@ def parse_json(text: str | bytes, source: str = "document") -> Any:
     if len(text.encode("utf-8")) > MAX_DOCUMENT_BYTES:
         raise RuleSetInvalid([Problem("", f"{source} is larger than the limit of {MAX_DOCUMENT_BYTES} bytes")])
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_reject_constant)
+    except _NonStandardConstant as exc:
+        raise RuleSetInvalid(
+            [Problem("", f"{source} is not valid JSON: {exc} is not a JSON value (write a number or null)")]
+        ) from None
     except json.JSONDecodeError as exc:
         raise RuleSetInvalid(
             [Problem("", f"{source} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")]
@@ -348,8 +363,13 @@ class _Checker:
         if ftype == "numeric":
             if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
                 self.add(p, f"needs a number, got {json.dumps(value)}")
+            elif value in (float("inf"), float("-inf")):
+                # Infinity would pass the sign check and then crash the effect (timedelta overflow).
+                self.add(p, "the number must be finite")
             elif value < 0:
                 self.add(p, f"must not be negative, got {value}")
+            elif decl["name"] == "due_in_hours" and value > MAX_DUE_IN_HOURS:
+                self.add(p, f"is {value} hours; a task may be due at most {MAX_DUE_IN_HOURS} hours (ten years) ahead")
             return
         if not isinstance(value, str):
             self.add(p, f"needs a text value, got {json.dumps(value)}")
