@@ -125,6 +125,10 @@ def validate_document(doc: Any, *, known_funnels: Iterable[str] = ()) -> RuleSet
     # Conditions nest by all/any objects inside lists: 2 JSON levels per group, plus the document's own.
     if _depth(doc, 2 * MAX_CONDITION_DEPTH + 8) > 2 * MAX_CONDITION_DEPTH + 7:
         raise RuleSetInvalid([Problem("", f"document is nested too deeply (conditions may nest at most {MAX_CONDITION_DEPTH} groups)")])
+    # Documents handed over as Python objects (API, builder) skip parse_json, so the size bound is here too.
+    size = len(json.dumps(doc, ensure_ascii=False, default=str).encode("utf-8"))
+    if size > MAX_DOCUMENT_BYTES:
+        raise RuleSetInvalid([Problem("", f"document is {size} bytes; the limit is {MAX_DOCUMENT_BYTES}")])
     try:
         ruleset = RuleSet.model_validate(doc)
     except ValidationError as exc:
@@ -318,8 +322,11 @@ class _Checker:
                 return
             if op["name"] == "matches_regex":
                 self.check_regex(value, p)
-            elif name == "stage" and op["name"] in ("equal_to", "equal_to_case_insensitive") and value not in self.stage_ids:
+            elif name == "stage" and op["name"] == "equal_to" and value not in self.stage_ids:
                 self.add(p, f"unknown stage '{value}'{_suggest(value, self.stage_ids)}")
+            elif (name == "stage" and op["name"] == "equal_to_case_insensitive"
+                  and value.lower() not in {s.lower() for s in self.stage_ids}):
+                self.add(p, f"unknown stage '{value}'{_suggest(value.lower(), self.stage_ids)}")
             return
         if input_type == "select":
             options = var.get("options") or []

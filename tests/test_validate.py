@@ -201,6 +201,8 @@ CASES: list[tuple[str, Mutation, str, str]] = [
     # -- stage, field and funnel references -----------------------------------------------------
     ("unknown-stage-in-condition", _set(_cond(ASSIGN, "all", 0, "value"), "incomming"),
      "rules[0].conditions.all[0].value", "unknown stage 'incomming'; did you mean 'incoming'?"),
+    ("unknown-stage-case-insensitive", _set(_cond(ASSIGN, "all", 0), leaf("stage", "equal_to_case_insensitive", "Incomng")),
+     "rules[0].conditions.all[0].value", "unknown stage 'Incomng'; did you mean 'incoming'?"),
     ("unknown-stage-in-move", _set(["rules", QUAL_NO, "actions", 0, "params", "to_stage"], "cold_cal"),
      "rules[2].actions[0].params.to_stage", "unknown stage 'cold_cal'; did you mean 'cold_call'?"),
     ("unknown-stage-in-transition-to", _set(["transitions", 0, "to"], "qualify"), "transitions[0].to",
@@ -357,6 +359,19 @@ def test_document_size_is_bounded(as_bytes: bool) -> None:
     text = json.dumps(doc)
     with pytest.raises(RuleSetInvalid, match=rf"limit (is|of) {MAX_DOCUMENT_BYTES}"):
         validate_text(text.encode() if as_bytes else text)
+
+
+def test_stage_compared_case_insensitively_accepts_other_case() -> None:
+    doc = base()
+    doc["rules"][ASSIGN]["conditions"]["all"][0] = leaf("stage", "equal_to_case_insensitive", "INCOMING")
+    assert validate_document(doc, known_funnels=KNOWN).rules[ASSIGN].conditions["all"][0]["value"] == "INCOMING"
+
+
+def test_document_size_is_bounded_for_python_objects_too() -> None:
+    doc = base()
+    doc["description"] = "x" * MAX_DOCUMENT_BYTES
+    (problem,) = problems_of(doc)
+    assert problem[0] == "" and f"the limit is {MAX_DOCUMENT_BYTES}" in problem[1]
 
 
 # -- the engine never hands an unvalidated rule to business-rules -----------------------------------
