@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from builder import state  # noqa: E402
 from builder.views import (  # noqa: E402
     actions_review,
     analytics,
@@ -37,4 +38,5 @@ pages = {
         st.Page(analytics.render, title="Analytics", icon="📈", url_path="analytics"),
     ],
 }
+state.register_pages({p.url_path: p for group in pages.values() for p in group})
 st.navigation(pages).run()

@@ -6,11 +6,15 @@ same way as from the CLI. The database URL comes from ``CONVEYOR_DB`` (set by ``
 
 from __future__ import annotations
 
+import json
 import os
+from typing import Any
 
 import streamlit as st
 
-from engine.conveyor import Conveyor
+from engine.conveyor import Conveyor, VersionInfo
+from engine.errors import Problem, RuleSetInvalid
+from engine.validate import validate_document
 from storage.db import database_url
 
 
@@ -21,3 +25,153 @@ def _conveyor(url: str) -> Conveyor:
 
 def get_conveyor() -> Conveyor:
     return _conveyor(database_url(os.environ.get("CONVEYOR_DB")))
+
+
+# -- per-funnel drafts of the owner pages ------------------------------------------------------------
+# A draft is the document dict being edited; it lives in st.session_state until saved as a new version
+# through ``Conveyor.save_ruleset`` (the only write path). Keys start with "draft:" / "owner_".
+
+FUNNEL_KEY = "owner_funnel"
+FUNNEL_NEXT = "owner_funnel_next"  # set by a page to switch funnels on the next run
+
+
+def _base_key(funnel: str) -> str:
+    return f"draft_base:{funnel}"
+
+
+def _draft_key(funnel: str) -> str:
+    return f"draft:{funnel}"
+
+
+def _gen_key(funnel: str) -> str:
+    return f"draft_gen:{funnel}"
+
+
+def _canonical(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, sort_keys=True, ensure_ascii=False)
+
+
+def load_draft(funnel: str, *, reset: bool = False) -> dict[str, Any]:
+    """The funnel's draft document, created from the active version (with positions filled in)."""
+    from builder.components import ensure_positions
+
+    key = _draft_key(funnel)
+    if reset or key not in st.session_state:
+        doc = get_conveyor().ruleset(funnel).to_document()
+        # Positions assigned here are part of the base, so viewing alone never marks the draft unsaved;
+        # they are persisted with the next saved version.
+        ensure_positions(doc)
+        st.session_state[key] = doc
+        st.session_state[_base_key(funnel)] = _canonical(doc)
+        bump(funnel)
+    return st.session_state[key]
+
+
+def set_draft(funnel: str, doc: dict[str, Any]) -> None:
+    st.session_state[_draft_key(funnel)] = doc
+
+
+def generation(funnel: str) -> int:
+    """Widget-key generation: bumped when the draft changes structurally so widgets re-read it."""
+    return st.session_state.get(_gen_key(funnel), 0)
+
+
+def bump(funnel: str) -> None:
+    st.session_state[_gen_key(funnel)] = generation(funnel) + 1
+
+
+def is_dirty(funnel: str) -> bool:
+    key = _draft_key(funnel)
+    return key in st.session_state and _canonical(st.session_state[key]) != st.session_state.get(_base_key(funnel))
+
+
+def draft_problems(doc: dict[str, Any]) -> list[Problem]:
+    """Problems of a draft, from the same validator the CLI uses."""
+    try:
+        validate_document(doc, known_funnels=[f for f, _ in get_conveyor().funnels()])
+    except RuleSetInvalid as exc:
+        return exc.problems
+    return []
+
+
+def save_draft(funnel: str, comment: str, author: str = "owner") -> VersionInfo:
+    """Save the draft as a new active version; raises ``RuleSetInvalid`` and saves nothing if invalid."""
+    doc = load_draft(funnel)
+    info = get_conveyor().save_ruleset(doc, comment=comment, author=author)
+    load_draft(funnel, reset=True)
+    return info
+
+
+def discard_draft(funnel: str) -> None:
+    load_draft(funnel, reset=True)
+
+
+def funnel_picker(where: Any = None) -> str | None:
+    """The funnel the owner pages work on (shared by Designer, Rule editor and Versions)."""
+    funnels = get_conveyor().funnels()
+    if not funnels:
+        return None
+    ids = [f for f, _ in funnels]
+    names = dict(funnels)
+    if st.session_state.get(FUNNEL_NEXT) in ids:
+        st.session_state[FUNNEL_KEY] = st.session_state.pop(FUNNEL_NEXT)
+    if st.session_state.get(FUNNEL_KEY) not in ids:
+        # Widget state is dropped on pages without the widget; the kept copy survives page switches.
+        kept = st.session_state.get(FUNNEL_KEY + "_kept")
+        st.session_state[FUNNEL_KEY] = kept if kept in ids else ids[0]
+    where = where or st
+    chosen = where.selectbox("Funnel", ids, format_func=lambda f: f"{names[f]} ({f})", key=FUNNEL_KEY)
+    st.session_state[FUNNEL_KEY + "_kept"] = chosen
+    return chosen
+
+
+def save_bar(funnel: str, place: str) -> None:
+    """'Unsaved changes' banner with a comment box, Save and Discard (shown on every owner page)."""
+    if not is_dirty(funnel):
+        st.success("No unsaved changes: the designer shows the active version.", icon="✅")
+        return
+    doc = load_draft(funnel)
+    problems = draft_problems(doc)
+    with st.container(border=True):
+        st.warning("**Unsaved changes** in this funnel. Save them as a new version to make them active.", icon="✏️")
+        cols = st.columns([4, 1, 1])
+        comment = cols[0].text_input("Comment for the new version (optional)", key=f"owner_comment:{place}",
+                                     placeholder="e.g. reminder after 12 h instead of 24 h")
+        cols[1].markdown("<div style='height:1.75rem'></div>", unsafe_allow_html=True)
+        save = cols[1].button("💾 Save version", type="primary", key=f"owner_save:{place}",
+                              disabled=bool(problems), width="stretch")
+        cols[2].markdown("<div style='height:1.75rem'></div>", unsafe_allow_html=True)
+        if cols[2].button("Discard", key=f"owner_discard:{place}", width="stretch"):
+            discard_draft(funnel)
+            st.rerun()
+        if problems:
+            st.error(f"The draft cannot be saved: {len(problems)} problem(s).\n\n"
+                     + "\n".join(f"- `{p.path or 'document'}`: {p.message}" for p in problems[:20]))
+        if save:
+            try:
+                info = save_draft(funnel, comment)
+            except RuleSetInvalid as exc:
+                st.error("Not saved:\n\n" + "\n".join(f"- `{p.path}`: {p.message}" for p in exc.problems))
+            else:
+                st.session_state["owner_flash"] = f"Saved version {info.version} of '{funnel}'."
+                st.rerun()
+
+
+def flash() -> None:
+    msg = st.session_state.pop("owner_flash", None)
+    if msg:
+        st.toast(msg, icon="💾")
+        st.success(msg, icon="💾")
+
+
+# -- pages ---------------------------------------------------------------------------------------------
+_PAGES: dict[str, Any] = {}
+
+
+def register_pages(pages: dict[str, Any]) -> None:
+    """The router hands its ``st.Page`` objects here so pages can ``st.switch_page`` to each other."""
+    _PAGES.update(pages)
+
+
+def page(url_path: str) -> Any:
+    return _PAGES[url_path]

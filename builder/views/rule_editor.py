@@ -1,10 +1,132 @@
-"""Builder page: rule_editor (placeholder until the builder issue lands)."""
+"""Rule editor: a visual condition builder (nested all/any groups) and an action list for one rule.
+
+Choices come from ``export_rule_data``; every edit is validated live with the CLI's validator and the
+problems are shown on the row they belong to. Edits go into the funnel's draft until saved.
+"""
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 import streamlit as st
+
+from builder import state
+from builder.components import (
+    REPEAT_LABELS,
+    actions_editor,
+    condition_builder,
+    describe_condition,
+    describe_path,
+    ensure_positions,
+    problems_under,
+)
+from builder.views.designer import _new_rule, rule_data_for, watched_stage
+
+SELECTED = "rules_selected"
+NEW = "__new__"
 
 
 def render() -> None:
-    st.title("rule_editor")
-    st.info("This page is being built.")
+    st.title("🧩 Rule editor")
+    top = st.columns([2, 3])
+    funnel = state.funnel_picker(top[0])
+    if funnel is None:
+        st.info("There are no funnels yet. Import one on the **Versions & import/export** page.")
+        return
+    doc = state.load_draft(funnel)
+    state.flash()
+    bar = st.container()
+    rules = doc.setdefault("rules", [])
+    ids = [r["id"] for r in rules]
+    if st.session_state.get(SELECTED) not in ids:
+        st.session_state[SELECTED] = ids[0] if ids else NEW
+    by_id = {r["id"]: r for r in rules}
+    rid = top[1].selectbox("Rule", [*ids, NEW], key=SELECTED,
+                           format_func=lambda x: "➕ New rule…" if x == NEW else
+                           f"{'' if by_id[x].get('enabled', True) else '⏸ '}{by_id[x].get('name') or x}  ({x})")
+    if rid == NEW:
+        stage_names = {s["id"]: s["name"] for s in doc["stages"]}
+        st.subheader("New rule")
+        sid = st.selectbox("Stage it watches", ["", *stage_names], format_func=lambda s: stage_names.get(s, "— any stage —"),
+                           key=f"rules:{funnel}:newstage")
+        if st.button("Create rule", type="primary", key=f"rules:{funnel}:create"):
+            new_id = _new_rule(doc, sid or None)
+            state.bump(funnel)
+            st.session_state[SELECTED] = new_id
+            st.rerun()
+        with bar:
+            state.save_bar(funnel, "rules")
+        return
+
+    i = ids.index(rid)
+    rule_editor(funnel, doc, i)
+    with bar:
+        state.save_bar(funnel, "rules")
+
+
+def rule_editor(funnel: str, doc: dict[str, Any], i: int) -> None:
+    """Edit ``doc['rules'][i]`` in place; reruns on structural changes (rows added or removed)."""
+    rd = rule_data_for(doc)
+    rule = doc["rules"][i]
+    gen = state.generation(funnel)
+    key = f"rules:{funnel}:{gen}:{i}"
+    prefix = f"rules[{i}]"
+    problems = state.draft_problems(doc)
+    mine = problems_under(problems, prefix)
+
+    st.markdown(f"#### When {describe_condition(rule.get('conditions'), rd)}")
+    head = st.columns([2, 3, 2, 1])
+    new = copy.deepcopy(rule)
+    new["id"] = head[0].text_input("Id", value=rule["id"], key=f"{key}:id",
+                                   help="lowercase letters, digits and _; unique in the funnel")
+    new["name"] = head[1].text_input("Name", value=rule.get("name", ""), key=f"{key}:name")
+    repeats = list(REPEAT_LABELS)
+    new["repeat"] = head[2].selectbox("Fires", repeats, index=repeats.index(rule.get("repeat", repeats[0])),
+                                      format_func=REPEAT_LABELS.get, key=f"{key}:repeat")
+    with head[3]:
+        st.markdown("<div style='height:1.9rem'></div>", unsafe_allow_html=True)
+        new["enabled"] = st.toggle("Enabled", value=rule.get("enabled", True), key=f"{key}:enabled")
+    for p in mine:
+        if p.path in (f"{prefix}.id", f"{prefix}.name", prefix):
+            st.error(f"{describe_path(p.path, prefix)}: {p.message}")
+
+    st.markdown("##### Conditions")
+    cond = rule.get("conditions") or {"all": []}
+    if "all" not in cond and "any" not in cond:
+        cond = {"all": [cond]}  # a single leaf is edited as a one-row group
+    new_cond, c_change = condition_builder(cond, rd, f"{key}:c", f"{prefix}.conditions", problems)
+    new["conditions"] = new_cond or {"all": []}
+
+    st.markdown("##### Actions")
+    new_actions, a_change = actions_editor(rule.get("actions", []), rd, f"{key}:a", f"{prefix}.actions", problems)
+    new["actions"] = new_actions
+
+    old_stage = watched_stage(rule)
+    if new != rule:
+        doc["rules"][i] = new
+        if new["id"] != rule["id"]:
+            st.session_state[SELECTED] = new["id"]
+        if watched_stage(new) != old_stage:
+            new.pop("position", None)  # hang it under its new stage in the designer
+            ensure_positions(doc)
+    if c_change or a_change:
+        state.bump(funnel)
+        st.rerun()
+    if new != rule:
+        st.rerun()  # re-validate and redraw the sentence with the new values
+
+    st.divider()
+    if mine:
+        st.error(f"**This rule has {len(mine)} problem(s)** and cannot be saved until they are fixed:\n\n"
+                 + "\n".join(f"- {describe_path(p.path, prefix)}: {p.message}" for p in mine))
+    else:
+        st.success("This rule is valid.", icon="✅")
+    cols = st.columns([1, 1, 4])
+    if cols[0].button("🗑️ Delete rule", key=f"{key}:delete"):
+        del doc["rules"][i]
+        st.session_state.pop(SELECTED, None)
+        state.bump(funnel)
+        st.rerun()
+    with st.expander("JSON of this rule"):
+        st.json(new, expanded=True)

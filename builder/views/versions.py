@@ -1,10 +1,164 @@
-"""Builder page: versions (placeholder until the builder issue lands)."""
+"""Versions & import/export: the funnel's immutable versions, a diff of any two, rollback, export, import.
+
+Import validates with the CLI's validator and shows every problem with its JSON path; nothing is
+saved unless the document is valid.
+"""
 
 from __future__ import annotations
 
+import difflib
+from typing import Any
+
+import pandas as pd
 import streamlit as st
+
+from builder import state
+from engine.errors import ConveyorError, RuleSetInvalid
+from engine.ruleset import RuleSet
 
 
 def render() -> None:
-    st.title("versions")
-    st.info("This page is being built.")
+    st.title("🗂️ Versions & import/export")
+    c = state.get_conveyor()
+    funnel = state.funnel_picker(st.columns([2, 3])[0])
+    state.flash()
+    tabs = st.tabs(["📜 Versions", "🔍 Compare", "⬇️ Export", "⬆️ Import"])
+    if funnel is None:
+        with tabs[3]:
+            _import(c)
+        return
+    versions = c.versions(funnel)
+    with tabs[0]:
+        _versions(c, funnel, versions)
+    with tabs[1]:
+        _compare(c, funnel, versions)
+    with tabs[2]:
+        _export(c, funnel, versions)
+    with tabs[3]:
+        _import(c)
+
+
+def _versions(c: Any, funnel: str, versions: list[Any]) -> None:
+    if state.is_dirty(funnel):
+        st.warning("This funnel has unsaved changes in the designer; save them there to create a version.", icon="✏️")
+    table = pd.DataFrame([{
+        "Version": v.version, "Active": "✅ active" if v.active else "", "Saved at (UTC)": v.created_at.strftime("%Y-%m-%d %H:%M"),
+        "By": v.author or "—", "Comment": v.comment or "",
+    } for v in sorted(versions, key=lambda v: -v.version)])
+    st.dataframe(table, hide_index=True, width="stretch")
+    active = next((v.version for v in versions if v.active), None)
+    st.markdown("**Make an older version active again** (rollback; nothing is deleted)")
+    cols = st.columns([2, 1, 3])
+    numbers = [v.version for v in sorted(versions, key=lambda v: -v.version)]
+    chosen = cols[0].selectbox("Version", numbers, key=f"versions:{funnel}:activate",
+                               format_func=lambda n: f"v{n}" + (" (active)" if n == active else ""))
+    cols[1].markdown("<div style='height:1.75rem'></div>", unsafe_allow_html=True)
+    if cols[1].button("Make active", type="primary", disabled=chosen == active, key=f"versions:{funnel}:go"):
+        try:
+            info = c.activate(funnel, chosen)
+        except ConveyorError as exc:
+            st.error(str(exc))
+        else:
+            if not state.is_dirty(funnel):
+                state.discard_draft(funnel)  # the designer now shows the newly active version
+            st.session_state["owner_flash"] = f"Version {info.version} of '{funnel}' is active now."
+            st.rerun()
+
+
+def _summary(old: RuleSet, new: RuleSet) -> pd.DataFrame:
+    """Added / removed / changed stages, transitions and rules between two versions."""
+    rows = []
+    for what, a, b in (
+        ("stage", {s.id: s.model_dump(mode="json") for s in old.stages}, {s.id: s.model_dump(mode="json") for s in new.stages}),
+        ("rule", {r.id: r.model_dump(mode="json") for r in old.rules}, {r.id: r.model_dump(mode="json") for r in new.rules}),
+        ("field", {f.name: f.model_dump(mode="json") for f in old.fields}, {f.name: f.model_dump(mode="json") for f in new.fields}),
+    ):
+        for k in sorted(set(a) | set(b)):
+            if k not in a:
+                rows.append({"What": what, "Id": k, "Change": "added"})
+            elif k not in b:
+                rows.append({"What": what, "Id": k, "Change": "removed"})
+            elif a[k] != b[k]:
+                keys = sorted(x for x in set(a[k]) | set(b[k]) if a[k].get(x) != b[k].get(x))
+                rows.append({"What": what, "Id": k, "Change": "changed: " + ", ".join(keys)})
+    ta = {(t.from_, t.to) for t in old.transitions}
+    tb = {(t.from_, t.to) for t in new.transitions}
+    rows += [{"What": "transition", "Id": f"{f} → {t}", "Change": "added"} for f, t in sorted(tb - ta)]
+    rows += [{"What": "transition", "Id": f"{f} → {t}", "Change": "removed"} for f, t in sorted(ta - tb)]
+    return pd.DataFrame(rows, columns=["What", "Id", "Change"])
+
+
+def _compare(c: Any, funnel: str, versions: list[Any]) -> None:
+    numbers = sorted(v.version for v in versions)
+    if len(numbers) < 2:
+        st.info("There is only one version so far; save a change to compare versions.")
+        return
+    cols = st.columns(2)
+    a = cols[0].selectbox("From version", numbers, index=len(numbers) - 2, key=f"versions:{funnel}:a")
+    b = cols[1].selectbox("To version", numbers, index=len(numbers) - 1, key=f"versions:{funnel}:b")
+    old, new = c.ruleset(funnel, a), c.ruleset(funnel, b)
+    summary = _summary(old, new)
+    if summary.empty:
+        st.success(f"v{a} and v{b} have the same stages, transitions and rules.")
+    else:
+        st.dataframe(summary, hide_index=True, width="stretch")
+    diff = "".join(difflib.unified_diff(old.to_json().splitlines(True), new.to_json().splitlines(True),
+                                        fromfile=f"v{a}", tofile=f"v{b}", n=3))
+    with st.expander("Line-by-line diff of the JSON", expanded=not summary.empty):
+        st.code(diff or "(no differences)", language="diff")
+
+
+def _export(c: Any, funnel: str, versions: list[Any]) -> None:
+    numbers = sorted((v.version for v in versions), reverse=True)
+    active = next((v.version for v in versions if v.active), numbers[0])
+    cols = st.columns([1, 2])
+    version = cols[0].selectbox("Version", numbers, index=numbers.index(active), key=f"versions:{funnel}:export_v",
+                                format_func=lambda n: f"v{n}" + (" (active)" if n == active else ""))
+    fmt = cols[1].radio("Format", ["conveyor", "business-rules"], horizontal=True, key=f"versions:{funnel}:fmt",
+                        format_func={"conveyor": "Whole rule-set document",
+                                     "business-rules": "Bare business-rules rules list (enabled rules)"}.get)
+    text = c.export(funnel, fmt, version)
+    suffix = "" if fmt == "conveyor" else ".business-rules"
+    st.download_button("⬇️ Download JSON", data=text.encode("utf-8"), file_name=f"{funnel}.v{version}{suffix}.json",
+                       mime="application/json", type="primary", key=f"versions:{funnel}:download")
+    with st.expander("Preview"):
+        st.code(text, language="json")
+
+
+def _import(c: Any) -> None:
+    st.markdown("Upload a rule-set JSON file (or paste it). It is checked with the same validator as "
+                "`conveyor validate`; it is saved as a new version only if it has no problems.")
+    upload = st.file_uploader("Rule-set JSON", type=["json"], key="versions:upload")
+    pasted = st.text_area("…or paste the JSON here", key="versions:paste", height=140)
+    data: bytes | None = None
+    source = ""
+    if upload is not None:
+        data, source = upload.getvalue(), upload.name
+    elif pasted.strip():
+        data, source = pasted.encode("utf-8"), "pasted text"
+    if data is None:
+        return
+    try:
+        rs = c.validate(data)
+    except RuleSetInvalid as exc:
+        st.error(f"**{source} is not valid — nothing was saved.** {len(exc.problems)} problem(s):")
+        st.dataframe(pd.DataFrame([{"JSON path": p.path or "(document)", "Problem": p.message} for p in exc.problems]),
+                     hide_index=True, width="stretch")
+        return
+    known = dict(c.funnels())
+    what = f"a new version of **{known[rs.funnel]}**" if rs.funnel in known else "a **new funnel**"
+    st.success(f"{source} is valid: funnel `{rs.funnel}` ({rs.name}) with {len(rs.stages)} stages, "
+               f"{len(rs.transitions)} transitions and {len(rs.rules)} rules. Saving creates {what}.")
+    comment = st.text_input("Comment", value=f"imported from {source}", key="versions:import_comment")
+    if st.button("Save imported version", type="primary", key="versions:import_save"):
+        try:
+            info = c.save_ruleset(rs, comment=comment, author="owner (import)")
+        except RuleSetInvalid as exc:
+            st.error("Not saved:\n\n" + "\n".join(f"- `{p.path}`: {p.message}" for p in exc.problems))
+            return
+        if not state.is_dirty(rs.funnel):
+            state.discard_draft(rs.funnel)
+        st.session_state["owner_flash"] = f"Imported as version {info.version} of '{rs.funnel}'."
+        st.session_state[state.FUNNEL_NEXT] = rs.funnel
+        st.rerun()
+

@@ -1,0 +1,470 @@
+"""Shared widgets of the owner pages: the funnel graph, the condition builder and the action list.
+
+Everything here reads choices from ``engine.validate.rule_data`` (business-rules' ``export_rule_data``),
+so the builder offers exactly what the validator accepts. Widgets edit plain document dicts; the
+caller puts the result back into the per-funnel draft (``builder.state``).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+import streamlit as st
+
+from engine.errors import Problem
+
+KIND_COLOURS = {"open": "#2563EB", "won": "#16A34A", "lost": "#DC2626"}
+KIND_ICONS = {"open": "🔵", "won": "🟢", "lost": "🔴"}
+RULE_COLOUR = "#F59E0B"
+RULE_DISABLED_COLOUR = "#9CA3AF"
+RULE_HIGH_COLOUR = "#B91C1C"
+
+#: Operator names as an owner reads them (business-rules' own labels are "Greater Than Or Equal To").
+OP_SYMBOLS = {
+    "equal_to": "=",
+    "greater_than": ">",
+    "greater_than_or_equal_to": "≥",
+    "less_than": "<",
+    "less_than_or_equal_to": "≤",
+    "equal_to_case_insensitive": "= (any case)",
+    "contains": "contains",
+    "does_not_contain": "does not contain",
+    "starts_with": "starts with",
+    "ends_with": "ends with",
+    "matches_regex": "matches pattern",
+    "non_empty": "is filled in",
+    "is_true": "is yes",
+    "is_false": "is no",
+}
+REPEAT_LABELS = {
+    "once_per_stage_visit": "Once per stage visit",
+    "once_per_deal": "Once per deal",
+    "after_each_activity": "Again after each manager activity",
+}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+# -- labels ------------------------------------------------------------------------------------------
+def esc(text: Any) -> str:
+    """Text for an HTML context (agraph node titles are set with ``innerHTML``)."""
+    return html.escape(str(text), quote=True)
+
+
+def canvas_label(text: Any, limit: int = 34) -> str:
+    """A node label: vis draws it on the canvas as plain text, so only trim and drop control chars."""
+    text = _CONTROL.sub(" ", str(text)).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def op_label(op: dict[str, Any]) -> str:
+    return OP_SYMBOLS.get(op["name"], op["label"].lower())
+
+
+class RuleData:
+    """``export_rule_data`` indexed for widgets, plus the funnel's stage ids and known funnels."""
+
+    def __init__(self, data: dict[str, Any], stage_ids: list[str], stage_names: dict[str, str],
+                 funnels: list[str]):
+        self.variables = {v["name"]: v for v in data["variables"]}
+        self.operators = {t: ops for t, ops in data["variable_type_operators"].items()}
+        self.actions = {a["name"]: a for a in data["actions"]}
+        self.stage_ids = stage_ids
+        self.stage_names = stage_names
+        self.funnels = funnels
+
+    def var_label(self, name: str) -> str:
+        v = self.variables.get(name)
+        return v["label"] if v else f"{name} (unknown)"
+
+    def ops_for(self, name: str) -> list[dict[str, Any]]:
+        v = self.variables.get(name)
+        return self.operators.get(v["field_type"], []) if v else []
+
+    def value_options(self, name: str) -> list[str]:
+        if name == "stage":
+            return list(self.stage_ids)
+        v = self.variables.get(name)
+        return list(v.get("options") or []) if v else []
+
+    def stage_label(self, sid: str) -> str:
+        name = self.stage_names.get(sid)
+        return f"{name} ({sid})" if name and name != sid else sid
+
+
+# -- reading conditions ------------------------------------------------------------------------------
+def watched_stage(rule: dict[str, Any]) -> str | None:
+    """The stage a rule watches: a top-level ``stage equal_to X`` (alone or inside the top group)."""
+    cond = rule.get("conditions") or {}
+    leaves = [cond] if "name" in cond else list(cond.get("all") or [])
+    for leaf in leaves:
+        if isinstance(leaf, dict) and leaf.get("name") == "stage" and leaf.get("operator") == "equal_to":
+            return leaf.get("value") if isinstance(leaf.get("value"), str) else None
+    return None
+
+
+def move_targets(rule: dict[str, Any]) -> list[str]:
+    return [a.get("params", {}).get("to_stage") for a in rule.get("actions", [])
+            if a.get("name") == "move_to_stage" and a.get("params", {}).get("to_stage")]
+
+
+def describe_condition(node: Any, rd: RuleData) -> str:
+    """One line an owner can read: ``Hours in stage ≥ 24 and (Budget … or …)``."""
+    if not isinstance(node, dict):
+        return "?"
+    for kind, word in (("all", " and "), ("any", " or ")):
+        if kind in node:
+            parts = [describe_condition(c, rd) for c in node[kind] or []]
+            inner = word.join(f"({p})" if (" and " in p or " or " in p) else p for p in parts)
+            return inner or "(empty group)"
+    name, op = node.get("name", "?"), node.get("operator", "?")
+    ops = {o["name"]: o for o in rd.ops_for(name)}
+    o = ops.get(op)
+    sym = op_label(o) if o else str(op)
+    if o and o["input_type"] == "none":
+        return f"{rd.var_label(name)} {sym}"
+    value = node.get("value")
+    if name == "stage" and isinstance(value, str):
+        value = rd.stage_names.get(value, value)
+    return f"{rd.var_label(name)} {sym} {value}"
+
+
+def describe_action(action: dict[str, Any], rd: RuleData) -> str:
+    decl = rd.actions.get(action.get("name", ""))
+    label = decl["label"] if decl else action.get("name", "?")
+    params = action.get("params") or {}
+    if action.get("name") == "move_to_stage":
+        return f"{label}: {rd.stage_names.get(params.get('to_stage'), params.get('to_stage'))}"
+    shown = ", ".join(f"{k}={v}" for k, v in params.items())
+    return f"{label} ({shown})" if shown else label
+
+
+def high_priority(rule: dict[str, Any]) -> bool:
+    return any((a.get("params") or {}).get("priority") == "high" for a in rule.get("actions", []))
+
+
+# -- graph ---------------------------------------------------------------------------------------------
+def ensure_positions(doc: dict[str, Any]) -> bool:
+    """Give every stage and rule without a position one (so the layout never depends on physics)."""
+    changed = False
+    stages = doc.get("stages", [])
+    taken = [(s["position"]["x"], s["position"]["y"]) for s in stages if s.get("position")]
+    next_x = max((x for x, _ in taken), default=-220) + 220
+    for s in stages:
+        if not s.get("position"):
+            s["position"] = {"x": next_x, "y": 0}
+            next_x += 220
+            changed = True
+    where = {s["id"]: s["position"] for s in stages}
+    per_stage: dict[str | None, int] = {}
+    for r in doc.get("rules", []):
+        if r.get("position"):
+            continue
+        sid = watched_stage(r)
+        k = per_stage.get(sid, 0)
+        per_stage[sid] = k + 1
+        if sid in where:
+            base = where[sid]
+            # Rules hang below their stage in a short column; every second one slightly to the right.
+            r["position"] = {"x": base["x"] + (40 if k % 2 else -40), "y": base["y"] - 110 - 55 * k}
+        else:
+            r["position"] = {"x": 180 * k, "y": 420}
+        changed = True
+    return changed
+
+
+def stage_node_id(sid: str) -> str:
+    return f"stage:{sid}"
+
+
+def rule_node_id(rid: str) -> str:
+    return f"rule:{rid}"
+
+
+def graph_elements(doc: dict[str, Any], rd: RuleData, selected: str | None = None) -> tuple[list, list]:
+    """agraph nodes and edges for a document (positions fixed, titles escaped)."""
+    from streamlit_agraph import Edge, Node
+
+    nodes, edges = [], []
+    stage_ids = {s["id"] for s in doc.get("stages", [])}
+    for s in doc.get("stages", []):
+        kind = s.get("kind", "open")
+        pos = s.get("position") or {"x": 0, "y": 0}
+        guard = (s.get("guard") or {}).get("required_fields") or []
+        title = (f"<b>Stage</b> {esc(s['name'])}<br>id: <code>{esc(s['id'])}</code><br>kind: {esc(kind)}"
+                 + (f"<br>needs: {esc(', '.join(guard))}" if guard else ""))
+        nid = stage_node_id(s["id"])
+        nodes.append(Node(
+            id=nid, label=canvas_label(s["name"], 40) + ("  🔒" if guard else ""), title=title,
+            shape="box", x=pos["x"], y=pos["y"], size=30,
+            color={"background": KIND_COLOURS.get(kind, "#2563EB"),
+                   "border": "#111827" if nid == selected else KIND_COLOURS.get(kind, "#2563EB")},
+            borderWidth=4 if nid == selected else 1,
+            font={"color": "#FFFFFF", "size": 16, "face": "Inter, Arial"}, margin=12,
+            widthConstraint={"minimum": 120},
+        ))
+    for t in doc.get("transitions", []):
+        if t.get("from") in stage_ids and t.get("to") in stage_ids:
+            edges.append(Edge(source=stage_node_id(t["from"]), target=stage_node_id(t["to"]),
+                              color="#64748B", width=2, arrows="to", smooth={"type": "curvedCW", "roundness": 0.12}))
+    for r in doc.get("rules", []):
+        pos = r.get("position") or {"x": 0, "y": 0}
+        enabled = r.get("enabled", True)
+        colour = RULE_HIGH_COLOUR if high_priority(r) else RULE_COLOUR
+        if not enabled:
+            colour = RULE_DISABLED_COLOUR
+        nid = rule_node_id(r["id"])
+        title = (f"<b>Rule</b> {esc(r.get('name') or r['id'])}<br>when: {esc(describe_condition(r.get('conditions'), rd))}"
+                 f"<br>then: {esc('; '.join(describe_action(a, rd) for a in r.get('actions', [])))}"
+                 + ("" if enabled else "<br><i>disabled</i>"))
+        nodes.append(Node(
+            id=nid, label=canvas_label(r.get("name") or r["id"], 30), title=title, shape="dot",
+            size=14 if nid == selected else 9, x=pos["x"], y=pos["y"],
+            color={"background": colour, "border": "#111827" if nid == selected else colour},
+            borderWidth=3 if nid == selected else 1,
+            font={"size": 12, "color": "#374151", "face": "Inter, Arial"},
+        ))
+        sid = watched_stage(r)
+        if sid in stage_ids:
+            edges.append(Edge(source=nid, target=stage_node_id(sid), color="#FCD34D", width=1,
+                              arrows="", dashes=True))
+        for target in move_targets(r):
+            if target in stage_ids:
+                edges.append(Edge(source=nid, target=stage_node_id(target), color=colour, width=2,
+                                  arrows="to", dashes=[6, 4], smooth={"type": "curvedCCW", "roundness": 0.2}))
+    return nodes, edges
+
+
+def graph_config(height: int = 620) -> Any:
+    from streamlit_agraph import Config
+
+    # Physics off: positions come from the document, so a rerun or a click never reshuffles the layout.
+    return Config(width="100%", height=height, directed=True, physics=False, hierarchical=False,
+                  interaction={"hover": True, "dragNodes": False, "zoomView": True, "dragView": True,
+                               "tooltipDelay": 150},
+                  nodes={"shadow": False}, edges={"selectionWidth": 2})
+
+
+# -- problems -----------------------------------------------------------------------------------------
+_INDEX = re.compile(r"\[(\d+)\]")
+
+
+def row_number(path: str) -> str:
+    """``conditions.all[1].any[0]`` → ``2.1`` (1-based, the numbering shown next to each row)."""
+    return ".".join(str(int(i) + 1) for i in _INDEX.findall(path))
+
+
+def describe_path(path: str, rule_prefix: str) -> str:
+    """Where in the rule editor a JSON path points: ``condition row 2.1 — operator``."""
+    rest = path[len(rule_prefix):].lstrip(".")
+    if rest.startswith("conditions"):
+        cond = rest[len("conditions"):]
+        num = row_number(cond)
+        leaf = cond.rsplit(".", 1)[-1] if "." in cond and not cond.endswith("]") else ""
+        where = f"condition row {num}" if num else "conditions"
+        return f"{where} — {leaf}" if leaf in ("name", "operator", "value") else where
+    if rest.startswith("actions"):
+        m = _INDEX.search(rest)
+        tail = rest.split(".params.", 1)[1] if ".params." in rest else ""
+        where = f"action {int(m.group(1)) + 1}" if m else "actions"
+        return f"{where} — {tail}" if tail else where
+    return rest or "rule"
+
+
+def problems_under(problems: list[Problem], prefix: str) -> list[Problem]:
+    return [p for p in problems if p.path == prefix or p.path.startswith(prefix + ".")
+            or p.path.startswith(prefix + "[")]
+
+
+# -- the condition builder -----------------------------------------------------------------------------
+def _default_value(rd: RuleData, var: str, op: dict[str, Any]) -> Any:
+    it = op["input_type"]
+    if it == "numeric":
+        return 24 if var.startswith("hours") else 0
+    if it in ("select", "text") and rd.value_options(var):
+        return rd.value_options(var)[0]
+    if it == "select_multiple":
+        return []
+    return None if it == "none" else ""
+
+
+def _value_widget(rd: RuleData, var: str, op: dict[str, Any], value: Any, key: str) -> Any:
+    it = op["input_type"]
+    if it == "none":
+        st.markdown("<div style='padding-top:0.5rem;color:#6B7280'>—</div>", unsafe_allow_html=True)
+        return None
+    if it == "numeric":
+        start = value if isinstance(value, int | float) and not isinstance(value, bool) else 0
+        out = st.number_input("Value", value=float(start), step=1.0, key=key, label_visibility="collapsed")
+        return int(out) if float(out).is_integer() else out
+    options = rd.value_options(var)
+    if it == "select_multiple":
+        return st.multiselect("Values", options, default=[v for v in (value or []) if v in options],
+                              key=key, label_visibility="collapsed")
+    if options and (it == "select" or (var == "stage" and op["name"] in ("equal_to", "equal_to_case_insensitive"))):
+        if isinstance(value, str) and value not in options:
+            options = [*options, value]  # keep an unknown value visible so its error can be read
+        idx = options.index(value) if value in options else 0
+        fmt = rd.stage_label if var == "stage" else str
+        return st.selectbox("Value", options, index=idx, key=key, format_func=fmt,
+                            label_visibility="collapsed")
+    return st.text_input("Value", value=value if isinstance(value, str) else "", key=key,
+                         label_visibility="collapsed")
+
+
+def condition_builder(node: dict[str, Any], rd: RuleData, key: str, path: str,
+                      problems: list[Problem], depth: int = 0) -> tuple[dict[str, Any], str | None]:
+    """Render a group (all/any with children) and return ``(new node, structural change or None)``.
+
+    A structural change (add/remove a row or group) is returned as a message; the caller applies
+    the new node, bumps its widget generation and reruns so row keys never point at shifted rows.
+    """
+    kind = "any" if "any" in node else "all"
+    children = list(node.get(kind) or [])
+    change = None
+    with st.container(border=True):
+        head = st.columns([3, 1.3, 1.3, 1])
+        label = {"all": "ALL of these are true", "any": "ANY of these is true"}
+        new_kind = head[0].radio(
+            "Group", ["all", "any"], index=0 if kind == "all" else 1, horizontal=True,
+            format_func=label.get, key=f"{key}:kind", label_visibility="collapsed")
+        if head[1].button("＋ Condition", key=f"{key}:addc", help="Add a condition row to this group"):
+            children.append({"name": "hours_in_stage", "operator": "greater_than_or_equal_to", "value": 24})
+            change = "added a condition"
+        if depth < 4 and head[2].button("＋ Group", key=f"{key}:addg", help="Add a nested all/any group"):
+            children.append({"any": [{"name": "client_replied", "operator": "is_true", "value": None}]})
+            change = "added a group"
+        if depth > 0 and head[3].button("✕ Group", key=f"{key}:delg", help="Remove this whole group"):
+            return {}, "removed a group"
+        for p in problems_under(problems, path):
+            if p.path in (path, f"{path}.{kind}"):
+                st.error(f"{p.message}")
+        new_children: list[dict[str, Any]] = []
+        for i, child in enumerate(children):
+            cpath = f"{path}.{kind}[{i}]"
+            ckey = f"{key}.{i}"
+            if isinstance(child, dict) and ("all" in child or "any" in child):
+                sub, sub_change = condition_builder(child, rd, ckey, cpath, problems, depth + 1)
+                change = change or sub_change
+                if sub:
+                    new_children.append(sub)
+                continue
+            leaf, removed = condition_row(child, rd, ckey, cpath, problems)
+            if removed:
+                change = "removed a condition"
+                continue
+            new_children.append(leaf)
+    return {new_kind: new_children}, change
+
+
+def condition_row(node: dict[str, Any], rd: RuleData, key: str, path: str,
+                  problems: list[Problem]) -> tuple[dict[str, Any], bool]:
+    """One ``variable → operator → value`` row; returns the new leaf and whether it was removed."""
+    cols = st.columns([0.35, 2.6, 1.6, 2.4, 0.45])
+    cols[0].markdown(f"<div style='padding-top:0.45rem;color:#6B7280;font-size:0.8rem'>{row_number(path.split('conditions', 1)[-1])}</div>",
+                     unsafe_allow_html=True)
+    names = list(rd.variables)
+    var = node.get("name")
+    if var not in names:
+        names = [*names, str(var)]
+    with cols[1]:
+        var = st.selectbox("Variable", names, index=names.index(str(var)), key=f"{key}:var",
+                           format_func=rd.var_label, label_visibility="collapsed")
+    ops = rd.ops_for(var)
+    op_names = [o["name"] for o in ops]
+    op_name = node.get("operator") if node.get("operator") in op_names else (op_names[0] if op_names else "")
+    with cols[2]:
+        if ops:
+            op_name = st.selectbox("Operator", op_names, index=op_names.index(op_name), key=f"{key}:op:{var}",
+                                   format_func=lambda n: op_label(next(o for o in ops if o["name"] == n)),
+                                   label_visibility="collapsed")
+        else:
+            st.caption("no operators")
+    op = next((o for o in ops if o["name"] == op_name), None)
+    value = node.get("value")
+    with cols[3]:
+        if op is not None:
+            if var != node.get("name") or op_name != node.get("operator"):
+                value = _default_value(rd, var, op) if (var != node.get("name") or op["input_type"] == "none") else value
+            value = _value_widget(rd, var, op, value, f"{key}:val:{var}:{op_name}")
+    removed = cols[4].button("✕", key=f"{key}:del", help="Remove this condition")
+    for p in problems_under(problems, path):
+        st.error(f"Row {row_number(path.split('conditions', 1)[-1])}: {p.message}")
+    return {"name": var, "operator": op_name, "value": value}, removed
+
+
+# -- actions --------------------------------------------------------------------------------------------
+def _param_widget(rd: RuleData, action: str, decl: dict[str, Any], value: Any, key: str) -> Any:
+    name, ftype = decl["name"], decl["fieldType"]
+    label = decl.get("label", name) + ("" if decl.get("required", True) else " (optional)")
+    if ftype == "numeric":
+        if not decl.get("required", True):
+            raw = st.text_input(label, value="" if value is None else str(value), key=key,
+                                help="Leave empty to use the default")
+            try:
+                return None if raw.strip() == "" else (int(float(raw)) if float(raw).is_integer() else float(raw))
+            except ValueError:
+                return raw  # the validator names the field and says a number is needed
+        start = value if isinstance(value, int | float) and not isinstance(value, bool) else 0
+        out = st.number_input(label, value=float(start), min_value=0.0, step=1.0, key=key)
+        return int(out) if float(out).is_integer() else out
+    if ftype == "select":
+        options = list(decl.get("options") or [])
+        fmt = str
+        if action == "move_to_stage" and name == "to_stage":
+            options, fmt = list(rd.stage_ids), rd.stage_label
+        elif action == "start_process" and name == "funnel":
+            options = list(rd.funnels)
+        if value is not None and value not in options:
+            options = [*options, value]
+        if not decl.get("required", True):
+            options = ["", *options] if "" not in options else options
+        if value is not None:
+            default = value
+        else:  # an absent optional param shows "(default)" so viewing a rule never changes it
+            default = "" if not decl.get("required", True) else (options[0] if options else "")
+        idx = options.index(default) if default in options else 0
+        out = st.selectbox(label, options, index=idx, key=key, format_func=lambda v: fmt(v) if v else "(default)")
+        return out if out != "" else None
+    return st.text_input(label, value=value if isinstance(value, str) else "", key=key,
+                         help="You may use {title}, {manager} and the funnel's field names in braces"
+                         if name in ("title", "text") else None)
+
+
+def actions_editor(actions: list[dict[str, Any]], rd: RuleData, key: str, path: str,
+                   problems: list[Problem]) -> tuple[list[dict[str, Any]], str | None]:
+    """The rule's action list; parameter widgets come from each action's declared params."""
+    out: list[dict[str, Any]] = []
+    change = None
+    names = list(rd.actions)
+    for i, action in enumerate(actions):
+        apath = f"{path}[{i}]"
+        with st.container(border=True):
+            top = st.columns([0.35, 5, 0.5])
+            top[0].markdown(f"<div style='padding-top:0.45rem;color:#6B7280'>{i + 1}</div>", unsafe_allow_html=True)
+            current = action.get("name")
+            opts = names if current in names else [*names, str(current)]
+            name = top[1].selectbox("Action", opts, index=opts.index(str(current)), key=f"{key}.{i}:name",
+                                    format_func=lambda n: rd.actions[n]["label"] if n in rd.actions else f"{n} (unknown)",
+                                    label_visibility="collapsed")
+            if top[2].button("✕", key=f"{key}.{i}:del", help="Remove this action"):
+                change = "removed an action"
+                continue
+            params = dict(action.get("params") or {}) if name == current else {}
+            new_params: dict[str, Any] = {}
+            decls = (rd.actions.get(name) or {}).get("params") or []
+            if decls:
+                cols = st.columns(min(len(decls), 3))
+                for j, d in enumerate(decls):
+                    with cols[j % len(cols)]:
+                        v = _param_widget(rd, name, d, params.get(d["name"]), f"{key}.{i}:{name}:{d['name']}")
+                    if v is not None:
+                        new_params[d["name"]] = v
+            for p in problems_under(problems, apath):
+                st.error(f"Action {i + 1}: {p.message}")
+            out.append({"name": name, "params": new_params})
+    if st.button("＋ Action", key=f"{key}:add"):
+        out.append({"name": "notify_manager", "params": {"text": "Deal {title} needs attention", "priority": "normal"}})
+        change = "added an action"
+    return out, change
