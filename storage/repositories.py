@@ -460,3 +460,7 @@ def lock_invoice_numbering(session: Session) -> None:
     """
     if _dialect(session) == "postgresql":
         session.execute(select(func.pg_advisory_xact_lock(0x636F6E76)))
+
+
+def deal_counts_by_funnel(session: Session) -> dict[str, int]:
+    return dict(session.execute(select(Deal.funnel_id, func.count()).group_by(Deal.funnel_id)).all())
