@@ -1,0 +1,159 @@
+"""Helpers for the engine-service tests: seed a database, run real ``conveyor engine`` processes,
+wait for the outbox to settle, and check the exactly-once / at-least-once invariants in SQL.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from engine.clock import VirtualClock
+from engine.conveyor import Conveyor
+from storage.models import Firing, Invoice, Message, OutboxAction, Task
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_RULES = ROOT / "sample_rules"
+GOOD_PHONE = "+380501234567"
+COUNTERPARTY = {"company_name": "Acme LLC", "tax_id": "12345678", "billing_address": "Kyiv"}
+
+
+@dataclass
+class World:
+    """What was seeded, so the checks know what must exist afterwards."""
+
+    incoming: list[int] = field(default_factory=list)  # idle since 2 days: reminder due
+    contract: list[int] = field(default_factory=list)  # invoice + SMS pending
+    bad_phone: list[int] = field(default_factory=list)  # SMS must end dead, never sent
+
+
+def seed(url: str, *, incoming: int, contract: int, bad_phone: int = 0, hours_ago: float = 48,
+         managers: int = 2) -> World:
+    """Deals created ``hours_ago`` (virtual clock), nothing dispatched: the engine finds it all to do."""
+    c = Conveyor(url, clock=VirtualClock(datetime.now(UTC) - timedelta(hours=hours_ago)))
+    try:
+        c.load_rules_dir(SAMPLE_RULES)
+        for i in range(managers):
+            c.add_manager(f"Manager {i}", f"+38050111{i:04d}")
+        w = World()
+        for i in range(incoming):
+            w.incoming.append(c.create_deal("techflow", title=f"Lead {i}", fields={"phone": GOOD_PHONE}))
+        for i in range(contract):
+            w.contract.append(c.create_deal("techflow", title=f"Contract {i}", stage="contract",
+                                            fields={"phone": GOOD_PHONE, "amount": 100 + i, **COUNTERPARTY}))
+        for i in range(bad_phone):
+            w.bad_phone.append(c.create_deal("techflow", title=f"Bad phone {i}", stage="contract",
+                                             fields={"phone": "12", "amount": 5, **COUNTERPARTY}))
+        return w
+    finally:
+        c.close()
+
+
+def engine_cmd(url: str, *, tick: float = 0.5, workers: int = 4, lease: float = 5, retry_base: float = 0.2,
+               max_attempts: int = 6) -> list[str]:
+    return [sys.executable, "-m", "engine.cli", "--db", url, "engine", "--tick-seconds", str(tick),
+            "--workers", str(workers), "--lease-seconds", str(lease), "--retry-base-seconds", str(retry_base),
+            "--max-attempts", str(max_attempts)]
+
+
+def start_engine(url: str, log: Path, *, provider: str | None = None, crash_at: str | None = None,
+                 timeout: float = 2.0, **opts: float) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k not in ("CONVEYOR_CRASH_AT", "CONVEYOR_DB")}
+    env["PYTHONUNBUFFERED"] = "1"
+    env["CONVEYOR_PROVIDER_TIMEOUT"] = str(timeout)
+    if provider:
+        env["CONVEYOR_PROVIDER"] = provider
+    if crash_at:
+        env["CONVEYOR_CRASH_AT"] = crash_at
+    with open(log, "ab") as fh:  # the child keeps its own descriptor
+        return subprocess.Popen(engine_cmd(url, **opts), cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
+
+
+def stop(proc: subprocess.Popen, timeout: float = 60) -> int:
+    """SIGTERM and wait: a clean stop exits 0."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout=timeout)
+
+
+def wait_for(predicate, timeout: float, what: str, procs: list[subprocess.Popen] | None = None,
+             logs: list[Path] | None = None, every: float = 0.3) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        for p in procs or []:
+            if p.poll() is not None and p.returncode != -signal.SIGKILL:
+                raise AssertionError(f"engine exited with {p.returncode} while waiting for {what}:\n"
+                                     + "\n".join(x.read_text(errors="replace")[-3000:] for x in logs or []))
+        time.sleep(every)
+    tails = "\n".join(x.read_text(errors="replace")[-3000:] for x in logs or [])
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{tails}")
+
+
+def settled(c: Conveyor, world: World) -> bool:
+    """Every expected firing exists and every outbox row is done or dead (nothing left to do)."""
+    with c.session() as s:
+        open_rows = s.scalar(select(func.count()).select_from(OutboxAction)
+                             .where(OutboxAction.status.not_in(("done", "dead")))) or 0
+        reminders = s.scalar(select(func.count()).select_from(Firing)
+                             .where(Firing.rule_id == "incoming_idle_24h")) or 0
+    return open_rows == 0 and reminders >= len(world.incoming)
+
+
+@dataclass
+class Outcome:
+    firings: Counter
+    tasks_per_outbox: Counter
+    internal_done: int
+    task_rows_expected: int
+    tasks: int
+    invoices_per_deal: Counter
+    message_keys: dict[str, str]  # outbox idempotency key -> outbox status, for messages
+    statuses: Counter
+
+
+def outcome(c: Conveyor) -> Outcome:
+    with c.session() as s:
+        firings = Counter(s.execute(select(Firing.rule_id, Firing.deal_id, Firing.occurrence)).all())
+        tasks_per_outbox = Counter(s.scalars(select(Task.outbox_id)).all())
+        rows = s.execute(select(OutboxAction.kind, OutboxAction.action, OutboxAction.status,
+                                OutboxAction.idempotency_key)).all()
+        invoices = Counter(s.scalars(select(Invoice.deal_id)).all())
+        tasks = s.scalar(select(func.count()).select_from(Task)) or 0
+        msgs = s.scalar(select(func.count()).select_from(Message)) or 0
+        outbox_msgs = sum(1 for r in rows if r.kind == "message" and r.status == "done")
+        assert msgs >= outbox_msgs
+    return Outcome(
+        firings=firings, tasks_per_outbox=tasks_per_outbox,
+        internal_done=sum(1 for r in rows if r.kind == "internal" and r.status == "done"),
+        task_rows_expected=sum(1 for r in rows if r.action in ("create_task", "notify_manager") and r.status == "done"),
+        tasks=tasks, invoices_per_deal=invoices,
+        message_keys={r.idempotency_key: r.status for r in rows if r.kind == "message"},
+        statuses=Counter(r.status for r in rows))
+
+
+def assert_exactly_once(c: Conveyor, world: World) -> Outcome:
+    """The promises: one firing per (rule, deal, occurrence); internal actions applied exactly once."""
+    o = outcome(c)
+    assert max(o.firings.values(), default=1) == 1
+    by_rule = Counter(rule for rule, _deal, _occ in o.firings)
+    assert by_rule["incoming_idle_24h"] == len(world.incoming)
+    assert by_rule["assign_new_lead"] == len(world.incoming)
+    assert by_rule["contract_invoice_sms"] == len(world.contract) + len(world.bad_phone)
+    assert max(o.tasks_per_outbox.values(), default=1) == 1, "a task was created twice for one action"
+    assert o.tasks == o.task_rows_expected, "a done task action without its task (or a stray task)"
+    # create_task for each new lead, notify_manager for each idle reminder
+    assert o.tasks == 2 * len(world.incoming)
+    assert dict(o.invoices_per_deal) == {d: 1 for d in world.contract + world.bad_phone}
+    assert o.statuses["dead"] == len(world.bad_phone)
+    assert set(o.statuses) <= {"done", "dead"}
+    return o

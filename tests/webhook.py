@@ -1,0 +1,92 @@
+"""A real HTTP message gateway on 127.0.0.1 for the engine tests, run in a thread of the test process.
+
+It records every POST (with its ``Idempotency-Key``) and answers ``GET ?idempotency_key=K`` with
+``{"delivered": true|false}`` so the dispatcher can reconcile. ``behave`` decides each answer:
+``ok``, ``error500``, ``reject400``, ``slow`` (answers after ``delay``), or ``hang`` (longer than
+any client timeout). ``reconcile=False`` makes the GET answer 404 ("cannot tell").
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+
+class Gateway:
+    def __init__(self, behave: Callable[[dict], str] | str = "ok", *, delay: float = 0.0, reconcile: bool = True):
+        self.behave = behave if callable(behave) else (lambda _msg, b=behave: b)
+        self.delay = delay
+        self.reconcile = reconcile
+        self.lock = threading.Lock()
+        self.received: list[dict] = []  # every POST, in arrival order
+        self.acknowledged: Counter[str] = Counter()  # keys answered 2xx
+        self.release = threading.Event()  # set on stop: frees "hang" handlers
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *_args: object) -> None:  # keep test output clean
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                key = parse_qs(urlparse(self.path).query).get("idempotency_key", [""])[0]
+                if not gateway.reconcile:
+                    self._answer(404, {"error": "no status endpoint"})
+                    return
+                with gateway.lock:
+                    delivered = gateway.acknowledged[key] > 0
+                self._answer(200, {"delivered": delivered})
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                msg = {**body, "header_key": self.headers.get("Idempotency-Key"), "at": time.monotonic()}
+                with gateway.lock:
+                    gateway.received.append(msg)
+                mode = gateway.behave(msg)
+                if mode == "slow":
+                    time.sleep(gateway.delay)
+                elif mode == "hang":
+                    gateway.release.wait(30)
+                    return
+                if mode == "error500":
+                    self._answer(500, {"error": "gateway overloaded"})
+                elif mode == "reject400":
+                    self._answer(400, {"error": f"invalid recipient {body.get('to')}"})
+                else:
+                    with gateway.lock:
+                        gateway.acknowledged[msg["header_key"]] += 1
+                    self._answer(200, {"id": f"gw-{len(gateway.received)}"})
+
+            def _answer(self, code: int, payload: dict) -> None:
+                data = json.dumps(payload).encode()
+                try:
+                    self.send_response(code)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (timeout) or was killed: that is what some tests do
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/send"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Gateway:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def keys(self) -> Counter[str]:
+        """How many POSTs arrived per idempotency key."""
+        with self.lock:
+            return Counter(m["header_key"] for m in self.received)
