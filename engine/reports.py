@@ -394,6 +394,20 @@ def summary(conveyor: Conveyor, funnel: str | None = None, now: datetime | None 
                    open_tasks=len(tasks), overdue_tasks=overdue, failed_actions=failed, pending_actions=pending)
 
 
+def funnels_by_deals(conveyor: Conveyor) -> list[tuple[str, str]]:
+    """(funnel id, name), the funnel with the most deals first: the one a manager most likely wants."""
+    funnels = conveyor.funnels()
+    with conveyor.session() as s:
+        counts = repo.deal_counts_by_funnel(s)
+    return sorted(funnels, key=lambda f: (-counts.get(f[0], 0), f[1]))
+
+
+def fired_occurrences(conveyor: Conveyor, deal_id: int) -> set[tuple[str, str]]:
+    """(rule id, occurrence) pairs already fired for a deal: a dry run marks those as repeats."""
+    with conveyor.session() as s:
+        return repo.fired_occurrences(s, deal_id)
+
+
 def managers(conveyor: Conveyor) -> list[str]:
     with conveyor.session() as s:
         return [m.name for m in repo.list_managers(s)]

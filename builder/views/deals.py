@@ -1,10 +1,408 @@
-"""Builder page: deals (placeholder until the builder issue lands)."""
+"""Builder page: deals by stage, a new-deal form, and one deal's card with its history.
+
+Every button here is a real engine change (``Conveyor.create_deal``, ``move_deal``, ``update_deal``...),
+so rules fire exactly as they would from the CLI; internal actions are applied at once afterwards.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
 import streamlit as st
+from sqlalchemy.exc import OperationalError
+
+from builder.state import get_conveyor
+from engine import reports
+from engine.conveyor import Conveyor
+from engine.deal import DealState
+from engine.dispatch import dispatch_internal
+from engine.errors import ConveyorError
+from engine.ruleset import FieldDef, FieldType, RuleSet, StageKind
+
+KEY = "deals_"  # session keys of this page
+SELECTED = KEY + "selected"
+FLASH = KEY + "flash"
+KIND_BADGE = {"open": "blue", "won": "green", "lost": "red"}
+KIND_ICON = {"open": "🔵", "won": "🟢", "lost": "🔴"}
 
 
+# -- shared with the other manager pages ---------------------------------------------------------------
+def settle(conveyor: Conveyor, rounds: int = 50) -> None:
+    """Apply ready internal actions (tasks, moves, invoices) now, so the page shows their effect.
+
+    The engine service would do the same on its next wake-up; messages are left to it.
+    """
+    try:
+        for _ in range(rounds):
+            if not dispatch_internal(conveyor):
+                return
+    except (ConveyorError, OperationalError):
+        st.warning("The change is saved; its follow-up actions will be carried out by the engine service.")
+
+
+def apply_change(conveyor: Conveyor, change: Callable[[], Any], success: str, flash_key: str) -> bool:
+    """Run one engine change; on success settle internal actions and keep a message for the rerun."""
+    try:
+        change()
+    except ConveyorError as exc:
+        st.error(str(exc))
+        return False
+    except OperationalError:
+        st.error("The database is busy (another process is writing). Nothing was changed; try again.")
+        return False
+    settle(conveyor)
+    st.session_state[flash_key] = success
+    return True
+
+
+def show_flash(flash_key: str) -> None:
+    message = st.session_state.pop(flash_key, None)
+    if message:
+        st.success(message, icon="✅")
+
+
+def local_times(df: pd.DataFrame, columns: list[str], fmt: str = "%Y-%m-%d %H:%M") -> pd.DataFrame:
+    """Stored UTC columns as text in the display zone (CONVEYOR_TZ, Europe/Kyiv by default)."""
+    out = df.copy()
+    for col in columns:
+        if col in out:
+            out[col] = out[col].map(lambda t: "" if t is None or pd.isna(t) else reports.to_display(t, fmt))
+    return out
+
+
+def money(value: float | None) -> str:
+    return "" if value is None or pd.isna(value) else f"{value:,.0f}".replace(",", " ")
+
+
+def funnel_picker(conveyor: Conveyor, key: str) -> str | None:
+    funnels = reports.funnels_by_deals(conveyor)
+    if not funnels:
+        st.info("No funnel yet. Load one on the Versions page (or run `conveyor demo`).")
+        return None
+    names = dict(funnels)
+    return st.selectbox("Funnel", list(names), format_func=lambda f: names[f], key=key)
+
+
+# -- page ----------------------------------------------------------------------------------------------
 def render() -> None:
-    st.title("deals")
-    st.info("This page is being built.")
+    st.title("💼 Deals")
+    conveyor = get_conveyor()
+    show_flash(FLASH)
+    top = st.columns([2, 2, 1], vertical_alignment="bottom")
+    with top[0]:
+        funnel = funnel_picker(conveyor, KEY + "funnel")
+    if funnel is None:
+        return
+    with top[1]:
+        search = st.text_input("Search", placeholder="title, key, phone or manager", key=KEY + "search")
+    with top[2]:
+        show_closed = st.toggle("Show won / lost", value=True, key=KEY + "closed")
+    rs = conveyor.ruleset(funnel)
+    board = reports.deal_board(conveyor, funnel)
+
+    with st.expander("➕ New deal", expanded=board.empty):
+        _new_deal_form(conveyor, rs)
+
+    shown = board
+    if search.strip():
+        needle = search.strip().lower()
+        hay = (board["title"] + " " + board["key"] + " " + board["phone"] + " " + board["manager"]).str.lower()
+        shown = board[hay.str.contains(needle, regex=False)]
+    _board(rs, shown, show_closed)
+
+    ids = board["id"].tolist()
+    if st.session_state.get(SELECTED) not in ids:
+        st.session_state[SELECTED] = None
+    labels = {row.id: f"{row.key} · {row.title}" for row in board.itertuples()}
+    st.divider()
+    chosen = st.selectbox("Open a deal", ids, format_func=lambda i: labels.get(i, str(i)), index=None,
+                          placeholder="Choose a deal, or click Open on a card", key=SELECTED)
+    if chosen is not None:
+        _deal_view(conveyor, int(chosen))
+
+
+def _open(deal_id: int) -> None:
+    st.session_state[SELECTED] = deal_id
+
+
+def _board(rs: RuleSet, board: pd.DataFrame, show_closed: bool) -> None:
+    stages = [s for s in rs.stages if show_closed or s.kind is StageKind.OPEN]
+    if not stages:
+        return
+    per_row = 6  # wider funnels wrap onto a second row of columns rather than squeezing cards
+    for start in range(0, len(stages), per_row):
+        chunk = stages[start:start + per_row]
+        cols = st.columns(len(chunk) if len(stages) > per_row else len(stages), gap="small")
+        for col, stage in zip(cols, chunk, strict=False):
+            deals = board[board["stage"] == stage.id]
+            with col:
+                colour = KIND_BADGE[stage.kind.value]
+                st.markdown(f"**{_md(stage.name)}**  \n:{colour}-badge[{stage.kind.value}] "
+                            f":gray-badge[{len(deals)} deal{'s' if len(deals) != 1 else ''}]")
+                if deals.empty:
+                    st.caption("—")
+                for row in deals.itertuples():
+                    with st.container(border=True):
+                        st.markdown(f"**{_md(row.title or row.key)}**")
+                        bits = [row.key]
+                        if row.amount is not None and not pd.isna(row.amount):
+                            bits.append(f"💰 {money(row.amount)}")
+                        st.caption(" · ".join(bits))
+                        who = f"👤 {_md(row.manager)}" if row.manager else ":orange[no manager]"
+                        wait = "" if row.closed else f" · ⏱ {reports.hours_text(row.hours_in_stage)}"
+                        st.caption(who + wait)
+                        if row.high_tasks:
+                            st.markdown(f":red-badge[{row.high_tasks} urgent]")
+                        elif row.open_tasks:
+                            st.markdown(f":blue-badge[{row.open_tasks} open task{'s' if row.open_tasks > 1 else ''}]")
+                        st.button("Open", key=f"{KEY}open_{row.id}", on_click=_open, args=(int(row.id),),
+                                  width="stretch")
+
+
+# -- new deal ------------------------------------------------------------------------------------------
+def _new_deal_form(conveyor: Conveyor, rs: RuleSet) -> None:
+    managers = reports.managers(conveyor)
+    open_stages = [s for s in rs.stages if s.kind is StageKind.OPEN] or rs.stages
+    with st.form(KEY + "new", clear_on_submit=False, border=False):
+        c1, c2, c3 = st.columns(3)
+        title = c1.text_input("Title *", key=KEY + "new_title", placeholder="Company or contact")
+        phone = c2.text_input("Phone", key=KEY + "new_phone", placeholder="+380…")
+        email = c3.text_input("E-mail", key=KEY + "new_email")
+        c4, c5, c6 = st.columns(3)
+        amount = c4.number_input("Amount", min_value=0.0, value=None, step=1000.0, key=KEY + "new_amount")
+        stage_ids = [s.id for s in open_stages]
+        stage = c5.selectbox("Stage", stage_ids, index=stage_ids.index(rs.entry_stage) if rs.entry_stage in stage_ids else 0,
+                             format_func=lambda s: rs.stage(s).name, key=KEY + "new_stage")
+        manager = c6.selectbox("Manager", [""] + managers, format_func=lambda m: m or "Assigned by the rules",
+                               key=KEY + "new_manager")
+        custom = _field_widgets(rs.fields, {}, KEY + "new_f_", columns=3)
+        submitted = st.form_submit_button("Create deal", type="primary")
+    if not submitted:
+        return
+    if not title.strip():
+        st.error("Give the deal a title (the company or contact name).")
+        return
+    fields: dict[str, Any] = {"phone": phone.strip(), "email": email.strip(), "amount": amount}
+    fields.update({k: v for k, v in custom.items() if v is not None})
+    created: dict[str, int] = {}
+
+    def create() -> None:
+        created["id"] = conveyor.create_deal(rs.funnel, title=title.strip(), stage=stage, fields=fields,
+                                             manager=manager or None, actor="manager")
+
+    if apply_change(conveyor, create, f"Deal “{title.strip()}” created; its rules have run.", FLASH):
+        st.session_state[SELECTED] = created["id"]
+        st.rerun()
+
+
+def _field_widgets(fields: list[FieldDef], values: dict[str, Any], prefix: str, columns: int = 2) -> dict[str, Any]:
+    """One widget per custom field, chosen by its type; returns name → value (None when unset)."""
+    out: dict[str, Any] = {}
+    if not fields:
+        return out
+    cols = st.columns(columns)
+    for i, fd in enumerate(fields):
+        label = fd.label or fd.name
+        current = values.get(fd.name)
+        with cols[i % columns]:
+            key = prefix + fd.name
+            if fd.type is FieldType.SELECT:
+                options = [""] + list(fd.options)
+                index = options.index(current) if current in options else 0
+                out[fd.name] = st.selectbox(label, options, index=index, format_func=lambda o: o or "—",
+                                            key=key) or None
+            elif fd.type is FieldType.NUMERIC:
+                out[fd.name] = st.number_input(label, value=None if current is None else float(current), key=key)
+            elif fd.type is FieldType.BOOLEAN:
+                out[fd.name] = st.checkbox(label, value=bool(current), key=key)
+            else:
+                out[fd.name] = st.text_input(label, value="" if current is None else str(current), key=key) or None
+    return out
+
+
+# -- one deal ------------------------------------------------------------------------------------------
+def _deal_view(conveyor: Conveyor, deal_id: int) -> None:
+    try:
+        card = reports.deal_card(conveyor, deal_id)
+    except ConveyorError as exc:
+        st.error(str(exc))
+        return
+    d = card.state
+    rs = card.ruleset
+    stage = rs.stage(d.stage)
+    kind = stage.kind.value if stage else "open"
+    st.subheader(d.title or d.key)
+    facts = [f":{KIND_BADGE[kind]}-badge[{_md(card.stage_name)}]", d.key]
+    facts.append(f"👤 {_md(d.manager_name)}" if d.manager_name else ":orange[no manager]")
+    if d.amount is not None:
+        facts.append(f"💰 {money(d.amount)}")
+    if d.invoice_number:
+        facts.append(f"🧾 {d.invoice_number}")
+    if card.parent_key:
+        facts.append(f"started from {card.parent_key}")
+    st.markdown(" · ".join(facts))
+    st.caption(f"In this stage since {reports.to_display(d.stage_entered_at)} "
+               f"({reports.hours_text((conveyor.clock.now() - d.stage_entered_at).total_seconds() / 3600)}) · "
+               f"created {reports.to_display(d.created_at)} · times in {reports.display_zone().key}")
+
+    left, right = st.columns([3, 2], gap="large")
+    with right:
+        _moves(conveyor, card)
+        _events(conveyor, d)
+    with left:
+        open_tasks = int((card.tasks["status"] == "open").sum()) if not card.tasks.empty else 0
+        tabs = st.tabs(["Fields", f"History ({len(card.events)})", f"Tasks ({open_tasks} open)",
+                        f"Messages & invoices ({len(card.messages) + len(card.invoices)})",
+                        f"Actions fired ({len(card.actions)})"])
+        with tabs[0]:
+            _fields_form(conveyor, rs, d)
+        with tabs[1]:
+            if card.events.empty:
+                st.caption("No history yet.")
+            else:
+                st.dataframe(local_times(card.events.iloc[::-1], ["at"]), hide_index=True, width="stretch",
+                             column_config={"at": "When", "kind": "Event", "actor": "By", "what": "What"})
+        with tabs[2]:
+            _tasks(conveyor, card.tasks)
+        with tabs[3]:
+            if card.messages.empty and card.invoices.empty:
+                st.caption("No messages or invoices yet.")
+            if not card.messages.empty:
+                st.markdown("**Messages**")
+                st.dataframe(local_times(card.messages, ["created_at", "sent_at"]), hide_index=True,
+                             width="stretch")
+            if not card.invoices.empty:
+                st.markdown("**Invoices**")
+                st.dataframe(local_times(card.invoices, ["created_at"]), hide_index=True, width="stretch")
+        with tabs[4]:
+            if card.actions.empty:
+                st.caption("No rule has fired for this deal yet.")
+            else:
+                view = local_times(card.actions, ["created_at"])
+                st.dataframe(view[["created_at", "rule_name", "action", "summary", "status", "reason", "version",
+                                   "error"]],
+                             hide_index=True, width="stretch",
+                             column_config={"created_at": "Fired", "rule_name": "Rule", "action": "Action",
+                                            "summary": "What it does", "status": "Status",
+                                            "reason": "Why (values when it fired)",
+                                            "version": st.column_config.NumberColumn("Rule-set v.", format="v%d"),
+                                            "error": "Error"})
+
+
+def _moves(conveyor: Conveyor, card: reports.DealCard) -> None:
+    st.markdown("**Move to stage**")
+    if not card.allowed_moves:
+        st.caption("No move is allowed from this stage.")
+        return
+    cols = st.columns(min(len(card.allowed_moves), 3))
+    for i, (stage_id, name) in enumerate(card.allowed_moves):
+        target = card.ruleset.stage(stage_id)
+        icon = KIND_ICON[target.kind.value] if target else ""
+        if cols[i % len(cols)].button(f"{icon} → {name}", key=f"{KEY}move_{card.state.id}_{stage_id}",
+                                      width="stretch"):
+            if apply_change(conveyor, lambda s=stage_id: conveyor.move_deal(card.state.id, s),
+                            f"Moved to “{name}”.", FLASH):
+                st.rerun()
+
+
+def _events(conveyor: Conveyor, d: DealState) -> None:
+    st.markdown("**What happened**")
+    c1, c2, c3 = st.columns(3)
+    buttons = [
+        (c1, "📎 Attach proposal", "proposal", lambda: conveyor.attach_proposal(d.id), "Proposal attached.",
+         d.proposal_attached_at is not None),
+        (c2, "👀 Client opened it", "opened", lambda: conveyor.proposal_opened(d.id),
+         "Recorded: the client opened the proposal.", d.proposal_opened_at is not None),
+        (c3, "💬 Client replied", "replied", lambda: conveyor.client_replied(d.id),
+         "Recorded: the client replied.", d.client_replied_at is not None),
+    ]
+    for col, label, name, change, done, already in buttons:
+        help_text = "Already recorded; recording it again updates the time." if already else None
+        if col.button(label, key=f"{KEY}{name}_{d.id}", width="stretch", help=help_text):
+            if apply_change(conveyor, change, done, FLASH):
+                st.rerun()
+    with st.form(f"{KEY}pay_{d.id}", border=True):
+        p1, p2 = st.columns([2, 1], vertical_alignment="bottom")
+        amount = p1.number_input("Payment amount", min_value=0.0, value=float(d.amount or 0.0), step=1000.0,
+                                 key=f"{KEY}pay_amount_{d.id}")
+        if p2.form_submit_button("💳 Record payment", width="stretch"):
+            if apply_change(conveyor, lambda: conveyor.record_payment(d.id, amount),
+                            f"Payment of {money(amount)} recorded.", FLASH):
+                st.rerun()
+    with st.form(f"{KEY}call_{d.id}", border=True):
+        c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
+        note = c1.text_input("Call note", placeholder="What was agreed", key=f"{KEY}call_note_{d.id}")
+        if c2.form_submit_button("📞 Log a call", width="stretch"):
+            if apply_change(conveyor, lambda: conveyor.record_activity(d.id, "call", note.strip()),
+                            "Call logged (counts as manager activity).", FLASH):
+                st.rerun()
+
+
+def _fields_form(conveyor: Conveyor, rs: RuleSet, d: DealState) -> None:
+    with st.form(f"{KEY}fields_{d.id}", border=False):
+        c1, c2 = st.columns(2)
+        values: dict[str, Any] = {
+            "title": c1.text_input("Title", value=d.title, key=f"{KEY}f_{d.id}_title"),
+            "phone": c2.text_input("Phone", value=d.phone, key=f"{KEY}f_{d.id}_phone"),
+            "email": c1.text_input("E-mail", value=d.email, key=f"{KEY}f_{d.id}_email"),
+            "amount": c2.number_input("Amount", min_value=0.0, value=d.amount, step=1000.0,
+                                      key=f"{KEY}f_{d.id}_amount"),
+        }
+        if rs.fields:
+            st.markdown("**Funnel fields**")
+        values.update(_field_widgets(rs.fields, d.fields, f"{KEY}f_{d.id}_"))
+        saved = st.form_submit_button("Save changes", type="primary")
+    if not saved:
+        return
+    current = {"title": d.title, "phone": d.phone, "email": d.email, "amount": d.amount, **d.fields}
+    changed = {k: v for k, v in values.items() if not _same(current.get(k), v)}
+    if not changed:
+        st.info("Nothing changed.")
+        return
+    if apply_change(conveyor, lambda: conveyor.update_deal(d.id, changed),
+                    f"Saved: {', '.join(changed)}.", FLASH):
+        st.rerun()
+
+
+def _same(old: Any, new: Any) -> bool:
+    # An unset boolean reads as an unticked box, an unset text as an empty input.
+    if old in (None, "", False) and new in (None, "", False):
+        return True
+    if isinstance(old, int | float) and isinstance(new, int | float) and not isinstance(old, bool):
+        return float(old) == float(new)
+    return old == new
+
+
+def _tasks(conveyor: Conveyor, tasks: pd.DataFrame) -> None:
+    if tasks.empty:
+        st.caption("No tasks for this deal.")
+        return
+    now = conveyor.clock.now()
+    for t in tasks.itertuples():
+        if t.status != "open":
+            continue
+        with st.container(border=True):
+            a, b = st.columns([5, 1], vertical_alignment="center")
+            badge = ":red-badge[HIGH]" if t.priority in reports.HIGH_PRIORITIES else ":gray-badge[normal]"
+            late = " :orange-badge[overdue]" if t.kind == "task" and t.due_at is not None and t.due_at < now else ""
+            a.markdown(f"{badge}{late} {_md(t.title)}")
+            a.caption(f"{t.kind} · due {reports.to_display(t.due_at)} · {_md(t.manager) or 'no manager'}")
+            if b.button("Done", key=f"{KEY}task_done_{t.id}", width="stretch"):
+                if apply_change(conveyor, lambda tid=int(t.id): conveyor.complete_task(tid),
+                                "Task marked done.", FLASH):
+                    st.rerun()
+    done = tasks[tasks["status"] != "open"]
+    if not done.empty:
+        with st.expander(f"Done ({len(done)})"):
+            st.dataframe(local_times(done, ["due_at", "done_at"])[["title", "kind", "priority", "done_at", "manager"]],
+                         hide_index=True, width="stretch")
+
+
+def _md(text: Any) -> str:
+    """User text inside Markdown: shown as typed (no accidental bold, links or colour directives)."""
+    out = str(text or "")
+    for ch in "\\`*_[]<>#|~:$":
+        out = out.replace(ch, "\\" + ch)
+    return out

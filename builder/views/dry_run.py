@@ -1,10 +1,178 @@
-"""Builder page: dry_run (placeholder until the builder issue lands)."""
+"""Builder page: dry run: which rules would fire for a deal at a chosen moment, and why.
+
+Reads only: ``Conveyor.dry_run`` evaluates a real deal (or a made-up one) with each condition's actual
+value and records nothing, so an owner can try "what happens in 48 hours" on live data safely.
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
+import pandas as pd
 import streamlit as st
+
+from builder.state import get_conveyor
+from builder.views.deals import _field_widgets, _md, funnel_picker
+from engine import reports
+from engine.errors import ConveyorError
+from engine.evaluate import RuleTrace, occurrence
+from engine.ruleset import RuleSet
+from engine.template import render as render_template
+from engine.variables import variables_class
+
+KEY = "dry_"  # session keys of this page
+MOMENTS = {"now": 0.0, "+24 h": 24.0, "+48 h": 48.0, "+90 days": 90 * 24.0, "custom": None}
+OPS = {"equal_to": "=", "greater_than": ">", "greater_than_or_equal_to": "≥", "less_than": "<",
+       "less_than_or_equal_to": "≤", "equal_to_case_insensitive": "= (any case)", "contains": "contains",
+       "does_not_contain": "does not contain", "starts_with": "starts with", "ends_with": "ends with",
+       "matches_regex": "matches", "non_empty": "is filled in", "is_true": "is yes", "is_false": "is no",
+       "shares_at_least_one_element_with": "shares one of", "shares_exactly_one_element_with": "shares exactly one of",
+       "shares_no_elements_with": "shares none of"}
 
 
 def render() -> None:
-    st.title("dry_run")
-    st.info("This page is being built.")
+    st.title("🧪 Dry run")
+    st.caption("See which rules would fire for a deal at a given moment, and the value behind every "
+               "condition. Nothing is executed or recorded.")
+    conveyor = get_conveyor()
+    top = st.columns([2, 2, 3], vertical_alignment="bottom")
+    with top[0]:
+        funnel = funnel_picker(conveyor, KEY + "funnel")
+    if funnel is None:
+        return
+    rs = conveyor.ruleset(funnel)
+    with top[1]:
+        mode = st.segmented_control("Deal", ["Existing deal", "Sample deal"], default="Existing deal",
+                                    key=KEY + "mode") or "Existing deal"
+    with top[2]:
+        moment = st.segmented_control("Moment", list(MOMENTS), default="now", key=KEY + "moment") or "now"
+    offset = MOMENTS[moment]
+    if offset is None:
+        offset = st.number_input("Hours from now", min_value=0.0, max_value=24.0 * 3650, value=12.0, step=1.0,
+                                 key=KEY + "custom_hours")
+    now = conveyor.clock.now()
+    at = now + timedelta(hours=offset)
+
+    fired: set[tuple[str, str]] = set()
+    if mode == "Existing deal":
+        board = reports.deal_board(conveyor, funnel)
+        if board.empty:
+            st.info("This funnel has no deals yet: try a sample deal, or create one on the Deals page.")
+            return
+        labels = {int(r.id): f"{r.key} · {r.title} · {r.stage_name}" for r in board.itertuples()}
+        deal_id = st.selectbox("Deal", list(labels), format_func=lambda i: labels[i], key=KEY + "deal")
+        try:
+            state = conveyor.deal(int(deal_id))
+        except ConveyorError as exc:
+            st.error(str(exc))
+            return
+        fired = reports.fired_occurrences(conveyor, state.id)
+    else:
+        state = _sample(rs, now)
+
+    try:
+        traces = conveyor.dry_run(state, at)
+    except ConveyorError as exc:
+        st.error(str(exc))
+        return
+    _results(rs, state, traces, fired, at, offset)
+
+
+def _sample(rs: RuleSet, now: Any) -> Any:
+    """A made-up deal: stage, field values and how long ago each thing happened (counted from now)."""
+    with st.container(border=True):
+        st.markdown("**Sample deal** — every “hours ago” is counted back from now.")
+        c = st.columns(4)
+        stage = c[0].selectbox("Stage", [s.id for s in rs.stages], format_func=lambda s: rs.stage(s).name,
+                               key=KEY + "s_stage")
+        in_stage = c[1].number_input("Hours in stage", min_value=0.0, value=0.0, step=1.0, key=KEY + "s_in_stage")
+        created = c[2].number_input("Hours since created", min_value=0.0, value=0.0, step=1.0,
+                                    key=KEY + "s_created")
+        amount = c[3].number_input("Amount", min_value=0.0, value=None, step=1000.0, key=KEY + "s_amount")
+        c = st.columns(4)
+        has_manager = c[0].checkbox("Has a manager", value=True, key=KEY + "s_manager")
+        acted = c[0].checkbox("Manager acted", key=KEY + "s_acted")
+        activity = c[0].number_input("… hours ago", min_value=0.0, value=0.0, step=1.0, key=KEY + "s_activity",
+                                     disabled=not acted)
+        attached = c[1].checkbox("Proposal attached", key=KEY + "s_attached")
+        attached_h = c[1].number_input("… hours ago", min_value=0.0, value=0.0, step=1.0, key=KEY + "s_attached_h",
+                                       disabled=not attached)
+        opened = c[2].checkbox("Client opened proposal", key=KEY + "s_opened")
+        opened_h = c[2].number_input("… hours ago", min_value=0.0, value=0.0, step=1.0, key=KEY + "s_opened_h",
+                                     disabled=not opened)
+        replied = c[3].checkbox("Client replied", key=KEY + "s_replied")
+        paid = c[3].checkbox("Payment received", key=KEY + "s_paid")
+        fields: dict[str, Any] = {}
+        if rs.fields:
+            st.markdown("**Fields**")
+            fields = {k: v for k, v in _field_widgets(rs.fields, {}, KEY + "s_f_", columns=4).items() if v is not None}
+    return reports.sample_deal(rs.funnel, stage, now, hours_in_stage=in_stage, hours_since_created=created,
+                               hours_since_last_activity=activity if acted else None,
+                               proposal_attached_hours=attached_h if attached else None,
+                               proposal_opened_hours=opened_h if opened else None, client_replied=replied,
+                               payment_received=paid, has_manager=has_manager, amount=amount, fields=fields)
+
+
+def _results(rs: RuleSet, state: Any, traces: list[RuleTrace], fired: set[tuple[str, str]], at: Any,
+             offset: float) -> None:
+    labels = {v["name"]: v["label"] for v in variables_class(rs).get_all_variables()}
+    stage = rs.stage(state.stage)
+    values = state.template_values(stage.name if stage else state.stage, rs.name)
+    would = [t for t in traces if t.fires and (t.rule.id, occurrence(t.rule, state)) not in fired]
+    repeats = [t for t in traces if t.fires and (t.rule.id, occurrence(t.rule, state)) in fired]
+    when = "now" if offset == 0 else f"in {reports.hours_text(offset)}"
+    st.markdown(f"#### At {reports.to_display(at)} ({when}, {reports.display_zone().key})")
+    m = st.columns(3)
+    m[0].metric("Would fire", len(would))
+    m[1].metric("Conditions hold, already fired", len(repeats),
+                help="The rule fired for this occurrence already (its repeat policy keeps it from firing again).")
+    m[2].metric("Not firing", len(traces) - len(would) - len(repeats))
+    order = sorted(traces, key=lambda t: (not t.fires, (t.rule.id, occurrence(t.rule, state)) in fired))
+    for t in order:
+        already = (t.rule.id, occurrence(t.rule, state)) in fired
+        if not t.rule.enabled:
+            head = f"⏸️ {t.rule.name or t.rule.id} — disabled"
+        elif t.fires and not already:
+            head = f"✅ {t.rule.name or t.rule.id} — would fire"
+        elif t.fires:
+            head = f"☑️ {t.rule.name or t.rule.id} — holds, already fired"
+        else:
+            failed = sum(1 for c in t.conditions if not c.result)
+            head = f"⬜ {t.rule.name or t.rule.id} — not now ({failed} condition{'s' if failed != 1 else ''} false)"
+        with st.expander(head, expanded=t.fires and not already):
+            rows = [{"": "✅" if c.result else "❌", "Condition": labels.get(c.name, c.name),
+                     "Test": f"{OPS.get(c.operator, c.operator)} {_value(c.value)}".strip(),
+                     "Actual value": _value(c.actual), "Where": c.path} for c in t.conditions]
+            st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+            if t.fires and t.actions:
+                st.markdown("**Would do:** " + "; ".join(
+                    f"`{a.name}` {_md(reports.action_summary(a.name, _filled(a.params, values)))}"
+                    for a in t.actions))
+            elif not t.fires:
+                st.caption("Would do: " + ", ".join(f"`{a.name}`" for a in t.rule.actions))
+            st.caption(f"Rule `{t.rule.id}` · repeat: {t.rule.repeat.value.replace('_', ' ')}")
+
+
+def _filled(params: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    """Action params with message templates filled from the deal, as the engine would send them."""
+    out = dict(params)
+    for name in ("title", "text"):
+        if isinstance(out.get(name), str):
+            try:
+                out[name] = render_template(out[name], values)
+            except ValueError:
+                pass  # a draft's broken template: show it as written
+    return out
+
+
+def _value(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:.1f}".rstrip("0").rstrip(".") if v != int(v) else str(int(v))
+    if isinstance(v, list):
+        return ", ".join(str(x) for x in v) or "(none)"
+    return str(v)
