@@ -292,7 +292,7 @@ def list_outbox(session: Session, *, statuses: Iterable[str] | None = None, deal
         q = q.where(OutboxAction.status.in_(list(statuses)))
     if deal_id is not None:
         q = q.where(OutboxAction.deal_id == deal_id)
-    return list(session.execute(q).tuples())
+    return [tuple(row) for row in session.execute(q)]  # Result.tuples() is deprecated in SQLAlchemy 2.1
 
 
 def get_outbox(session: Session, outbox_id: int) -> OutboxAction | None:
@@ -411,7 +411,7 @@ def list_tasks_with_deals(session: Session, *, statuses: Iterable[str] | None = 
         q = q.where(Task.status.in_(list(statuses)))
     if funnel_id:
         q = q.where(Deal.funnel_id == funnel_id)
-    return list(session.execute(q).tuples())
+    return [tuple(row) for row in session.execute(q)]  # Result.tuples() is deprecated in SQLAlchemy 2.1
 
 
 def list_outbox_log(session: Session, *, statuses: Iterable[str] | None = None, funnel_id: str | None = None,
@@ -423,7 +423,7 @@ def list_outbox_log(session: Session, *, statuses: Iterable[str] | None = None, 
         q = q.where(OutboxAction.status.in_(list(statuses)))
     if funnel_id:
         q = q.where(Deal.funnel_id == funnel_id)
-    return list(session.execute(q).tuples())
+    return [tuple(row) for row in session.execute(q)]  # Result.tuples() is deprecated in SQLAlchemy 2.1
 
 
 def count_rows(session: Session) -> dict[str, int]:
