@@ -19,12 +19,14 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from engine import timers
 from engine.actions import MESSAGE_ACTIONS
 from engine.clock import Clock, SystemClock
+from engine.compile import compile_ruleset
 from engine.crashpoints import crashpoint
 from engine.deal import BUILTIN_FIELDS, DealState
 from engine.errors import GuardFailed, InvalidChange, NotFound, TransitionNotAllowed
-from engine.evaluate import Decision, RuleTrace, evaluate, trace
+from engine.evaluate import Decision, RuleTrace, trace
 from engine.providers import MessageProvider, RecordingProvider
 from engine.ruleset import FieldType, RuleSet, StageKind
 from engine.validate import _suggest, validate_document, validate_text
@@ -66,6 +68,7 @@ class Conveyor:
         if migrate:
             upgrade(self.engine)
         self.sessions = session_factory(self.engine)
+        timers.install(self.sessions)
         self.clock = clock or SystemClock()
         self.provider = provider or RecordingProvider()
         self.engine_id = engine_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -100,6 +103,7 @@ class Conveyor:
             row = repo.add_version(s, ruleset.funnel, ruleset.to_json(), ruleset.fingerprint(), comment, author, now)
             if activate or funnel.active_version_id is None:
                 funnel.active_version_id = row.id
+                timers.rearm_funnel(s, ruleset.funnel, now)  # the new rules' timers differ
             self._rulesets[row.id] = ruleset
             return self._version_info(row, funnel.active_version_id)
 
@@ -125,6 +129,7 @@ class Conveyor:
                 raise NotFound(f"funnel '{funnel}' has no version {version}")
             f = repo.get_funnel(s, funnel)
             f.active_version_id = row.id
+            timers.rearm_funnel(s, funnel, self.clock.now())  # the next tick re-derives due times
             return self._version_info(row, row.id)
 
     def versions(self, funnel: str) -> list[VersionInfo]:
@@ -350,11 +355,21 @@ class Conveyor:
         return deal_state(deal, manager)
 
     def _evaluate(self, s: Session, deal: Deal, now: datetime, trigger: str,
-                  chain: list[str] | None = None) -> list[Decision]:
-        """Evaluate the deal's active rules and record new firings + outbox rows in this transaction."""
+                  chain: list[str] | None = None, *,
+                  fired: set[tuple[str, str]] | None = None) -> list[Decision]:
+        """Evaluate the deal's active rules and record new firings + outbox rows in this transaction.
+
+        Uses the compiled rule set (``engine.compile``; same decisions as ``engine.evaluate.evaluate``)
+        and stores the deal's next due instant for ticks. ``fired``: its (rule, occurrence) pairs, if
+        the caller already read them (a tick reads a whole batch at once).
+        """
+        timers.begin(s, deal)  # the flushes below belong to this evaluation, not to a bare change
         s.flush()
         rs, version_id = self._active(s, deal.funnel_id)
-        decisions = evaluate(rs, self._state(s, deal), now, skip=repo.fired_occurrences(s, deal.id))
+        compiled = compile_ruleset(rs)
+        if fired is None:
+            fired = repo.fired_occurrences(s, deal.id)
+        decisions = compiled.evaluate(deal, now, skip=fired)
         recorded = []
         for d in decisions:
             firing_id = repo.insert_firing(
@@ -370,28 +385,37 @@ class Conveyor:
                                 status="pending", attempts=0, next_attempt_at=now,
                                 idempotency_key=f"conveyor-{firing_id}-{seq}", created_at=now, updated_at=now)
             recorded.append(d)
+        done = fired | {(d.rule.id, d.occurrence) for d in decisions}
+        timers.finish(s, deal, None if deal.closed else compiled.next_due(deal, now, done))
         s.flush()
         crashpoint("after_evaluate_before_commit")  # crash tests: firings written, not yet committed
         return recorded
 
     # -- time ------------------------------------------------------------------------------------
     def tick(self, batch: int = 500) -> TickReport:
-        """Evaluate every open deal at ``clock.now()`` (time-based rules); catches up any backlog."""
+        """Evaluate the deals whose time conditions became due by ``clock.now()``; catches up any backlog.
+
+        Only deals with ``next_due_at <= now`` are read (``engine.timers``): the cost follows the deals
+        that became due, and an idle tick is one index probe. ``deals_examined`` counts those deals.
+        """
         now = self.clock.now()
         examined = fired = queued = 0
-        for funnel_id, _name in self.funnels():
-            after = 0
-            while True:
-                with self.session() as s:
-                    ids = repo.open_deal_ids(s, funnel_id, after, batch)
-                    if not ids:
-                        break
-                    for deal in repo.deals_by_ids(s, ids):
-                        recorded = self._evaluate(s, deal, now, "tick")
-                        fired += len(recorded)
-                        queued += sum(len(d.actions) for d in recorded)
-                    examined += len(ids)
-                    after = ids[-1]
+        seen: set[int] = set()
+        while True:
+            with self.session() as s:
+                ids = [i for i in timers.due_deal_ids(s, now, batch) if i not in seen]
+                if not ids:
+                    break  # (a deal re-marked due within this tick waits for the next one)
+                done = repo.fired_occurrences_many(s, ids)
+                for deal in repo.deals_by_ids(s, ids):
+                    if deal.closed:
+                        deal.next_due_at = None  # closed deals have no time rules to wait for
+                        continue
+                    recorded = self._evaluate(s, deal, now, "tick", fired=done[deal.id])
+                    fired += len(recorded)
+                    queued += sum(len(d.actions) for d in recorded)
+                examined += len(ids)
+                seen.update(ids)
         return TickReport(at=now, deals_examined=examined, rules_fired=fired, actions_queued=queued)
 
     # -- reading ---------------------------------------------------------------------------------

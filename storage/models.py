@@ -105,6 +105,8 @@ class Deal(Base):
     parent_deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # When the deal's time conditions may next turn true (engine.timers); NULL: nothing to wait for.
+    next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
 
 
 class DealEvent(Base):
