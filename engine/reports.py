@@ -345,8 +345,7 @@ def firings_per_week(conveyor: Conveyor, funnel: str | None = None) -> pd.DataFr
     df = pd.DataFrame(rows, columns=["rule_id", "rule", "funnel", "fired_at"])
     if df.empty:
         return pd.DataFrame(columns=["week", "rule_id", "rule", "firings"])
-    local = df["fired_at"].map(lambda t: t.astimezone(zone).replace(tzinfo=None))
-    df["week"] = (local.dt.normalize() - pd.to_timedelta(local.dt.weekday, unit="D")).dt.strftime("%Y-%m-%d")
+    df["week"] = df["fired_at"].map(lambda t: _week_start(t.astimezone(zone)))
     return (df.groupby(["week", "rule_id", "rule"], as_index=False).size().rename(columns={"size": "firings"})
             .sort_values(["week", "firings"], ascending=[True, False]).reset_index(drop=True))
 
@@ -437,6 +436,10 @@ def sample_deal(funnel: str, stage: str, at: datetime, *, hours_in_stage: float 
                      proposal_attached_at=ago(proposal_attached_hours), proposal_opened_at=ago(proposal_opened_hours),
                      client_replied_at=at if client_replied else None,
                      payment_received_at=at if payment_received else None, fields=dict(fields or {}))
+
+
+def _week_start(local: datetime) -> str:
+    return (local.date() - timedelta(days=local.weekday())).isoformat()
 
 
 def _overdue(task: Any, now: datetime) -> bool:
