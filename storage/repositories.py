@@ -234,8 +234,13 @@ def add_outbox(session: Session, **values: Any) -> OutboxAction:
     return row
 
 
+#: Built once: a fresh ``aliased()`` per call re-adapts its columns on every dispatch round, which
+#: was half the cost of an idle tick.
+_EARLIER = aliased(OutboxAction)
+
+
 def _ready_clause(now: datetime):
-    earlier = aliased(OutboxAction)
+    earlier = _EARLIER
     blocked = exists().where(earlier.firing_id == OutboxAction.firing_id, earlier.seq < OutboxAction.seq,
                              earlier.status.not_in(TERMINAL))
     due = or_(and_(OutboxAction.status.in_(RETRYABLE), OutboxAction.next_attempt_at <= now),
