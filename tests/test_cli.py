@@ -45,6 +45,18 @@ def conveyor(*args: str | Path, cwd: Path, code: int = 0) -> subprocess.Complete
     return _check_no_traceback(result)
 
 
+def conveyor_together(*runs: tuple[list[str | Path], int], cwd: Path) -> list[subprocess.CompletedProcess[str]]:
+    """Run independent ``conveyor`` calls at the same time (saves start-up time); check each like ``conveyor``."""
+    procs = [(subprocess.Popen([*COMMAND, *map(str, args)], cwd=cwd, env=_env(), text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE), args, code) for args, code in runs]
+    results = []
+    for proc, args, code in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == code, f"{args}: exit {proc.returncode}\nstdout: {out}\nstderr: {err}"
+        results.append(_check_no_traceback(subprocess.CompletedProcess(args, proc.returncode, out, err)))
+    return results
+
+
 def write_json(path: Path, doc: Any) -> Path:
     path.write_text(json.dumps(doc, ensure_ascii=False, indent=2), encoding="utf-8")
     return path
@@ -147,7 +159,16 @@ def test_import_export_activate_round_trip(tmp_path: Path) -> None:
     again = conveyor("--db", db, "export", "techflow", cwd=tmp_path).stdout
     assert again == exported.read_text(encoding="utf-8")
 
-    rules = json.loads(conveyor("--db", db, "export", "techflow", "--format", "business-rules", cwd=tmp_path).stdout)
+    br, missing_version, unknown = conveyor_together(
+        (["--db", db, "export", "techflow", "--format", "business-rules"], 0),
+        (["--db", db, "activate", "techflow", "9"], 1),
+        (["--db", db, "export", "techflwo"], 1),
+        cwd=tmp_path,
+    )
+    assert missing_version.stderr.strip() == "error: funnel 'techflow' has no version 9"
+    assert unknown.stderr.strip() == "error: no funnel 'techflwo'; did you mean 'techflow'?"
+    assert unknown.stdout == ""
+    rules = json.loads(br.stdout)
     assert isinstance(rules, list) and len(rules) == len(changed["rules"])
     assert all(set(r) == {"conditions", "actions"} for r in rules)
     assert rules[1]["conditions"]["all"][1]["value"] == 12
@@ -161,12 +182,6 @@ def test_import_export_activate_round_trip(tmp_path: Path) -> None:
             techflow(), known_funnels={"project_work"}).to_document()
     finally:
         c.close()
-
-    missing_version = conveyor("--db", db, "activate", "techflow", "9", cwd=tmp_path, code=1)
-    assert missing_version.stderr.strip() == "error: funnel 'techflow' has no version 9"
-    unknown = conveyor("--db", db, "export", "techflwo", cwd=tmp_path, code=1)
-    assert unknown.stderr.strip() == "error: no funnel 'techflwo'; did you mean 'techflow'?"
-    assert unknown.stdout == ""
 
 
 def test_simulate_prints_one_json_line_per_action(tmp_path: Path) -> None:
