@@ -167,7 +167,7 @@ def ensure_positions(doc: dict[str, Any]) -> bool:
         if sid in where:
             base = where[sid]
             # Rules hang below their stage in a short column; every second one slightly to the right.
-            r["position"] = {"x": base["x"] + (40 if k % 2 else -40), "y": base["y"] - 110 - 55 * k}
+            r["position"] = {"x": base["x"] + (45 if k % 2 else -45), "y": base["y"] - 100 - 60 * k}
         else:
             r["position"] = {"x": 180 * k, "y": 420}
         changed = True
@@ -201,7 +201,7 @@ def graph_elements(doc: dict[str, Any], rd: RuleData, selected: str | None = Non
             color={"background": KIND_COLOURS.get(kind, "#2563EB"),
                    "border": "#111827" if nid == selected else KIND_COLOURS.get(kind, "#2563EB")},
             borderWidth=4 if nid == selected else 1,
-            font={"color": "#FFFFFF", "size": 16, "face": "Inter, Arial"}, margin=12,
+            font={"color": "#FFFFFF", "size": 18, "face": "Inter, Arial"}, margin=12,
             widthConstraint={"minimum": 120},
         ))
     for t in doc.get("transitions", []):
@@ -219,11 +219,11 @@ def graph_elements(doc: dict[str, Any], rd: RuleData, selected: str | None = Non
                  f"<br>then: {esc('; '.join(describe_action(a, rd) for a in r.get('actions', [])))}"
                  + ("" if enabled else "<br><i>disabled</i>"))
         nodes.append(Node(
-            id=nid, label=canvas_label(r.get("name") or r["id"], 30), title=title, shape="dot",
+            id=nid, label=canvas_label(r.get("name") or r["id"], 24), title=title, shape="dot",
             size=14 if nid == selected else 9, x=pos["x"], y=pos["y"],
             color={"background": colour, "border": "#111827" if nid == selected else colour},
             borderWidth=3 if nid == selected else 1,
-            font={"size": 12, "color": "#374151", "face": "Inter, Arial"},
+            font={"size": 13, "color": "#1F2937", "face": "Inter, Arial", "background": "rgba(255,255,255,0.8)"},
         ))
         sid = watched_stage(r)
         if sid in stage_ids:
@@ -236,7 +236,7 @@ def graph_elements(doc: dict[str, Any], rd: RuleData, selected: str | None = Non
     return nodes, edges
 
 
-def graph_config(height: int = 620) -> Any:
+def graph_config(height: int = 560) -> Any:
     from streamlit_agraph import Config
 
     # Physics off: positions come from the document, so a rerun or a click never reshuffles the layout.
@@ -296,7 +296,7 @@ def _value_widget(rd: RuleData, var: str, op: dict[str, Any], value: Any, key: s
         return None
     if it == "numeric":
         start = value if isinstance(value, int | float) and not isinstance(value, bool) else 0
-        out = st.number_input("Value", value=float(start), step=1.0, key=key, label_visibility="collapsed")
+        out = st.number_input("Value", value=float(start), step=1.0, format="%g", key=key, label_visibility="collapsed")
         return int(out) if float(out).is_integer() else out
     options = rd.value_options(var)
     if it == "select_multiple":
@@ -329,10 +329,10 @@ def condition_builder(node: dict[str, Any], rd: RuleData, key: str, path: str,
         new_kind = head[0].radio(
             "Group", ["all", "any"], index=0 if kind == "all" else 1, horizontal=True,
             format_func=label.get, key=f"{key}:kind", label_visibility="collapsed")
-        if head[1].button("＋ Condition", key=f"{key}:addc", help="Add a condition row to this group"):
+        if head[1].button("+ Condition", key=f"{key}:addc", help="Add a condition row to this group"):
             children.append({"name": "hours_in_stage", "operator": "greater_than_or_equal_to", "value": 24})
             change = "added a condition"
-        if depth < 4 and head[2].button("＋ Group", key=f"{key}:addg", help="Add a nested all/any group"):
+        if depth < 4 and head[2].button("+ Group", key=f"{key}:addg", help="Add a nested all/any group"):
             children.append({"any": [{"name": "client_replied", "operator": "is_true", "value": None}]})
             change = "added a group"
         if depth > 0 and head[3].button("✕ Group", key=f"{key}:delg", help="Remove this whole group"):
@@ -407,7 +407,7 @@ def _param_widget(rd: RuleData, action: str, decl: dict[str, Any], value: Any, k
             except ValueError:
                 return raw  # the validator names the field and says a number is needed
         start = value if isinstance(value, int | float) and not isinstance(value, bool) else 0
-        out = st.number_input(label, value=float(start), min_value=0.0, step=1.0, key=key)
+        out = st.number_input(label, value=float(start), min_value=0.0, step=1.0, format="%g", key=key)
         return int(out) if float(out).is_integer() else out
     if ftype == "select":
         options = list(decl.get("options") or [])
@@ -464,7 +464,7 @@ def actions_editor(actions: list[dict[str, Any]], rd: RuleData, key: str, path: 
             for p in problems_under(problems, apath):
                 st.error(f"Action {i + 1}: {p.message}")
             out.append({"name": name, "params": new_params})
-    if st.button("＋ Action", key=f"{key}:add"):
+    if st.button("+ Action", key=f"{key}:add"):
         out.append({"name": "notify_manager", "params": {"text": "Deal {title} needs attention", "priority": "normal"}})
         change = "added an action"
     return out, change

@@ -118,17 +118,23 @@ def funnel_picker(where: Any = None) -> str | None:
     if st.session_state.get(FUNNEL_KEY) not in ids:
         # Widget state is dropped on pages without the widget; the kept copy survives page switches.
         kept = st.session_state.get(FUNNEL_KEY + "_kept")
-        st.session_state[FUNNEL_KEY] = kept if kept in ids else ids[0]
+        st.session_state[FUNNEL_KEY] = kept if kept in ids else _main_funnel(ids)
     where = where or st
     chosen = where.selectbox("Funnel", ids, format_func=lambda f: f"{names[f]} ({f})", key=FUNNEL_KEY)
     st.session_state[FUNNEL_KEY + "_kept"] = chosen
     return chosen
 
 
+def _main_funnel(ids: list[str]) -> str:
+    """The funnel shown first: the one with the most stages (the main sales funnel, not a sub-process)."""
+    c = get_conveyor()
+    return max(ids, key=lambda f: (len(c.ruleset(f).stages), -ids.index(f)))
+
+
 def save_bar(funnel: str, place: str) -> None:
     """'Unsaved changes' banner with a comment box, Save and Discard (shown on every owner page)."""
     if not is_dirty(funnel):
-        st.success("No unsaved changes: the designer shows the active version.", icon="✅")
+        st.success("No unsaved changes: you are looking at the active version.", icon="✅")
         return
     doc = load_draft(funnel)
     problems = draft_problems(doc)

@@ -35,6 +35,7 @@ from engine.ruleset import RuleSet
 from engine.validate import rule_data
 
 PICK = "designer_pick"
+PICK_NEXT = "designer_pick_next"  # a pick requested after the picker exists; applied on the next run
 LAST_CLICK = "designer_last_click"
 _IDENT = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 KINDS = ["open", "won", "lost"]
@@ -89,16 +90,21 @@ def render() -> None:
     rd = rule_data_for(doc)
 
     node_ids = [stage_node_id(s["id"]) for s in doc["stages"]] + [rule_node_id(r["id"]) for r in doc.get("rules", [])]
+    if PICK_NEXT in st.session_state:
+        st.session_state[PICK] = st.session_state.pop(PICK_NEXT)
     left, right = st.columns([3, 2], gap="medium")
     with left:
         _legend()
         nodes, edges = graph_elements(doc, rd, st.session_state.get(PICK))
         clicked = agraph(nodes=nodes, edges=edges, config=graph_config())
         # agraph returns the last clicked node id on every rerun; only a new click changes the pick.
-        if clicked and clicked != st.session_state.get(LAST_CLICK):
+        # A changed graph is a new component instance that starts at None: forget the old click then.
+        if clicked is None:
+            st.session_state[LAST_CLICK] = None
+        elif clicked != st.session_state.get(LAST_CLICK):
             st.session_state[LAST_CLICK] = clicked
             if clicked in node_ids and clicked != st.session_state.get(PICK):
-                st.session_state[PICK] = clicked
+                st.session_state[PICK_NEXT] = clicked
                 st.rerun()
         st.caption("Click a stage or a rule to edit it. Scroll to zoom, drag the background to pan.")
     if st.session_state.get(PICK) not in ["", *node_ids]:
@@ -186,7 +192,7 @@ def _stage_editor(c: Any, funnel: str, doc: dict[str, Any], sid: str, rd: RuleDa
         ac = st.columns([4, 2])
         to = ac[0].selectbox("Allow a move to", targets, key=f"{k}:newto", format_func=lambda x: names[x])
         ac[1].markdown("<div style='height:1.75rem'></div>", unsafe_allow_html=True)
-        if ac[1].button("＋ Transition", key=f"{k}:addtr"):
+        if ac[1].button("+ Transition", key=f"{k}:addtr"):
             doc.setdefault("transitions", []).append({"from": sid, "to": to})
             state.bump(funnel)
             st.rerun()
@@ -197,12 +203,12 @@ def _stage_editor(c: Any, funnel: str, doc: dict[str, Any], sid: str, rd: RuleDa
         st.caption("No rule watches this stage yet.")
     for r in watching:
         if st.button(f"⚙️ {r.get('name') or r['id']}", key=f"{k}:open:{r['id']}"):
-            st.session_state[PICK] = rule_node_id(r["id"])
+            st.session_state[PICK_NEXT] = rule_node_id(r["id"])
             st.rerun()
-    if st.button("＋ New rule for this stage", key=f"{k}:newrule"):
+    if st.button("+ New rule for this stage", key=f"{k}:newrule"):
         rid = _new_rule(doc, sid)
         state.bump(funnel)
-        st.session_state[PICK] = rule_node_id(rid)
+        st.session_state[PICK_NEXT] = rule_node_id(rid)
         st.rerun()
 
     st.divider()
@@ -214,7 +220,7 @@ def _stage_editor(c: Any, funnel: str, doc: dict[str, Any], sid: str, rd: RuleDa
         else:
             doc["stages"] = [s for s in doc["stages"] if s["id"] != sid]
             doc["transitions"] = [t for t in doc.get("transitions", []) if sid not in (t["from"], t["to"])]
-            st.session_state[PICK] = ""
+            st.session_state[PICK_NEXT] = ""
             state.bump(funnel)
             st.rerun()
 
@@ -275,7 +281,7 @@ def _add_stage(funnel: str, doc: dict[str, Any]) -> None:
                                       "position": {"x": (max(xs) + 220) if xs else 0, "y": 0}})
                 if after:
                     doc.setdefault("transitions", []).append({"from": after, "to": sid})
-                st.session_state[PICK] = stage_node_id(sid)
+                st.session_state[PICK_NEXT] = stage_node_id(sid)
                 state.bump(funnel)
                 st.rerun()
 
@@ -315,5 +321,5 @@ def _rule_panel(funnel: str, doc: dict[str, Any], rid: str, rd: RuleData) -> Non
     st.markdown("**Then**\n" + "\n".join(f"- {describe_action(a, rd)}" for a in rule.get("actions", [])))
     st.caption(f"Repeat: {REPEAT_LABELS.get(rule.get('repeat', 'once_per_stage_visit'))}")
     if st.button("🧩 Edit conditions and actions", type="primary", key=f"{k}:edit"):
-        st.session_state["rules_selected"] = rid
+        st.session_state["rules_selected_next"] = rid  # applied by the rule editor
         st.switch_page(state.page("rules"))

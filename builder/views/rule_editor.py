@@ -23,7 +23,8 @@ from builder.components import (
 )
 from builder.views.designer import _new_rule, rule_data_for, watched_stage
 
-SELECTED = "rules_selected"
+SELECTED = "rules_selected"  # other pages set this before switching here to preselect a rule
+SELECTED_NEXT = "rules_selected_next"  # a choice made after the picker exists; applied on the next run
 NEW = "__new__"
 
 
@@ -39,7 +40,9 @@ def render() -> None:
     bar = st.container()
     rules = doc.setdefault("rules", [])
     ids = [r["id"] for r in rules]
-    if st.session_state.get(SELECTED) not in ids:
+    if SELECTED_NEXT in st.session_state:
+        st.session_state[SELECTED] = st.session_state.pop(SELECTED_NEXT)
+    if st.session_state.get(SELECTED) not in [*ids, NEW]:
         st.session_state[SELECTED] = ids[0] if ids else NEW
     by_id = {r["id"]: r for r in rules}
     rid = top[1].selectbox("Rule", [*ids, NEW], key=SELECTED,
@@ -53,7 +56,7 @@ def render() -> None:
         if st.button("Create rule", type="primary", key=f"rules:{funnel}:create"):
             new_id = _new_rule(doc, sid or None)
             state.bump(funnel)
-            st.session_state[SELECTED] = new_id
+            st.session_state[SELECTED_NEXT] = new_id
             st.rerun()
         with bar:
             state.save_bar(funnel, "rules")
@@ -106,7 +109,7 @@ def rule_editor(funnel: str, doc: dict[str, Any], i: int) -> None:
     if new != rule:
         doc["rules"][i] = new
         if new["id"] != rule["id"]:
-            st.session_state[SELECTED] = new["id"]
+            st.session_state[SELECTED_NEXT] = new["id"]
         if watched_stage(new) != old_stage:
             new.pop("position", None)  # hang it under its new stage in the designer
             ensure_positions(doc)
@@ -125,7 +128,7 @@ def rule_editor(funnel: str, doc: dict[str, Any], i: int) -> None:
     cols = st.columns([1, 1, 4])
     if cols[0].button("🗑️ Delete rule", key=f"{key}:delete"):
         del doc["rules"][i]
-        st.session_state.pop(SELECTED, None)
+        st.session_state[SELECTED_NEXT] = None
         state.bump(funnel)
         st.rerun()
     with st.expander("JSON of this rule"):
