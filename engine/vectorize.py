@@ -86,17 +86,22 @@ class _Categorical:
         return per_value[self.codes]
 
 
+def _missing(x: Any) -> bool:
+    # pandas hands back a missing value as None or NaN; the deal had no value at all.
+    return x is None or (isinstance(x, float) and x != x)
+
+
 def _categorical(values: pd.Series, convert: Any) -> _Categorical:
     if isinstance(values.dtype, pd.CategoricalDtype):
         # Already coded (e.g. the stage column): convert each category once; code -1 is "missing".
-        cats = [convert(c) for c in values.cat.categories] + [convert(None)]
+        cats = [convert(None if _missing(c) else c) for c in values.cat.categories] + [convert(None)]
         codes = values.cat.codes.to_numpy().astype(np.intp)
         codes[codes < 0] = len(cats) - 1
         return _Categorical(cats, codes)
     raw = values.astype(object).where(values.notna(), None)
     keys = raw.map(lambda x: tuple(x) if isinstance(x, list) else x)
     codes, uniques = pd.factorize(keys, use_na_sentinel=False)
-    cats = [convert(list(u) if isinstance(u, tuple) else u) for u in uniques]
+    cats = [convert(list(u) if isinstance(u, tuple) else None if _missing(u) else u) for u in uniques]
     return _Categorical(cats, codes.astype(np.intp))
 
 
@@ -181,12 +186,14 @@ class _Masks:
         if found is not None:
             return found
         kind, col = self.compiled.kinds[name], self.cols[name]
-        if kind == "numeric":
+        if isinstance(col, _Categorical):
+            mask = col.mask(leaf_test(kind, op, value))
+        elif kind == "numeric":
             mask = numeric_mask(col, op, value)
         elif kind == "boolean":
             mask = col.copy() if op == "is_true" else ~col
         else:
-            mask = col.mask(leaf_test(kind, op, value))
+            raise ValueError(f"no vectorised test for '{op}' on {kind} variable '{name}'")
         self.leaves[key] = mask
         return mask
 
