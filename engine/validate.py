@@ -21,7 +21,7 @@ from engine.deal import BUILTIN_FIELDS, TEMPLATE_BUILTINS
 from engine.errors import Problem, RuleSetInvalid
 from engine.ruleset import FieldType, RuleSet
 from engine.template import TemplateError, placeholders
-from engine.variables import variables_class
+from engine.variables import TIME_VARIABLES, variables_class
 
 MAX_DOCUMENT_BYTES = 2_000_000
 MAX_CONDITION_DEPTH = 12
@@ -30,6 +30,9 @@ MAX_STAGES = 200
 MAX_REGEX_LENGTH = 500
 #: A task due further out than this is a typo, and far-off due times overflow the calendar.
 MAX_DUE_IN_HOURS = 87_600  # ten years
+#: Thresholds on "hours since" variables: the engine turns them into due times (anchor ± hours), and
+#: far beyond a thousand years that date arithmetic overflows and would break every change to a deal.
+MAX_TIME_HOURS = 10_000_000
 _IDENT = re2.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 _ = MESSAGE_ACTIONS  # re-exported for callers that classify actions after validation
@@ -315,6 +318,8 @@ class _Checker:
                 self.add(p, f"'{op['name']}' on '{name}' needs a number, got {json.dumps(value)}")
             elif value != value or value in (float("inf"), float("-inf")):
                 self.add(p, "the number must be finite")
+            elif name in TIME_VARIABLES and abs(value) > MAX_TIME_HOURS:
+                self.add(p, f"{value} hours is out of range for '{name}' (at most {MAX_TIME_HOURS:,} hours either way)")
             return
         if input_type == "text":
             if not isinstance(value, str):

@@ -19,10 +19,12 @@ from business_rules.engine import check_conditions_recursively
 from engine.conveyor import Conveyor
 from engine.deal import DealState
 from engine.errors import RuleSetInvalid
+from engine.evaluate import evaluate
 from engine.ruleset import RuleSet
 from engine.validate import (
     MAX_CONDITION_DEPTH,
     MAX_DOCUMENT_BYTES,
+    MAX_TIME_HOURS,
     validate_document,
     validate_text,
 )
@@ -186,6 +188,8 @@ CASES: list[tuple[str, Mutation, str, str]] = [
      "'greater_than_or_equal_to' on 'hours_since_last_activity' needs a number, got \"24\""),
     ("boolean-where-number-needed", _set(_cond(IDLE, "all", 1, "value"), True), f"{I1}.value", "needs a number, got true"),
     ("infinite-number", _set(_cond(IDLE, "all", 1, "value"), float("inf")), f"{I1}.value", "must be finite"),
+    ("time-threshold-beyond-the-calendar", _set(_cond(IDLE, "all", 1, "value"), -1e8), f"{I1}.value",
+     "out of range for 'hours_since_last_activity'"),
     ("number-where-text-needed", _set(_cond(ASSIGN, "all", 0, "value"), 5), "rules[0].conditions.all[0].value",
      "'equal_to' on 'stage' needs a text value, got 5"),
     ("unknown-select-option", _set(_cond(QUAL_NO, "all", 1, "any", 0, "value"), "maybe"),
@@ -429,3 +433,15 @@ def test_catastrophic_pattern_through_business_rules_conditions() -> None:
     conditions = rs.rules[IDLE].conditions
     assert check_conditions_recursively(conditions, variables("a" * 5000 + "b")) is False
     assert check_conditions_recursively(conditions, variables("a" * 5000)) is True
+
+
+@pytest.mark.parametrize("threshold", [-MAX_TIME_HOURS, MAX_TIME_HOURS], ids=["lowest", "highest"])
+def test_time_thresholds_within_the_bound_evaluate_without_overflow(threshold: float) -> None:
+    doc = base()
+    doc["rules"][IDLE]["conditions"]["all"][1]["value"] = threshold
+    doc["rules"][IDLE]["conditions"]["all"][1]["operator"] = "greater_than_or_equal_to"
+    rs = validate_document(doc, known_funnels=KNOWN)
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    deal = DealState(id=1, key="d1", funnel="techflow", stage="incoming", created_at=now, stage_entered_at=now)
+    fired = {d.rule.id for d in evaluate(rs, deal, now)}
+    assert ("incoming_idle_24h" in fired) is (threshold < 0)
