@@ -204,6 +204,9 @@ class _Checker:
             if f.type is FieldType.SELECT:
                 if not f.options:
                     self.add(f"{p}.options", f"select field '{f.name}' needs at least one option")
+                if any(not o.strip() for o in f.options):
+                    # An empty answer means "not answered" everywhere else, so it cannot also be an option.
+                    self.add(f"{p}.options", f"select field '{f.name}' has an empty option")
                 if len({o.lower() for o in f.options}) != len(f.options):
                     self.add(f"{p}.options", "options repeat (options are compared case-insensitively)")
             elif f.options:
@@ -364,7 +367,8 @@ class _Checker:
                 self.add(f"{p}.params.{key}", f"'{key}' is not a parameter of '{name}'{_suggest(key, declared)}"
                          f" (parameters: {', '.join(declared) or 'none'})")
         for key, d in declared.items():
-            if key not in params:
+            # null for an optional param means "the default", as the action itself treats it.
+            if key not in params or (params[key] is None and not d.get("required", True)):
                 if d.get("required", True):
                     self.add(f"{p}.params", f"'{name}' needs parameter '{key}'")
                 continue

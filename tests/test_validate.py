@@ -242,6 +242,10 @@ CASES: list[tuple[str, Mutation, str, str]] = [
      "select field 'region' needs at least one option"),
     ("options-on-text-field", _add_field("region", "text", options=["north"]), "fields[7].options",
      "only select fields have options"),
+    ("blank-option", _add_field("region", "select", options=["north", " "]), "fields[7].options",
+     "has an empty option"),
+    ("null-required-param", _set(["rules", ASSIGN, "actions", 1, "params", "due_in_hours"], None),
+     "rules[0].actions[1].params.due_in_hours", "needs a number, got null"),
     ("repeated-options", _add_field("region", "select", options=["North", "north"]), "fields[7].options",
      "options repeat"),
     # -- regular expressions --------------------------------------------------------------------
@@ -325,6 +329,14 @@ def test_every_problem_is_reported_not_only_the_first() -> None:
     assert_problem(problems, "rules[0].id", "not a valid rule id")
     assert_problem(problems, "transitions[0].to", "unknown stage 'nowhere'")
     assert_problem(problems, f"{I1}.operator", "did you mean 'greater_than'?")
+
+
+def test_null_for_an_optional_param_means_its_default() -> None:
+    doc = base()
+    doc["rules"][CONTRACT]["actions"][0]["params"] = {"amount": None}
+    doc["rules"][IDLE]["actions"][0]["params"]["priority"] = None
+    rs = validate_document(doc, known_funnels=KNOWN)
+    assert rs.rules[CONTRACT].actions[0].params == {"amount": None}
 
 
 def test_start_process_may_name_only_known_funnels() -> None:
