@@ -364,12 +364,16 @@ class Conveyor:
         the caller already read them (a tick reads a whole batch at once).
         """
         timers.begin(s, deal)  # the flushes below belong to this evaluation, not to a bare change
-        s.flush()
-        rs, version_id = self._active(s, deal.funnel_id)
-        compiled = compile_ruleset(rs)
-        if fired is None:
-            fired = repo.fired_occurrences(s, deal.id)
+        if deal.id is None:
+            s.flush()
+        with s.no_autoflush:  # the change is written once below, together with its next due instant
+            rs, version_id = self._active(s, deal.funnel_id)
+            compiled = compile_ruleset(rs)
+            if fired is None:
+                fired = repo.fired_occurrences(s, deal.id)
         decisions = compiled.evaluate(deal, now, skip=fired)
+        done = fired | {(d.rule.id, d.occurrence) for d in decisions}
+        timers.finish(s, deal, None if deal.closed else compiled.next_due(deal, now, done))
         recorded = []
         for d in decisions:
             firing_id = repo.insert_firing(
@@ -385,8 +389,6 @@ class Conveyor:
                                 status="pending", attempts=0, next_attempt_at=now,
                                 idempotency_key=f"conveyor-{firing_id}-{seq}", created_at=now, updated_at=now)
             recorded.append(d)
-        done = fired | {(d.rule.id, d.occurrence) for d in decisions}
-        timers.finish(s, deal, None if deal.closed else compiled.next_due(deal, now, done))
         s.flush()
         crashpoint("after_evaluate_before_commit")  # crash tests: firings written, not yet committed
         return recorded
