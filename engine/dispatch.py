@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy.exc import DBAPIError
+
 from engine import effects
 from engine.crashpoints import crashpoint
 from engine.errors import ConveyorError, NotFound, PermanentSendError, TransientSendError
@@ -78,8 +80,41 @@ def _finish(row: OutboxAction, status: str, now: datetime, *, result: dict | Non
     return "failed"
 
 
+def _contention(exc: BaseException) -> bool:
+    """A deadlock, lock timeout or serialisation failure: the database's doing, not the action's."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    code = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return code in ("40P01", "40001", "55P03") or "database is locked" in str(exc)
+
+
 def dispatch_internal(conveyor: Conveyor, limit: int = 100, policy: RetryPolicy = RetryPolicy()) -> list[Executed]:
-    """Apply up to ``limit`` ready internal actions; each is applied and marked done atomically."""
+    """Apply up to ``limit`` ready internal actions; each is applied and marked done atomically.
+
+    On PostgreSQL every action gets its own short transaction: several engines then hold row locks
+    (a deal, a manager's round-robin counter) for one action only, and a deadlock between engines
+    rolls back one action, not a batch. SQLite has one writer, so a batch per transaction is cheaper.
+    A deadlock or lock timeout leaves the row as it was (ready, attempt not counted).
+    """
+    if conveyor.engine.dialect.name != "postgresql":
+        return _dispatch_internal_batch(conveyor, limit, policy)
+    out: list[Executed] = []
+    for _ in range(limit):
+        try:
+            batch = _dispatch_internal_batch(conveyor, 1, policy)
+        except DBAPIError as exc:
+            if not _contention(exc):
+                raise
+            log.info("internal action rolled back by lock contention; it stays ready: %s",
+                     str(getattr(exc, "orig", exc)).splitlines()[0])
+            continue
+        if not batch:
+            break
+        out.extend(batch)
+    return out
+
+
+def _dispatch_internal_batch(conveyor: Conveyor, limit: int, policy: RetryPolicy) -> list[Executed]:
     now = conveyor.clock.now()
     out: list[Executed] = []
     with conveyor.session() as s:
@@ -93,6 +128,8 @@ def dispatch_internal(conveyor: Conveyor, limit: int = 100, policy: RetryPolicy 
                 savepoint.commit()
             except Exception as exc:  # noqa: BLE001 - every failure must end visible on the row
                 savepoint.rollback()
+                if _contention(exc):
+                    raise  # roll the whole transaction back: the database was busy, the action is fine
                 permanent = isinstance(exc, effects.ActionFailed) and exc.permanent
                 message = str(exc) if isinstance(exc, ConveyorError) else f"{type(exc).__name__}: {exc}"
                 status = _finish(row, "dead" if permanent else "failed", now, error=message, policy=policy)

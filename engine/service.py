@@ -9,6 +9,7 @@ file and a second one is refused; on PostgreSQL any number may run (unique keys 
 
 from __future__ import annotations
 
+import faulthandler
 import fcntl
 import logging
 import os
@@ -105,6 +106,10 @@ class EngineService:
                       str(exc).splitlines()[0] if str(exc) else "")
             return
         seconds = time.perf_counter() - started
+        if seconds > self.tick_seconds:
+            log.warning("tick took %.1f s, longer than the %g s interval: the ticks in between were merged "
+                        "into the next one (nothing is lost; consider a larger --tick-seconds)", seconds,
+                        self.tick_seconds)
         self.ticks += 1
         summary = {"deals_examined": report.deals_examined, "rules_fired": report.rules_fired,
                    "actions_queued": report.actions_queued, "internal_actions_applied": applied,
@@ -178,8 +183,13 @@ class EngineService:
         self.scheduler.add_job(self.send_job, "interval", seconds=1, id="send", next_run_time=now)
         self.scheduler.add_job(self.internal_job, "interval", seconds=1, id="internal")
         self.scheduler.add_job(self.heartbeat_job, "interval", seconds=HEARTBEAT_SECONDS, id="heartbeat")
+        # A tick longer than the interval makes APScheduler warn on every skipped wake-up; we say it
+        # once per long tick instead (see tick_job).
+        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
+        # `kill -USR1 <pid>` prints every thread's stack: what a stuck engine is waiting for.
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
         try:
             self.scheduler.start()
         finally:
