@@ -461,6 +461,9 @@ def actions_editor(actions: list[dict[str, Any]], rd: RuleData, key: str, path: 
                         v = _param_widget(rd, name, d, params.get(d["name"]), f"{key}.{i}:{name}:{d['name']}")
                     if v is not None:
                         new_params[d["name"]] = v
+            if new_params.get("priority") == "high":
+                st.markdown("<span style='background:#FEE2E2;color:#B91C1C;font-weight:600;padding:2px 8px;"
+                            "border-radius:6px'>HIGH PRIORITY</span>", unsafe_allow_html=True)
             for p in problems_under(problems, apath):
                 st.error(f"Action {i + 1}: {p.message}")
             out.append({"name": name, "params": new_params})
