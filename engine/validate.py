@@ -118,6 +118,21 @@ def _depth(value: Any, limit: int) -> int:
     return deepest
 
 
+def _non_finite(value: Any) -> list[str]:
+    """JSON paths of NaN and infinite floats anywhere in ``value``."""
+    found = []
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(value, ())]
+    while stack:
+        item, loc = stack.pop()
+        if isinstance(item, float) and (item != item or item in (float("inf"), float("-inf"))):
+            found.append(_path(loc))
+        elif isinstance(item, dict):
+            stack.extend((v, (*loc, k)) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend((v, (*loc, i)) for i, v in enumerate(item))
+    return sorted(found)
+
+
 def validate_document(doc: Any, *, known_funnels: Iterable[str] = ()) -> RuleSet:
     """Check a parsed document; return the ``RuleSet`` or raise ``RuleSetInvalid`` with every problem.
 
@@ -132,6 +147,10 @@ def validate_document(doc: Any, *, known_funnels: Iterable[str] = ()) -> RuleSet
     size = len(json.dumps(doc, ensure_ascii=False, default=str).encode("utf-8"))
     if size > MAX_DOCUMENT_BYTES:
         raise RuleSetInvalid([Problem("", f"document is {size} bytes; the limit is {MAX_DOCUMENT_BYTES}")])
+    # NaN/Infinity can arrive in Python objects; saved, they would export as text no JSON reader accepts.
+    non_finite = [Problem(path, "not a finite number (NaN and Infinity are not JSON)") for path in _non_finite(doc)]
+    if non_finite:
+        raise RuleSetInvalid(non_finite)
     try:
         ruleset = RuleSet.model_validate(doc)
     except ValidationError as exc:
@@ -315,6 +334,9 @@ class _Checker:
         input_type = op["input_type"]
         name = var["name"]
         if input_type == "none":
+            if value is not None:
+                # business-rules ignores it; a stray value only hides what the author meant.
+                self.add(p, f"'{op['name']}' takes no value; write null, got {json.dumps(value)}")
             return
         if input_type == "numeric":
             if isinstance(value, bool) or not isinstance(value, int | float):
