@@ -69,9 +69,9 @@ def _queue(conveyor: Conveyor, funnels: dict[str, str]) -> None:
 
 def _item(conveyor: Conveyor, row: object) -> None:
     with st.container(border=True):
-        a, b, c = st.columns([0.9, 6, 1.2], vertical_alignment="center")
+        a, b, c = st.columns([0.4, 7, 1.2], vertical_alignment="center")
         icon = "🔔" if row.kind == "notification" else "📌"
-        a.markdown(f"## {icon}")
+        a.markdown(f"### {icon}")
         badges = []
         if row.high:
             badges.append(f":red-badge[{row.priority.upper()}]")

@@ -144,21 +144,22 @@ def _board(rs: RuleSet, board: pd.DataFrame, show_closed: bool) -> None:
                 if deals.empty:
                     st.caption("—")
                 for row in deals.itertuples():
-                    with st.container(border=True):
+                    with st.container(border=True, gap="xsmall"):
                         st.markdown(f"**{_md(row.title or row.key)}**")
                         bits = [row.key]
                         if row.amount is not None and not pd.isna(row.amount):
                             bits.append(f"💰 {money(row.amount)}")
-                        st.caption(" · ".join(bits))
                         who = f"👤 {_md(row.manager)}" if row.manager else ":orange[no manager]"
-                        wait = "" if row.closed else f" · ⏱ {reports.hours_text(row.hours_in_stage)}"
-                        st.caption(who + wait)
-                        if row.high_tasks:
-                            st.markdown(f":red-badge[{row.high_tasks} urgent]")
-                        elif row.open_tasks:
-                            st.markdown(f":blue-badge[{row.open_tasks} open task{'s' if row.open_tasks > 1 else ''}]")
-                        st.button("Open", key=f"{KEY}open_{row.id}", on_click=_open, args=(int(row.id),),
-                                  width="stretch")
+                        wait = "" if row.closed else f"  \n⏱ {reports.hours_text(row.hours_in_stage)} in stage"
+                        st.caption(" · ".join(bits) + "  \n" + who + wait)
+                        with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+                            if row.high_tasks:
+                                st.markdown(f":red-badge[{row.high_tasks} urgent]", width="content")
+                            elif row.open_tasks:
+                                st.markdown(f":blue-badge[{row.open_tasks} task{'s' if row.open_tasks > 1 else ''}]",
+                                            width="content")
+                            st.button("Open →", key=f"{KEY}open_{row.id}", on_click=_open, args=(int(row.id),),
+                                      type="tertiary", width="content")
 
 
 # -- new deal ------------------------------------------------------------------------------------------
@@ -309,30 +310,30 @@ def _moves(conveyor: Conveyor, card: reports.DealCard) -> None:
 
 def _events(conveyor: Conveyor, d: DealState) -> None:
     st.markdown("**What happened**")
-    c1, c2, c3 = st.columns(3)
+    row = st.container(horizontal=True, gap="small")
     buttons = [
-        (c1, "📎 Attach proposal", "proposal", lambda: conveyor.attach_proposal(d.id), "Proposal attached.",
+        (row, "📎 Attach proposal", "proposal", lambda: conveyor.attach_proposal(d.id), "Proposal attached.",
          d.proposal_attached_at is not None),
-        (c2, "👀 Client opened it", "opened", lambda: conveyor.proposal_opened(d.id),
+        (row, "👀 Client opened proposal", "opened", lambda: conveyor.proposal_opened(d.id),
          "Recorded: the client opened the proposal.", d.proposal_opened_at is not None),
-        (c3, "💬 Client replied", "replied", lambda: conveyor.client_replied(d.id),
+        (row, "💬 Client replied", "replied", lambda: conveyor.client_replied(d.id),
          "Recorded: the client replied.", d.client_replied_at is not None),
     ]
     for col, label, name, change, done, already in buttons:
         help_text = "Already recorded; recording it again updates the time." if already else None
-        if col.button(label, key=f"{KEY}{name}_{d.id}", width="stretch", help=help_text):
+        if col.button(label, key=f"{KEY}{name}_{d.id}", width="content", help=help_text):
             if apply_change(conveyor, change, done, FLASH):
                 st.rerun()
     with st.form(f"{KEY}pay_{d.id}", border=True):
-        p1, p2 = st.columns([2, 1], vertical_alignment="bottom")
+        p1, p2 = st.columns([1, 1], vertical_alignment="bottom")
         amount = p1.number_input("Payment amount", min_value=0.0, value=float(d.amount or 0.0), step=1000.0,
-                                 key=f"{KEY}pay_amount_{d.id}")
+                                 format="%.2f", key=f"{KEY}pay_amount_{d.id}")
         if p2.form_submit_button("💳 Record payment", width="stretch"):
             if apply_change(conveyor, lambda: conveyor.record_payment(d.id, amount),
                             f"Payment of {money(amount)} recorded.", FLASH):
                 st.rerun()
     with st.form(f"{KEY}call_{d.id}", border=True):
-        c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
+        c1, c2 = st.columns([1, 1], vertical_alignment="bottom")
         note = c1.text_input("Call note", placeholder="What was agreed", key=f"{KEY}call_note_{d.id}")
         if c2.form_submit_button("📞 Log a call", width="stretch"):
             if apply_change(conveyor, lambda: conveyor.record_activity(d.id, "call", note.strip()),
