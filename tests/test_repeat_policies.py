@@ -109,6 +109,11 @@ def test_rerunning_a_tick_after_a_restart_fires_nothing_new(db_url, start):
     clock.advance(25 * H)
     tick_and_dispatch(c)
     assert firings(db_url, deal, "incoming_idle_24h") == [("incoming_idle_24h", "visit:1/activity:0")]
+    with c.session() as s:  # the firing records why: rule, rule-set version, the values it read
+        [why] = [f for f in repo.list_firings(s, deal) if f.rule_id == "incoming_idle_24h"]
+        assert why.ruleset_version_id == repo.get_funnel(s, "techflow").active_version_id
+        assert why.trigger == "tick"
+        assert why.values == {"stage": "incoming", "hours_since_last_activity": 25.0}
     before = (firings(db_url, deal), outbox(db_url, deal), count(db_url, "tasks", deal))
     c.close()
 
