@@ -101,6 +101,8 @@ def _log(conveyor: Conveyor, funnels: dict[str, str]) -> None:
     trouble = log[log["status"].isin(["failed", "dead"])]
     if not trouble.empty:
         st.markdown(f"#### ⚠️ Needs attention ({len(trouble)})")
+        st.caption("Failed actions retry by themselves with growing pauses; dead ones gave up. Fix the cause "
+                   "(for example the phone number on the deal), then Retry puts the action back in the queue.")
         for row in trouble.head(MAX_ITEMS).itertuples():
             with st.container(border=True):
                 a, b = st.columns([6, 1.2], vertical_alignment="center")
@@ -123,13 +125,14 @@ def _log(conveyor: Conveyor, funnels: dict[str, str]) -> None:
         return
     view = local_times(log, ["created_at", "updated_at"])
     view["status"] = view["status"].map(lambda s: f"{STATUS_ICON.get(s, '')} {s}")
+    view["deal"] = view["deal_key"] + " · " + view["deal_title"]
     st.dataframe(
-        view[["created_at", "rule_name", "deal_key", "deal_title", "action", "summary", "status", "attempts",
-              "error", "reason", "version"]].style.apply(_status_colours, axis=1),
+        view[["created_at", "status", "rule_name", "deal", "action", "summary", "reason", "error", "attempts",
+              "version"]].style.apply(_status_colours, axis=1),
         hide_index=True, width="stretch", height=min(38 + 35 * len(view), 560),
-        column_config={"created_at": "When", "rule_name": "Rule", "deal_key": "Deal", "deal_title": "Title",
-                       "action": "Action", "summary": "Details", "status": "Status", "attempts": "Tries",
-                       "error": "Error", "reason": "Why (values when it fired)",
+        column_config={"created_at": "When", "status": "Status", "rule_name": "Rule", "deal": "Deal",
+                       "action": "Action", "summary": "Details", "reason": "Why (values when it fired)",
+                       "error": "Error", "attempts": "Tries",
                        "version": st.column_config.NumberColumn("Rule-set v.", format="v%d")})
 
 
