@@ -358,6 +358,16 @@ def test_entering_contract_generates_an_invoice_and_texts_its_number():
     assert sms["to"] == PHONE
 
 
+def test_contract_sms_to_a_deal_without_a_phone_is_reported_not_lost():
+    out = run(scenario(ev(at(minutes=5), "create", "A", fields={"title": "Acme", "amount": 1000}),
+                       *through_qualification(at(hours=2)), ev(at(hours=3), "update", "A", fields=COUNTERPARTY),
+                       ev(at(hours=4), "move", "A", stage="contract"), ev(at(hours=5), "end")))
+    lines = fired(out, "contract_invoice_sms")
+    assert [(line["action"], line.get("status", "done")) for line in lines] == [
+        ("generate_invoice", "done"), ("send_sms", "dead")]
+    assert "phone" in lines[1]["error"]
+
+
 def test_invoice_numbers_are_sequential_across_deals():
     events = [lead(deal="A"), lead(deal="B")]
     events += through_qualification(at(hours=2), "A") + through_qualification(at(hours=2), "B")
