@@ -427,9 +427,11 @@ def _param_widget(rd: RuleData, action: str, decl: dict[str, Any], value: Any, k
         idx = options.index(default) if default in options else 0
         out = st.selectbox(label, options, index=idx, key=key, format_func=lambda v: fmt(v) if v else "(default)")
         return out if out != "" else None
-    return st.text_input(label, value=value if isinstance(value, str) else "", key=key,
-                         help="You may use {title}, {manager} and the funnel's field names in braces"
-                         if name in ("title", "text") else None)
+    out = st.text_input(label, value=value if isinstance(value, str) else "", key=key,
+                        help="You may use {title}, {manager} and the funnel's field names in braces"
+                        if name in ("title", "text") else None)
+    # An optional text left empty is absent (its default applies), not an empty template.
+    return out if (out or decl.get("required", True)) else None
 
 
 def actions_editor(actions: list[dict[str, Any]], rd: RuleData, key: str, path: str,

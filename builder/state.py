@@ -56,8 +56,13 @@ def load_draft(funnel: str, *, reset: bool = False) -> dict[str, Any]:
     from builder.components import ensure_positions
 
     key = _draft_key(funnel)
+    active = _active_version(funnel)
+    if key in st.session_state and not reset and not is_dirty(funnel) \
+            and st.session_state.get(_version_key(funnel)) != active:
+        reset = True  # saved or rolled back elsewhere (another tab, the CLI): show the new active version
     if reset or key not in st.session_state:
         doc = get_conveyor().ruleset(funnel).to_document()
+        st.session_state[_version_key(funnel)] = active
         # Positions assigned here are part of the base, so viewing alone never marks the draft unsaved;
         # they are persisted with the next saved version.
         ensure_positions(doc)
@@ -65,6 +70,19 @@ def load_draft(funnel: str, *, reset: bool = False) -> dict[str, Any]:
         st.session_state[_base_key(funnel)] = _canonical(doc)
         bump(funnel)
     return st.session_state[key]
+
+
+def _version_key(funnel: str) -> str:
+    return f"draft_version:{funnel}"
+
+
+def _active_version(funnel: str) -> int | None:
+    return next((v.version for v in get_conveyor().versions(funnel) if v.active), None)
+
+
+def draft_base_version(funnel: str) -> int | None:
+    """The version the draft was taken from."""
+    return st.session_state.get(_version_key(funnel))
 
 
 def set_draft(funnel: str, doc: dict[str, Any]) -> None:
@@ -140,6 +158,10 @@ def save_bar(funnel: str, place: str) -> None:
     problems = draft_problems(doc)
     with st.container(border=True):
         st.warning("**Unsaved changes** in this funnel. Save them as a new version to make them active.", icon="✏️")
+        base, active = draft_base_version(funnel), _active_version(funnel)
+        if base != active:
+            st.info(f"These changes were made to version {base}; version {active} is active now. "
+                    "Saving makes your draft the newest version; Discard to start from the active one.")
         cols = st.columns([4, 1, 1])
         comment = cols[0].text_input("Comment for the new version (optional)", key=f"owner_comment:{place}",
                                      placeholder="e.g. reminder after 12 h instead of 24 h")

@@ -7,6 +7,8 @@ engine, because the pages may only change anything by saving a new rule-set vers
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,13 +22,25 @@ from engine.validate import rule_data
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture
-def demo_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Conveyor:
-    url = f"sqlite:///{tmp_path / 'builder.db'}"
-    c = Conveyor(url)
+@pytest.fixture(scope="module")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One demo database built per module; each test works on its own copy of the file."""
+    path = tmp_path_factory.mktemp("demo") / "template.db"
+    c = Conveyor(f"sqlite:///{path}")
     load_demo(c)
+    c.close()  # the last connection checkpoints the WAL, so the file alone is the whole database
+    return path
+
+
+@pytest.fixture
+def demo_db(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Conveyor]:
+    path = tmp_path / "builder.db"
+    shutil.copyfile(demo_template, path)
+    url = f"sqlite:///{path}"
     monkeypatch.setenv("CONVEYOR_DB", url)
-    return c
+    c = Conveyor(url)
+    yield c
+    c.close()
 
 
 def _owner_app(page: str = "designer") -> AppTest:
