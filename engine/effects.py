@@ -81,22 +81,32 @@ def _task(kind: str, text_param: str):
     return handler
 
 
+def _bounded_chain(firing: Firing) -> list[str]:
+    """The rules that led to this firing; refused (permanently) once longer than ``MAX_CASCADE``.
+
+    Stage moves and started processes are changes that are evaluated again, so both carry the chain:
+    a rule that starts its own funnel's process would otherwise create deals without end.
+    """
+    from engine.conveyor import MAX_CASCADE
+
+    chain = list(firing.chain or [])
+    if len(chain) > MAX_CASCADE:
+        loop = " → ".join(chain)
+        raise ActionFailed(f"cascade of stage moves and started processes stopped after {MAX_CASCADE} steps;"
+                           f" rules in the loop: {loop}", permanent=True)
+    return chain
+
+
 def _move_to_stage(conveyor: Conveyor, s: Session, deal: Deal, row: OutboxAction, firing: Firing,
              now: datetime) -> dict:
     params = row.params or {}
-    from engine.conveyor import MAX_CASCADE
-
     rs, _ = conveyor._active(s, deal.funnel_id)
     to_stage = params["to_stage"]
     if rs.stage(to_stage) is None:
         raise ActionFailed(f"stage '{to_stage}' no longer exists in funnel '{rs.funnel}'", permanent=True)
     if deal.stage == to_stage:
         return {"to_stage": to_stage, "from_stage": deal.stage, "skipped": "already there"}
-    chain = list(firing.chain or [])
-    if len(chain) > MAX_CASCADE:
-        loop = " → ".join(chain)
-        raise ActionFailed(f"cascade of stage moves stopped after {MAX_CASCADE} moves; rules in the loop: {loop}",
-                           permanent=True)
+    chain = _bounded_chain(firing)
     try:
         moved = conveyor._enter_stage(deal, rs, to_stage, now)
     except ConveyorError as exc:  # a failed entry guard: the owner may fill the fields, so retry
@@ -128,16 +138,22 @@ def _start_process(conveyor: Conveyor, s: Session, deal: Deal, row: OutboxAction
         rs, _ = conveyor._active(s, funnel)
     except ConveyorError:
         raise ActionFailed(f"funnel '{funnel}' does not exist (load its rule set)") from None
+    chain = _bounded_chain(firing)
     title = render(params["title"], template_values(conveyor, s, deal)) if params.get("title") else deal.title
     stage = rs.stage(rs.entry_stage)
-    child = repo.add_deal(s, key=f"{deal.key}/{funnel}", funnel_id=funnel, stage=stage.id,
+    # A second process of the same funnel (the deal re-entered the stage) gets its own key.
+    key, n = f"{deal.key}/{funnel}", 1
+    while repo.get_deal_by_key(s, key) is not None:
+        n += 1
+        key = f"{deal.key}/{funnel}#{n}"
+    child = repo.add_deal(s, key=key, funnel_id=funnel, stage=stage.id,
                           closed=stage.kind is not StageKind.OPEN, stage_visit=1, stage_entered_at=now,
                           activity_seq=0, fields={}, manager_id=deal.manager_id, created_at=now, updated_at=now,
                           title=title, phone=deal.phone, email=deal.email, amount=deal.amount,
                           parent_deal_id=deal.id)
     repo.add_event(s, child.id, now, "created", "engine", {"stage": stage.id, "parent": deal.key})
     repo.add_event(s, deal.id, now, "process_started", "engine", {"funnel": funnel, "deal": child.key})
-    conveyor._evaluate(s, child, now, "create")
+    conveyor._evaluate(s, child, now, "create", chain=chain)
     return {"funnel": funnel, "deal": child.key, "title": title}
 
 

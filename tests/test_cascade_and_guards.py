@@ -124,6 +124,38 @@ def test_a_long_but_finite_chain_of_moves_is_not_mistaken_for_a_loop(conveyor):
     assert [r[1] for r in outbox_rows(conveyor, deal)] == ["done", "done", "done"]
 
 
+def test_a_process_that_starts_itself_stops_after_a_bounded_number_of_deals(conveyor):
+    spawn = {"format": "conveyor.ruleset/1", "funnel": "spawn", "name": "Spawn", "stages": [{"id": "s", "name": "S"}],
+             "rules": [{"id": "start_again", "conditions": {"all": [{"name": "stage", "operator": "equal_to",
+                                                                      "value": "s"}]},
+                        "actions": [{"name": "start_process", "params": {"funnel": "spawn"}}]}]}
+    conveyor.save_ruleset(spawn)
+    conveyor.create_deal("spawn", title="Seed")
+    executed = run_until_idle(conveyor, max_rounds=100)  # settles: no deal factory without end
+
+    with conveyor.session() as s:
+        deals = repo.list_deals(s, "spawn")
+        dead = repo.list_outbox(s, statuses=["dead"])
+    assert len(deals) <= MAX_CASCADE + 2
+    assert len(dead) == 1 and "start_again" in dead[0][0].last_error
+    assert executed[-1].status == "dead" and executed[-1].action == "start_process"
+
+
+def test_a_second_process_of_the_same_funnel_gets_its_own_deal(conveyor):
+    # Re-entering a stage whose rule starts a process (once per visit) starts a second project.
+    again = funnel("restarts", [{"id": "kick", "conditions": {"all": [{"name": "stage", "operator": "equal_to",
+                                                                         "value": "a"}]},
+                                 "actions": [{"name": "start_process", "params": {"funnel": "project_work"}}]}])
+    conveyor.save_ruleset(again)
+    deal = conveyor.create_deal("restarts", key="R-1", title="Twice", stage="a")
+    conveyor.move_deal(deal, "b")
+    conveyor.move_deal(deal, "a")
+    executed = run_until_idle(conveyor)
+    starts = [e for e in executed if e.action == "start_process"]
+    assert [(e.status, e.params.get("deal")) for e in starts] == [("done", "R-1/project_work"),
+                                                                   ("done", "R-1/project_work#2")]
+
+
 # -- manual moves into guarded stages -----------------------------------------------------------
 def _deal_in_proposal(conveyor: Conveyor, **fields: Any) -> int:
     deal = conveyor.create_deal("techflow", title="Acme", fields={"phone": "+380501234567", "amount": 1000})
