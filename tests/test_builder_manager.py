@@ -78,6 +78,17 @@ def test_each_manager_page_renders_the_demo_database(demo_db, name, expected):
     assert expected in text
 
 
+@pytest.mark.parametrize("name", ["deals", "actions_review", "dry_run", "analytics"])
+def test_manager_pages_on_an_empty_database_say_what_to_do(tmp_path, monkeypatch, name):
+    monkeypatch.setenv("CONVEYOR_DB", f"sqlite:///{tmp_path / 'empty.db'}")
+    at = page(name).run()
+    _no_errors(at)
+    if name == "actions_review":
+        assert "Nothing waiting" in at.success[0].value
+    else:
+        assert "No funnel yet" in at.info[0].value
+
+
 def test_marking_a_task_done_closes_it_and_counts_as_manager_activity(demo_db):
     queue = reports.task_queue(demo_db)
     task = queue.iloc[0]  # high priority first

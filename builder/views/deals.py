@@ -61,6 +61,7 @@ def show_flash(flash_key: str) -> None:
     message = st.session_state.pop(flash_key, None)
     if message:
         st.success(message, icon="✅")
+        st.toast(message, icon="✅")  # the page may be scrolled down to the deal that changed
 
 
 def local_times(df: pd.DataFrame, columns: list[str], fmt: str = "%Y-%m-%d %H:%M") -> pd.DataFrame:
