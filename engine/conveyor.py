@@ -207,6 +207,11 @@ class Conveyor:
                 raise InvalidChange(f"a deal with key '{key}' already exists")
             builtin, custom = self._clean_fields(rs, fields or {})
             builtin.setdefault("title", title)
+            if st.guard:  # creating a deal straight into a guarded stage must not bypass its guard
+                missing = [f for f in st.guard.required_fields
+                           if _blank(builtin.get(f) if f in BUILTIN_FIELDS else custom.get(f))]
+                if missing:
+                    raise GuardFailed(stage, missing)
             manager_id = None
             if manager:
                 m = repo.get_manager_by_name(s, manager)

@@ -194,6 +194,19 @@ def test_guarded_move_succeeds_once_the_fields_are_filled(conveyor):
         ("contract_invoice_sms", "generate_invoice", "done"), ("contract_invoice_sms", "send_sms", "done")]
 
 
+def test_creating_a_deal_straight_into_a_guarded_stage_is_held_to_the_guard(conveyor, db_url):
+    with pytest.raises(GuardFailed, match=r"'contract'.*tax_id, billing_address"):
+        conveyor.create_deal("techflow", key="C-1", stage="contract", fields={"company_name": "Acme LLC"})
+    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as con:
+        assert con.execute("SELECT count(*) FROM deals").fetchone() == (0,)
+        assert con.execute("SELECT count(*) FROM firings").fetchone() == (0,)
+    deal = conveyor.create_deal("techflow", key="C-1", stage="contract",
+                                fields={"phone": "+380501234567", "amount": 10, "company_name": "Acme LLC",
+                                        "tax_id": "1", "billing_address": "Kyiv"})
+    assert [e.action for e in run_until_idle(conveyor)] == ["generate_invoice", "send_sms"]
+    assert conveyor.deal(deal).stage == "contract"
+
+
 def test_a_move_the_transitions_do_not_allow_is_refused_and_changes_nothing(conveyor, db_url):
     deal = conveyor.create_deal("techflow", title="Acme")
     run_until_idle(conveyor)
