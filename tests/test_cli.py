@@ -134,14 +134,26 @@ def test_import_export_activate_round_trip(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'c.db'}"
     init = conveyor("--db", db, "init", "--load", SAMPLE_RULES, cwd=tmp_path)
     assert "saved techflow version 1" in init.stdout and "saved project_work version 1" in init.stdout
+    original = validate_document(techflow(), known_funnels={"project_work"}).to_document()
 
-    # An invalid file: exit 1, the problem with its path, and nothing saved.
+    # Calls that do not depend on each other run together (each process start costs most of the time).
     bad_doc = techflow()
     bad_doc["rules"][2]["actions"][0]["params"]["to_stage"] = "cold"
-    bad = conveyor("--db", db, "import", write_json(tmp_path / "bad.json", bad_doc), cwd=tmp_path, code=1)
+    bad, v1, missing_version, unknown = conveyor_together(
+        (["--db", db, "import", write_json(tmp_path / "bad.json", bad_doc)], 1),
+        (["--db", db, "export", "techflow"], 0),
+        (["--db", db, "activate", "techflow", "9"], 1),
+        (["--db", db, "export", "techflwo"], 1),
+        cwd=tmp_path,
+    )
+    # An invalid file: exit 1, the problem with its path, and nothing saved.
     assert "rules[2].actions[0].params.to_stage: unknown stage 'cold'" in bad.stderr
     assert "saved" not in bad.stdout
     assert _versions(db) == [1]
+    assert json.loads(v1.stdout) == original
+    assert missing_version.stderr.strip() == "error: funnel 'techflow' has no version 9"
+    assert unknown.stderr.strip() == "error: no funnel 'techflwo'; did you mean 'techflow'?"
+    assert unknown.stdout == ""
 
     # A valid change becomes version 2 and is exported exactly as saved.
     changed = techflow()
@@ -150,36 +162,31 @@ def test_import_export_activate_round_trip(tmp_path: Path) -> None:
     imported = conveyor("--db", db, "import", write_json(tmp_path / "v2.json", changed), cwd=tmp_path)
     assert "saved techflow version 2 (active)" in imported.stdout
     exported = tmp_path / "export.json"
-    conveyor("--db", db, "export", "techflow", "--format", "conveyor", "-o", exported, cwd=tmp_path)
-    saved = validate_document(changed, known_funnels={"project_work"}).to_document()
-    assert json.loads(exported.read_text(encoding="utf-8")) == saved
-
-    # save → export → import gives the same document.
-    assert "saved techflow version 3 (active)" in conveyor("--db", db, "import", exported, cwd=tmp_path).stdout
-    again = conveyor("--db", db, "export", "techflow", cwd=tmp_path).stdout
-    assert again == exported.read_text(encoding="utf-8")
-
-    br, missing_version, unknown = conveyor_together(
+    _, br = conveyor_together(
+        (["--db", db, "export", "techflow", "--format", "conveyor", "-o", exported], 0),
         (["--db", db, "export", "techflow", "--format", "business-rules"], 0),
-        (["--db", db, "activate", "techflow", "9"], 1),
-        (["--db", db, "export", "techflwo"], 1),
         cwd=tmp_path,
     )
-    assert missing_version.stderr.strip() == "error: funnel 'techflow' has no version 9"
-    assert unknown.stderr.strip() == "error: no funnel 'techflwo'; did you mean 'techflow'?"
-    assert unknown.stdout == ""
+    saved = validate_document(changed, known_funnels={"project_work"}).to_document()
+    assert json.loads(exported.read_text(encoding="utf-8")) == saved
     rules = json.loads(br.stdout)
     assert isinstance(rules, list) and len(rules) == len(changed["rules"])
     assert all(set(r) == {"conditions", "actions"} for r in rules)
     assert rules[1]["conditions"]["all"][1]["value"] == 12
 
-    # Rollback: version 1 is active again; nothing is deleted.
-    assert "techflow version 1 is active" in conveyor("--db", db, "activate", "techflow", "1", cwd=tmp_path).stdout
+    # save → export → import gives the same document; then roll back to version 1.
+    assert "saved techflow version 3 (active)" in conveyor("--db", db, "import", exported, cwd=tmp_path).stdout
+    again, rollback = conveyor_together(
+        (["--db", db, "export", "techflow", "--version", "3"], 0),
+        (["--db", db, "activate", "techflow", "1"], 0),
+        cwd=tmp_path,
+    )
+    assert again.stdout == exported.read_text(encoding="utf-8")
+    assert "techflow version 1 is active" in rollback.stdout
     c = Conveyor(db)
     try:
         assert sorted((v.version, v.active) for v in c.versions("techflow")) == [(1, True), (2, False), (3, False)]
-        assert c.ruleset("techflow").to_document() == validate_document(
-            techflow(), known_funnels={"project_work"}).to_document()
+        assert c.ruleset("techflow").to_document() == original
     finally:
         c.close()
 
