@@ -469,3 +469,16 @@ def lock_invoice_numbering(session: Session) -> None:
 
 def deal_counts_by_funnel(session: Session) -> dict[str, int]:
     return dict(session.execute(select(Deal.funnel_id, func.count()).group_by(Deal.funnel_id)).all())
+
+
+def add_deals_bulk(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many deals in one statement (load tests, imports); nothing is evaluated here."""
+    if rows:
+        session.execute(Deal.__table__.insert(), list(rows))
+
+
+def duplicate_firings(session: Session) -> int:
+    """(deal, rule, occurrence) keys recorded more than once: 0 unless the unique key is gone."""
+    dup = (select(Firing.deal_id).group_by(Firing.deal_id, Firing.rule_id, Firing.occurrence)
+           .having(func.count() > 1).subquery())
+    return session.scalar(select(func.count()).select_from(dup)) or 0
