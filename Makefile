@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint install browser clean
+.PHONY: demo test bench load lint install browser clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required (looked for $(PYTHON))"; exit 1; }
@@ -32,6 +32,11 @@ test: $(STAMP) browser
 
 bench: $(STAMP)
 	$(BIN)/conveyor bench
+
+# Issue 4's load run at full length: 10,000 deals changing for one minute on SQLite (one engine), then
+# on a scratch PostgreSQL database with two engines; rates in test-output/load.json.
+load: $(STAMP)
+	$(BIN)/python -m engine.load --seconds 60
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

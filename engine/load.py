@@ -295,17 +295,52 @@ def describe(r: LoadResult) -> str:
             + ("nothing lost, nothing doubled" if r.ok else "PROBLEMS: " + "; ".join(r.problems)))
 
 
+def _scratch_postgres(admin_url: str) -> tuple[str, Any]:
+    """A new, empty database on the server of ``admin_url``; returns (url, drop function)."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    name = f"conveyor_load_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+    return sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False), drop
+
+
 def main(argv: list[str] | None = None) -> int:
+    """``make load``: the full minute on a fresh SQLite file (one engine), then on a scratch
+    PostgreSQL database (two engines, server from ``CONVEYOR_TEST_PG``)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--db", required=True, help="database URL (a fresh SQLite file or PostgreSQL database)")
+    p.add_argument("--db", default=None, help="run once on this (fresh) database instead of both backends")
     p.add_argument("--deals", type=int, default=10_000)
     p.add_argument("--seconds", type=float, default=60)
-    p.add_argument("--engines", type=int, default=1)
+    p.add_argument("--engines", type=int, default=None, help="with --db: engine processes (default 1 on SQLite, 2 on PostgreSQL)")
     p.add_argument("--output", default="test-output/load.json")
     a = p.parse_args(argv)
-    r = run_load(a.db, deals=a.deals, seconds=a.seconds, engines=a.engines, output=a.output)
-    print(describe(r))
-    return 0 if r.ok else 1
+    if a.db:
+        plan = [(a.db, a.engines or (1 if a.db.startswith("sqlite") else 2))]
+    else:
+        admin = os.environ.get("CONVEYOR_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+        plan = [(f"sqlite:///{tempfile.mkdtemp(prefix='conveyor-load-')}/load.db", 1), (admin, 2)]
+    failed = False
+    for url, engines in plan:
+        drop = None
+        if not a.db and url.startswith("postgresql"):
+            url, drop = _scratch_postgres(url)
+        try:
+            r = run_load(url, deals=a.deals, seconds=a.seconds, engines=engines, output=a.output)
+        finally:
+            if drop:
+                drop()
+        print(describe(r), flush=True)
+        failed |= not r.ok
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
