@@ -283,11 +283,12 @@ class _Checker:
         if not isinstance(node, dict):
             self.add(p, f"a condition must be an object, not {type(node).__name__}")
             return
-        if depth > MAX_CONDITION_DEPTH:
-            self.add(p, f"conditions nest deeper than {MAX_CONDITION_DEPTH} groups")
-            return
         keys = set(node)
         if keys & {"all", "any"}:
+            # ``depth`` counts groups: a leaf inside the deepest allowed group is fine.
+            if depth > MAX_CONDITION_DEPTH:
+                self.add(p, f"conditions nest deeper than {MAX_CONDITION_DEPTH} groups")
+                return
             if len(keys) != 1:
                 self.add(p, f"a group has exactly one key, 'all' or 'any'; found {sorted(keys)}")
                 return

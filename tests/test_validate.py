@@ -323,6 +323,12 @@ def test_bad_document_is_refused_with_its_path(mutate: Mutation, path: str, frag
     assert_problem(problems_of(mutate(base())), path, fragment)
 
 
+def test_conditions_may_nest_exactly_to_the_bound() -> None:
+    doc = base()
+    doc["rules"][ASSIGN]["conditions"] = _nested(MAX_CONDITION_DEPTH)
+    assert validate_document(doc, known_funnels=KNOWN).rules[ASSIGN].conditions == _nested(MAX_CONDITION_DEPTH)
+
+
 def test_every_problem_is_reported_not_only_the_first() -> None:
     doc = base()
     doc["rules"][ASSIGN]["id"] = "assign new"
