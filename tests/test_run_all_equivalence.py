@@ -199,3 +199,22 @@ def test_exported_rules_decide_like_conveyor_on_a_real_deal(conveyor, clock):
     assert {rule_id for rule_id, _ in fired_so_far} >= {
         "assign_new_lead", "proposal_attached", "proposal_opened_no_reply", "proposal_stale_48h",
         "contract_invoice_sms", "payment_to_paid"}
+
+
+def test_disabled_rules_are_left_out_of_the_export_and_out_of_the_decisions(conveyor):
+    doc = conveyor.ruleset("techflow").to_document()
+    for rule in doc["rules"]:
+        if rule["id"] in ("assign_new_lead", "incoming_idle_24h"):
+            rule["enabled"] = False
+    conveyor.save_ruleset(doc, comment="pause the incoming automations")
+    ruleset = conveyor.ruleset("techflow")
+    rules = json.loads(conveyor.export("techflow", "business-rules"))
+    assert len(rules) == len(ruleset.rules) - 2
+
+    deal = DealState(id=1, key="D-1", funnel="techflow", stage="incoming", created_at=NOW - timedelta(hours=30),
+                     stage_entered_at=NOW - timedelta(hours=30))
+    assert assert_same_decisions(ruleset, rules, deal, NOW) == set()
+    created = conveyor.create_deal("techflow", title="Paused")
+    assert run_until_idle(conveyor) == []
+    with conveyor.session() as s:
+        assert repo.list_firings(s, created) == []
