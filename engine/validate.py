@@ -72,6 +72,21 @@ def _reject_constant(name: str) -> Any:
     raise _NonStandardConstant(name)
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json.loads keeps the last of two equal keys silently: a second "value" would hide the first.
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            near = ", ".join(f"{json.dumps(k)}: {json.dumps(v, ensure_ascii=False)[:40]}" for k, v in pairs[:3])
+            raise _DuplicateKey(f"key '{key}' appears twice in one object ({{{near}{', …' if len(pairs) > 3 else ''}}})")
+        out[key] = value
+    return out
+
+
 def parse_json(text: str | bytes, source: str = "document") -> Any:
     """Parse JSON, reporting syntax errors with line and column."""
     if isinstance(text, bytes):
@@ -84,11 +99,13 @@ def parse_json(text: str | bytes, source: str = "document") -> Any:
     if len(text.encode("utf-8")) > MAX_DOCUMENT_BYTES:
         raise RuleSetInvalid([Problem("", f"{source} is larger than the limit of {MAX_DOCUMENT_BYTES} bytes")])
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
     except _NonStandardConstant as exc:
         raise RuleSetInvalid(
             [Problem("", f"{source} is not valid JSON: {exc} is not a JSON value (write a number or null)")]
         ) from None
+    except _DuplicateKey as exc:
+        raise RuleSetInvalid([Problem("", f"{source}: {exc}")]) from None
     except json.JSONDecodeError as exc:
         raise RuleSetInvalid(
             [Problem("", f"{source} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")]

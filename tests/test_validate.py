@@ -364,9 +364,11 @@ def test_start_process_may_name_only_known_funnels() -> None:
         ('{"funnel": "x"', "line 1, column 15"),
         (b'{"funnel": "\xff"}', "not UTF-8 text"),
         ('{"funnel": NaN}', "NaN"),
+        ('{"rules": [{"id": "a", "name": "x", "id": "b"}]}', """key 'id' appears twice in one object ({"id": "a", "name": "x", "id": "b"})"""),
         ('{"funnel": "x", "stages": [], "rules": [], "name": Infinity}', "Infinity"),
     ],
-    ids=["missing-value", "trailing-comma", "empty-text", "unterminated-object", "not-utf8", "nan", "infinity"],
+    ids=["missing-value", "trailing-comma", "empty-text", "unterminated-object", "not-utf8", "nan", "duplicate-key",
+         "infinity"],
 )
 def test_json_syntax_errors_name_line_and_column(text: str | bytes, fragment: str) -> None:
     with pytest.raises(RuleSetInvalid) as info:
