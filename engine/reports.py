@@ -380,17 +380,16 @@ def summary(conveyor: Conveyor, funnel: str | None = None, now: datetime | None 
         for st in conveyor.ruleset(fid).stages:
             kinds[(fid, st.id)] = st.kind
     with conveyor.session() as s:
-        deals = repo.list_deals(s, funnel)
-        count = {k: 0 for k in StageKind}
-        for d in deals:
-            count[kinds.get((d.funnel_id, d.stage), StageKind.OPEN)] += 1
-        tasks = repo.list_tasks_with_deals(s, statuses=["open"], funnel_id=funnel, limit=100_000)
-        overdue = sum(1 for t, _ in tasks if _overdue(t, now))
-        log = repo.list_outbox_log(s, funnel_id=funnel, limit=100_000)
-        failed = sum(1 for o, _, _ in log if o.status in ("failed", "dead"))
-        pending = sum(1 for o, _, _ in log if o.status in ("pending", "sending"))
+        stage_counts = repo.deal_stage_counts(s, funnel)
+        open_tasks, overdue = repo.open_task_counts(s, now, funnel)
+        statuses = repo.outbox_status_counts(s, funnel)
+    count = {k: 0 for k in StageKind}
+    for fid, stage, n in stage_counts:
+        count[kinds.get((fid, stage), StageKind.OPEN)] += n
     return Summary(open_deals=count[StageKind.OPEN], won_deals=count[StageKind.WON], lost_deals=count[StageKind.LOST],
-                   open_tasks=len(tasks), overdue_tasks=overdue, failed_actions=failed, pending_actions=pending)
+                   open_tasks=open_tasks, overdue_tasks=overdue,
+                   failed_actions=statuses.get("failed", 0) + statuses.get("dead", 0),
+                   pending_actions=statuses.get("pending", 0) + statuses.get("sending", 0))
 
 
 def funnels_by_deals(conveyor: Conveyor) -> list[tuple[str, str]]:

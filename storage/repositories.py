@@ -482,3 +482,27 @@ def duplicate_firings(session: Session) -> int:
     dup = (select(Firing.deal_id).group_by(Firing.deal_id, Firing.rule_id, Firing.occurrence)
            .having(func.count() > 1).subquery())
     return session.scalar(select(func.count()).select_from(dup)) or 0
+
+
+def outbox_status_counts(session: Session, funnel_id: str | None = None) -> dict[str, int]:
+    q = select(OutboxAction.status, func.count()).group_by(OutboxAction.status)
+    if funnel_id:
+        q = q.join(Deal, Deal.id == OutboxAction.deal_id).where(Deal.funnel_id == funnel_id)
+    return dict(session.execute(q).all())
+
+
+def open_task_counts(session: Session, now: datetime, funnel_id: str | None = None) -> tuple[int, int]:
+    """(open tasks and notifications, open tasks past their due time) — notifications are never late."""
+    late = and_(Task.kind == "task", Task.due_at < now)
+    q = select(func.count(), func.count().filter(late)).select_from(Task).where(Task.status == "open")
+    if funnel_id:
+        q = q.join(Deal, Deal.id == Task.deal_id).where(Deal.funnel_id == funnel_id)
+    total, overdue = session.execute(q).one()
+    return total or 0, overdue or 0
+
+
+def deal_stage_counts(session: Session, funnel_id: str | None = None) -> list[tuple[str, str, int]]:
+    q = select(Deal.funnel_id, Deal.stage, func.count()).group_by(Deal.funnel_id, Deal.stage)
+    if funnel_id:
+        q = q.where(Deal.funnel_id == funnel_id)
+    return [tuple(row) for row in session.execute(q)]

@@ -87,6 +87,8 @@ def test_overdue_counts_only_open_tasks_past_due_per_manager(conveyor, clock):
     clock.advance(timedelta(hours=3))
     overdue = reports.overdue_by_manager(conveyor)
     assert dict(zip(overdue["manager"], overdue["overdue"], strict=True)) == {"Olena": 1, "Petro": 1}
+    total = reports.summary(conveyor)
+    assert (total.open_tasks, total.overdue_tasks, total.open_deals) == (2, 2, 2)
     task_id = int(reports.task_queue(conveyor, manager="Olena")["id"].iloc[0])
     conveyor.complete_task(task_id)
     overdue = reports.overdue_by_manager(conveyor)

@@ -26,6 +26,7 @@ SELECTED = KEY + "selected"
 FLASH = KEY + "flash"
 KIND_BADGE = {"open": "blue", "won": "green", "lost": "red"}
 KIND_ICON = {"open": "🔵", "won": "🟢", "lost": "🔴"}
+CARDS_PER_STAGE = 20
 
 
 # -- shared with the other manager pages ---------------------------------------------------------------
@@ -144,7 +145,9 @@ def _board(rs: RuleSet, board: pd.DataFrame, show_closed: bool) -> None:
                             f":gray-badge[{len(deals)} deal{'s' if len(deals) != 1 else ''}]")
                 if deals.empty:
                     st.caption("—")
-                for row in deals.itertuples():
+                # Urgent and longest-waiting first; a busy stage shows its top cards and says how many more.
+                deals = deals.sort_values(["high_tasks", "hours_in_stage"], ascending=[False, False])
+                for row in deals.head(CARDS_PER_STAGE).itertuples():
                     with st.container(border=True, gap="xsmall"):
                         st.markdown(f"**{_md(row.title or row.key)}**")
                         bits = [row.key]
@@ -161,6 +164,8 @@ def _board(rs: RuleSet, board: pd.DataFrame, show_closed: bool) -> None:
                                             width="content")
                             st.button("Open →", key=f"{KEY}open_{row.id}", on_click=_open, args=(int(row.id),),
                                       type="tertiary", width="content")
+                if len(deals) > CARDS_PER_STAGE:
+                    st.caption(f"+ {len(deals) - CARDS_PER_STAGE} more: search, or pick one below")
 
 
 # -- new deal ------------------------------------------------------------------------------------------
