@@ -8,7 +8,10 @@ caller puts the result back into the per-funnel draft (``builder.state``).
 from __future__ import annotations
 
 import html
+import json
 import re
+import zlib
+from collections.abc import Iterable
 from typing import Any
 
 import streamlit as st
@@ -56,6 +59,16 @@ def canvas_label(text: Any, limit: int = 34) -> str:
     """A node label: vis draws it on the canvas as plain text, so only trim and drop control chars."""
     text = _CONTROL.sub(" ", str(text)).strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def labels_key(labels: Iterable[Any]) -> str:
+    """A short hash of a widget's option labels, for its key.
+
+    Streamlit keeps a selectbox's choice as the *formatted* option; when a label changes (a stage
+    renamed) the old choice no longer maps back. A key that changes with the labels starts a fresh
+    widget from the document instead.
+    """
+    return f"{zlib.crc32(json.dumps(list(labels), ensure_ascii=False, default=str).encode()):08x}"
 
 
 def op_label(op: dict[str, Any]) -> str:
@@ -307,7 +320,7 @@ def _value_widget(rd: RuleData, var: str, op: dict[str, Any], value: Any, key: s
             options = [*options, value]  # keep an unknown value visible so its error can be read
         idx = options.index(value) if value in options else 0
         fmt = rd.stage_label if var == "stage" else str
-        return st.selectbox("Value", options, index=idx, key=key, format_func=fmt,
+        return st.selectbox("Value", options, index=idx, key=f"{key}:{labels_key(map(fmt, options))}", format_func=fmt,
                             label_visibility="collapsed")
     return st.text_input("Value", value=value if isinstance(value, str) else "", key=key,
                          label_visibility="collapsed")
@@ -425,7 +438,8 @@ def _param_widget(rd: RuleData, action: str, decl: dict[str, Any], value: Any, k
         else:  # an absent optional param shows "(default)" so viewing a rule never changes it
             default = "" if not decl.get("required", True) else (options[0] if options else "")
         idx = options.index(default) if default in options else 0
-        out = st.selectbox(label, options, index=idx, key=key, format_func=lambda v: fmt(v) if v else "(default)")
+        out = st.selectbox(label, options, index=idx, key=f"{key}:{labels_key(map(fmt, options))}",
+                           format_func=lambda v: fmt(v) if v else "(default)")
         return out if out != "" else None
     out = st.text_input(label, value=value if isinstance(value, str) else "", key=key,
                         help="You may use {title}, {manager} and the funnel's field names in braces"

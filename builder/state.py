@@ -185,6 +185,28 @@ def save_bar(funnel: str, place: str) -> None:
                 st.rerun()
 
 
+def picker(where: Any, label: str, options: list[Any], labels: dict[Any, str], key: str) -> Any:
+    """A selectbox whose choice lives in ``st.session_state[key]`` and survives label changes.
+
+    The widget's own key carries a hash of the labels (see ``components.labels_key``), so renaming
+    what an option shows starts a fresh widget at the remembered choice. Code that wants to change
+    the choice after the widget exists sets ``st.session_state[key + "_next"]`` and reruns.
+    """
+    from builder.components import labels_key
+
+    wkey = f"{key}_w:{labels_key(labels.get(o, str(o)) for o in options)}"
+    if key + "_next" in st.session_state:
+        st.session_state[key] = st.session_state.pop(key + "_next")
+    elif wkey in st.session_state:
+        st.session_state[key] = st.session_state[wkey]  # the user's pick in this widget
+    current = st.session_state.get(key)
+    if current not in options:
+        current = options[0]
+    st.session_state[key] = current
+    st.session_state[wkey] = current  # set before the widget exists: allowed, and no index passed
+    return where.selectbox(label, options, key=wkey, format_func=lambda o: labels.get(o, str(o)))
+
+
 def flash() -> None:
     msg = st.session_state.pop("owner_flash", None)
     if msg:

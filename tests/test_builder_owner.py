@@ -103,18 +103,18 @@ def test_create_stage_add_rule_with_condition_builder_save_and_export(demo_db: C
     _by_label(at.button, "Add stage").click()
     at.run()
     assert not at.exception and not at.error, _errors(at)
-    assert at.selectbox(key="designer_pick").value == "stage:negotiation"  # its editor opens
+    assert _by_label(at.selectbox, "Edit").value == "stage:negotiation"  # its editor opens
     assert any("Stage editor" in m.value for m in at.markdown)
     assert any(w.value == "Negotiation — переговори" for w in at.text_input if w.label == "Stage name")
 
     # A rule for the new stage, then a second condition row through the condition builder.
     _go(at, "rule_editor")
-    at.selectbox(key="rules_selected").select("__new__").run()
+    _by_label(at.selectbox, "Rule").select("__new__").run()
     _by_label(at.selectbox, "Stage it watches").select("negotiation")
     _by_label(at.button, "Create rule").click()
     at.run()
     assert not at.exception, at.exception
-    rid = at.selectbox(key="rules_selected").value
+    rid = _by_label(at.selectbox, "Rule").value
     assert rid == "negotiation_rule_1"
     _by_label(at.button, "+ Condition").click()
     at.run()
@@ -194,7 +194,7 @@ def test_invalid_import_shows_every_error_with_its_path_and_saves_nothing(demo_d
 def test_changing_the_24h_reminder_to_12h_and_saving_creates_a_new_version(demo_db: Conveyor) -> None:
     before = demo_db.versions("techflow")
     at = _owner_app("rule_editor").run()
-    at.selectbox(key="rules_selected").select("incoming_idle_24h").run()
+    _by_label(at.selectbox, "Rule").select("incoming_idle_24h").run()
     assert any("Hours since last manager activity ≥ 24" in m.value for m in at.markdown)
     hours = [w for w in at.number_input if w.value == 24]
     assert len(hours) == 1
@@ -226,7 +226,7 @@ def test_changing_the_24h_reminder_to_12h_and_saving_creates_a_new_version(demo_
 
 def test_a_rule_with_errors_cannot_be_saved_and_the_message_names_the_row(demo_db: Conveyor) -> None:
     at = _owner_app("rule_editor").run()
-    at.selectbox(key="rules_selected").select("qualification_no").run()
+    _by_label(at.selectbox, "Rule").select("qualification_no").run()
     # The stage row (1) keeps "equal_to"; an empty text makes row 1 of a new text condition invalid.
     _by_label(at.text_input, "Id").input("Bad Id").run()
     assert any("id" in e.value and "not a valid rule id" in e.value for e in at.error)
@@ -247,7 +247,7 @@ def test_a_rule_with_errors_cannot_be_saved_and_the_message_names_the_row(demo_d
 
 def test_deleting_a_stage_that_rules_and_deals_use_is_refused_with_the_list(demo_db: Conveyor) -> None:
     at = _owner_app("designer").run()
-    at.selectbox(key="designer_pick").select("stage:incoming").run()
+    _by_label(at.selectbox, "Edit").select("stage:incoming").run()
     _by_label(at.button, "🗑️ Delete stage").click().run()
     msg = _errors(at)
     assert "cannot be deleted while these refer to it" in msg
@@ -262,8 +262,8 @@ def test_deleting_a_stage_that_rules_and_deals_use_is_refused_with_the_list(demo
     at.run()
     _by_label(at.button, "🗑️ Delete stage").click().run()
     assert not at.error, _errors(at)
-    assert at.selectbox(key="designer_pick").value == ""
-    assert all("parking" not in o for o in at.selectbox(key="designer_pick").options)
+    assert _by_label(at.selectbox, "Edit").value == ""
+    assert all("parking" not in o for o in _by_label(at.selectbox, "Edit").options)
     assert any("No unsaved changes" in s.value for s in at.success)
 
 
@@ -284,3 +284,18 @@ def test_graph_escapes_user_text_in_node_titles_and_hangs_rules_on_their_stage(d
     assert ("rule:incoming_idle_24h", "stage:incoming") in pairs  # watches its stage
     assert ("rule:qualification_no", "stage:cold_call") in pairs  # moves deals there
     assert watched_stage(doc["rules"][1]) == "incoming"
+
+
+def test_renaming_a_stage_to_blank_is_shown_in_its_editor_and_blocks_saving(demo_db: Conveyor) -> None:
+    at = _owner_app("designer").run()
+    _by_label(at.selectbox, "Edit").select("stage:proposal").run()
+    _by_label(at.text_input, "Stage name").input("   ").run()
+    assert "name: stage name is empty" in _errors(at)
+    assert at.button(key="owner_save:designer").disabled
+    _by_label(at.text_input, "Stage name").input("Пропозиція").run()
+    assert not at.error, _errors(at)
+    # The picker's labels changed with the name; the editor stays on the same stage.
+    assert _by_label(at.selectbox, "Edit").value == "stage:proposal"
+    assert any(o.endswith("Stage: Пропозиція") for o in _by_label(at.selectbox, "Edit").options)
+    at.button(key="owner_save:designer").click().run()
+    assert demo_db.ruleset("techflow").stage("proposal").name == "Пропозиція"

@@ -25,6 +25,8 @@ from builder.components import (
     esc,
     graph_config,
     graph_elements,
+    labels_key,
+    problems_under,
     rule_node_id,
     stage_node_id,
     watched_stage,
@@ -91,7 +93,7 @@ def render() -> None:
 
     node_ids = [stage_node_id(s["id"]) for s in doc["stages"]] + [rule_node_id(r["id"]) for r in doc.get("rules", [])]
     if PICK_NEXT in st.session_state:
-        st.session_state[PICK] = st.session_state.pop(PICK_NEXT)
+        st.session_state[PICK] = st.session_state[PICK_NEXT]  # highlight it now; picker() applies it
     left, right = st.columns([3, 2], gap="medium")
     with left:
         _legend()
@@ -107,10 +109,9 @@ def render() -> None:
                 st.session_state[PICK_NEXT] = clicked
                 st.rerun()
         st.caption("Click a stage or a rule to edit it. Scroll to zoom, drag the background to pan.")
-    if st.session_state.get(PICK) not in ["", *node_ids]:
-        st.session_state[PICK] = ""
     with right:
-        pick = st.selectbox("Edit", ["", *node_ids], key=PICK, format_func=lambda n: _node_label(doc, n))
+        options = ["", *node_ids]
+        pick = state.picker(st, "Edit", options, {n: _node_label(doc, n) for n in options}, PICK)
         if pick.startswith("stage:"):
             _stage_editor(c, funnel, doc, pick.split(":", 1)[1], rd)
         elif pick.startswith("rule:"):
@@ -169,12 +170,19 @@ def _stage_editor(c: Any, funnel: str, doc: dict[str, Any], sid: str, rd: RuleDa
                            "y": pc[1].number_input("y", value=float(pos["y"]), step=20.0, key=f"{k}:y")}
         if new["position"] == {"x": float(pos["x"]), "y": float(pos["y"])}:
             new["position"] = pos
-    if new != stage:
+    changed = new != stage
+    if changed:
         doc["stages"][i] = new
     if initial and doc.get("initial_stage") != sid:
         doc["initial_stage"] = sid
+        changed = True
     elif not initial and doc.get("initial_stage") == sid:
         doc.pop("initial_stage", None)
+        changed = True
+    if changed:
+        st.rerun()  # the graph and the picker above were drawn from the old draft
+    for p in problems_under(state.draft_problems(doc), f"stages[{i}]"):
+        st.error(f"{p.path.split('.', 1)[-1] if '.' in p.path else 'stage'}: {p.message}")
 
     st.markdown("**Transitions**")
     outgoing = [t for t in doc.get("transitions", []) if t["from"] == sid]
@@ -190,7 +198,8 @@ def _stage_editor(c: Any, funnel: str, doc: dict[str, Any], sid: str, rd: RuleDa
     targets = [s["id"] for s in doc["stages"] if s["id"] != sid and {"from": sid, "to": s["id"]} not in outgoing]
     if targets:
         ac = st.columns([4, 2])
-        to = ac[0].selectbox("Allow a move to", targets, key=f"{k}:newto", format_func=lambda x: names[x])
+        to = ac[0].selectbox("Allow a move to", targets, key=f"{k}:newto:{labels_key(names[x] for x in targets)}",
+                             format_func=lambda x: names[x])
         ac[1].markdown("<div style='height:1.75rem'></div>", unsafe_allow_html=True)
         if ac[1].button("+ Transition", key=f"{k}:addtr"):
             doc.setdefault("transitions", []).append({"from": sid, "to": to})
@@ -266,7 +275,8 @@ def _add_stage(funnel: str, doc: dict[str, Any]) -> None:
         sid = cols[1].text_input("Id", placeholder="e.g. negotiation", help="lowercase letters, digits and _")
         kind = cols[2].selectbox("Kind", KINDS)
         stage_names = {s["id"]: s["name"] for s in doc["stages"]}
-        after = st.selectbox("Allow a move into it from", ["", *stage_names], format_func=lambda x: stage_names.get(x, "— none —"))
+        after = st.selectbox("Allow a move into it from", ["", *stage_names], format_func=lambda x: stage_names.get(x, "— none —"),
+                             key=f"designer:{funnel}:after:{labels_key(stage_names.values())}")
         if st.form_submit_button("Add stage", type="primary"):
             sid = (sid or _slug(name)).strip()
             if not name.strip():
@@ -317,6 +327,7 @@ def _rule_panel(funnel: str, doc: dict[str, Any], rid: str, rd: RuleData) -> Non
     enabled = st.toggle("Enabled", value=rule.get("enabled", True), key=f"{k}:enabled")
     if enabled != rule.get("enabled", True):
         rule["enabled"] = enabled
+        st.rerun()  # redraw the node grey / coloured
     st.markdown(f"**When** {describe_condition(rule.get('conditions'), rd)}")
     st.markdown("**Then**\n" + "\n".join(f"- {describe_action(a, rd)}" for a in rule.get("actions", [])))
     st.caption(f"Repeat: {REPEAT_LABELS.get(rule.get('repeat', 'once_per_stage_visit'))}")

@@ -20,8 +20,9 @@ from builder.components import (
     describe_path,
     ensure_positions,
     problems_under,
+    watched_stage,
 )
-from builder.views.designer import _new_rule, rule_data_for, watched_stage
+from builder.views.designer import _new_rule, rule_data_for
 
 SELECTED = "rules_selected"  # other pages set this before switching here to preselect a rule
 SELECTED_NEXT = "rules_selected_next"  # a choice made after the picker exists; applied on the next run
@@ -40,14 +41,10 @@ def render() -> None:
     bar = st.container()
     rules = doc.setdefault("rules", [])
     ids = [r["id"] for r in rules]
-    if SELECTED_NEXT in st.session_state:
-        st.session_state[SELECTED] = st.session_state.pop(SELECTED_NEXT)
-    if st.session_state.get(SELECTED) not in [*ids, NEW]:
-        st.session_state[SELECTED] = ids[0] if ids else NEW
     by_id = {r["id"]: r for r in rules}
-    rid = top[1].selectbox("Rule", [*ids, NEW], key=SELECTED,
-                           format_func=lambda x: "➕ New rule…" if x == NEW else
-                           f"{'' if by_id[x].get('enabled', True) else '⏸ '}{by_id[x].get('name') or x}  ({x})")
+    labels = {x: f"{'' if r.get('enabled', True) else '⏸ '}{r.get('name') or x}  ({x})" for x, r in by_id.items()}
+    labels[NEW] = "➕ New rule…"
+    rid = state.picker(top[1], "Rule", [*ids, NEW], labels, SELECTED)
     if rid == NEW:
         stage_names = {s["id"]: s["name"] for s in doc["stages"]}
         st.subheader("New rule")

@@ -50,8 +50,8 @@ def _versions(c: Any, funnel: str, versions: list[Any]) -> None:
     st.markdown("**Make an older version active again** (rollback; nothing is deleted)")
     cols = st.columns([2, 1, 3])
     numbers = [v.version for v in sorted(versions, key=lambda v: -v.version)]
-    chosen = cols[0].selectbox("Version", numbers, key=f"versions:{funnel}:activate",
-                               format_func=lambda n: f"v{n}" + (" (active)" if n == active else ""))
+    chosen = cols[0].selectbox(f"Version (v{active} is active)", numbers, key=f"versions:{funnel}:activate",
+                               format_func=lambda n: f"v{n}")
     cols[1].markdown("<div style='height:1.75rem'></div>", unsafe_allow_html=True)
     if cols[1].button("Make active", type="primary", disabled=chosen == active, key=f"versions:{funnel}:go"):
         try:
@@ -112,8 +112,8 @@ def _export(c: Any, funnel: str, versions: list[Any]) -> None:
     numbers = sorted((v.version for v in versions), reverse=True)
     active = next((v.version for v in versions if v.active), numbers[0])
     cols = st.columns([1, 2])
-    version = cols[0].selectbox("Version", numbers, index=numbers.index(active), key=f"versions:{funnel}:export_v",
-                                format_func=lambda n: f"v{n}" + (" (active)" if n == active else ""))
+    version = cols[0].selectbox(f"Version (v{active} is active)", numbers, index=numbers.index(active),
+                                key=f"versions:{funnel}:export_v", format_func=lambda n: f"v{n}")
     fmt = cols[1].radio("Format", ["conveyor", "business-rules"], horizontal=True, key=f"versions:{funnel}:fmt",
                         format_func={"conveyor": "Whole rule-set document",
                                      "business-rules": "Bare business-rules rules list (enabled rules)"}.get)
