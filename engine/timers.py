@@ -13,8 +13,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, inspect, select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import instance_state
 
 from storage.models import Deal
 
@@ -49,10 +50,12 @@ def rearm_funnel(s: Session, funnel_id: str, now: datetime) -> int:
 
 
 def _changed_outside_evaluation(s: Session, deal: Deal) -> bool:
-    state = inspect(deal)
-    if state.attrs.next_due_at.history.has_changes():
+    # committed_state holds the attributes set since the last flush (an attribute set to its old
+    # value counts too: at worst one extra evaluation).
+    changed = instance_state(deal).committed_state
+    if "next_due_at" in changed:
         return False
-    return any(attr.history.has_changes() for attr in state.attrs if attr.key not in _NEUTRAL)
+    return any(key not in _NEUTRAL for key in changed)
 
 
 def _before_flush(s: Session, _context: Any, _instances: Any) -> None:

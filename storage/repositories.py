@@ -210,12 +210,22 @@ def insert_firing(session: Session, **values: Any) -> int | None:
 
     The unique constraint decides, so two engines (or a re-run) can never both fire one occurrence.
     """
-    dialect = _dialect(session)
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = (insert(Firing).values(**values)
-            .on_conflict_do_nothing(index_elements=["deal_id", "rule_id", "occurrence"])
-            .returning(Firing.id))
-    return session.execute(stmt).scalar()
+    return session.execute(_firing_insert(_dialect(session)), values).scalar()
+
+
+_FIRING_INSERTS: dict[str, Any] = {}
+
+
+def _firing_insert(dialect: str) -> Any:
+    # One Core statement per dialect, values passed as parameters: compiled once and no ORM bulk
+    # machinery (a ``.values(**values)`` statement per call re-derives its cache key every time).
+    stmt = _FIRING_INSERTS.get(dialect)
+    if stmt is None:
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = (insert(Firing.__table__).on_conflict_do_nothing(index_elements=["deal_id", "rule_id", "occurrence"])
+                .returning(Firing.__table__.c.id))
+        _FIRING_INSERTS[dialect] = stmt
+    return stmt
 
 
 def list_firings(session: Session, deal_id: int | None = None, limit: int | None = None) -> list[Firing]:
