@@ -51,8 +51,14 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # -- labels ------------------------------------------------------------------------------------------
 def esc(text: Any) -> str:
-    """Text for an HTML context (agraph node titles are set with ``innerHTML``)."""
-    return html.escape(str(text), quote=True)
+    """User text for an agraph node title.
+
+    streamlit-agraph parses every title as HTML (``div.innerHTML = title``, used by its double-click
+    handler), so markup in a stage name would run inside the component's iframe. vis-network then
+    shows the same string in the hover tooltip as plain text (``innerText``), so only ``<``, ``>``
+    and ``&`` are escaped — quotes are harmless outside attributes and stay readable.
+    """
+    return html.escape(str(text), quote=False)
 
 
 def canvas_label(text: Any, limit: int = 34) -> str:
@@ -205,8 +211,11 @@ def graph_elements(doc: dict[str, Any], rd: RuleData, selected: str | None = Non
         kind = s.get("kind", "open")
         pos = s.get("position") or {"x": 0, "y": 0}
         guard = (s.get("guard") or {}).get("required_fields") or []
-        title = (f"<b>Stage</b> {esc(s['name'])}<br>id: <code>{esc(s['id'])}</code><br>kind: {esc(kind)}"
-                 + (f"<br>needs: {esc(', '.join(guard))}" if guard else ""))
+        # Plain text with line breaks (the tooltip uses innerText); it starts with a fixed word because
+        # the component window.open()s a title on double click and must never get a user URL.
+        title = (f"Stage: {esc(s['name'])}\nid: {esc(s['id'])} · {esc(kind)}"
+                 + (f"\nrequired to enter: {esc(', '.join(guard))}" if guard else "")
+                 + "\nclick to edit")
         nid = stage_node_id(s["id"])
         nodes.append(Node(
             id=nid, label=canvas_label(s["name"], 40) + ("  🔒" if guard else ""), title=title,
@@ -215,7 +224,7 @@ def graph_elements(doc: dict[str, Any], rd: RuleData, selected: str | None = Non
                    "border": "#111827" if nid == selected else KIND_COLOURS.get(kind, "#2563EB")},
             borderWidth=4 if nid == selected else 1,
             font={"color": "#FFFFFF", "size": 18, "face": "Inter, Arial"}, margin=12,
-            widthConstraint={"minimum": 120},
+            widthConstraint={"minimum": 120, "maximum": 170},
         ))
     for t in doc.get("transitions", []):
         if t.get("from") in stage_ids and t.get("to") in stage_ids:
@@ -228,9 +237,10 @@ def graph_elements(doc: dict[str, Any], rd: RuleData, selected: str | None = Non
         if not enabled:
             colour = RULE_DISABLED_COLOUR
         nid = rule_node_id(r["id"])
-        title = (f"<b>Rule</b> {esc(r.get('name') or r['id'])}<br>when: {esc(describe_condition(r.get('conditions'), rd))}"
-                 f"<br>then: {esc('; '.join(describe_action(a, rd) for a in r.get('actions', [])))}"
-                 + ("" if enabled else "<br><i>disabled</i>"))
+        when = describe_condition(r.get("conditions"), rd)
+        title = (f"Rule: {esc(r.get('name') or r['id'])}" + ("" if enabled else " (disabled)")
+                 + f"\nwhen {esc(canvas_label(when, 140))}"
+                 + f"\nthen {esc(canvas_label('; '.join(describe_action(a, rd) for a in r.get('actions', [])), 140))}")
         nodes.append(Node(
             id=nid, label=canvas_label(r.get("name") or r["id"], 24), title=title, shape="dot",
             size=14 if nid == selected else 9, x=pos["x"], y=pos["y"],
