@@ -17,7 +17,7 @@ from engine.dispatch import retry
 
 KEY = "ar_"  # session keys of this page
 FLASH = KEY + "flash"
-MAX_ITEMS = 100  # one button per item: beyond this the page gets slow, and the filters narrow it down
+MAX_ITEMS = 50  # one button per item: beyond this the page gets slow, and the filters narrow it down
 STATUS_ICON = {"pending": "⏳", "sending": "📤", "done": "✅", "failed": "⚠️", "dead": "⛔"}
 UNASSIGNED = "(unassigned)"
 
@@ -84,7 +84,7 @@ def _item(conveyor: Conveyor, row: object) -> None:
         b.caption(f"{_md(row.deal_key)} · {_md(row.deal_title)} · 👤 {_md(row.manager) or 'no manager'} · {due}")
         if c.button("Done", key=f"{KEY}done_{row.id}", type="primary" if row.high else "secondary", width="stretch"):
             if apply_change(conveyor, lambda tid=int(row.id): conveyor.complete_task(tid),
-                            f"Done: {row.title}", FLASH):
+                            f"Done: {_md(row.title)}", FLASH):
                 st.rerun()
 
 

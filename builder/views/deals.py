@@ -48,7 +48,7 @@ def apply_change(conveyor: Conveyor, change: Callable[[], Any], success: str, fl
     try:
         change()
     except ConveyorError as exc:
-        st.error(str(exc))
+        st.error(_md(str(exc)))
         return False
     except OperationalError:
         st.error("The database is busy (another process is writing). Nothing was changed; try again.")
@@ -199,7 +199,7 @@ def _new_deal_form(conveyor: Conveyor, rs: RuleSet) -> None:
         created["id"] = conveyor.create_deal(rs.funnel, title=title.strip(), stage=stage, fields=fields,
                                              manager=manager or None, actor="manager")
 
-    if apply_change(conveyor, create, f"Deal “{title.strip()}” created; its rules have run.", FLASH):
+    if apply_change(conveyor, create, f"Deal “{_md(title.strip())}” created; its rules have run.", FLASH):
         st.session_state[SELECTED] = created["id"]
         st.rerun()
 
@@ -234,13 +234,13 @@ def _deal_view(conveyor: Conveyor, deal_id: int) -> None:
     try:
         card = reports.deal_card(conveyor, deal_id)
     except ConveyorError as exc:
-        st.error(str(exc))
+        st.error(_md(str(exc)))
         return
     d = card.state
     rs = card.ruleset
     stage = rs.stage(d.stage)
     kind = stage.kind.value if stage else "open"
-    st.subheader(d.title or d.key)
+    st.subheader(_md(d.title or d.key))
     facts = [f":{KIND_BADGE[kind]}-badge[{_md(card.stage_name)}]", d.key]
     facts.append(f"👤 {_md(d.manager_name)}" if d.manager_name else ":orange[no manager]")
     if d.amount is not None:
@@ -310,7 +310,7 @@ def _moves(conveyor: Conveyor, card: reports.DealCard) -> None:
         if cols[i % len(cols)].button(f"{icon} → {name}", key=f"{KEY}move_{card.state.id}_{stage_id}",
                                       width="stretch"):
             if apply_change(conveyor, lambda s=stage_id: conveyor.move_deal(card.state.id, s),
-                            f"Moved to “{name}”.", FLASH):
+                            f"Moved to “{_md(name)}”.", FLASH):
                 st.rerun()
 
 

@@ -65,7 +65,7 @@ def render() -> None:
         try:
             state = conveyor.deal(int(deal_id))
         except ConveyorError as exc:
-            st.error(str(exc))
+            st.error(_md(str(exc)))
             return
         fired = reports.fired_occurrences(conveyor, state.id)
     else:
@@ -74,7 +74,7 @@ def render() -> None:
     try:
         traces = conveyor.dry_run(state, at)
     except ConveyorError as exc:
-        st.error(str(exc))
+        st.error(_md(str(exc)))
         return
     _results(rs, state, traces, fired, at, offset)
 
@@ -131,15 +131,16 @@ def _results(rs: RuleSet, state: Any, traces: list[RuleTrace], fired: set[tuple[
     order = sorted(traces, key=lambda t: (not t.fires, (t.rule.id, occurrence(t.rule, state)) in fired))
     for t in order:
         already = (t.rule.id, occurrence(t.rule, state)) in fired
+        name = _md(t.rule.name or t.rule.id)  # expander labels are Markdown: show the name as typed
         if not t.rule.enabled:
-            head = f"⏸️ {t.rule.name or t.rule.id} — disabled"
+            head = f"⏸️ {name} — disabled"
         elif t.fires and not already:
-            head = f"✅ {t.rule.name or t.rule.id} — would fire"
+            head = f"✅ {name} — would fire"
         elif t.fires:
-            head = f"☑️ {t.rule.name or t.rule.id} — holds, already fired"
+            head = f"☑️ {name} — holds, already fired"
         else:
             failed = sum(1 for c in t.conditions if not c.result)
-            head = f"⬜ {t.rule.name or t.rule.id} — not now ({failed} condition{'s' if failed != 1 else ''} false)"
+            head = f"⬜ {name} — not now ({failed} condition{'s' if failed != 1 else ''} false)"
         with st.expander(head, expanded=t.fires and not already):
             rows = [{"": "✅" if c.result else "❌", "Condition": labels.get(c.name, c.name),
                      "Test": f"{OPS.get(c.operator, c.operator)} {_value(c.value)}".strip(),
