@@ -161,8 +161,10 @@ def dispatch_messages(conveyor: Conveyor, limit: int = 20, policy: RetryPolicy =
     with conveyor.session() as s:
         for row in repo.claim_ready(s, now, limit, kind="message"):
             firing = s.get(Firing, row.firing_id)
-            reconcile = row.status == "sending"
             msg = repo.message_for_outbox(s, row.id)
+            # Ask the provider before sending again whenever an earlier attempt may have got through:
+            # a crash mid-call (lease ran out) or a timeout/5xx whose effect we could not see.
+            reconcile = row.status == "sending" or msg is not None
             row.attempts += 1
             if msg is None:
                 deal = repo.get_deal(s, row.deal_id)

@@ -2,8 +2,8 @@
 
 It records every POST (with its ``Idempotency-Key``) and answers ``GET ?idempotency_key=K`` with
 ``{"delivered": true|false}`` so the dispatcher can reconcile. ``behave`` decides each answer:
-``ok``, ``error500``, ``reject400``, ``slow`` (answers after ``delay``), or ``hang`` (longer than
-any client timeout). ``reconcile=False`` makes the GET answer 404 ("cannot tell").
+``ok``, ``error500``, ``reject400``, ``slow`` (answers after ``delay``), or ``hang`` (holds the
+request until ``release`` is set, then accepts it). ``reconcile=False`` makes the GET answer 404 ("cannot tell").
 """
 
 from __future__ import annotations
@@ -25,7 +25,9 @@ class Gateway:
         self.lock = threading.Lock()
         self.received: list[dict] = []  # every POST, in arrival order
         self.acknowledged: Counter[str] = Counter()  # keys answered 2xx
-        self.release = threading.Event()  # set on stop: frees "hang" handlers
+        self.release = threading.Event()  # frees "hang" handlers (also set on stop)
+        self.in_flight = 0
+        self.max_in_flight = 0
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -47,11 +49,21 @@ class Gateway:
                 with gateway.lock:
                     gateway.received.append(msg)
                 mode = gateway.behave(msg)
-                if mode == "slow":
-                    time.sleep(gateway.delay)
-                elif mode == "hang":
-                    gateway.release.wait(30)
-                    return
+                with gateway.lock:
+                    gateway.in_flight += 1
+                    gateway.max_in_flight = max(gateway.max_in_flight, gateway.in_flight)
+                try:
+                    if mode == "slow":
+                        time.sleep(gateway.delay)
+                    elif mode == "hang":  # held until the test releases the gateway, then accepted
+                        if not gateway.release.wait(60):
+                            return
+                    self._reply(mode, msg, body)
+                finally:
+                    with gateway.lock:
+                        gateway.in_flight -= 1
+
+            def _reply(self, mode: str, msg: dict, body: dict) -> None:
                 if mode == "error500":
                     self._answer(500, {"error": "gateway overloaded"})
                 elif mode == "reject400":
