@@ -9,7 +9,7 @@ import pytest
 from engine import reports
 from engine.clock import VirtualClock
 from engine.conveyor import Conveyor
-from engine.demo import load_demo
+from engine.demo import SAMPLE_RULES, load_demo
 from engine.dispatch import run_until_idle
 
 
@@ -161,3 +161,25 @@ def test_times_are_stored_utc_and_shown_in_the_display_zone(monkeypatch, zone, s
                                              (-3, "-3 h 0 min")])
 def test_hours_text_reads_naturally(hours, text):
     assert reports.hours_text(hours) == text
+
+
+def test_reports_read_the_same_on_postgresql(pg_url, clock):
+    c = Conveyor(pg_url, clock=clock)
+    try:
+        c.load_rules_dir(SAMPLE_RULES)
+        c.add_manager("Olena")
+        a = c.create_deal("techflow", title="Львівська кава", fields={"phone": "+380501234567"})
+        b = c.create_deal("techflow", title="B")
+        run_until_idle(c)
+        clock.advance(timedelta(hours=3))
+        c.move_deal(a, "qualification")
+        total = reports.summary(c, "techflow")
+        assert (total.open_deals, total.open_tasks, total.overdue_tasks) == (2, 2, 2)
+        conv = reports.conversion(c, "techflow")
+        assert conv[["from", "to", "deals", "entered_from"]].values.tolist() == [["incoming", "qualification", 1, 2]]
+        assert reports.overdue_by_manager(c)["overdue"].tolist() == [2]
+        assert set(reports.task_queue(c)["deal_id"]) == {a, b}
+        assert reports.deal_card(c, a).events["kind"].tolist()[-1] == "stage_moved"
+        assert reports.firings_per_week(c)["firings"].sum() == 2
+    finally:
+        c.close()
