@@ -144,7 +144,7 @@ def test_designer_click_on_a_stage_node_opens_its_editor_in_a_real_browser(app_u
             expect(button).to_be_visible(timeout=20000)
             button.click()
             expect(page.get_by_role("heading", name="Rule editor")).to_be_visible(timeout=20000)
-            expect(page.get_by_role("heading", name="When Stage = Incoming lead and Hours since last manager activity ≥ 24")
+            expect(page.get_by_text("Stage = Incoming lead and Hours since last manager activity ≥ 24")
                    ).to_be_visible(timeout=20000)
             page.screenshot(path=str(OUTPUT / "rule-editor.png"), full_page=True)
         finally:

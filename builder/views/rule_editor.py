@@ -19,6 +19,7 @@ from builder.components import (
     describe_condition,
     describe_path,
     ensure_positions,
+    esc,
     problems_under,
     watched_stage,
 )
@@ -75,7 +76,9 @@ def rule_editor(funnel: str, doc: dict[str, Any], i: int) -> None:
     problems = state.draft_problems(doc)
     mine = problems_under(problems, prefix)
 
-    st.markdown(f"#### When {describe_condition(rule.get('conditions'), rd)}")
+    st.markdown("<div style='font-size:1.1rem;background:#F1F5F9;border-left:5px solid #F59E0B;border-radius:6px;"
+                f"padding:10px 14px;margin-bottom:0.8rem'><b>When</b> {esc(describe_condition(rule.get('conditions'), rd))}"
+                "</div>", unsafe_allow_html=True)
     head = st.columns([2, 3, 2, 1])
     new = copy.deepcopy(rule)
     new["id"] = head[0].text_input("Id", value=rule["id"], key=f"{key}:id",
