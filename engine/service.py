@@ -85,6 +85,7 @@ class EngineService:
         self.started_at: datetime | None = None
         self.ticks = 0
         self._stopping = threading.Event()
+        self._not_starting = threading.Event()  # run() will not (or no longer) start the scheduler
         self._stopper: threading.Thread | None = None
 
     # -- jobs ------------------------------------------------------------------------------------
@@ -175,24 +176,28 @@ class EngineService:
         self._heartbeat(stopped_at=None, last_tick_summary={"tick_seconds": self.tick_seconds})
 
     def run(self) -> None:
-        self.start()
-        log.info("engine %s started: tick every %g s, %d message worker(s)", self.conveyor.engine_id,
-                 self.tick_seconds, self.workers)
-        now = datetime.now().astimezone()
-        self.scheduler.add_job(self.tick_job, "interval", seconds=self.tick_seconds, id="tick", next_run_time=now)
-        self.scheduler.add_job(self.send_job, "interval", seconds=1, id="send", next_run_time=now)
-        self.scheduler.add_job(self.internal_job, "interval", seconds=1, id="internal")
-        self.scheduler.add_job(self.heartbeat_job, "interval", seconds=HEARTBEAT_SECONDS, id="heartbeat")
-        # A tick longer than the interval makes APScheduler warn on every skipped wake-up; we say it
-        # once per long tick instead (see tick_job).
-        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
+        # Handlers first: a SIGTERM that arrives while we start up still means a clean stop.
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
         # `kill -USR1 <pid>` prints every thread's stack: what a stuck engine is waiting for.
         faulthandler.register(signal.SIGUSR1, all_threads=True)
+        # A tick longer than the interval makes APScheduler warn on every skipped wake-up; we say it
+        # once per long tick instead (see tick_job).
+        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
         try:
-            self.scheduler.start()
+            self.start()
+            log.info("engine %s started: tick every %g s, %d message worker(s)", self.conveyor.engine_id,
+                     self.tick_seconds, self.workers)
+            now = datetime.now().astimezone()
+            self.scheduler.add_job(self.tick_job, "interval", seconds=self.tick_seconds, id="tick",
+                                   next_run_time=now)
+            self.scheduler.add_job(self.send_job, "interval", seconds=1, id="send", next_run_time=now)
+            self.scheduler.add_job(self.internal_job, "interval", seconds=1, id="internal")
+            self.scheduler.add_job(self.heartbeat_job, "interval", seconds=HEARTBEAT_SECONDS, id="heartbeat")
+            if not self._stopping.is_set():
+                self.scheduler.start()
         finally:
+            self._not_starting.set()
             self._shutdown()
 
     def _on_signal(self, signum: int, _frame: object) -> None:
@@ -201,14 +206,23 @@ class EngineService:
         self._stopping.set()
         if self._stopper is None:
             # Not from the handler itself: shutdown(wait=True) waits for the running jobs.
-            self._stopper = threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": True}, daemon=True)
+            self._stopper = threading.Thread(target=self._stop_scheduler, daemon=True)
             self._stopper.start()
+
+    def _stop_scheduler(self) -> None:
+        # The signal may come before the scheduler runs: wait until it does, or until run() gave up.
+        while not self.scheduler.running and not self._not_starting.wait(0.05):
+            pass
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=True)
 
     def _shutdown(self) -> None:
         self._stopping.set()
         if self._stopper is not None:
             self._stopper.join()  # the job in hand finishes before claims are released
         self.pool.shutdown(wait=True)
+        if self.started_at is None:  # refused at start (e.g. the SQLite lock): nothing to hand back
+            return
         now = self.conveyor.clock.now()
         with self.conveyor.session() as s:
             released = repo.release_claims(s, self.conveyor.engine_id, now)

@@ -4,6 +4,7 @@ wait for the outbox to settle, and check the exactly-once / at-least-once invari
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -34,9 +35,10 @@ class World:
     incoming: list[int] = field(default_factory=list)  # idle since 2 days: reminder due
     contract: list[int] = field(default_factory=list)  # invoice + SMS pending
     bad_phone: list[int] = field(default_factory=list)  # SMS must end dead, never sent
+    quiet: list[int] = field(default_factory=list)  # open, examined by every tick, nothing due
 
 
-def seed(url: str, *, incoming: int, contract: int, bad_phone: int = 0, hours_ago: float = 48,
+def seed(url: str, *, incoming: int, contract: int, bad_phone: int = 0, quiet: int = 0, hours_ago: float = 48,
          managers: int = 2, threads: int = 1) -> World:
     """Deals created ``hours_ago`` (virtual clock), nothing dispatched: the engine finds it all to do.
 
@@ -49,6 +51,8 @@ def seed(url: str, *, incoming: int, contract: int, bad_phone: int = 0, hours_ag
         for i in range(managers):
             c.add_manager(f"Manager {i}", f"+38050111{i:04d}")
         jobs = ([("incoming", dict(title=f"Lead {i}", fields={"phone": GOOD_PHONE})) for i in range(incoming)]
+                + [("quiet", dict(title=f"Proposal {i}", stage="proposal", fields={"phone": GOOD_PHONE}))
+                   for i in range(quiet)]
                 + [("contract", dict(title=f"Contract {i}", stage="contract",
                                      fields={"phone": GOOD_PHONE, "amount": 100 + i, **COUNTERPARTY}))
                    for i in range(contract)]
@@ -82,11 +86,27 @@ def start_engine(url: str, log: Path, *, provider: str | None = None, crash_at: 
     if crash_at:
         env["CONVEYOR_CRASH_AT"] = crash_at
     with open(log, "ab") as fh:  # the child keeps its own descriptor
-        return subprocess.Popen(engine_cmd(url, **opts), cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT)
+        start = fh.tell()
+        proc = subprocess.Popen(engine_cmd(url, **opts), cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT,
+                                preexec_fn=_die_with_parent)
+    proc.log, proc.log_start = log, start  # type: ignore[attr-defined]
+    return proc
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGKILL if the test process dies, so no engine outlives an aborted run."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def stop(proc: subprocess.Popen, timeout: float = 60) -> int:
-    """SIGTERM and wait: a clean stop exits 0."""
+    """SIGTERM once the engine is up, and wait: a clean stop exits 0."""
+    log = getattr(proc, "log", None)
+    if log is not None:
+        deadline = time.monotonic() + 60
+        while (proc.poll() is None and time.monotonic() < deadline
+               and " started: tick every" not in log.read_text(errors="replace")[proc.log_start:]):
+            time.sleep(0.1)
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
     return proc.wait(timeout=timeout)
