@@ -172,7 +172,7 @@ def _board(rs: RuleSet, board: pd.DataFrame, show_closed: bool) -> None:
 def _new_deal_form(conveyor: Conveyor, rs: RuleSet) -> None:
     managers = reports.managers(conveyor)
     open_stages = [s for s in rs.stages if s.kind is StageKind.OPEN] or rs.stages
-    with st.form(KEY + "new", clear_on_submit=False, border=False):
+    with st.form(KEY + "new", clear_on_submit=True, border=False):  # no double creation on a second click
         c1, c2, c3 = st.columns(3)
         title = c1.text_input("Title *", key=KEY + "new_title", placeholder="Company or contact")
         phone = c2.text_input("Phone", key=KEY + "new_phone", placeholder="+380…")
