@@ -300,3 +300,23 @@ def test_renaming_a_stage_to_blank_is_shown_in_its_editor_and_blocks_saving(demo
     assert any(o.endswith("Stage: Пропозиція") for o in _by_label(at.selectbox, "Edit").options)
     at.button(key="owner_save:designer").click().run()
     assert demo_db.ruleset("techflow").stage("proposal").name == "Пропозиція"
+
+
+def test_valid_import_is_saved_once_as_a_new_version(demo_db: Conveyor) -> None:
+    doc = demo_db.ruleset("project_work").to_document()
+    doc["name"] = "Project work (imported)"
+    before = len(demo_db.versions("project_work"))
+    at = _owner_app("versions").run()
+    at.get("file_uploader")[0].set_value(("project.json", json.dumps(doc).encode(), "application/json"))
+    at.run()
+    assert any("project.json is valid" in s.value for s in at.success)
+    at.text_input(key="versions:import_comment").input("renamed").run()
+    _by_label(at.button, "Save imported version").click().run()
+    assert not at.exception and not at.error, _errors(at)
+    versions = demo_db.versions("project_work")
+    assert len(versions) == before + 1
+    assert demo_db.ruleset("project_work").name == "Project work (imported)"
+    assert max(versions, key=lambda v: v.version).comment == "renamed"
+    # The file is still in the uploader: the page says it was saved and offers no second save.
+    assert any("was saved as version" in s.value for s in at.success)
+    assert not [b for b in at.button if b.label == "Save imported version"]

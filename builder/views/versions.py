@@ -145,6 +145,10 @@ def _import(c: Any) -> None:
         st.dataframe(pd.DataFrame([{"JSON path": p.path or "(document)", "Problem": p.message} for p in exc.problems]),
                      hide_index=True, width="stretch")
         return
+    done = st.session_state.get("versions:imported")
+    if done and done[0] == (rs.funnel, rs.fingerprint()):
+        st.success(f"{source} was saved as version {done[1]} of '{rs.funnel}'.")
+        return  # the uploader still holds the file; do not offer to save the same document twice
     known = dict(c.funnels())
     what = f"a new version of **{known[rs.funnel]}**" if rs.funnel in known else "a **new funnel**"
     st.success(f"{source} is valid: funnel `{rs.funnel}` ({rs.name}) with {len(rs.stages)} stages, "
@@ -156,6 +160,7 @@ def _import(c: Any) -> None:
         except RuleSetInvalid as exc:
             st.error("Not saved:\n\n" + "\n".join(f"- `{p.path}`: {p.message}" for p in exc.problems))
             return
+        st.session_state["versions:imported"] = ((rs.funnel, rs.fingerprint()), info.version)
         if not state.is_dirty(rs.funnel):
             state.discard_draft(rs.funnel)
         st.session_state["owner_flash"] = f"Imported as version {info.version} of '{rs.funnel}'."
