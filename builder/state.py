@@ -11,9 +11,10 @@ import os
 from typing import Any
 
 import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
 
 from engine.conveyor import Conveyor, VersionInfo
-from engine.errors import Problem, RuleSetInvalid
+from engine.errors import ConveyorError, Problem, RuleSetInvalid
 from engine.validate import validate_document
 from storage.db import database_url
 
@@ -180,6 +181,9 @@ def save_bar(funnel: str, place: str) -> None:
                 info = save_draft(funnel, comment)
             except RuleSetInvalid as exc:
                 st.error("Not saved:\n\n" + "\n".join(f"- `{p.path}`: {p.message}" for p in exc.problems))
+            except (ConveyorError, SQLAlchemyError) as exc:
+                st.error(f"Not saved: the database refused the new version ({exc.__class__.__name__}: {exc}). "
+                         "Your draft is kept; try again.")
             else:
                 st.session_state["owner_flash"] = f"Saved version {info.version} of '{funnel}'."
                 st.rerun()

@@ -320,3 +320,15 @@ def test_valid_import_is_saved_once_as_a_new_version(demo_db: Conveyor) -> None:
     # The file is still in the uploader: the page says it was saved and offers no second save.
     assert any("was saved as version" in s.value for s in at.success)
     assert not [b for b in at.button if b.label == "Save imported version"]
+
+
+def test_owner_pages_explain_an_empty_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    Conveyor(url).close()
+    monkeypatch.setenv("CONVEYOR_DB", url)
+    for page in ("designer", "rule_editor", "versions"):
+        at = _owner_app(page).run()
+        assert not at.exception, f"{page}: {at.exception}"
+        if page != "versions":
+            assert any("no funnels yet" in i.value for i in at.info)
+    assert at.get("file_uploader"), "the import is offered when there is nothing to edit"
