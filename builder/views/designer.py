@@ -333,4 +333,9 @@ def _rule_panel(funnel: str, doc: dict[str, Any], rid: str, rd: RuleData) -> Non
     st.caption(f"Repeat: {REPEAT_LABELS.get(rule.get('repeat', 'once_per_stage_visit'))}")
     if st.button("🧩 Edit conditions and actions", type="primary", key=f"{k}:edit"):
         st.session_state["rules_selected_next"] = rid  # applied by the rule editor
-        st.switch_page(state.page("rules"))
+        try:
+            target = state.page("rules")
+        except KeyError:  # rendered outside the router (a page test): no navigation to switch with
+            st.info("Open the **Rule editor** page; this rule is selected there.")
+        else:
+            st.switch_page(target)
