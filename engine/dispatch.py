@@ -166,6 +166,12 @@ def dispatch_messages(conveyor: Conveyor, limit: int = 20, policy: RetryPolicy =
             # a crash mid-call (lease ran out) or a timeout/5xx whose effect we could not see.
             reconcile = row.status == "sending" or msg is not None
             row.attempts += 1
+            if msg is not None and msg.status == "failed":
+                # Refused for good earlier and queued again by hand (Retry): the owner may have fixed
+                # the phone number or address since, so the message is addressed afresh.
+                s.delete(msg)
+                s.flush()
+                msg = None
             if msg is None:
                 deal = repo.get_deal(s, row.deal_id)
                 params = row.params or {}

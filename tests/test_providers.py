@@ -14,7 +14,7 @@ from webhook import Gateway
 
 from engine.cli import main as cli
 from engine.conveyor import Conveyor
-from engine.dispatch import RetryPolicy, dispatch_internal, dispatch_messages
+from engine.dispatch import RetryPolicy, dispatch_internal, dispatch_messages, retry
 from engine.providers import WebhookProvider, provider_from_url
 from storage import repositories as repo
 
@@ -170,3 +170,21 @@ def test_a_hanging_gateway_delays_neither_ticks_nor_internal_actions(db_url, tmp
         sent = {a.idempotency_key for a, _f in repo.list_outbox(s) if a.kind == "message" and a.status == "done"}
     c.close()
     assert len(sent) == 4 and keys == {k: 1 for k in sent}
+
+
+def test_a_dead_message_retried_after_fixing_the_number_goes_to_the_new_number_with_the_same_key(conveyor, clock):
+    with Gateway(lambda m: "reject400" if m["to"] == "+380500000000" else "ok") as gw:
+        conveyor.provider = WebhookProvider(gw.url, timeout=2)
+        deal = _contract_deal(conveyor, phone="+380500000000")
+        dispatch_messages(conveyor, policy=POLICY)
+        row = _sms_row(conveyor, deal)
+        assert row.status == "dead"
+        conveyor.update_deal(deal, {"phone": "+380671234567"})
+        retry(conveyor, row.id)
+        [result] = dispatch_messages(conveyor, policy=POLICY)
+        assert [m["to"] for m in gw.received] == ["+380500000000", "+380671234567"]
+        assert {m["header_key"] for m in gw.received} == {row.idempotency_key}
+    assert result.status == "done" and _sms_row(conveyor, deal).status == "done"
+    with conveyor.session() as s:
+        [message] = repo.list_messages(s, deal)
+    assert message.to == "+380671234567" and message.status == "sent"
