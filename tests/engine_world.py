@@ -20,7 +20,8 @@ from sqlalchemy import func, select
 
 from engine.clock import VirtualClock
 from engine.conveyor import Conveyor
-from storage.models import Firing, Invoice, Message, OutboxAction, Task
+from storage import repositories as repo
+from storage.models import Deal, Firing, Invoice, Message, OutboxAction, Task
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_RULES = ROOT / "sample_rules"
@@ -51,8 +52,7 @@ def seed(url: str, *, incoming: int, contract: int, bad_phone: int = 0, quiet: i
         for i in range(managers):
             c.add_manager(f"Manager {i}", f"+38050111{i:04d}")
         jobs = ([("incoming", dict(title=f"Lead {i}", fields={"phone": GOOD_PHONE})) for i in range(incoming)]
-                + [("quiet", dict(title=f"Proposal {i}", stage="proposal", fields={"phone": GOOD_PHONE}))
-                   for i in range(quiet)]
+
                 + [("contract", dict(title=f"Contract {i}", stage="contract",
                                      fields={"phone": GOOD_PHONE, "amount": 100 + i, **COUNTERPARTY}))
                    for i in range(contract)]
@@ -64,9 +64,28 @@ def seed(url: str, *, incoming: int, contract: int, bad_phone: int = 0, quiet: i
         w = World()
         for (kind, _kw), deal_id in zip(jobs, ids, strict=True):
             getattr(w, kind).append(deal_id)
+        w.quiet = _bulk_quiet(c, quiet, datetime.now(UTC) - timedelta(hours=hours_ago))
         return w
     finally:
         c.close()
+
+
+def _bulk_quiet(c: Conveyor, n: int, created: datetime) -> list[int]:
+    """``n`` deals in *proposal* with nothing due, inserted in bulk (an import; the tick looks at them)."""
+    if not n:
+        return []
+    rows = []
+    for i in range(n):
+        row = dict(key=f"Q-{i}", funnel_id="techflow", title=f"Quiet {i}", phone=GOOD_PHONE, email="",
+                   stage="proposal", closed=False, stage_visit=1, stage_entered_at=created, activity_seq=0,
+                   fields={}, created_at=created, updated_at=created)
+        if hasattr(Deal, "next_due_at"):
+            row["next_due_at"] = created
+        rows.append(row)
+    with c.session() as s:
+        repo.add_deals_bulk(s, rows)
+    with c.session() as s:
+        return list(s.scalars(select(Deal.id).where(Deal.key.like("Q-%"))))
 
 
 def engine_cmd(url: str, *, tick: float = 0.5, workers: int = 4, lease: float = 5, retry_base: float = 0.2,
