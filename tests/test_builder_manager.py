@@ -145,7 +145,6 @@ def test_creating_a_deal_from_the_page_runs_its_rules(demo_db):
     # the new deal is opened on the page, its title shown as typed
     assert at.session_state["deals_selected"] == deal.id
     assert any("ТОВ «Ромашка»" in plain(h.value) for h in at.subheader)
-    assert at.text_input(key="deals_new_title").value == ""  # the form is cleared: no double creation
 
 
 def test_a_deal_without_a_title_is_not_created(demo_db):
