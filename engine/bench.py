@@ -28,7 +28,7 @@ SAMPLE_RULES = Path(__file__).resolve().parent.parent / "sample_rules"
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SEED = 20260302
 #: run_all and the compiled path are timed on at most this many deals (rates, not totals).
-PER_DEAL_SAMPLE = 50_000
+PER_DEAL_SAMPLE = 20_000
 _US_HOUR = 3_600_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 OPEN_STAGES = ["incoming", "qualification", "proposal", "contract"]
@@ -162,7 +162,8 @@ def bench_evaluation(n: int, log: Callable[[str], None]) -> dict[str, float]:
         for d in sample:
             [a for r in compiled.matching(d, NOW) for a in r.actions]
 
-    out = {"run_all_deals_per_s": _rate(len(sample), naive)}
+    # Both per-deal paths: best of three passes over the same deals (the machine may be shared).
+    out = {"run_all_deals_per_s": _rate(len(sample), naive, repeat=3)}
     log(f"evaluation: compiled on {len(sample):,} deals")
     out["compiled_deals_per_s"] = _rate(len(sample), fast, repeat=3)
     sample.clear()

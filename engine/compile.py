@@ -18,7 +18,6 @@ from typing import Any
 import re2
 from business_rules.engine import do_actions
 from business_rules.operators import NumericType
-from business_rules.utils import float_to_decimal
 
 from engine.actions import DealActions, PlannedAction
 from engine.evaluate import Decision, condition_names, due_time, occurrence
@@ -56,9 +55,13 @@ _BOUNDS: dict[str, tuple[float | None, bool, float | None, bool]] = {
 
 
 def to_decimal(x: float | int | Decimal) -> Decimal:
-    """The Decimal business-rules' NumericType casts a value to (exact for floats)."""
+    """The Decimal business-rules' NumericType casts a value to (exact for floats).
+
+    ``Decimal(float)`` is exact, so it has the same value as business-rules' ``float_to_decimal``
+    (which loops over contexts for Python 2.6) at a fraction of the cost.
+    """
     if isinstance(x, float):
-        return float_to_decimal(x)
+        return Decimal(x)
     if isinstance(x, Decimal):
         return x
     return Decimal(x)
