@@ -187,6 +187,12 @@ def ensure_positions(doc: dict[str, Any]) -> bool:
             base = where[sid]
             # Rules hang below their stage in a short column; every second one slightly to the right.
             r["position"] = {"x": base["x"] + (45 if k % 2 else -45), "y": base["y"] - 100 - 60 * k}
+        elif any(t in where for t in move_targets(r)):
+            # No watched stage but a move: hang it below the stage it moves deals into.
+            base = where[next(t for t in move_targets(r) if t in where)]
+            below = per_stage.get(f"below:{base['x']},{base['y']}", 0)
+            per_stage[f"below:{base['x']},{base['y']}"] = below + 1
+            r["position"] = {"x": base["x"] + 45 * (below % 2), "y": base["y"] + 110 + 60 * below}
         else:
             r["position"] = {"x": 180 * k, "y": 420}
         changed = True
@@ -224,7 +230,7 @@ def graph_elements(doc: dict[str, Any], rd: RuleData, selected: str | None = Non
                    "border": "#111827" if nid == selected else KIND_COLOURS.get(kind, "#2563EB")},
             borderWidth=4 if nid == selected else 1,
             font={"color": "#FFFFFF", "size": 18, "face": "Inter, Arial"}, margin=12,
-            widthConstraint={"minimum": 120, "maximum": 170},
+            widthConstraint={"minimum": 120, "maximum": 200},
         ))
     for t in doc.get("transitions", []):
         if t.get("from") in stage_ids and t.get("to") in stage_ids:

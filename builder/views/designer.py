@@ -94,7 +94,7 @@ def render() -> None:
     node_ids = [stage_node_id(s["id"]) for s in doc["stages"]] + [rule_node_id(r["id"]) for r in doc.get("rules", [])]
     if PICK_NEXT in st.session_state:
         st.session_state[PICK] = st.session_state[PICK_NEXT]  # highlight it now; picker() applies it
-    left, right = st.columns([3, 2], gap="medium")
+    left, right = st.columns([7, 4], gap="medium")
     with left:
         _legend()
         nodes, edges = graph_elements(doc, rd, st.session_state.get(PICK))
