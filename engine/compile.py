@@ -350,9 +350,13 @@ class CompiledRuleSet:
         v = self.values(deal, now)
         return [r for r in self.rules if r.test(v)]
 
-    def evaluate(self, deal: Any, now: datetime, skip: set[tuple[str, str]] | None = None) -> list[Decision]:
-        """Same decisions as ``engine.evaluate.evaluate``; ``skip`` holds (rule, occurrence) already fired."""
-        v = self.values(deal, now)
+    def evaluate(self, deal: Any, now: datetime, skip: set[tuple[str, str]] | None = None,
+                 values: Values | None = None) -> list[Decision]:
+        """Same decisions as ``engine.evaluate.evaluate``; ``skip`` holds (rule, occurrence) already fired.
+
+        ``values``: ``self.values(deal, now)`` if the caller already read them.
+        """
+        v = self.values(deal, now) if values is None else values
         out = []
         for r in self.rules:
             occ = occurrence(r.rule, deal)
@@ -365,14 +369,15 @@ class CompiledRuleSet:
                                 due_at=due_time(r.rule.conditions, deal)))
         return out
 
-    def next_due(self, deal: Any, now: datetime, fired: set[tuple[str, str]] | None = None) -> datetime | None:
+    def next_due(self, deal: Any, now: datetime, fired: set[tuple[str, str]] | None = None,
+                 values: Values | None = None) -> datetime | None:
         """The earliest instant after ``now`` at which a not-yet-fired rule may turn true with time alone.
 
         Only rising leaves on anchored time variables can turn a false rule true (all/any have no
         negation), so the candidates are the first microseconds at which such a leaf turns true.
         Between that instant and now nothing can fire without a change to the deal.
         """
-        v = self.values(deal, now)
+        v = self.values(deal, now) if values is None else dict(values)
         anchors = {name: TIME_VARIABLES[name](deal) for name in self.time_names}
         for name, anchor in anchors.items():
             v["^" + name] = anchor is not None

@@ -380,9 +380,10 @@ class Conveyor:
             compiled = compile_ruleset(rs)
             if fired is None:
                 fired = repo.fired_occurrences(s, deal.id)
-        decisions = compiled.evaluate(deal, now, skip=fired)
+        values = compiled.values(deal, now)
+        decisions = compiled.evaluate(deal, now, skip=fired, values=values)
         done = fired | {(d.rule.id, d.occurrence) for d in decisions}
-        timers.finish(s, deal, None if deal.closed else compiled.next_due(deal, now, done))
+        timers.finish(s, deal, None if deal.closed else compiled.next_due(deal, now, done, values=values))
         recorded = []
         for d in decisions:
             firing_id = repo.insert_firing(
