@@ -458,7 +458,7 @@ def _param_widget(rd: RuleData, action: str, decl: dict[str, Any], value: Any, k
                            format_func=lambda v: fmt(v) if v else "(default)")
         return out if out != "" else None
     out = st.text_input(label, value=value if isinstance(value, str) else "", key=key,
-                        help="You may use {title}, {manager} and the funnel's field names in braces"
+                        help="You may use {title}, {manager_name}, {amount}, {invoice_number} and the funnel's field names in braces"
                         if name in ("title", "text") else None)
     # An optional text left empty is absent (its default applies), not an empty template.
     return out if (out or decl.get("required", True)) else None
