@@ -232,7 +232,11 @@ def status(ctx: click.Context) -> None:
     """Is the service healthy? Last tick, actions by status, oldest waiting action, engines seen."""
     from engine.status import health, render
 
-    click.echo(render(health(_conveyor(ctx))))
+    c = _conveyor(ctx)
+    try:
+        click.echo(render(health(c)))
+    finally:
+        c.close()
 
 
 ACTION_STATUSES = ["pending", "sending", "failed", "dead", "done"]
@@ -254,15 +258,18 @@ def actions(ctx: click.Context, statuses: tuple[str, ...], deal_key: str | None,
     from storage import repositories as repo
 
     c = _conveyor(ctx)
-    for outbox_id in retry_ids:
-        retry(c, outbox_id)
-        click.echo(f"action {outbox_id} queued again")
-    if retry_ids and not statuses:
-        return
-    deal_id = c.deal_id(deal_key) if deal_key else None
-    with c.session() as s:
-        rows = repo.list_outbox(s, statuses=list(statuses or ("failed", "dead")), deal_id=deal_id, limit=limit)
-        keys = {d.id: d.key for d in repo.deals_by_ids(s, sorted({a.deal_id for a, _f in rows}))}
+    try:
+        for outbox_id in retry_ids:
+            retry(c, outbox_id)
+            click.echo(f"action {outbox_id} queued again")
+        if retry_ids and not statuses:
+            return
+        deal_id = c.deal_id(deal_key) if deal_key else None
+        with c.session() as s:
+            rows = repo.list_outbox(s, statuses=list(statuses or ("failed", "dead")), deal_id=deal_id, limit=limit)
+            keys = {d.id: d.key for d in repo.deals_by_ids(s, sorted({a.deal_id for a, _f in rows}))}
+    finally:
+        c.close()
     if not rows:
         click.echo(f"no {' or '.join(statuses or ('failed', 'dead'))} actions")
         return

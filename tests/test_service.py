@@ -119,3 +119,26 @@ def test_sigterm_finishes_the_message_in_hand_and_releases_nothing_half_done(db_
 def test_engine_options_must_be_positive(db_url, option):
     out = CliRunner().invoke(cli, ["--db", db_url, "engine", option, "0"])
     assert out.exit_code == 1 and f"error: {option} must be positive, got 0" in out.output
+
+
+@pytest.mark.postgres
+def test_the_service_commands_work_on_postgresql(pg_url, tmp_path, monkeypatch):
+    monkeypatch.setenv("CONVEYOR_DB", pg_url)  # as an operator would set it
+    runner = CliRunner()
+    init = subprocess.run([sys.executable, "-m", "engine.cli", "init", "--load", str(ROOT / "sample_rules")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert init.returncode == 0 and "saved techflow version 1" in init.stdout
+    world = seed(pg_url, incoming=2, contract=1, bad_phone=1)
+    log = tmp_path / "engine.log"
+    engine = start_engine(pg_url, log)
+    c = Conveyor(pg_url)
+    try:
+        wait_for(lambda: settled(c, world), 60, "the engine on PostgreSQL", [engine], [log])
+        status = runner.invoke(cli, ["status"])
+        assert "engines:        1 seen recently" in status.output
+        assert "dead 1" in status.output and "done 9" in status.output
+    finally:
+        assert stop(engine) == 0
+        c.close()
+    dead = runner.invoke(cli, ["actions", "--status", "dead"])
+    assert dead.exit_code == 0 and "error: bad phone number '12'" in dead.output
