@@ -81,7 +81,7 @@ def _engine_cmd(url: str, tick_seconds: float) -> list[str]:
 
 def seed(c: Conveyor, deals: int, seconds: float, rng: random.Random) -> list[int]:
     """``deals`` open deals in *proposal*, bulk-inserted (an import: nothing evaluated yet; the first
-    tick catches them up). One in five had its proposal attached just under 48 h ago, so their
+    tick catches them up). One in ten had its proposal attached just under 48 h ago, so their
     "stale proposal" timer comes due during the run."""
     if not c.known_funnels():
         c.load_rules_dir(SAMPLE_RULES, author="load")
@@ -93,7 +93,7 @@ def seed(c: Conveyor, deals: int, seconds: float, rng: random.Random) -> list[in
         first = repo.next_deal_number(s)
     rows: list[dict[str, Any]] = []
     for i in range(deals):
-        attached = now - timedelta(hours=48) + timedelta(seconds=rng.uniform(0, seconds)) if i % 5 == 0 else None
+        attached = now - timedelta(hours=48) + timedelta(seconds=rng.uniform(0, seconds)) if i % 10 == 0 else None
         row = dict(key=f"L-{first + i}", funnel_id="techflow", title=f"Load deal {first + i}", phone="+380501234567",
                    email="", amount=float(100 + i % 900), stage="proposal", closed=False, stage_visit=1,
                    stage_entered_at=created, activity_seq=0, fields=dict(COUNTERPARTY), created_at=created,

@@ -34,6 +34,9 @@ log = logging.getLogger("conveyor.engine")
 
 #: How often an engine says it is alive between ticks (``conveyor status`` reads it).
 HEARTBEAT_SECONDS = 10
+#: Internal actions per transaction on SQLite: small, so the builder and the CLI, which write to the
+#: same file, get the write lock between batches instead of waiting behind a long one.
+INTERNAL_BATCH = 20
 
 
 class SqliteEngineLock:
@@ -98,7 +101,7 @@ class EngineService:
             crashpoint("after_commit_before_dispatch")  # firings committed, outbox not yet dispatched
             applied = 0
             while not self._stopping.is_set():
-                batch = dispatch_internal(self.conveyor, policy=self.policy)
+                batch = dispatch_internal(self.conveyor, INTERNAL_BATCH, self.policy)
                 if not batch:
                     break
                 applied += len(batch)
@@ -143,7 +146,7 @@ class EngineService:
     def internal_job(self) -> None:
         """Apply internal actions queued by changes made elsewhere (builder, CLI) between ticks."""
         try:
-            while not self._stopping.is_set() and dispatch_internal(self.conveyor, policy=self.policy):
+            while not self._stopping.is_set() and dispatch_internal(self.conveyor, INTERNAL_BATCH, self.policy):
                 pass
         except Exception as exc:  # noqa: BLE001 - the transaction rolled back; the rows stay ready
             log.error("applying internal actions failed: %s: %s", type(exc).__name__, exc)
