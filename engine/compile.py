@@ -314,6 +314,20 @@ class CompiledRule:
     time_leaves: tuple[TimeLeaf, ...]
 
 
+class _LazyValues(dict):
+    """Variable values computed on first access (``dict`` so closures index it at C speed)."""
+
+    __slots__ = ("deal", "now", "getters")
+
+    def __init__(self, deal: Any, now: datetime, getters: dict[str, Callable[[Any, datetime], Any]]):
+        super().__init__()
+        self.deal, self.now, self.getters = deal, now, getters
+
+    def __missing__(self, name: str) -> Any:
+        value = self[name] = self.getters[name](self.deal, self.now)
+        return value
+
+
 class CompiledRuleSet:
     """One rule set's enabled rules as closures; evaluate deals (``DealState`` or ORM ``Deal``) with it."""
 
@@ -339,11 +353,16 @@ class CompiledRuleSet:
             used += [n for n in names if n not in used]
             self.rules.append(CompiledRule(rule, test, optimistic, names, tuple(planner.planned), tuple(leaves)))
         self.getters = [(n, getters[n]) for n in used]
+        self._getter_of = dict(self.getters)
         self.time_names = [n for n in used if n in TIME_VARIABLES]
 
     def values(self, deal: Any, now: datetime) -> Values:
-        """Every variable the rules read, as business-rules' variables would return it."""
-        return {name: get(deal, now) for name, get in self.getters}
+        """The variables the rules read, as business-rules' variables would return them.
+
+        Read lazily, once each: like business-rules, a rule that fails on ``stage`` never reads the
+        clock-based variables behind it.
+        """
+        return _LazyValues(deal, now, self._getter_of)
 
     def matching(self, deal: Any, now: datetime) -> list[CompiledRule]:
         """Enabled rules whose conditions hold (no repeat policy applied)."""
@@ -377,7 +396,7 @@ class CompiledRuleSet:
         negation), so the candidates are the first microseconds at which such a leaf turns true.
         Between that instant and now nothing can fire without a change to the deal.
         """
-        v = self.values(deal, now) if values is None else dict(values)
+        v = self.values(deal, now) if values is None else values
         anchors = {name: TIME_VARIABLES[name](deal) for name in self.time_names}
         for name, anchor in anchors.items():
             v["^" + name] = anchor is not None
