@@ -372,10 +372,20 @@ class Conveyor:
         the caller already read them (a tick reads a whole batch at once). ``flush=False``: the caller
         flushes (a tick writes a whole batch's rows in one flush).
         """
+        plan = self._decide(s, deal, now, fired)
+        recorded = self._record(s, [plan], now, trigger, chain)
+        if flush:
+            s.flush()
+        crashpoint("after_evaluate_before_commit")  # crash tests: firings written, not yet committed
+        return recorded
+
+    def _decide(self, s: Session, deal: Deal, now: datetime,
+                fired: set[tuple[str, str]] | None) -> tuple[Deal, int, list[Decision]]:
+        """The deal's new decisions under its funnel's active version; stores its next due instant."""
         timers.begin(s, deal)  # the flushes below belong to this evaluation, not to a bare change
         if deal.id is None:
             s.flush()
-        with s.no_autoflush:  # the change is written once below, together with its next due instant
+        with s.no_autoflush:  # the change is written once, together with its next due instant
             rs, version_id = self._active(s, deal.funnel_id)
             compiled = compile_ruleset(rs)
             if fired is None:
@@ -384,24 +394,31 @@ class Conveyor:
         decisions = compiled.evaluate(deal, now, skip=fired, values=values)
         done = fired | {(d.rule.id, d.occurrence) for d in decisions}
         timers.finish(s, deal, None if deal.closed else compiled.next_due(deal, now, done, values=values))
-        recorded = []
-        for d in decisions:
-            firing_id = repo.insert_firing(
-                s, deal_id=deal.id, funnel_id=deal.funnel_id, rule_id=d.rule.id, rule_name=d.rule.name,
-                occurrence=d.occurrence, ruleset_version_id=version_id, trigger=trigger,
-                values=_jsonable(d.values), due_at=d.due_at or now, fired_at=now, chain=[*(chain or []), d.rule.id])
-            if firing_id is None:
-                continue  # another engine (or a re-run) recorded this occurrence first
-            for seq, action in enumerate(d.actions):
-                repo.add_outbox(s, firing_id=firing_id, deal_id=deal.id, seq=seq, action=action.name,
+        return deal, version_id, decisions
+
+    def _record(self, s: Session, plans: list[tuple[Deal, int, list[Decision]]], now: datetime, trigger: str,
+                chain: list[str] | None = None) -> list[Decision]:
+        """Firings and their outbox rows for decided deals: two statements however many deals."""
+        rows = [dict(deal_id=deal.id, funnel_id=deal.funnel_id, rule_id=d.rule.id, rule_name=d.rule.name,
+                     occurrence=d.occurrence, ruleset_version_id=version_id, trigger=trigger,
+                     values=_jsonable(d.values), due_at=d.due_at or now, fired_at=now,
+                     chain=[*(chain or []), d.rule.id])
+                for deal, version_id, decisions in plans for d in decisions]
+        ids = repo.insert_firings(s, rows)
+        outbox, recorded = [], []
+        for deal, _version_id, decisions in plans:
+            for d in decisions:
+                firing_id = ids.get((deal.id, d.rule.id, d.occurrence))
+                if firing_id is None:
+                    continue  # another engine (or a re-run) recorded this occurrence first
+                outbox += [dict(firing_id=firing_id, deal_id=deal.id, seq=seq, action=action.name,
                                 params=_jsonable(action.params),
                                 kind="message" if action.name in MESSAGE_ACTIONS else "internal",
                                 status="pending", attempts=0, next_attempt_at=now,
                                 idempotency_key=f"conveyor-{firing_id}-{seq}", created_at=now, updated_at=now)
-            recorded.append(d)
-        if flush:
-            s.flush()
-        crashpoint("after_evaluate_before_commit")  # crash tests: firings written, not yet committed
+                           for seq, action in enumerate(d.actions)]
+                recorded.append(d)
+        repo.add_outbox_rows(s, outbox)
         return recorded
 
     # -- time ------------------------------------------------------------------------------------
@@ -420,15 +437,18 @@ class Conveyor:
                 if not ids:
                     break  # (a deal re-marked due within this tick waits for the next one)
                 done = repo.fired_occurrences_many(s, ids)
-                with s.no_autoflush:  # one flush per batch: SQLAlchemy batches the UPDATEs and INSERTs
+                plans = []
+                with s.no_autoflush:  # one flush per batch: SQLAlchemy batches the deal UPDATEs
                     for deal in repo.deals_by_ids(s, ids):
                         if deal.closed:
                             deal.next_due_at = None  # closed deals have no time rules to wait for
                             continue
-                        recorded = self._evaluate(s, deal, now, "tick", fired=done[deal.id], flush=False)
-                        fired += len(recorded)
-                        queued += sum(len(d.actions) for d in recorded)
+                        plans.append(self._decide(s, deal, now, done[deal.id]))
+                    recorded = self._record(s, plans, now, "tick")  # the whole batch in two INSERTs
                 s.flush()
+                crashpoint("after_evaluate_before_commit")
+                fired += len(recorded)
+                queued += sum(len(d.actions) for d in recorded)
                 examined += len(ids)
                 seen.update(ids)
         return TickReport(at=now, deals_examined=examined, rules_fired=fired, actions_queued=queued)

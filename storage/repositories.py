@@ -213,18 +213,38 @@ def insert_firing(session: Session, **values: Any) -> int | None:
     return session.execute(_firing_insert(_dialect(session)), values).scalar()
 
 
-_FIRING_INSERTS: dict[str, Any] = {}
+def insert_firings(session: Session, rows: list[dict[str, Any]]) -> dict[tuple[int, str, str], int]:
+    """Insert many firings in one statement, skipping (deal, rule, occurrence) already recorded.
+
+    Returns the ids of the rows inserted, by (deal_id, rule_id, occurrence); the unique constraint
+    decides as in ``insert_firing``.
+    """
+    if not rows:
+        return {}
+    result = session.execute(_firing_insert(_dialect(session), many=True), rows)
+    return {(deal_id, rule_id, occ): firing_id for firing_id, deal_id, rule_id, occ in result}
 
 
-def _firing_insert(dialect: str) -> Any:
+def add_outbox_rows(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert outbox rows (one executemany; no ORM objects: a tick may queue thousands)."""
+    if rows:
+        session.execute(OutboxAction.__table__.insert(), rows)
+
+
+_FIRING_INSERTS: dict[tuple[str, bool], Any] = {}
+
+
+def _firing_insert(dialect: str, many: bool = False) -> Any:
     # One Core statement per dialect, values passed as parameters: compiled once and no ORM bulk
     # machinery (a ``.values(**values)`` statement per call re-derives its cache key every time).
-    stmt = _FIRING_INSERTS.get(dialect)
+    stmt = _FIRING_INSERTS.get((dialect, many))
     if stmt is None:
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        stmt = (insert(Firing.__table__).on_conflict_do_nothing(index_elements=["deal_id", "rule_id", "occurrence"])
-                .returning(Firing.__table__.c.id))
-        _FIRING_INSERTS[dialect] = stmt
+        t = Firing.__table__
+        returning = (t.c.id, t.c.deal_id, t.c.rule_id, t.c.occurrence) if many else (t.c.id,)
+        stmt = (insert(t).on_conflict_do_nothing(index_elements=["deal_id", "rule_id", "occurrence"])
+                .returning(*returning))
+        _FIRING_INSERTS[(dialect, many)] = stmt
     return stmt
 
 
