@@ -13,6 +13,7 @@ from engine_world import assert_exactly_once, outcome, seed, settled, start_engi
 from webhook import Gateway
 
 from engine.conveyor import Conveyor
+from storage import repositories as repo
 
 pytestmark = pytest.mark.slow
 
@@ -51,6 +52,9 @@ def test_engine_killed_at_any_point_loses_nothing_and_doubles_nothing(db_url, tm
         # acknowledged each exactly once: a crash after the acknowledgement is reconciled, not resent
         assert {k: keys[k] for k in sent} == {k: 1 for k in sent}
         assert set(keys) == sent  # the bad phone number never reached the gateway
+        if point == "during_provider_call":
+            with c.session() as s:
+                assert "reconciled" in [m.provider_ref for m in repo.list_messages(s)]
     finally:
         c.close()
 
@@ -68,5 +72,32 @@ def test_without_reconciliation_a_message_cut_off_by_a_crash_is_resent_with_the_
         # arrived twice, never more
         assert len(keys) == 4 and min(keys.values()) == 1
         assert 2 in keys.values() and max(keys.values()) == 2
+    finally:
+        c.close()
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_message_cut_off_by_a_crash_is_reconciled_when_its_lease_runs_out(pg_url, tmp_path):
+    # No engine lock on PostgreSQL: the restarted engine (or any other) may only touch the row once
+    # the dead engine's lease has run out, and then asks the gateway before sending again.
+    with Gateway("ok") as gw:
+        world = seed(pg_url, incoming=2, contract=3)
+        log = tmp_path / "engine.log"
+        crashed = start_engine(pg_url, log, provider=gw.url, crash_at="during_provider_call", lease=3)
+        assert crashed.wait(timeout=60) == -signal.SIGKILL, log.read_text()
+        engine = start_engine(pg_url, log, provider=gw.url, lease=3)
+        c = Conveyor(pg_url)
+        try:
+            wait_for(lambda: settled(c, world), 60, "the lease to run out and the rest to finish", [engine], [log])
+        finally:
+            assert stop(engine) == 0
+        keys = gw.keys()
+    try:
+        o = assert_exactly_once(c, world)
+        sent = {k for k, status in o.message_keys.items() if status == "done"}
+        assert len(sent) == 3 and keys == {k: 1 for k in sent}
+        with c.session() as s:
+            refs = [m.provider_ref for m in repo.list_messages(s)]
+        assert "reconciled" in refs  # the one cut off was confirmed with the gateway, not resent
     finally:
         c.close()
