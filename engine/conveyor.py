@@ -439,7 +439,7 @@ class Conveyor:
                 done = repo.fired_occurrences_many(s, ids)
                 plans = []
                 with s.no_autoflush:  # one flush per batch: SQLAlchemy batches the deal UPDATEs
-                    for deal in repo.deals_by_ids(s, ids):
+                    for deal in repo.deals_by_ids(s, ids, skip_locked=True):  # PG: see deals_by_ids
                         if deal.closed:
                             deal.next_due_at = None  # closed deals have no time rules to wait for
                             continue

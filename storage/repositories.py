@@ -158,10 +158,16 @@ def open_deal_ids(session: Session, funnel_id: str, after_id: int = 0, limit: in
                                                       Deal.id > after_id).order_by(Deal.id).limit(limit)))
 
 
-def deals_by_ids(session: Session, ids: Sequence[int]) -> list[Deal]:
+def deals_by_ids(session: Session, ids: Sequence[int], *, skip_locked: bool = False) -> list[Deal]:
+    """Deals by id. ``skip_locked`` (PostgreSQL; SQLite's single writer needs nothing): lock them for
+    this transaction and leave out those another transaction holds — a tick must not evaluate (and
+    then overwrite the next due time of) a deal that a change or another engine is writing."""
     if not ids:
         return []
-    return list(session.scalars(select(Deal).where(Deal.id.in_(ids)).order_by(Deal.id)))
+    q = select(Deal).where(Deal.id.in_(ids)).order_by(Deal.id)
+    if skip_locked and _dialect(session) == "postgresql":
+        q = q.with_for_update(skip_locked=True)
+    return list(session.scalars(q))
 
 
 def deals_referencing_stage(session: Session, funnel_id: str, stage: str) -> list[Deal]:
