@@ -204,11 +204,13 @@ def simulate(scenario: Path, rules: tuple[Path, ...], tick_minutes: float) -> No
               help="First retry delay; it doubles on each attempt (with jitter), up to one hour.")
 @click.option("--max-attempts", type=int, default=6, show_default=True,
               help="Attempts before an action is given up as dead.")
+@click.option("--db", "db", default=None, metavar="URL", help="Database URL (same as the global --db).")
 @click.pass_context
 @friendly
 def engine(ctx: click.Context, tick_seconds: float, workers: int, lease_seconds: float,
-           retry_base_seconds: float, max_attempts: int) -> None:
+           retry_base_seconds: float, max_attempts: int, db: str | None) -> None:
     """Run the engine service: ticks, the outbox dispatcher, message sending (Ctrl-C/SIGTERM stops it)."""
+    _db_here(ctx, db)
     from datetime import timedelta
 
     from engine.dispatch import RetryPolicy
@@ -226,10 +228,12 @@ def engine(ctx: click.Context, tick_seconds: float, workers: int, lease_seconds:
 
 
 @main.command()
+@click.option("--db", "db", default=None, metavar="URL", help="Database URL (same as the global --db).")
 @click.pass_context
 @friendly
-def status(ctx: click.Context) -> None:
+def status(ctx: click.Context, db: str | None) -> None:
     """Is the service healthy? Last tick, actions by status, oldest waiting action, engines seen."""
+    _db_here(ctx, db)
     from engine.status import health, render
 
     c = _conveyor(ctx)
@@ -242,6 +246,12 @@ def status(ctx: click.Context) -> None:
 ACTION_STATUSES = ["pending", "sending", "failed", "dead", "done"]
 
 
+def _db_here(ctx: click.Context, db: str | None) -> None:
+    """``conveyor engine --db URL`` reads as well as ``conveyor --db URL engine``."""
+    if db:
+        ctx.obj["db"] = database_url(db)
+
+
 @main.command()
 @click.option("--status", "statuses", multiple=True, type=click.Choice(ACTION_STATUSES),
               help="Only actions in this state (repeatable). Default: failed and dead.")
@@ -249,11 +259,13 @@ ACTION_STATUSES = ["pending", "sending", "failed", "dead", "done"]
 @click.option("--limit", type=int, default=50, show_default=True)
 @click.option("--retry", "retry_ids", type=int, multiple=True, metavar="ID",
               help="Queue a failed or dead action again now (repeatable).")
+@click.option("--db", "db", default=None, metavar="URL", help="Database URL (same as the global --db).")
 @click.pass_context
 @friendly
 def actions(ctx: click.Context, statuses: tuple[str, ...], deal_key: str | None, limit: int,
-            retry_ids: tuple[int, ...]) -> None:
+            retry_ids: tuple[int, ...], db: str | None) -> None:
     """List outbox actions with their errors (default: failed and dead), or retry some."""
+    _db_here(ctx, db)
     from engine.dispatch import retry
     from storage import repositories as repo
 

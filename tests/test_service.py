@@ -49,12 +49,12 @@ def test_one_engine_per_sqlite_file_logs_each_tick_and_reports_status(db_url, tm
     first = start_engine(db_url, log)
     try:
         wait_for(lambda: "tick: examined" in log.read_text(), 60, "the first tick", [first], [log])
-        second = subprocess.run([sys.executable, "-m", "engine.cli", "--db", db_url, "engine"], cwd=ROOT,
+        second = subprocess.run([sys.executable, "-m", "engine.cli", "engine", "--db", db_url], cwd=ROOT,
                                 capture_output=True, text=True, timeout=60)
         assert second.returncode == 1
         assert f"another conveyor engine (pid {first.pid}) already runs on" in second.stderr
         assert "SQLite supports one engine process" in second.stderr and "Traceback" not in second.stderr
-        status = CliRunner().invoke(cli, ["--db", db_url, "status"])
+        status = CliRunner().invoke(cli, ["status", "--db", db_url])
         assert status.exit_code == 0
         assert "engines:        1 seen recently" in status.output and "running" in status.output
         assert "last tick:      never" not in status.output
