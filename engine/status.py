@@ -1,7 +1,8 @@
 """Health of the engine service, as ``conveyor status`` shows it: one screen for an operator.
 
-Read-only: last tick and its duration, the outbox by status, how long the oldest ready action has
-waited, and which engine processes were seen recently (their heartbeats).
+Read-only: last tick and its duration, the outbox by status, the age of the oldest unfinished
+action and how long the oldest runnable one has waited, and which engine processes were seen
+recently (their heartbeats).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ class EngineSeen:
 class Health:
     now: datetime
     counts: dict[str, int]
-    oldest_ready_at: datetime | None
+    oldest_pending_at: datetime | None  # created_at of the oldest action not yet done or dead
+    oldest_ready_at: datetime | None  # due time of the longest-waiting action that could run now
     last_tick_at: datetime | None
     last_tick_seconds: float | None
     engines: list[EngineSeen] = field(default_factory=list)
@@ -67,6 +69,7 @@ def health(conveyor: Conveyor) -> Health:
     with conveyor.session() as s:
         counts = repo.outbox_counts(s)
         oldest = repo.oldest_ready(s, now)
+        pending_since = repo.oldest_pending(s)
         beats = repo.list_heartbeats(s)
     engines = []
     for b in beats:
@@ -77,7 +80,7 @@ def health(conveyor: Conveyor) -> Health:
                                   alive=b.stopped_at is None and now - b.seen_at <= recent))
     ticked = [b for b in beats if b.last_tick_at is not None]
     last = max(ticked, key=lambda b: b.last_tick_at, default=None)
-    return Health(now=now, counts=counts, oldest_ready_at=oldest,
+    return Health(now=now, counts=counts, oldest_pending_at=pending_since, oldest_ready_at=oldest,
                   last_tick_at=last.last_tick_at if last else None,
                   last_tick_seconds=last.last_tick_seconds if last else None, engines=engines)
 
@@ -105,8 +108,13 @@ def render(h: Health) -> str:
     counts = ", ".join(f"{k} {h.counts.get(k, 0)}" for k in order)
     others = ", ".join(f"{k} {v}" for k, v in sorted(h.counts.items()) if k not in order)
     lines.append(f"actions:        {counts}{', ' + others if others else ''}")
+    if h.oldest_pending_at is None:
+        lines.append("oldest pending: none (every action is done or dead)")
+    else:
+        lines.append(f"oldest pending: {_age(max(h.now - h.oldest_pending_at, timedelta(0)))} old "
+                     "(queued, retrying or being sent)")
     age = h.oldest_ready_age
-    lines.append(f"oldest ready:   {'none waiting' if age is None else _age(age) + ' waiting'}")
+    lines.append(f"oldest ready:   {'none waiting' if age is None else _age(age) + ' waiting to run'}")
     lines.append(f"engines:        {len(h.alive)} seen recently, {len(h.engines)} known")
     for e in h.engines:
         state = "running" if e.alive else ("stopped" if e.stopped_at else "not seen")
