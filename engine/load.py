@@ -276,13 +276,13 @@ def run_load(url: str, *, deals: int = 10_000, seconds: float = 60, engines: int
 
 
 def _append_json(path: Path, result: LoadResult) -> None:
-    """test-output/load.json keeps one entry per backend/engine count, the latest run of each."""
+    """test-output/load.json keeps the latest run per backend, engine count and duration."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         runs = json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError):
         runs = {}
-    runs[f"{result.backend}-{result.engines}-engine(s)"] = {**asdict(result), "ok": result.ok,
+    runs[f"{result.backend}-{result.engines}-engine(s)-{result.seconds:g}s"] = {**asdict(result), "ok": result.ok,
                                                           "at": datetime.now(UTC).isoformat()}
     path.write_text(json.dumps(runs, indent=2) + "\n")
 
