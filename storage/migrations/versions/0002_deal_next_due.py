@@ -9,9 +9,8 @@ marked due at their creation time, so the first tick after the upgrade evaluates
 (what every tick did before) and stores its real next due instant.
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0002'
 down_revision = '0001'
