@@ -1,5 +1,6 @@
 """A Hypothesis state machine over deal changes, clock jumps, ticks, dispatch by two engines
-interleaved on one SQLite file, and restarts (a new Conveyor on the same file).
+interleaved on one SQLite file, restarts (a new Conveyor on the same file) and an engine dying in
+the middle of a provider call after the gateway acknowledged.
 
 After every step: at most one firing per (rule, deal, occurrence); every firing has all its actions
 in the outbox; no action was carried out twice (tasks, invoices, messages, provider calls). After
@@ -34,20 +35,32 @@ COUNTERPARTY = {"company_name": "Acme LLC", "tax_id": "12345678", "billing_addre
 POLICY = RetryPolicy(max_attempts=3, base=timedelta(minutes=5))
 
 
+class EngineDied(BaseException):
+    """Stands for SIGKILL in the middle of a provider call: nothing after it runs."""
+
+
 class FlakyGateway:
-    """An in-process provider that fails every third call (transient) and remembers acknowledgements."""
+    """An in-process provider that fails every third call (transient) and remembers acknowledgements.
+
+    With ``die_after_ack`` set, the next call is acknowledged and then the calling engine "dies"
+    before it can record that: the state a crash during a provider call leaves behind.
+    """
 
     name = "flaky"
 
     def __init__(self) -> None:
         self.calls = 0
         self.acked: Counter[str] = Counter()
+        self.die_after_ack = False
 
     def send(self, message: OutgoingMessage) -> str:
         self.calls += 1
-        if self.calls % 3 == 0:
+        if self.calls % 3 == 0 and not self.die_after_ack:
             raise TransientSendError("gateway busy")
         self.acked[message.idempotency_key] += 1
+        if self.die_after_ack:
+            self.die_after_ack = False
+            raise EngineDied()
         return f"ok-{self.calls}"
 
     def delivered(self, key: str) -> bool:
@@ -118,11 +131,13 @@ class EngineMachine(RuleBasedStateMachine):
     def tick(self, second: bool) -> None:
         self._engine(second).tick()
 
-    @rule(second=st.booleans())
-    def dispatch_once(self, second: bool) -> None:
+    @rule(second=st.booleans(), what=st.sampled_from(["internal", "messages"]))
+    def dispatch_once(self, second: bool, what: str) -> None:
         c = self._engine(second)
-        dispatch_internal(c, limit=3, policy=POLICY)
-        dispatch_messages(c, limit=2, policy=POLICY)
+        if what == "internal":
+            dispatch_internal(c, limit=3, policy=POLICY)
+        else:
+            dispatch_messages(c, limit=2, policy=POLICY)
 
     @rule(first_internal=st.booleans())
     def both_engines_dispatch_until_idle(self, first_internal: bool) -> None:
@@ -134,6 +149,17 @@ class EngineMachine(RuleBasedStateMachine):
             if not moved:
                 break
         self._check_settled()
+
+    @rule(second=st.booleans())
+    def engine_dies_during_a_provider_call(self, second: bool) -> None:
+        c = self._engine(second)
+        self.gateway.die_after_ack = True
+        try:
+            dispatch_messages(c, limit=1, policy=POLICY)
+        except EngineDied:
+            pass
+        self.gateway.die_after_ack = False  # (when no message was ready)
+        self.restart(second)  # the dead engine's row stays 'sending' until its lease runs out
 
     @rule(second=st.booleans())
     def restart(self, second: bool) -> None:
@@ -189,12 +215,15 @@ class EngineMachine(RuleBasedStateMachine):
             if r.status == "failed":
                 assert r.last_error and r.next_attempt_at > now, (r.id, r.action, r.last_error)
                 continue
+            if r.status == "sending":  # left by an engine that died mid-call: its lease still runs
+                assert r.lease_until > now, (r.id, r.lease_until)
+                continue
             # pending only behind an earlier action of the same rule that failed (order is kept)
             assert r.status == "pending", (r.id, r.status)
             earlier = [x for x in by_firing[r.firing_id] if x.seq < r.seq]
-            assert any(x.status == "failed" for x in earlier) or r.next_attempt_at > now, (r.id, r.action)
+            assert any(x.status in ("failed", "sending") for x in earlier) or r.next_attempt_at > now, (r.id, r.action)
 
 
 TestEngineStateMachine = EngineMachine.TestCase
-TestEngineStateMachine.settings = settings(max_examples=12, stateful_step_count=20, deadline=None,
+TestEngineStateMachine.settings = settings(max_examples=25, stateful_step_count=25, deadline=None,
                                            suppress_health_check=[HealthCheck.too_slow])
