@@ -487,12 +487,6 @@ def oldest_ready(session: Session, now: datetime) -> datetime | None:
     return session.scalar(select(func.min(OutboxAction.next_attempt_at)).where(_ready_clause(now)))
 
 
-def outbox_counts_by_kind(session: Session) -> dict[tuple[str, str], int]:
-    rows = session.execute(select(OutboxAction.kind, OutboxAction.status, func.count())
-                           .group_by(OutboxAction.kind, OutboxAction.status)).all()
-    return {(k, s): n for k, s, n in rows}
-
-
 def lock_invoice_numbering(session: Session) -> None:
     """Serialise invoice numbering across engines on PostgreSQL (numbers are max+1 and unique).
 
