@@ -72,4 +72,6 @@ def measure_designer(stages: int = 30, rules: int = 300) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(measure_designer())
+    import json
+
+    print(json.dumps(measure_designer()))

@@ -9,10 +9,13 @@ through the public API on that same database; peak RSS. Figures, not assertions.
 from __future__ import annotations
 
 import json
+import os
 import random
 import resource
 import sqlite3
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -311,14 +314,65 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
-def run(n: int, *, changes: int | None = None, log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
-    """Every figure of issue 5 as one dict (see ``KEYS``)."""
+def bench_designer(log: Callable[[str], None]) -> dict[str, Any]:
+    """The Designer page with a 30-stage, 300-rule funnel (an AppTest run), in its own process.
+
+    The engine does not import Streamlit, so the builder's own measurement runs as ``python -m builder.bench``.
+    """
+    log("designer: rendering a 30-stage, 300-rule funnel (AppTest)")
+    proc = subprocess.run([sys.executable, "-m", "builder.bench"], cwd=SAMPLE_RULES.parent, capture_output=True,
+                          text=True, timeout=600, check=False)
+    try:
+        data = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        return {"designer_error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
+    return {"designer_stages": data["stages"], "designer_rules": data["rules"],
+            "designer_render_s": data["designer_first_run_s"], "designer_rerun_s": data["designer_rerun_s"],
+            **({"designer_error": "; ".join(data["errors"])} if data["errors"] else {})}
+
+
+def bench_load(seconds: float, deals: int, log: Callable[[str], None]) -> dict[str, Any]:
+    """The service under load (issue 4): 10,000 deals changing for ``seconds`` on SQLite with one engine,
+    then on a scratch PostgreSQL database (``CONVEYOR_TEST_PG``) with two; nothing lost, nothing doubled."""
+    from engine.load import _scratch_postgres, run_load
+
+    out: dict[str, Any] = {"load_seconds": seconds, "load_deals": deals}
+    with tempfile.TemporaryDirectory(prefix="conveyor-bench-load-") as tmp:
+        log(f"load: {deals:,} deals changing for {seconds:g} s on SQLite, one engine")
+        r = run_load(f"sqlite:///{Path(tmp) / 'load.db'}", deals=deals, seconds=seconds, engines=1)
+        out.update(load_sqlite_changes_per_s=r.changes_per_second, load_sqlite_firings_per_s=r.firings_per_second,
+                   load_sqlite_actions_per_s=r.actions_per_second, load_sqlite_ok=r.ok)
+    admin = os.environ.get("CONVEYOR_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    try:
+        url, drop = _scratch_postgres(admin)
+    except Exception as exc:  # noqa: BLE001 - no server: say so in the figures instead of failing the bench
+        out["load_postgresql_skipped"] = f"no PostgreSQL at {admin}: {str(exc).splitlines()[0]}"
+        return out
+    try:
+        log(f"load: {deals:,} deals changing for {seconds:g} s on PostgreSQL, two engines")
+        r = run_load(url, deals=deals, seconds=seconds, engines=2)
+        out.update(load_postgresql_changes_per_s=r.changes_per_second,
+                   load_postgresql_firings_per_s=r.firings_per_second,
+                   load_postgresql_actions_per_s=r.actions_per_second, load_postgresql_ok=r.ok)
+    finally:
+        drop()
+    return out
+
+
+def run(n: int, *, changes: int | None = None, designer: bool = True, load_seconds: float = 0,
+        load_deals: int = 10_000, log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
+    """Every figure of issue 5 as one dict (see ``KEYS``), plus the Designer's render time (issue 3)
+    and, with ``load_seconds``, the load rates of issue 4."""
     if n < 10:
         raise ValueError(f"--deals must be at least 10, got {n}")
     out: dict[str, Any] = {"deals": n}
     out.update(bench_evaluation(n, log))
     out.update(bench_database(n, changes or min(3000, max(100, n // 10)), log))
     out["peak_rss_mb"] = peak_rss_mb()
+    if designer:
+        out.update(bench_designer(log))
+    if load_seconds > 0:
+        out.update(bench_load(load_seconds, load_deals, log))
     return out
 
 
@@ -338,6 +392,19 @@ def table(r: dict[str, Any]) -> str:
          f"{r['change_p50_ms']:.2f} / {r['change_p95_ms']:.2f} / {r['change_p99_ms']:.2f} ms", ""),
         ("peak RSS", f"{r['peak_rss_mb']:,.0f} MB", ""),
     ]
+    if "designer_render_s" in r:
+        rows.append((f"Designer render, {r['designer_stages']} stages / {r['designer_rules']} rules (AppTest)",
+                     f"{r['designer_render_s']:.2f} s (rerun {r['designer_rerun_s']:.2f} s)", ""))
+    elif "designer_error" in r:
+        rows.append(("Designer render", f"failed: {r['designer_error']}", ""))
+    for backend, engines in (("sqlite", 1), ("postgresql", 2)):
+        if f"load_{backend}_changes_per_s" in r:
+            rows.append((f"load, {backend}, {engines} engine(s), {r['load_seconds']:g} s",
+                         f"{r[f'load_{backend}_changes_per_s']:,.0f} changes/s, "
+                         f"{r[f'load_{backend}_actions_per_s']:,.0f} actions/s",
+                         "ok" if r[f"load_{backend}_ok"] else "LOST OR DOUBLED"))
+    if "load_postgresql_skipped" in r:
+        rows.append(("load, postgresql", r["load_postgresql_skipped"], ""))
     w0, w1 = max(len(a) for a, _, _ in rows), max(len(b) for _, b, _ in rows)
     lines = [f"{'measure':<{w0}}  {'value':>{w1}}  vs run_all", "-" * (w0 + w1 + 14)]
     lines += [f"{a:<{w0}}  {b:>{w1}}  {c}" for a, b, c in rows]

@@ -358,9 +358,13 @@ def demo(ctx: click.Context, port: int, tick_seconds: float, no_builder: bool, l
               help="Open deals in the data set (the tick runs over all of them, ~1 in 1000 due).")
 @click.option("--changes", type=click.IntRange(min=10), default=None,
               help="Changes through the API for the throughput figure (default: min(3000, deals/10)).")
+@click.option("--designer/--no-designer", default=True, show_default=True,
+              help="Also time the Designer page with a 30-stage, 300-rule funnel.")
+@click.option("--load-seconds", type=click.FloatRange(min=0), default=60, show_default=True,
+              help="Run the service load test this long on SQLite (1 engine) and PostgreSQL (2 engines); 0 skips it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
 @friendly
-def bench(deals: int, changes: int | None, as_json: bool) -> None:
+def bench(deals: int, changes: int | None, designer: bool, load_seconds: float, as_json: bool) -> None:
     """Benchmark: business-rules run_all vs compiled vs vectorised, ticks, changes, peak RSS.
 
     Builds its own seeded data set in a temporary SQLite file (--db is not used).
@@ -370,7 +374,7 @@ def bench(deals: int, changes: int | None, as_json: bool) -> None:
     def log(message: str) -> None:
         click.echo(f"[{time.strftime('%H:%M:%S')}] {message}", err=True)
 
-    figures = bench_module.run(deals, changes=changes, log=log)
+    figures = bench_module.run(deals, changes=changes, designer=designer, load_seconds=load_seconds, log=log)
     click.echo(json.dumps(figures, indent=2) if as_json else bench_module.table(figures))
 
 
