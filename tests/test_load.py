@@ -2,8 +2,8 @@
 PostgreSQL with two; nothing lost, nothing doubled. The achieved rates are printed and written to
 test-output/load.json.
 
-The issue asks for one minute of changes; ``make load`` runs that full minute. ``make test`` runs a
-shorter but real window, ``CONVEYOR_LOAD_SECONDS`` (default 20 s), to keep the suite's time budget.
+The issue asks for one minute of changes, and that is what ``make test`` runs (``make load`` and
+``conveyor bench`` run the same check); ``CONVEYOR_LOAD_SECONDS`` shortens it for a quick local run.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from engine.load import describe, run_load
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
-SECONDS = float(os.environ.get("CONVEYOR_LOAD_SECONDS", "20"))
+SECONDS = float(os.environ.get("CONVEYOR_LOAD_SECONDS", "60"))
 DEALS = int(os.environ.get("CONVEYOR_LOAD_DEALS", "10000"))
 OUTPUT = ROOT / "test-output" / "load.json"
 
