@@ -77,6 +77,12 @@ class Conveyor:
     def session(self):  # noqa: ANN201 - context manager of one transaction
         return transaction(self.sessions)
 
+    def read_session(self):  # noqa: ANN201 - context manager of one read-only transaction
+        """For reads only (reports, pages): on SQLite it does not wait for a writer's lock; never commits."""
+        from storage.db import read_transaction
+
+        return read_transaction(self.sessions)
+
     def close(self) -> None:
         self.engine.dispose()
 

@@ -1,13 +1,15 @@
 """Opening databases: SQLAlchemy engines with the settings Conveyor relies on.
 
 SQLite: WAL, busy timeout, ``synchronous=FULL``, foreign keys on, and ``BEGIN IMMEDIATE`` for every
-transaction (SQLAlchemy's pysqlite recipe) so writers queue on the lock instead of failing mid-way.
+write transaction (SQLAlchemy's pysqlite recipe) so writers queue on the lock instead of failing mid-way;
+``read_transaction`` issues a plain (deferred) ``BEGIN`` so page reads never wait for a writer.
 PostgreSQL: ``postgresql+psycopg://...`` as given.
 """
 
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -20,6 +22,8 @@ from storage.errors import DatabaseUnavailable
 
 DEFAULT_URL = "sqlite:///conveyor.db"
 BUSY_TIMEOUT_MS = 30_000
+#: Execution option marking a read-only connection: its transaction starts with a deferred BEGIN.
+READ_ONLY_OPTION = "conveyor_read_only"
 
 
 def database_url(explicit: str | None = None) -> str:
@@ -79,7 +83,10 @@ def _sqlite_engine(url: str, echo: bool) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # noqa: ANN001
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A deferred BEGIN takes no lock until the first write; in WAL mode a reader then sees a
+        # snapshot and never waits for (or blocks) the one writer. Writers keep BEGIN IMMEDIATE.
+        read_only = conn.get_execution_options().get(READ_ONLY_OPTION, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -97,3 +104,33 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
             yield session
     finally:
         session.close()
+
+
+_read_factories: weakref.WeakKeyDictionary[Engine, sessionmaker[Session]] = weakref.WeakKeyDictionary()
+
+
+def read_session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Sessions for reads only, on the same engine and pool (one factory per engine, kept)."""
+    factory = _read_factories.get(engine)
+    if factory is None:
+        factory = sessionmaker(bind=engine.execution_options(**{READ_ONLY_OPTION: True}),
+                               autoflush=False, expire_on_commit=False, future=True)
+        _read_factories[engine] = factory
+    return factory
+
+
+@contextmanager
+def read_transaction(factory: sessionmaker[Session] | Engine) -> Iterator[Session]:
+    """One read-only unit of work: on SQLite a deferred ``BEGIN``, so it runs while a writer holds the lock.
+
+    ``factory`` is a Conveyor's (write) session factory or an engine. Nothing is ever committed: the
+    transaction is rolled back when the block ends, so an accidental change to a loaded row is dropped.
+    Loaded objects stay readable after the block (the session is closed, not expired).
+    """
+    engine = factory if isinstance(factory, Engine) else factory.kw["bind"]
+    session = read_session_factory(engine)()
+    try:
+        session.begin()
+        yield session
+    finally:
+        session.close()  # rolls the transaction back without expiring what was loaded
