@@ -2,19 +2,21 @@
 
 Every function reads through ``storage.repositories`` and returns plain dataclasses or pandas
 DataFrames, so the builder never queries tables and nothing here can write a row. Times stay UTC;
-``to_display`` converts them to the display zone (``CONVEYOR_TZ``, default Europe/Kyiv).
+``to_display`` converts them to the display zone (``CONVEYOR_TZ``, default Europe/Kyiv). Reads use
+``Conveyor.read_session`` (no write lock on SQLite), so a page never waits for the engine's writes.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from engine import clock
 from engine.deal import DealState
 from engine.ruleset import RuleSet, StageKind
 from storage import repositories as repo
@@ -22,18 +24,28 @@ from storage import repositories as repo
 if TYPE_CHECKING:
     from engine.conveyor import Conveyor
 
-DEFAULT_TZ = "Europe/Kyiv"
-HIGH_PRIORITIES = ("high", "urgent")
+_log = logging.getLogger(__name__)
+
+DEFAULT_TZ = clock.DEFAULT_DISPLAY_ZONE
+HIGH_PRIORITIES = ("high",)  # engine.actions.PRIORITIES: low, normal, high
 ACTION_STATUSES = ("pending", "sending", "done", "failed", "dead")
 
 
 # -- display time ----------------------------------------------------------------------------------
 def display_zone() -> ZoneInfo:
-    """The zone times are shown in: ``CONVEYOR_TZ`` if it names a zone, else Europe/Kyiv."""
-    name = os.environ.get("CONVEYOR_TZ", "").strip() or DEFAULT_TZ
+    """The zone times are shown in: ``engine.clock.display_zone`` (``CONVEYOR_TZ``, default Europe/Kyiv).
+
+    A page must not fail over a mistyped zone name: an unknown ``CONVEYOR_TZ`` falls back to
+    Europe/Kyiv with a logged warning (the clock does the same when called with ``strict=False``).
+    """
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+        return clock.display_zone(strict=False)
+    except TypeError:  # a clock without the strict switch: it raises ValueError for an unknown name
+        pass
+    try:
+        return clock.display_zone()
+    except ValueError as exc:
+        _log.warning("%s; showing times in %s", exc, DEFAULT_TZ)
         return ZoneInfo(DEFAULT_TZ)
 
 
@@ -60,7 +72,7 @@ def deal_board(conveyor: Conveyor, funnel: str, now: datetime | None = None) -> 
     """Every deal of ``funnel``: one row each, with its stage name, manager and open-task count."""
     now = now or conveyor.clock.now()
     rs = conveyor.ruleset(funnel)
-    with conveyor.session() as s:
+    with conveyor.read_session() as s:
         names = repo.manager_names(s)
         deals = repo.list_deals(s, funnel)
         open_tasks: dict[int, int] = {}
@@ -96,13 +108,12 @@ class DealCard:
     invoices: pd.DataFrame
     actions: pd.DataFrame
     parent_key: str | None = None
-    children: list[str] = field(default_factory=list)
 
 
 def deal_card(conveyor: Conveyor, deal_id: int) -> DealCard:
     state = conveyor.deal(deal_id)
     rs = conveyor.ruleset(state.funnel)
-    with conveyor.session() as s:
+    with conveyor.read_session() as s:
         names = repo.manager_names(s)
         versions = repo.version_numbers(s)
         row = repo.get_deal(s, deal_id)
@@ -165,7 +176,7 @@ def task_queue(conveyor: Conveyor, *, manager: str | None = None, priorities: li
     ``manager`` is a manager's name, or ``""`` for items nobody is assigned to.
     """
     now = now or conveyor.clock.now()
-    with conveyor.session() as s:
+    with conveyor.read_session() as s:
         names = repo.manager_names(s)
         pairs = repo.list_tasks_with_deals(s, statuses=[status] if status else None, funnel_id=funnel,
                                            limit=100_000)
@@ -197,7 +208,7 @@ def task_queue(conveyor: Conveyor, *, manager: str | None = None, priorities: li
 def action_log(conveyor: Conveyor, *, statuses: list[str] | None = None, funnel: str | None = None,
                limit: int = 500) -> pd.DataFrame:
     """Everything the engine did or will do, newest first: rule, deal, action, status, error."""
-    with conveyor.session() as s:
+    with conveyor.read_session() as s:
         return _action_rows(repo.list_outbox_log(s, statuses=statuses, funnel_id=funnel, limit=limit),
                             repo.version_numbers(s), repo.manager_names(s))
 
@@ -255,7 +266,7 @@ class StageVisit:
 
 def stage_visits(conveyor: Conveyor, funnel: str) -> list[StageVisit]:
     """Every stay of every deal in a stage, rebuilt from its 'created' and 'stage_moved' events."""
-    with conveyor.session() as s:
+    with conveyor.read_session() as s:
         events = [(e.deal_id, e.at, e.kind, dict(e.data or {}))
                   for e in repo.list_funnel_events(s, funnel, kinds=["created", "stage_moved"])]
     visits: list[StageVisit] = []
@@ -339,7 +350,7 @@ def stuck_deals(conveyor: Conveyor, funnel: str, threshold_hours: float, now: da
 def firings_per_week(conveyor: Conveyor, funnel: str | None = None) -> pd.DataFrame:
     """How many times each rule fired in each ISO week (weeks start on Monday, display zone)."""
     zone = display_zone()
-    with conveyor.session() as s:
+    with conveyor.read_session() as s:
         rows = [{"rule_id": f.rule_id, "rule": f.rule_name or f.rule_id, "funnel": f.funnel_id,
                  "fired_at": f.fired_at} for f in repo.list_funnel_firings(s, funnel)]
     df = pd.DataFrame(rows, columns=["rule_id", "rule", "funnel", "fired_at"])
@@ -373,13 +384,13 @@ class Summary:
 
 def summary(conveyor: Conveyor, funnel: str | None = None, now: datetime | None = None) -> Summary:
     now = now or conveyor.clock.now()
-    # Rule sets are read before the session: a session is a write lock on SQLite (BEGIN IMMEDIATE),
-    # so opening a second one inside it would wait for itself.
+    # Rule sets are read before the session: Conveyor.ruleset opens a write session (BEGIN IMMEDIATE on
+    # SQLite), which would wait for a transaction still open on the same in-memory connection.
     kinds: dict[tuple[str, str], StageKind] = {}
     for fid in [f for f, _ in conveyor.funnels()] if funnel is None else [funnel]:
         for st in conveyor.ruleset(fid).stages:
             kinds[(fid, st.id)] = st.kind
-    with conveyor.session() as s:
+    with conveyor.read_session() as s:
         stage_counts = repo.deal_stage_counts(s, funnel)
         open_tasks, overdue = repo.open_task_counts(s, now, funnel)
         statuses = repo.outbox_status_counts(s, funnel)
@@ -395,24 +406,24 @@ def summary(conveyor: Conveyor, funnel: str | None = None, now: datetime | None 
 def funnels_by_deals(conveyor: Conveyor) -> list[tuple[str, str]]:
     """(funnel id, name), the funnel with the most deals first: the one a manager most likely wants."""
     funnels = conveyor.funnels()
-    with conveyor.session() as s:
+    with conveyor.read_session() as s:
         counts = repo.deal_counts_by_funnel(s)
     return sorted(funnels, key=lambda f: (-counts.get(f[0], 0), f[1]))
 
 
 def fired_occurrences(conveyor: Conveyor, deal_id: int) -> set[tuple[str, str]]:
     """(rule id, occurrence) pairs already fired for a deal: a dry run marks those as repeats."""
-    with conveyor.session() as s:
+    with conveyor.read_session() as s:
         return repo.fired_occurrences(s, deal_id)
 
 
 def managers(conveyor: Conveyor) -> list[str]:
-    with conveyor.session() as s:
+    with conveyor.read_session() as s:
         return [m.name for m in repo.list_managers(s)]
 
 
 def row_counts(conveyor: Conveyor) -> dict[str, int]:
-    with conveyor.session() as s:
+    with conveyor.read_session() as s:
         return repo.count_rows(s)
 
 
