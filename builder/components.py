@@ -24,7 +24,8 @@ RULE_COLOUR = "#F59E0B"
 RULE_DISABLED_COLOUR = "#9CA3AF"
 RULE_HIGH_COLOUR = "#B91C1C"
 
-#: Operator names as an owner reads them (business-rules' own labels are "Greater Than Or Equal To").
+#: Operator names as an owner reads them (business-rules' own labels are "Greater Than Or Equal To");
+#: the rule editor and the dry run both show these.
 OP_SYMBOLS = {
     "equal_to": "=",
     "greater_than": ">",
@@ -40,6 +41,9 @@ OP_SYMBOLS = {
     "non_empty": "is filled in",
     "is_true": "is yes",
     "is_false": "is no",
+    "shares_at_least_one_element_with": "shares one of",
+    "shares_exactly_one_element_with": "shares exactly one of",
+    "shares_no_elements_with": "shares none of",
 }
 REPEAT_LABELS = {
     "once_per_stage_visit": "Once per stage visit",

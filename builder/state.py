@@ -6,26 +6,103 @@ same way as from the CLI. The database URL comes from ``CONVEYOR_DB`` (set by ``
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 import streamlit as st
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlchemyError
 
 from engine.conveyor import Conveyor, VersionInfo
 from engine.errors import ConveyorError, Problem, RuleSetInvalid
 from engine.validate import validate_document
 from storage.db import database_url
+from storage.errors import DatabaseUnavailable
+
+_log = logging.getLogger(__name__)
 
 
 @st.cache_resource(show_spinner=False)
 def _conveyor(url: str) -> Conveyor:
-    return Conveyor(url)
+    # A failure is not cached: the next rerun tries again (the folder may have been created meanwhile).
+    try:
+        return Conveyor(url)
+    except SQLAlchemyError as exc:
+        raise DatabaseUnavailable(f"cannot open the database {_safe_url(url)}: {_short(exc)}") from exc
 
 
 def get_conveyor() -> Conveyor:
+    """The app's one ``Conveyor``; raises ``DatabaseUnavailable`` (shown by ``page_boundary``) if it cannot open."""
     return _conveyor(database_url(os.environ.get("CONVEYOR_DB")))
+
+
+# -- errors ----------------------------------------------------------------------------------------------
+BUSY = "The database is busy — try again in a moment (another process is writing)."
+
+
+def _safe_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a malformed URL is shown as given (it has no parsable password)
+        return url
+
+
+def _short(exc: BaseException, width: int = 200) -> str:
+    """The driver's own first line (``exc.orig``), without SQLAlchemy's SQL and background link."""
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    line = text[0] if text else exc.__class__.__name__
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def error_message(exc: Exception, what: str = "The change") -> str:
+    """One clear sentence for an error a page cannot recover from; never a traceback.
+
+    ``what`` names the thing being saved, for refusals by the database ("The deal could not be saved").
+    """
+    if isinstance(exc, DatabaseUnavailable):
+        return (f"The database is not available: {exc}. Check CONVEYOR_DB (or `conveyor builder --db`) "
+                "and reload the page.")
+    if isinstance(exc, ConveyorError):
+        return str(exc)
+    if isinstance(exc, OperationalError):
+        text = _short(exc).lower()
+        if "locked" in text or "busy" in text or "timeout" in text:
+            return BUSY
+        return f"The database could not be read or written: {_short(exc)}. Try again in a moment."
+    if isinstance(exc, IntegrityError | DataError):
+        return f"{what} could not be saved: {_short(exc)}"
+    if isinstance(exc, SQLAlchemyError):
+        return f"The database refused the request: {_short(exc)}"
+    return f"Something went wrong: {exc.__class__.__name__}: {_short(exc)}"
+
+
+def show_error(exc: Exception, what: str = "The change") -> None:
+    """Show ``exc`` as a red box; unexpected ones are logged with their traceback for the operator."""
+    if not isinstance(exc, ConveyorError | SQLAlchemyError | DatabaseUnavailable):
+        _log.error("builder page failed", exc_info=exc)
+    elif not isinstance(exc, ConveyorError):
+        _log.warning("builder page: %s", error_message(exc, what))
+    st.error(error_message(exc, what), icon="🚫")
+
+
+def page_boundary(render: Callable[[], None]) -> Callable[[], None]:
+    """Wrap a page's ``render``: any error becomes one clear red box instead of a traceback.
+
+    Streamlit's own control flow (``st.rerun``, ``st.stop``, ``st.switch_page``) raises
+    BaseException subclasses and passes through untouched.
+    """
+    @functools.wraps(render)
+    def guarded() -> None:
+        try:
+            render()
+        except Exception as exc:  # noqa: BLE001 - the one place a page's unexpected errors end up
+            show_error(exc)
+
+    return guarded
 
 
 # -- per-funnel drafts of the owner pages ------------------------------------------------------------
@@ -144,6 +221,16 @@ def funnel_picker(where: Any = None) -> str | None:
     return chosen
 
 
+def owner_top() -> tuple[Any, str, dict[str, Any]] | None:
+    """The top of the Designer and the Rule editor: (the right-hand column, funnel, its draft), or None."""
+    top = st.columns([2, 3])
+    funnel = funnel_picker(top[0])
+    if funnel is None:
+        st.info("There are no funnels yet. Import one on the **Versions & import/export** page.")
+        return None
+    return top[1], funnel, load_draft(funnel)
+
+
 def _main_funnel(ids: list[str]) -> str:
     """The funnel shown first: the one with the most stages (the main sales funnel, not a sub-process)."""
     c = get_conveyor()
@@ -182,8 +269,7 @@ def save_bar(funnel: str, place: str) -> None:
             except RuleSetInvalid as exc:
                 st.error("Not saved:\n\n" + "\n".join(f"- `{p.path}`: {p.message}" for p in exc.problems))
             except (ConveyorError, SQLAlchemyError) as exc:
-                st.error(f"Not saved: the database refused the new version ({exc.__class__.__name__}: {exc}). "
-                         "Your draft is kept; try again.")
+                st.error(f"Not saved: {error_message(exc, 'The new version')} Your draft is kept; try again.")
             else:
                 st.session_state["owner_flash"] = f"Saved version {info.version} of '{funnel}'."
                 st.rerun()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from builder.state import get_conveyor
+from builder.state import get_conveyor, page_boundary
 from builder.views.deals import _md, apply_change, local_times, show_flash
 from engine import reports
 from engine.conveyor import Conveyor
@@ -22,6 +22,7 @@ STATUS_ICON = {"pending": "⏳", "sending": "📤", "done": "✅", "failed": "�
 UNASSIGNED = "(unassigned)"
 
 
+@page_boundary
 def render() -> None:
     st.title("✅ Actions review")
     conveyor = get_conveyor()

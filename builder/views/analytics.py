@@ -10,7 +10,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from builder.state import get_conveyor
+from builder.state import get_conveyor, page_boundary
 from builder.views.deals import _md, funnel_picker, local_times, money
 from engine import reports
 
@@ -18,6 +18,7 @@ KEY = "an_"  # session keys of this page
 KIND_COLOURS = alt.Scale(domain=["open", "won", "lost"], range=["#2563EB", "#16A34A", "#DC2626"])
 
 
+@page_boundary
 def render() -> None:
     st.title("📈 Analytics")
     conveyor = get_conveyor()

@@ -6,14 +6,15 @@ so rules fire exactly as they would from the CLI; internal actions are applied a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import SQLAlchemyError
 
-from builder.state import get_conveyor
+from builder.state import error_message, get_conveyor, page_boundary, show_error
 from engine import reports
 from engine.conveyor import Conveyor
 from engine.deal import DealState
@@ -39,8 +40,9 @@ def settle(conveyor: Conveyor, rounds: int = 50) -> None:
         for _ in range(rounds):
             if not dispatch_internal(conveyor):
                 return
-    except (ConveyorError, OperationalError):
-        st.warning("The change is saved; its follow-up actions will be carried out by the engine service.")
+    except (ConveyorError, SQLAlchemyError) as exc:
+        st.warning("The change is saved; its follow-up actions will be carried out by the engine service "
+                   f"({error_message(exc)})")
 
 
 def apply_change(conveyor: Conveyor, change: Callable[[], Any], success: str, flash_key: str) -> bool:
@@ -50,8 +52,8 @@ def apply_change(conveyor: Conveyor, change: Callable[[], Any], success: str, fl
     except ConveyorError as exc:
         st.error(_md(str(exc)))
         return False
-    except OperationalError:
-        st.error("The database is busy (another process is writing). Nothing was changed; try again.")
+    except SQLAlchemyError as exc:  # busy, or refused by the database: nothing was changed
+        show_error(exc)
         return False
     settle(conveyor)
     st.session_state[flash_key] = success
@@ -88,6 +90,7 @@ def funnel_picker(conveyor: Conveyor, key: str) -> str | None:
 
 
 # -- page ----------------------------------------------------------------------------------------------
+@page_boundary
 def render() -> None:
     st.title("💼 Deals")
     conveyor = get_conveyor()
@@ -221,7 +224,7 @@ def _field_widgets(fields: list[FieldDef], values: dict[str, Any], prefix: str, 
                 out[fd.name] = st.selectbox(label, options, index=index, format_func=lambda o: o or "—",
                                             key=key) or None
             elif fd.type is FieldType.NUMERIC:
-                out[fd.name] = st.number_input(label, value=None if current is None else float(current), key=key)
+                out[fd.name] = st.number_input(label, value=_number_value(current), key=key)
             elif fd.type is FieldType.BOOLEAN:
                 out[fd.name] = st.checkbox(label, value=bool(current), key=key)
             else:
@@ -332,7 +335,9 @@ def _events(conveyor: Conveyor, d: DealState) -> None:
                 st.rerun()
     with st.form(f"{KEY}pay_{d.id}", border=True):
         p1, p2 = st.columns([1, 1], vertical_alignment="bottom")
-        amount = p1.number_input("Payment amount", min_value=0.0, value=float(d.amount or 0.0), step=1000.0,
+        # The deal's amount is only a suggestion: a negative or non-finite one must not break the form.
+        suggested = d.amount if _editable_number(d.amount) and d.amount >= 0 else 0.0
+        amount = p1.number_input("Payment amount", min_value=0.0, value=float(suggested), step=1000.0,
                                  format="%.2f", key=f"{KEY}pay_amount_{d.id}")
         if p2.form_submit_button("💳 Record payment", width="stretch"):
             if apply_change(conveyor, lambda: conveyor.record_payment(d.id, amount),
@@ -354,9 +359,12 @@ def _fields_form(conveyor: Conveyor, rs: RuleSet, d: DealState) -> None:
             "title": c1.text_input("Title", value=d.title, key=f"{KEY}f_{d.id}_title"),
             "phone": c2.text_input("Phone", value=d.phone, key=f"{KEY}f_{d.id}_phone"),
             "email": c1.text_input("E-mail", value=d.email, key=f"{KEY}f_{d.id}_email"),
-            "amount": c2.number_input("Amount", min_value=0.0, value=d.amount, step=1000.0,
+            # No min_value: a stored negative amount is shown as it is, and the engine refuses bad input.
+            "amount": c2.number_input("Amount", value=_number_value(d.amount), step=1000.0,
                                       key=f"{KEY}f_{d.id}_amount"),
         }
+        if not _editable_number(d.amount) and d.amount is not None:
+            c2.caption(f"Stored amount {d.amount!r} cannot be edited here; type a new one to replace it.")
         if rs.fields:
             st.markdown("**Funnel fields**")
         values.update(_field_widgets(rs.fields, d.fields, f"{KEY}f_{d.id}_"))
@@ -364,13 +372,27 @@ def _fields_form(conveyor: Conveyor, rs: RuleSet, d: DealState) -> None:
     if not saved:
         return
     current = {"title": d.title, "phone": d.phone, "email": d.email, "amount": d.amount, **d.fields}
-    changed = {k: v for k, v in values.items() if not _same(current.get(k), v)}
+    numeric = {"amount"} | {fd.name for fd in rs.fields if fd.type is FieldType.NUMERIC}
+    # A stored number the widget could not show (inf, text) came back empty: that is not an edit.
+    kept = {k for k in numeric if values.get(k) is None and current.get(k) is not None
+            and not _editable_number(current.get(k))}
+    changed = {k: v for k, v in values.items() if k not in kept and not _same(current.get(k), v)}
     if not changed:
         st.info("Nothing changed.")
         return
     if apply_change(conveyor, lambda: conveyor.update_deal(d.id, changed),
                     f"Saved: {', '.join(changed)}.", FLASH):
         st.rerun()
+
+
+def _editable_number(value: Any) -> bool:
+    """A number a ``st.number_input`` can hold (Streamlit refuses inf, NaN and values beyond a double)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(float(value))
+
+
+def _number_value(value: Any) -> float | None:
+    """The widget's starting value: the stored number, or empty when it cannot be shown in the widget."""
+    return float(value) if _editable_number(value) else None
 
 
 def _same(old: Any, new: Any) -> bool:

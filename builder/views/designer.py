@@ -31,15 +31,15 @@ from builder.components import (
     stage_node_id,
     watched_stage,
 )
+from builder.state import page_boundary
 from engine.deal import BUILTIN_FIELDS
 from engine.errors import ConveyorError
 from engine.ruleset import RuleSet
-from engine.validate import rule_data
+from engine.validate import _IDENT, rule_data  # the validator's id pattern: one rule for ids
 
 PICK = "designer_pick"
 PICK_NEXT = "designer_pick_next"  # a pick requested after the picker exists; applied on the next run
 LAST_CLICK = "designer_last_click"
-_IDENT = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 KINDS = ["open", "won", "lost"]
 
 
@@ -77,16 +77,15 @@ def _node_label(doc: dict[str, Any], nid: str) -> str:
     return f"⚙️ Rule: {r.get('name') or r['id']}" if r else nid
 
 
+@page_boundary
 def render() -> None:
     st.title("🗺️ Funnel designer")
     c = state.get_conveyor()
-    top = st.columns([2, 3])
-    funnel = state.funnel_picker(top[0])
-    if funnel is None:
-        st.info("There are no funnels yet. Import one on the **Versions & import/export** page.")
+    picked = state.owner_top()
+    if picked is None:
         return
-    doc = state.load_draft(funnel)
-    top[1].caption(doc.get("description", ""))
+    right_top, funnel, doc = picked
+    right_top.caption(doc.get("description", ""))
     state.flash()
     bar = st.container()
     rd = rule_data_for(doc)
@@ -188,13 +187,7 @@ def _stage_editor(c: Any, funnel: str, doc: dict[str, Any], sid: str, rd: RuleDa
     outgoing = [t for t in doc.get("transitions", []) if t["from"] == sid]
     incoming = [t for t in doc.get("transitions", []) if t["to"] == sid]
     names = {s["id"]: s["name"] for s in doc["stages"]}
-    for t in outgoing + incoming:
-        tc = st.columns([5, 1])
-        tc[0].write(f"{names.get(t['from'], t['from'])} → {names.get(t['to'], t['to'])}")
-        if tc[1].button("✕", key=f"{k}:deltr:{t['from']}:{t['to']}", help="Remove this transition"):
-            doc["transitions"] = [x for x in doc["transitions"] if x != t]
-            state.bump(funnel)
-            st.rerun()
+    _transition_rows(funnel, doc, outgoing + incoming, f"{k}:deltr", [5, 1])
     targets = [s["id"] for s in doc["stages"] if s["id"] != sid and {"from": sid, "to": s["id"]} not in outgoing]
     if targets:
         ac = st.columns([4, 2])
@@ -304,13 +297,20 @@ def _slug(name: str) -> str:
 def _transitions(funnel: str, doc: dict[str, Any]) -> None:
     names = {s["id"]: s["name"] for s in doc["stages"]}
     with st.expander(f"↔️ All transitions ({len(doc.get('transitions', []))})"):
-        for t in list(doc.get("transitions", [])):
-            tc = st.columns([6, 1])
-            tc[0].write(f"{names.get(t['from'], t['from'])} → {names.get(t['to'], t['to'])}")
-            if tc[1].button("✕", key=f"designer:{funnel}:alltr:{t['from']}:{t['to']}", help="Remove"):
-                doc["transitions"] = [x for x in doc["transitions"] if x != t]
-                state.bump(funnel)
-                st.rerun()
+        _transition_rows(funnel, doc, list(doc.get("transitions", [])), f"designer:{funnel}:alltr", [6, 1], names)
+
+
+def _transition_rows(funnel: str, doc: dict[str, Any], transitions: list[dict[str, str]], key: str,
+                     widths: list[int], names: dict[str, str] | None = None) -> None:
+    """One row per transition, "A → B" with a ✕ that removes it from the draft."""
+    names = names if names is not None else {s["id"]: s["name"] for s in doc["stages"]}
+    for t in transitions:
+        tc = st.columns(widths)
+        tc[0].write(f"{names.get(t['from'], t['from'])} → {names.get(t['to'], t['to'])}")
+        if tc[1].button("✕", key=f"{key}:{t['from']}:{t['to']}", help="Remove this transition"):
+            doc["transitions"] = [x for x in doc["transitions"] if x != t]
+            state.bump(funnel)
+            st.rerun()
 
 
 # -- rules ------------------------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from builder.state import get_conveyor
+from builder.components import OP_SYMBOLS
+from builder.state import get_conveyor, page_boundary
 from builder.views.deals import _field_widgets, _md, funnel_picker
 from engine import reports
 from engine.errors import ConveyorError
@@ -23,14 +24,9 @@ from engine.variables import variables_class
 
 KEY = "dry_"  # session keys of this page
 MOMENTS = {"now": 0.0, "+24 h": 24.0, "+48 h": 48.0, "+90 days": 90 * 24.0, "custom": None}
-OPS = {"equal_to": "=", "greater_than": ">", "greater_than_or_equal_to": "≥", "less_than": "<",
-       "less_than_or_equal_to": "≤", "equal_to_case_insensitive": "= (any case)", "contains": "contains",
-       "does_not_contain": "does not contain", "starts_with": "starts with", "ends_with": "ends with",
-       "matches_regex": "matches", "non_empty": "is filled in", "is_true": "is yes", "is_false": "is no",
-       "shares_at_least_one_element_with": "shares one of", "shares_exactly_one_element_with": "shares exactly one of",
-       "shares_no_elements_with": "shares none of"}
 
 
+@page_boundary
 def render() -> None:
     st.title("🧪 Dry run")
     st.caption("See which rules would fire for a deal at a given moment, and the value behind every "
@@ -143,7 +139,7 @@ def _results(rs: RuleSet, state: Any, traces: list[RuleTrace], fired: set[tuple[
             head = f"⬜ {name} — not now ({failed} condition{'s' if failed != 1 else ''} false)"
         with st.expander(head, expanded=t.fires and not already):
             rows = [{"": "✅" if c.result else "❌", "Condition": labels.get(c.name, c.name),
-                     "Test": f"{OPS.get(c.operator, c.operator)} {_value(c.value)}".strip(),
+                     "Test": f"{OP_SYMBOLS.get(c.operator, c.operator)} {_value(c.value)}".strip(),
                      "Actual value": _value(c.actual), "Where": c.path} for c in t.conditions]
             st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
             if t.fires and t.actions:

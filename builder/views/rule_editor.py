@@ -23,6 +23,7 @@ from builder.components import (
     problems_under,
     watched_stage,
 )
+from builder.state import page_boundary
 from builder.views.designer import _new_rule, rule_data_for
 
 SELECTED = "rules_selected"  # other pages set this before switching here to preselect a rule
@@ -30,14 +31,13 @@ SELECTED_NEXT = "rules_selected_next"  # a choice made after the picker exists; 
 NEW = "__new__"
 
 
+@page_boundary
 def render() -> None:
     st.title("🧩 Rule editor")
-    top = st.columns([2, 3])
-    funnel = state.funnel_picker(top[0])
-    if funnel is None:
-        st.info("There are no funnels yet. Import one on the **Versions & import/export** page.")
+    picked = state.owner_top()
+    if picked is None:
         return
-    doc = state.load_draft(funnel)
+    right_top, funnel, doc = picked
     state.flash()
     bar = st.container()
     rules = doc.setdefault("rules", [])
@@ -45,7 +45,7 @@ def render() -> None:
     by_id = {r["id"]: r for r in rules}
     labels = {x: f"{'' if r.get('enabled', True) else '⏸ '}{r.get('name') or x}  ({x})" for x, r in by_id.items()}
     labels[NEW] = "➕ New rule…"
-    rid = state.picker(top[1], "Rule", [*ids, NEW], labels, SELECTED)
+    rid = state.picker(right_top, "Rule", [*ids, NEW], labels, SELECTED)
     if rid == NEW:
         stage_names = {s["id"]: s["name"] for s in doc["stages"]}
         st.subheader("New rule")

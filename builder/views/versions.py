@@ -11,12 +11,15 @@ from typing import Any
 
 import pandas as pd
 import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
 
 from builder import state
+from builder.state import page_boundary
 from engine.errors import ConveyorError, RuleSetInvalid
 from engine.ruleset import RuleSet
 
 
+@page_boundary
 def render() -> None:
     st.title("🗂️ Versions & import/export")
     c = state.get_conveyor()
@@ -56,8 +59,8 @@ def _versions(c: Any, funnel: str, versions: list[Any]) -> None:
     if cols[1].button("Make active", type="primary", disabled=chosen == active, key=f"versions:{funnel}:go"):
         try:
             info = c.activate(funnel, chosen)
-        except ConveyorError as exc:
-            st.error(str(exc))
+        except (ConveyorError, SQLAlchemyError) as exc:
+            state.show_error(exc, f"Version {chosen}")
         else:
             if not state.is_dirty(funnel):
                 state.discard_draft(funnel)  # the designer now shows the newly active version
@@ -159,6 +162,10 @@ def _import(c: Any) -> None:
             info = c.save_ruleset(rs, comment=comment, author="owner (import)")
         except RuleSetInvalid as exc:
             st.error("Not saved:\n\n" + "\n".join(f"- `{p.path}`: {p.message}" for p in exc.problems))
+            return
+        except (ConveyorError, SQLAlchemyError) as exc:  # e.g. someone saved a version at the same time
+            st.error(f"Not saved: {state.error_message(exc, 'The imported version')} Nothing was changed; "
+                     "try again.", icon="🚫")
             return
         st.session_state["versions:imported"] = ((rs.funnel, rs.fingerprint()), info.version)
         if not state.is_dirty(rs.funnel):
