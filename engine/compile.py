@@ -12,17 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import lru_cache
 from typing import Any
 
-import re2
 from business_rules.engine import do_actions
 from business_rules.operators import NumericType
 
 from engine.actions import DealActions, PlannedAction
 from engine.evaluate import Decision, condition_names, due_time, occurrence
 from engine.ruleset import FieldType, Rule, RuleSet
-from engine.variables import TIME_VARIABLES, field_value
+from engine.variables import TIME_VARIABLES, compiled_regex, field_value
 
 Values = dict[str, Any]
 Test = Callable[[Values], bool]
@@ -128,11 +126,6 @@ def numeric_test(op: str, threshold: float | int) -> Callable[[float], bool]:
     return between
 
 
-@lru_cache(maxsize=1024)
-def _regex(pattern: str) -> Any:
-    return re2.compile(pattern)
-
-
 def string_test(op: str, value: Any) -> Callable[[str], bool]:
     """``x -> SafeStringType(x).<op>(value)`` (the argument is cast like business-rules: ``value or ""``)."""
     other = value or ""
@@ -148,7 +141,7 @@ def string_test(op: str, value: Any) -> Callable[[str], bool]:
     if op == "contains":
         return lambda x: other in x
     if op == "matches_regex":
-        rx = _regex(other)
+        rx = compiled_regex(other)
         return lambda x: rx.search(x) is not None
     if op == "non_empty":
         return bool

@@ -12,13 +12,16 @@ import json
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat
 
 FORMAT = "conveyor.ruleset/1"
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # Strings are never coerced from numbers by pydantic; booleans and numbers are declared strict
+    # below, so "enabled": "yes" or "x": "10" are refused instead of guessed at. Only the JSON
+    # spelling "from" names a transition's start (no populate_by_name: "from_" is an unknown key).
+    model_config = ConfigDict(extra="forbid")
 
 
 class FieldType(StrEnum):
@@ -43,8 +46,8 @@ class RepeatPolicy(StrEnum):
 
 
 class Position(_Model):
-    x: float
-    y: float
+    x: StrictFloat
+    y: StrictFloat
 
 
 class FieldDef(_Model):
@@ -83,7 +86,7 @@ class Rule(_Model):
 
     id: str
     name: str = ""
-    enabled: bool = True
+    enabled: StrictBool = True
     repeat: RepeatPolicy = RepeatPolicy.ONCE_PER_STAGE_VISIT
     conditions: dict[str, Any]
     actions: list[ActionSpec]

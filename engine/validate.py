@@ -16,7 +16,7 @@ import re2
 from business_rules import export_rule_data
 from pydantic import ValidationError
 
-from engine.actions import MESSAGE_ACTIONS, TEMPLATE_PARAMS, DealActions
+from engine.actions import TEMPLATE_PARAMS, DealActions
 from engine.deal import BUILTIN_FIELDS, TEMPLATE_BUILTINS
 from engine.errors import Problem, RuleSetInvalid
 from engine.ruleset import FieldType, RuleSet
@@ -34,8 +34,28 @@ MAX_DUE_IN_HOURS = 87_600  # ten years
 #: far beyond a thousand years that date arithmetic overflows and would break every change to a deal.
 MAX_TIME_HOURS = 10_000_000
 _IDENT = re2.compile(r"^[a-z][a-z0-9_]{0,62}$")
+#: Lengths of the storage columns these values are copied into (storage/models.py). SQLite ignores
+#: lengths, PostgreSQL refuses longer text, and then every change that fires the rule would fail.
+MAX_ID_LENGTH = 63  # funnels.id and deals.stage are String(64); firings.rule_id String(100)
+MAX_FUNNEL_NAME = 200  # funnels.name
+MAX_RULE_NAME = 300  # firings.rule_name
+#: Not stored in a column of their own, but shown in tables, menus and messages: kept readable.
+MAX_STAGE_NAME = 200
+MAX_LABEL = 200  # field labels and select options
 
-_ = MESSAGE_ACTIONS  # re-exported for callers that classify actions after validation
+#: RE2's shorthand classes and word boundaries are ASCII-only; Python's ``re`` (what plain
+#: business-rules runs) makes them Unicode-aware. "^\w+$" matches "Олена" in one and not the other,
+#: so these are refused with the Unicode spelling that means what the author most likely wanted.
+_ASCII_SHORTHANDS = {
+    "w": r"[\p{L}\p{Nd}_]",
+    "W": r"[^\p{L}\p{Nd}_]",
+    "d": r"\p{Nd}",
+    "D": r"\P{Nd}",
+    "s": r"[\p{Z}\t\n\r\f\v]",
+    "S": r"[^\p{Z}\t\n\r\f\v]",
+    "b": r"(^|[^\p{L}\p{Nd}_]) … ([^\p{L}\p{Nd}_]|$) around the word",
+    "B": r"an explicit [\p{L}\p{Nd}_] on both sides",
+}
 
 
 def rule_data(ruleset: RuleSet | None = None) -> dict[str, Any]:
@@ -61,6 +81,45 @@ def _path(loc: Iterable[Any]) -> str:
         else:
             out += ("." if out else "") + str(part)
     return out
+
+
+def regex_differences(pattern: str) -> list[str]:
+    """Why ``pattern`` would match differently under RE2 than under Python's ``re`` (empty: it would not).
+
+    Walks the pattern escape by escape, so ``\\\\w`` (a literal backslash, then ``w``) is not mistaken
+    for ``\\w``, and text quoted with ``\\Q…\\E`` is skipped.
+    """
+    found: list[str] = []
+    i, n = 0, len(pattern)
+    in_class, class_first = False, -1
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            nxt = pattern[i + 1:i + 2]
+            if nxt == "Q":  # RE2 quotes literally up to \E
+                end = pattern.find("\\E", i + 2)
+                i = n if end < 0 else end + 2
+                continue
+            if nxt in _ASCII_SHORTHANDS:
+                what = "a word boundary" if nxt in "bB" else "a shorthand class"
+                found.append(f"\\{nxt} is {what} that RE2 limits to ASCII while Python's re does not (so"
+                             f" Cyrillic letters, other digits or non-ASCII spaces would match differently);"
+                             f" write {_ASCII_SHORTHANDS[nxt]} instead")
+            i += 2
+            continue
+        if in_class:
+            if c == "]" and i > class_first:
+                in_class = False
+            elif c == "[" and pattern[i + 1:i + 2] in (":", ".", "="):
+                found.append(f"'[{pattern[i + 1]}' inside a character class is a POSIX class in RE2 (ASCII-only)"
+                             " but literal characters in Python's re; write \\p{L}, \\p{Nd}, … or escape the '['")
+                i += 2
+                continue
+        elif c == "[":
+            in_class = True
+            class_first = i + 2 if pattern[i + 1:i + 2] == "^" else i + 1  # a ']' right here is literal
+        i += 1
+    return found
 
 
 class _NonStandardConstant(ValueError):
@@ -214,14 +273,28 @@ class _Checker:
         return self.problems
 
     def check_header(self) -> None:
-        if not _IDENT.match(self.rs.funnel):
-            self.add("funnel", f"'{self.rs.funnel}' is not a valid funnel id (lowercase letters, digits and '_', starting with a letter)")
+        self.check_ident("funnel", self.rs.funnel, "funnel id")
         if not self.rs.name.strip():
             self.add("name", "funnel name is empty")
+        self.check_length("name", self.rs.name, MAX_FUNNEL_NAME, "a funnel name")
         if len(self.rs.rules) > MAX_RULES:
             self.add("rules", f"{len(self.rs.rules)} rules; the limit is {MAX_RULES}")
         if len(self.rs.stages) > MAX_STAGES:
             self.add("stages", f"{len(self.rs.stages)} stages; the limit is {MAX_STAGES}")
+
+    def check_ident(self, path: str, value: str, what: str) -> bool:
+        """A lowercase identifier that fits its storage column; False (and a problem) otherwise."""
+        if len(value) > MAX_ID_LENGTH:
+            self.add(path, f"'{value[:30]}…' is {len(value)} characters long; a {what} may have at most {MAX_ID_LENGTH}")
+            return False
+        if not _IDENT.match(value):
+            self.add(path, f"'{value}' is not a valid {what} (lowercase letters, digits and '_', starting with a letter)")
+            return False
+        return True
+
+    def check_length(self, path: str, value: str, limit: int, what: str) -> None:
+        if len(value) > limit:
+            self.add(path, f"'{value[:30]}…' is {len(value)} characters long; {what} may have at most {limit}")
 
     def check_fields(self) -> None:
         from engine.variables import DealVariables
@@ -230,13 +303,16 @@ class _Checker:
         seen: set[str] = set()
         for i, f in enumerate(self.rs.fields):
             p = f"fields[{i}]"
-            if not _IDENT.match(f.name):
-                self.add(f"{p}.name", f"'{f.name}' is not a valid field name (lowercase letters, digits and '_', starting with a letter)")
+            if not self.check_ident(f"{p}.name", f.name, "field name"):
+                pass
             elif f.name in reserved:
                 self.add(f"{p}.name", f"'{f.name}' is reserved (a built-in variable, deal attribute or engine name)")
             if f.name in seen:
                 self.add(f"{p}.name", f"duplicate field name '{f.name}'")
             seen.add(f.name)
+            self.check_length(f"{p}.label", f.label, MAX_LABEL, "a field label")
+            for k, option in enumerate(f.options):
+                self.check_length(f"{p}.options[{k}]", option, MAX_LABEL, "an option")
             if f.type is FieldType.SELECT:
                 if not f.options:
                     self.add(f"{p}.options", f"select field '{f.name}' needs at least one option")
@@ -254,13 +330,13 @@ class _Checker:
         seen: set[str] = set()
         for i, s in enumerate(self.rs.stages):
             p = f"stages[{i}]"
-            if not _IDENT.match(s.id):
-                self.add(f"{p}.id", f"'{s.id}' is not a valid stage id (lowercase letters, digits and '_', starting with a letter)")
+            self.check_ident(f"{p}.id", s.id, "stage id")
             if s.id in seen:
                 self.add(f"{p}.id", f"duplicate stage id '{s.id}'")
             seen.add(s.id)
             if not s.name.strip():
                 self.add(f"{p}.name", "stage name is empty")
+            self.check_length(f"{p}.name", s.name, MAX_STAGE_NAME, "a stage name")
             if s.guard:
                 for j, name in enumerate(s.guard.required_fields):
                     if name not in self.field_names and name not in BUILTIN_FIELDS:
@@ -284,8 +360,8 @@ class _Checker:
         seen: set[str] = set()
         for i, rule in enumerate(self.rs.rules):
             p = f"rules[{i}]"
-            if not _IDENT.match(rule.id):
-                self.add(f"{p}.id", f"'{rule.id}' is not a valid rule id (lowercase letters, digits and '_', starting with a letter)")
+            self.check_ident(f"{p}.id", rule.id, "rule id")
+            self.check_length(f"{p}.name", rule.name, MAX_RULE_NAME, "a rule name")
             if rule.id in seen:
                 self.add(f"{p}.id", f"duplicate rule id '{rule.id}'")
             seen.add(rule.id)
@@ -363,6 +439,11 @@ class _Checker:
                 self.add(p, "the number must be finite")
             elif name in TIME_VARIABLES and abs(value) > MAX_TIME_HOURS:
                 self.add(p, f"{value} hours is out of range for '{name}' (at most {MAX_TIME_HOURS:,} hours either way)")
+            elif name in TIME_VARIABLES and op["name"] == "equal_to":
+                # Time flows between ticks: "exactly 24 h" holds for microseconds that no tick meets.
+                self.add(f"{p[:-len('.value')]}.operator",
+                         f"'equal_to' on '{name}' would almost never fire (time moves on between ticks, so the"
+                         f" value is exactly {value} only for an instant); use 'greater_than_or_equal_to'")
             return
         if input_type == "text":
             if not isinstance(value, str):
@@ -383,9 +464,8 @@ class _Checker:
             elif options and (not isinstance(value, str) or value.lower() not in {o.lower() for o in options}):
                 self.add(p, f"'{value}' is not an option of '{name}' (options: {', '.join(options)}){_suggest(value, options)}")
             return
-        if input_type == "select_multiple":
-            if not isinstance(value, list):
-                self.add(p, f"'{op['name']}' on '{name}' needs a list of options, got {json.dumps(value)}")
+        # No variable is of business-rules' select_multiple type (custom fields are single-choice),
+        # so its operators are never offered: check_leaf refuses them by the variable's type.
 
     def check_regex(self, pattern: str, p: str) -> None:
         if len(pattern) > MAX_REGEX_LENGTH:
@@ -395,6 +475,9 @@ class _Checker:
             re2.compile(pattern)
         except re2.error as exc:
             self.add(p, f"pattern {pattern!r} is not a supported regular expression (RE2 syntax, linear time; no backreferences or lookaround): {exc}")
+            return
+        for difference in regex_differences(pattern):
+            self.add(p, f"pattern {pattern!r}: {difference}")
 
     # -- actions -------------------------------------------------------------------------------
     def check_action(self, name: str, params: dict[str, Any], p: str) -> None:

@@ -29,16 +29,23 @@ from engine.ruleset import FieldDef, FieldType, RuleSet
 class SafeStringType(StringType):
     """business-rules' string type with ``matches_regex`` run by RE2 (linear time, cannot hang).
 
-    Same operator names and results as ``StringType`` for every pattern the validator accepts.
+    Same operator names as ``StringType``. RE2 is not Python's ``re``: the validator refuses the
+    constructs that both accept but read differently (``\\w \\d \\s \\b`` and their negations are
+    ASCII-only in RE2, ``[[:alpha:]]`` is a class only in RE2), so an accepted pattern that Python's
+    ``re`` also compiles matches the same Unicode text. Two differences remain (docs/rules-format.md):
+    ``$`` matches only at the very end (``re`` also before a final newline), and a few special
+    case-insensitive matches (the Turkish dotted İ against ``(?i)i``). RE2-only syntax such as
+    ``\\p{L}`` is accepted; Python's ``re`` refuses it outright rather than matching differently.
     """
 
     @type_operator(FIELD_TEXT)
     def matches_regex(self, regex: str) -> bool:
-        return _regex(regex).search(self.value) is not None
+        return compiled_regex(regex).search(self.value) is not None
 
 
 @lru_cache(maxsize=1024)
-def _regex(pattern: str) -> Any:
+def compiled_regex(pattern: str) -> Any:
+    """The RE2 program for ``pattern``, compiled once for every evaluation path (cached)."""
     return re2.compile(pattern)
 
 

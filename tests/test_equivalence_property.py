@@ -37,8 +37,10 @@ BOOLEAN_VARS = ["has_manager", "proposal_attached", "proposal_opened", "client_r
 NUMERIC_OPS = ["equal_to", "greater_than", "greater_than_or_equal_to", "less_than", "less_than_or_equal_to"]
 STRING_OPS = ["equal_to", "equal_to_case_insensitive", "starts_with", "ends_with", "contains",
               "matches_regex", "non_empty"]
-TEXTS = ["", "a", "A", "ab", "Ab", "qual", "Qualification", "proposal", "ß", "İstanbul", "x y"]
-REGEXES = ["^a", "b$", "a|B", "[0-9]+", ".*", "(?i)qual", "^$", "al", "^pro.*al$"]
+TEXTS = ["", "a", "A", "ab", "Ab", "qual", "Qualification", "proposal", "ß", "İstanbul", "x y",
+         "Олена", "олена", "Ґанок їжак", "Петро 42"]
+REGEXES = ["^a", "b$", "a|B", "[0-9]+", ".*", "(?i)qual", "^$", "al", "^pro.*al$",
+           "(?i)^олена$", r"^[\p{L}\p{Nd}_]+$", r"\p{Lu}", "[а-яіїєґ]+"]
 
 # Thresholds and values meet on the edges business-rules draws with EPSILON = 1e-6.
 BASES = [0, 1, 24, 48, 1.5, 100.25, -3, 1e6]
@@ -56,8 +58,10 @@ thresholds = st.one_of(st.sampled_from(BASES), numbers, st.integers(-5, 60))
 def _leaf(draw: Any) -> dict[str, Any]:
     kind = draw(st.sampled_from(["numeric", "numeric", "string", "boolean", "select"]))
     if kind == "numeric":
-        return {"name": draw(st.sampled_from(NUMERIC_VARS)), "operator": draw(st.sampled_from(NUMERIC_OPS)),
-                "value": draw(thresholds)}
+        name = draw(st.sampled_from(NUMERIC_VARS))
+        # The validator refuses equal_to on "hours since" variables (it would hold only for an instant).
+        ops = [o for o in NUMERIC_OPS if o != "equal_to"] if name in TIME_VARS else NUMERIC_OPS
+        return {"name": name, "operator": draw(st.sampled_from(ops)), "value": draw(thresholds)}
     if kind == "boolean":
         return {"name": draw(st.sampled_from(BOOLEAN_VARS)), "operator": draw(st.sampled_from(["is_true", "is_false"])),
                 "value": None}
