@@ -32,6 +32,10 @@ def friendly(fn):  # noqa: ANN001, ANN201
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except KeyboardInterrupt:
+            # Ctrl-C is the user's choice, not an error: one line, the shell's usual 128 + SIGINT.
+            click.echo("interrupted", err=True)
+            sys.exit(130)
         except RuleSetInvalid as exc:
             _fail(str(exc), 1)
         except (ConveyorError, StorageError, ValueError) as exc:
@@ -96,7 +100,24 @@ def validate(files: tuple[Path, ...]) -> None:
     """Check rule-set documents; print every problem with its JSON path. Exit 1 if any is invalid."""
     from engine.validate import parse_json, validate_document
 
-    docs = {f: parse_json(Path(f).read_bytes(), str(f)) for f in files}
+    bad = 0
+
+    def report(f: Path, problems: list[Any]) -> None:
+        nonlocal bad
+        bad += 1
+        click.echo(f"{f}: {len(problems)} problem(s)", err=True)
+        for p in problems:
+            click.echo(f"  {p}", err=True)
+
+    # Every file is checked and reported, even when an earlier one cannot be read or parsed.
+    docs: dict[Path, Any] = {}
+    for f in files:
+        try:
+            docs[f] = parse_json(Path(f).read_bytes(), str(f))
+        except RuleSetInvalid as exc:
+            report(f, exc.problems)
+        except OSError as exc:
+            report(f, [f"cannot read the file: {exc.strerror or exc}"])
     known = set()
     for f in files:  # funnels beside the file may be named by start_process
         for sibling in Path(f).resolve().parent.glob("*.json"):
@@ -105,16 +126,12 @@ def validate(files: tuple[Path, ...]) -> None:
             except Exception:  # noqa: BLE001 - an unreadable sibling only means fewer known funnels
                 pass
     known |= {d.get("funnel") for d in docs.values() if isinstance(d, dict)}
-    bad = 0
     for f, doc in docs.items():
         try:
             rs = validate_document(doc, known_funnels={k for k in known if isinstance(k, str)})
             click.echo(f"{f}: ok ({rs.name}: {len(rs.stages)} stages, {len(rs.rules)} rules)")
         except RuleSetInvalid as exc:
-            bad += 1
-            click.echo(f"{f}: {len(exc.problems)} problem(s)", err=True)
-            for p in exc.problems:
-                click.echo(f"  {p}", err=True)
+            report(f, exc.problems)
     if bad:
         sys.exit(1)
 

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -34,13 +35,26 @@ def format_instant(dt: datetime) -> str:
     return utc(dt).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def display_zone() -> ZoneInfo:
-    """The zone times are shown in (``CONVEYOR_TZ``, default Europe/Kyiv); storage is always UTC."""
-    name = os.environ.get("CONVEYOR_TZ") or DEFAULT_DISPLAY_ZONE
+_warned_zones: set[str] = set()
+
+
+def display_zone(strict: bool = False) -> ZoneInfo:
+    """The zone times are shown in (``CONVEYOR_TZ``, default Europe/Kyiv); storage is always UTC.
+
+    An unknown ``CONVEYOR_TZ`` falls back to Europe/Kyiv with a warning logged once per name (a page
+    or a listing should not fail over how it shows times); ``strict=True`` raises ``ValueError`` instead.
+    """
+    name = os.environ.get("CONVEYOR_TZ", "").strip() or DEFAULT_DISPLAY_ZONE
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"CONVEYOR_TZ={name!r} is not a known time zone (e.g. Europe/Kyiv, UTC)") from None
+        message = f"CONVEYOR_TZ={name!r} is not a known time zone (e.g. Europe/Kyiv, UTC)"
+        if strict:
+            raise ValueError(message) from None
+        if name not in _warned_zones:
+            _warned_zones.add(name)
+            logging.getLogger(__name__).warning("%s; showing times in %s", message, DEFAULT_DISPLAY_ZONE)
+        return ZoneInfo(DEFAULT_DISPLAY_ZONE)
 
 
 def for_display(dt: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:

@@ -54,7 +54,11 @@ class WebhookProvider:
 
     2xx: delivered. 4xx (but 408 and 429): permanent. 5xx, 408, 429, timeouts, refused connections:
     transient. ``GET url?idempotency_key=K`` answering 200 with ``{"delivered": true}`` lets the
-    dispatcher reconcile after a crash instead of resending; any other answer means "cannot tell".
+    dispatcher reconcile after a crash instead of resending; ``{"delivered": false}`` means not
+    delivered, and any other answer (including the string "true") means "cannot tell".
+
+    ``timeout`` bounds each socket operation (connect, each read), not the whole call: a gateway
+    that trickles its answer byte by byte can hold a worker longer (see docs/guarantees.md).
     """
 
     name = "webhook"
@@ -87,9 +91,12 @@ class WebhookProvider:
         url = f"{self.url}{'&' if '?' in self.url else '?'}idempotency_key={urllib.request.quote(idempotency_key)}"
         try:
             with urllib.request.urlopen(url, timeout=self.timeout) as resp:
-                return bool(json.loads(resp.read(2000)).get("delivered"))
+                answer = json.loads(resp.read(2000))
         except Exception:  # any failure here only means "cannot tell": the caller resends
             return None
+        # Only a JSON true means delivered: "false", "no" or 1 are not an answer we can trust.
+        value = answer.get("delivered") if isinstance(answer, dict) else None
+        return True if value is True else False if value is False else None
 
 
 def provider_from_url(url: str | None) -> MessageProvider:
