@@ -7,16 +7,20 @@ A change, the firings it causes and their outbox rows commit in one transaction;
 from __future__ import annotations
 
 import json
+import logging
+import math
 import os
+import re
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine import timers
@@ -25,11 +29,20 @@ from engine.clock import Clock, SystemClock
 from engine.compile import compile_ruleset
 from engine.crashpoints import crashpoint
 from engine.deal import BUILTIN_FIELDS, DealState
-from engine.errors import GuardFailed, InvalidChange, NotFound, TransitionNotAllowed
+from engine.dispatch import is_contention
+from engine.errors import (
+    ConveyorError,
+    GuardFailed,
+    InvalidChange,
+    NotFound,
+    Problem,
+    RuleSetInvalid,
+    TransitionNotAllowed,
+)
 from engine.evaluate import Decision, RuleTrace, trace
 from engine.providers import MessageProvider, RecordingProvider
 from engine.ruleset import FieldType, RuleSet, StageKind
-from engine.validate import _suggest, validate_document, validate_text
+from engine.validate import _suggest, parse_json, validate_document, validate_text
 from storage import repositories as repo
 from storage.db import make_engine, session_factory, transaction
 from storage.migrate import upgrade
@@ -37,6 +50,19 @@ from storage.models import Deal
 
 #: A cascade of engine stage moves longer than this is a loop; the move is refused and recorded.
 MAX_CASCADE = 10
+#: Longest text a built-in deal column holds (storage/models.py): PostgreSQL refuses longer values,
+#: and a refused value must be a clear error at the change, not a failing transaction later.
+TEXT_LIMITS = {"key": 100, "title": 300, "phone": 50, "email": 200}
+MANAGER_NAME_LIMIT, MANAGER_PHONE_LIMIT = 200, 50
+#: Largest magnitude a number in a deal may have: beyond it floats lose whole units, and
+#: NaN/Infinity are not JSON (PostgreSQL refuses them) and break comparisons.
+MAX_NUMBER = 1e15
+#: Keys the engine generates for keyless deals (``D-<id>``); an explicit key may not take one.
+GENERATED_KEY = re.compile(r"^D-\d+$")
+#: A deal whose evaluation fails in a tick is tried again this much later (logged and recorded).
+TICK_RETRY_DELAY = timedelta(hours=1)
+
+log = logging.getLogger("conveyor.engine")
 
 
 @dataclass(frozen=True)
@@ -56,6 +82,8 @@ class TickReport:
     deals_examined: int
     rules_fired: int
     actions_queued: int
+    #: Deals whose evaluation failed; each was logged, recorded and postponed by ``TICK_RETRY_DELAY``.
+    deals_failed: int = 0
 
 
 class Conveyor:
@@ -91,48 +119,67 @@ class Conveyor:
         with self.session() as s:
             return [f.id for f in repo.list_funnels(s)]
 
-    def validate(self, document: RuleSet | dict | str | bytes) -> RuleSet:
+    def validate(self, document: RuleSet | dict | str | bytes, *, known_funnels: Iterable[str] = ()) -> RuleSet:
+        """Check a document; ``known_funnels``: funnels ``start_process`` may name besides the stored ones."""
         if isinstance(document, RuleSet):
             document = document.to_document()
-        known = self.known_funnels()
+        known = [*self.known_funnels(), *known_funnels]
         if isinstance(document, str | bytes):
             return validate_text(document, known_funnels=known)
         return validate_document(document, known_funnels=known)
 
     def save_ruleset(self, document: RuleSet | dict | str | bytes, *, comment: str = "", author: str = "",
-                     activate: bool = True) -> VersionInfo:
-        """Validate and store a new immutable version (active unless ``activate=False``)."""
-        ruleset = self.validate(document)
+                     activate: bool = True, known_funnels: Iterable[str] = ()) -> VersionInfo:
+        """Validate and store a new immutable version (active unless ``activate=False``).
+
+        Refused while deals sit in a stage the new version no longer has (move them first).
+        """
+        ruleset = self.validate(document, known_funnels=known_funnels)
         now = self.clock.now()
-        with self.session() as s:
-            funnel = repo.ensure_funnel(s, ruleset.funnel, ruleset.name, now)
-            row = repo.add_version(s, ruleset.funnel, ruleset.to_json(), ruleset.fingerprint(), comment, author, now)
-            if activate or funnel.active_version_id is None:
-                funnel.active_version_id = row.id
-                timers.rearm_funnel(s, ruleset.funnel, now)  # the new rules' timers differ
-            self._rulesets[row.id] = ruleset
-            return self._version_info(row, funnel.active_version_id)
+        try:
+            with self.session() as s:
+                if activate:
+                    _refuse_orphaned_deals(s, ruleset, f"version of funnel '{ruleset.funnel}'", RuleSetInvalid)
+                funnel = repo.ensure_funnel(s, ruleset.funnel, ruleset.name, now)
+                row = repo.add_version(s, ruleset.funnel, ruleset.to_json(), ruleset.fingerprint(), comment, author, now)
+                if activate or funnel.active_version_id is None:
+                    funnel.active_version_id = row.id
+                    timers.rearm_funnel(s, ruleset.funnel, now)  # the new rules' timers differ
+                self._rulesets[row.id] = ruleset
+                return self._version_info(row, funnel.active_version_id)
+        except IntegrityError:
+            # Two saves of one funnel at once: both read the same last version number (or both found
+            # no funnel); the unique key let one through. Nothing of this save was stored.
+            raise ConveyorError(f"someone saved a version of funnel '{ruleset.funnel}' at the same time;"
+                                " nothing was saved from this attempt; try again") from None
 
     def load_rules_dir(self, folder: str | Path, *, comment: str = "", author: str = "") -> list[VersionInfo]:
         """Save every ``*.json`` in ``folder``; funnels that ``start_process`` names are saved first."""
-        docs = {}
-        for path in sorted(Path(folder).glob("*.json")):
+        return self.load_rule_files(sorted(Path(folder).glob("*.json")), comment=comment, author=author)
+
+    def load_rule_files(self, paths: Iterable[str | Path], *, comment: str = "",
+                        author: str = "") -> list[VersionInfo]:
+        """Validate every file first (each may start the others' processes), then save them in order."""
+        docs = read_rule_files(paths)
+        folder_funnels = [d["funnel"] for _, d in docs if isinstance(d, dict) and isinstance(d.get("funnel"), str)]
+        checked = []
+        for path, doc in docs:  # nothing is saved unless every file is valid
             try:
-                docs[path] = json.loads(path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError:
-                validate_text(path.read_bytes(), source=str(path))  # raises with line and column
-        started = {a.get("params", {}).get("funnel") for d in docs.values() for r in d.get("rules", [])
-                   for a in r.get("actions", []) if isinstance(a, dict)}
-        ordered = sorted(docs, key=lambda p: (docs[p].get("funnel") not in started, p.name))
-        return [self.save_ruleset(docs[p], comment=comment or f"loaded from {p.name}", author=author)
-                for p in ordered]
+                checked.append((path, self.validate(doc, known_funnels=folder_funnels)))
+            except RuleSetInvalid as exc:
+                raise RuleSetInvalid([Problem(f"{path.name}: {p.path}" if p.path else path.name, p.message)
+                                      for p in exc.problems]) from None
+        return [self.save_ruleset(rs, comment=comment or f"loaded from {path.name}", author=author,
+                                  known_funnels=folder_funnels) for path, rs in checked]
 
     def activate(self, funnel: str, version: int) -> VersionInfo:
-        """Make an existing version the active one (rollback)."""
+        """Make an existing version the active one (rollback); refused while deals sit in a stage it lacks."""
         with self.session() as s:
             row = repo.get_version_by_number(s, funnel, version)
             if row is None:
                 raise NotFound(f"funnel '{funnel}' has no version {version}")
+            _refuse_orphaned_deals(s, self._ruleset_by_id(s, row.id), f"version {version} of funnel '{funnel}'",
+                                   InvalidChange)
             f = repo.get_funnel(s, funnel)
             f.active_version_id = row.id
             timers.rearm_funnel(s, funnel, self.clock.now())  # the next tick re-derives due times
@@ -189,10 +236,18 @@ class Conveyor:
         name = name.strip()
         if not name:
             raise InvalidChange("manager name is empty")
-        with self.session() as s:
-            if repo.get_manager_by_name(s, name):
-                raise InvalidChange(f"a manager named '{name}' already exists")
-            return repo.add_manager(s, name, phone).id
+        if len(name) > MANAGER_NAME_LIMIT:
+            raise InvalidChange(f"manager name is {len(name)} characters long; the limit is {MANAGER_NAME_LIMIT}")
+        if len(phone) > MANAGER_PHONE_LIMIT:
+            raise InvalidChange(f"manager phone is {len(phone)} characters long; the limit is {MANAGER_PHONE_LIMIT}")
+        try:
+            with self.session() as s:
+                if repo.get_manager_by_name(s, name):
+                    raise InvalidChange(f"a manager named '{name}' already exists")
+                return repo.add_manager(s, name, phone).id
+        except IntegrityError:  # added by someone else between our check and our insert
+            raise InvalidChange(f"a manager named '{name}' was added by someone else at the same time;"
+                                " refresh and try again (with another name if it is a different person)") from None
 
     def set_manager_active(self, manager_id: int, active: bool) -> None:
         with self.session() as s:
@@ -212,10 +267,11 @@ class Conveyor:
             st = rs.stage(stage)
             if st is None:
                 raise InvalidChange(f"unknown stage '{stage}' in funnel '{funnel}'{_suggest(stage, [x.id for x in rs.stages])}")
-            if key and repo.get_deal_by_key(s, key):
-                raise InvalidChange(f"a deal with key '{key}' already exists")
-            builtin, custom = self._clean_fields(rs, fields or {})
-            builtin.setdefault("title", title)
+            key = _clean_key(key) if key is not None and str(key).strip() else None
+            if key is not None:
+                if repo.get_deal_by_key(s, key):
+                    raise InvalidChange(f"a deal with key '{key}' already exists")
+            builtin, custom = self._clean_fields(rs, {"title": title, **(fields or {})})
             if st.guard:  # creating a deal straight into a guarded stage must not bypass its guard
                 missing = [f for f in st.guard.required_fields
                            if _blank(builtin.get(f) if f in BUILTIN_FIELDS else custom.get(f))]
@@ -227,12 +283,17 @@ class Conveyor:
                 if m is None:
                     raise NotFound(f"no manager named '{manager}'")
                 manager_id = m.id
-            deal = repo.add_deal(s, key=key or f"tmp-{uuid.uuid4().hex}", funnel_id=funnel, stage=stage,
-                                 closed=st.kind is not StageKind.OPEN, stage_visit=1, stage_entered_at=now,
-                                 activity_seq=0, fields=custom, manager_id=manager_id, created_at=now,
-                                 updated_at=now, **{k: v for k, v in builtin.items() if v is not None})
-            if not key:
-                deal.key = f"D-{deal.id}"
+            try:
+                deal = repo.add_deal(s, key=key or f"tmp-{uuid.uuid4().hex}", funnel_id=funnel, stage=stage,
+                                     closed=st.kind is not StageKind.OPEN, stage_visit=1, stage_entered_at=now,
+                                     activity_seq=0, fields=custom, manager_id=manager_id, created_at=now,
+                                     updated_at=now, **{k: v for k, v in builtin.items() if v is not None})
+                if not key:  # D-<id> is free: explicit keys may not look like one (_clean_key)
+                    deal.key = f"D-{deal.id}"
+                    s.flush()
+            except IntegrityError:  # created by someone else between our check and our insert
+                raise InvalidChange(f"a deal with key '{key or 'D-<number>'}' was created by someone else at"
+                                    " the same time; nothing was saved; try again (with another key)") from None
             repo.add_event(s, deal.id, now, "created", actor, {"stage": stage, "fields": {**builtin, **custom}})
             self._evaluate(s, deal, now, "create")
             return deal.id
@@ -280,9 +341,10 @@ class Conveyor:
         self._stamp(deal_id, "client_replied", "client_replied_at", "client", manager_activity=False)
 
     def record_payment(self, deal_id: int, amount: float | None = None) -> None:
+        if amount is not None:
+            amount = _number("payment amount", amount, non_negative=True)
+
         def mutate(s: Session, deal: Deal, rs: RuleSet, now: datetime) -> dict[str, Any]:
-            if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int | float) or amount < 0):
-                raise InvalidChange(f"payment amount must be a non-negative number, got {amount!r}")
             deal.payment_received_at = deal.payment_received_at or now
             return {"amount": amount}
         self._change(deal_id, "payment_received", "client", mutate, manager_activity=False)
@@ -304,9 +366,15 @@ class Conveyor:
 
         def mutate(s: Session, deal: Deal, rs: RuleSet, now: datetime) -> dict[str, Any]:
             t = repo.get_task(s, task_id)
+            # Checked again under the deal's lock: someone may have completed it since the read above.
+            if t.status == "done":
+                raise _NothingToDo
             t.status, t.done_at = "done", now
             return {"task": task_id, "title": t.title}
-        self._change(deal_id, "task_done", actor, mutate, manager_activity=True)
+        try:
+            self._change(deal_id, "task_done", actor, mutate, manager_activity=True)
+        except _NothingToDo:
+            return
 
     # -- internals of a change ---------------------------------------------------------------------
     def _stamp(self, deal_id: int, kind: str, column: str, actor: str, *, manager_activity: bool) -> None:
@@ -352,11 +420,13 @@ class Conveyor:
         for name, value in fields.items():
             if name in BUILTIN_FIELDS:
                 if name == "amount":
-                    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-                        raise InvalidChange(f"field 'amount' needs a number, got {value!r}")
-                    builtin[name] = None if value is None else float(value)
+                    builtin[name] = None if value is None else _number("field 'amount'", value, non_negative=True)
                 else:
-                    builtin[name] = "" if value is None else str(value)
+                    text = "" if value is None else str(value)
+                    limit = TEXT_LIMITS.get(name)
+                    if limit is not None and len(text) > limit:
+                        raise InvalidChange(f"field '{name}' is {len(text)} characters long; the limit is {limit}")
+                    builtin[name] = text
                 continue
             fd = rs.field(name)
             if fd is None:
@@ -405,7 +475,7 @@ class Conveyor:
     def _record(self, s: Session, plans: list[tuple[Deal, int, list[Decision]]], now: datetime, trigger: str,
                 chain: list[str] | None = None) -> list[Decision]:
         """Firings and their outbox rows for decided deals: two statements however many deals."""
-        rows = [dict(deal_id=deal.id, funnel_id=deal.funnel_id, rule_id=d.rule.id, rule_name=d.rule.name,
+        rows = [dict(deal_id=deal.id, funnel_id=deal.funnel_id, rule_id=d.rule.id, rule_name=d.rule.name[:300],
                      occurrence=d.occurrence, ruleset_version_id=version_id, trigger=trigger,
                      values=_jsonable(d.values), due_at=d.due_at or now, fired_at=now,
                      chain=[*(chain or []), d.rule.id])
@@ -435,7 +505,7 @@ class Conveyor:
         that became due, and an idle tick is one index probe. ``deals_examined`` counts those deals.
         """
         now = self.clock.now()
-        examined = fired = queued = 0
+        examined = fired = queued = failed = 0
         seen: set[int] = set()
         while True:
             with self.session() as s:
@@ -443,21 +513,66 @@ class Conveyor:
                 if not ids:
                     break  # (a deal re-marked due within this tick waits for the next one)
                 done = repo.fired_occurrences_many(s, ids)
-                plans = []
-                with s.no_autoflush:  # one flush per batch: SQLAlchemy batches the deal UPDATEs
-                    for deal in repo.deals_by_ids(s, ids, skip_locked=True):  # PG: see deals_by_ids
-                        if deal.closed:
-                            deal.next_due_at = None  # closed deals have no time rules to wait for
-                            continue
-                        plans.append(self._decide(s, deal, now, done[deal.id]))
-                    recorded = self._record(s, plans, now, "tick")  # the whole batch in two INSERTs
-                s.flush()
+                savepoint = s.begin_nested()
+                try:
+                    recorded = self._tick_deals(s, ids, done, now)
+                    savepoint.commit()
+                except Exception as exc:  # noqa: BLE001 - one bad deal must not block every other
+                    savepoint.rollback()
+                    if is_contention(exc):
+                        raise
+                    # Deal by deal, each in its own savepoint: the good ones fire, the bad ones wait.
+                    recorded = []
+                    for deal_id in ids:
+                        ok, deal_recorded = self._tick_one(s, deal_id, done, now)
+                        recorded += deal_recorded
+                        failed += not ok
                 crashpoint("after_evaluate_before_commit")
                 fired += len(recorded)
                 queued += sum(len(d.actions) for d in recorded)
                 examined += len(ids)
                 seen.update(ids)
-        return TickReport(at=now, deals_examined=examined, rules_fired=fired, actions_queued=queued)
+        return TickReport(at=now, deals_examined=examined, rules_fired=fired, actions_queued=queued,
+                          deals_failed=failed)
+
+    def _tick_deals(self, s: Session, ids: list[int], done: dict[int, set[tuple[str, str]]],
+                    now: datetime) -> list[Decision]:
+        """Evaluate due deals and record their firings (one flush; SQLAlchemy batches the UPDATEs)."""
+        plans = []
+        with s.no_autoflush:
+            for deal in repo.deals_by_ids(s, ids, skip_locked=True):  # PG: see deals_by_ids
+                if deal.closed:
+                    deal.next_due_at = None  # closed deals have no time rules to wait for
+                    continue
+                plans.append(self._decide(s, deal, now, done[deal.id]))
+            recorded = self._record(s, plans, now, "tick")  # the whole batch in two INSERTs
+        s.flush()
+        return recorded
+
+    def _tick_one(self, s: Session, deal_id: int, done: dict[int, set[tuple[str, str]]],
+                  now: datetime) -> tuple[bool, list[Decision]]:
+        """One deal of a failed batch in its own savepoint; a failure is logged, recorded, postponed."""
+        savepoint = s.begin_nested()
+        try:
+            recorded = self._tick_deals(s, [deal_id], done, now)
+            savepoint.commit()
+            return True, recorded
+        except Exception as exc:  # noqa: BLE001 - reported on the deal, never dropped
+            savepoint.rollback()
+            if is_contention(exc):
+                raise
+            reason = str(exc) if isinstance(exc, ConveyorError) else f"{type(exc).__name__}: {exc}"
+            reason = reason.splitlines()[0][:500] if reason else type(exc).__name__
+            retry_at = now + TICK_RETRY_DELAY
+            log.warning("tick: deal %s could not be evaluated (tried again at %s): %s", deal_id,
+                        retry_at.isoformat(), reason)
+            deal = repo.get_deal(s, deal_id)
+            if deal is not None:
+                timers.finish(s, deal, retry_at)
+                repo.add_event(s, deal_id, now, "evaluation_failed", "engine",
+                               {"error": reason, "retry_at": retry_at.isoformat()})
+                s.flush()
+            return False, []
 
     # -- reading ---------------------------------------------------------------------------------
     def deal(self, deal_id: int) -> DealState:
@@ -510,6 +625,63 @@ class Conveyor:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
+def read_rule_files(paths: Iterable[str | Path]) -> list[tuple[Path, Any]]:
+    """Parse rule-set files (strict JSON: duplicate keys, NaN refused) in the order to save them.
+
+    A funnel that another file's ``start_process`` names comes before that file, however long the
+    chain (A starts B starts C: C, B, A); otherwise files keep name order. Cycles are fine: every
+    file is validated knowing all the folder's funnels.
+    """
+    docs = [(Path(p), parse_json(Path(p).read_bytes(), str(p))) for p in sorted(paths, key=str)]
+    by_funnel = {d["funnel"]: i for i, (_, d) in enumerate(docs)
+                 if isinstance(d, dict) and isinstance(d.get("funnel"), str)}
+
+    def started(doc: Any) -> list[str]:
+        if not isinstance(doc, dict) or not isinstance(doc.get("rules"), list):
+            return []
+        out = []
+        for rule in doc["rules"]:
+            for action in (rule.get("actions") if isinstance(rule, dict) else None) or []:
+                params = action.get("params") if isinstance(action, dict) else None
+                if isinstance(params, dict) and isinstance(params.get("funnel"), str):
+                    out.append(params["funnel"])
+        return out
+
+    order: list[int] = []
+    seen: set[int] = set()
+
+    def visit(i: int) -> None:  # depth-first, targets first; the chain is at most the folder long
+        if i in seen:
+            return
+        seen.add(i)
+        for funnel in started(docs[i][1]):
+            if funnel in by_funnel:
+                visit(by_funnel[funnel])
+        order.append(i)
+
+    for i in range(len(docs)):
+        visit(i)
+    return [docs[i] for i in order]
+
+
+def _refuse_orphaned_deals(s: Session, ruleset: RuleSet, what: str, error: type[ConveyorError]) -> None:
+    """Refuse a version that lacks a stage deals are in: they could neither move nor be evaluated."""
+    stages = {st.id for st in ruleset.stages}
+    lines = []
+    for _funnel, stage, count in repo.deal_stage_counts(s, ruleset.funnel):
+        if stage not in stages:
+            keys = repo.deal_keys_in_stage(s, ruleset.funnel, stage, limit=5)
+            more = " …" if count > len(keys) else ""
+            lines.append(f"stage '{stage}' is missing but {count} deal(s) are in it ({', '.join(keys)}{more})")
+    if not lines:
+        return
+    message = (f"cannot activate this {what}: " + "; ".join(lines)
+               + "; move those deals to another stage first, or keep the stage")
+    if error is RuleSetInvalid:
+        raise RuleSetInvalid([Problem("stages", message)])
+    raise error(message)
+
+
 def deal_state(deal: Deal, manager_name: str | None = None) -> DealState:
     return DealState(
         id=deal.id, key=deal.key, funnel=deal.funnel_id, stage=deal.stage, created_at=deal.created_at,
@@ -533,9 +705,7 @@ def _clean_value(fd: Any, value: Any) -> Any:
     if value is None or value == "":
         return None
     if fd.type is FieldType.NUMERIC:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidChange(f"field '{fd.name}' needs a number, got {value!r}")
-        return float(value)
+        return _number(f"field '{fd.name}'", value)
     if fd.type is FieldType.BOOLEAN:
         if not isinstance(value, bool):
             raise InvalidChange(f"field '{fd.name}' needs true or false, got {value!r}")
@@ -548,6 +718,38 @@ def _clean_value(fd: Any, value: Any) -> Any:
     if not isinstance(value, str):
         raise InvalidChange(f"field '{fd.name}' needs text, got {value!r}")
     return value
+
+
+class _NothingToDo(Exception):
+    """A change found, under its lock, that it has nothing left to do: its transaction rolls back."""
+
+
+def _number(what: str, value: Any, *, non_negative: bool = False) -> float:
+    """A finite float within ±``MAX_NUMBER`` (and not below zero if ``non_negative``), or InvalidChange."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidChange(f"{what} needs a number, got {value!r}")
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        number = math.inf
+    if not math.isfinite(number) or abs(number) > MAX_NUMBER:
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "…"
+        raise InvalidChange(f"{what} must be a finite number between -{MAX_NUMBER:.0e} and {MAX_NUMBER:.0e},"
+                            f" got {shown}")
+    if non_negative and number < 0:
+        raise InvalidChange(f"{what} cannot be negative, got {value!r}")
+    return number
+
+
+def _clean_key(key: Any) -> str:
+    """An explicit deal key: text that fits its column and is not an engine-made ``D-<n>``."""
+    key = str(key).strip()
+    if len(key) > TEXT_LIMITS["key"]:
+        raise InvalidChange(f"deal key is {len(key)} characters long; the limit is {TEXT_LIMITS['key']}")
+    if GENERATED_KEY.match(key):
+        raise InvalidChange(f"deal key '{key}' looks like a generated key (D-<number> is kept for deals"
+                            " created without a key); choose another key, e.g. with a prefix of your own")
+    return key
 
 
 def _jsonable(value: Any) -> Any:

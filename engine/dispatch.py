@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import object_session
 
 from engine import effects
 from engine.crashpoints import crashpoint
@@ -63,6 +64,10 @@ class Executed:
     error: str | None = None
 
 
+#: ``last_error`` of an action not run because an earlier action of its firing is dead.
+SKIPPED = "skipped: "
+
+
 def _finish(row: OutboxAction, status: str, now: datetime, *, result: dict | None = None,
             error: str | None = None, policy: RetryPolicy) -> str:
     row.updated_at = now
@@ -74,13 +79,19 @@ def _finish(row: OutboxAction, status: str, now: datetime, *, result: dict | Non
     row.last_error = error
     if status == "dead" or row.attempts >= policy.max_attempts:
         row.status = "dead"
+        # The rule's later actions may depend on this one (an SMS quoting the invoice number): they
+        # end dead too, saying why; retrying this one queues them again (``retry``).
+        session = object_session(row)
+        if session is not None:
+            repo.skip_later_actions(session, row.firing_id, row.seq,
+                                    f"{SKIPPED}earlier action {row.id} ({row.action}) is dead: {error}", now)
         return "dead"
     row.status = "failed"
     row.next_attempt_at = now + policy.delay(row.attempts, row.idempotency_key)
     return "failed"
 
 
-def _contention(exc: BaseException) -> bool:
+def is_contention(exc: BaseException) -> bool:
     """A deadlock, lock timeout or serialisation failure: the database's doing, not the action's."""
     if not isinstance(exc, DBAPIError):
         return False
@@ -103,7 +114,7 @@ def dispatch_internal(conveyor: Conveyor, limit: int = 100, policy: RetryPolicy 
         try:
             batch = _dispatch_internal_batch(conveyor, 1, policy)
         except DBAPIError as exc:
-            if not _contention(exc):
+            if not is_contention(exc):
                 raise
             log.info("internal action rolled back by lock contention; it stays ready: %s",
                      str(getattr(exc, "orig", exc)).splitlines()[0])
@@ -128,7 +139,7 @@ def _dispatch_internal_batch(conveyor: Conveyor, limit: int, policy: RetryPolicy
                 savepoint.commit()
             except Exception as exc:  # noqa: BLE001 - every failure must end visible on the row
                 savepoint.rollback()
-                if _contention(exc):
+                if is_contention(exc):
                     raise  # roll the whole transaction back: the database was busy, the action is fine
                 permanent = isinstance(exc, effects.ActionFailed) and exc.permanent
                 message = str(exc) if isinstance(exc, ConveyorError) else f"{type(exc).__name__}: {exc}"
@@ -251,3 +262,5 @@ def retry(conveyor: Conveyor, outbox_id: int) -> None:
         if row.status not in ("failed", "dead"):
             raise ConveyorError(f"action {outbox_id} is {row.status}; only failed or dead actions can be retried")
         row.status, row.attempts, row.next_attempt_at, row.updated_at = "pending", 0, now, now
+        # The later actions skipped because this one died run again after it (in order, as before).
+        repo.requeue_skipped_actions(s, row.firing_id, row.seq, SKIPPED, now)

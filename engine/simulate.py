@@ -17,7 +17,6 @@ from engine.clock import VirtualClock, format_instant, parse_instant
 from engine.conveyor import Conveyor
 from engine.dispatch import Executed, run_until_idle
 from engine.errors import ConveyorError
-from engine.validate import parse_json
 
 EVENTS = ("manager", "create", "update", "move", "attach_proposal", "proposal_opened", "client_replied",
           "payment", "activity", "task_done", "end")
@@ -43,9 +42,12 @@ def parse_scenario(lines: Iterable[str], source: str = "scenario") -> list[Event
         if not raw.strip() or raw.lstrip().startswith("#"):
             continue
         try:
-            data = json.loads(raw)
+            data = json.loads(raw, parse_constant=_refuse_constant)
         except json.JSONDecodeError as exc:
             problems.append(f"{source}:{n}: not valid JSON: {exc.msg} at column {exc.colno}")
+            continue
+        except ValueError as exc:  # NaN / Infinity: Python reads them, JSON does not have them
+            problems.append(f"{source}:{n}: {exc}")
             continue
         if not isinstance(data, dict):
             problems.append(f"{source}:{n}: a scenario line must be a JSON object")
@@ -72,6 +74,10 @@ def parse_scenario(lines: Iterable[str], source: str = "scenario") -> list[Event
     if problems:
         raise ScenarioInvalid("scenario is invalid:\n" + "\n".join(f"  - {p}" for p in problems))
     return events
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value (write a number or null)")
 
 
 class Simulator:
@@ -107,12 +113,8 @@ class Simulator:
         self.conveyor.close()
 
     def _load_rules(self) -> None:
-        docs = {p: parse_json(Path(p).read_bytes(), str(p)) for p in self.rule_paths}
-        started = {a.get("params", {}).get("funnel") for d in docs.values() if isinstance(d, dict)
-                   for r in d.get("rules", []) if isinstance(r, dict)
-                   for a in r.get("actions", []) if isinstance(a, dict)}
-        for p in sorted(docs, key=lambda p: (docs[p].get("funnel") not in started if isinstance(docs[p], dict) else True, str(p))):
-            self.conveyor.save_ruleset(docs[p], comment=f"simulation: {Path(p).name}")
+        # The same loading as ``conveyor load``: strict JSON, every funnel known, chains in order.
+        self.conveyor.load_rule_files(self.rule_paths)
 
     def _deal(self, ev: Event) -> int:
         key = str(ev.data["deal"])
@@ -129,9 +131,9 @@ class Simulator:
             if key in self.keys:
                 raise ConveyorError(f"deal '{key}' already exists")
             self.keys[key] = c.create_deal(d.get("funnel", DEFAULT_FUNNEL), key=key, stage=d.get("stage"),
-                                           fields=dict(d.get("fields") or {}), manager=d.get("manager"))
+                                           fields=_fields(d), manager=d.get("manager"))
         elif ev.kind == "update":
-            c.update_deal(self._deal(ev), dict(d.get("fields") or {}))
+            c.update_deal(self._deal(ev), _fields(d))
         elif ev.kind == "move":
             c.move_deal(self._deal(ev), str(d.get("stage", "")))
         elif ev.kind == "attach_proposal":
@@ -165,6 +167,15 @@ class Simulator:
         if ex.status != "done":
             line.update(status=ex.status, error=ex.error)
         return line
+
+
+def _fields(data: dict[str, Any]) -> dict[str, Any]:
+    fields = data.get("fields")
+    if fields is None:
+        return {}
+    if not isinstance(fields, dict):
+        raise ConveyorError(f"'fields' must be a JSON object of field names and values, got {json.dumps(fields)[:60]}")
+    return dict(fields)
 
 
 def run_scenario(scenario: TextIO | Iterable[str], rules: Iterable[Path], tick_minutes: float = 15,

@@ -81,10 +81,6 @@ def list_versions(session: Session, funnel_id: str) -> list[RuleSetVersion]:
                                 .order_by(RuleSetVersion.version.desc())))
 
 
-def active_version_ids(session: Session) -> dict[str, int | None]:
-    return dict(session.execute(select(Funnel.id, Funnel.active_version_id)).all())
-
-
 # -- managers ----------------------------------------------------------------------------------
 def add_manager(session: Session, name: str, phone: str = "") -> Manager:
     row = Manager(name=name, phone=phone, active=True)
@@ -153,11 +149,6 @@ def list_deals(session: Session, funnel_id: str | None = None, *, open_only: boo
     return list(session.scalars(q))
 
 
-def open_deal_ids(session: Session, funnel_id: str, after_id: int = 0, limit: int = 1000) -> list[int]:
-    return list(session.scalars(select(Deal.id).where(Deal.funnel_id == funnel_id, Deal.closed.is_(False),
-                                                      Deal.id > after_id).order_by(Deal.id).limit(limit)))
-
-
 def deals_by_ids(session: Session, ids: Sequence[int], *, skip_locked: bool = False) -> list[Deal]:
     """Deals by id. ``skip_locked`` (PostgreSQL; SQLite's single writer needs nothing): lock them for
     this transaction and leave out those another transaction holds — a tick must not evaluate (and
@@ -172,6 +163,12 @@ def deals_by_ids(session: Session, ids: Sequence[int], *, skip_locked: bool = Fa
 
 def deals_referencing_stage(session: Session, funnel_id: str, stage: str) -> list[Deal]:
     return list(session.scalars(select(Deal).where(Deal.funnel_id == funnel_id, Deal.stage == stage)))
+
+
+def deal_keys_in_stage(session: Session, funnel_id: str, stage: str, limit: int) -> list[str]:
+    """Keys of the first ``limit`` deals (by id) in one stage of one funnel."""
+    return list(session.scalars(select(Deal.key).where(Deal.funnel_id == funnel_id, Deal.stage == stage)
+                                .order_by(Deal.id).limit(limit)))
 
 
 def next_deal_number(session: Session) -> int:
@@ -264,12 +261,6 @@ def list_firings(session: Session, deal_id: int | None = None, limit: int | None
 
 
 # -- outbox ------------------------------------------------------------------------------------
-def add_outbox(session: Session, **values: Any) -> OutboxAction:
-    row = OutboxAction(**values)
-    session.add(row)
-    return row
-
-
 #: Built once: a fresh ``aliased()`` per call re-adapts its columns on every dispatch round, which
 #: was half the cost of an idle tick.
 _EARLIER = aliased(OutboxAction)
@@ -305,8 +296,26 @@ def lock_outbox(session: Session, outbox_id: int) -> OutboxAction | None:
     return session.scalar(q)
 
 
-def count_ready(session: Session, now: datetime) -> int:
-    return session.scalar(select(func.count()).select_from(OutboxAction).where(_ready_clause(now))) or 0
+def skip_later_actions(session: Session, firing_id: int, seq: int, error: str, now: datetime) -> int:
+    """Mark the not-yet-run actions after ``seq`` of one firing dead with ``error`` (an earlier one died)."""
+    res = session.execute(update(OutboxAction)
+                          .where(OutboxAction.firing_id == firing_id, OutboxAction.seq > seq,
+                                 OutboxAction.status.in_(RETRYABLE))
+                          .values(status="dead", last_error=error, updated_at=now, claimed_by=None,
+                                  lease_until=None)
+                          .execution_options(synchronize_session=False))
+    return res.rowcount or 0
+
+
+def requeue_skipped_actions(session: Session, firing_id: int, seq: int, prefix: str, now: datetime) -> int:
+    """Put back in the queue the actions after ``seq`` of one firing that were skipped (``prefix``)."""
+    res = session.execute(update(OutboxAction)
+                          .where(OutboxAction.firing_id == firing_id, OutboxAction.seq > seq,
+                                 OutboxAction.status == "dead", OutboxAction.last_error.startswith(prefix, autoescape=True))
+                          .values(status="pending", attempts=0, next_attempt_at=now, updated_at=now,
+                                  last_error=None)
+                          .execution_options(synchronize_session=False))
+    return res.rowcount or 0
 
 
 def release_claims(session: Session, engine_id: str, now: datetime) -> int:
