@@ -36,8 +36,32 @@ def _conveyor(url: str) -> Conveyor:
 
 
 def get_conveyor() -> Conveyor:
-    """The app's one ``Conveyor``; raises ``DatabaseUnavailable`` (shown by ``page_boundary``) if it cannot open."""
+    """The app's one ``Conveyor`` for changes; raises ``DatabaseUnavailable`` (shown by ``page_boundary``)."""
     return _conveyor(database_url(os.environ.get("CONVEYOR_DB")))
+
+
+class ReadOnlyConveyor(Conveyor):
+    """The same API for reads, but every session is ``Conveyor.read_session``.
+
+    On SQLite that is a deferred BEGIN: drawing a page never queues behind the engine's writes
+    (BEGIN IMMEDIATE, up to the 30 s busy timeout) and never holds the write lock itself. Its sessions
+    never commit and refuse to flush, so a change made through it fails loudly instead of vanishing:
+    changes go through ``get_conveyor()``.
+    """
+
+    def session(self):  # noqa: ANN201 - context manager of one read-only transaction
+        return self.read_session()
+
+
+@st.cache_resource(show_spinner=False)
+def _reader(url: str) -> ReadOnlyConveyor:
+    writer = _conveyor(url)
+    return ReadOnlyConveyor(writer.engine, clock=writer.clock, migrate=False)
+
+
+def get_reader() -> ReadOnlyConveyor:
+    """The app's ``Conveyor`` for page reads (shares the engine and clock of ``get_conveyor()``)."""
+    return _reader(database_url(os.environ.get("CONVEYOR_DB")))
 
 
 # -- errors ----------------------------------------------------------------------------------------------
@@ -139,7 +163,7 @@ def load_draft(funnel: str, *, reset: bool = False) -> dict[str, Any]:
             and st.session_state.get(_version_key(funnel)) != active:
         reset = True  # saved or rolled back elsewhere (another tab, the CLI): show the new active version
     if reset or key not in st.session_state:
-        doc = get_conveyor().ruleset(funnel).to_document()
+        doc = get_reader().ruleset(funnel).to_document()
         st.session_state[_version_key(funnel)] = active
         # Positions assigned here are part of the base, so viewing alone never marks the draft unsaved;
         # they are persisted with the next saved version.
@@ -155,7 +179,7 @@ def _version_key(funnel: str) -> str:
 
 
 def _active_version(funnel: str) -> int | None:
-    return next((v.version for v in get_conveyor().versions(funnel) if v.active), None)
+    return next((v.version for v in get_reader().versions(funnel) if v.active), None)
 
 
 def draft_base_version(funnel: str) -> int | None:
@@ -184,7 +208,7 @@ def is_dirty(funnel: str) -> bool:
 def draft_problems(doc: dict[str, Any]) -> list[Problem]:
     """Problems of a draft, from the same validator the CLI uses."""
     try:
-        validate_document(doc, known_funnels=[f for f, _ in get_conveyor().funnels()])
+        validate_document(doc, known_funnels=[f for f, _ in get_reader().funnels()])
     except RuleSetInvalid as exc:
         return exc.problems
     return []
@@ -204,7 +228,7 @@ def discard_draft(funnel: str) -> None:
 
 def funnel_picker(where: Any = None) -> str | None:
     """The funnel the owner pages work on (shared by Designer, Rule editor and Versions)."""
-    funnels = get_conveyor().funnels()
+    funnels = get_reader().funnels()
     if not funnels:
         return None
     ids = [f for f, _ in funnels]
@@ -233,7 +257,7 @@ def owner_top() -> tuple[Any, str, dict[str, Any]] | None:
 
 def _main_funnel(ids: list[str]) -> str:
     """The funnel shown first: the one with the most stages (the main sales funnel, not a sub-process)."""
-    c = get_conveyor()
+    c = get_reader()
     return max(ids, key=lambda f: (len(c.ruleset(f).stages), -ids.index(f)))
 
 

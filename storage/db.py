@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from storage.errors import DatabaseUnavailable
+from storage.errors import DatabaseUnavailable, StorageError
 
 DEFAULT_URL = "sqlite:///conveyor.db"
 BUSY_TIMEOUT_MS = 30_000
@@ -115,8 +115,14 @@ def read_session_factory(engine: Engine) -> sessionmaker[Session]:
     if factory is None:
         factory = sessionmaker(bind=engine.execution_options(**{READ_ONLY_OPTION: True}),
                                autoflush=False, expire_on_commit=False, future=True)
+        event.listen(factory, "before_flush", _refuse_flush)
         _read_factories[engine] = factory
     return factory
+
+
+def _refuse_flush(session: Session, _context: object, _instances: object) -> None:
+    # A write through a read session would be rolled back silently; say so instead.
+    raise StorageError("a read-only session cannot write; use a write transaction for changes")
 
 
 @contextmanager

@@ -10,7 +10,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from builder.state import get_conveyor, page_boundary
+from builder.state import get_reader, page_boundary
 from builder.views.deals import _md, funnel_picker, local_times, money
 from engine import reports
 
@@ -21,7 +21,7 @@ KIND_COLOURS = alt.Scale(domain=["open", "won", "lost"], range=["#2563EB", "#16A
 @page_boundary
 def render() -> None:
     st.title("📈 Analytics")
-    conveyor = get_conveyor()
+    conveyor = get_reader()  # this page only reads
     funnel = funnel_picker(conveyor, KEY + "funnel")
     if funnel is None:
         return

@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
-from builder.state import error_message, get_conveyor, page_boundary, show_error
+from builder.state import error_message, get_conveyor, get_reader, page_boundary, show_error
 from engine import reports
 from engine.conveyor import Conveyor
 from engine.deal import DealState
@@ -93,19 +93,20 @@ def funnel_picker(conveyor: Conveyor, key: str) -> str | None:
 @page_boundary
 def render() -> None:
     st.title("💼 Deals")
-    conveyor = get_conveyor()
+    conveyor = get_conveyor()  # changes
+    reader = get_reader()  # page reads: no write lock, so the page never waits for the engine
     show_flash(FLASH)
     top = st.columns([2, 2, 1], vertical_alignment="bottom")
     with top[0]:
-        funnel = funnel_picker(conveyor, KEY + "funnel")
+        funnel = funnel_picker(reader, KEY + "funnel")
     if funnel is None:
         return
     with top[1]:
         search = st.text_input("Search", placeholder="title, key, phone or manager", key=KEY + "search")
     with top[2]:
         show_closed = st.toggle("Show won / lost", value=True, key=KEY + "closed")
-    rs = conveyor.ruleset(funnel)
-    board = reports.deal_board(conveyor, funnel)
+    rs = reader.ruleset(funnel)
+    board = reports.deal_board(reader, funnel)
 
     with st.expander("➕ New deal", expanded=board.empty):
         _new_deal_form(conveyor, rs)
@@ -173,7 +174,7 @@ def _board(rs: RuleSet, board: pd.DataFrame, show_closed: bool) -> None:
 
 # -- new deal ------------------------------------------------------------------------------------------
 def _new_deal_form(conveyor: Conveyor, rs: RuleSet) -> None:
-    managers = reports.managers(conveyor)
+    managers = reports.managers(get_reader())
     open_stages = [s for s in rs.stages if s.kind is StageKind.OPEN] or rs.stages
     with st.form(KEY + "new", clear_on_submit=True, border=False):  # no double creation on a second click
         c1, c2, c3 = st.columns(3)
@@ -235,7 +236,7 @@ def _field_widgets(fields: list[FieldDef], values: dict[str, Any], prefix: str, 
 # -- one deal ------------------------------------------------------------------------------------------
 def _deal_view(conveyor: Conveyor, deal_id: int) -> None:
     try:
-        card = reports.deal_card(conveyor, deal_id)
+        card = reports.deal_card(get_reader(), deal_id)
     except ConveyorError as exc:
         st.error(_md(str(exc)))
         return

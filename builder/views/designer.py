@@ -51,7 +51,7 @@ def rule_data_for(doc: dict[str, Any]) -> RuleData:
         data = rule_data(None)
     stages = doc.get("stages", [])
     return RuleData(data, [s["id"] for s in stages], {s["id"]: s["name"] for s in stages},
-                    [f for f, _ in state.get_conveyor().funnels()])
+                    [f for f, _ in state.get_reader().funnels()])
 
 
 def _legend() -> None:
@@ -80,7 +80,7 @@ def _node_label(doc: dict[str, Any], nid: str) -> str:
 @page_boundary
 def render() -> None:
     st.title("🗺️ Funnel designer")
-    c = state.get_conveyor()
+    c = state.get_reader()  # the designer only reads; saving goes through state.save_draft
     picked = state.owner_top()
     if picked is None:
         return

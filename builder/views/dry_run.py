@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from builder.components import OP_SYMBOLS
-from builder.state import get_conveyor, page_boundary
+from builder.state import get_reader, page_boundary
 from builder.views.deals import _field_widgets, _md, funnel_picker
 from engine import reports
 from engine.errors import ConveyorError
@@ -31,7 +31,7 @@ def render() -> None:
     st.title("🧪 Dry run")
     st.caption("See which rules would fire for a deal at a given moment, and the value behind every "
                "condition. Nothing is executed or recorded.")
-    conveyor = get_conveyor()
+    conveyor = get_reader()  # a dry run only reads
     top = st.columns([2, 2, 3], vertical_alignment="bottom")
     with top[0]:
         funnel = funnel_picker(conveyor, KEY + "funnel")

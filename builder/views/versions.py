@@ -22,7 +22,7 @@ from engine.ruleset import RuleSet
 @page_boundary
 def render() -> None:
     st.title("🗂️ Versions & import/export")
-    c = state.get_conveyor()
+    c = state.get_reader()  # reads; Make active and Save imported version use state.get_conveyor()
     funnel = state.funnel_picker(st.columns([2, 3])[0])
     state.flash()
     tabs = st.tabs(["📜 Versions", "🔍 Compare", "⬇️ Export", "⬆️ Import"])
@@ -58,7 +58,7 @@ def _versions(c: Any, funnel: str, versions: list[Any]) -> None:
     cols[1].markdown("<div style='height:1.75rem'></div>", unsafe_allow_html=True)
     if cols[1].button("Make active", type="primary", disabled=chosen == active, key=f"versions:{funnel}:go"):
         try:
-            info = c.activate(funnel, chosen)
+            info = state.get_conveyor().activate(funnel, chosen)
         except (ConveyorError, SQLAlchemyError) as exc:
             state.show_error(exc, f"Version {chosen}")
         else:
@@ -159,7 +159,7 @@ def _import(c: Any) -> None:
     comment = st.text_input("Comment", value=f"imported from {source}", key="versions:import_comment")
     if st.button("Save imported version", type="primary", key="versions:import_save"):
         try:
-            info = c.save_ruleset(rs, comment=comment, author="owner (import)")
+            info = state.get_conveyor().save_ruleset(rs, comment=comment, author="owner (import)")
         except RuleSetInvalid as exc:
             st.error("Not saved:\n\n" + "\n".join(f"- `{p.path}`: {p.message}" for p in exc.problems))
             return
