@@ -1,10 +1,11 @@
 """Vectorised bulk evaluation: every rule of a rule set over a pandas DataFrame of deals, as boolean masks.
 
-For whole-funnel questions (dry-running a new version over all open deals, "how many deals would
-this rule hit", a tick's candidates): one pass of numpy operations per distinct leaf instead of one
-business-rules call per deal. Results are business-rules' decisions exactly: numeric leaves use the
-same float-then-Decimal test as ``engine.compile``; text and select leaves run the scalar operator
-once per distinct value (categorical codes) and broadcast it.
+Used today by the benchmark (``conveyor bench``) and the equivalence tests only; ticks and changes
+use ``engine.compile``. It is the bulk path for future whole-funnel questions ("how many deals would
+this rule hit", dry-running a new version over all open deals): one pass of numpy operations per
+distinct leaf instead of one business-rules call per deal. Results are business-rules' decisions
+exactly: numeric leaves use the same float-then-Decimal test as ``engine.compile``; text and select
+leaves run the scalar operator once per distinct value (categorical codes) and broadcast it.
 """
 
 from __future__ import annotations
