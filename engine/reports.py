@@ -8,7 +8,6 @@ DataFrames, so the builder never queries tables and nothing here can write a row
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -24,36 +23,20 @@ from storage import repositories as repo
 if TYPE_CHECKING:
     from engine.conveyor import Conveyor
 
-_log = logging.getLogger(__name__)
-
-DEFAULT_TZ = clock.DEFAULT_DISPLAY_ZONE
 HIGH_PRIORITIES = ("high",)  # engine.actions.PRIORITIES: low, normal, high
 ACTION_STATUSES = ("pending", "sending", "done", "failed", "dead")
 
 
 # -- display time ----------------------------------------------------------------------------------
 def display_zone() -> ZoneInfo:
-    """The zone times are shown in: ``engine.clock.display_zone`` (``CONVEYOR_TZ``, default Europe/Kyiv).
-
-    A page must not fail over a mistyped zone name: an unknown ``CONVEYOR_TZ`` falls back to
-    Europe/Kyiv with a logged warning (the clock does the same when called with ``strict=False``).
-    """
-    try:
-        return clock.display_zone(strict=False)
-    except TypeError:  # a clock without the strict switch: it raises ValueError for an unknown name
-        pass
-    try:
-        return clock.display_zone()
-    except ValueError as exc:
-        _log.warning("%s; showing times in %s", exc, DEFAULT_TZ)
-        return ZoneInfo(DEFAULT_TZ)
+    """The zone times are shown in: ``engine.clock.display_zone`` (``CONVEYOR_TZ``, default Europe/Kyiv;
+    an unknown name falls back to Europe/Kyiv with a logged warning, so a page never fails over it)."""
+    return clock.display_zone()
 
 
 def to_display(dt: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    """A stored UTC instant as text in the display zone ('' for none)."""
-    if dt is None:
-        return ""
-    return dt.astimezone(display_zone()).strftime(fmt)
+    """A stored UTC instant as text in the display zone ('' for none); ``engine.clock.for_display``."""
+    return clock.for_display(dt, fmt)
 
 
 def hours_text(hours: float | None) -> str:
