@@ -109,15 +109,20 @@ def validate(files: tuple[Path, ...]) -> None:
         for p in problems:
             click.echo(f"  {p}", err=True)
 
-    # Every file is checked and reported, even when an earlier one cannot be read or parsed.
+    # Every file is checked and reported, even when an earlier one cannot be read or parsed:
+    # such a file gets one "error:" line (its message names the file) and the others go on.
     docs: dict[Path, Any] = {}
     for f in files:
         try:
             docs[f] = parse_json(Path(f).read_bytes(), str(f))
         except RuleSetInvalid as exc:
-            report(f, exc.problems)
+            bad += 1
+            for p in exc.problems:
+                click.echo(f"error: {p}", err=True)
         except OSError as exc:
-            report(f, [f"cannot read the file: {exc.strerror or exc}"])
+            bad += 1
+            what = "no such file" if isinstance(exc, FileNotFoundError) else (exc.strerror or str(exc)).lower()
+            click.echo(f"error: {what}: {f}", err=True)
     known = set()
     for f in files:  # funnels beside the file may be named by start_process
         for sibling in Path(f).resolve().parent.glob("*.json"):

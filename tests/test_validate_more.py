@@ -289,8 +289,9 @@ def test_validate_reports_every_file_even_after_a_syntax_error(tmp_path: Path) -
                              good], cwd=tmp_path, env=_cli_env(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stdout + result.stderr
-    assert f"{broken}: 1 problem(s)" in result.stderr and "line 2, column 11" in result.stderr
-    assert "missing.json: 1 problem(s)" in result.stderr and "cannot read the file" in result.stderr
+    lines = result.stderr.splitlines()
+    assert f"error: {broken} is not valid JSON: Expecting value at line 2, column 11" in lines
+    assert f"error: no such file: {tmp_path / 'missing.json'}" in lines
     assert f"{bad}: 1 problem(s)" in result.stderr and "rules[0].enabled" in result.stderr
     assert f"{good}: ok (TechFlow B2B sales" in result.stdout
 
