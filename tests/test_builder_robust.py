@@ -8,11 +8,9 @@ never a traceback, and reads must not wait for the writer at all.
 from __future__ import annotations
 
 import math
-import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -22,27 +20,17 @@ from streamlit.testing.v1 import AppTest
 import storage.db
 from builder.state import BUSY, error_message
 from engine.conveyor import Conveyor
-from engine.demo import load_demo
 from storage import repositories as repo
 from storage.db import sqlite_path
 from storage.errors import DatabaseUnavailable, StorageError
+from tests import test_builder_manager as manager_pages
 
-ROOT = Path(__file__).resolve().parent.parent
+# The manager pages' fixtures: a fresh copy of the demo database per test, found through CONVEYOR_DB.
+demo_template = manager_pages.demo_template
+demo_db = manager_pages.demo_db
+page = manager_pages.page
+
 PAGES = ["designer", "rule_editor", "versions", "deals", "actions_review", "dry_run", "analytics"]
-
-
-def _page_script(page: str, root: str) -> None:
-    # Runs inside AppTest: the page module is imported from the project like the router does.
-    import importlib
-    import sys
-
-    if root not in sys.path:
-        sys.path.insert(0, root)
-    importlib.import_module(f"builder.views.{page}").render()
-
-
-def page(name: str) -> AppTest:
-    return AppTest.from_function(_page_script, args=(name, str(ROOT)), default_timeout=60)
 
 
 def _failing_page(kind: str) -> None:
@@ -62,29 +50,6 @@ def _failing_page(kind: str) -> None:
         raise RuntimeError("boom at the third step")
 
     render()
-
-
-@pytest.fixture(scope="module")
-def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("demo") / "demo.db"
-    c = Conveyor(f"sqlite:///{path}")
-    load_demo(c)
-    c.close()
-    return path
-
-
-@pytest.fixture
-def demo_db(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Conveyor]:
-    """A fresh copy of the demo database, found by the builder through CONVEYOR_DB."""
-    path = tmp_path / "conveyor.db"
-    for suffix in ("", "-wal"):
-        if Path(f"{demo_template}{suffix}").exists():
-            shutil.copy(f"{demo_template}{suffix}", f"{path}{suffix}")
-    url = f"sqlite:///{path}"
-    monkeypatch.setenv("CONVEYOR_DB", url)
-    c = Conveyor(url)
-    yield c
-    c.close()
 
 
 @contextmanager
