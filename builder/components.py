@@ -41,9 +41,6 @@ OP_SYMBOLS = {
     "non_empty": "is filled in",
     "is_true": "is yes",
     "is_false": "is no",
-    "shares_at_least_one_element_with": "shares one of",
-    "shares_exactly_one_element_with": "shares exactly one of",
-    "shares_no_elements_with": "shares none of",
 }
 REPEAT_LABELS = {
     "once_per_stage_visit": "Once per stage visit",
@@ -317,8 +314,8 @@ def _default_value(rd: RuleData, var: str, op: dict[str, Any]) -> Any:
         return 24 if var.startswith("hours") else 0
     if it in ("select", "text") and rd.value_options(var):
         return rd.value_options(var)[0]
-    if it == "select_multiple":
-        return []
+    # No variable is of business-rules' select_multiple type (see engine.validate), so its list-valued
+    # operators are never offered and need no widget here.
     return None if it == "none" else ""
 
 
@@ -332,9 +329,6 @@ def _value_widget(rd: RuleData, var: str, op: dict[str, Any], value: Any, key: s
         out = st.number_input("Value", value=float(start), step=1.0, format="%g", key=key, label_visibility="collapsed")
         return int(out) if float(out).is_integer() else out
     options = rd.value_options(var)
-    if it == "select_multiple":
-        return st.multiselect("Values", options, default=[v for v in (value or []) if v in options],
-                              key=key, label_visibility="collapsed")
     if options and (it == "select" or (var == "stage" and op["name"] in ("equal_to", "equal_to_case_insensitive"))):
         if isinstance(value, str) and value not in options:
             options = [*options, value]  # keep an unknown value visible so its error can be read
