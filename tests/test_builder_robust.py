@@ -7,10 +7,12 @@ never a traceback, and reads must not wait for the writer at all.
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -30,6 +32,7 @@ demo_template = manager_pages.demo_template
 demo_db = manager_pages.demo_db
 page = manager_pages.page
 
+ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["designer", "rule_editor", "versions", "deals", "actions_review", "dry_run", "analytics"]
 
 
@@ -202,3 +205,18 @@ def test_deal_card_renders_a_stored_odd_amount(demo_db, amount):
     assert at.number_input(key=f"deals_pay_amount_{deal}").value == (amount if 0 <= amount < math.inf else 0.0)
     if math.isinf(amount):
         assert any("cannot be edited here" in c.value for c in at.caption)
+
+
+def test_importing_a_version_while_the_database_is_locked_says_busy_and_saves_nothing(demo_db, monkeypatch):
+    monkeypatch.setattr(storage.db, "BUSY_TIMEOUT_MS", 300)
+    doc = json.loads((ROOT / "sample_rules" / "techflow.json").read_text(encoding="utf-8"))
+    doc["name"] = "TechFlow B2B sales (imported)"
+    before = len(demo_db.versions("techflow"))
+    at = page("versions").run()
+    at.text_area(key="versions:paste").set_value(json.dumps(doc, ensure_ascii=False)).run()
+    assert not at.exception and not _errors(at)
+    with write_lock(demo_db):
+        at.button(key="versions:import_save").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert _errors(at) == [f"Not saved: {BUSY} Nothing was changed; try again."]
+    assert len(demo_db.versions("techflow")) == before

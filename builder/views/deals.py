@@ -6,6 +6,7 @@ so rules fire exactly as they would from the CLI; internal actions are applied a
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from typing import Any
@@ -22,6 +23,7 @@ from engine.dispatch import dispatch_internal
 from engine.errors import ConveyorError
 from engine.ruleset import FieldDef, FieldType, RuleSet, StageKind
 
+_log = logging.getLogger(__name__)
 KEY = "deals_"  # session keys of this page
 SELECTED = KEY + "selected"
 FLASH = KEY + "flash"
@@ -41,8 +43,9 @@ def settle(conveyor: Conveyor, rounds: int = 50) -> None:
             if not dispatch_internal(conveyor):
                 return
     except (ConveyorError, SQLAlchemyError) as exc:
-        st.warning("The change is saved; its follow-up actions will be carried out by the engine service "
-                   f"({error_message(exc)})")
+        # Not the user's problem to retry: the change itself is committed. Keep the reason for the operator.
+        _log.warning("settling internal actions stopped: %s", error_message(exc))
+        st.warning("The change is saved; its follow-up actions will be carried out by the engine service.")
 
 
 def apply_change(conveyor: Conveyor, change: Callable[[], Any], success: str, flash_key: str) -> bool:
