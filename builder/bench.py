@@ -61,7 +61,8 @@ def measure_designer(stages: int = 30, rules: int = 300) -> dict[str, Any]:
             t0 = time.perf_counter()
             at.run()
             warm = time.perf_counter() - t0
-            failed = [str(e.value) for e in at.exception]
+            # Pages turn their errors into red boxes (state.page_boundary): count those as failures too.
+            failed = [str(e.value) for e in at.exception] + [str(e.value) for e in at.error]
         finally:
             if old is None:
                 os.environ.pop("CONVEYOR_DB", None)
