@@ -5,6 +5,8 @@ transaction: exactly once. Messages go to the provider at least once: the row is
 (with a lease) and committed *before* the call, marked done after; a row left ``sending`` by a crash is
 reconciled with the provider (``delivered``) before it is resent with the same idempotency key.
 Failures retry with exponential backoff and jitter, then end ``dead``; permanent ones end dead at once.
+A dead action ends the later actions of its rule firing dead too ("skipped: ..."), since they may
+depend on it; ``retry`` on the dead one queues them again behind it.
 """
 
 from __future__ import annotations
