@@ -262,6 +262,18 @@ CASES: list[tuple[str, Mutation, str, str]] = [
      "not a supported regular expression"),
     ("regex-too-long", _set(_cond(IDLE, "all", 1), leaf("source", "matches_regex", "a" * 501)), f"{I1}.value",
      "pattern is 501 characters; the limit is 500"),
+    ("regex-ascii-only-word-class", _set(_cond(IDLE, "all", 1), leaf("source", "matches_regex", r"^\w+$")),
+     f"{I1}.value", r"write [\p{L}\p{Nd}_] instead"),
+    ("regex-posix-class", _set(_cond(IDLE, "all", 1), leaf("source", "matches_regex", "[[:digit:]]")), f"{I1}.value",
+     "POSIX class"),
+    # -- time conditions, strict types, column lengths ---------------------------------------------
+    ("equal-to-on-hours-since", _set(_cond(IDLE, "all", 1), leaf("hours_since_last_activity", "equal_to", 24)),
+     f"{I1}.operator", "use 'greater_than_or_equal_to'"),
+    ("enabled-as-text-yes", _set(["rules", 0, "enabled"], "yes"), "rules[0].enabled", "valid boolean"),
+    ("transition-from-underscore", _do(lambda d: d["transitions"][0].update(from_=d["transitions"][0].pop("from"))),
+     "transitions[0].from_", "unknown key 'from_'"),
+    ("rule-name-too-long", _set(["rules", 0, "name"], "n" * 301), "rules[0].name", "a rule name may have at most 300"),
+    ("funnel-name-too-long", _set(["name"], "n" * 201), "name", "a funnel name may have at most 200"),
     # -- groups ---------------------------------------------------------------------------------
     ("empty-all-group", _set(["rules", ASSIGN, "conditions"], {"all": []}), "rules[0].conditions.all",
      "'all' is empty; a group needs at least one condition"),
