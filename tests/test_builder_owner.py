@@ -78,7 +78,8 @@ def _errors(at: AppTest) -> str:
 
 def test_router_and_every_owner_page_render_on_the_demo_database(demo_db: Conveyor) -> None:
     at = AppTest.from_file(str(ROOT / "builder" / "app.py"), default_timeout=30).run()
-    assert not at.exception
+    # pages turn failures into red boxes (the error boundary), so both must be empty
+    assert not at.exception and not at.error, _errors(at)
     assert at.title[0].value == "🗺️ Funnel designer"  # the designer is the default page
     for page, title in (("designer", "Funnel designer"), ("rule_editor", "Rule editor"),
                         ("versions", "Versions & import/export")):
@@ -328,7 +329,7 @@ def test_owner_pages_explain_an_empty_database(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setenv("CONVEYOR_DB", url)
     for page in ("designer", "rule_editor", "versions"):
         at = _owner_app(page).run()
-        assert not at.exception, f"{page}: {at.exception}"
+        assert not at.exception and not at.error, f"{page}: {at.exception} {_errors(at)}"
         if page != "versions":
             assert any("no funnels yet" in i.value for i in at.info)
     assert at.get("file_uploader"), "the import is offered when there is nothing to edit"
