@@ -10,6 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
+from storage.db import READ_ONLY_OPTION
+
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
 
 
@@ -26,7 +28,8 @@ def head_revision() -> str:
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
+    # A read: on SQLite it must not take the write lock, or every start-up waits behind the engine.
+    with engine.connect().execution_options(**{READ_ONLY_OPTION: True}) as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
