@@ -9,6 +9,7 @@ and a recording ``DealActions``) must fire the same rules with the same planned 
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -140,20 +141,49 @@ def test_exported_project_work_rules_decide_like_conveyor_on_generated_deals(exp
     assert_same_decisions(ruleset, rules, deal, NOW)
 
 
+def _seeded_deal(rng: random.Random, stages: list[str]) -> DealState:
+    """A TechFlow deal from the same space as ``TECHFLOW_DEALS``, drawn with a seeded ``random``.
+
+    Hypothesis' derandomised draws depend on which modules were imported before (it mines them for
+    constants), so a coverage check over them changed with test order; a seeded sweep does not.
+    """
+    def instant() -> datetime:
+        kind = rng.randrange(3)
+        if kind == 0:
+            us = rng.randrange(480 * US_PER_HOUR)
+        elif kind == 1:
+            us = rng.choice(THRESHOLDS) * US_PER_HOUR + rng.randint(-2000, 2000)
+        else:
+            us = 0
+        return NOW - timedelta(microseconds=us)
+
+    def maybe() -> datetime | None:
+        return instant() if rng.randrange(3) == 2 else None
+
+    fields = {k: v for k, v in {
+        "budget": rng.choice([None, "yes", "no"]), "authority": rng.choice([None, "yes", "no"]),
+        "need": rng.choice([None, "yes", "no"]), "company_name": rng.choice([None, "", "Acme LLC"]),
+        "tax_id": rng.choice([None, "12345678"]), "billing_address": rng.choice([None, "Kyiv"]),
+    }.items() if v is not None}
+    return DealState(id=1, key="D-1", funnel="techflow", stage=rng.choice(stages), created_at=instant(),
+                     stage_entered_at=instant(), stage_visit=rng.randint(1, 20), activity_seq=rng.randint(0, 50),
+                     title="Acme", phone="+380501234567", amount=rng.choice([None, 0.0, 1000.0]),
+                     manager_id=rng.choice([None, 1]), last_activity_at=maybe(), proposal_attached_at=maybe(),
+                     proposal_opened_at=maybe(), client_replied_at=maybe(), payment_received_at=maybe(),
+                     fields=fields)
+
+
 def test_generated_deals_reach_every_sample_rule(exported):
-    """The strategy is not vacuous: across a fixed sample, every TechFlow rule both fires and does not."""
+    """The deal space is not vacuous: across a fixed sample, every TechFlow rule both fires and does not."""
     ruleset, rules = exported["techflow"]
     seen_firing: set[str] = set()
     seen_quiet: set[str] = set()
-
-    @settings(max_examples=300, deadline=None, database=None, derandomize=True)
-    @given(deal=TECHFLOW_DEALS)
-    def sweep(deal: DealState) -> None:
-        fired = assert_same_decisions(ruleset, rules, deal, NOW)
+    rng = random.Random(20260302)
+    stages = _stage_ids("techflow")
+    for _ in range(2000):
+        fired = assert_same_decisions(ruleset, rules, _seeded_deal(rng, stages), NOW)
         seen_firing.update(fired)
         seen_quiet.update(r.id for r in ruleset.rules if r.id not in fired)
-
-    sweep()
     ids = {r.id for r in ruleset.rules}
     assert seen_firing == ids
     assert seen_quiet == ids
