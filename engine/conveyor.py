@@ -276,7 +276,7 @@ class Conveyor:
                 missing = [f for f in st.guard.required_fields
                            if _blank(builtin.get(f) if f in BUILTIN_FIELDS else custom.get(f))]
                 if missing:
-                    raise GuardFailed(stage, missing)
+                    raise _guard_failed(rs, st, missing)
             manager_id = None
             if manager:
                 m = repo.get_manager_by_name(s, manager)
@@ -405,7 +405,7 @@ class Conveyor:
         if target.guard:
             missing = [f for f in target.guard.required_fields if _blank(_field_of(deal, f))]
             if missing:
-                raise GuardFailed(stage, missing)
+                raise _guard_failed(rs, target, missing)
         previous = deal.stage
         deal.stage = stage
         deal.stage_visit += 1
@@ -695,6 +695,15 @@ def deal_state(deal: Deal, manager_name: str | None = None) -> DealState:
 
 def _field_of(deal: Deal, name: str) -> Any:
     return getattr(deal, name) if name in BUILTIN_FIELDS else (deal.fields or {}).get(name)
+
+
+def _guard_failed(rs: RuleSet, stage: Any, missing: list[str]) -> GuardFailed:
+    """The refusal in the owner's words: the stage's name and the fields' labels as typed in the funnel."""
+    labels = []
+    for name in missing:
+        fd = rs.field(name)
+        labels.append((fd.label.strip() if fd is not None else "") or name)  # no label: the name it was given
+    return GuardFailed(stage.id, missing, stage_name=stage.name.strip() or stage.id, labels=labels)
 
 
 def _blank(value: Any) -> bool:

@@ -33,13 +33,19 @@ class RuleSetInvalid(ConveyorError):
 
 
 class GuardFailed(ConveyorError):
-    """A move into a stage was refused because the stage's entry guard does not hold."""
+    """A move into a stage was refused because the stage's entry guard does not hold.
 
-    def __init__(self, stage: str, missing: list[str]):
+    The message speaks the owner's words (stage name, field labels); ``stage`` and ``missing`` keep
+    the ids for programs.
+    """
+
+    def __init__(self, stage: str, missing: list[str], *, stage_name: str | None = None,
+                 labels: list[str] | None = None):
         self.stage = stage
         self.missing = list(missing)
+        shown = labels if labels and len(labels) == len(self.missing) else self.missing
         super().__init__(
-            f"cannot move into stage '{stage}': required field(s) not filled: {', '.join(missing)}"
+            f"Cannot move into stage '{stage_name or stage}': fill in {', '.join(shown)} first."
         )
 
 

@@ -58,6 +58,21 @@ _ASCII_SHORTHANDS = {
 }
 
 
+#: RE2 logs every failed compile to stderr from C++ ("re2.cc:242] Error parsing …"); the problem is
+#: reported to the user here, so the log line is only noise in the CLI and the builder's server log.
+_QUIET = re2.Options()
+_QUIET.log_errors = False
+
+
+def _re2_reason(exc: Exception) -> str:
+    """RE2's reason for refusing a pattern as plain text (it arrives as bytes), with a hint where useful."""
+    raw = exc.args[0] if exc.args else str(exc)
+    reason = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    if reason.startswith("invalid perl operator") or (reason.startswith("invalid escape sequence") and reason[-1:].isdigit()):
+        reason += " (lookaround and backreferences are not supported)"
+    return reason
+
+
 def rule_data(ruleset: RuleSet | None = None) -> dict[str, Any]:
     """``export_rule_data`` for a rule set: the single source of what a rule may name."""
     from engine.variables import DealVariables
@@ -472,9 +487,9 @@ class _Checker:
             self.add(p, f"pattern is {len(pattern)} characters; the limit is {MAX_REGEX_LENGTH}")
             return
         try:
-            re2.compile(pattern)
+            re2.compile(pattern, _QUIET)
         except re2.error as exc:
-            self.add(p, f"pattern {pattern!r} is not a supported regular expression (RE2 syntax, linear time; no backreferences or lookaround): {exc}")
+            self.add(p, f"pattern {pattern!r} is not a valid regular expression: {_re2_reason(exc)}")
             return
         for difference in regex_differences(pattern):
             self.add(p, f"pattern {pattern!r}: {difference}")

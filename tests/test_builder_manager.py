@@ -163,7 +163,8 @@ def test_a_refused_move_shows_the_guard_and_changes_nothing(demo_db):
     at.button(key=f"deals_move_{acme}_contract").click().run()
 
     assert not at.exception
-    assert "required field(s) not filled: company_name, tax_id, billing_address" in plain(at.error[0].value)
+    assert ("Cannot move into stage 'Contract': fill in Counterparty: company name, Counterparty: tax id (ЄДРПОУ),"
+            " Counterparty: billing address first.") in plain(at.error[0].value)
     assert demo_db.deal(acme).stage == "proposal"
 
 
