@@ -93,11 +93,52 @@ def init(ctx: click.Context, load: Path | None) -> None:
             click.echo(f"saved {v.funnel} version {v.version}")
 
 
+def _funnels_in_database(url: str) -> set[str]:
+    """Funnel ids already saved in the database at ``url``; empty if it does not exist or cannot be read.
+
+    Read-only on purpose: validating a file must never create a database (or a conveyor.db file).
+    """
+    import sqlite3
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from storage.db import sqlite_path
+
+    try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            path = sqlite_path(url)
+            if path is None or not os.path.isfile(path):
+                return set()
+            con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)
+            try:
+                return {row[0] for row in con.execute("SELECT id FROM funnels")}
+            finally:
+                con.close()
+        if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        engine = create_engine(parsed, connect_args={"connect_timeout": 3}
+                               if parsed.get_backend_name() == "postgresql" else {})
+        try:
+            with engine.connect() as conn:
+                return {row[0] for row in conn.execute(text("SELECT id FROM funnels"))}
+        finally:
+            engine.dispose()
+    except Exception:  # noqa: BLE001 - no database (or no schema yet) only means fewer known funnels
+        return set()
+
+
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.pass_context
 @friendly
-def validate(files: tuple[Path, ...]) -> None:
-    """Check rule-set documents; print every problem with its JSON path. Exit 1 if any is invalid."""
+def validate(ctx: click.Context, files: tuple[Path, ...]) -> None:
+    """Check rule-set documents; print every problem with its JSON path. Exit 1 if any is invalid.
+
+    A start_process may name a funnel in another file given here, beside the file, or already saved
+    in the database (--db / $CONVEYOR_DB, if that database exists).
+    """
     from engine.validate import parse_json, validate_document
 
     bad = 0
@@ -131,6 +172,7 @@ def validate(files: tuple[Path, ...]) -> None:
             except Exception:  # noqa: BLE001 - an unreadable sibling only means fewer known funnels
                 pass
     known |= {d.get("funnel") for d in docs.values() if isinstance(d, dict)}
+    known |= _funnels_in_database(ctx.obj["db"])
     for f, doc in docs.items():
         try:
             rs = validate_document(doc, known_funnels={k for k in known if isinstance(k, str)})
@@ -307,10 +349,14 @@ def actions(ctx: click.Context, statuses: tuple[str, ...], deal_key: str | None,
     if not rows:
         click.echo(f"no {' or '.join(statuses or ('failed', 'dead'))} actions")
         return
+    from engine.clock import display_zone, for_display
+
+    # The same zone as `conveyor versions` and the builder, named once in the header.
+    click.echo(f"actions (times in {display_zone().key}: next attempt while pending or failed, else last change)")
     for a, f in rows:
         when = a.next_attempt_at if a.status in ("pending", "failed") else a.updated_at
         click.echo(f"#{a.id:<6} {a.status:<8} {a.action:<17} deal {keys.get(a.deal_id, a.deal_id):<12} "
-                   f"rule {f.rule_id:<24} attempts {a.attempts}  {when:%Y-%m-%d %H:%M:%S}Z")
+                   f"rule {f.rule_id:<24} attempts {a.attempts}  {for_display(when, '%Y-%m-%d %H:%M:%S')}")
         if a.last_error:
             click.echo(f"        error: {a.last_error}")
 
@@ -322,8 +368,33 @@ def actions(ctx: click.Context, statuses: tuple[str, ...], deal_key: str | None,
 @friendly
 def builder(ctx: click.Context, port: int, headless: bool) -> None:
     """Open the visual builder (Streamlit) on http://localhost:PORT."""
+    _check_port(port, "builder")
     _conveyor(ctx)  # migrate before the app starts
     sys.exit(_run_builder(ctx.obj["db"], port, headless).wait())
+
+
+def _port_in_use(port: int) -> bool:
+    """Would Streamlit fail to listen on ``port``? Tried on loopback and on all interfaces, as it binds."""
+    import socket
+
+    for host in ("127.0.0.1", "0.0.0.0"):  # noqa: S104 - only a bind test, closed at once
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            # As Tornado does: a port left in TIME_WAIT by an earlier run is free to listen on.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((host, port))
+            except OSError:
+                return True
+    return False
+
+
+def _check_port(port: int, command: str) -> None:
+    """Refuse early, with the fix, instead of Streamlit's bare "Port 8501 is not available"."""
+    if not 0 < port < 65536:
+        raise ValueError(f"--port must be between 1 and 65535, got {port}")
+    if _port_in_use(port):
+        raise ValueError(f"port {port} is already in use — run `conveyor {command} --port {port + 1}`"
+                         " (or stop what uses it)")
 
 
 def _run_builder(db: str, port: int, headless: bool) -> subprocess.Popen:
@@ -344,6 +415,9 @@ def _run_builder(db: str, port: int, headless: bool) -> subprocess.Popen:
 def demo(ctx: click.Context, port: int, tick_seconds: float, no_builder: bool, load_only: bool) -> None:
     """Load the sample funnel and demo deals, then run the engine and the builder until Ctrl-C."""
     from engine.demo import load_demo
+
+    if not (no_builder or load_only):
+        _check_port(port, "demo")  # before anything starts, so a busy port leaves nothing running
 
     c = _conveyor(ctx)
     click.echo(f"database: {ctx.obj['db']} — {load_demo(c)}")

@@ -118,7 +118,7 @@ class EngineService:
                         self.tick_seconds)
         self.ticks += 1
         summary = {"deals_examined": report.deals_examined, "rules_fired": report.rules_fired,
-                   "actions_queued": report.actions_queued, "internal_actions_applied": applied,
+                   "actions_queued": report.actions_queued, "internal_actions_applied": applied, "deals_failed": report.deals_failed,
                    "tick_seconds": self.tick_seconds, "ticks": self.ticks}
         log.info("tick: examined %d deals, fired %d rules, queued %d actions, applied %d internal actions in %.3f s",
                  report.deals_examined, report.rules_fired, report.actions_queued, applied, seconds)

@@ -42,6 +42,8 @@ class Health:
     last_tick_at: datetime | None
     last_tick_seconds: float | None
     engines: list[EngineSeen] = field(default_factory=list)
+    #: Deals the last tick could not evaluate (isolated, logged, retried an hour later); None: not reported.
+    last_tick_failed: int | None = None
 
     @property
     def oldest_ready_age(self) -> timedelta | None:
@@ -58,6 +60,9 @@ class Health:
             out.append("no engine seen recently: start one with `conveyor engine`")
         if self.counts.get("dead"):
             out.append(f"{self.counts['dead']} dead action(s): see `conveyor actions --status dead`")
+        if self.last_tick_failed:
+            out.append(f"the last tick could not evaluate {self.last_tick_failed} deal(s): see the engine log"
+                       " (they are retried an hour later)")
         age = self.oldest_ready_age
         if age is not None and age > timedelta(minutes=10):
             out.append(f"the oldest ready action has waited {_age(age)}")
@@ -82,7 +87,8 @@ def health(conveyor: Conveyor) -> Health:
     last = max(ticked, key=lambda b: b.last_tick_at, default=None)
     return Health(now=now, counts=counts, oldest_pending_at=pending_since, oldest_ready_at=oldest,
                   last_tick_at=last.last_tick_at if last else None,
-                  last_tick_seconds=last.last_tick_seconds if last else None, engines=engines)
+                  last_tick_seconds=last.last_tick_seconds if last else None, engines=engines,
+                  last_tick_failed=(last.last_tick_summary or {}).get("deals_failed") if last else None)
 
 
 def _age(delta: timedelta) -> str:
@@ -98,12 +104,15 @@ def _age(delta: timedelta) -> str:
 
 def render(h: Health) -> str:
     """The text ``conveyor status`` prints."""
-    lines = []
+    from engine.clock import display_zone, for_display
+
+    lines = [f"status at {for_display(h.now, '%Y-%m-%d %H:%M:%S')} (times in {display_zone().key})"]
     if h.last_tick_at is None:
         lines.append("last tick:      never")
     else:
-        lines.append(f"last tick:      {h.last_tick_at:%Y-%m-%d %H:%M:%S} UTC ({_age(h.now - h.last_tick_at)} ago), "
-                     f"took {h.last_tick_seconds or 0:.3f} s")
+        failed = "" if h.last_tick_failed is None else f", {h.last_tick_failed} deal(s) failed"
+        lines.append(f"last tick:      {for_display(h.last_tick_at, '%Y-%m-%d %H:%M:%S')}"
+                     f" ({_age(h.now - h.last_tick_at)} ago), took {h.last_tick_seconds or 0:.3f} s{failed}")
     order = ["pending", "sending", "failed", "dead", "done"]
     counts = ", ".join(f"{k} {h.counts.get(k, 0)}" for k in order)
     others = ", ".join(f"{k} {v}" for k, v in sorted(h.counts.items()) if k not in order)

@@ -540,7 +540,10 @@ class _Checker:
             else:
                 what = "option"
             if value not in options:
-                self.add(p, f"unknown {what} '{value}'{_suggest(value, options)} (choose one of: {', '.join(options)})")
+                # The other funnel usually exists, just not where the validator looked.
+                hint = (" — validate it together with that funnel's file, or import that funnel first"
+                        if what == "funnel" else "")
+                self.add(p, f"unknown {what} '{value}'{_suggest(value, options)} (choose one of: {', '.join(options)}){hint}")
             return
         if key in TEMPLATE_PARAMS.get(action, ()):
             if not value.strip():
