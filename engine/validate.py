@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from engine.actions import TEMPLATE_PARAMS, DealActions
 from engine.deal import BUILTIN_FIELDS, TEMPLATE_BUILTINS
 from engine.errors import Problem, RuleSetInvalid
-from engine.ruleset import FieldType, RuleSet
+from engine.ruleset import ActionSpec, FieldDef, FieldType, Rule, RuleSet, Stage, Transition
 from engine.template import TemplateError, placeholders
 from engine.variables import TIME_VARIABLES, variables_class
 
@@ -245,19 +245,126 @@ def validate_document(doc: Any, *, known_funnels: Iterable[str] = ()) -> RuleSet
     try:
         ruleset = RuleSet.model_validate(doc)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            msg = err["msg"]
-            if err["type"] == "extra_forbidden":
-                msg = f"unknown key '{err['loc'][-1]}'"
-            elif err["type"] == "missing":
-                msg = f"required key '{err['loc'][-1]}' is missing"
-            problems.append(Problem(_path(err["loc"]), msg))
-        raise RuleSetInvalid(problems) from None
+        shape = [_shape_problem(err) for err in exc.errors()]
+        # Docs promise every problem at once: check what is well-formed too, so fixing the shape does
+        # not reveal a second round of problems.
+        raise RuleSetInvalid(shape + _semantic_problems_of_partial(doc, shape, set(known_funnels))) from None
     problems = _Checker(ruleset, set(known_funnels)).run()
     if problems:
         raise RuleSetInvalid(problems)
     return ruleset
+
+
+def _shape_problem(err: Any) -> Problem:
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = f"unknown key '{err['loc'][-1]}'"
+    elif err["type"] == "missing":
+        msg = f"required key '{err['loc'][-1]}' is missing"
+    return Problem(_path(err["loc"]), msg)
+
+
+#: Stand-ins for required values that are missing or malformed, so the rest of the item can be checked.
+#: Whatever the checker says about a stand-in is dropped (see ``_semantic_problems_of_partial``).
+_PLACEHOLDERS: dict[str, Any] = {"funnel": "", "name": "", "id": "", "stages": [], "from_": "", "to": "",
+                                 "conditions": {}, "actions": []}
+_ITEM_MODELS: dict[tuple[type, str], type] = {
+    (RuleSet, "fields"): FieldDef, (RuleSet, "stages"): Stage, (RuleSet, "transitions"): Transition,
+    (RuleSet, "rules"): Rule, (Rule, "actions"): ActionSpec,
+}
+
+
+def _salvage(model: type, data: Any) -> Any:
+    """``model`` built from the parts of ``data`` that validate on their own; None if ``data`` is no object."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        return model.model_validate(data)
+    except ValidationError:
+        pass
+    values: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        key = info.alias or name
+        if key not in data:
+            continue
+        item_model = _ITEM_MODELS.get((model, name))
+        if item_model is not None:
+            items = data[key] if isinstance(data[key], list) else []
+            values[name] = [x for x in (_salvage(item_model, item) for item in items) if x is not None]
+            continue
+        try:
+            model.__pydantic_validator__.validate_assignment(model.model_construct(), name, data[key])
+        except ValidationError:
+            continue
+        values[name] = getattr(model.__pydantic_validator__.validate_assignment(
+            model.model_construct(), name, data[key]), name)
+    for name, info in model.model_fields.items():
+        if name not in values and info.is_required():
+            if model is FieldDef and name == "type":
+                values[name] = FieldType.SELECT if values.get("options") else FieldType.TEXT
+            else:
+                values[name] = _PLACEHOLDERS.get(name, "")
+    return model.model_construct(**values)
+
+
+def _semantic_problems_of_partial(doc: dict[str, Any], shape: list[Problem], known: set[str]) -> list[Problem]:
+    """The checker's problems on the well-formed parts of a document that failed the shape check.
+
+    A problem at or under a path with a shape problem (a stand-in's), or at a path above one (e.g. "a
+    funnel needs at least one stage" when the only stage is malformed), is left out: the shape
+    problem already says what to fix there.
+    """
+    try:
+        partial = _salvage(RuleSet, doc)
+        found = _Checker(partial, known).run()
+    except Exception:  # noqa: BLE001 - a document too broken to check further still gets its shape problems
+        return []
+    bad = {p.path for p in shape}
+
+    def related(path: str) -> bool:
+        for b in bad:
+            if path == b or path.startswith((b + ".", b + "[")):
+                return True
+            if path and b.startswith((path + ".", path + "[")):
+                return True
+        return False
+
+    # Items dropped as malformed shift the indices after them: only positions before the first dropped
+    # item in a list are trustworthy, so problems in later items are re-indexed to document order.
+    return [p for p in (_reindex(problem, doc, partial) for problem in found) if p is not None and not related(p.path)]
+
+
+def _reindex(problem: Problem, doc: dict[str, Any], partial: Any) -> Problem | None:
+    """``problem`` with its list indices mapped from the salvaged rule set back to the document."""
+    path = problem.path
+    for top in ("fields", "stages", "transitions", "rules"):
+        if not path.startswith(top + "["):
+            continue
+        raw = doc.get(top)
+        if not isinstance(raw, list):
+            return problem
+        kept = [i for i, item in enumerate(raw) if isinstance(item, dict)]
+        index_text = path[len(top) + 1:path.index("]")]
+        if not index_text.isdigit() or int(index_text) >= len(kept):
+            return problem
+        path = f"{top}[{kept[int(index_text)]}]{path[path.index(']') + 1:]}"
+        if top == "rules":
+            path = _reindex_actions(path, raw[kept[int(index_text)]])
+        return Problem(path, problem.message)
+    return problem
+
+
+def _reindex_actions(path: str, rule: dict[str, Any]) -> str:
+    marker = ".actions["
+    at = path.find(marker)
+    actions = rule.get("actions")
+    if at < 0 or not isinstance(actions, list):
+        return path
+    start = at + len(marker)
+    end = path.index("]", start)
+    kept = [i for i, item in enumerate(actions) if isinstance(item, dict)]
+    n = int(path[start:end]) if path[start:end].isdigit() else -1
+    return path if not 0 <= n < len(kept) else f"{path[:start]}{kept[n]}{path[end:]}"
 
 
 class _Checker:

@@ -43,7 +43,7 @@ def run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> subp
 
 def problems_of(doc: dict[str, Any]) -> list[str]:
     with pytest.raises(RuleSetInvalid) as info:
-        validate_document(doc)
+        validate_document(doc, known_funnels={"project_work"})
     return [str(p) for p in info.value.problems]
 
 
@@ -110,6 +110,15 @@ def test_odd_documents_still_report_problems_not_exceptions(mutate):
     doc = json.loads(json.dumps(TECHFLOW))
     mutate(doc)
     assert problems_of(doc)  # RuleSetInvalid with at least one problem, nothing else escapes
+
+
+def test_malformed_items_do_not_shift_the_paths_of_problems_after_them():
+    doc = json.loads(json.dumps(TECHFLOW))
+    doc["rules"][0] = "not a rule"
+    doc["rules"][3]["actions"][0]["name"] = "send_fax"
+    found = problems_of(doc)
+    assert found[0].startswith("rules[0]: ")
+    assert found[1:] == ["rules[3].actions[0].name: 'send_fax' is not an action; did you mean 'send_sms'?"]
 
 
 def test_a_bad_stage_still_lets_rules_that_name_it_be_checked_without_false_alarms():
