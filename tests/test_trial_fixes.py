@@ -202,3 +202,21 @@ def test_a_busy_port_is_refused_before_anything_starts(tmp_path, command):
             " (or stop what uses it)") in result.stderr
     assert "builder: http://" not in result.stdout
     assert not (tmp_path / "c.db").exists()  # nothing was started or loaded
+
+
+# -- 6. the README says how to reach the `conveyor` command ----------------------------------------
+def test_readme_starts_with_the_set_up_commands_and_says_to_activate_the_venv_before_the_command_table():
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    assert lines[2:6] == ["```sh", lines[3], lines[4], "```"]
+    assert lines[3].startswith("make demo ") and lines[4].startswith("make test ")
+    after_heading = "\n".join(lines[lines.index("## The command line") + 1:][:4])
+    assert "source .venv/bin/activate" in after_heading and ".venv/bin/conveyor" in after_heading
+
+
+# -- 8. today's behaviour is documented -------------------------------------------------------------
+def test_the_docs_describe_reserved_keys_number_limits_stage_removal_skipped_actions_and_isolated_deals():
+    text = (ROOT / "docs" / "guarantees.md").read_text(encoding="utf-8")
+    for phrase in ("`D-<number>` are reserved", "within ±10^15", "must not be negative",
+                   "removes a stage", "skipped: earlier action", "queues the skipped",
+                   "`evaluation_failed` event", "**one hour later**"):
+        assert phrase in text, phrase
