@@ -251,12 +251,19 @@ def activate(ctx: click.Context, funnel: str, version: int) -> None:
 @friendly
 def simulate(scenario: Path, rules: tuple[Path, ...], tick_minutes: float) -> None:
     """Run a JSON-lines scenario on a fresh in-memory database; print each executed action as JSON."""
+    from engine.errors import Problem
     from engine.simulate import run_scenario
 
     paths = list(rules) or sorted(SAMPLE_RULES.glob("*.json"))
-    with scenario.open(encoding="utf-8") as fh:
-        run_scenario(fh, paths, tick_minutes,
-                     emit=lambda line: click.echo(json.dumps(line, ensure_ascii=False)))
+    try:
+        with scenario.open(encoding="utf-8") as fh:
+            run_scenario(fh, paths, tick_minutes,
+                         emit=lambda line: click.echo(json.dumps(line, ensure_ascii=False)))
+    except RuleSetInvalid as exc:
+        # A simulation knows only the files given to it: the fix is another --rules, not an import.
+        hint = "validate it together with that funnel's file, or import that funnel first"
+        raise RuleSetInvalid([Problem(p.path, p.message.replace(hint, "pass that funnel's file too, with another --rules"))
+                              for p in exc.problems]) from None
 
 
 @main.command()

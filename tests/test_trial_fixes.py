@@ -82,7 +82,7 @@ def test_simulate_without_the_other_funnels_file_says_how_to_fix_it(tmp_path):
     result = run("simulate", "--rules", "t.json", "s.jsonl", cwd=tmp_path)
     assert result.returncode == 1
     assert "unknown funnel 'project_work'" in result.stderr
-    assert "validate it together with that funnel's file, or import that funnel first" in result.stderr
+    assert "pass that funnel's file too, with another --rules" in result.stderr
 
 
 # -- 2. every kind of problem at once ------------------------------------------------------------
