@@ -25,9 +25,18 @@ from builder.views import (  # noqa: E402
 
 st.set_page_config(page_title="Conveyor", page_icon="🛠️", layout="wide")
 
+
+def home() -> None:
+    """The app's root URL "/": opens the Designer at its own address, /designer."""
+    st.switch_page(state.page("designer"))
+
+
 pages = {
     "Design": [
-        st.Page(designer.render, title="Designer", icon="🗺️", url_path="designer", default=True),
+        # Streamlit serves the default page only at "/" (its url_path then answers "Page not found"), so
+        # the default is this hidden page and the Designer keeps a real address: links to /designer work.
+        st.Page(home, title="Conveyor", icon="🛠️", url_path="home", default=True, visibility="hidden"),
+        st.Page(designer.render, title="Designer", icon="🗺️", url_path="designer"),
         st.Page(rule_editor.render, title="Rule editor", icon="🧩", url_path="rules"),
         st.Page(versions.render, title="Versions & import/export", icon="🗂️", url_path="versions"),
         st.Page(dry_run.render, title="Dry run", icon="🧪", url_path="dry-run"),
@@ -38,5 +47,5 @@ pages = {
         st.Page(analytics.render, title="Analytics", icon="📈", url_path="analytics"),
     ],
 }
-state.register_pages({p.url_path: p for group in pages.values() for p in group})
+state.register_pages({p.url_path: p for group in pages.values() for p in group if p.url_path})
 st.navigation(pages).run()

