@@ -219,6 +219,11 @@ def test_changing_the_24h_reminder_to_12h_and_saving_creates_a_new_version(demo_
     assert demo_db.ruleset("techflow", old).rule("incoming_idle_24h").conditions["all"][1]["value"] == 24
     _go(at, "versions")
     assert any("remind after 12 h" in str(df.value) for df in at.dataframe)
+    # The picker starts on the newest version that is not active, with Make active enabled for it.
+    assert at.selectbox(key="versions:techflow:activate").value == old
+    assert not at.button(key="versions:techflow:go").disabled
+    at.selectbox(key="versions:techflow:activate").select(new.version).run()
+    assert at.button(key="versions:techflow:go").disabled  # the active version is already active
     at.selectbox(key="versions:techflow:activate").select(old).run()
     at.button(key="versions:techflow:go").click().run()
     assert not at.exception

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from engine import reports
 from engine.conveyor import Conveyor
 from engine.demo import load_demo
 
@@ -172,3 +173,21 @@ def test_a_link_to_slash_designer_opens_the_designer_and_the_root_still_does(ser
             assert page.get_by_role("button", name="Deploy").count() == 0
         finally:
             browser.close()
+
+
+def test_versions_show_the_display_zone_and_distinct_version_pickers(demo_db: Conveyor,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CONVEYOR_TZ", raising=False)  # the default display zone, Europe/Kyiv
+    doc = demo_db.ruleset("techflow").to_document()
+    doc["description"] = "second version"
+    demo_db.save_ruleset(doc, comment="v2", author="test")
+    at = _app("versions").run()
+    _clean(at)
+    table = at.dataframe[0].value
+    assert "Saved at (Europe/Kyiv)" in table.columns and "Saved at (UTC)" not in table.columns
+    saved = {v.version: v.created_at for v in demo_db.versions("techflow")}
+    assert list(table["Saved at (Europe/Kyiv)"]) == [reports.to_display(saved[n]) for n in table["Version"]]
+    # Kyiv is 2-3 hours ahead of UTC: the shown time is not the stored UTC one.
+    assert table["Saved at (Europe/Kyiv)"].iloc[0] != saved[table["Version"].iloc[0]].strftime("%Y-%m-%d %H:%M")
+    labels = [w.label for w in at.selectbox if w.label.startswith("Version")]
+    assert len(labels) == len(set(labels)) == 2, labels

@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from builder import state
 from builder.state import page_boundary
+from engine import reports
 from engine.errors import ConveyorError, RuleSetInvalid
 from engine.ruleset import RuleSet
 
@@ -44,17 +45,25 @@ def render() -> None:
 def _versions(c: Any, funnel: str, versions: list[Any]) -> None:
     if state.is_dirty(funnel):
         st.warning("This funnel has unsaved changes in the designer; save them there to create a version.", icon="✏️")
+    zone = reports.display_zone().key  # the same zone as every other page (CONVEYOR_TZ, Europe/Kyiv by default)
+    newest_first = sorted(versions, key=lambda v: -v.version)
     table = pd.DataFrame([{
-        "Version": v.version, "Active": "✅ active" if v.active else "", "Saved at (UTC)": v.created_at.strftime("%Y-%m-%d %H:%M"),
-        "By": v.author or "—", "Comment": v.comment or "",
-    } for v in sorted(versions, key=lambda v: -v.version)])
+        "Version": v.version, "Active": "✅ active" if v.active else "",
+        f"Saved at ({zone})": reports.to_display(v.created_at), "By": v.author or "—", "Comment": v.comment or "",
+    } for v in newest_first])
     st.dataframe(table, hide_index=True, width="stretch")
     active = next((v.version for v in versions if v.active), None)
     st.markdown("**Make an older version active again** (rollback; nothing is deleted)")
+    numbers = [v.version for v in newest_first]
+    if len(numbers) < 2:
+        st.caption("There is only one version, and it is active.")
+        return
     cols = st.columns([2, 1, 3])
-    numbers = [v.version for v in sorted(versions, key=lambda v: -v.version)]
-    chosen = cols[0].selectbox(f"Version (v{active} is active)", numbers, key=f"versions:{funnel}:activate",
-                               format_func=lambda n: f"v{n}")
+    # The newest version that is not active is the one a rollback usually wants.
+    default = next(n for n in numbers if n != active)
+    chosen = cols[0].selectbox(f"Version to make active (v{active} is active now)", numbers,
+                               index=numbers.index(default), key=f"versions:{funnel}:activate",
+                               format_func=lambda n: f"v{n} (active)" if n == active else f"v{n}")
     cols[1].markdown("<div style='height:1.75rem'></div>", unsafe_allow_html=True)
     if cols[1].button("Make active", type="primary", disabled=chosen == active, key=f"versions:{funnel}:go"):
         try:
@@ -115,7 +124,7 @@ def _export(c: Any, funnel: str, versions: list[Any]) -> None:
     numbers = sorted((v.version for v in versions), reverse=True)
     active = next((v.version for v in versions if v.active), numbers[0])
     cols = st.columns([1, 2])
-    version = cols[0].selectbox(f"Version (v{active} is active)", numbers, index=numbers.index(active),
+    version = cols[0].selectbox(f"Version to export (v{active} is active)", numbers, index=numbers.index(active),
                                 key=f"versions:{funnel}:export_v", format_func=lambda n: f"v{n}")
     fmt = cols[1].radio("Format", ["conveyor", "business-rules"], horizontal=True, key=f"versions:{funnel}:fmt",
                         format_func={"conveyor": "Whole rule-set document",
