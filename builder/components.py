@@ -82,12 +82,35 @@ def op_label(op: dict[str, Any]) -> str:
     return OP_SYMBOLS.get(op["name"], op["label"].lower())
 
 
+def _builtin_variable_order() -> list[str]:
+    """The built-in variables as a person reads them: stage, the "hours since" ones, then the rest."""
+    from engine.variables import TIME_VARIABLES, DealVariables
+
+    declared = [n for n, m in vars(DealVariables).items() if getattr(m, "is_rule_variable", False)]
+    times = [n for n in TIME_VARIABLES if n in declared]
+    return ["stage", *times, *(n for n in declared if n != "stage" and n not in times)]
+
+
+_BUILTIN_ORDER = _builtin_variable_order()
+
+
+def _variable_rank(name: str, fields: list[str]) -> tuple[int, int, str]:
+    # export_rule_data lists variables by their Python name; a widget shows them in reading order.
+    if name in _BUILTIN_ORDER:
+        return (0, _BUILTIN_ORDER.index(name), name)
+    if name in fields:
+        return (1, fields.index(name), name)
+    return (2, 0, name)
+
+
 class RuleData:
     """``export_rule_data`` indexed for widgets, plus the funnel's stage ids and known funnels."""
 
     def __init__(self, data: dict[str, Any], stage_ids: list[str], stage_names: dict[str, str],
-                 funnels: list[str]):
-        self.variables = {v["name"]: v for v in data["variables"]}
+                 funnels: list[str], fields: list[str] | None = None):
+        # ``fields``: the funnel's custom field names in document order (variable lists end with them).
+        fields = list(fields or [])
+        self.variables = {v["name"]: v for v in sorted(data["variables"], key=lambda v: _variable_rank(v["name"], fields))}
         self.operators = {t: ops for t, ops in data["variable_type_operators"].items()}
         self.actions = {a["name"]: a for a in data["actions"]}
         self.stage_ids = stage_ids

@@ -191,3 +191,18 @@ def test_versions_show_the_display_zone_and_distinct_version_pickers(demo_db: Co
     assert table["Saved at (Europe/Kyiv)"].iloc[0] != saved[table["Version"].iloc[0]].strftime("%Y-%m-%d %H:%M")
     labels = [w.label for w in at.selectbox if w.label.startswith("Version")]
     assert len(labels) == len(set(labels)) == 2, labels
+
+
+def test_rule_editor_lists_variables_stage_then_times_then_builtins_then_fields_in_document_order(
+        demo_db: Conveyor) -> None:
+    at = _app("rule_editor").run()
+    _clean(at)
+    variable = next(w for w in at.selectbox if w.label == "Variable")
+    shown = list(variable.options)
+    fields = [f.label or f.name for f in demo_db.ruleset("techflow").fields]
+    assert shown[0] == "Stage"
+    hours = [i for i, label in enumerate(shown) if label.startswith("Hours")]
+    assert hours == list(range(1, 1 + len(hours))) and len(hours) == 5  # right after Stage, together
+    assert shown[-len(fields):] == fields  # the funnel's own fields last, as the document lists them
+    assert shown[1 + len(hours):-len(fields)] == ["Has a manager", "Proposal attached", "Proposal opened by client",
+                                                  "Client replied", "Payment received", "Amount"]

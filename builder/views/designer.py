@@ -51,7 +51,8 @@ def rule_data_for(doc: dict[str, Any]) -> RuleData:
         data = rule_data(None)
     stages = doc.get("stages", [])
     return RuleData(data, [s["id"] for s in stages], {s["id"]: s["name"] for s in stages},
-                    [f for f, _ in state.get_reader().funnels()])
+                    [f for f, _ in state.get_reader().funnels()],
+                    [f.get("name") for f in doc.get("fields", []) if isinstance(f, dict)])
 
 
 def _legend() -> None:
