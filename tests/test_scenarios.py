@@ -387,7 +387,7 @@ def test_contract_guard_failure_prints_an_error_and_nothing_moves():
     errors = [line for line in out if "error" in line and "rule" not in line]
     assert len(errors) == 1
     assert errors[0]["at"] == iso(refused) and errors[0]["deal"] == "A"
-    assert "tax_id" in errors[0]["error"] and "billing_address" in errors[0]["error"]
+    assert "fill in Counterparty: tax id (ЄДРПОУ), Counterparty: billing address first" in errors[0]["error"]
     assert "company_name" not in errors[0]["error"]
     assert fired(out, "contract_invoice_sms") == []
     assert not [line for line in out if line.get("action") in ("generate_invoice", "send_sms")]
@@ -462,7 +462,7 @@ def test_conveyor_simulate_command_reports_a_guard_failure_and_honours_tick_minu
                      ev(at(hours=3), "move", "A", stage="contract"), ev(at(hours=30), "end"))
     out = simulate_cli(tmp_path, lines, "--tick-minutes", "60", *[x for p in rules for x in ("--rules", p)])
     errors = [line for line in out if "error" in line and "rule" not in line]
-    assert len(errors) == 1 and errors[0]["deal"] == "A" and "tax_id" in errors[0]["error"]
+    assert len(errors) == 1 and errors[0]["deal"] == "A" and "Counterparty: tax id (ЄДРПОУ)" in errors[0]["error"]
     assert fired(out, "contract_invoice_sms") == []
     # Hourly ticks from 09:00: B's idle reminder, due at 09:05 the next day, comes at the 10:00 tick.
     assert [r["at"] for r in fired(out, "incoming_idle_24h", "B")] == [iso(at(hours=25))]
