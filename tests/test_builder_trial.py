@@ -23,6 +23,7 @@ from streamlit.testing.v1 import AppTest
 from engine import reports
 from engine.conveyor import Conveyor
 from engine.demo import load_demo
+from storage import repositories as repo
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -206,3 +207,22 @@ def test_rule_editor_lists_variables_stage_then_times_then_builtins_then_fields_
     assert shown[-len(fields):] == fields  # the funnel's own fields last, as the document lists them
     assert shown[1 + len(hours):-len(fields)] == ["Has a manager", "Proposal attached", "Proposal opened by client",
                                                   "Client replied", "Payment received", "Amount"]
+
+
+def test_deal_card_messages_have_friendly_headers_and_the_send_status(demo_db: Conveyor) -> None:
+    from engine.dispatch import run_until_idle
+
+    run_until_idle(demo_db)  # the demo's SMS goes out through the recording provider
+    with demo_db.read_session() as s:
+        messages = repo.list_messages(s)
+    assert messages and {m.status for m in messages} == {"sent"}
+    at = _app("deals")
+    at.session_state["deals_selected"] = messages[0].deal_id
+    at.run()
+    _clean(at)
+    table = next(d for d in at.dataframe if "channel" in d.value.columns)
+    assert list(table.value["status"]) == ["✅ sent"] * len(table.value)
+    config = json.loads(table.proto.columns)
+    assert {k: v["label"] for k, v in config.items() if k in table.value.columns} == {
+        "created_at": "When", "channel": "Channel", "to": "To", "text": "Text", "status": "Status",
+        "sent_at": "Sent at"}

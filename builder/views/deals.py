@@ -29,6 +29,7 @@ SELECTED = KEY + "selected"
 FLASH = KEY + "flash"
 KIND_BADGE = {"open": "blue", "won": "green", "lost": "red"}
 KIND_ICON = {"open": "🔵", "won": "🟢", "lost": "🔴"}
+MESSAGE_STATUS = {"sent": "✅ sent", "sending": "📤 sending", "failed": "⚠️ failed"}  # messages.status
 CARDS_PER_STAGE = 20
 
 
@@ -285,11 +286,16 @@ def _deal_view(conveyor: Conveyor, deal_id: int) -> None:
                 st.caption("No messages or invoices yet.")
             if not card.messages.empty:
                 st.markdown("**Messages**")
-                st.dataframe(local_times(card.messages, ["created_at", "sent_at"]), hide_index=True,
-                             width="stretch")
+                view = local_times(card.messages, ["created_at", "sent_at"])
+                view["status"] = view["status"].map(lambda x: MESSAGE_STATUS.get(x, x))
+                st.dataframe(view[["created_at", "channel", "to", "text", "status", "sent_at"]], hide_index=True,
+                             width="stretch",
+                             column_config={"created_at": "When", "channel": "Channel", "to": "To", "text": "Text",
+                                            "status": "Status", "sent_at": "Sent at"})
             if not card.invoices.empty:
                 st.markdown("**Invoices**")
-                st.dataframe(local_times(card.invoices, ["created_at"]), hide_index=True, width="stretch")
+                st.dataframe(local_times(card.invoices, ["created_at"]), hide_index=True, width="stretch",
+                             column_config={"number": "Number", "amount": "Amount", "created_at": "When"})
         with tabs[4]:
             if card.actions.empty:
                 st.caption("No rule has fired for this deal yet.")
