@@ -272,11 +272,14 @@ def graph_elements(doc: dict[str, Any], rd: RuleData, selected: str | None = Non
                  + f"\nwhen {esc(canvas_label(when, 140))}"
                  + f"\nthen {esc(canvas_label('; '.join(describe_action(a, rd) for a in r.get('actions', [])), 140))}")
         nodes.append(Node(
-            id=nid, label=canvas_label(r.get("name") or r["id"], 24), title=title, shape="dot",
+            # Fit-to-view zooms the canvas out to about half size: a larger font, wrapped onto two short
+            # lines (widthConstraint), stays readable without running into the neighbouring rules.
+            id=nid, label=canvas_label(r.get("name") or r["id"], 30), title=title, shape="dot",
             size=14 if nid == selected else 9, x=pos["x"], y=pos["y"],
             color={"background": colour, "border": "#111827" if nid == selected else colour},
             borderWidth=3 if nid == selected else 1,
-            font={"size": 13, "color": "#1F2937", "face": "Inter, Arial", "background": "rgba(255,255,255,0.8)"},
+            font={"size": 21, "color": "#1F2937", "face": "Inter, Arial", "background": "rgba(255,255,255,0.85)"},
+            widthConstraint={"maximum": 190},
         ))
         sid = watched_stage(r)
         if sid in stage_ids:

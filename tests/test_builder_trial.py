@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -75,6 +76,11 @@ def _by_label(widgets, label: str):
     found = [w for w in widgets if w.label == label]
     assert found, f"no widget labelled {label!r}; have {[w.label for w in widgets]}"
     return found[0]
+
+
+def _plain(markdown: str) -> str:
+    """Text without the backslashes that keep user text from being read as Markdown."""
+    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def _clean(at: AppTest) -> None:
@@ -226,3 +232,31 @@ def test_deal_card_messages_have_friendly_headers_and_the_send_status(demo_db: C
     assert {k: v["label"] for k, v in config.items() if k in table.value.columns} == {
         "created_at": "When", "channel": "Channel", "to": "To", "text": "Text", "status": "Status",
         "sent_at": "Sent at"}
+
+
+def test_stage_editor_lists_every_required_field_of_the_entry_guard(demo_db: Conveyor) -> None:
+    at = _app("designer").run()
+    _by_label(at.selectbox, "Edit").select("stage:contract").run()
+    _clean(at)
+    guard = demo_db.ruleset("techflow").stage("contract").guard.required_fields
+    labels = {f.name: f.label or f.name for f in demo_db.ruleset("techflow").fields}
+    assert len(guard) == 3
+    shown = next(c.value for c in at.caption if c.value.startswith("Required to enter:"))
+    for name in guard:
+        assert _plain(labels[name]) in _plain(shown), (name, shown)
+
+
+def test_rule_labels_in_the_graph_are_larger_and_wrap_instead_of_being_cut_short(demo_db: Conveyor) -> None:
+    from builder.components import RuleData, graph_elements
+    from engine.validate import rule_data
+
+    rs = demo_db.ruleset("techflow")
+    doc = rs.to_document()
+    rd = RuleData(rule_data(rs), [s["id"] for s in doc["stages"]], {s["id"]: s["name"] for s in doc["stages"]},
+                  ["techflow", "project_work"], [f["name"] for f in doc["fields"]])
+    nodes, _ = graph_elements(doc, rd)
+    rules = [n.to_dict() for n in nodes if n.id.startswith("rule:")]
+    assert rules and all(r["font"]["size"] >= 16 and r["widthConstraint"]["maximum"] <= 200 for r in rules)
+    names = [r.get("name") or r["id"] for r in doc["rules"]]
+    # Names up to 30 characters are shown whole (vis-network wraps them onto two lines).
+    assert any(24 < len(n) <= 30 and n in [r["label"] for r in rules] for n in names)

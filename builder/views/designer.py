@@ -32,6 +32,7 @@ from builder.components import (
     watched_stage,
 )
 from builder.state import page_boundary
+from builder.views.deals import _md
 from engine.deal import BUILTIN_FIELDS
 from engine.errors import ConveyorError
 from engine.ruleset import RuleSet
@@ -159,6 +160,8 @@ def _stage_editor(c: Any, funnel: str, doc: dict[str, Any], sid: str, rd: RuleDa
         n for n in current if n not in field_names], default=current, key=f"{k}:guard",
         format_func=lambda n: f"{labels.get(n, n)} ({n})" if labels.get(n, n) != n else n)
     if required:
+        # The chips are cut off in a narrow column: list every required field in full below them.
+        st.caption("Required to enter: " + ", ".join(_md(labels.get(n, n)) for n in required))
         new["guard"] = {"required_fields": required}
     else:
         new.pop("guard", None)
