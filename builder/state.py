@@ -234,23 +234,31 @@ def funnel_picker(where: Any = None) -> str | None:
         return None
     ids = [f for f, _ in funnels]
     names = dict(funnels)
-    # The choice lives under FUNNEL_CHOICE, never only in the widget: Streamlit gives the picker a new
-    # element on every page (and when the funnel list changes), and a new element that is not handed a
-    # value starts at its first option; that made the pages jump to "Project work" after an import.
+    return shared_funnel_picker(where or st, ids, lambda f: f"{names[f]} ({f})", FUNNEL_KEY, _main_funnel)
+
+
+def shared_funnel_picker(where: Any, ids: list[str], label: Callable[[str], str], key: str,
+                         default: Callable[[list[str]], str]) -> str:
+    """A "Funnel" selectbox (widget key ``key``) showing the ONE funnel choice every page shares.
+
+    The choice lives under FUNNEL_CHOICE, never only in a widget: Streamlit gives a picker a new
+    element on every page (and when the funnel list changes), and a new element that is not handed a
+    value starts at its first option; that made the pages jump to "Project work" after an import.
+    """
     choice = st.session_state.get(FUNNEL_CHOICE)
-    picked = st.session_state.get(FUNNEL_KEY)  # the widget as the user left it on the last run
+    picked = st.session_state.get(key)  # the widget as the user left it on the last run
     if st.session_state.get(FUNNEL_NEXT) is not None:
         requested = st.session_state.pop(FUNNEL_NEXT)
         if requested in ids:
             choice = requested
-    elif picked in ids and picked != choice:
-        choice = picked  # the user picked another funnel
+    elif picked in ids and picked != st.session_state.get(key + "_shown"):
+        choice = picked  # the user picked another funnel (a left-over value of another page is not a pick)
     if choice not in ids:
-        choice = _main_funnel(ids)
+        choice = default(ids)
     st.session_state[FUNNEL_CHOICE] = choice
-    st.session_state[FUNNEL_KEY] = choice  # set before the widget exists: the widget starts at the choice
-    where = where or st
-    where.selectbox("Funnel", ids, format_func=lambda f: f"{names[f]} ({f})", key=FUNNEL_KEY)
+    st.session_state[key] = choice  # set before the widget exists: the widget starts at the choice
+    st.session_state[key + "_shown"] = choice
+    where.selectbox("Funnel", ids, format_func=label, key=key)
     return choice
 
 

@@ -260,3 +260,22 @@ def test_rule_labels_in_the_graph_are_larger_and_wrap_instead_of_being_cut_short
     names = [r.get("name") or r["id"] for r in doc["rules"]]
     # Names up to 30 characters are shown whole (vis-network wraps them onto two lines).
     assert any(24 < len(n) <= 30 and n in [r["label"] for r in rules] for n in names)
+
+
+def test_one_funnel_choice_is_shared_by_owner_and_manager_pages(demo_db: Conveyor) -> None:
+    at = _app("deals").run()
+    _clean(at)
+    assert at.selectbox(key="deals_funnel").value == "techflow"  # the funnel with the most deals
+    at.selectbox(key="deals_funnel").select("project_work").run()
+    for page, key in (("analytics", "an_funnel"), ("dry_run", "dry_funnel"), ("designer", "owner_funnel"),
+                      ("deals", "deals_funnel")):
+        _go(at, page)
+        _clean(at)
+        assert at.selectbox(key=key).value == "project_work", page
+    # Back to TechFlow from an owner page; a left-over value of another page's picker is not a pick.
+    _go(at, "versions")
+    at.selectbox(key="owner_funnel").select("techflow").run()
+    for page, key in (("deals", "deals_funnel"), ("analytics", "an_funnel"), ("rule_editor", "owner_funnel")):
+        _go(at, page)
+        _clean(at)
+        assert at.selectbox(key=key).value == "techflow", page

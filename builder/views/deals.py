@@ -15,7 +15,14 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
-from builder.state import error_message, get_conveyor, get_reader, page_boundary, show_error
+from builder.state import (
+    error_message,
+    get_conveyor,
+    get_reader,
+    page_boundary,
+    shared_funnel_picker,
+    show_error,
+)
 from engine import reports
 from engine.conveyor import Conveyor
 from engine.deal import DealState
@@ -90,7 +97,8 @@ def funnel_picker(conveyor: Conveyor, key: str) -> str | None:
         st.info("No funnel yet. Load one on the Versions page (or run `conveyor demo`).")
         return None
     names = dict(funnels)
-    return st.selectbox("Funnel", list(names), format_func=lambda f: names[f], key=key)
+    # The same shared choice as the owner pages: a funnel picked on one page stays picked on the others.
+    return shared_funnel_picker(st, list(names), lambda f: names[f], key, lambda ids: ids[0])
 
 
 # -- page ----------------------------------------------------------------------------------------------
