@@ -127,7 +127,7 @@ def render() -> None:
 
 
 def _overview(doc: dict[str, Any]) -> None:
-    st.subheader(doc.get("name", ""))
+    st.subheader(_md(doc.get("name", "")))
     kinds = {k: sum(1 for s in doc["stages"] if s.get("kind", "open") == k) for k in KINDS}
     cols = st.columns(3)
     cols[0].metric("Stages", len(doc["stages"]), help=", ".join(f"{v} {k}" for k, v in kinds.items()))
@@ -327,7 +327,7 @@ def _rule_panel(funnel: str, doc: dict[str, Any], rid: str, rd: RuleData) -> Non
     k = f"designer:{funnel}:{state.generation(funnel)}:rule:{rid}"
     st.markdown(f"<div style='border-left:6px solid {RULE_COLOUR};padding-left:10px'><h3 style='margin:0'>Rule</h3>"
                 f"<span style='color:#6B7280'>id <code>{esc(rid)}</code></span></div>", unsafe_allow_html=True)
-    st.markdown(f"**{rule.get('name') or rid}**")
+    st.markdown(f"**{_md(rule.get('name') or rid)}**")
     enabled = st.toggle("Enabled", value=rule.get("enabled", True), key=f"{k}:enabled")
     if enabled != rule.get("enabled", True):
         rule["enabled"] = enabled
