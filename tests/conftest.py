@@ -82,3 +82,29 @@ def pg_url() -> Iterator[str]:
         with eng.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         eng.dispose()
+
+
+@pytest.fixture(scope="module")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo database built once per module; each test works on its own copy (loading takes a second)."""
+    from engine.demo import load_demo
+
+    path = tmp_path_factory.mktemp("demo") / "template.db"
+    c = Conveyor(f"sqlite:///{path}")
+    load_demo(c)
+    c.close()  # the last connection checkpoints the WAL, so the file alone is the whole database
+    return path
+
+
+@pytest.fixture
+def demo_db(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Conveyor]:
+    """A fresh copy of the demo database for one test; the builder finds it through CONVEYOR_DB."""
+    import shutil
+
+    path = tmp_path / "builder.db"
+    shutil.copyfile(demo_template, path)
+    url = f"sqlite:///{path}"
+    monkeypatch.setenv("CONVEYOR_DB", url)
+    c = Conveyor(url)
+    yield c
+    c.close()

@@ -6,17 +6,13 @@ the database is checked through the engine afterwards.
 
 from __future__ import annotations
 
-import re
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from builder_support import plain
 from streamlit.testing.v1 import AppTest
 
 from engine import reports
-from engine.conveyor import Conveyor
-from engine.demo import load_demo
 from engine.dispatch import run_until_idle
 from storage import repositories as repo
 
@@ -36,34 +32,6 @@ def _page_script(page: str, root: str) -> None:
 def page(name: str) -> AppTest:
     return AppTest.from_function(_page_script, args=(name, str(ROOT)), default_timeout=60)
 
-
-@pytest.fixture(scope="module")
-def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The demo database built once; each test works on its own copy (loading it takes a second)."""
-    path = tmp_path_factory.mktemp("demo") / "demo.db"
-    c = Conveyor(f"sqlite:///{path}")
-    load_demo(c)
-    c.close()
-    return path
-
-
-@pytest.fixture
-def demo_db(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Conveyor]:
-    """A fresh demo database file for one test; the builder finds it through CONVEYOR_DB."""
-    path = tmp_path / "conveyor.db"
-    for suffix in ("", "-wal"):
-        if Path(f"{demo_template}{suffix}").exists():
-            shutil.copy(f"{demo_template}{suffix}", f"{path}{suffix}")
-    url = f"sqlite:///{path}"
-    monkeypatch.setenv("CONVEYOR_DB", url)
-    c = Conveyor(url)
-    yield c
-    c.close()
-
-
-def plain(markdown: str) -> str:
-    """Page text without the backslashes that keep user text from being read as Markdown."""
-    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def _no_errors(at: AppTest) -> None:

@@ -7,73 +7,18 @@ engine, because the pages may only change anything by saving a new rule-set vers
 from __future__ import annotations
 
 import json
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from builder_support import by_label, errors, go, session_app
 from streamlit.testing.v1 import AppTest
 
 from builder.components import RuleData, esc, graph_elements, watched_stage
 from engine.conveyor import Conveyor
-from engine.demo import load_demo
 from engine.validate import rule_data
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One demo database built per module; each test works on its own copy of the file."""
-    path = tmp_path_factory.mktemp("demo") / "template.db"
-    c = Conveyor(f"sqlite:///{path}")
-    load_demo(c)
-    c.close()  # the last connection checkpoints the WAL, so the file alone is the whole database
-    return path
-
-
-@pytest.fixture
-def demo_db(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Conveyor]:
-    path = tmp_path / "builder.db"
-    shutil.copyfile(demo_template, path)
-    url = f"sqlite:///{path}"
-    monkeypatch.setenv("CONVEYOR_DB", url)
-    c = Conveyor(url)
-    yield c
-    c.close()
-
-
-def _owner_app(page: str = "designer") -> AppTest:
-    """One session that renders the page named in ``session_state['_page']`` (session state persists)."""
-
-    def script(root: str) -> None:
-        import importlib
-        import sys
-
-        import streamlit as st
-
-        if root not in sys.path:
-            sys.path.insert(0, root)
-        importlib.import_module(f"builder.views.{st.session_state.get('_page', 'designer')}").render()
-
-    at = AppTest.from_function(script, args=(str(ROOT),), default_timeout=30)
-    at.session_state["_page"] = page
-    return at
-
-
-def _go(at: AppTest, page: str) -> AppTest:
-    at.session_state["_page"] = page
-    return at.run()
-
-
-def _by_label(widgets, label: str):
-    found = [w for w in widgets if w.label == label]
-    assert found, f"no widget labelled {label!r}; have {[w.label for w in widgets]}"
-    return found[0]
-
-
-def _errors(at: AppTest) -> str:
-    return "\n".join(e.value for e in at.error)
+_owner_app, _go, _by_label, _errors = session_app, go, by_label, errors
 
 
 def test_router_and_every_owner_page_render_on_the_demo_database(demo_db: Conveyor) -> None:

@@ -28,8 +28,6 @@ from storage.errors import DatabaseUnavailable, StorageError
 from tests import test_builder_manager as manager_pages
 
 # The manager pages' fixtures: a fresh copy of the demo database per test, found through CONVEYOR_DB.
-demo_template = manager_pages.demo_template
-demo_db = manager_pages.demo_db
 page = manager_pages.page
 
 ROOT = Path(__file__).resolve().parent.parent

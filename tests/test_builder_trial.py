@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
@@ -19,68 +18,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from builder_support import by_label, go, plain, session_app
 from streamlit.testing.v1 import AppTest
 
 from engine import reports
 from engine.conveyor import Conveyor
-from engine.demo import load_demo
 from storage import repositories as repo
 
 ROOT = Path(__file__).resolve().parent.parent
+_app, _go, _by_label, _plain = session_app, go, by_label, plain
 
-
-@pytest.fixture(scope="module")
-def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("demo") / "template.db"
-    c = Conveyor(f"sqlite:///{path}")
-    load_demo(c)
-    c.close()
-    return path
-
-
-@pytest.fixture
-def demo_db(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Conveyor]:
-    path = tmp_path / "builder.db"
-    shutil.copyfile(demo_template, path)
-    url = f"sqlite:///{path}"
-    monkeypatch.setenv("CONVEYOR_DB", url)
-    c = Conveyor(url)
-    yield c
-    c.close()
-
-
-def _app(page: str) -> AppTest:
-    """One session that renders the page named in ``session_state['_page']`` (session state persists)."""
-
-    def script(root: str) -> None:
-        import importlib
-        import sys
-
-        import streamlit as st
-
-        if root not in sys.path:
-            sys.path.insert(0, root)
-        importlib.import_module(f"builder.views.{st.session_state['_page']}").render()
-
-    at = AppTest.from_function(script, args=(str(ROOT),), default_timeout=30)
-    at.session_state["_page"] = page
-    return at
-
-
-def _go(at: AppTest, page: str) -> AppTest:
-    at.session_state["_page"] = page
-    return at.run()
-
-
-def _by_label(widgets, label: str):
-    found = [w for w in widgets if w.label == label]
-    assert found, f"no widget labelled {label!r}; have {[w.label for w in widgets]}"
-    return found[0]
-
-
-def _plain(markdown: str) -> str:
-    """Text without the backslashes that keep user text from being read as Markdown."""
-    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 def _clean(at: AppTest) -> None:
