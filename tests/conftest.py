@@ -57,6 +57,17 @@ def _pg_reachable(url: str) -> str | None:
         return str(exc).splitlines()[0]
 
 
+def require_postgres() -> str:
+    """The admin URL of a PostgreSQL server that answers; skip outside CI, fail in CI, if none does."""
+    admin = _pg_admin_url()
+    problem = _pg_reachable(admin)
+    if problem:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"PostgreSQL at {admin} is required in CI: {problem}")
+        pytest.skip(f"no PostgreSQL at {admin}: {problem}")
+    return admin
+
+
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test (dropped afterwards).
@@ -65,12 +76,7 @@ def pg_url() -> Iterator[str]:
     """
     import sqlalchemy as sa
 
-    admin = _pg_admin_url()
-    problem = _pg_reachable(admin)
-    if problem:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"PostgreSQL at {admin} is required in CI: {problem}")
-        pytest.skip(f"no PostgreSQL at {admin}: {problem}")
+    admin = require_postgres()
     name = f"conveyor_t_{uuid.uuid4().hex[:10]}"
     eng = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
     with eng.connect() as conn:

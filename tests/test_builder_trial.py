@@ -7,18 +7,12 @@ address, times are in the display zone, and the Rule editor's variables come in 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from builder_support import by_label, go, plain, session_app
+from builder_support import by_label, go, plain, served_builder, session_app
 from streamlit.testing.v1 import AppTest
 
 from engine import reports
@@ -64,50 +58,13 @@ def test_imported_funnel_stays_picked_on_every_owner_page(demo_db: Conveyor) -> 
     assert "Project work" in at.markdown[-1].value or any(s.value == "Project work" for s in at.subheader)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def served(demo_template: Path, tmp_path: Path) -> Iterator[str]:
     """`streamlit run builder/app.py` on a free localhost port over a copy of the demo database."""
     path = tmp_path / "served.db"
     shutil.copyfile(demo_template, path)
-    port = _free_port()
-    env = {**os.environ, "CONVEYOR_DB": f"sqlite:///{path}", "PYTHONPATH": str(ROOT)}
-    log_path = tmp_path / "streamlit.log"
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "builder" / "app.py"),
-             "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-             "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(200):
-                try:
-                    with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
-                        if r.status == 200:
-                            break
-                except OSError:
-                    pass
-                if proc.poll() is not None:
-                    break
-                time.sleep(0.2)
-            else:
-                pytest.fail("streamlit did not start:\n" + log_path.read_text())
-            if proc.poll() is not None:
-                pytest.fail("streamlit exited:\n" + log_path.read_text())
-            yield base
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with served_builder(f"sqlite:///{path}", tmp_path / "streamlit.log") as base:
+        yield base
 
 
 def test_a_link_to_slash_designer_opens_the_designer_and_the_root_still_does(served: str) -> None:

@@ -5,14 +5,13 @@ twice (tasks, invoices, messages at the gateway), and none is missing.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import _pg_admin_url, _pg_reachable
+from conftest import _pg_admin_url, require_postgres
 from engine_world import (
     World,
     assert_exactly_once,
@@ -43,12 +42,7 @@ def _admin() -> sa.Engine:
 @pytest.fixture(scope="module")
 def seeded_template() -> Iterator[tuple[str, World]]:
     """Seed once (it is the slow part), then each test starts from a copy of that database."""
-    admin_url = _pg_admin_url()
-    problem = _pg_reachable(admin_url)
-    if problem:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"PostgreSQL at {admin_url} is required in CI: {problem}")
-        pytest.skip(f"no PostgreSQL at {admin_url}: {problem}")
+    admin_url = require_postgres()
     name = f"conveyor_tmpl_{uuid.uuid4().hex[:10]}"
     admin = _admin()
     with admin.connect() as conn:
