@@ -391,6 +391,7 @@ class Conveyor:
             deal = repo.get_deal(s, deal_id, for_update=True)
             if deal is None:
                 raise NotFound(f"no deal {deal_id}")
+            self._catch_up(s, deal, now)
             rs, _ = self._active(s, deal.funnel_id)
             data = mutate(s, deal, rs, now)
             if manager_activity:
@@ -399,6 +400,18 @@ class Conveyor:
             deal.updated_at = now
             repo.add_event(s, deal.id, now, kind, actor, _jsonable(data))
             self._evaluate(s, deal, now, kind)
+
+    def _catch_up(self, s: Session, deal: Deal, now: datetime) -> list[Decision]:
+        """Fire what became due on the deal as it stands, before a change alters it.
+
+        A tick sees a deal only at its interval (or not at all while the engine is down); a change
+        that lands between the due instant and the next tick would otherwise reset what the rule
+        waits for (the last activity, the stage) and the firing would be lost. Each firing keeps
+        its own ``due_at``; the caller's transaction records it together with the change.
+        """
+        if deal.closed or deal.next_due_at is None or deal.next_due_at > now:
+            return []
+        return self._evaluate(s, deal, now, "due")
 
     def _enter_stage(self, deal: Deal, rs: RuleSet, stage: str, now: datetime) -> dict[str, Any]:
         target = rs.stage(stage)

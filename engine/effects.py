@@ -107,6 +107,7 @@ def _move_to_stage(conveyor: Conveyor, s: Session, deal: Deal, row: OutboxAction
     if deal.stage == to_stage:
         return {"to_stage": to_stage, "from_stage": deal.stage, "skipped": "already there"}
     chain = _bounded_chain(firing)
+    conveyor._catch_up(s, deal, now)  # what fell due on the old stage fires before it is left
     try:
         moved = conveyor._enter_stage(deal, rs, to_stage, now)
     except ConveyorError as exc:  # a failed entry guard: the owner may fill the fields, so retry
