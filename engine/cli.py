@@ -15,14 +15,44 @@ from typing import Any
 import click
 
 from engine.errors import ConveyorError, RuleSetInvalid
+from engine.printable import printable
 from storage.db import database_url
 from storage.errors import StorageError
+from storage.urls import mask_database_url, redact
 
 SAMPLE_RULES = Path(__file__).resolve().parent.parent / "sample_rules"
 
 
+def _known_urls() -> list[str]:
+    """Every URL this run was given (``--db``, ``CONVEYOR_DB``, ``CONVEYOR_PROVIDER``, the command line)."""
+    urls = [os.environ.get("CONVEYOR_DB"), os.environ.get("CONVEYOR_PROVIDER")]
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and isinstance(ctx.find_root().obj, dict):
+        urls.append(ctx.find_root().obj.get("db"))
+    urls += [a.split("=", 1)[-1] for a in sys.argv[1:] if "://" in a]
+    return [u for u in urls if u]
+
+
+def _safe(message: object) -> str:
+    """A message for the terminal: the secrets of every known URL masked, control characters escaped."""
+    return "\n".join(printable(line) for line in redact(str(message), _known_urls()).split("\n"))
+
+
+class _RedactSecrets(logging.Filter):
+    """Masks the secrets of this run's URLs in every log line (a driver error may quote the DSN)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        safe = redact(message, _known_urls())
+        if safe != message:
+            record.msg, record.args = safe, None
+        if record.exc_info and not record.exc_text:  # the formatter uses this text as it is
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info), _known_urls())
+        return True
+
+
 def _fail(message: str, code: int = 1) -> None:
-    click.echo(f"error: {message}", err=True)
+    click.echo(f"error: {_safe(message)}", err=True)
     sys.exit(code)
 
 
@@ -75,6 +105,9 @@ def main(ctx: click.Context, db: str | None, verbose: bool) -> None:
     ctx.obj["db"] = database_url(db)
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _RedactSecrets) for f in handler.filters):
+            handler.addFilter(_RedactSecrets())
     for noisy in ("apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -87,7 +120,7 @@ def main(ctx: click.Context, db: str | None, verbose: bool) -> None:
 def init(ctx: click.Context, load: Path | None) -> None:
     """Create or upgrade the database schema (Alembic migrations)."""
     c = _conveyor(ctx)
-    click.echo(f"database ready: {ctx.obj['db']}")
+    click.echo(f"database ready: {mask_database_url(ctx.obj['db'])}")
     if load:
         for v in c.load_rules_dir(load, author="cli"):
             click.echo(f"saved {v.funnel} version {v.version}")
@@ -427,7 +460,7 @@ def demo(ctx: click.Context, port: int, tick_seconds: float, no_builder: bool, l
         _check_port(port, "demo")  # before anything starts, so a busy port leaves nothing running
 
     c = _conveyor(ctx)
-    click.echo(f"database: {ctx.obj['db']} — {load_demo(c)}")
+    click.echo(f"database: {mask_database_url(ctx.obj['db'])} — {load_demo(c)}")
     c.close()
     if load_only:
         return
