@@ -42,6 +42,7 @@ from engine.errors import (
 from engine.evaluate import Decision, RuleTrace, trace
 from engine.providers import MessageProvider, RecordingProvider
 from engine.ruleset import FieldType, RuleSet, StageKind
+from engine.text import refusal as text_refusal
 from engine.validate import _suggest, parse_json, validate_document, validate_text
 from storage import repositories as repo
 from storage.db import make_engine, session_factory, transaction
@@ -57,6 +58,10 @@ MANAGER_NAME_LIMIT, MANAGER_PHONE_LIMIT = 200, 50
 #: Largest magnitude a number in a deal may have: beyond it floats lose whole units, and
 #: NaN/Infinity are not JSON (PostgreSQL refuses them) and break comparisons.
 MAX_NUMBER = 1e15
+#: Longest text a custom text field or an activity note may hold (it may become an SMS text).
+MAX_TEXT = 10_000
+#: Longest activity kind, actor name, version comment and funnel/stage name given to a method.
+MAX_SHORT_TEXT, MAX_COMMENT = 200, 2_000
 #: Keys the engine generates for keyless deals (``D-<id>``); an explicit key may not take one.
 GENERATED_KEY = re.compile(r"^D-\d+$")
 #: A deal whose evaluation fails in a tick is tried again this much later (logged and recorded).
@@ -134,6 +139,8 @@ class Conveyor:
 
         Refused while deals sit in a stage the new version no longer has (move them first).
         """
+        _clean_text("version comment", comment, MAX_COMMENT)
+        _clean_text("author", author, MAX_SHORT_TEXT, one_line=True)
         ruleset = self.validate(document, known_funnels=known_funnels)
         now = self.clock.now()
         try:
@@ -174,6 +181,7 @@ class Conveyor:
 
     def activate(self, funnel: str, version: int) -> VersionInfo:
         """Make an existing version the active one (rollback); refused while deals sit in a stage it lacks."""
+        _clean_text("funnel", funnel, None, one_line=True)
         with self.session() as s:
             row = repo.get_version_by_number(s, funnel, version)
             if row is None:
@@ -186,6 +194,7 @@ class Conveyor:
             return self._version_info(row, row.id)
 
     def versions(self, funnel: str) -> list[VersionInfo]:
+        _clean_text("funnel", funnel, None, one_line=True)
         with self.session() as s:
             f = repo.get_funnel(s, funnel)
             if f is None:
@@ -194,6 +203,7 @@ class Conveyor:
 
     def ruleset(self, funnel: str, version: int | None = None) -> RuleSet:
         """The active rule set of ``funnel`` (or a given version number)."""
+        _clean_text("funnel", funnel, None, one_line=True)
         with self.session() as s:
             if version is None:
                 f = repo.get_funnel(s, funnel)
@@ -233,13 +243,11 @@ class Conveyor:
 
     # -- managers --------------------------------------------------------------------------------
     def add_manager(self, name: str, phone: str = "") -> int:
-        name = name.strip()
+        name = _clean_text("manager name", name.strip() if isinstance(name, str) else name, MANAGER_NAME_LIMIT,
+                           one_line=True)
         if not name:
             raise InvalidChange("manager name is empty")
-        if len(name) > MANAGER_NAME_LIMIT:
-            raise InvalidChange(f"manager name is {len(name)} characters long; the limit is {MANAGER_NAME_LIMIT}")
-        if len(phone) > MANAGER_PHONE_LIMIT:
-            raise InvalidChange(f"manager phone is {len(phone)} characters long; the limit is {MANAGER_PHONE_LIMIT}")
+        _clean_text("manager phone", phone, MANAGER_PHONE_LIMIT, one_line=True)
         try:
             with self.session() as s:
                 if repo.get_manager_by_name(s, name):
@@ -261,6 +269,13 @@ class Conveyor:
                     fields: dict[str, Any] | None = None, manager: str | None = None,
                     actor: str = "system") -> int:
         now = self.clock.now()
+        # Checked before any query: a NUL or a lone surrogate in a lookup is a raw database error.
+        _clean_text("funnel", funnel, MAX_SHORT_TEXT, one_line=True)
+        if stage is not None:
+            _clean_text("stage", stage, MAX_SHORT_TEXT, one_line=True)
+        if manager:
+            _clean_text("manager", manager, MAX_SHORT_TEXT, one_line=True)
+        _clean_text("actor", actor, MAX_SHORT_TEXT, one_line=True)
         with self.session() as s:
             rs, _ = self._active(s, funnel)
             stage = stage or rs.entry_stage
@@ -300,6 +315,7 @@ class Conveyor:
 
     def update_deal(self, deal_id: int, fields: dict[str, Any], *, actor: str = "manager") -> None:
         """Change built-in (title, phone, email, amount) and custom fields; a manager's edit is activity."""
+        _clean_text("actor", actor, MAX_SHORT_TEXT, one_line=True)
         def mutate(s: Session, deal: Deal, rs: RuleSet, now: datetime) -> dict[str, Any]:
             builtin, custom = self._clean_fields(rs, fields)
             changed = {}
@@ -318,6 +334,8 @@ class Conveyor:
 
     def move_deal(self, deal_id: int, stage: str, *, actor: str = "manager") -> None:
         """A manual stage move: allowed transitions and the target's entry guard are enforced."""
+        _clean_text("stage", stage, MAX_SHORT_TEXT, one_line=True)
+        _clean_text("actor", actor, MAX_SHORT_TEXT, one_line=True)
         def mutate(s: Session, deal: Deal, rs: RuleSet, now: datetime) -> dict[str, Any]:
             if rs.stage(stage) is None:
                 raise InvalidChange(f"unknown stage '{stage}'{_suggest(stage, [x.id for x in rs.stages])}")
@@ -332,6 +350,7 @@ class Conveyor:
         self._change(deal_id, "stage_moved", actor, mutate, manager_activity=True)
 
     def attach_proposal(self, deal_id: int, *, actor: str = "manager") -> None:
+        _clean_text("actor", actor, MAX_SHORT_TEXT, one_line=True)
         self._stamp(deal_id, "proposal_attached", "proposal_attached_at", actor, manager_activity=True)
 
     def proposal_opened(self, deal_id: int) -> None:
@@ -351,11 +370,15 @@ class Conveyor:
 
     def record_activity(self, deal_id: int, kind: str = "call", note: str = "", *, actor: str = "manager") -> None:
         """A manager's call, note, meeting...: re-arms ``after_each_activity`` rules."""
+        _clean_text("activity kind", kind, MAX_SHORT_TEXT, one_line=True)
+        _clean_text("activity note", note, MAX_TEXT)
+        _clean_text("actor", actor, MAX_SHORT_TEXT, one_line=True)
         self._change(deal_id, "activity", actor, lambda s, d, rs, now: {"kind": kind, "note": note},
                      manager_activity=True)
 
     def complete_task(self, task_id: int, *, actor: str = "manager") -> None:
         """Mark a task or notification done; counts as the manager's activity on its deal."""
+        _clean_text("actor", actor, MAX_SHORT_TEXT, one_line=True)
         with self.session() as s:
             task = repo.get_task(s, task_id)
             if task is None:
@@ -429,17 +452,18 @@ class Conveyor:
     def _clean_fields(self, rs: RuleSet, fields: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """Split and type-check fields: (built-in deal attributes, custom fields)."""
         builtin, custom = {}, {}
+        if not isinstance(fields, dict):
+            raise InvalidChange(f"fields must be an object of field names and values, got {_shown(fields)}")
         known = list(BUILTIN_FIELDS) + [f.name for f in rs.fields]
         for name, value in fields.items():
+            _clean_text("a field name", name, MAX_SHORT_TEXT, one_line=True)
             if name in BUILTIN_FIELDS:
                 if name == "amount":
                     builtin[name] = None if value is None else _number("field 'amount'", value, non_negative=True)
                 else:
                     text = "" if value is None else str(value)
-                    limit = TEXT_LIMITS.get(name)
-                    if limit is not None and len(text) > limit:
-                        raise InvalidChange(f"field '{name}' is {len(text)} characters long; the limit is {limit}")
-                    builtin[name] = text
+                    builtin[name] = _clean_text(f"field '{name}'", text, TEXT_LIMITS.get(name, MAX_TEXT),
+                                                one_line=name != "title")
                 continue
             fd = rs.field(name)
             if fd is None:
@@ -596,6 +620,7 @@ class Conveyor:
             return self._state(s, deal)
 
     def deal_id(self, key: str) -> int:
+        _clean_text("deal key", key, None, one_line=True)
         with self.session() as s:
             deal = repo.get_deal_by_key(s, key)
             if deal is None:
@@ -730,16 +755,14 @@ def _clean_value(fd: Any, value: Any) -> Any:
         return _number(f"field '{fd.name}'", value)
     if fd.type is FieldType.BOOLEAN:
         if not isinstance(value, bool):
-            raise InvalidChange(f"field '{fd.name}' needs true or false, got {value!r}")
+            raise InvalidChange(f"field '{fd.name}' needs true or false, got {_shown(value)}")
         return value
     if fd.type is FieldType.SELECT:
         match = next((o for o in fd.options if isinstance(value, str) and o.lower() == value.lower()), None)
         if match is None:
-            raise InvalidChange(f"field '{fd.name}': {value!r} is not one of its options ({', '.join(fd.options)})")
+            raise InvalidChange(f"field '{fd.name}': {_shown(value)} is not one of its options ({', '.join(fd.options)})")
         return match
-    if not isinstance(value, str):
-        raise InvalidChange(f"field '{fd.name}' needs text, got {value!r}")
-    return value
+    return _clean_text(f"field '{fd.name}'", value, MAX_TEXT)
 
 
 class _NothingToDo(Exception):
@@ -763,11 +786,35 @@ def _number(what: str, value: Any, *, non_negative: bool = False) -> float:
     return number
 
 
+def _shown(value: Any, limit: int = 40) -> str:
+    """``value`` quoted for an error message: escaped (so it prints and stores anywhere) and short."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _clean_text(what: str, value: Any, limit: int | None = MAX_TEXT, *, one_line: bool = False) -> str:
+    """``value`` if it is text every backend stores as given, else InvalidChange naming ``what``.
+
+    Refused (``engine.text``): non-text, more than ``limit`` characters, lone surrogates (not
+    Unicode), NUL and the other C0 control characters; tab and line breaks unless ``one_line``.
+    One such value stored would fail every later batch it joins (e.g. the SMS quoting it).
+    """
+    if not isinstance(value, str):
+        raise InvalidChange(f"{what} needs text, got {_shown(value)}")
+    if limit is not None and len(value) > limit:
+        raise InvalidChange(f"{what} is {len(value)} characters long; the limit is {limit}")
+    reason = text_refusal(value, one_line=one_line)
+    if reason is not None:
+        raise InvalidChange(f"{what} {reason}")
+    return value
+
+
 def _clean_key(key: Any) -> str:
     """An explicit deal key: text that fits its column and is not an engine-made ``D-<n>``."""
     key = str(key).strip()
     if len(key) > TEXT_LIMITS["key"]:
         raise InvalidChange(f"deal key is {len(key)} characters long; the limit is {TEXT_LIMITS['key']}")
+    _clean_text("deal key", key, None, one_line=True)
     if GENERATED_KEY.match(key):
         raise InvalidChange(f"deal key '{key}' looks like a generated key (D-<number> is kept for deals"
                             " created without a key); choose another key, e.g. with a prefix of your own")

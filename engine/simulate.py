@@ -17,6 +17,7 @@ from engine.clock import VirtualClock, format_instant, parse_instant
 from engine.conveyor import Conveyor
 from engine.dispatch import Executed, run_until_idle
 from engine.errors import ConveyorError
+from engine.text import storable
 
 EVENTS = ("manager", "create", "update", "move", "attach_proposal", "proposal_opened", "client_replied",
           "payment", "activity", "task_done", "end")
@@ -108,7 +109,9 @@ class Simulator:
             try:
                 self._apply(ev)
             except ConveyorError as exc:
-                self.emit({"at": format_instant(ev.at), "deal": str(ev.data.get("deal", "")), "error": str(exc)})
+                # Escaped: the refused value (a lone surrogate in the deal key) must not stop the printing.
+                self.emit({"at": format_instant(ev.at), "deal": storable(str(ev.data.get("deal", ""))),
+                           "error": storable(str(exc))})
             self._dispatch()
         self.conveyor.close()
 
