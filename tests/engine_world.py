@@ -118,14 +118,20 @@ def _die_with_parent() -> None:
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
+def wait_started(proc: subprocess.Popen, timeout: float = 60) -> bool:
+    """Wait until the engine says it started (True), or exited, or ``timeout`` passed (False)."""
+    log = getattr(proc, "log", None)
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        if log is None or " started: tick every" in log.read_text(errors="replace")[proc.log_start:]:
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def stop(proc: subprocess.Popen, timeout: float = 60) -> int:
     """SIGTERM once the engine is up, and wait: a clean stop exits 0."""
-    log = getattr(proc, "log", None)
-    if log is not None:
-        deadline = time.monotonic() + 60
-        while (proc.poll() is None and time.monotonic() < deadline
-               and " started: tick every" not in log.read_text(errors="replace")[proc.log_start:]):
-            time.sleep(0.1)
+    wait_started(proc)
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
     return proc.wait(timeout=timeout)

@@ -4,11 +4,15 @@ It records every POST (with its ``Idempotency-Key``) and answers ``GET ?idempote
 ``{"delivered": true|false}`` so the dispatcher can reconcile. ``behave`` decides each answer:
 ``ok``, ``error500``, ``reject400``, ``slow`` (answers after ``delay``), or ``hang`` (holds the
 request until ``release`` is set, then accepts it). ``reconcile=False`` makes the GET answer 404 ("cannot tell").
+Failures that leave the sender unsure: ``drop`` closes the connection without recording the message;
+``accept_then_500``, ``accept_then_drop`` and ``accept_then_stall`` (no answer for ``delay`` seconds,
+then the connection closed) record it first, so only the GET can tell the sender it got through.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections import Counter
@@ -25,6 +29,7 @@ class Gateway:
         self.lock = threading.Lock()
         self.received: list[dict] = []  # every POST, in arrival order
         self.acknowledged: Counter[str] = Counter()  # keys answered 2xx
+        self.accepted: Counter[str] = Counter()  # keys recorded as delivered (answered 2xx or not)
         self.release = threading.Event()  # frees "hang" handlers (also set on stop)
         self.in_flight = 0
         self.max_in_flight = 0
@@ -40,7 +45,7 @@ class Gateway:
                     self._answer(404, {"error": "no status endpoint"})
                     return
                 with gateway.lock:
-                    delivered = gateway.acknowledged[key] > 0
+                    delivered = gateway.accepted[key] > 0
                 self._answer(200, {"delivered": delivered})
 
             def do_POST(self) -> None:  # noqa: N802
@@ -58,6 +63,19 @@ class Gateway:
                     elif mode == "hang":  # held until the test releases the gateway, then accepted
                         if not gateway.release.wait(60):
                             return
+                    elif mode == "drop":
+                        self._drop()
+                        return
+                    elif mode.startswith("accept_then_"):
+                        with gateway.lock:
+                            gateway.accepted[msg["header_key"]] += 1
+                        if mode == "accept_then_500":
+                            self._answer(500, {"error": "gateway overloaded"})
+                        else:
+                            if mode == "accept_then_stall":
+                                time.sleep(gateway.delay)
+                            self._drop()
+                        return
                     self._reply(mode, msg, body)
                 finally:
                     with gateway.lock:
@@ -71,7 +89,16 @@ class Gateway:
                 else:
                     with gateway.lock:
                         gateway.acknowledged[msg["header_key"]] += 1
+                        gateway.accepted[msg["header_key"]] += 1
                     self._answer(200, {"id": f"gw-{len(gateway.received)}"})
+
+            def _drop(self) -> None:
+                """Close the connection without an answer (the sender sees it reset or closed)."""
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
             def _answer(self, code: int, payload: dict) -> None:
                 data = json.dumps(payload).encode()
