@@ -94,6 +94,13 @@ def _conveyor(ctx: click.Context, **kwargs: Any):  # noqa: ANN202
     return Conveyor(ctx.obj["db"], provider=provider, **kwargs)
 
 
+def _reader(ctx: click.Context):  # noqa: ANN202
+    """For commands that only read: no writes, no migration when current; a read-only SQLite file works."""
+    from engine.reader import open_reader
+
+    return open_reader(ctx.obj["db"])
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", envvar="CONVEYOR_DB", default=None, metavar="URL",
               help="SQLAlchemy database URL (default: $CONVEYOR_DB or sqlite:///conveyor.db).")
@@ -123,7 +130,7 @@ def init(ctx: click.Context, load: Path | None) -> None:
     click.echo(f"database ready: {mask_database_url(ctx.obj['db'])}")
     if load:
         for v in c.load_rules_dir(load, author="cli"):
-            click.echo(f"saved {v.funnel} version {v.version}")
+            click.echo(f"saved {printable(v.funnel)} version {v.version}")
 
 
 def _funnels_in_database(url: str) -> set[str]:
@@ -230,7 +237,7 @@ def import_(ctx: click.Context, file: Path, comment: str, author: str, inactive:
     c = _conveyor(ctx)
     v = c.save_ruleset(parse_json(file.read_bytes(), str(file)), comment=comment or f"imported {file.name}",
                        author=author, activate=not inactive)
-    click.echo(f"saved {v.funnel} version {v.version}{' (active)' if v.active else ''}")
+    click.echo(f"saved {printable(v.funnel)} version {v.version}{' (active)' if v.active else ''}")
 
 
 @main.command()
@@ -243,12 +250,18 @@ def import_(ctx: click.Context, file: Path, comment: str, author: str, inactive:
 @friendly
 def export(ctx: click.Context, funnel: str, fmt: str, version: int | None, output: Path | None) -> None:
     """Write a funnel's rule set as JSON."""
-    text = _conveyor(ctx).export(funnel, fmt, version)
+    c = _reader(ctx)
+    try:
+        text = c.export(funnel, fmt, version)
+    finally:
+        c.close()
     if output:
         output.write_text(text, encoding="utf-8")
         click.echo(f"wrote {output}")
     else:
-        click.echo(text, nl=False)
+        # The same JSON, with the invisible and terminal-control characters JSON leaves raw as \uXXXX escapes.
+        click.echo("".join(f"\\u{ord(ch):04x}" if ch not in "\n\t\r" and printable(ch) != ch else ch
+                           for ch in text), nl=False)
 
 
 @main.command()
@@ -259,10 +272,16 @@ def versions(ctx: click.Context, funnel: str) -> None:
     """List a funnel's saved versions."""
     from engine.clock import display_zone, for_display
 
-    click.echo(f"versions of {funnel} (times in {display_zone().key}; * = active)")
-    for v in _conveyor(ctx).versions(funnel):
+    c = _reader(ctx)
+    try:
+        found = c.versions(funnel)
+    finally:
+        c.close()
+    click.echo(f"versions of {printable(funnel)} (times in {display_zone().key}; * = active)")
+    for v in found:
         mark = "*" if v.active else " "
-        click.echo(f"{mark} v{v.version}  {for_display(v.created_at)}  {v.author or '-':<12} {v.comment}")
+        click.echo(f"{mark} v{v.version}  {for_display(v.created_at)}  {printable(v.author or '-'):<12} "
+                   f"{printable(v.comment)}")
 
 
 @main.command()
@@ -273,7 +292,7 @@ def versions(ctx: click.Context, funnel: str) -> None:
 def activate(ctx: click.Context, funnel: str, version: int) -> None:
     """Make an older version active again (rollback)."""
     v = _conveyor(ctx).activate(funnel, version)
-    click.echo(f"{v.funnel} version {v.version} is active")
+    click.echo(f"{printable(v.funnel)} version {v.version} is active")
 
 
 @main.command()
@@ -340,7 +359,7 @@ def status(ctx: click.Context, db: str | None) -> None:
     _db_here(ctx, db)
     from engine.status import health, render
 
-    c = _conveyor(ctx)
+    c = _reader(ctx)
     try:
         click.echo(render(health(c)))
     finally:
@@ -373,13 +392,18 @@ def actions(ctx: click.Context, statuses: tuple[str, ...], deal_key: str | None,
     from engine.dispatch import retry
     from storage import repositories as repo
 
-    c = _conveyor(ctx)
-    try:
-        for outbox_id in retry_ids:
-            retry(c, outbox_id)
-            click.echo(f"action {outbox_id} queued again")
-        if retry_ids and not statuses:
+    if retry_ids:  # the one write here; listing alone works on a read-only database
+        writer = _conveyor(ctx)
+        try:
+            for outbox_id in retry_ids:
+                retry(writer, outbox_id)
+                click.echo(f"action {outbox_id} queued again")
+        finally:
+            writer.close()
+        if not statuses:
             return
+    c = _reader(ctx)
+    try:
         deal_id = c.deal_id(deal_key) if deal_key else None
         with c.session() as s:
             rows = repo.list_outbox(s, statuses=list(statuses or ("failed", "dead")), deal_id=deal_id, limit=limit)
@@ -395,10 +419,11 @@ def actions(ctx: click.Context, statuses: tuple[str, ...], deal_key: str | None,
     click.echo(f"actions (times in {display_zone().key}: next attempt while pending or failed, else last change)")
     for a, f in rows:
         when = a.next_attempt_at if a.status in ("pending", "failed") else a.updated_at
-        click.echo(f"#{a.id:<6} {a.status:<8} {a.action:<17} deal {keys.get(a.deal_id, a.deal_id):<12} "
-                   f"rule {f.rule_id:<24} attempts {a.attempts}  {for_display(when, '%Y-%m-%d %H:%M:%S')}")
+        click.echo(f"#{a.id:<6} {printable(a.status):<8} {printable(a.action):<17} "
+                   f"deal {printable(keys.get(a.deal_id, a.deal_id)):<12} rule {printable(f.rule_id):<24} "
+                   f"attempts {a.attempts}  {for_display(when, '%Y-%m-%d %H:%M:%S')}")
         if a.last_error:
-            click.echo(f"        error: {a.last_error}")
+            click.echo(f"        error: {printable(a.last_error)}")
 
 
 @main.command()

@@ -103,8 +103,9 @@ def _age(delta: timedelta) -> str:
 
 
 def render(h: Health) -> str:
-    """The text ``conveyor status`` prints."""
+    """The text ``conveyor status`` prints (values from the database with control characters escaped)."""
     from engine.clock import display_zone, for_display
+    from engine.printable import printable
 
     lines = [f"status at {for_display(h.now, '%Y-%m-%d %H:%M:%S')} (times in {display_zone().key})"]
     if h.last_tick_at is None:
@@ -115,7 +116,7 @@ def render(h: Health) -> str:
                      f" ({_age(h.now - h.last_tick_at)} ago), took {h.last_tick_seconds or 0:.3f} s{failed}")
     order = ["pending", "sending", "failed", "dead", "done"]
     counts = ", ".join(f"{k} {h.counts.get(k, 0)}" for k in order)
-    others = ", ".join(f"{k} {v}" for k, v in sorted(h.counts.items()) if k not in order)
+    others = ", ".join(f"{printable(k)} {v}" for k, v in sorted(h.counts.items()) if k not in order)
     lines.append(f"actions:        {counts}{', ' + others if others else ''}")
     if h.oldest_pending_at is None:
         lines.append("oldest pending: none (every action is done or dead)")
@@ -128,8 +129,8 @@ def render(h: Health) -> str:
     for e in h.engines:
         state = "running" if e.alive else ("stopped" if e.stopped_at else "not seen")
         tick = "" if e.last_tick_seconds is None else f", last tick {e.last_tick_seconds:.3f} s"
-        lines.append(f"  {e.engine_id:<40} {state:<9} seen {_age(h.now - e.seen_at)} ago{tick}")
+        lines.append(f"  {printable(e.engine_id):<40} {state:<9} seen {_age(h.now - e.seen_at)} ago{tick}")
     problems = h.problems()
     lines.append("health:         " + ("ok" if not problems else "ATTENTION"))
-    lines += [f"  - {p}" for p in problems]
+    lines += [f"  - {printable(p)}" for p in problems]
     return "\n".join(lines)
