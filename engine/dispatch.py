@@ -26,6 +26,7 @@ from engine.crashpoints import crashpoint
 from engine.errors import ConveyorError, NotFound, PermanentSendError, TransientSendError
 from engine.providers import OutgoingMessage
 from engine.template import render
+from engine.text import refusal, storable
 from storage import repositories as repo
 from storage.models import Firing, OutboxAction
 
@@ -68,6 +69,8 @@ class Executed:
 
 #: ``last_error`` of an action not run because an earlier action of its firing is dead.
 SKIPPED = "skipped: "
+#: Longest ``last_error`` kept (a driver's error may quote a whole SQL statement and its values).
+MAX_ERROR = 1_000
 
 
 def _finish(row: OutboxAction, status: str, now: datetime, *, result: dict | None = None,
@@ -78,7 +81,8 @@ def _finish(row: OutboxAction, status: str, now: datetime, *, result: dict | Non
     if status == "done":
         row.status, row.result, row.done_at, row.last_error = "done", result, now, None
         return "done"
-    row.last_error = error
+    # Escaped and bounded: an error quoting the bad value must not be refused by the database too.
+    row.last_error = error = None if error is None else storable(error, MAX_ERROR)
     if status == "dead" or row.attempts >= policy.max_attempts:
         row.status = "dead"
         # The rule's later actions may depend on this one (an SMS quoting the invoice number): they
@@ -132,26 +136,40 @@ def _dispatch_internal_batch(conveyor: Conveyor, limit: int, policy: RetryPolicy
     out: list[Executed] = []
     with conveyor.session() as s:
         for row in repo.claim_ready(s, now, limit, kind="internal"):
+            row_id, deal_id, action = row.id, row.deal_id, row.action
             firing = s.get(Firing, row.firing_id)
+            rule_id = firing.rule_id
             row.attempts += 1
+            # The savepoint flushes the attempt first, so it counts (and commits with the batch)
+            # whatever happens below; a failure rolls back this row's work only, never the others'.
             savepoint = s.begin_nested()
             try:
                 result = effects.apply(conveyor, s, row, firing, now)
                 crashpoint("during_internal_action")  # applied, not yet committed: must roll back whole
+                _finish(row, "done", now, result=result, policy=policy)
+                s.flush()  # a value the database refuses fails here, inside this row's savepoint
                 savepoint.commit()
             except Exception as exc:  # noqa: BLE001 - every failure must end visible on the row
                 savepoint.rollback()
                 if is_contention(exc):
                     raise  # roll the whole transaction back: the database was busy, the action is fine
                 permanent = isinstance(exc, effects.ActionFailed) and exc.permanent
-                message = str(exc) if isinstance(exc, ConveyorError) else f"{type(exc).__name__}: {exc}"
+                message = error_text(exc)
                 status = _finish(row, "dead" if permanent else "failed", now, error=message, policy=policy)
-                log.warning("action %s (%s) for deal %s %s: %s", row.id, row.action, row.deal_id, status, message)
-                out.append(Executed(row.id, row.deal_id, firing.rule_id, row.action, status, now, error=message))
+                log.warning("action %s (%s) for deal %s %s: %s", row_id, action, deal_id, status, message)
+                out.append(Executed(row_id, deal_id, rule_id, action, status, now, error=row.last_error))
                 continue
-            _finish(row, "done", now, result=result, policy=policy)
-            out.append(Executed(row.id, row.deal_id, firing.rule_id, row.action, "done", now, params=result))
+            out.append(Executed(row_id, deal_id, rule_id, action, "done", now, params=result))
     return out
+
+
+def error_text(exc: BaseException) -> str:
+    """One line saying what went wrong, for ``last_error`` and logs (a driver's own words, not its SQL)."""
+    if isinstance(exc, ConveyorError):
+        return str(exc)
+    cause = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error with SQL and values
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__
 
 
 def _recipient(channel: str, deal: Any) -> str:
@@ -167,45 +185,83 @@ def _recipient(channel: str, deal: Any) -> str:
 
 
 def dispatch_messages(conveyor: Conveyor, limit: int = 20, policy: RetryPolicy = RetryPolicy()) -> list[Executed]:
-    """Send up to ``limit`` ready messages. The provider is called outside any transaction."""
+    """Send up to ``limit`` ready messages. The provider is called outside any transaction.
+
+    Each row is claimed in its own savepoint: a row whose message cannot be prepared (rendered or
+    stored) ends failed with its error, its attempt counted, and the other rows are claimed and sent.
+    """
     now = conveyor.clock.now()
     out: list[Executed] = []
     claimed: list[tuple[int, int, str, OutgoingMessage, bool]] = []
     with conveyor.session() as s:
         for row in repo.claim_ready(s, now, limit, kind="message"):
-            firing = s.get(Firing, row.firing_id)
-            msg = repo.message_for_outbox(s, row.id)
+            row_id, deal_id, action = row.id, row.deal_id, row.action
+            rule_id = s.get(Firing, row.firing_id).rule_id
             # Ask the provider before sending again whenever an earlier attempt may have got through:
             # a crash mid-call (lease ran out) or a timeout/5xx whose effect we could not see.
-            reconcile = row.status == "sending" or msg is not None
+            was_sending = row.status == "sending"
             row.attempts += 1
-            if msg is not None and msg.status == "failed":
-                # Refused for good earlier and queued again by hand (Retry): the owner may have fixed
-                # the phone number or address since, so the message is addressed afresh.
-                s.delete(msg)
-                s.flush()
-                msg = None
-            if msg is None:
-                deal = repo.get_deal(s, row.deal_id)
-                params = row.params or {}
-                channel = params.get("channel", "sms") if row.action == "send_message" else "sms"
-                try:
-                    to = _recipient(channel, deal)
-                except PermanentSendError as exc:
-                    _finish(row, "dead", now, error=str(exc), policy=policy)
-                    out.append(Executed(row.id, row.deal_id, firing.rule_id, row.action, "dead", now, error=str(exc)))
-                    continue
-                text = render(params.get("text", ""), effects.template_values(conveyor, s, deal))
-                msg = repo.add_message(s, deal_id=deal.id, outbox_id=row.id, channel=channel, to=to, text=text,
-                                       provider=conveyor.provider.name, idempotency_key=row.idempotency_key,
-                                       status="sending", created_at=now)
-            row.status, row.claimed_by, row.lease_until, row.updated_at = "sending", conveyor.engine_id, now + policy.lease, now
-            deal_key = repo.get_deal(s, row.deal_id).key
-            claimed.append((row.id, row.deal_id, firing.rule_id,
-                            OutgoingMessage(row.idempotency_key, msg.channel, msg.to, msg.text, deal_key), reconcile))
+            savepoint = s.begin_nested()  # flushes the attempt: it counts whatever happens below
+            try:
+                prepared = _prepare_message(conveyor, s, row, rule_id, now, policy, was_sending)
+                s.flush()  # a value the database refuses fails here, inside this row's savepoint
+                savepoint.commit()
+            except Exception as exc:  # noqa: BLE001 - one bad row must not hold up every other message
+                savepoint.rollback()
+                if is_contention(exc):
+                    raise  # the database was busy: nothing is claimed, every row stays ready
+                message = f"could not prepare the message: {error_text(exc)}"
+                status = _finish(row, "failed", now, error=message, policy=policy)
+                log.warning("message %s for deal %s %s: %s", row_id, deal_id, status, row.last_error)
+                out.append(Executed(row_id, deal_id, rule_id, action, status, now, error=row.last_error))
+                continue
+            if isinstance(prepared, Executed):
+                out.append(prepared)
+            else:
+                claimed.append(prepared)
     for outbox_id, deal_id, rule_id, message, reconcile in claimed:
-        out.append(_send_one(conveyor, outbox_id, deal_id, rule_id, message, reconcile, policy))
+        try:
+            out.append(_send_one(conveyor, outbox_id, deal_id, rule_id, message, reconcile, policy))
+        except Exception as exc:  # noqa: BLE001 - the next message is still sent
+            # The row stays 'sending' under its lease and is reconciled with the provider when the
+            # lease runs out, like after a crash; nothing is lost or sent twice.
+            log.error("message %s for deal %s: recording the send failed (reconciled after its lease): %s",
+                      outbox_id, deal_id, storable(error_text(exc), MAX_ERROR))
     return out
+
+
+def _prepare_message(conveyor: Conveyor, s: Any, row: OutboxAction, rule_id: str, now: datetime,
+                     policy: RetryPolicy, was_sending: bool) -> tuple[int, int, str, OutgoingMessage, bool] | Executed:
+    """Address and store one claimed row's message (``sending``), or end it dead for a bad recipient."""
+    msg = repo.message_for_outbox(s, row.id)
+    reconcile = was_sending or msg is not None
+    if msg is not None and msg.status == "failed":
+        # Refused for good earlier and queued again by hand (Retry): the owner may have fixed
+        # the phone number or address since, so the message is addressed afresh.
+        s.delete(msg)
+        s.flush()
+        msg = None
+    if msg is None:
+        deal = repo.get_deal(s, row.deal_id)
+        params = row.params or {}
+        channel = params.get("channel", "sms") if row.action == "send_message" else "sms"
+        try:
+            to = _recipient(channel, deal)
+        except PermanentSendError as exc:
+            _finish(row, "dead", now, error=str(exc), policy=policy)
+            return Executed(row.id, row.deal_id, rule_id, row.action, "dead", now, error=row.last_error)
+        text = render(params.get("text", ""), effects.template_values(conveyor, s, deal))
+        reason = refusal(text)
+        if reason is not None:
+            # Deal input refuses such text; this row holds some from before (or from outside).
+            raise ConveyorError(f"the text for deal {storable(deal.key)} {reason}; fix the deal's fields it quotes")
+        msg = repo.add_message(s, deal_id=deal.id, outbox_id=row.id, channel=channel, to=to, text=text,
+                               provider=conveyor.provider.name, idempotency_key=row.idempotency_key,
+                               status="sending", created_at=now)
+    row.status, row.claimed_by, row.lease_until, row.updated_at = "sending", conveyor.engine_id, now + policy.lease, now
+    deal_key = repo.get_deal(s, row.deal_id).key
+    return (row.id, row.deal_id, rule_id,
+            OutgoingMessage(row.idempotency_key, msg.channel, msg.to, msg.text, deal_key), reconcile)
 
 
 def _send_one(conveyor: Conveyor, outbox_id: int, deal_id: int, rule_id: str, message: OutgoingMessage,
