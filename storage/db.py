@@ -3,11 +3,14 @@
 SQLite: WAL, busy timeout, ``synchronous=FULL``, foreign keys on, and ``BEGIN IMMEDIATE`` for every
 write transaction (SQLAlchemy's pysqlite recipe) so writers queue on the lock instead of failing mid-way;
 ``read_transaction`` issues a plain (deferred) ``BEGIN`` so page reads never wait for a writer.
-PostgreSQL: ``postgresql+psycopg://...`` as given.
+PostgreSQL: ``postgresql+psycopg://...`` with a connect timeout, TCP keepalives and server-side statement
+and lock timeouts (``CONVEYOR_DB_CONNECT_TIMEOUT`` and friends, or libpq's own names in the URL query),
+so a database that stops answering gives a clear error instead of hanging (docs/operations.md).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import weakref
 from collections.abc import Iterator
@@ -19,11 +22,23 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from storage.errors import DatabaseUnavailable, StorageError
+from storage.urls import mask_database_url
 
 DEFAULT_URL = "sqlite:///conveyor.db"
 BUSY_TIMEOUT_MS = 30_000
 #: Execution option marking a read-only connection: its transaction starts with a deferred BEGIN.
 READ_ONLY_OPTION = "conveyor_read_only"
+
+#: PostgreSQL limits, in seconds: (environment variable, default). 0 switches a limit off.
+#: connect: the whole connection set-up (libpq ``connect_timeout``, at least 2 s);
+#: statement / lock: server-side ``statement_timeout`` / ``lock_timeout`` of every session;
+#: keepalive: idle seconds before TCP keepalive probes (then 3 probes 10 s apart) find a dead peer.
+PG_SETTINGS = {
+    "connect": ("CONVEYOR_DB_CONNECT_TIMEOUT", 10.0),
+    "statement": ("CONVEYOR_DB_STATEMENT_TIMEOUT", 60.0),
+    "lock": ("CONVEYOR_DB_LOCK_TIMEOUT", 10.0),
+    "keepalive": ("CONVEYOR_DB_KEEPALIVE_IDLE", 30.0),
+}
 
 
 def database_url(explicit: str | None = None) -> str:
@@ -53,7 +68,89 @@ def make_engine(url: str | None = None, *, echo: bool = False) -> Engine:
         return _sqlite_engine(url, echo)
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    if parsed.get_backend_name() == "postgresql":
+        return _postgres_engine(url, echo)
     return create_engine(url, echo=echo, pool_pre_ping=True, future=True)
+
+
+def setting_seconds(name: str) -> float:
+    """One of ``PG_SETTINGS`` from the environment: a number of seconds, 0 for no limit."""
+    env, default = PG_SETTINGS[name]
+    raw = os.environ.get(env, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise DatabaseUnavailable(f"{env}={raw!r} is not a number of seconds (default {default:g})") from None
+    if not math.isfinite(value) or value < 0:
+        raise DatabaseUnavailable(f"{env}={raw!r} must be 0 (no limit) or a positive number of seconds")
+    return value
+
+
+def _postgres_engine(url: str, echo: bool) -> Engine:
+    """PostgreSQL with every wait bounded; a value given in the URL query (libpq's names) wins."""
+    parsed = make_url(url)
+    query = parsed.query
+    args: dict = {}
+    connect = setting_seconds("connect")
+    if "connect_timeout" not in query:
+        # libpq counts whole seconds and treats 0 as "wait forever"; below 2 s it waits 2 s.
+        args["connect_timeout"] = math.ceil(connect) if connect else 0
+    keepalive = setting_seconds("keepalive")
+    if keepalive and not any(k.startswith("keepalives") for k in query):
+        args.update(keepalives=1, keepalives_idle=max(1, math.ceil(keepalive)), keepalives_interval=10,
+                    keepalives_count=3)
+    options = [f"-c {guc}={int(setting_seconds(name) * 1000)}"
+               for name, guc in (("statement", "statement_timeout"), ("lock", "lock_timeout"))
+               if guc not in str(query.get("options", ""))]
+    if options:
+        # The URL's own options come last, so a -c given there wins over ours.
+        args["options"] = " ".join([*options, str(query["options"])] if "options" in query else options)
+        if "options" in query:
+            parsed = parsed.difference_update_query(["options"])
+    engine = create_engine(parsed, echo=echo, pool_pre_ping=True, future=True, connect_args=args)
+    shown = mask_database_url(parsed)
+    waited = query.get("connect_timeout", args.get("connect_timeout"))
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context):  # noqa: ANN001
+        import psycopg
+
+        if isinstance(context.original_exception, psycopg.errors.ConnectionTimeout):
+            raise DatabaseUnavailable(
+                f"the database {shown} did not answer within {waited} s (CONVEYOR_DB_CONNECT_TIMEOUT, or "
+                "connect_timeout in the URL): is the server up, reachable and not overloaded?"
+            ) from None
+
+    return engine
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for an operator about a failed database call: what happened and which setting bounds it."""
+    if isinstance(exc, StorageError):
+        return str(exc)
+    orig = getattr(exc, "orig", None) or exc
+    text = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    code = getattr(orig, "sqlstate", None)
+    if code == "55P03" or "lock timeout" in text:
+        return ("the database did not grant a lock held by another session in time (CONVEYOR_DB_LOCK_TIMEOUT, "
+                f"default {PG_SETTINGS['lock'][1]:g} s): a long transaction or a LOCK TABLE elsewhere? ({text})")
+    if code == "57014" and "statement timeout" in text:
+        return ("the database did not finish a statement in time (CONVEYOR_DB_STATEMENT_TIMEOUT, default "
+                f"{PG_SETTINGS['statement'][1]:g} s): it is overloaded or waiting on another session ({text})")
+    if "database is locked" in text:
+        return (f"the SQLite database stayed locked by another writer for the whole busy timeout "
+                f"({BUSY_TIMEOUT_MS // 1000} s) ({text})")
+    return f"{type(orig).__name__}: {text}"
+
+
+def bound_transaction(session: Session, seconds: float) -> None:
+    """Limit every wait of the current transaction to ``seconds`` (PostgreSQL; SQLite keeps its busy timeout)."""
+    if session.get_bind().dialect.name == "postgresql":
+        ms = max(1, int(seconds * 1000))
+        session.connection().exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
+        session.connection().exec_driver_sql(f"SET LOCAL lock_timeout = {ms}")
 
 
 def _sqlite_engine(url: str, echo: bool) -> Engine:
