@@ -12,12 +12,17 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from storage import repositories as repo
+from storage.errors import StorageError
 
 if TYPE_CHECKING:
     from engine.conveyor import Conveyor
 
-#: An engine whose heartbeat is older than this (and at least 3 ticks) is shown as not seen recently.
-RECENT = timedelta(minutes=2)
+#: How often an engine writes its heartbeat, unless its heartbeat says otherwise (engine.service).
+HEARTBEAT_SECONDS = 10
+#: A heartbeat older than this many heartbeat intervals reads "not responding": killed or stuck.
+STALE_AFTER_BEATS = 3
+#: An engine that stopped responding this recently (without a clean stop) needs a look: health ATTENTION.
+REPORT_STALE_FOR = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,12 @@ class EngineSeen:
     last_tick_at: datetime | None
     last_tick_seconds: float | None
     alive: bool
+    #: Not stopped, but its heartbeat is older than ``STALE_AFTER_BEATS`` intervals: killed or stuck.
+    stale: bool = False
+
+    @property
+    def state(self) -> str:
+        return "running" if self.alive else "stopped" if self.stopped_at else "not responding"
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,10 @@ class Health:
         out = []
         if not self.alive:
             out.append("no engine seen recently: start one with `conveyor engine`")
+        for e in self.engines:
+            if e.stale and self.now - e.seen_at <= REPORT_STALE_FOR:
+                out.append(f"engine {e.engine_id} is not responding: last heartbeat {_age(self.now - e.seen_at)}"
+                           " ago without a clean stop (killed, or stuck: `kill -USR1 <pid>` shows where)")
         if self.counts.get("dead"):
             out.append(f"{self.counts['dead']} dead action(s): see `conveyor actions --status dead`")
         if self.last_tick_failed:
@@ -70,19 +85,28 @@ class Health:
 
 
 def health(conveyor: Conveyor) -> Health:
+    """Read-only: a deferred transaction on SQLite, so it answers while a writer holds the lock."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from storage.db import describe_error
+
     now = conveyor.clock.now()
-    with conveyor.session() as s:
-        counts = repo.outbox_counts(s)
-        oldest = repo.oldest_ready(s, now)
-        pending_since = repo.oldest_pending(s)
-        beats = repo.list_heartbeats(s)
+    try:
+        with conveyor.read_session() as s:
+            counts = repo.outbox_counts(s)
+            oldest = repo.oldest_ready(s, now)
+            pending_since = repo.oldest_pending(s)
+            beats = repo.list_heartbeats(s)
+    except SQLAlchemyError as exc:
+        raise StorageError(f"cannot read the engine status: {describe_error(exc)}") from None
     engines = []
     for b in beats:
-        tick = float((b.last_tick_summary or {}).get("tick_seconds") or 60)
-        recent = max(RECENT, timedelta(seconds=3 * tick))
+        beat = float((b.last_tick_summary or {}).get("heartbeat_seconds") or HEARTBEAT_SECONDS)
+        # A heartbeat from the future (another host's clock ahead, a clock step) counts as fresh.
+        fresh = now - b.seen_at <= timedelta(seconds=STALE_AFTER_BEATS * beat)
         engines.append(EngineSeen(b.engine_id, b.host, b.pid, b.started_at, b.seen_at, b.stopped_at,
                                   b.last_tick_at, b.last_tick_seconds,
-                                  alive=b.stopped_at is None and now - b.seen_at <= recent))
+                                  alive=b.stopped_at is None and fresh, stale=b.stopped_at is None and not fresh))
     ticked = [b for b in beats if b.last_tick_at is not None]
     last = max(ticked, key=lambda b: b.last_tick_at, default=None)
     return Health(now=now, counts=counts, oldest_pending_at=pending_since, oldest_ready_at=oldest,
@@ -92,7 +116,8 @@ def health(conveyor: Conveyor) -> Health:
 
 
 def _age(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
+    # Never negative: a time written by a host whose clock is ahead of ours reads "0 s ago".
+    seconds = max(0, int(delta.total_seconds()))
     if seconds < 120:
         return f"{seconds} s"
     if seconds < 7200:
@@ -127,9 +152,8 @@ def render(h: Health) -> str:
     lines.append(f"oldest ready:   {'none waiting' if age is None else _age(age) + ' waiting to run'}")
     lines.append(f"engines:        {len(h.alive)} seen recently, {len(h.engines)} known")
     for e in h.engines:
-        state = "running" if e.alive else ("stopped" if e.stopped_at else "not seen")
         tick = "" if e.last_tick_seconds is None else f", last tick {e.last_tick_seconds:.3f} s"
-        lines.append(f"  {printable(e.engine_id):<40} {state:<9} seen {_age(h.now - e.seen_at)} ago{tick}")
+        lines.append(f"  {printable(e.engine_id):<40} {e.state:<14} seen {_age(h.now - e.seen_at)} ago{tick}")
     problems = h.problems()
     lines.append("health:         " + ("ok" if not problems else "ATTENTION"))
     lines += [f"  - {printable(p)}" for p in problems]
