@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from engine.conveyor import Conveyor
 from storage import repositories as repo
 
 ROOT = Path(__file__).resolve().parent.parent
