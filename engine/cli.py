@@ -181,23 +181,24 @@ def validate(ctx: click.Context, files: tuple[Path, ...]) -> None:
     A start_process may name a funnel in another file given here, beside the file, or already saved
     in the database (--db / $CONVEYOR_DB, if that database exists).
     """
-    from engine.validate import parse_json, validate_document
+    from engine.text import storable
+    from engine.validate import read_document, validate_document
 
     bad = 0
 
     def report(f: Path, problems: list[Any]) -> None:
         nonlocal bad
         bad += 1
-        click.echo(f"{f}: {len(problems)} problem(s)", err=True)
+        click.echo(f"{storable(str(f))}: {len(problems)} problem(s)", err=True)
         for p in problems:
             click.echo(f"  {p}", err=True)
 
-    # Every file is checked and reported, even when an earlier one cannot be read or parsed:
-    # such a file gets one "error:" line (its message names the file) and the others go on.
+    # Every file is checked and reported, whatever an earlier one holds: a file that cannot be
+    # read or parsed gets one "error:" line (its message names the file) and the others go on.
     docs: dict[Path, Any] = {}
     for f in files:
         try:
-            docs[f] = parse_json(Path(f).read_bytes(), str(f))
+            docs[f] = read_document(f, storable(str(f)))
         except RuleSetInvalid as exc:
             bad += 1
             for p in exc.problems:
@@ -205,24 +206,47 @@ def validate(ctx: click.Context, files: tuple[Path, ...]) -> None:
         except OSError as exc:
             bad += 1
             what = "no such file" if isinstance(exc, FileNotFoundError) else (exc.strerror or str(exc)).lower()
-            click.echo(f"error: {what}: {f}", err=True)
-    known = set()
-    for f in files:  # funnels beside the file may be named by start_process
-        for sibling in Path(f).resolve().parent.glob("*.json"):
-            try:
-                known.add(json.loads(sibling.read_text(encoding="utf-8")).get("funnel"))
-            except Exception:  # noqa: BLE001 - an unreadable sibling only means fewer known funnels
-                pass
-    known |= {d.get("funnel") for d in docs.values() if isinstance(d, dict)}
+            click.echo(f"error: {what}: {storable(str(f))}", err=True)
+        except Exception as exc:  # noqa: BLE001 - one unreadable file must not hide the others' problems
+            bad += 1
+            click.echo(f"error: {storable(str(f))} could not be read: {type(exc).__name__}: {storable(str(exc), 300)}",
+                       err=True)
+    known = {d.get("funnel") for d in docs.values() if isinstance(d, dict)}
+    known |= _sibling_funnels(files)
     known |= _funnels_in_database(ctx.obj["db"])
     for f, doc in docs.items():
         try:
             rs = validate_document(doc, known_funnels={k for k in known if isinstance(k, str)})
-            click.echo(f"{f}: ok ({rs.name}: {len(rs.stages)} stages, {len(rs.rules)} rules)")
+            click.echo(f"{storable(str(f))}: ok ({rs.name}: {len(rs.stages)} stages, {len(rs.rules)} rules)")
         except RuleSetInvalid as exc:
             report(f, exc.problems)
+        except Exception as exc:  # noqa: BLE001 - a validator bug is reported for this file; the rest go on
+            report(f, [f"could not be checked: {type(exc).__name__}: {storable(str(exc), 300)}"])
     if bad:
         sys.exit(1)
+
+
+def _sibling_funnels(files: tuple[Path, ...]) -> set[Any]:
+    """Funnel ids of the ``*.json`` files beside ``files`` (``start_process`` may name them).
+
+    Read like the files themselves, within the document size limit: a huge or special file there
+    (a 142 MB export, a pipe) is skipped unread; any other unreadable one only means fewer funnels.
+    """
+    from engine.validate import read_document
+
+    given = {Path(f).resolve() for f in files}
+    known: set[Any] = set()
+    for folder in dict.fromkeys(Path(f).resolve().parent for f in files):
+        for sibling in sorted(folder.glob("*.json")):
+            if sibling in given:
+                continue
+            try:
+                doc = read_document(sibling)
+            except Exception:  # noqa: BLE001 - too large, not a file, not JSON: no funnel from it
+                continue
+            if isinstance(doc, dict):
+                known.add(doc.get("funnel"))
+    return known
 
 
 @main.command("import")

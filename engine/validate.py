@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
+import stat
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import re2
@@ -19,8 +22,10 @@ from pydantic import ValidationError
 from engine.actions import TEMPLATE_PARAMS, DealActions
 from engine.deal import BUILTIN_FIELDS, TEMPLATE_BUILTINS
 from engine.errors import Problem, RuleSetInvalid
+from engine.regex import MAX_PROGRAM, compile_pattern, program_size
 from engine.ruleset import ActionSpec, FieldDef, FieldType, Rule, RuleSet, Stage, Transition
 from engine.template import TemplateError, placeholders
+from engine.text import name_refusal, refusal, storable
 from engine.variables import TIME_VARIABLES, variables_class
 
 MAX_DOCUMENT_BYTES = 2_000_000
@@ -28,6 +33,8 @@ MAX_CONDITION_DEPTH = 12
 MAX_RULES = 2_000
 MAX_STAGES = 200
 MAX_REGEX_LENGTH = 500
+#: Integers with more digits are refused (Python itself cannot read one beyond 4,300 digits).
+MAX_INT_DIGITS = 100
 #: A task due further out than this is a typo, and far-off due times overflow the calendar.
 MAX_DUE_IN_HOURS = 87_600  # ten years
 #: Thresholds on "hours since" variables: the engine turns them into due times (anchor ± hours), and
@@ -56,12 +63,6 @@ _ASCII_SHORTHANDS = {
     "b": r"(^|[^\p{L}\p{Nd}_]) … ([^\p{L}\p{Nd}_]|$) around the word",
     "B": r"an explicit [\p{L}\p{Nd}_] on both sides",
 }
-
-
-#: RE2 logs every failed compile to stderr from C++ ("re2.cc:242] Error parsing …"); the problem is
-#: reported to the user here, so the log line is only noise in the CLI and the builder's server log.
-_QUIET = re2.Options()
-_QUIET.log_errors = False
 
 
 def _re2_reason(exc: Exception) -> str:
@@ -170,10 +171,11 @@ def parse_json(text: str | bytes, source: str = "document") -> Any:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise RuleSetInvalid([Problem("", f"{source} is not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
-    if len(text.encode("utf-8")) > MAX_DOCUMENT_BYTES:
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES:
         raise RuleSetInvalid([Problem("", f"{source} is larger than the limit of {MAX_DOCUMENT_BYTES} bytes")])
     try:
-        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys,
+                          parse_int=_parse_int)
     except _NonStandardConstant as exc:
         raise RuleSetInvalid(
             [Problem("", f"{source} is not valid JSON: {exc} is not a JSON value (write a number or null)")]
@@ -186,6 +188,36 @@ def parse_json(text: str | bytes, source: str = "document") -> Any:
         ) from None
     except RecursionError:
         raise RuleSetInvalid([Problem("", f"{source} is nested too deeply to read")]) from None
+    except ValueError as exc:  # anything else Python's json refuses: still one sentence, no traceback
+        raise RuleSetInvalid([Problem("", f"{source} is not valid JSON: {storable(str(exc), 200)}")]) from None
+
+
+def read_document(path: str | Path, source: str | None = None) -> Any:
+    """Parse the rule-set file at ``path``, reading at most ``MAX_DOCUMENT_BYTES`` + 1 bytes of it.
+
+    A larger file, or something that is not a regular file (a folder, a pipe that would block), is
+    refused without reading it. ``OSError`` for a file that cannot be opened.
+    """
+    source = source or str(path)
+    info = os.stat(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise RuleSetInvalid([Problem("", f"{source} is not a regular file")])
+    if info.st_size > MAX_DOCUMENT_BYTES:
+        raise RuleSetInvalid([Problem("", f"{source} is {info.st_size} bytes; the limit is {MAX_DOCUMENT_BYTES}")])
+    with open(path, "rb") as fh:
+        return parse_json(fh.read(MAX_DOCUMENT_BYTES + 1), source)
+
+
+class _HugeInt:
+    """An integer literal too long to read, kept in its place so the problem gets a JSON path."""
+
+    def __init__(self, digits: int):
+        self.digits = digits
+
+
+def _parse_int(literal: str) -> int | _HugeInt:
+    digits = len(literal) - literal.startswith("-")
+    return _HugeInt(digits) if digits > MAX_INT_DIGITS else int(literal)
 
 
 def validate_text(text: str | bytes, *, known_funnels: Iterable[str] = (), source: str = "document") -> RuleSet:
@@ -209,19 +241,42 @@ def _depth(value: Any, limit: int) -> int:
     return deepest
 
 
-def _non_finite(value: Any) -> list[str]:
-    """JSON paths of NaN and infinite floats anywhere in ``value``."""
-    found = []
+def _value_problems(value: Any) -> list[Problem]:
+    """Every text, key and number in ``value`` that cannot be stored and read back alike, with its path.
+
+    Text: no lone surrogates, NUL or other C0 control characters (tab and line breaks are fine).
+    Numbers: finite, and integers of at most ``MAX_INT_DIGITS`` digits.
+    """
+    found: list[tuple[str, Problem]] = []
     stack: list[tuple[Any, tuple[Any, ...]]] = [(value, ())]
+    huge = 10 ** MAX_INT_DIGITS
+
+    def add(loc: tuple[Any, ...], message: str) -> None:
+        path = _path(loc)
+        found.append((path, Problem(path, message)))
+
     while stack:
         item, loc = stack.pop()
-        if isinstance(item, float) and (item != item or item in (float("inf"), float("-inf"))):
-            found.append(_path(loc))
+        if isinstance(item, str):
+            reason = refusal(item)
+            if reason is not None:
+                add(loc, f"text {reason}")
+        elif isinstance(item, _HugeInt):
+            add(loc, f"a number with {item.digits} digits is too large (at most {MAX_INT_DIGITS} digits)")
+        elif isinstance(item, int) and not isinstance(item, bool) and not -huge < item < huge:
+            add(loc, f"a number with more than {MAX_INT_DIGITS} digits is too large (at most {MAX_INT_DIGITS} digits)")
+        elif isinstance(item, float) and (item != item or item in (float("inf"), float("-inf"))):
+            add(loc, "not a finite number (NaN and Infinity are not JSON)")
         elif isinstance(item, dict):
-            stack.extend((v, (*loc, k)) for k, v in item.items())
+            for k, v in item.items():
+                reason = refusal(k) if isinstance(k, str) else None
+                key = storable(k) if reason is not None else k
+                if reason is not None:
+                    add((*loc, key), f"key {reason}")
+                stack.append((v, (*loc, key)))
         elif isinstance(item, list):
             stack.extend((v, (*loc, i)) for i, v in enumerate(item))
-    return sorted(found)
+    return [problem for _path_text, problem in sorted(found, key=lambda pair: pair[0])]
 
 
 def validate_document(doc: Any, *, known_funnels: Iterable[str] = ()) -> RuleSet:
@@ -234,14 +289,15 @@ def validate_document(doc: Any, *, known_funnels: Iterable[str] = ()) -> RuleSet
     # Conditions nest by all/any objects inside lists: 2 JSON levels per group, plus the document's own.
     if _depth(doc, 2 * MAX_CONDITION_DEPTH + 8) > 2 * MAX_CONDITION_DEPTH + 7:
         raise RuleSetInvalid([Problem("", f"document is nested too deeply (conditions may nest at most {MAX_CONDITION_DEPTH} groups)")])
+    # Values no backend stores alike (a lone surrogate, NUL), numbers Python cannot print and NaN or
+    # Infinity, which no JSON reader accepts: each refused with its path, before anything reads them.
+    bad_values = _value_problems(doc)
+    if bad_values:
+        raise RuleSetInvalid(bad_values)
     # Documents handed over as Python objects (API, builder) skip parse_json, so the size bound is here too.
     size = len(json.dumps(doc, ensure_ascii=False, default=str).encode("utf-8"))
     if size > MAX_DOCUMENT_BYTES:
         raise RuleSetInvalid([Problem("", f"document is {size} bytes; the limit is {MAX_DOCUMENT_BYTES}")])
-    # NaN/Infinity can arrive in Python objects; saved, they would export as text no JSON reader accepts.
-    non_finite = [Problem(path, "not a finite number (NaN and Infinity are not JSON)") for path in _non_finite(doc)]
-    if non_finite:
-        raise RuleSetInvalid(non_finite)
     try:
         ruleset = RuleSet.model_validate(doc)
     except ValidationError as exc:
@@ -398,6 +454,7 @@ class _Checker:
         self.check_ident("funnel", self.rs.funnel, "funnel id")
         if not self.rs.name.strip():
             self.add("name", "funnel name is empty")
+        self.check_name("name", self.rs.name, "funnel name")
         self.check_length("name", self.rs.name, MAX_FUNNEL_NAME, "a funnel name")
         if len(self.rs.rules) > MAX_RULES:
             self.add("rules", f"{len(self.rs.rules)} rules; the limit is {MAX_RULES}")
@@ -406,6 +463,10 @@ class _Checker:
 
     def check_ident(self, path: str, value: str, what: str) -> bool:
         """A lowercase identifier that fits its storage column; False (and a problem) otherwise."""
+        reason = name_refusal(value)
+        if reason is not None:  # said plainly: quoted in the message below, it would reorder the line
+            self.add(path, f"{what} {reason}")
+            return False
         if len(value) > MAX_ID_LENGTH:
             self.add(path, f"'{value[:30]}…' is {len(value)} characters long; a {what} may have at most {MAX_ID_LENGTH}")
             return False
@@ -417,6 +478,12 @@ class _Checker:
     def check_length(self, path: str, value: str, limit: int, what: str) -> None:
         if len(value) > limit:
             self.add(path, f"'{value[:30]}…' is {len(value)} characters long; {what} may have at most {limit}")
+
+    def check_name(self, path: str, value: str, what: str) -> None:
+        """A name people read: no bidirectional overrides, and not only invisible characters."""
+        reason = name_refusal(value) if value.strip() else None  # empty: each caller's own rule
+        if reason is not None:
+            self.add(path, f"{what} {reason}")
 
     def check_fields(self) -> None:
         from engine.variables import DealVariables
@@ -433,8 +500,10 @@ class _Checker:
                 self.add(f"{p}.name", f"duplicate field name '{f.name}'")
             seen.add(f.name)
             self.check_length(f"{p}.label", f.label, MAX_LABEL, "a field label")
+            self.check_name(f"{p}.label", f.label, "field label")
             for k, option in enumerate(f.options):
                 self.check_length(f"{p}.options[{k}]", option, MAX_LABEL, "an option")
+                self.check_name(f"{p}.options[{k}]", option, "option")
             if f.type is FieldType.SELECT:
                 if not f.options:
                     self.add(f"{p}.options", f"select field '{f.name}' needs at least one option")
@@ -458,6 +527,7 @@ class _Checker:
             seen.add(s.id)
             if not s.name.strip():
                 self.add(f"{p}.name", "stage name is empty")
+            self.check_name(f"{p}.name", s.name, "stage name")
             self.check_length(f"{p}.name", s.name, MAX_STAGE_NAME, "a stage name")
             if s.guard:
                 for j, name in enumerate(s.guard.required_fields):
@@ -484,6 +554,7 @@ class _Checker:
             p = f"rules[{i}]"
             self.check_ident(f"{p}.id", rule.id, "rule id")
             self.check_length(f"{p}.name", rule.name, MAX_RULE_NAME, "a rule name")
+            self.check_name(f"{p}.name", rule.name, "rule name")
             if rule.id in seen:
                 self.add(f"{p}.id", f"duplicate rule id '{rule.id}'")
             seen.add(rule.id)
@@ -594,9 +665,16 @@ class _Checker:
             self.add(p, f"pattern is {len(pattern)} characters; the limit is {MAX_REGEX_LENGTH}")
             return
         try:
-            re2.compile(pattern, _QUIET)
+            # Evaluation's own options: a pattern accepted here runs there within the same memory.
+            compiled = compile_pattern(pattern)
         except re2.error as exc:
             self.add(p, f"pattern {pattern!r} is not a valid regular expression: {_re2_reason(exc)}")
+            return
+        size = program_size(compiled)
+        if size > MAX_PROGRAM:
+            # RE2's DFA would not start within its memory: every match would run the slow NFA.
+            self.add(p, f"pattern {pattern!r} is too large for RE2 to match quickly ({size:,} instructions; the"
+                        f" limit is {MAX_PROGRAM:,}): use a smaller count in {{m,n}} repetitions, or + and *")
             return
         for difference in regex_differences(pattern):
             self.add(p, f"pattern {pattern!r}: {difference}")

@@ -12,7 +12,6 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-import re2
 from business_rules.fields import FIELD_TEXT
 from business_rules.operators import BooleanType, NumericType, SelectType, StringType, type_operator
 from business_rules.variables import (
@@ -23,6 +22,7 @@ from business_rules.variables import (
 )
 
 from engine.deal import DealState
+from engine.regex import compile_pattern
 from engine.ruleset import FieldDef, FieldType, RuleSet
 
 
@@ -46,7 +46,7 @@ class SafeStringType(StringType):
 @lru_cache(maxsize=1024)
 def compiled_regex(pattern: str) -> Any:
     """The RE2 program for ``pattern``, compiled once for every evaluation path (cached)."""
-    return re2.compile(pattern)
+    return compile_pattern(pattern)  # the validator's options: memory bound, nothing logged to stderr
 
 
 def hours_between(start: datetime | None, end: datetime) -> float:
