@@ -103,7 +103,26 @@ def _reader(ctx: click.Context):  # noqa: ANN202
     return open_reader(ctx.obj["db"])
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _SafeGroup(click.Group):
+    """Click's own usage errors ("No such command 'postgresql://u:pw@…'") are shown with secrets masked too."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.ClickException as exc:
+            exc.message = _safe(exc.message)
+            raise
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except click.ClickException as exc:
+            exc.message = _safe(exc.message)
+            raise
+
+
+@click.group(cls=_SafeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", envvar="CONVEYOR_DB", default=None, metavar="URL",
               help="SQLAlchemy database URL (default: $CONVEYOR_DB or sqlite:///conveyor.db).")
 @click.option("-v", "--verbose", is_flag=True, help="Log what the engine does.")

@@ -86,14 +86,20 @@ def test_versions_shows_hostile_comments_escaped(hostile_db):
 def test_export_keeps_valid_json_without_raw_terminal_controls(conveyor, db_url):
     import json
 
-    doc = json.loads(conveyor.export("techflow"))
-    doc["name"] = "TechFlow \x9b2J \u202eevil"
-    conveyor.save_ruleset(doc, comment="hostile name", author="test")
     conveyor.close()
+    # A version saved before the door refused such names: put straight into the stored document.
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:
+        for vid, text in conn.execute(sa.text("SELECT id, document FROM ruleset_versions")).all():
+            doc = json.loads(text)
+            doc["description"] = "TechFlow \x9b2J \u202eevil"
+            conn.execute(sa.text("UPDATE ruleset_versions SET document = :d WHERE id = :id"),
+                         {"d": json.dumps(doc, ensure_ascii=False), "id": vid})
+    engine.dispose()
     result = _conveyor_cli("--db", db_url, "export", "techflow")
     assert result.returncode == 0, result.stderr
     _assert_escaped(result.stdout)
-    assert json.loads(result.stdout)["name"] == "TechFlow \x9b2J \u202eevil"  # the same data
+    assert json.loads(result.stdout)["description"] == "TechFlow \x9b2J \u202eevil"  # the same data
 
 
 def test_printable_escapes_control_characters_and_keeps_plain_text():

@@ -142,3 +142,14 @@ def test_redact_removes_the_secrets_of_known_urls_from_a_driver_message():
     url = f"postgresql+psycopg://postgres:{PASSWORD}@db/c"
     text = redact(f'invalid dsn "host=db password={PASSWORD}" from {url}', [url])
     assert PASSWORD not in text and "postgres:***@db/c" in text
+
+
+@pytest.mark.parametrize("args", [
+    [f"postgresql+psycopg://postgres:{PASSWORD}@127.0.0.1/test", "init"],  # forgot --db: "No such command"
+    ["engine", f"--tick-seconds=postgresql://postgres:{PASSWORD}@127.0.0.1/test"],  # a URL given to the wrong option
+], ids=["no-such-command", "invalid-option-value"])
+def test_a_usage_error_quoting_a_url_masks_its_password(args):
+    result = conveyor(*args, timeout=60)
+    assert result.returncode == 2
+    assert "postgres:***@127.0.0.1" in result.stderr
+    _assert_no_secret(result)
