@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import object_session
+from sqlalchemy.orm import Session, object_session
 
 from engine import effects
 from engine.crashpoints import crashpoint
@@ -172,6 +172,19 @@ def error_text(exc: BaseException) -> str:
     return f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__
 
 
+def _firing_values(conveyor: Conveyor, s: Session, deal: Any, row: OutboxAction) -> dict[str, Any]:
+    """Template values as the message's own firing left them.
+
+    The deal may have moved on since the firing (back through Contract, say, with a second
+    invoice): an SMS quotes the invoice its own firing generated, not the deal's newest one.
+    """
+    values = effects.template_values(conveyor, s, deal)
+    for action, result in repo.earlier_results(s, row.firing_id, row.seq):
+        if action == "generate_invoice" and result.get("number"):
+            values["invoice_number"] = result["number"]
+    return values
+
+
 def _recipient(channel: str, deal: Any) -> str:
     if channel == "email":
         if "@" not in (deal.email or ""):
@@ -250,7 +263,7 @@ def _prepare_message(conveyor: Conveyor, s: Any, row: OutboxAction, rule_id: str
         except PermanentSendError as exc:
             _finish(row, "dead", now, error=str(exc), policy=policy)
             return Executed(row.id, row.deal_id, rule_id, row.action, "dead", now, error=row.last_error)
-        text = render(params.get("text", ""), effects.template_values(conveyor, s, deal))
+        text = render(params.get("text", ""), _firing_values(conveyor, s, deal, row))
         reason = refusal(text)
         if reason is not None:
             # Deal input refuses such text; this row holds some from before (or from outside).

@@ -296,6 +296,14 @@ def lock_outbox(session: Session, outbox_id: int) -> OutboxAction | None:
     return session.scalar(q)
 
 
+def earlier_results(session: Session, firing_id: int, seq: int) -> list[tuple[str, dict]]:
+    """(action, result) of the done actions before ``seq`` of one firing, in order."""
+    q = (select(OutboxAction.action, OutboxAction.result)
+         .where(OutboxAction.firing_id == firing_id, OutboxAction.seq < seq, OutboxAction.status == "done")
+         .order_by(OutboxAction.seq))
+    return [(action, result or {}) for action, result in session.execute(q)]
+
+
 def skip_later_actions(session: Session, firing_id: int, seq: int, error: str, now: datetime) -> int:
     """Mark the not-yet-run actions after ``seq`` of one firing dead with ``error`` (an earlier one died)."""
     res = session.execute(update(OutboxAction)
