@@ -36,7 +36,7 @@ bench: $(STAMP)
 # Issue 4's load run at full length: 10,000 deals changing for one minute on SQLite (one engine), then
 # on a scratch PostgreSQL database with two engines; rates in test-output/load.json.
 load: $(STAMP)
-	$(BIN)/python -m engine.load --seconds 60
+	$(BIN)/python -m benchmarks.load --seconds 60
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,6 +1,6 @@
 """Shared widgets of the owner pages: the funnel graph, the condition builder and the action list.
 
-Everything here reads choices from ``engine.validate.rule_data`` (business-rules' ``export_rule_data``),
+Everything here reads choices from ``engine.document.validate.rule_data`` (business-rules' ``export_rule_data``),
 so the builder offers exactly what the validator accepts. Widgets edit plain document dicts; the
 caller puts the result back into the per-funnel draft (``builder.state``).
 """
@@ -84,7 +84,7 @@ def op_label(op: dict[str, Any]) -> str:
 
 def _builtin_variable_order() -> list[str]:
     """The built-in variables as a person reads them: stage, the "hours since" ones, then the rest."""
-    from engine.variables import TIME_VARIABLES, DealVariables
+    from engine.rules.variables import TIME_VARIABLES, DealVariables
 
     declared = [n for n, m in vars(DealVariables).items() if getattr(m, "is_rule_variable", False)]
     times = [n for n in TIME_VARIABLES if n in declared]

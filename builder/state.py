@@ -17,9 +17,9 @@ import streamlit as st
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlchemyError
 
-from engine.conveyor import Conveyor, VersionInfo
+from engine.core.conveyor import Conveyor, VersionInfo
+from engine.document.validate import validate_document
 from engine.errors import ConveyorError, Problem, RuleSetInvalid
-from engine.validate import validate_document
 from storage.db import database_url
 from storage.errors import DatabaseUnavailable
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from engine.clock import VirtualClock
-from engine.conveyor import Conveyor
+from engine.core.conveyor import Conveyor
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_RULES = ROOT / "sample_rules"
@@ -93,7 +93,7 @@ def pg_url() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo database built once per module; each test works on its own copy (loading takes a second)."""
-    from engine.demo import load_demo
+    from engine.cli.demo_data import load_demo
 
     path = tmp_path_factory.mktemp("demo") / "template.db"
     c = Conveyor(f"sqlite:///{path}")

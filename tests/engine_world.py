@@ -19,7 +19,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from engine.clock import VirtualClock
-from engine.conveyor import Conveyor
+from engine.core.conveyor import Conveyor
 from storage import repositories as repo
 from storage.models import Deal, Firing, Invoice, Message, OutboxAction, Task
 

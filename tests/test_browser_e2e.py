@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from builder_support import served_builder
 
-from engine.conveyor import Conveyor
-from engine.demo import load_demo
+from engine.cli.demo_data import load_demo
+from engine.core.conveyor import Conveyor
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTPUT = ROOT / "test-output"

@@ -12,8 +12,8 @@ import pytest
 from builder_support import plain
 from streamlit.testing.v1 import AppTest
 
-from engine import reports
-from engine.dispatch import run_until_idle
+from engine.core import reports
+from engine.outbox.dispatcher import run_until_idle
 from storage import repositories as repo
 
 ROOT = Path(__file__).resolve().parent.parent

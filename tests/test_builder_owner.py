@@ -14,8 +14,8 @@ from builder_support import by_label, errors, go, session_app
 from streamlit.testing.v1 import AppTest
 
 from builder.components import RuleData, esc, graph_elements, watched_stage
-from engine.conveyor import Conveyor
-from engine.validate import rule_data
+from engine.core.conveyor import Conveyor
+from engine.document.validate import rule_data
 
 ROOT = Path(__file__).resolve().parent.parent
 _owner_app, _go, _by_label, _errors = session_app, go, by_label, errors

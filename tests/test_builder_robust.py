@@ -21,7 +21,7 @@ from streamlit.testing.v1 import AppTest
 
 import storage.db
 from builder.state import BUSY, error_message
-from engine.conveyor import Conveyor
+from engine.core.conveyor import Conveyor
 from storage import repositories as repo
 from storage.db import sqlite_path
 from storage.errors import DatabaseUnavailable, StorageError

@@ -15,8 +15,8 @@ import pytest
 from builder_support import by_label, go, plain, served_builder, session_app
 from streamlit.testing.v1 import AppTest
 
-from engine import reports
-from engine.conveyor import Conveyor
+from engine.core import reports
+from engine.core.conveyor import Conveyor
 from storage import repositories as repo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,7 +120,7 @@ def test_rule_editor_lists_variables_stage_then_times_then_builtins_then_fields_
 
 
 def test_deal_card_messages_have_friendly_headers_and_the_send_status(demo_db: Conveyor) -> None:
-    from engine.dispatch import run_until_idle
+    from engine.outbox.dispatcher import run_until_idle
 
     run_until_idle(demo_db)  # the demo's SMS goes out through the recording provider
     with demo_db.read_session() as s:
@@ -152,7 +152,7 @@ def test_stage_editor_lists_every_required_field_of_the_entry_guard(demo_db: Con
 
 def test_rule_labels_in_the_graph_are_larger_and_wrap_instead_of_being_cut_short(demo_db: Conveyor) -> None:
     from builder.components import RuleData, graph_elements
-    from engine.validate import rule_data
+    from engine.document.validate import rule_data
 
     rs = demo_db.ruleset("techflow")
     doc = rs.to_document()

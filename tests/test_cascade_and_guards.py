@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from engine.conveyor import MAX_CASCADE, Conveyor
-from engine.dispatch import RetryPolicy, dispatch_internal, retry, run_until_idle
+from engine.core.conveyor import MAX_CASCADE, Conveyor
 from engine.errors import GuardFailed, TransitionNotAllowed
-from engine.simulate import run_scenario
+from engine.outbox.dispatcher import RetryPolicy, dispatch_internal, retry, run_until_idle
+from engine.simulate.simulator import run_scenario
 from storage import repositories as repo
 
 

@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from engine.conveyor import Conveyor
-from engine.validate import validate_document
+from engine.core.conveyor import Conveyor
+from engine.document.validate import validate_document
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_RULES = ROOT / "sample_rules"

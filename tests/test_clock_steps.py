@@ -17,7 +17,7 @@ from engine_world import COUNTERPARTY, GOOD_PHONE, ROOT, seed, stop, wait_for
 from webhook import Gateway
 
 from engine.clock import VirtualClock
-from engine.conveyor import Conveyor
+from engine.core.conveyor import Conveyor
 
 pytestmark = pytest.mark.slow
 

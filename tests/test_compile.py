@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from business_rules.operators import NumericType, SelectType
 
-from engine.compile import (
+from engine.document.validate import validate_document
+from engine.rules.deal import DealState
+from engine.rules.evaluators.compiled import (
     compile_ruleset,
     exact_numeric,
     first_true_instant,
@@ -17,10 +19,8 @@ from engine.compile import (
     select_test,
     string_test,
 )
-from engine.deal import DealState
-from engine.evaluate import evaluate
-from engine.validate import validate_document
-from engine.variables import SafeStringType
+from engine.rules.evaluators.reference import evaluate
+from engine.rules.variables import SafeStringType
 
 SAMPLE_RULES = Path(__file__).resolve().parent.parent / "sample_rules"
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

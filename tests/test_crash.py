@@ -12,7 +12,7 @@ import pytest
 from engine_world import assert_exactly_once, outcome, seed, settled, start_engine, stop, wait_for
 from webhook import Gateway
 
-from engine.conveyor import Conveyor
+from engine.core.conveyor import Conveyor
 from storage import repositories as repo
 
 pytestmark = pytest.mark.slow

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from conftest import ROOT
 
-from engine.conveyor import Conveyor
+from engine.core.conveyor import Conveyor
 from engine.errors import InvalidChange
 from storage import repositories as repo
 

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from engine.clock import VirtualClock
-from engine.conveyor import Conveyor
-from engine.dispatch import run_until_idle
+from engine.core.conveyor import Conveyor
+from engine.outbox.dispatcher import run_until_idle
 from storage.models import Firing
 from tests.conftest import ROOT, SAMPLE_RULES, START
 

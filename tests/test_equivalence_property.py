@@ -14,12 +14,12 @@ from business_rules.engine import check_conditions_recursively
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.compile import compile_ruleset
-from engine.deal import DealState
-from engine.evaluate import evaluate
-from engine.validate import validate_document
-from engine.variables import variables_class
-from engine.vectorize import deals_frame, rule_masks
+from engine.document.validate import validate_document
+from engine.rules.deal import DealState
+from engine.rules.evaluators.compiled import compile_ruleset
+from engine.rules.evaluators.reference import evaluate
+from engine.rules.evaluators.vectorized import deals_frame, rule_masks
+from engine.rules.variables import variables_class
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 STAGES = ["incoming", "qualification", "proposal", "won"]

@@ -20,10 +20,16 @@ import pytest
 import sqlalchemy as sa
 from conftest import SAMPLE_RULES
 
-from engine.conveyor import Conveyor
-from engine.dispatch import RetryPolicy, dispatch_internal, dispatch_messages, retry, run_until_idle
+from engine.core.conveyor import Conveyor
 from engine.errors import ConveyorError, InvalidChange, RuleSetInvalid
-from engine.simulate import ScenarioInvalid, run_scenario
+from engine.outbox.dispatcher import (
+    RetryPolicy,
+    dispatch_internal,
+    dispatch_messages,
+    retry,
+    run_until_idle,
+)
+from engine.simulate.simulator import ScenarioInvalid, run_scenario
 from storage import repositories as repo
 from storage.models import Deal, DealEvent, Firing, OutboxAction, Task
 

@@ -17,10 +17,11 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from engine import bench, timers
+from benchmarks import bench
 from engine.clock import VirtualClock
-from engine.conveyor import Conveyor
-from engine.dispatch import dispatch_internal
+from engine.core import timers
+from engine.core.conveyor import Conveyor
+from engine.outbox.dispatcher import dispatch_internal
 from storage import repositories as repo
 from storage.db import make_engine
 from storage.migrate import alembic_config

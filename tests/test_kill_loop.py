@@ -32,8 +32,8 @@ from engine_world import (
 from sqlalchemy import func, select
 from webhook import Gateway
 
-from engine.conveyor import Conveyor
-from engine.dispatch import is_contention
+from engine.core.conveyor import Conveyor
+from engine.outbox.dispatcher import is_contention
 from storage.models import Deal, Firing, Invoice, Message, OutboxAction, Task
 
 pytestmark = pytest.mark.slow

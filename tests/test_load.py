@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.load import describe, run_load
+from benchmarks.load import describe, run_load
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from engine.dispatch import dispatch_internal, run_until_idle
+from engine.outbox.dispatcher import dispatch_internal, run_until_idle
 from storage.models import Firing, Invoice, Message
 from tests.engine_world import COUNTERPARTY, GOOD_PHONE
 

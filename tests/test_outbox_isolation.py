@@ -19,9 +19,9 @@ from conftest import ROOT
 from engine_world import start_engine, stop, wait_for
 from webhook import Gateway
 
-from engine.conveyor import Conveyor
-from engine.dispatch import RetryPolicy, dispatch_internal, dispatch_messages
-from engine.providers import WebhookProvider
+from engine.core.conveyor import Conveyor
+from engine.outbox.dispatcher import RetryPolicy, dispatch_internal, dispatch_messages
+from engine.outbox.providers import WebhookProvider
 from storage import repositories as repo
 from storage.models import Deal, OutboxAction, Task
 

@@ -24,7 +24,7 @@ from engine_world import (
 )
 from webhook import Gateway
 
-from engine.conveyor import Conveyor
+from engine.core.conveyor import Conveyor
 from storage.models import EngineHeartbeat, Firing
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

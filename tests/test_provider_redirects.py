@@ -14,9 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from engine.dispatch import dispatch_internal, dispatch_messages, retry
 from engine.errors import PermanentSendError
-from engine.providers import OutgoingMessage, WebhookProvider
+from engine.outbox.dispatcher import dispatch_internal, dispatch_messages, retry
+from engine.outbox.providers import OutgoingMessage, WebhookProvider
 from storage import repositories as repo
 from storage.models import Message
 

@@ -13,9 +13,9 @@ from engine_world import seed, settled, start_engine, stop, wait_for
 from webhook import Gateway
 
 from engine.cli import main as cli
-from engine.conveyor import Conveyor
-from engine.dispatch import RetryPolicy, dispatch_internal, dispatch_messages, retry
-from engine.providers import WebhookProvider, provider_from_url
+from engine.core.conveyor import Conveyor
+from engine.outbox.dispatcher import RetryPolicy, dispatch_internal, dispatch_messages, retry
+from engine.outbox.providers import WebhookProvider, provider_from_url
 from storage import repositories as repo
 
 COUNTERPARTY = {"company_name": "Acme LLC", "tax_id": "12345678", "billing_address": "Kyiv"}

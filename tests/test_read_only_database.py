@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from engine.conveyor import Conveyor
-from engine.dispatch import run_until_idle
+from engine.core.conveyor import Conveyor
+from engine.outbox.dispatcher import run_until_idle
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_RULES = ROOT / "sample_rules"

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from engine.clock import VirtualClock
-from engine.conveyor import Conveyor
-from engine.dispatch import run_until_idle
-from engine.evaluate import evaluate
+from engine.core.conveyor import Conveyor
+from engine.outbox.dispatcher import run_until_idle
+from engine.rules.evaluators.reference import evaluate
 from storage import repositories as repo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -352,8 +352,8 @@ def test_payment_starts_one_project_however_often_it_is_reported(db_url, start):
 TICK_SCRIPT = textwrap.dedent("""
     import json, sys
     from engine.clock import VirtualClock, parse_instant
-    from engine.conveyor import Conveyor
-    from engine.dispatch import run_until_idle
+    from engine.core.conveyor import Conveyor
+    from engine.outbox.dispatcher import run_until_idle
 
     url, when, deal, action = sys.argv[1], parse_instant(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     c = Conveyor(url, clock=VirtualClock(when))

@@ -1,4 +1,4 @@
-"""engine.reports on known histories: the numbers the manager pages chart must be right."""
+"""engine.core.reports on known histories: the numbers the manager pages chart must be right."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from engine import reports
+from engine.cli.demo_data import SAMPLE_RULES, load_demo
 from engine.clock import VirtualClock
-from engine.conveyor import Conveyor
-from engine.demo import SAMPLE_RULES, load_demo
-from engine.dispatch import run_until_idle
+from engine.core import reports
+from engine.core.conveyor import Conveyor
+from engine.outbox.dispatcher import run_until_idle
 
 
 @pytest.fixture

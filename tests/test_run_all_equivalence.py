@@ -3,7 +3,7 @@
 Hypothesis generates deals of the sample funnels (stages, answers, every time anchor, booleans,
 amounts); for each, business-rules' own ``run_all`` over the exported list (with Conveyor's variables
 and a recording ``DealActions``) must fire the same rules with the same planned actions as
-``engine.evaluate.evaluate`` and as the compiled evaluator the engine runs on every change.
+``engine.rules.evaluators.reference.evaluate`` and as the compiled evaluator the engine runs on every change.
 """
 
 from __future__ import annotations
@@ -20,15 +20,15 @@ from conftest import SAMPLE_RULES, START
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.actions import DealActions
 from engine.clock import VirtualClock
-from engine.compile import compile_ruleset
-from engine.conveyor import Conveyor
-from engine.deal import DealState
-from engine.dispatch import run_until_idle
-from engine.evaluate import evaluate, occurrence
-from engine.ruleset import RuleSet
-from engine.variables import variables_class
+from engine.core.conveyor import Conveyor
+from engine.document.ruleset import RuleSet
+from engine.outbox.dispatcher import run_until_idle
+from engine.rules.actions import DealActions
+from engine.rules.deal import DealState
+from engine.rules.evaluators.compiled import compile_ruleset
+from engine.rules.evaluators.reference import evaluate, occurrence
+from engine.rules.variables import variables_class
 from storage import repositories as repo
 
 NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)

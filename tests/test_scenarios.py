@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from engine.simulate import run_scenario
+from engine.simulate.simulator import run_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = sorted((ROOT / "sample_rules").glob("*.json"))

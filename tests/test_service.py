@@ -16,7 +16,7 @@ from sqlalchemy import text
 from webhook import Gateway
 
 from engine.cli import main as cli
-from engine.conveyor import Conveyor
+from engine.core.conveyor import Conveyor
 from storage import repositories as repo
 from storage.db import make_engine, session_factory, transaction
 

@@ -12,7 +12,7 @@ from engine_world import COUNTERPARTY, GOOD_PHONE, seed, settled, start_engine, 
 from sqlalchemy import func, select
 from webhook import Gateway
 
-from engine.conveyor import Conveyor
+from engine.core.conveyor import Conveyor
 from storage.models import OutboxAction
 
 pytestmark = pytest.mark.slow

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from engine.dispatch import run_until_idle
+from engine.outbox.dispatcher import run_until_idle
 from storage import repositories as repo
 
 

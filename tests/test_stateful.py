@@ -21,11 +21,11 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from sqlalchemy import func, select
 
 from engine.clock import VirtualClock
-from engine.conveyor import Conveyor
-from engine.dispatch import RetryPolicy, dispatch_internal, dispatch_messages
+from engine.core.conveyor import Conveyor
+from engine.document.ruleset import RuleSet
 from engine.errors import ConveyorError, TransientSendError
-from engine.providers import OutgoingMessage
-from engine.ruleset import RuleSet
+from engine.outbox.dispatcher import RetryPolicy, dispatch_internal, dispatch_messages
+from engine.outbox.providers import OutgoingMessage
 from storage import repositories as repo
 from storage.models import Firing, Invoice, Message, OutboxAction, RuleSetVersion, Task
 

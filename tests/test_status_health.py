@@ -16,8 +16,8 @@ import pytest
 from engine_world import ROOT, seed, start_engine, wait_for
 
 from engine.clock import VirtualClock
-from engine.conveyor import Conveyor
-from engine.status import health, render
+from engine.core.conveyor import Conveyor
+from engine.service.status import health, render
 from storage import repositories as repo
 
 pytestmark = pytest.mark.slow

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.template import TemplateError, placeholders, render
+from engine.document.template import TemplateError, placeholders, render
 
 VALUES = {"title": "Acme", "company_name": "Acme LLC", "amount": 1500.0, "invoice_number": "INV-0007",
           "tags": ["vip", "b2b"], "phone": None, "ratio": 0.5}

@@ -19,11 +19,11 @@ import pytest
 from click.testing import CliRunner
 
 from engine.cli import main as cli
-from engine.conveyor import Conveyor
+from engine.core.conveyor import Conveyor
+from engine.document.validate import validate_document
 from engine.errors import GuardFailed, RuleSetInvalid
-from engine.service import EngineService
-from engine.status import Health, render
-from engine.validate import validate_document
+from engine.service.runner import EngineService
+from engine.service.status import Health, render
 from storage import repositories as repo
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,19 +16,19 @@ from typing import Any
 import pytest
 from business_rules.engine import check_conditions_recursively
 
-from engine.conveyor import Conveyor
-from engine.deal import DealState
-from engine.errors import RuleSetInvalid
-from engine.evaluate import evaluate
-from engine.ruleset import RuleSet
-from engine.validate import (
+from engine.core.conveyor import Conveyor
+from engine.document.ruleset import RuleSet
+from engine.document.validate import (
     MAX_CONDITION_DEPTH,
     MAX_DOCUMENT_BYTES,
     MAX_TIME_HOURS,
     validate_document,
     validate_text,
 )
-from engine.variables import SafeStringType, variables_class
+from engine.errors import RuleSetInvalid
+from engine.rules.deal import DealState
+from engine.rules.evaluators.reference import evaluate
+from engine.rules.variables import SafeStringType, variables_class
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_rules" / "techflow.json"
 BASE: dict[str, Any] = json.loads(SAMPLE.read_text(encoding="utf-8"))

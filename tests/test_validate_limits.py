@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from conftest import ROOT
 
-from engine.conveyor import Conveyor
+from engine.core.conveyor import Conveyor
+from engine.document.validate import validate_document, validate_text
 from engine.errors import RuleSetInvalid
-from engine.validate import validate_document, validate_text
 from storage import repositories as repo
 
 PHONE = "+380501234567"

@@ -24,9 +24,7 @@ import re2
 
 from engine import clock
 from engine.cli import friendly
-from engine.errors import RuleSetInvalid
-from engine.providers import WebhookProvider
-from engine.validate import (
+from engine.document.validate import (
     MAX_FUNNEL_NAME,
     MAX_ID_LENGTH,
     MAX_RULE_NAME,
@@ -34,7 +32,9 @@ from engine.validate import (
     regex_differences,
     validate_document,
 )
-from engine.variables import TIME_VARIABLES, SafeStringType
+from engine.errors import RuleSetInvalid
+from engine.outbox.providers import WebhookProvider
+from engine.rules.variables import TIME_VARIABLES, SafeStringType
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE: dict[str, Any] = json.loads((ROOT / "sample_rules" / "techflow.json").read_text(encoding="utf-8"))

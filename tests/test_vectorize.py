@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from business_rules.operators import NumericType
 
-from engine import bench
-from engine.compile import compile_ruleset
-from engine.deal import DealState
-from engine.validate import validate_document
-from engine.vectorize import deals_frame, match_counts, numeric_mask, rule_masks
+from benchmarks import bench
+from engine.document.validate import validate_document
+from engine.rules.deal import DealState
+from engine.rules.evaluators.compiled import compile_ruleset
+from engine.rules.evaluators.vectorized import deals_frame, match_counts, numeric_mask, rule_masks
 
 SAMPLE_RULES = Path(__file__).resolve().parent.parent / "sample_rules"
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

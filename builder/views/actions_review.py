@@ -11,9 +11,9 @@ import streamlit as st
 
 from builder.state import get_conveyor, get_reader, page_boundary
 from builder.views.deals import _md, apply_change, local_times, show_flash
-from engine import reports
-from engine.conveyor import Conveyor
-from engine.dispatch import retry
+from engine.core import reports
+from engine.core.conveyor import Conveyor
+from engine.outbox.dispatcher import retry
 
 KEY = "ar_"  # session keys of this page
 FLASH = KEY + "flash"

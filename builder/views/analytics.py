@@ -1,6 +1,6 @@
 """Builder page: analytics: funnel conversion, time in stage, stuck deals, rule firings, overdue tasks.
 
-Numbers come from ``engine.reports`` (pandas over the deal history); charts are Altair so stage names
+Numbers come from ``engine.core.reports`` (pandas over the deal history); charts are Altair so stage names
 keep the funnel's order and read as the owner typed them.
 """
 
@@ -12,7 +12,7 @@ import streamlit as st
 
 from builder.state import get_reader, page_boundary
 from builder.views.deals import _md, funnel_picker, local_times, money
-from engine import reports
+from engine.core import reports
 
 KEY = "an_"  # session keys of this page
 KIND_COLOURS = alt.Scale(domain=["open", "won", "lost"], range=["#2563EB", "#16A34A", "#DC2626"])

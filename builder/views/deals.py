@@ -23,12 +23,12 @@ from builder.state import (
     shared_funnel_picker,
     show_error,
 )
-from engine import reports
-from engine.conveyor import Conveyor
-from engine.deal import DealState
-from engine.dispatch import dispatch_internal
+from engine.core import reports
+from engine.core.conveyor import Conveyor
+from engine.document.ruleset import FieldDef, FieldType, RuleSet, StageKind
 from engine.errors import ConveyorError
-from engine.ruleset import FieldDef, FieldType, RuleSet, StageKind
+from engine.outbox.dispatcher import dispatch_internal
+from engine.rules.deal import DealState
 
 _log = logging.getLogger(__name__)
 KEY = "deals_"  # session keys of this page

@@ -33,10 +33,13 @@ from builder.components import (
 )
 from builder.state import page_boundary
 from builder.views.deals import _md
-from engine.deal import BUILTIN_FIELDS
+from engine.document.ruleset import RuleSet
+from engine.document.validate import (  # the validator's id pattern: one rule for ids
+    _IDENT,
+    rule_data,
+)
 from engine.errors import ConveyorError
-from engine.ruleset import RuleSet
-from engine.validate import _IDENT, rule_data  # the validator's id pattern: one rule for ids
+from engine.rules.deal import BUILTIN_FIELDS
 
 PICK = "designer_pick"
 PICK_NEXT = "designer_pick_next"  # a pick requested after the picker exists; applied on the next run

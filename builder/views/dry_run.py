@@ -15,12 +15,12 @@ import streamlit as st
 from builder.components import OP_SYMBOLS
 from builder.state import get_reader, page_boundary
 from builder.views.deals import _field_widgets, _md, funnel_picker
-from engine import reports
+from engine.core import reports
+from engine.document.ruleset import RuleSet
+from engine.document.template import render as render_template
 from engine.errors import ConveyorError
-from engine.evaluate import RuleTrace, occurrence
-from engine.ruleset import RuleSet
-from engine.template import render as render_template
-from engine.variables import variables_class
+from engine.rules.evaluators.reference import RuleTrace, occurrence
+from engine.rules.variables import variables_class
 
 KEY = "dry_"  # session keys of this page
 MOMENTS = {"now": 0.0, "+24 h": 24.0, "+48 h": 48.0, "+90 days": 90 * 24.0, "custom": None}

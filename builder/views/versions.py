@@ -15,9 +15,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from builder import state
 from builder.state import page_boundary
-from engine import reports
+from engine.core import reports
+from engine.document.ruleset import RuleSet
 from engine.errors import ConveyorError, RuleSetInvalid
-from engine.ruleset import RuleSet
 
 
 @page_boundary

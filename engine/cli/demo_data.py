@@ -9,12 +9,12 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from engine.cli.paths import SAMPLE_RULES
 from engine.clock import VirtualClock
-from engine.conveyor import Conveyor
-from engine.dispatch import run_until_idle
+from engine.core.conveyor import Conveyor
+from engine.outbox.dispatcher import run_until_idle
 from storage import repositories as repo
 
-SAMPLE_RULES = Path(__file__).resolve().parent.parent / "sample_rules"
 MANAGERS = [("Olena Kovalenko", "+380501110001"), ("Petro Shevchenko", "+380501110002"),
             ("Iryna Bondarenko", "+380501110003")]
 

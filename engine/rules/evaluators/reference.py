@@ -13,10 +13,10 @@ from typing import Any
 
 from business_rules.engine import check_conditions_recursively, do_actions
 
-from engine.actions import DealActions, PlannedAction
-from engine.deal import DealState
-from engine.ruleset import RepeatPolicy, Rule, RuleSet
-from engine.variables import TIME_VARIABLES, DealVariables, variables_class
+from engine.document.ruleset import RepeatPolicy, Rule, RuleSet
+from engine.rules.actions import DealActions, PlannedAction
+from engine.rules.deal import DealState
+from engine.rules.variables import TIME_VARIABLES, DealVariables, variables_class
 
 
 @dataclass

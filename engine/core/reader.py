@@ -7,7 +7,7 @@ when the schema is current, and a SQLite file this process cannot write is still
 
 from __future__ import annotations
 
-from engine.conveyor import Conveyor
+from engine.core.conveyor import Conveyor
 from storage.errors import StorageError
 from storage.migrate import current_revision, head_revision
 from storage.readonly import read_only_engine, sqlite_file_is_read_only

@@ -21,9 +21,9 @@ from business_rules.variables import (
     rule_variable,
 )
 
-from engine.deal import DealState
-from engine.regex import compile_pattern
-from engine.ruleset import FieldDef, FieldType, RuleSet
+from engine.document.regex import compile_pattern
+from engine.document.ruleset import FieldDef, FieldType, RuleSet
+from engine.rules.deal import DealState
 
 
 class SafeStringType(StringType):

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from engine.clock import format_instant
+from engine.document.ruleset import StageKind
+from engine.document.template import render
 from engine.errors import ConveyorError
-from engine.ruleset import StageKind
-from engine.template import render
 from storage import repositories as repo
 from storage.models import Deal, Firing, OutboxAction
 
 if TYPE_CHECKING:
-    from engine.conveyor import Conveyor
+    from engine.core.conveyor import Conveyor
 
 
 class ActionFailed(ConveyorError):
@@ -87,7 +87,7 @@ def _bounded_chain(firing: Firing) -> list[str]:
     Stage moves and started processes are changes that are evaluated again, so both carry the chain:
     a rule that starts its own funnel's process would otherwise create deals without end.
     """
-    from engine.conveyor import MAX_CASCADE
+    from engine.core.conveyor import MAX_CASCADE
 
     chain = list(firing.chain or [])
     if len(chain) > MAX_CASCADE:
@@ -141,7 +141,7 @@ def _start_process(conveyor: Conveyor, s: Session, deal: Deal, row: OutboxAction
         raise ActionFailed(f"funnel '{funnel}' does not exist (load its rule set)") from None
     chain = _bounded_chain(firing)
     title = render(params["title"], template_values(conveyor, s, deal)) if params.get("title") else deal.title
-    from engine.conveyor import TEXT_LIMITS
+    from engine.core.conveyor import TEXT_LIMITS
 
     title = _fit(title or "", TEXT_LIMITS["title"])  # a rendered template may outgrow the column
     stage = rs.stage(rs.entry_stage)

@@ -31,10 +31,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from engine.conveyor import Conveyor
+from engine.core.conveyor import Conveyor
 from engine.crashpoints import crashpoint
-from engine.dispatch import RetryPolicy, dispatch_internal, dispatch_messages
 from engine.errors import EngineLocked
+from engine.outbox.dispatcher import RetryPolicy, dispatch_internal, dispatch_messages
 from storage import repositories as repo
 from storage.db import bound_transaction, describe_error, sqlite_path
 from storage.errors import DatabaseUnavailable

@@ -15,7 +15,7 @@ from storage import repositories as repo
 from storage.errors import StorageError
 
 if TYPE_CHECKING:
-    from engine.conveyor import Conveyor
+    from engine.core.conveyor import Conveyor
 
 #: How often an engine writes its heartbeat, unless its heartbeat says otherwise (engine.service).
 HEARTBEAT_SECONDS = 10

@@ -44,7 +44,7 @@ def measure_designer(stages: int = 30, rules: int = 300) -> dict[str, Any]:
     """Seconds for the first (cold: imports, draft, positions) and a second (warm) Designer run."""
     from streamlit.testing.v1 import AppTest
 
-    from engine.conveyor import Conveyor
+    from engine.core.conveyor import Conveyor
 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"

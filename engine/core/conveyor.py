@@ -1,7 +1,7 @@
 """``Conveyor``: the engine's public API. Every deal change, from a page, the CLI or a test, goes here.
 
 A change, the firings it causes and their outbox rows commit in one transaction; the dispatcher
-(``engine.dispatch``) carries the outbox out afterwards. Time comes from the injected clock.
+(``engine.outbox.dispatcher``) carries the outbox out afterwards. Time comes from the injected clock.
 """
 
 from __future__ import annotations
@@ -23,13 +23,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine import timers
-from engine.actions import MESSAGE_ACTIONS
 from engine.clock import Clock, SystemClock
-from engine.compile import compile_ruleset
+from engine.core import timers
 from engine.crashpoints import crashpoint
-from engine.deal import BUILTIN_FIELDS, DealState
-from engine.dispatch import is_contention
+from engine.document.ruleset import FieldType, RuleSet, StageKind
+from engine.document.validate import _suggest, parse_json, validate_document, validate_text
 from engine.errors import (
     ConveyorError,
     GuardFailed,
@@ -39,11 +37,13 @@ from engine.errors import (
     RuleSetInvalid,
     TransitionNotAllowed,
 )
-from engine.evaluate import Decision, RuleTrace, trace
-from engine.providers import MessageProvider, RecordingProvider
-from engine.ruleset import FieldType, RuleSet, StageKind
+from engine.outbox.dispatcher import is_contention
+from engine.outbox.providers import MessageProvider, RecordingProvider
+from engine.rules.actions import MESSAGE_ACTIONS
+from engine.rules.deal import BUILTIN_FIELDS, DealState
+from engine.rules.evaluators.compiled import compile_ruleset
+from engine.rules.evaluators.reference import Decision, RuleTrace, trace
 from engine.text import refusal as text_refusal
-from engine.validate import _suggest, parse_json, validate_document, validate_text
 from storage import repositories as repo
 from storage.db import make_engine, session_factory, transaction
 from storage.migrate import upgrade
@@ -480,7 +480,7 @@ class Conveyor:
                   fired: set[tuple[str, str]] | None = None, flush: bool = True) -> list[Decision]:
         """Evaluate the deal's active rules and record new firings + outbox rows in this transaction.
 
-        Uses the compiled rule set (``engine.compile``; same decisions as ``engine.evaluate.evaluate``)
+        Uses the compiled rule set (``engine.rules.evaluators.compiled``; same decisions as ``engine.rules.evaluators.reference.evaluate``)
         and stores the deal's next due instant for ticks. ``fired``: its (rule, occurrence) pairs, if
         the caller already read them (a tick reads a whole batch at once). ``flush=False``: the caller
         flushes (a tick writes a whole batch's rows in one flush).
@@ -538,7 +538,7 @@ class Conveyor:
     def tick(self, batch: int = 500) -> TickReport:
         """Evaluate the deals whose time conditions became due by ``clock.now()``; catches up any backlog.
 
-        Only deals with ``next_due_at <= now`` are read (``engine.timers``): the cost follows the deals
+        Only deals with ``next_due_at <= now`` are read (``engine.core.timers``): the cost follows the deals
         that became due, and an idle tick is one index probe. ``deals_examined`` counts those deals.
         """
         now = self.clock.now()

@@ -19,14 +19,22 @@ import re2
 from business_rules import export_rule_data
 from pydantic import ValidationError
 
-from engine.actions import TEMPLATE_PARAMS, DealActions
-from engine.deal import BUILTIN_FIELDS, TEMPLATE_BUILTINS
+from engine.document.regex import MAX_PROGRAM, compile_pattern, program_size
+from engine.document.ruleset import (
+    ActionSpec,
+    FieldDef,
+    FieldType,
+    Rule,
+    RuleSet,
+    Stage,
+    Transition,
+)
+from engine.document.template import TemplateError, placeholders
 from engine.errors import Problem, RuleSetInvalid
-from engine.regex import MAX_PROGRAM, compile_pattern, program_size
-from engine.ruleset import ActionSpec, FieldDef, FieldType, Rule, RuleSet, Stage, Transition
-from engine.template import TemplateError, placeholders
+from engine.rules.actions import TEMPLATE_PARAMS, DealActions
+from engine.rules.deal import BUILTIN_FIELDS, TEMPLATE_BUILTINS
+from engine.rules.variables import TIME_VARIABLES, variables_class
 from engine.text import name_refusal, refusal, storable
-from engine.variables import TIME_VARIABLES, variables_class
 
 MAX_DOCUMENT_BYTES = 2_000_000
 MAX_CONDITION_DEPTH = 12
@@ -76,7 +84,7 @@ def _re2_reason(exc: Exception) -> str:
 
 def rule_data(ruleset: RuleSet | None = None) -> dict[str, Any]:
     """``export_rule_data`` for a rule set: the single source of what a rule may name."""
-    from engine.variables import DealVariables
+    from engine.rules.variables import DealVariables
 
     variables = variables_class(ruleset) if ruleset is not None else DealVariables
     return export_rule_data(variables, DealActions)
@@ -486,7 +494,7 @@ class _Checker:
             self.add(path, f"{what} {reason}")
 
     def check_fields(self) -> None:
-        from engine.variables import DealVariables
+        from engine.rules.variables import DealVariables
 
         reserved = set(dir(DealVariables)) | set(BUILTIN_FIELDS) | set(TEMPLATE_BUILTINS) | {"deal", "now"}
         seen: set[str] = set()

@@ -3,7 +3,7 @@
 ``run_load`` seeds deals, starts ``engines`` ``conveyor engine`` processes, drives changes through
 the public API from ``changers`` threads for ``seconds``, lets the engines drain the outbox, stops
 them with SIGTERM, and checks that nothing was lost or doubled. It returns the achieved rates (what
-``conveyor bench`` and ``make load`` report). ``python -m engine.load --db URL`` runs it from a shell.
+``conveyor bench`` and ``make load`` report). ``python -m benchmarks.load --db URL`` runs it from a shell.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from engine.conveyor import Conveyor
+from engine.core.conveyor import Conveyor
+from engine.document.ruleset import RuleSet
 from engine.errors import ConveyorError
-from engine.ruleset import RuleSet
 from storage import repositories as repo
 from storage.db import sqlite_path
 from storage.models import (

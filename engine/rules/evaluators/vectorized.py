@@ -1,10 +1,10 @@
 """Vectorised bulk evaluation: every rule of a rule set over a pandas DataFrame of deals, as boolean masks.
 
 Used today by the benchmark (``conveyor bench``) and the equivalence tests only; ticks and changes
-use ``engine.compile``. It is the bulk path for future whole-funnel questions ("how many deals would
+use ``engine.rules.evaluators.compiled``. It is the bulk path for future whole-funnel questions ("how many deals would
 this rule hit", dry-running a new version over all open deals): one pass of numpy operations per
 distinct leaf instead of one business-rules call per deal. Results are business-rules' decisions
-exactly: numeric leaves use the same float-then-Decimal test as ``engine.compile``; text and select
+exactly: numeric leaves use the same float-then-Decimal test as ``engine.rules.evaluators.compiled``; text and select
 leaves run the scalar operator once per distinct value (categorical codes) and broadcast it.
 """
 
@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.compile import (
+from engine.document.ruleset import FieldType, RuleSet
+from engine.rules.evaluators.compiled import (
     _BOUNDS,
     _EXACT_INT,
     MARGIN,
@@ -26,8 +27,7 @@ from engine.compile import (
     exact_numeric,
     leaf_test,
 )
-from engine.ruleset import FieldType, RuleSet
-from engine.variables import TIME_VARIABLES, field_value
+from engine.rules.variables import TIME_VARIABLES, field_value
 
 #: Timestamp columns of a deals frame (``datetime64[us, UTC]``, NaT for "not yet").
 TIMESTAMP_COLUMNS = ("created_at", "stage_entered_at", "last_activity_at", "proposal_attached_at",

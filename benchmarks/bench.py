@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-SAMPLE_RULES = Path(__file__).resolve().parent.parent / "sample_rules"
+from engine.cli.paths import SAMPLE_RULES
+
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SEED = 20260302
 #: run_all and the compiled path are timed on at most this many deals (rates, not totals).
@@ -95,7 +96,7 @@ def _dt(us: int) -> datetime | None:
 
 
 def deal_states(cols: DealColumns, limit: int) -> list[Any]:
-    from engine.deal import DealState
+    from engine.rules.deal import DealState
 
     out = []
     for i in range(min(limit, len(cols))):
@@ -127,7 +128,7 @@ def deals_frame(cols: DealColumns) -> pd.DataFrame:
 
 
 def load_rulesets() -> dict[str, Any]:
-    from engine.validate import validate_document
+    from engine.document.validate import validate_document
 
     docs = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in SAMPLE_RULES.glob("*.json")}
     return {"techflow": validate_document(docs["techflow"], known_funnels=["project_work", "techflow"])}
@@ -145,10 +146,10 @@ def _rate(n: int, run: Callable[[], Any], repeat: int = 1) -> float:
 def bench_evaluation(n: int, log: Callable[[str], None]) -> dict[str, float]:
     from business_rules.engine import run_all
 
-    from engine.actions import DealActions
-    from engine.compile import compile_ruleset
-    from engine.variables import variables_class
-    from engine.vectorize import rule_masks
+    from engine.rules.actions import DealActions
+    from engine.rules.evaluators.compiled import compile_ruleset
+    from engine.rules.evaluators.vectorized import rule_masks
+    from engine.rules.variables import variables_class
 
     rs = load_rulesets()["techflow"]
     cols = synthetic_deals(n)
@@ -237,7 +238,7 @@ def populate(path: str, n: int, due: int, manager_id: int, version_id: int, seed
 
 def bench_database(n: int, changes: int, log: Callable[[str], None]) -> dict[str, float]:
     from engine.clock import VirtualClock
-    from engine.conveyor import Conveyor
+    from engine.core.conveyor import Conveyor
 
     due = max(1, min(1000, n // 1000)) if n >= 1000 else max(1, n // 10)
     with tempfile.TemporaryDirectory(prefix="conveyor-bench-") as tmp:
@@ -317,10 +318,10 @@ def peak_rss_mb() -> float:
 def bench_designer(log: Callable[[str], None]) -> dict[str, Any]:
     """The Designer page with a 30-stage, 300-rule funnel (an AppTest run), in its own process.
 
-    The engine does not import Streamlit, so the builder's own measurement runs as ``python -m builder.bench``.
+    The engine does not import Streamlit, so the builder's own measurement runs as ``python -m benchmarks.designer``.
     """
     log("designer: rendering a 30-stage, 300-rule funnel (AppTest)")
-    proc = subprocess.run([sys.executable, "-m", "builder.bench"], cwd=SAMPLE_RULES.parent, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.designer"], cwd=SAMPLE_RULES.parent, capture_output=True,
                           text=True, timeout=600, check=False)
     try:
         data = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -334,7 +335,7 @@ def bench_designer(log: Callable[[str], None]) -> dict[str, Any]:
 def bench_load(seconds: float, deals: int, log: Callable[[str], None]) -> dict[str, Any]:
     """The service under load (issue 4): 10,000 deals changing for ``seconds`` on SQLite with one engine,
     then on a scratch PostgreSQL database (``CONVEYOR_TEST_PG``) with two; nothing lost, nothing doubled."""
-    from engine.load import _scratch_postgres, run_load
+    from benchmarks.load import _scratch_postgres, run_load
 
     out: dict[str, Any] = {"load_seconds": seconds, "load_deals": deals}
     with tempfile.TemporaryDirectory(prefix="conveyor-bench-load-") as tmp:

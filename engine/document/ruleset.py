@@ -1,7 +1,7 @@
 """The rule-set document: one funnel's fields, stages, transitions and business-rules rules.
 
 This is the one model of the format that the builder edits, the validator checks, storage versions,
-the engine evaluates and export writes. Parse untrusted JSON with ``engine.validate`` instead of
+the engine evaluates and export writes. Parse untrusted JSON with ``engine.document.validate`` instead of
 constructing these models directly: it reports every problem with its JSON path.
 """
 

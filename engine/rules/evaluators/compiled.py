@@ -1,7 +1,7 @@
 """Compiled evaluation: a validated rule set turned once into Python closures with business-rules' semantics.
 
 ``compile_ruleset`` (cached per rule-set fingerprint) gives a ``CompiledRuleSet`` whose decisions are
-the same as ``engine.evaluate.evaluate`` (the business-rules reference path) at a fraction of the cost.
+the same as ``engine.rules.evaluators.reference.evaluate`` (the business-rules reference path) at a fraction of the cost.
 Numeric leaves decide with a float test and fall back to business-rules' exact Decimal arithmetic in
 the narrow band where the float could be wrong (within 1e-12 of an epsilon boundary).
 """
@@ -17,10 +17,10 @@ from typing import Any
 from business_rules.engine import do_actions
 from business_rules.operators import NumericType
 
-from engine.actions import DealActions, PlannedAction
-from engine.evaluate import Decision, condition_names, due_time, occurrence
-from engine.ruleset import FieldType, Rule, RuleSet
-from engine.variables import TIME_VARIABLES, compiled_regex, field_value
+from engine.document.ruleset import FieldType, Rule, RuleSet
+from engine.rules.actions import DealActions, PlannedAction
+from engine.rules.evaluators.reference import Decision, condition_names, due_time, occurrence
+from engine.rules.variables import TIME_VARIABLES, compiled_regex, field_value
 
 Values = dict[str, Any]
 Test = Callable[[Values], bool]
@@ -364,7 +364,7 @@ class CompiledRuleSet:
 
     def evaluate(self, deal: Any, now: datetime, skip: set[tuple[str, str]] | None = None,
                  values: Values | None = None) -> list[Decision]:
-        """Same decisions as ``engine.evaluate.evaluate``; ``skip`` holds (rule, occurrence) already fired.
+        """Same decisions as ``engine.rules.evaluators.reference.evaluate``; ``skip`` holds (rule, occurrence) already fired.
 
         ``values``: ``self.values(deal, now)`` if the caller already read them.
         """

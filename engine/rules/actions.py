@@ -2,7 +2,7 @@
 
 Calling an action on ``DealActions`` only *plans* it (appends to ``planned``): evaluation stays pure.
 Planned actions go to the outbox in the same transaction as the change that caused them, and
-``engine.dispatch`` carries them out. Each param dict carries business-rules' keys (name, label,
+``engine.outbox.dispatcher`` carries them out. Each param dict carries business-rules' keys (name, label,
 fieldType) plus Conveyor's ``required`` and, for selects, ``options``.
 """
 

@@ -16,13 +16,12 @@ from typing import Any
 
 import click
 
+from engine.cli.paths import BUILDER_APP, SAMPLE_RULES
 from engine.errors import ConveyorError, RuleSetInvalid
 from engine.printable import printable
 from storage.db import database_url
 from storage.errors import StorageError
 from storage.urls import mask_database_url, redact
-
-SAMPLE_RULES = Path(__file__).resolve().parent.parent / "sample_rules"
 
 
 def _known_urls() -> list[str]:
@@ -89,8 +88,8 @@ def friendly(fn):  # noqa: ANN001, ANN201
 
 
 def _conveyor(ctx: click.Context, **kwargs: Any):  # noqa: ANN202
-    from engine.conveyor import Conveyor
-    from engine.providers import provider_from_url
+    from engine.core.conveyor import Conveyor
+    from engine.outbox.providers import provider_from_url
 
     provider = provider_from_url(os.environ.get("CONVEYOR_PROVIDER"))
     return Conveyor(ctx.obj["db"], provider=provider, **kwargs)
@@ -98,7 +97,7 @@ def _conveyor(ctx: click.Context, **kwargs: Any):  # noqa: ANN202
 
 def _reader(ctx: click.Context):  # noqa: ANN202
     """For commands that only read: no writes, no migration when current; a read-only SQLite file works."""
-    from engine.reader import open_reader
+    from engine.core.reader import open_reader
 
     return open_reader(ctx.obj["db"])
 
@@ -200,8 +199,8 @@ def validate(ctx: click.Context, files: tuple[Path, ...]) -> None:
     A start_process may name a funnel in another file given here, beside the file, or already saved
     in the database (--db / $CONVEYOR_DB, if that database exists).
     """
+    from engine.document.validate import read_document, validate_document
     from engine.text import storable
-    from engine.validate import read_document, validate_document
 
     bad = 0
 
@@ -251,7 +250,7 @@ def _sibling_funnels(files: tuple[Path, ...]) -> set[Any]:
     Read like the files themselves, within the document size limit: a huge or special file there
     (a 142 MB export, a pipe) is skipped unread; any other unreadable one only means fewer funnels.
     """
-    from engine.validate import read_document
+    from engine.document.validate import read_document
 
     given = {Path(f).resolve() for f in files}
     known: set[Any] = set()
@@ -277,7 +276,7 @@ def _sibling_funnels(files: tuple[Path, ...]) -> set[Any]:
 @friendly
 def import_(ctx: click.Context, file: Path, comment: str, author: str, inactive: bool) -> None:
     """Validate a rule-set document and save it as a new version (nothing is saved if invalid)."""
-    from engine.validate import parse_json
+    from engine.document.validate import parse_json
 
     c = _conveyor(ctx)
     v = c.save_ruleset(parse_json(file.read_bytes(), str(file)), comment=comment or f"imported {file.name}",
@@ -349,7 +348,7 @@ def activate(ctx: click.Context, funnel: str, version: int) -> None:
 def simulate(scenario: Path, rules: tuple[Path, ...], tick_minutes: float) -> None:
     """Run a JSON-lines scenario on a fresh in-memory database; print each executed action as JSON."""
     from engine.errors import Problem
-    from engine.simulate import run_scenario
+    from engine.simulate.simulator import run_scenario
 
     paths = list(rules) or sorted(SAMPLE_RULES.glob("*.json"))
     try:
@@ -381,8 +380,8 @@ def engine(ctx: click.Context, tick_seconds: float, workers: int, lease_seconds:
     _db_here(ctx, db)
     from datetime import timedelta
 
-    from engine.dispatch import RetryPolicy
-    from engine.service import EngineService
+    from engine.outbox.dispatcher import RetryPolicy
+    from engine.service.runner import EngineService
 
     for name, value in (("--tick-seconds", tick_seconds), ("--workers", workers), ("--lease-seconds", lease_seconds),
                         ("--retry-base-seconds", retry_base_seconds), ("--max-attempts", max_attempts)):
@@ -402,7 +401,7 @@ def engine(ctx: click.Context, tick_seconds: float, workers: int, lease_seconds:
 def status(ctx: click.Context, db: str | None) -> None:
     """Is the service healthy? Last tick, actions by status, oldest waiting action, engines seen."""
     _db_here(ctx, db)
-    from engine.status import health, render
+    from engine.service.status import health, render
 
     c = _reader(ctx)
     try:
@@ -434,7 +433,7 @@ def actions(ctx: click.Context, statuses: tuple[str, ...], deal_key: str | None,
             retry_ids: tuple[int, ...], db: str | None) -> None:
     """List outbox actions with their errors (default: failed and dead), or retry some."""
     _db_here(ctx, db)
-    from engine.dispatch import retry
+    from engine.outbox.dispatcher import retry
     from storage import repositories as repo
 
     if retry_ids:  # the one write here; listing alone works on a read-only database
@@ -538,7 +537,7 @@ def _say_where(host: str, port: int, how_to_stop: str) -> None:
 
 
 def _builder_command(port: int, headless: bool, host: str) -> list[str]:
-    app = Path(__file__).resolve().parent.parent / "builder" / "app.py"
+    app = BUILDER_APP
     return [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", host,
             "--server.port", str(port), "--server.headless", str(headless).lower(),
             "--browser.gatherUsageStats", "false"]
@@ -644,7 +643,7 @@ def demo(ctx: click.Context, port: int, host: str, tick_seconds: float, no_build
     The builder listens on 127.0.0.1 unless --host says otherwise. SIGTERM or Ctrl-C stops the
     engine and the builder it started (exit 0).
     """
-    from engine.demo import load_demo
+    from engine.cli.demo_data import load_demo
 
     if not (no_builder or load_only):
         _check_port(port, "demo", host)  # before anything starts, so a busy port leaves nothing running
@@ -682,7 +681,7 @@ def bench(deals: int, changes: int | None, designer: bool, load_seconds: float, 
 
     Builds its own seeded data set in a temporary SQLite file (--db is not used).
     """
-    from engine import bench as bench_module
+    from benchmarks import bench as bench_module
 
     def log(message: str) -> None:
         click.echo(f"[{time.strftime('%H:%M:%S')}] {message}", err=True)
@@ -690,6 +689,3 @@ def bench(deals: int, changes: int | None, designer: bool, load_seconds: float, 
     figures = bench_module.run(deals, changes=changes, designer=designer, load_seconds=load_seconds, log=log)
     click.echo(json.dumps(figures, indent=2) if as_json else bench_module.table(figures))
 
-
-if __name__ == "__main__":
-    main()

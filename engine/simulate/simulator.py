@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from engine.clock import VirtualClock, format_instant, parse_instant
-from engine.conveyor import Conveyor
-from engine.dispatch import Executed, run_until_idle
+from engine.core.conveyor import Conveyor
 from engine.errors import ConveyorError
+from engine.outbox.dispatcher import Executed, run_until_idle
 from engine.text import storable
 
 EVENTS = ("manager", "create", "update", "move", "attach_proposal", "proposal_opened", "client_replied",

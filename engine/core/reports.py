@@ -16,12 +16,12 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from engine import clock
-from engine.deal import DealState
-from engine.ruleset import RuleSet, StageKind
+from engine.document.ruleset import RuleSet, StageKind
+from engine.rules.deal import DealState
 from storage import repositories as repo
 
 if TYPE_CHECKING:
-    from engine.conveyor import Conveyor
+    from engine.core.conveyor import Conveyor
 
 HIGH_PRIORITIES = ("high",)  # engine.actions.PRIORITIES: low, normal, high
 ACTION_STATUSES = ("pending", "sending", "done", "failed", "dead")

@@ -21,17 +21,17 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, object_session
 
-from engine import effects
 from engine.crashpoints import crashpoint
+from engine.document.template import render
 from engine.errors import ConveyorError, NotFound, PermanentSendError, TransientSendError
-from engine.providers import OutgoingMessage
-from engine.template import render
+from engine.outbox import effects
+from engine.outbox.providers import OutgoingMessage
 from engine.text import refusal, storable
 from storage import repositories as repo
 from storage.models import Firing, OutboxAction
 
 if TYPE_CHECKING:
-    from engine.conveyor import Conveyor
+    from engine.core.conveyor import Conveyor
 
 log = logging.getLogger("conveyor.dispatch")
 

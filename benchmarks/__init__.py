@@ -1,0 +1,1 @@
+"""``conveyor bench`` and ``make load``: the benchmark and the load harness (not on the runtime path)."""

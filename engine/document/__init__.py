@@ -1,0 +1,1 @@
+"""The rule-set document: its one model, its validation, its regular expressions and templates."""

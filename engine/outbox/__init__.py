@@ -1,0 +1,1 @@
+"""The outbox: the dispatcher that carries out recorded actions, their effects and the providers."""

@@ -1,0 +1,1 @@
+"""What rules read and do: the variables and actions declared to business-rules, and the evaluators."""

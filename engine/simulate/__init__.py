@@ -1,0 +1,1 @@
+"""``conveyor simulate``: scenarios of deal events run under a virtual clock."""
