@@ -1,0 +1,78 @@
+"""Until sign-in exists, ``conveyor builder`` and ``demo`` serve this machine only unless ``--host`` says otherwise.
+
+Real processes: a ``conveyor builder`` on a free port, and what ``ss -ltn`` says it listens on.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.processes import (
+    ROOT,
+    children,
+    cli_env,
+    free_port,
+    listening,
+    start_cli,
+    stop,
+    wait_until,
+)
+
+
+def test_builder_listens_on_127_0_0_1_only_by_default(tmp_path):
+    port = free_port()
+    log = tmp_path / "builder.log"
+    proc = start_cli("--db", f"sqlite:///{tmp_path / 'c.db'}", "builder", "--port", str(port), log=log)
+    kids: list[int] = []
+    try:
+        addresses = wait_until(lambda: listening(port), 90, f"the builder to listen on port {port}", log)
+        kids += children(proc.pid)
+        assert addresses == ["127.0.0.1"], addresses
+        assert "Network URL" not in log.read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        finally:
+            stop(proc, kids)
+
+
+def test_builder_host_option_chooses_the_interface(tmp_path):
+    port = free_port()
+    log = tmp_path / "builder.log"
+    proc = start_cli("--db", f"sqlite:///{tmp_path / 'c.db'}", "builder", "--port", str(port), "--host", "0.0.0.0",
+                     log=log)
+    kids: list[int] = []
+    try:
+        addresses = wait_until(lambda: listening(port), 90, f"the builder to listen on port {port}", log)
+        kids += children(proc.pid)
+        assert addresses in (["0.0.0.0"], ["*"]), addresses
+        assert "no sign-in" in log.read_text()  # it warns that the funnel is now open to the network
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        finally:
+            stop(proc, kids)
+
+
+@pytest.mark.parametrize("command", ["builder", "demo"])
+def test_help_says_the_builder_serves_this_machine_only_and_names_host(command):
+    result = subprocess.run([sys.executable, "-m", "engine.cli", command, "--help"], cwd=ROOT, env=cli_env(),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    text = re.sub(r"-\s+", "-", " ".join(result.stdout.split()))  # click wraps "sign-in" at its hyphen
+    assert "--host ADDRESS" in text and "[default: 127.0.0.1]" in text
+    assert "no sign-in" in text and "0.0.0.0" in text
+
+
+def test_readme_command_table_names_host_for_builder_and_demo():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = [line for line in text.splitlines() if line.startswith(("| `conveyor builder", "| `conveyor demo"))]
+    assert len(rows) == 2 and all("--host" in row for row in rows), rows
+    assert "127.0.0.1" in text
