@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from engine.cli.paths import SAMPLE_RULES
+from engine.paths import SAMPLE_RULES
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 SEED = 20260302

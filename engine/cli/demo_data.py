@@ -9,10 +9,10 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from engine.cli.paths import SAMPLE_RULES
 from engine.clock import VirtualClock
 from engine.core.conveyor import Conveyor
 from engine.outbox.dispatcher import run_until_idle
+from engine.paths import SAMPLE_RULES
 from storage import repositories as repo
 
 MANAGERS = [("Olena Kovalenko", "+380501110001"), ("Petro Shevchenko", "+380501110002"),

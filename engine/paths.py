@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-_ROOT = Path(__file__).resolve().parents[2]
+_ROOT = Path(__file__).resolve().parents[1]
 #: The sample funnels (the TechFlow funnel and the "Project work" funnel it starts).
 SAMPLE_RULES = _ROOT / "sample_rules"
 #: The Streamlit router ``conveyor builder`` serves.
