@@ -1,21 +1,14 @@
-"""Message providers: how ``send_sms`` / ``send_message`` leave Conveyor.
-
-A provider gets each message with an idempotency key (the same key on every retry of one action)
-and either returns (delivered or accepted), or raises ``PermanentSendError`` (do not retry) or
-``TransientSendError`` (retry with backoff). The dispatcher records every message in the ``messages``
-table around the call, whatever the provider.
-"""
+"""The webhook provider: each message POSTed as JSON to one URL, redirects never followed."""
 
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.request
-from dataclasses import asdict, dataclass
-from typing import Protocol
+from dataclasses import asdict
 
 from engine.errors import PermanentSendError, TransientSendError
+from engine.outbox.providers.base import OutgoingMessage
 from storage.urls import mask_url
 
 #: The most of a gateway's answer kept as the message's reference.
@@ -36,37 +29,6 @@ _OPENER = urllib.request.build_opener(_NoRedirect)
 def _printable_reference(text: str) -> str | None:
     text = "".join(ch if ch.isprintable() else " " for ch in text).strip()
     return text[:REFERENCE_LIMIT] or None
-
-
-@dataclass(frozen=True)
-class OutgoingMessage:
-    idempotency_key: str
-    channel: str
-    to: str
-    text: str
-    deal: str
-
-
-class MessageProvider(Protocol):
-    name: str
-
-    def send(self, message: OutgoingMessage) -> str | None:
-        """Deliver; return the provider's reference (or None)."""
-
-    def delivered(self, idempotency_key: str) -> bool | None:
-        """After a crash: did a message with this key get through? None when the provider cannot tell."""
-
-
-class RecordingProvider:
-    """The default: no gateway; the ``messages`` row written by the dispatcher is the record."""
-
-    name = "record"
-
-    def send(self, message: OutgoingMessage) -> str | None:
-        return None
-
-    def delivered(self, idempotency_key: str) -> bool | None:
-        return None
 
 
 class WebhookProvider:
@@ -126,23 +88,3 @@ class WebhookProvider:
         # Only a JSON true means delivered: "false", "no" or 1 are not an answer we can trust.
         value = answer.get("delivered") if isinstance(answer, dict) else None
         return True if value is True else False if value is False else None
-
-
-def provider_from_url(url: str | None) -> MessageProvider:
-    """``None``/``record`` → RecordingProvider; an http(s) URL → WebhookProvider.
-
-    ``CONVEYOR_PROVIDER_TIMEOUT`` (seconds, default 10) bounds each webhook call; keep it well under
-    the engine's ``--lease-seconds`` so a slow call never outlives its claim.
-    """
-    if not url or url == "record":
-        return RecordingProvider()
-    if url.startswith(("http://", "https://")):
-        raw = os.environ.get("CONVEYOR_PROVIDER_TIMEOUT", "10")
-        try:
-            timeout = float(raw)
-        except ValueError:
-            raise ValueError(f"CONVEYOR_PROVIDER_TIMEOUT={raw!r} is not a number of seconds") from None
-        if timeout <= 0:
-            raise ValueError(f"CONVEYOR_PROVIDER_TIMEOUT={raw!r} must be positive")
-        return WebhookProvider(url, timeout=timeout)
-    raise ValueError(f"unknown message provider {mask_url(url)!r}: use 'record' or an http(s) webhook URL")
