@@ -82,8 +82,11 @@ def _refuse_constant(name: str) -> Any:
 
 
 class Simulator:
-    def __init__(self, rules: Iterable[Path], tick_minutes: float = 15, emit: Callable[[dict], None] = print):
+    def __init__(self, rules: Iterable[Path], tick_minutes: float = 15, emit: Callable[[dict], None] = print,
+                 db: str = "sqlite://"):
+        """``db`` is the database the run uses, in-memory SQLite by default; it should start empty."""
         self.rule_paths = list(rules)
+        self.db = db
         self.tick = timedelta(minutes=tick_minutes)
         if self.tick <= timedelta(0):
             raise ScenarioInvalid("--tick-minutes must be positive")
@@ -94,7 +97,7 @@ class Simulator:
         if not events:
             return
         self.clock = VirtualClock(events[0].at)
-        self.conveyor = Conveyor("sqlite://", clock=self.clock)
+        self.conveyor = Conveyor(self.db, clock=self.clock)
         self._load_rules()
         next_tick = events[0].at + self.tick
         for ev in events:
@@ -182,8 +185,9 @@ def _fields(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_scenario(scenario: TextIO | Iterable[str], rules: Iterable[Path], tick_minutes: float = 15,
-                 emit: Callable[[dict], None] | None = None) -> list[dict]:
-    """Run a scenario; returns the printed lines (and passes each to ``emit`` as it happens)."""
+                 emit: Callable[[dict], None] | None = None, db: str = "sqlite://") -> list[dict]:
+    """Run a scenario on ``db`` (in-memory SQLite by default); returns the printed lines (and passes each
+    to ``emit`` as it happens)."""
     lines: list[dict] = []
 
     def collect(line: dict) -> None:
@@ -191,5 +195,5 @@ def run_scenario(scenario: TextIO | Iterable[str], rules: Iterable[Path], tick_m
         if emit:
             emit(line)
 
-    Simulator(rules, tick_minutes, collect).run(parse_scenario(scenario))
+    Simulator(rules, tick_minutes, collect, db=db).run(parse_scenario(scenario))
     return lines

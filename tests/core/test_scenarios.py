@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -54,8 +55,18 @@ def scenario(*events: str, managers: tuple[str, ...] = ("Olena",)) -> list[str]:
     return head + list(events)
 
 
+@pytest.fixture(autouse=True)
+def _scenarios_run_on_the_backend(fresh_database: Callable[[], str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every scenario of this suite runs on SQLite and on PostgreSQL, each run on an empty database."""
+    monkeypatch.setattr(sys.modules[__name__], "new_database", fresh_database)
+
+
+def new_database() -> str:
+    return "sqlite://"  # replaced per test by the backend's fresh databases
+
+
 def run(lines: list[str], tick_minutes: int = 15) -> list[dict]:
-    return run_scenario(lines, RULES, tick_minutes)
+    return run_scenario(lines, RULES, tick_minutes, db=new_database())
 
 
 def fired(out: list[dict], rule: str, deal: str = "A") -> list[dict]:
