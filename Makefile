@@ -40,6 +40,7 @@ load: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) conveyor.db conveyor.db-wal conveyor.db-shm test-output

@@ -15,9 +15,11 @@ import os
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, ExceptionContext, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -92,7 +94,7 @@ def _postgres_engine(url: str, echo: bool) -> Engine:
     """PostgreSQL with every wait bounded; a value given in the URL query (libpq's names) wins."""
     parsed = make_url(url)
     query = parsed.query
-    args: dict = {}
+    args: dict[str, Any] = {}
     connect = setting_seconds("connect")
     if "connect_timeout" not in query:
         # libpq counts whole seconds and treats 0 as "wait forever"; below 2 s it waits 2 s.
@@ -114,7 +116,7 @@ def _postgres_engine(url: str, echo: bool) -> Engine:
     waited = query.get("connect_timeout", args.get("connect_timeout"))
 
     @event.listens_for(engine, "handle_error")
-    def _on_error(context):  # noqa: ANN001
+    def _on_error(context: ExceptionContext) -> None:
         import psycopg
 
         if isinstance(context.original_exception, psycopg.errors.ConnectionTimeout):
@@ -145,6 +147,14 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(orig).__name__}: {text}"
 
 
+def is_contention(exc: BaseException) -> bool:
+    """A deadlock, lock timeout or serialisation failure: the database's doing, not the caller's work."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    code = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return code in ("40P01", "40001", "55P03") or "database is locked" in str(exc)
+
+
 def bound_transaction(session: Session, seconds: float) -> None:
     """Limit every wait of the current transaction to ``seconds`` (PostgreSQL; SQLite keeps its busy timeout)."""
     if session.get_bind().dialect.name == "postgresql":
@@ -154,20 +164,20 @@ def bound_transaction(session: Session, seconds: float) -> None:
 
 
 def _sqlite_engine(url: str, echo: bool) -> Engine:
-    memory = sqlite_path(url) is None
-    kwargs: dict = {"echo": echo, "connect_args": {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}}
+    path = sqlite_path(url)
+    memory = path is None
+    kwargs: dict[str, Any] = {"echo": echo, "connect_args": {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}}
     if memory:
         # One shared connection, so every session sees the same in-memory database.
         kwargs["poolclass"] = StaticPool
-    else:
-        path = sqlite_path(url)
+    if path is not None:
         parent = os.path.dirname(path) or "."
         if not os.path.isdir(parent):
             raise DatabaseUnavailable(f"cannot create SQLite database {path}: folder {parent} does not exist")
     engine = create_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):  # noqa: ANN001
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Let SQLAlchemy's "begin" event issue BEGIN itself (pysqlite would defer it).
         dbapi_connection.isolation_level = None
         cur = dbapi_connection.cursor()
@@ -179,7 +189,7 @@ def _sqlite_engine(url: str, echo: bool) -> Engine:
         cur.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn):  # noqa: ANN001
+    def _on_begin(conn: Connection) -> None:
         # A deferred BEGIN takes no lock until the first write; in WAL mode a reader then sees a
         # snapshot and never waits for (or blocks) the one writer. Writers keep BEGIN IMMEDIATE.
         read_only = conn.get_execution_options().get(READ_ONLY_OPTION, False)

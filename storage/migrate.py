@@ -11,6 +11,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Engine
 
 from storage.db import READ_ONLY_OPTION
+from storage.errors import StorageError
 
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
 
@@ -24,7 +25,10 @@ def alembic_config(url: str | None = None) -> Config:
 
 
 def head_revision() -> str:
-    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:  # only a broken installation ships no migration
+        raise StorageError(f"no schema migrations found in {MIGRATIONS}")
+    return head
 
 
 def current_revision(engine: Engine) -> str | None:

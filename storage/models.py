@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     impl = DateTime
     cache_ok = True
 
@@ -101,7 +101,7 @@ class Deal(Base):
     client_replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     payment_received_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     invoice_number: Mapped[str | None] = mapped_column(String(50), nullable=True)
-    fields: Mapped[dict] = mapped_column(JSON, default=dict)
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     parent_deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id"), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -118,7 +118,7 @@ class DealEvent(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     kind: Mapped[str] = mapped_column(String(50))
     actor: Mapped[str] = mapped_column(String(200), default="")
-    data: Mapped[dict] = mapped_column(JSON, default=dict)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class Firing(Base):
@@ -134,10 +134,10 @@ class Firing(Base):
     occurrence: Mapped[str] = mapped_column(String(100))
     ruleset_version_id: Mapped[int] = mapped_column(ForeignKey("ruleset_versions.id"))
     trigger: Mapped[str] = mapped_column(String(50))
-    values: Mapped[dict] = mapped_column(JSON, default=dict)
+    values: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     fired_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    chain: Mapped[list] = mapped_column(JSON, default=list)
+    chain: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
 
 class OutboxAction(Base):
@@ -153,7 +153,7 @@ class OutboxAction(Base):
     deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id"), index=True)
     seq: Mapped[int] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(64))
-    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     kind: Mapped[str] = mapped_column(String(20))  # internal | message
     status: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -162,7 +162,7 @@ class OutboxAction(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    result: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -225,5 +225,5 @@ class EngineHeartbeat(Base):
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_tick_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_tick_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
-    last_tick_summary: Mapped[dict] = mapped_column(JSON, default=dict)
+    last_tick_summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

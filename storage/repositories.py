@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, exists, func, or_, select, update
+from sqlalchemy import Table, and_, delete, exists, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import ColumnElement
 
 from storage.models import (
+    Base,
     Deal,
     DealEvent,
     EngineHeartbeat,
@@ -31,6 +34,16 @@ from storage.models import (
 
 TERMINAL = ("done", "dead")
 RETRYABLE = ("pending", "failed")
+
+
+def _table(model: type[Base]) -> Table:
+    """A mapped class's table, for Core statements (executemany without ORM bookkeeping)."""
+    return cast(Table, model.__table__)
+
+
+def _rowcount(result: Result[Any]) -> int:
+    """Rows matched by an UPDATE or DELETE (``Session.execute`` types its result as a plain ``Result``)."""
+    return cast("CursorResult[Any]", result).rowcount or 0
 
 
 def _dialect(session: Session) -> str:
@@ -103,7 +116,7 @@ def list_managers(session: Session, active_only: bool = False) -> list[Manager]:
 def open_deal_counts(session: Session) -> dict[int, int]:
     rows = session.execute(select(Deal.manager_id, func.count()).where(Deal.closed.is_(False), Deal.manager_id.is_not(None))
                            .group_by(Deal.manager_id)).all()
-    return {m: c for m, c in rows}
+    return {m: c for m, c in rows if m is not None}
 
 
 def next_manager_round_robin(session: Session) -> Manager | None:
@@ -231,7 +244,7 @@ def insert_firings(session: Session, rows: list[dict[str, Any]]) -> dict[tuple[i
 def add_outbox_rows(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert outbox rows (one executemany; no ORM objects: a tick may queue thousands)."""
     if rows:
-        session.execute(OutboxAction.__table__.insert(), rows)
+        session.execute(_table(OutboxAction).insert(), rows)
 
 
 _FIRING_INSERTS: dict[tuple[str, bool], Any] = {}
@@ -243,7 +256,7 @@ def _firing_insert(dialect: str, many: bool = False) -> Any:
     stmt = _FIRING_INSERTS.get((dialect, many))
     if stmt is None:
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
-        t = Firing.__table__
+        t = _table(Firing)
         returning = (t.c.id, t.c.deal_id, t.c.rule_id, t.c.occurrence) if many else (t.c.id,)
         stmt = (insert(t).on_conflict_do_nothing(index_elements=["deal_id", "rule_id", "occurrence"])
                 .returning(*returning))
@@ -266,7 +279,7 @@ def list_firings(session: Session, deal_id: int | None = None, limit: int | None
 _EARLIER = aliased(OutboxAction)
 
 
-def _ready_clause(now: datetime):
+def _ready_clause(now: datetime) -> ColumnElement[bool]:
     earlier = _EARLIER
     blocked = exists().where(earlier.firing_id == OutboxAction.firing_id, earlier.seq < OutboxAction.seq,
                              earlier.status.not_in(TERMINAL))
@@ -296,7 +309,7 @@ def lock_outbox(session: Session, outbox_id: int) -> OutboxAction | None:
     return session.scalar(q)
 
 
-def earlier_results(session: Session, firing_id: int, seq: int) -> list[tuple[str, dict]]:
+def earlier_results(session: Session, firing_id: int, seq: int) -> list[tuple[str, dict[str, Any]]]:
     """(action, result) of the done actions before ``seq`` of one firing, in order."""
     q = (select(OutboxAction.action, OutboxAction.result)
          .where(OutboxAction.firing_id == firing_id, OutboxAction.seq < seq, OutboxAction.status == "done")
@@ -312,7 +325,7 @@ def skip_later_actions(session: Session, firing_id: int, seq: int, error: str, n
                           .values(status="dead", last_error=error, updated_at=now, claimed_by=None,
                                   lease_until=None)
                           .execution_options(synchronize_session=False))
-    return res.rowcount or 0
+    return _rowcount(res)
 
 
 def requeue_skipped_actions(session: Session, firing_id: int, seq: int, prefix: str, now: datetime) -> int:
@@ -323,7 +336,7 @@ def requeue_skipped_actions(session: Session, firing_id: int, seq: int, prefix: 
                           .values(status="pending", attempts=0, next_attempt_at=now, updated_at=now,
                                   last_error=None)
                           .execution_options(synchronize_session=False))
-    return res.rowcount or 0
+    return _rowcount(res)
 
 
 def release_claims(session: Session, engine_id: str, now: datetime) -> int:
@@ -331,7 +344,7 @@ def release_claims(session: Session, engine_id: str, now: datetime) -> int:
     res = session.execute(update(OutboxAction).where(OutboxAction.claimed_by == engine_id,
                                                      OutboxAction.status == "sending")
                           .values(lease_until=now, claimed_by=None))
-    return res.rowcount or 0
+    return _rowcount(res)
 
 
 def outbox_counts(session: Session) -> dict[str, int]:
@@ -350,7 +363,7 @@ def list_outbox(session: Session, *, statuses: Iterable[str] | None = None, deal
         q = q.where(OutboxAction.status.in_(list(statuses)))
     if deal_id is not None:
         q = q.where(OutboxAction.deal_id == deal_id)
-    return [tuple(row) for row in session.execute(q)]  # Result.tuples() is deprecated in SQLAlchemy 2.1
+    return [(action, firing) for action, firing in session.execute(q)]
 
 
 def get_outbox(session: Session, outbox_id: int) -> OutboxAction | None:
@@ -469,7 +482,7 @@ def list_tasks_with_deals(session: Session, *, statuses: Iterable[str] | None = 
         q = q.where(Task.status.in_(list(statuses)))
     if funnel_id:
         q = q.where(Deal.funnel_id == funnel_id)
-    return [tuple(row) for row in session.execute(q)]  # Result.tuples() is deprecated in SQLAlchemy 2.1
+    return [(task, deal) for task, deal in session.execute(q)]
 
 
 def list_outbox_log(session: Session, *, statuses: Iterable[str] | None = None, funnel_id: str | None = None,
@@ -481,7 +494,7 @@ def list_outbox_log(session: Session, *, statuses: Iterable[str] | None = None, 
         q = q.where(OutboxAction.status.in_(list(statuses)))
     if funnel_id:
         q = q.where(Deal.funnel_id == funnel_id)
-    return [tuple(row) for row in session.execute(q)]  # Result.tuples() is deprecated in SQLAlchemy 2.1
+    return [(action, firing, deal) for action, firing, deal in session.execute(q)]
 
 
 def count_rows(session: Session) -> dict[str, int]:
@@ -496,7 +509,7 @@ def expire_leases(session: Session, now: datetime) -> int:
     res = session.execute(update(OutboxAction).where(OutboxAction.status == "sending",
                                                      OutboxAction.lease_until > now)
                           .values(lease_until=now, claimed_by=None))
-    return res.rowcount or 0
+    return _rowcount(res)
 
 
 def oldest_ready(session: Session, now: datetime) -> datetime | None:
@@ -521,7 +534,7 @@ def deal_counts_by_funnel(session: Session) -> dict[str, int]:
 def add_deals_bulk(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Insert many deals in one statement (load tests, imports); nothing is evaluated here."""
     if rows:
-        session.execute(Deal.__table__.insert(), list(rows))
+        session.execute(_table(Deal).insert(), list(rows))
 
 
 def duplicate_firings(session: Session) -> int:
@@ -552,4 +565,4 @@ def deal_stage_counts(session: Session, funnel_id: str | None = None) -> list[tu
     q = select(Deal.funnel_id, Deal.stage, func.count()).group_by(Deal.funnel_id, Deal.stage)
     if funnel_id:
         q = q.where(Deal.funnel_id == funnel_id)
-    return [tuple(row) for row in session.execute(q)]
+    return [(funnel, stage, count) for funnel, stage, count in session.execute(q)]
