@@ -1,4 +1,5 @@
-"""Until sign-in exists, ``conveyor builder`` and ``demo`` serve this machine only unless ``--host`` says otherwise.
+"""Until sign-in exists, ``conveyor builder`` and ``demo`` serve this machine only unless ``--host`` says otherwise,
+and a port already in use is refused before anything starts.
 
 Real processes: a ``conveyor builder`` on a free port, and what ``ss -ltn`` says it listens on.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import sys
 
@@ -71,8 +73,17 @@ def test_help_says_the_builder_serves_this_machine_only_and_names_host(command):
     assert "no sign-in" in text and "0.0.0.0" in text
 
 
-def test_readme_command_table_names_host_for_builder_and_demo():
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    rows = [line for line in text.splitlines() if line.startswith(("| `conveyor builder", "| `conveyor demo"))]
-    assert len(rows) == 2 and all("--host" in row for row in rows), rows
-    assert "127.0.0.1" in text
+@pytest.mark.parametrize("command", ["demo", "builder"])
+def test_a_busy_port_is_refused_before_anything_starts(tmp_path, command):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "engine.cli", "--db", f"sqlite:///{tmp_path / 'c.db'}", command,
+                                 "--port", str(port)], cwd=tmp_path, env=cli_env(), capture_output=True, text=True,
+                                timeout=120)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert (f"port {port} is already in use — run `conveyor {command} --port {port + 1}`"
+            " (or stop what uses it)") in result.stderr
+    assert "builder: http://" not in result.stdout
+    assert not (tmp_path / "c.db").exists()  # nothing was started or loaded

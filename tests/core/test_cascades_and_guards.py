@@ -270,3 +270,15 @@ def test_a_dead_guarded_move_can_be_retried_by_hand(conveyor, clock):
     retry(conveyor, row_id)
     assert [(e.action, e.status) for e in run_until_idle(conveyor)] == [("move_to_stage", "done")]
     assert conveyor.deal(deal).stage == "c"
+
+
+def test_guard_refusal_names_the_stage_and_the_field_labels_and_keeps_ids_for_programs(conveyor):
+    deal = conveyor.create_deal("techflow", title="Acme", fields={"phone": "+380501234567", "amount": 10})
+    for stage in ("qualification", "proposal"):
+        conveyor.move_deal(deal, stage)
+    with pytest.raises(GuardFailed) as info:
+        conveyor.move_deal(deal, "contract")
+    assert str(info.value) == ("Cannot move into stage 'Contract': fill in Counterparty: company name,"
+                               " Counterparty: tax id (ЄДРПОУ), Counterparty: billing address first.")
+    assert info.value.missing == ["company_name", "tax_id", "billing_address"]
+    assert info.value.stage == "contract"

@@ -1,29 +1,17 @@
-"""Review follow-ups around the validator, the CLI and providers: column-sized names, patterns that RE2
-and Python's ``re`` would read differently, ``equal_to`` on time variables, strict JSON types,
-webhook reconciliation answers, ``conveyor validate`` over several files, Ctrl-C and the display zone.
-"""
+"""Rule-set names, patterns and JSON types under the validator: names and ids that fit their columns, patterns
+RE2 and Python's ``re`` would read differently, ``equal_to`` on time variables, strict JSON types."""
 
 from __future__ import annotations
 
 import copy
 import json
-import logging
-import os
 import re
-import signal
-import subprocess
-import sys
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 import re2
 
-from engine import clock
-from engine.cli.errors import friendly
 from engine.document.validate import (
     MAX_FUNNEL_NAME,
     MAX_ID_LENGTH,
@@ -33,7 +21,6 @@ from engine.document.validate import (
     validate_document,
 )
 from engine.errors import RuleSetInvalid
-from engine.outbox.providers import WebhookProvider
 from engine.rules.variables import TIME_VARIABLES, SafeStringType
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -220,146 +207,3 @@ def test_every_sample_rule_set_is_valid_under_the_stricter_checks() -> None:
     for doc in docs.values():
         validate_document(doc, known_funnels=set(docs))
     assert len(docs) >= 2
-
-
-# -- 1.10: webhook reconciliation trusts only a JSON true -------------------------------------------
-@pytest.fixture
-def answering_gateway() -> Iterator[tuple[str, list[bytes]]]:
-    """A real HTTP server on 127.0.0.1 whose GET answer is whatever the test puts in ``answers[0]``."""
-    answers: list[bytes] = [b"{}"]
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            body = answers[0]
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/send", answers
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
-@pytest.mark.parametrize("body,expected", [
-    (b'{"delivered": true}', True),
-    (b'{"delivered": false}', False),
-    (b'{"delivered": "false"}', None),
-    (b'{"delivered": "true"}', None),
-    (b'{"delivered": 1}', None),
-    (b'{}', None),
-    (b'[true]', None),
-    (b'not json', None),
-], ids=["true", "false", "text-false", "text-true", "one", "missing", "a-list", "not-json"])
-def test_webhook_delivered_trusts_only_a_json_boolean(answering_gateway, body: bytes, expected: bool | None) -> None:
-    url, answers = answering_gateway
-    answers[0] = body
-    assert WebhookProvider(url, timeout=5).delivered("k-1") is expected
-
-
-# -- section 2: the CLI ----------------------------------------------------------------------------
-def _cli_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("CONVEYOR_DB", "CONVEYOR_DEBUG", "CONVEYOR_TZ")}
-    env["PYTHONWARNINGS"] = "error"
-    return env
-
-
-def test_validate_reports_every_file_even_after_a_syntax_error(tmp_path: Path) -> None:
-    broken = tmp_path / "a_broken.json"
-    broken.write_text('{"funnel": "x",\n  "name": }', encoding="utf-8")
-    bad = tmp_path / "b_bad.json"
-    doc = base()
-    doc["rules"][0]["enabled"] = "yes"
-    bad.write_text(json.dumps(doc), encoding="utf-8")
-    good = tmp_path / "c_good.json"
-    good.write_text(json.dumps(base()), encoding="utf-8")
-    # The sample's start_process names project_work: a funnel beside the files is a known funnel.
-    (tmp_path / "project_work.json").write_bytes((ROOT / "sample_rules" / "project_work.json").read_bytes())
-    result = subprocess.run([sys.executable, "-m", "engine.cli", "validate", broken, tmp_path / "missing.json", bad,
-                             good], cwd=tmp_path, env=_cli_env(), capture_output=True, text=True, timeout=120)
-    assert result.returncode == 1, result.stderr
-    assert "Traceback" not in result.stdout + result.stderr
-    lines = result.stderr.splitlines()
-    assert f"error: {broken} is not valid JSON: Expecting value at line 2, column 11" in lines
-    assert f"error: no such file: {tmp_path / 'missing.json'}" in lines
-    assert f"{bad}: 1 problem(s)" in result.stderr and "rules[0].enabled" in result.stderr
-    assert f"{good}: ok (TechFlow B2B sales" in result.stdout
-
-
-def test_friendly_turns_ctrl_c_into_one_line_and_exit_130(capsys: pytest.CaptureFixture[str]) -> None:
-    @friendly
-    def interrupted() -> None:
-        raise KeyboardInterrupt
-
-    with pytest.raises(SystemExit) as info:
-        interrupted()
-    assert info.value.code == 130
-    assert capsys.readouterr().err == "interrupted\n"
-
-
-def test_ctrl_c_during_simulate_prints_no_traceback(tmp_path: Path) -> None:
-    fifo = tmp_path / "scenario.jsonl"
-    os.mkfifo(fifo)
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "simulate", fifo], cwd=tmp_path, env=_cli_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        # Opening the FIFO for writing returns once the command has opened it, inside the command itself;
-        # it then waits for scenario lines that never come.
-        writer = os.open(fifo, os.O_WRONLY)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
-        os.close(writer)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130, err
-    assert "Traceback" not in err and err.strip().splitlines()[-1] == "interrupted"
-
-
-# -- section 2: one display-zone function ---------------------------------------------------------
-def test_an_unknown_display_zone_falls_back_to_kyiv_with_a_warning(monkeypatch, caplog) -> None:
-    monkeypatch.setenv("CONVEYOR_TZ", "Mars/Olympus_Mons")
-    with caplog.at_level(logging.WARNING, logger="engine.clock"):
-        assert clock.display_zone().key == "Europe/Kyiv"
-        assert clock.display_zone().key == "Europe/Kyiv"
-    warnings = [r.getMessage() for r in caplog.records if "Mars/Olympus_Mons" in r.getMessage()]
-    assert len(warnings) == 1  # once per name, not once per shown time
-    with pytest.raises(ValueError, match="'Mars/Olympus_Mons' is not a known time zone"):
-        clock.display_zone(strict=True)
-
-
-def test_the_first_unknown_zone_warning_names_the_fallback(monkeypatch, caplog) -> None:
-    monkeypatch.setenv("CONVEYOR_TZ", "Nowhere/At_All")
-    with caplog.at_level(logging.WARNING, logger="engine.clock"):
-        clock.display_zone()
-    assert any("Nowhere/At_All" in r.getMessage() and "Europe/Kyiv" in r.getMessage() for r in caplog.records)
-
-
-def test_a_known_display_zone_is_used(monkeypatch) -> None:
-    monkeypatch.setenv("CONVEYOR_TZ", "UTC")
-    assert clock.display_zone(strict=True).key == "UTC"
-    monkeypatch.delenv("CONVEYOR_TZ")
-    assert clock.display_zone().key == "Europe/Kyiv"
-
-
-def test_versions_listing_shows_the_fallback_zone_and_the_warning(tmp_path: Path) -> None:
-    env = {**_cli_env(), "CONVEYOR_TZ": "Bad/Zone", "CONVEYOR_DB": f"sqlite:///{tmp_path / 'c.db'}"}
-    run = [sys.executable, "-m", "engine.cli"]
-    subprocess.run([*run, "init", "--load", ROOT / "sample_rules"], cwd=tmp_path, env=env, capture_output=True,
-                   text=True, timeout=120, check=True)
-    result = subprocess.run([*run, "versions", "techflow"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert "times in Europe/Kyiv" in result.stdout
-    assert "'Bad/Zone' is not a known time zone" in result.stderr and "Traceback" not in result.stderr

@@ -480,19 +480,3 @@ def test_time_thresholds_within_the_bound_evaluate_without_overflow(threshold: f
     deal = DealState(id=1, key="d1", funnel="techflow", stage="incoming", created_at=now, stage_entered_at=now)
     fired = {d.rule.id for d in evaluate(rs, deal, now)}
     assert ("incoming_idle_24h" in fired) is (threshold < 0)
-
-
-def test_the_examples_in_the_format_docs_are_valid() -> None:
-    docs = (Path(__file__).resolve().parents[2] / "docs" / "rules-format.md").read_text(encoding="utf-8")
-    blocks = [b.split("\n", 1)[1] for b in docs.split("```json")[1:]]
-    examples = [json.loads(b.split("```", 1)[0]) for b in blocks]
-    whole = validate_document(examples[0])
-    assert whole.rules[0].id == "incoming_idle_24h"
-    # The fragments (a field, a stage, a transition, a rule) are valid inside the sample document.
-    field, stage, transition, rule = examples[1:5]
-    doc = base()
-    doc["fields"][0] = field
-    doc["stages"][3] = stage
-    doc["transitions"][2] = transition
-    doc["rules"][PROP_ATTACHED] = rule
-    validate_document(doc, known_funnels=KNOWN)

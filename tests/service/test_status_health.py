@@ -16,7 +16,7 @@ import pytest
 
 from engine.clock import VirtualClock
 from engine.core.conveyor import Conveyor
-from engine.service.status import health, render
+from engine.service.status import Health, health, render
 from storage import repositories as repo
 from tests.support.engine_world import ROOT, seed, start_engine, wait_for
 
@@ -115,3 +115,11 @@ def test_an_engine_stops_with_a_clear_error_when_its_sqlite_file_is_deleted_or_r
     # (the log may mask parts of the path that look like secrets, so only its end is compared)
     assert "error: the SQLite database /" in text and f"/{os.path.basename(path)} {expected}" in text
     assert "Traceback" not in text
+
+
+def test_status_flags_deals_the_last_tick_could_not_evaluate(clock):
+    now = clock.now()
+    text = render(Health(now=now, counts={}, oldest_pending_at=None, oldest_ready_at=None, last_tick_at=now,
+                         last_tick_seconds=0.2, last_tick_failed=2))
+    assert "2 deal(s) failed" in text and "ATTENTION" in text
+    assert "could not evaluate 2 deal(s): see the engine log" in text
