@@ -71,10 +71,10 @@ def _errors(at: AppTest) -> list[str]:
 
 
 # -- reading under a writer's lock ---------------------------------------------------------------------
-def test_read_session_runs_while_another_connection_holds_the_write_lock(conveyor, monkeypatch):
-    deal = conveyor.create_deal("techflow", title="Acme")
+def test_read_session_runs_while_another_connection_holds_the_write_lock(sqlite_conveyor, monkeypatch):
+    deal = sqlite_conveyor.create_deal("techflow", title="Acme")
     monkeypatch.setattr(storage.db, "BUSY_TIMEOUT_MS", 200)  # so the contrast below fails fast
-    c = Conveyor(str(conveyor.engine.url), migrate=False)
+    c = Conveyor(str(sqlite_conveyor.engine.url), migrate=False)
     try:
         with write_lock(c):
             with c.read_session() as s:
@@ -87,12 +87,12 @@ def test_read_session_runs_while_another_connection_holds_the_write_lock(conveyo
         c.close()
 
 
-def test_read_session_refuses_to_write_instead_of_dropping_the_change(conveyor):
-    deal = conveyor.create_deal("techflow", title="Acme")
-    with pytest.raises(StorageError, match="read-only session cannot write"), conveyor.read_session() as s:
+def test_read_session_refuses_to_write_instead_of_dropping_the_change(sqlite_conveyor):
+    deal = sqlite_conveyor.create_deal("techflow", title="Acme")
+    with pytest.raises(StorageError, match="read-only session cannot write"), sqlite_conveyor.read_session() as s:
         repo.get_deal(s, deal).title = "Changed"
         s.flush()
-    assert conveyor.deal(deal).title == "Acme"
+    assert sqlite_conveyor.deal(deal).title == "Acme"
 
 
 @pytest.mark.parametrize("name", PAGES)

@@ -33,13 +33,13 @@ def _conveyor_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def hostile_db(conveyor, clock, db_url):
+def hostile_db(sqlite_conveyor, clock, db_url):
     """The sample funnel, one deal with a dead action; then hostile text put straight into the rows."""
-    deal = conveyor.create_deal("techflow", title="Acme", fields={"phone": "+380501112233", "amount": 1000})
-    with conveyor.session() as s:
+    deal = sqlite_conveyor.create_deal("techflow", title="Acme", fields={"phone": "+380501112233", "amount": 1000})
+    with sqlite_conveyor.session() as s:
         repo.upsert_heartbeat(s, EVIL_ENGINE, host="web1", pid=42, started_at=clock.now(), seen_at=clock.now(),
                               last_tick_summary={})
-    conveyor.close()
+    sqlite_conveyor.close()
     engine = sa.create_engine(db_url)
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE deals SET key = :k, title = :k WHERE id = :id"), {"k": EVIL_KEY, "id": deal})
@@ -83,10 +83,10 @@ def test_versions_shows_hostile_comments_escaped(hostile_db):
     assert r"rollback \x1b[5mblink\x1b[0m" in result.stdout
 
 
-def test_export_keeps_valid_json_without_raw_terminal_controls(conveyor, db_url):
+def test_export_keeps_valid_json_without_raw_terminal_controls(sqlite_conveyor, db_url):
     import json
 
-    conveyor.close()
+    sqlite_conveyor.close()
     # A version saved before the door refused such names: put straight into the stored document.
     engine = sa.create_engine(db_url)
     with engine.begin() as conn:

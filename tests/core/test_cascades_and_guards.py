@@ -9,7 +9,6 @@ ends as a failed (then dead) row with the error, never silently.
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from engine.errors import GuardFailed, TransitionNotAllowed
 from engine.outbox.dispatcher import RetryPolicy, dispatch_internal, retry, run_until_idle
 from engine.simulate.simulator import run_scenario
 from storage import repositories as repo
+from tests.support.database import rows
 
 
 def _move_rule(rule_id: str, from_stage: str, to_stage: str) -> dict[str, Any]:
@@ -45,20 +45,12 @@ TRIANGLE = funnel("triangle", [_move_rule("a_to_b", "a", "b"), _move_rule("b_to_
 LOCKED = funnel("locked", [_move_rule("start_to_c", "start", "c")], guard=["tax_id", "iban"])
 
 
-def snapshot(db_url: str, deal_id: int) -> dict[str, Any]:
+def snapshot(url: str, deal_id: int) -> dict[str, Any]:
     """Everything a change could touch, read straight from the tables."""
-    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as con:
-        def rows(sql: str) -> list[tuple]:
-            return con.execute(sql, (deal_id,)).fetchall()
-        return {
-            "deal": rows("SELECT * FROM deals WHERE id = ?"),
-            "events": rows("SELECT * FROM deal_events WHERE deal_id = ?"),
-            "firings": rows("SELECT * FROM firings WHERE deal_id = ?"),
-            "outbox": rows("SELECT * FROM outbox WHERE deal_id = ?"),
-            "tasks": rows("SELECT * FROM tasks WHERE deal_id = ?"),
-            "messages": rows("SELECT * FROM messages WHERE deal_id = ?"),
-            "invoices": rows("SELECT * FROM invoices WHERE deal_id = ?"),
-        }
+    tables = {"deal": "deals WHERE id", "events": "deal_events WHERE deal_id", "firings": "firings WHERE deal_id",
+              "outbox": "outbox WHERE deal_id", "tasks": "tasks WHERE deal_id", "messages": "messages WHERE deal_id",
+              "invoices": "invoices WHERE deal_id"}
+    return {what: rows(url, f"SELECT * FROM {where} = :deal_id", deal_id=deal_id) for what, where in tables.items()}
 
 
 def outbox_rows(c: Conveyor, deal_id: int) -> list[Any]:
@@ -98,7 +90,7 @@ def test_move_to_stage_loop_stops_with_a_dead_row_naming_the_rules(conveyor, doc
     assert run_until_idle(conveyor) == []
 
 
-def test_a_loop_reports_its_error_line_in_the_simulator(tmp_path: Path):
+def test_a_loop_reports_its_error_line_in_the_simulator(tmp_path: Path, fresh_database):
     rules = tmp_path / "ping_pong.json"
     rules.write_text(json.dumps(PING_PONG), encoding="utf-8")
     lines = [json.dumps(x) for x in (
@@ -107,7 +99,7 @@ def test_a_loop_reports_its_error_line_in_the_simulator(tmp_path: Path):
         {"at": "2026-03-02T09:01:00Z", "event": "move", "deal": "L", "stage": "a"},
         {"at": "2026-03-02T10:00:00Z", "event": "end"},
     )]
-    out = run_scenario(lines, [rules])
+    out = run_scenario(lines, [rules], db=fresh_database())
     dead = [line for line in out if line.get("status") == "dead"]
     assert len(dead) == 1
     assert dead[0]["deal"] == "L" and dead[0]["action"] == "move_to_stage"
@@ -166,9 +158,9 @@ def _deal_in_proposal(conveyor: Conveyor, **fields: Any) -> int:
     return deal
 
 
-def test_manual_move_into_guarded_stage_names_the_missing_fields_and_changes_nothing(conveyor, db_url, clock):
+def test_manual_move_into_guarded_stage_names_the_missing_fields_and_changes_nothing(conveyor, backend, clock):
     deal = _deal_in_proposal(conveyor, company_name="Acme LLC", billing_address="   ")
-    before = snapshot(db_url, deal)
+    before = snapshot(backend, deal)
     clock.advance(timedelta(minutes=5))
 
     with pytest.raises(GuardFailed) as info:
@@ -179,7 +171,7 @@ def test_manual_move_into_guarded_stage_names_the_missing_fields_and_changes_not
     assert "company name" not in str(info.value)
     assert "Traceback" not in str(info.value)
 
-    assert snapshot(db_url, deal) == before  # stage, events, firings, outbox, activity: all as they were
+    assert snapshot(backend, deal) == before  # stage, events, firings, outbox, activity: all as they were
     assert run_until_idle(conveyor) == []
     assert conveyor.deal(deal).stage == "proposal"
 
@@ -197,12 +189,11 @@ def test_guarded_move_succeeds_once_the_fields_are_filled(conveyor):
         ("contract_invoice_sms", "generate_invoice", "done"), ("contract_invoice_sms", "send_sms", "done")]
 
 
-def test_creating_a_deal_straight_into_a_guarded_stage_is_held_to_the_guard(conveyor, db_url):
+def test_creating_a_deal_straight_into_a_guarded_stage_is_held_to_the_guard(conveyor, backend):
     with pytest.raises(GuardFailed, match=r"'Contract': fill in Counterparty: tax id \(ЄДРПОУ\), Counterparty: billing"):
         conveyor.create_deal("techflow", key="C-1", stage="contract", fields={"company_name": "Acme LLC"})
-    with sqlite3.connect(db_url.removeprefix("sqlite:///")) as con:
-        assert con.execute("SELECT count(*) FROM deals").fetchone() == (0,)
-        assert con.execute("SELECT count(*) FROM firings").fetchone() == (0,)
+    assert rows(backend, "SELECT count(*) FROM deals") == [(0,)]
+    assert rows(backend, "SELECT count(*) FROM firings") == [(0,)]
     deal = conveyor.create_deal("techflow", key="C-1", stage="contract",
                                 fields={"phone": "+380501234567", "amount": 10, "company_name": "Acme LLC",
                                         "tax_id": "1", "billing_address": "Kyiv"})
@@ -210,13 +201,13 @@ def test_creating_a_deal_straight_into_a_guarded_stage_is_held_to_the_guard(conv
     assert conveyor.deal(deal).stage == "contract"
 
 
-def test_a_move_the_transitions_do_not_allow_is_refused_and_changes_nothing(conveyor, db_url):
+def test_a_move_the_transitions_do_not_allow_is_refused_and_changes_nothing(conveyor, backend):
     deal = conveyor.create_deal("techflow", title="Acme")
     run_until_idle(conveyor)
-    before = snapshot(db_url, deal)
+    before = snapshot(backend, deal)
     with pytest.raises(TransitionNotAllowed, match="'incoming' to 'paid'.*qualification, cold_call"):
         conveyor.move_deal(deal, "paid")
-    assert snapshot(db_url, deal) == before
+    assert snapshot(backend, deal) == before
 
 
 # -- engine moves into guarded stages ---------------------------------------------------------

@@ -37,3 +37,13 @@ def refuse_inserts(url: str, table: str, message: str, *, deal_id: int | None = 
         CREATE TRIGGER {name} BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION {name}();
     """)
     return lambda: execute(url, f"DROP TRIGGER {name} ON {table}")
+
+
+def rows(url: str, sql: str, **params: object) -> list[tuple]:
+    """The rows ``sql`` (with ``:name`` parameters) reads on ``url``, as plain tuples."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.text(sql), params).all()]
+    finally:
+        engine.dispose()
