@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlchemyError
 
 from engine.core.conveyor import Conveyor, VersionInfo
+from engine.core.reader import ReadOnlyConveyor
 from engine.document.validate import validate_document
 from engine.errors import ConveyorError, Problem, RuleSetInvalid
 from storage.db import database_url
@@ -40,21 +41,11 @@ def get_conveyor() -> Conveyor:
     return _conveyor(database_url(os.environ.get("CONVEYOR_DB")))
 
 
-class ReadOnlyConveyor(Conveyor):
-    """The same API for reads, but every session is ``Conveyor.read_session``.
-
-    On SQLite that is a deferred BEGIN: drawing a page never queues behind the engine's writes
-    (BEGIN IMMEDIATE, up to the 30 s busy timeout) and never holds the write lock itself. Its sessions
-    never commit and refuse to flush, so a change made through it fails loudly instead of vanishing:
-    changes go through ``get_conveyor()``.
-    """
-
-    def session(self):  # noqa: ANN201 - context manager of one read-only transaction
-        return self.read_session()
-
-
 @st.cache_resource(show_spinner=False)
 def _reader(url: str) -> ReadOnlyConveyor:
+    # Every transaction read-only: on SQLite a deferred BEGIN, so drawing a page never queues behind the
+    # engine's writes (BEGIN IMMEDIATE, up to the 30 s busy timeout) nor holds the write lock itself; a
+    # change made through it fails loudly instead of vanishing (changes go through ``get_conveyor()``).
     writer = _conveyor(url)
     return ReadOnlyConveyor(writer.engine, clock=writer.clock, migrate=False)
 

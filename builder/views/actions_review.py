@@ -27,8 +27,8 @@ def render() -> None:
     st.title("✅ Actions review")
     conveyor = get_conveyor()
     show_flash(FLASH)
-    funnels = dict(reports.funnels_by_deals(get_reader()))
-    total = reports.summary(get_reader())
+    funnels = dict(get_reader().reports.funnels_by_deals())
+    total = get_reader().reports.summary()
     m = st.columns(4)
     m[0].metric("Open tasks & notifications", total.open_tasks)
     m[1].metric("Overdue tasks", total.overdue_tasks)
@@ -44,7 +44,7 @@ def render() -> None:
 
 # -- queue ---------------------------------------------------------------------------------------------
 def _queue(conveyor: Conveyor, funnels: dict[str, str]) -> None:
-    managers = reports.managers(get_reader())
+    managers = get_reader().reports.managers()
     f = st.columns([2, 2, 2, 1.3], vertical_alignment="bottom")
     manager = f[0].selectbox("Manager", ["", *managers, UNASSIGNED], format_func=lambda x: x or "Everyone",
                              key=KEY + "manager")
@@ -53,7 +53,7 @@ def _queue(conveyor: Conveyor, funnels: dict[str, str]) -> None:
     funnel = f[2].selectbox("Funnel", ["", *funnels], format_func=lambda x: funnels.get(x, "All funnels"),
                             key=KEY + "funnel")
     overdue = f[3].toggle("Overdue only", key=KEY + "overdue")
-    queue = reports.task_queue(get_reader(), manager=None if not manager else "" if manager == UNASSIGNED else manager,
+    queue = get_reader().reports.task_queue(manager=None if not manager else "" if manager == UNASSIGNED else manager,
                                priorities=priorities or None, funnel=funnel or None, overdue_only=overdue)
     if queue.empty:
         st.success("Nothing waiting. 🎉" if not (manager or priorities or funnel or overdue)
@@ -97,7 +97,7 @@ def _log(conveyor: Conveyor, funnels: dict[str, str]) -> None:
     funnel = f[1].selectbox("Funnel", ["", *funnels], format_func=lambda x: funnels.get(x, "All funnels"),
                             key=KEY + "log_funnel")
     search = f[2].text_input("Rule or deal", key=KEY + "log_search", placeholder="search…")
-    log = reports.action_log(get_reader(), statuses=statuses or None, funnel=funnel or None, limit=1000)
+    log = get_reader().reports.action_log(statuses=statuses or None, funnel=funnel or None, limit=1000)
 
     trouble = log[log["status"].isin(["failed", "dead"])]
     if not trouble.empty:

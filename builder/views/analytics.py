@@ -27,7 +27,7 @@ def render() -> None:
         return
     rs = conveyor.ruleset(funnel)
     now = conveyor.clock.now()
-    total = reports.summary(conveyor, funnel, now)
+    total = conveyor.reports.summary(funnel, now)
     closed = total.won_deals + total.lost_deals
     m = st.columns(5)
     m[0].metric("Open deals", total.open_deals)
@@ -37,8 +37,8 @@ def render() -> None:
     m[4].metric("Overdue tasks", total.overdue_tasks)
 
     st.subheader("Conversion")
-    reach = reports.stage_reach(conveyor, funnel)
-    conv = reports.conversion(conveyor, funnel)
+    reach = conveyor.reports.stage_reach(funnel)
+    conv = conveyor.reports.conversion(funnel)
     left, right = st.columns(2, gap="large")
     with left:
         st.markdown("**Deals that reached each stage**")
@@ -79,7 +79,7 @@ def render() -> None:
     left, right = st.columns(2, gap="large")
     with left:
         st.markdown("**Average time in each stage (hours)**")
-        times = reports.time_in_stage(conveyor, funnel, now)
+        times = conveyor.reports.time_in_stage(funnel, now)
         times = times[times["visits"] > 0]
         if times.empty:
             st.caption("No stays recorded yet.")
@@ -95,7 +95,7 @@ def render() -> None:
     with right:
         threshold = st.slider("Stuck: longer in one stage than (hours)", min_value=1, max_value=24 * 30, value=48,
                               step=1, key=KEY + "stuck")
-        stuck = reports.stuck_deals(conveyor, funnel, threshold, now)
+        stuck = conveyor.reports.stuck_deals(funnel, threshold, now)
         st.markdown(f"**{len(stuck)} open deal{'s' if len(stuck) != 1 else ''} stuck longer than "
                     f"{reports.hours_text(threshold)}**")
         if stuck.empty:
@@ -118,7 +118,7 @@ def render() -> None:
 
     st.subheader("Rules and managers")
     st.markdown("**Rule firings per week**")
-    weekly = reports.firings_per_week(conveyor, funnel)
+    weekly = conveyor.reports.firings_per_week(funnel)
     if weekly.empty:
         st.caption("No rule has fired yet.")
     else:
@@ -134,7 +134,7 @@ def render() -> None:
     left, right = st.columns([2, 3], gap="large")
     with left:
         st.markdown("**Overdue tasks per manager**")
-        overdue = reports.overdue_by_manager(conveyor, funnel, now)
+        overdue = conveyor.reports.overdue_by_manager(funnel, now)
         if overdue.empty:
             st.caption("No overdue tasks. 🎉")
         else:
@@ -150,7 +150,7 @@ def render() -> None:
             st.altair_chart(chart.properties(height=alt.Step(32)), width="stretch")
     with right:
         st.markdown("**Overdue tasks**")
-        queue = reports.task_queue(conveyor, funnel=funnel, overdue_only=True, now=now)
+        queue = conveyor.reports.task_queue(funnel=funnel, overdue_only=True, now=now)
         st.dataframe(local_times(queue, ["due_at"])[["manager", "title", "priority", "due_at", "deal_key"]],
                      hide_index=True, width="stretch",
                      column_config={"manager": "Manager", "title": "Task", "priority": "Priority",

@@ -27,7 +27,6 @@ from engine.core import reports
 from engine.core.conveyor import Conveyor
 from engine.document.ruleset import FieldDef, FieldType, RuleSet, StageKind
 from engine.errors import ConveyorError
-from engine.outbox.dispatcher import dispatch_internal
 from engine.rules.deal import DealState
 
 _log = logging.getLogger(__name__)
@@ -47,9 +46,7 @@ def settle(conveyor: Conveyor, rounds: int = 50) -> None:
     The engine service would do the same on its next wake-up; messages are left to it.
     """
     try:
-        for _ in range(rounds):
-            if not dispatch_internal(conveyor):
-                return
+        conveyor.apply_queued(rounds)
     except (ConveyorError, SQLAlchemyError) as exc:
         # Not the user's problem to retry: the change itself is committed. Keep the reason for the operator.
         _log.warning("settling internal actions stopped: %s", error_message(exc))
@@ -92,7 +89,7 @@ def money(value: float | None) -> str:
 
 
 def funnel_picker(conveyor: Conveyor, key: str) -> str | None:
-    funnels = reports.funnels_by_deals(conveyor)
+    funnels = conveyor.reports.funnels_by_deals()
     if not funnels:
         st.info("No funnel yet. Load one on the Versions page (or run `conveyor demo`).")
         return None
@@ -118,7 +115,7 @@ def render() -> None:
     with top[2]:
         show_closed = st.toggle("Show won / lost", value=True, key=KEY + "closed")
     rs = reader.ruleset(funnel)
-    board = reports.deal_board(reader, funnel)
+    board = reader.reports.deal_board(funnel)
 
     with st.expander("➕ New deal", expanded=board.empty):
         _new_deal_form(conveyor, rs)
@@ -186,7 +183,7 @@ def _board(rs: RuleSet, board: pd.DataFrame, show_closed: bool) -> None:
 
 # -- new deal ------------------------------------------------------------------------------------------
 def _new_deal_form(conveyor: Conveyor, rs: RuleSet) -> None:
-    managers = reports.managers(get_reader())
+    managers = get_reader().reports.managers()
     open_stages = [s for s in rs.stages if s.kind is StageKind.OPEN] or rs.stages
     with st.form(KEY + "new", clear_on_submit=True, border=False):  # no double creation on a second click
         c1, c2, c3 = st.columns(3)
@@ -248,7 +245,7 @@ def _field_widgets(fields: list[FieldDef], values: dict[str, Any], prefix: str, 
 # -- one deal ------------------------------------------------------------------------------------------
 def _deal_view(conveyor: Conveyor, deal_id: int) -> None:
     try:
-        card = reports.deal_card(get_reader(), deal_id)
+        card = get_reader().reports.deal_card(deal_id)
     except ConveyorError as exc:
         st.error(_md(str(exc)))
         return

@@ -241,7 +241,7 @@ def _blocking_references(c: Any, funnel: str, doc: dict[str, Any], sid: str) -> 
     except Exception:  # noqa: BLE001 - a structurally broken draft: refuse rather than guess
         return ["the draft has errors; fix them before deleting stages"]
     try:
-        refs = c.stage_references(funnel, sid, rs)
+        refs = c.queries.stage_references(funnel, sid, rs)
     except ConveyorError as exc:
         return [str(exc)]
     return [r for r in refs if not r.startswith("transition ")]

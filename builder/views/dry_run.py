@@ -52,7 +52,7 @@ def render() -> None:
 
     fired: set[tuple[str, str]] = set()
     if mode == "Existing deal":
-        board = reports.deal_board(conveyor, funnel)
+        board = conveyor.reports.deal_board(funnel)
         if board.empty:
             st.info("This funnel has no deals yet: try a sample deal, or create one on the Deals page.")
             return
@@ -63,7 +63,7 @@ def render() -> None:
         except ConveyorError as exc:
             st.error(_md(str(exc)))
             return
-        fired = reports.fired_occurrences(conveyor, state.id)
+        fired = conveyor.reports.fired_occurrences(state.id)
     else:
         state = _sample(rs, now)
 

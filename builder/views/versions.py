@@ -151,7 +151,7 @@ def _import(c: Any) -> None:
     if data is None:
         return
     try:
-        rs = c.validate(data)
+        rs = c.rulesets.validate(data)
     except RuleSetInvalid as exc:
         st.error(f"**{source} is not valid — nothing was saved.** {len(exc.problems)} problem(s):")
         st.dataframe(pd.DataFrame([{"JSON path": p.path or "(document)", "Problem": p.message} for p in exc.problems]),

@@ -11,9 +11,7 @@ from pathlib import Path
 
 from engine.clock import VirtualClock
 from engine.core.conveyor import Conveyor
-from engine.outbox.dispatcher import run_until_idle
 from engine.paths import SAMPLE_RULES
-from storage import repositories as repo
 
 MANAGERS = [("Olena Kovalenko", "+380501110001"), ("Petro Shevchenko", "+380501110002"),
             ("Iryna Bondarenko", "+380501110003")]
@@ -21,9 +19,8 @@ MANAGERS = [("Olena Kovalenko", "+380501110001"), ("Petro Shevchenko", "+3805011
 
 def load_demo(conveyor: Conveyor, rules_dir: Path = SAMPLE_RULES) -> str:
     """Load the sample funnel and demo deals unless the database already has them; say what was done."""
-    with conveyor.session() as s:
-        has_funnels = bool(repo.list_funnels(s))
-        has_deals = bool(repo.list_deals(s, limit=1))
+    has_funnels = bool(conveyor.funnels())
+    has_deals = conveyor.queries.any_deals()
     done = []
     if not has_funnels:
         conveyor.load_rules_dir(rules_dir, comment="sample funnel", author="demo")
@@ -34,13 +31,13 @@ def load_demo(conveyor: Conveyor, rules_dir: Path = SAMPLE_RULES) -> str:
     clock = VirtualClock(real_now - timedelta(days=4))
     replay = Conveyor(conveyor.engine, clock=clock, migrate=False)
     for name, phone in MANAGERS:
-        if not any(m.name == name for m in _managers(replay)):
+        if not any(m.name == name for m in replay.managers()):
             replay.add_manager(name, phone)
 
     def step(hours: float) -> None:
         clock.advance(timedelta(hours=hours))
         replay.tick()
-        run_until_idle(replay)
+        replay.dispatch_until_idle()
 
     acme = replay.create_deal("techflow", title="Acme Logistics", fields={"phone": "+380671234567", "amount": 120000, "source": "website"})
     step(1)
@@ -77,11 +74,6 @@ def load_demo(conveyor: Conveyor, rules_dir: Path = SAMPLE_RULES) -> str:
         step(1)
     clock.set(real_now)
     replay.tick()
-    run_until_idle(replay)
+    replay.dispatch_until_idle()
     done.append("created 3 managers and 5 demo deals")
     return "; ".join(done)
-
-
-def _managers(conveyor: Conveyor) -> list:
-    with conveyor.session() as s:
-        return repo.list_managers(s)

@@ -78,7 +78,6 @@ def actions(ctx: click.Context, statuses: tuple[str, ...], deal_key: str | None,
     """List outbox actions with their errors (default: failed and dead), or retry some."""
     use_db(ctx, db)
     from engine.outbox.dispatcher import retry
-    from storage import repositories as repo
 
     if retry_ids:  # the one write here; listing alone works on a read-only database
         writer = open_conveyor(ctx)
@@ -93,9 +92,7 @@ def actions(ctx: click.Context, statuses: tuple[str, ...], deal_key: str | None,
     c = open_read_only(ctx)
     try:
         deal_id = c.deal_id(deal_key) if deal_key else None
-        with c.session() as s:
-            rows = repo.list_outbox(s, statuses=list(statuses or ("failed", "dead")), deal_id=deal_id, limit=limit)
-            keys = {d.id: d.key for d in repo.deals_by_ids(s, sorted({a.deal_id for a, _f in rows}))}
+        rows = c.queries.actions(list(statuses or ("failed", "dead")), deal_id=deal_id, limit=limit)
     finally:
         c.close()
     if not rows:
@@ -105,10 +102,10 @@ def actions(ctx: click.Context, statuses: tuple[str, ...], deal_key: str | None,
 
     # The same zone as `conveyor versions` and the builder, named once in the header.
     click.echo(f"actions (times in {display_zone().key}: next attempt while pending or failed, else last change)")
-    for a, f in rows:
+    for a in rows:
         when = a.next_attempt_at if a.status in ("pending", "failed") else a.updated_at
         click.echo(f"#{a.id:<6} {printable(a.status):<8} {printable(a.action):<17} "
-                   f"deal {printable(keys.get(a.deal_id, a.deal_id)):<12} rule {printable(f.rule_id):<24} "
+                   f"deal {printable(a.deal_key):<12} rule {printable(a.rule_id):<24} "
                    f"attempts {a.attempts}  {for_display(when, '%Y-%m-%d %H:%M:%S')}")
         if a.last_error:
             click.echo(f"        error: {printable(a.last_error)}")

@@ -30,42 +30,6 @@ def init(ctx: click.Context, load: Path | None) -> None:
             click.echo(f"saved {printable(v.funnel)} version {v.version}")
 
 
-def _funnels_in_database(url: str) -> set[str]:
-    """Funnel ids already saved in the database at ``url``; empty if it does not exist or cannot be read.
-
-    Read-only on purpose: validating a file must never create a database (or a conveyor.db file).
-    """
-    import sqlite3
-
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from storage.db import sqlite_path
-
-    try:
-        parsed = make_url(url)
-        if parsed.get_backend_name() == "sqlite":
-            path = sqlite_path(url)
-            if path is None or not os.path.isfile(path):
-                return set()
-            con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)
-            try:
-                return {row[0] for row in con.execute("SELECT id FROM funnels")}
-            finally:
-                con.close()
-        if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
-            parsed = parsed.set(drivername="postgresql+psycopg")
-        engine = create_engine(parsed, connect_args={"connect_timeout": 3}
-                               if parsed.get_backend_name() == "postgresql" else {})
-        try:
-            with engine.connect() as conn:
-                return {row[0] for row in conn.execute(text("SELECT id FROM funnels"))}
-        finally:
-            engine.dispose()
-    except Exception:  # noqa: BLE001 - no database (or no schema yet) only means fewer known funnels
-        return set()
-
-
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.pass_context
@@ -76,6 +40,7 @@ def validate(ctx: click.Context, files: tuple[Path, ...]) -> None:
     A start_process may name a funnel in another file given here, beside the file, or already saved
     in the database (--db / $CONVEYOR_DB, if that database exists).
     """
+    from engine.core.queries import stored_funnel_ids
     from engine.document.validate import read_document, validate_document
     from engine.text import storable
 
@@ -108,7 +73,7 @@ def validate(ctx: click.Context, files: tuple[Path, ...]) -> None:
                        err=True)
     known = {d.get("funnel") for d in docs.values() if isinstance(d, dict)}
     known |= _sibling_funnels(files)
-    known |= _funnels_in_database(ctx.obj["db"])
+    known |= stored_funnel_ids(ctx.obj["db"])
     for f, doc in docs.items():
         try:
             rs = validate_document(doc, known_funnels={k for k in known if isinstance(k, str)})

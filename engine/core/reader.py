@@ -7,7 +7,12 @@ when the schema is current, and a SQLite file this process cannot write is still
 
 from __future__ import annotations
 
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
 from engine.core.conveyor import Conveyor
+from storage.db import sqlite_path
 from storage.errors import StorageError
 from storage.migrate import current_revision, head_revision
 from storage.readonly import read_only_engine, sqlite_file_is_read_only
@@ -16,16 +21,14 @@ __all__ = ["ReadOnlyConveyor", "open_reader"]
 
 
 class ReadOnlyConveyor(Conveyor):
-    """The same API for reads; every session is ``Conveyor.read_session`` (it refuses to flush)."""
+    """The same API for reads; every transaction is a read-only one (it refuses to flush)."""
 
-    def session(self):  # noqa: ANN201 - context manager of one read-only transaction
-        return self.read_session()
+    def __init__(self, db: str | Engine | None = None, **kwargs: Any):
+        super().__init__(db, read_only=True, **kwargs)
 
 
-def open_reader(url: str, **kwargs: object) -> ReadOnlyConveyor:
+def open_reader(url: str, **kwargs: Any) -> ReadOnlyConveyor:
     """A read-only Conveyor on ``url``; ``kwargs`` as for ``Conveyor`` (a provider, say)."""
-    from storage.db import sqlite_path
-
     if sqlite_file_is_read_only(url):
         engine = read_only_engine(url)
         try:

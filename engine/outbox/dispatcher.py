@@ -16,22 +16,27 @@ import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, object_session
 
+from engine.core.context import Context
 from engine.crashpoints import crashpoint
 from engine.document.template import render
 from engine.errors import ConveyorError, NotFound, PermanentSendError, TransientSendError
 from engine.outbox import effects
-from engine.outbox.providers import OutgoingMessage
+from engine.outbox.errors import ActionFailed
+from engine.outbox.providers import MessageProvider, OutgoingMessage
 from engine.text import refusal, storable
 from storage import repositories as repo
+from storage.db import is_contention
 from storage.models import Firing, OutboxAction
 
-if TYPE_CHECKING:
-    from engine.core.conveyor import Conveyor
+__all__ = [
+    "MAX_ERROR", "SKIPPED", "Dispatcher", "Executed", "HasDispatcher", "RetryPolicy", "dispatch_internal", "dispatch_messages",
+    "error_text", "is_contention", "retry", "run_until_idle",
+]
 
 log = logging.getLogger("conveyor.dispatch")
 
@@ -97,70 +102,229 @@ def _finish(row: OutboxAction, status: str, now: datetime, *, result: dict | Non
     return "failed"
 
 
-def is_contention(exc: BaseException) -> bool:
-    """A deadlock, lock timeout or serialisation failure: the database's doing, not the action's."""
-    if not isinstance(exc, DBAPIError):
-        return False
-    code = getattr(getattr(exc, "orig", None), "sqlstate", None)
-    return code in ("40P01", "40001", "55P03") or "database is locked" in str(exc)
+class Dispatcher:
+    """Carries out one database's outbox through one provider (``Conveyor.dispatcher``)."""
 
+    def __init__(self, context: Context, core: effects.Core, provider: MessageProvider):
+        self._context = context
+        self._core = core
+        self.provider = provider
 
-def dispatch_internal(conveyor: Conveyor, limit: int = 100, policy: RetryPolicy = RetryPolicy()) -> list[Executed]:
-    """Apply up to ``limit`` ready internal actions; each is applied and marked done atomically.
+    def dispatch_internal(self, limit: int = 100, policy: RetryPolicy = RetryPolicy()) -> list[Executed]:
+        """Apply up to ``limit`` ready internal actions; each is applied and marked done atomically.
 
-    On PostgreSQL every action gets its own short transaction: several engines then hold row locks
-    (a deal, a manager's round-robin counter) for one action only, and a deadlock between engines
-    rolls back one action, not a batch. SQLite has one writer, so a batch per transaction is cheaper.
-    A deadlock or lock timeout leaves the row as it was (ready, attempt not counted).
-    """
-    if conveyor.engine.dialect.name != "postgresql":
-        return _dispatch_internal_batch(conveyor, limit, policy)
-    out: list[Executed] = []
-    for _ in range(limit):
-        try:
-            batch = _dispatch_internal_batch(conveyor, 1, policy)
-        except DBAPIError as exc:
-            if not is_contention(exc):
-                raise
-            log.info("internal action rolled back by lock contention; it stays ready: %s",
-                     str(getattr(exc, "orig", exc)).splitlines()[0])
-            continue
-        if not batch:
-            break
-        out.extend(batch)
-    return out
-
-
-def _dispatch_internal_batch(conveyor: Conveyor, limit: int, policy: RetryPolicy) -> list[Executed]:
-    now = conveyor.clock.now()
-    out: list[Executed] = []
-    with conveyor.session() as s:
-        for row in repo.claim_ready(s, now, limit, kind="internal"):
-            row_id, deal_id, action = row.id, row.deal_id, row.action
-            firing = s.get(Firing, row.firing_id)
-            rule_id = firing.rule_id
-            row.attempts += 1
-            # The savepoint flushes the attempt first, so it counts (and commits with the batch)
-            # whatever happens below; a failure rolls back this row's work only, never the others'.
-            savepoint = s.begin_nested()
+        On PostgreSQL every action gets its own short transaction: several engines then hold row locks
+        (a deal, a manager's round-robin counter) for one action only, and a deadlock between engines
+        rolls back one action, not a batch. SQLite has one writer, so a batch per transaction is cheaper.
+        A deadlock or lock timeout leaves the row as it was (ready, attempt not counted).
+        """
+        if self._context.dialect != "postgresql":
+            return self._internal_batch(limit, policy)
+        out: list[Executed] = []
+        for _ in range(limit):
             try:
-                result = effects.apply(conveyor, s, row, firing, now)
-                crashpoint("during_internal_action")  # applied, not yet committed: must roll back whole
-                _finish(row, "done", now, result=result, policy=policy)
-                s.flush()  # a value the database refuses fails here, inside this row's savepoint
-                savepoint.commit()
-            except Exception as exc:  # noqa: BLE001 - every failure must end visible on the row
-                savepoint.rollback()
-                if is_contention(exc):
-                    raise  # roll the whole transaction back: the database was busy, the action is fine
-                permanent = isinstance(exc, effects.ActionFailed) and exc.permanent
-                message = error_text(exc)
-                status = _finish(row, "dead" if permanent else "failed", now, error=message, policy=policy)
-                log.warning("action %s (%s) for deal %s %s: %s", row_id, action, deal_id, status, message)
-                out.append(Executed(row_id, deal_id, rule_id, action, status, now, error=row.last_error))
+                batch = self._internal_batch(1, policy)
+            except DBAPIError as exc:
+                if not is_contention(exc):
+                    raise
+                log.info("internal action rolled back by lock contention; it stays ready: %s",
+                         str(getattr(exc, "orig", exc)).splitlines()[0])
                 continue
-            out.append(Executed(row_id, deal_id, rule_id, action, "done", now, params=result))
-    return out
+            if not batch:
+                break
+            out.extend(batch)
+        return out
+
+    def _internal_batch(self, limit: int, policy: RetryPolicy) -> list[Executed]:
+        now = self._context.clock.now()
+        out: list[Executed] = []
+        with self._context.transaction() as s:
+            for row in repo.claim_ready(s, now, limit, kind="internal"):
+                row_id, deal_id, action = row.id, row.deal_id, row.action
+                firing = s.get(Firing, row.firing_id)
+                rule_id = firing.rule_id
+                row.attempts += 1
+                # The savepoint flushes the attempt first, so it counts (and commits with the batch)
+                # whatever happens below; a failure rolls back this row's work only, never the others'.
+                savepoint = s.begin_nested()
+                try:
+                    result = effects.apply(self._core, s, row, firing, now)
+                    crashpoint("during_internal_action")  # applied, not yet committed: must roll back whole
+                    _finish(row, "done", now, result=result, policy=policy)
+                    s.flush()  # a value the database refuses fails here, inside this row's savepoint
+                    savepoint.commit()
+                except Exception as exc:  # noqa: BLE001 - every failure must end visible on the row
+                    savepoint.rollback()
+                    if is_contention(exc):
+                        raise  # roll the whole transaction back: the database was busy, the action is fine
+                    permanent = isinstance(exc, ActionFailed) and exc.permanent
+                    message = error_text(exc)
+                    status = _finish(row, "dead" if permanent else "failed", now, error=message, policy=policy)
+                    log.warning("action %s (%s) for deal %s %s: %s", row_id, action, deal_id, status, message)
+                    out.append(Executed(row_id, deal_id, rule_id, action, status, now, error=row.last_error))
+                    continue
+                out.append(Executed(row_id, deal_id, rule_id, action, "done", now, params=result))
+        return out
+
+    def dispatch_messages(self, limit: int = 20, policy: RetryPolicy = RetryPolicy()) -> list[Executed]:
+        """Send up to ``limit`` ready messages. The provider is called outside any transaction.
+
+        Each row is claimed in its own savepoint: a row whose message cannot be prepared (rendered or
+        stored) ends failed with its error, its attempt counted, and the other rows are claimed and sent.
+        """
+        now = self._context.clock.now()
+        out: list[Executed] = []
+        claimed: list[tuple[int, int, str, OutgoingMessage, bool]] = []
+        with self._context.transaction() as s:
+            for row in repo.claim_ready(s, now, limit, kind="message"):
+                row_id, deal_id, action = row.id, row.deal_id, row.action
+                rule_id = s.get(Firing, row.firing_id).rule_id
+                # Ask the provider before sending again whenever an earlier attempt may have got through:
+                # a crash mid-call (lease ran out) or a timeout/5xx whose effect we could not see.
+                was_sending = row.status == "sending"
+                row.attempts += 1
+                savepoint = s.begin_nested()  # flushes the attempt: it counts whatever happens below
+                try:
+                    prepared = self._prepare_message(s, row, rule_id, now, policy, was_sending)
+                    s.flush()  # a value the database refuses fails here, inside this row's savepoint
+                    savepoint.commit()
+                except Exception as exc:  # noqa: BLE001 - one bad row must not hold up every other message
+                    savepoint.rollback()
+                    if is_contention(exc):
+                        raise  # the database was busy: nothing is claimed, every row stays ready
+                    message = f"could not prepare the message: {error_text(exc)}"
+                    status = _finish(row, "failed", now, error=message, policy=policy)
+                    log.warning("message %s for deal %s %s: %s", row_id, deal_id, status, row.last_error)
+                    out.append(Executed(row_id, deal_id, rule_id, action, status, now, error=row.last_error))
+                    continue
+                if isinstance(prepared, Executed):
+                    out.append(prepared)
+                else:
+                    claimed.append(prepared)
+        for outbox_id, deal_id, rule_id, message, reconcile in claimed:
+            try:
+                out.append(self._send_one(outbox_id, deal_id, rule_id, message, reconcile, policy))
+            except Exception as exc:  # noqa: BLE001 - the next message is still sent
+                # The row stays 'sending' under its lease and is reconciled with the provider when the
+                # lease runs out, like after a crash; nothing is lost or sent twice.
+                log.error("message %s for deal %s: recording the send failed (reconciled after its lease): %s",
+                          outbox_id, deal_id, storable(error_text(exc), MAX_ERROR))
+        return out
+
+    def _firing_values(self, s: Session, deal: Any, row: OutboxAction) -> dict[str, Any]:
+        """Template values as the message's own firing left them.
+
+        The deal may have moved on since the firing (back through Contract, say, with a second
+        invoice): an SMS quotes the invoice its own firing generated, not the deal's newest one.
+        """
+        values = self._core.queries.template_values(s, deal)
+        for action, result in repo.earlier_results(s, row.firing_id, row.seq):
+            if action == "generate_invoice" and result.get("number"):
+                values["invoice_number"] = result["number"]
+        return values
+
+    def _prepare_message(self, s: Session, row: OutboxAction, rule_id: str, now: datetime, policy: RetryPolicy,
+                         was_sending: bool) -> tuple[int, int, str, OutgoingMessage, bool] | Executed:
+        """Address and store one claimed row's message (``sending``), or end it dead for a bad recipient."""
+        msg = repo.message_for_outbox(s, row.id)
+        reconcile = was_sending or msg is not None
+        if msg is not None and msg.status == "failed":
+            # Refused for good earlier and queued again by hand (Retry): the owner may have fixed
+            # the phone number or address since, so the message is addressed afresh.
+            s.delete(msg)
+            s.flush()
+            msg = None
+        if msg is None:
+            deal = repo.get_deal(s, row.deal_id)
+            params = row.params or {}
+            channel = params.get("channel", "sms") if row.action == "send_message" else "sms"
+            try:
+                to = _recipient(channel, deal)
+            except PermanentSendError as exc:
+                _finish(row, "dead", now, error=str(exc), policy=policy)
+                return Executed(row.id, row.deal_id, rule_id, row.action, "dead", now, error=row.last_error)
+            text = render(params.get("text", ""), self._firing_values(s, deal, row))
+            reason = refusal(text)
+            if reason is not None:
+                # Deal input refuses such text; this row holds some from before (or from outside).
+                raise ConveyorError(f"the text for deal {storable(deal.key)} {reason}; fix the deal's fields it quotes")
+            msg = repo.add_message(s, deal_id=deal.id, outbox_id=row.id, channel=channel, to=to, text=text,
+                                   provider=self.provider.name, idempotency_key=row.idempotency_key,
+                                   status="sending", created_at=now)
+        row.status, row.claimed_by, row.lease_until, row.updated_at = (
+            "sending", self._context.engine_id, now + policy.lease, now)
+        deal_key = repo.get_deal(s, row.deal_id).key
+        return (row.id, row.deal_id, rule_id,
+                OutgoingMessage(row.idempotency_key, msg.channel, msg.to, msg.text, deal_key), reconcile)
+
+    def _send_one(self, outbox_id: int, deal_id: int, rule_id: str, message: OutgoingMessage,
+                  reconcile: bool, policy: RetryPolicy) -> Executed:
+        ref: str | None = None
+        error: str | None = None
+        status = "done"
+        provider = self.provider
+        if reconcile and provider.delivered(message.idempotency_key):
+            ref = "reconciled"
+        else:
+            try:
+                crashpoint("before_provider_call")
+                ref = provider.send(message)
+                crashpoint("during_provider_call")  # the provider has it; we have not recorded that yet
+            except PermanentSendError as exc:
+                status, error = "dead", str(exc)
+            except TransientSendError as exc:
+                status, error = "failed", str(exc)
+            except Exception as exc:  # noqa: BLE001 - a provider bug must not lose the message
+                status, error = "failed", f"{type(exc).__name__}: {exc}"
+        now = self._context.clock.now()
+        result = {"channel": message.channel, "to": message.to, "text": message.text}
+        with self._context.transaction() as s:
+            # Locked, so that two dispatchers whose leases overlapped cannot both finish the row.
+            row = s.get(OutboxAction, outbox_id, with_for_update=True)
+            msg = repo.message_for_outbox(s, outbox_id)
+            if row.status == "done":  # another dispatcher finished it after our lease ran out
+                return Executed(outbox_id, deal_id, rule_id, row.action, "done", now, params=result)
+            status = _finish(row, status, now, result=result, error=error, policy=policy)
+            msg.status = "sent" if status == "done" else "failed" if status == "dead" else "sending"
+            if status == "done":
+                msg.sent_at, msg.provider_ref = now, ref
+        if error:
+            log.warning("message %s for deal %s %s: %s", outbox_id, deal_id, status, error)
+        return Executed(outbox_id, deal_id, rule_id, row.action, status, now, params=result, error=error)
+
+    def apply_internal(self, rounds: int = 50) -> list[Executed]:
+        """Apply the ready internal actions (tasks, moves, invoices) and those they cascade into, for at
+        most ``rounds`` batches; messages are left to the service (a page showing its change's effect)."""
+        done: list[Executed] = []
+        for _ in range(rounds):
+            batch = self.dispatch_internal()
+            if not batch:
+                break
+            done.extend(batch)
+        return done
+
+    def run_until_idle(self, max_rounds: int = 10_000) -> list[Executed]:
+        """Dispatch until nothing is ready at the clock's current time (cascades included)."""
+        done: list[Executed] = []
+        for _ in range(max_rounds):
+            batch = self.dispatch_internal() + self.dispatch_messages()
+            if not batch:
+                return done
+            done.extend(batch)
+        raise ConveyorError(f"dispatcher did not settle after {max_rounds} rounds")
+
+    def retry(self, outbox_id: int) -> None:
+        """Put a failed or dead action back in the queue now (the Actions review's Retry button)."""
+        now = self._context.clock.now()
+        with self._context.transaction() as s:
+            row = repo.get_outbox(s, outbox_id)
+            if row is None:
+                raise NotFound(f"no action {outbox_id}")
+            if row.status not in ("failed", "dead"):
+                raise ConveyorError(f"action {outbox_id} is {row.status}; only failed or dead actions can be retried")
+            row.status, row.attempts, row.next_attempt_at, row.updated_at = "pending", 0, now, now
+            # The later actions skipped because this one died run again after it (in order, as before).
+            repo.requeue_skipped_actions(s, row.firing_id, row.seq, SKIPPED, now)
 
 
 def error_text(exc: BaseException) -> str:
@@ -170,19 +334,6 @@ def error_text(exc: BaseException) -> str:
     cause = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error with SQL and values
     lines = str(cause).strip().splitlines()
     return f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__
-
-
-def _firing_values(conveyor: Conveyor, s: Session, deal: Any, row: OutboxAction) -> dict[str, Any]:
-    """Template values as the message's own firing left them.
-
-    The deal may have moved on since the firing (back through Contract, say, with a second
-    invoice): an SMS quotes the invoice its own firing generated, not the deal's newest one.
-    """
-    values = effects.template_values(conveyor, s, deal)
-    for action, result in repo.earlier_results(s, row.firing_id, row.seq):
-        if action == "generate_invoice" and result.get("number"):
-            values["invoice_number"] = result["number"]
-    return values
 
 
 def _recipient(channel: str, deal: Any) -> str:
@@ -197,141 +348,28 @@ def _recipient(channel: str, deal: Any) -> str:
     return phone
 
 
-def dispatch_messages(conveyor: Conveyor, limit: int = 20, policy: RetryPolicy = RetryPolicy()) -> list[Executed]:
-    """Send up to ``limit`` ready messages. The provider is called outside any transaction.
-
-    Each row is claimed in its own savepoint: a row whose message cannot be prepared (rendered or
-    stored) ends failed with its error, its attempt counted, and the other rows are claimed and sent.
-    """
-    now = conveyor.clock.now()
-    out: list[Executed] = []
-    claimed: list[tuple[int, int, str, OutgoingMessage, bool]] = []
-    with conveyor.session() as s:
-        for row in repo.claim_ready(s, now, limit, kind="message"):
-            row_id, deal_id, action = row.id, row.deal_id, row.action
-            rule_id = s.get(Firing, row.firing_id).rule_id
-            # Ask the provider before sending again whenever an earlier attempt may have got through:
-            # a crash mid-call (lease ran out) or a timeout/5xx whose effect we could not see.
-            was_sending = row.status == "sending"
-            row.attempts += 1
-            savepoint = s.begin_nested()  # flushes the attempt: it counts whatever happens below
-            try:
-                prepared = _prepare_message(conveyor, s, row, rule_id, now, policy, was_sending)
-                s.flush()  # a value the database refuses fails here, inside this row's savepoint
-                savepoint.commit()
-            except Exception as exc:  # noqa: BLE001 - one bad row must not hold up every other message
-                savepoint.rollback()
-                if is_contention(exc):
-                    raise  # the database was busy: nothing is claimed, every row stays ready
-                message = f"could not prepare the message: {error_text(exc)}"
-                status = _finish(row, "failed", now, error=message, policy=policy)
-                log.warning("message %s for deal %s %s: %s", row_id, deal_id, status, row.last_error)
-                out.append(Executed(row_id, deal_id, rule_id, action, status, now, error=row.last_error))
-                continue
-            if isinstance(prepared, Executed):
-                out.append(prepared)
-            else:
-                claimed.append(prepared)
-    for outbox_id, deal_id, rule_id, message, reconcile in claimed:
-        try:
-            out.append(_send_one(conveyor, outbox_id, deal_id, rule_id, message, reconcile, policy))
-        except Exception as exc:  # noqa: BLE001 - the next message is still sent
-            # The row stays 'sending' under its lease and is reconciled with the provider when the
-            # lease runs out, like after a crash; nothing is lost or sent twice.
-            log.error("message %s for deal %s: recording the send failed (reconciled after its lease): %s",
-                      outbox_id, deal_id, storable(error_text(exc), MAX_ERROR))
-    return out
+# -- the same, for a Conveyor (the service, the simulator, tests) -----------------------------------
+class HasDispatcher(Protocol):
+    dispatcher: Dispatcher
 
 
-def _prepare_message(conveyor: Conveyor, s: Any, row: OutboxAction, rule_id: str, now: datetime,
-                     policy: RetryPolicy, was_sending: bool) -> tuple[int, int, str, OutgoingMessage, bool] | Executed:
-    """Address and store one claimed row's message (``sending``), or end it dead for a bad recipient."""
-    msg = repo.message_for_outbox(s, row.id)
-    reconcile = was_sending or msg is not None
-    if msg is not None and msg.status == "failed":
-        # Refused for good earlier and queued again by hand (Retry): the owner may have fixed
-        # the phone number or address since, so the message is addressed afresh.
-        s.delete(msg)
-        s.flush()
-        msg = None
-    if msg is None:
-        deal = repo.get_deal(s, row.deal_id)
-        params = row.params or {}
-        channel = params.get("channel", "sms") if row.action == "send_message" else "sms"
-        try:
-            to = _recipient(channel, deal)
-        except PermanentSendError as exc:
-            _finish(row, "dead", now, error=str(exc), policy=policy)
-            return Executed(row.id, row.deal_id, rule_id, row.action, "dead", now, error=row.last_error)
-        text = render(params.get("text", ""), _firing_values(conveyor, s, deal, row))
-        reason = refusal(text)
-        if reason is not None:
-            # Deal input refuses such text; this row holds some from before (or from outside).
-            raise ConveyorError(f"the text for deal {storable(deal.key)} {reason}; fix the deal's fields it quotes")
-        msg = repo.add_message(s, deal_id=deal.id, outbox_id=row.id, channel=channel, to=to, text=text,
-                               provider=conveyor.provider.name, idempotency_key=row.idempotency_key,
-                               status="sending", created_at=now)
-    row.status, row.claimed_by, row.lease_until, row.updated_at = "sending", conveyor.engine_id, now + policy.lease, now
-    deal_key = repo.get_deal(s, row.deal_id).key
-    return (row.id, row.deal_id, rule_id,
-            OutgoingMessage(row.idempotency_key, msg.channel, msg.to, msg.text, deal_key), reconcile)
+def dispatch_internal(conveyor: HasDispatcher, limit: int = 100,
+                      policy: RetryPolicy = RetryPolicy()) -> list[Executed]:
+    """``Dispatcher.dispatch_internal`` of ``conveyor``'s outbox."""
+    return conveyor.dispatcher.dispatch_internal(limit, policy)
 
 
-def _send_one(conveyor: Conveyor, outbox_id: int, deal_id: int, rule_id: str, message: OutgoingMessage,
-              reconcile: bool, policy: RetryPolicy) -> Executed:
-    ref: str | None = None
-    error: str | None = None
-    status = "done"
-    if reconcile and conveyor.provider.delivered(message.idempotency_key):
-        ref = "reconciled"
-    else:
-        try:
-            crashpoint("before_provider_call")
-            ref = conveyor.provider.send(message)
-            crashpoint("during_provider_call")  # the provider has it; we have not recorded that yet
-        except PermanentSendError as exc:
-            status, error = "dead", str(exc)
-        except TransientSendError as exc:
-            status, error = "failed", str(exc)
-        except Exception as exc:  # noqa: BLE001 - a provider bug must not lose the message
-            status, error = "failed", f"{type(exc).__name__}: {exc}"
-    now = conveyor.clock.now()
-    result = {"channel": message.channel, "to": message.to, "text": message.text}
-    with conveyor.session() as s:
-        # Locked, so that two dispatchers whose leases overlapped cannot both finish the row.
-        row = s.get(OutboxAction, outbox_id, with_for_update=True)
-        msg = repo.message_for_outbox(s, outbox_id)
-        if row.status == "done":  # another dispatcher finished it after our lease ran out
-            return Executed(outbox_id, deal_id, rule_id, row.action, "done", now, params=result)
-        status = _finish(row, status, now, result=result, error=error, policy=policy)
-        msg.status = "sent" if status == "done" else "failed" if status == "dead" else "sending"
-        if status == "done":
-            msg.sent_at, msg.provider_ref = now, ref
-    if error:
-        log.warning("message %s for deal %s %s: %s", outbox_id, deal_id, status, error)
-    return Executed(outbox_id, deal_id, rule_id, row.action, status, now, params=result, error=error)
+def dispatch_messages(conveyor: HasDispatcher, limit: int = 20,
+                      policy: RetryPolicy = RetryPolicy()) -> list[Executed]:
+    """``Dispatcher.dispatch_messages`` of ``conveyor``'s outbox."""
+    return conveyor.dispatcher.dispatch_messages(limit, policy)
 
 
-def run_until_idle(conveyor: Conveyor, max_rounds: int = 10_000) -> list[Executed]:
-    """Dispatch until nothing is ready at the clock's current time (cascades included)."""
-    done: list[Executed] = []
-    for _ in range(max_rounds):
-        batch = dispatch_internal(conveyor) + dispatch_messages(conveyor)
-        if not batch:
-            return done
-        done.extend(batch)
-    raise ConveyorError(f"dispatcher did not settle after {max_rounds} rounds")
+def run_until_idle(conveyor: HasDispatcher, max_rounds: int = 10_000) -> list[Executed]:
+    """``Dispatcher.run_until_idle`` of ``conveyor``'s outbox."""
+    return conveyor.dispatcher.run_until_idle(max_rounds)
 
 
-def retry(conveyor: Conveyor, outbox_id: int) -> None:
-    """Put a failed or dead action back in the queue now (the Actions review's Retry button)."""
-    now = conveyor.clock.now()
-    with conveyor.session() as s:
-        row = repo.get_outbox(s, outbox_id)
-        if row is None:
-            raise NotFound(f"no action {outbox_id}")
-        if row.status not in ("failed", "dead"):
-            raise ConveyorError(f"action {outbox_id} is {row.status}; only failed or dead actions can be retried")
-        row.status, row.attempts, row.next_attempt_at, row.updated_at = "pending", 0, now, now
-        # The later actions skipped because this one died run again after it (in order, as before).
-        repo.requeue_skipped_actions(s, row.firing_id, row.seq, SKIPPED, now)
+def retry(conveyor: HasDispatcher, outbox_id: int) -> None:
+    """``Dispatcher.retry`` of ``conveyor``'s outbox."""
+    conveyor.dispatcher.retry(outbox_id)

@@ -35,8 +35,7 @@ from engine.core.conveyor import Conveyor
 from engine.crashpoints import crashpoint
 from engine.errors import EngineLocked
 from engine.outbox.dispatcher import RetryPolicy, dispatch_internal, dispatch_messages
-from storage import repositories as repo
-from storage.db import bound_transaction, describe_error, sqlite_path
+from storage.db import describe_error, sqlite_path
 from storage.errors import DatabaseUnavailable
 
 log = logging.getLogger("conveyor.engine")
@@ -230,10 +229,8 @@ class EngineService:
             log.warning("heartbeat failed: %s", describe_error(exc))
 
     def _heartbeat(self, **values: object) -> None:
-        now = self.conveyor.clock.now()
-        with self.conveyor.session() as s:
-            repo.upsert_heartbeat(s, self.conveyor.engine_id, host=socket.gethostname(), pid=os.getpid(),
-                                  started_at=self.started_at or now, seen_at=now, **values)
+        self.conveyor.engines.heartbeat(host=socket.gethostname(), pid=os.getpid(), started_at=self.started_at,
+                                        **values)
 
     def _database_still_there(self) -> bool:
         """SQLite: is the file at the path still the one the engine started on? If not, stop the engine.
@@ -306,8 +303,7 @@ class EngineService:
         if self.lock:
             # We hold the only engine lock, so a message left 'sending' belongs to a process that
             # died: reconcile it now instead of waiting for its lease to run out.
-            with self.conveyor.session() as s:
-                taken = repo.expire_leases(s, self.started_at)
+            taken = self.conveyor.engines.take_back_leases(self.started_at)
             if taken:
                 log.info("took back %d message(s) left 'sending' by a stopped engine", taken)
         self._heartbeat(stopped_at=None, last_tick_summary={"tick_seconds": self.tick_seconds,
@@ -386,12 +382,9 @@ class EngineService:
 
         def write() -> None:
             try:
-                now = self.conveyor.clock.now()
-                with self.conveyor.session() as s:
-                    bound_transaction(s, FINAL_WRITE_SECONDS)
-                    outcome["released"] = repo.release_claims(s, self.conveyor.engine_id, now)
-                    repo.upsert_heartbeat(s, self.conveyor.engine_id, host=socket.gethostname(), pid=os.getpid(),
-                                          started_at=self.started_at or now, seen_at=now, stopped_at=now)
+                outcome["released"] = self.conveyor.engines.record_stop(
+                    host=socket.gethostname(), pid=os.getpid(), started_at=self.started_at,
+                    within_seconds=FINAL_WRITE_SECONDS)
             except Exception as exc:  # noqa: BLE001 - reported by the caller
                 outcome["error"] = describe_error(exc)
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from storage import repositories as repo
 from storage.errors import StorageError
 
 if TYPE_CHECKING:
@@ -92,13 +91,11 @@ def health(conveyor: Conveyor) -> Health:
 
     now = conveyor.clock.now()
     try:
-        with conveyor.read_session() as s:
-            counts = repo.outbox_counts(s)
-            oldest = repo.oldest_ready(s, now)
-            pending_since = repo.oldest_pending(s)
-            beats = repo.list_heartbeats(s)
+        snapshot = conveyor.engines.snapshot(now)
     except SQLAlchemyError as exc:
         raise StorageError(f"cannot read the engine status: {describe_error(exc)}") from None
+    counts, oldest, pending_since = snapshot.counts, snapshot.oldest_ready_at, snapshot.oldest_pending_at
+    beats = snapshot.heartbeats
     engines = []
     for b in beats:
         beat = float((b.last_tick_summary or {}).get("heartbeat_seconds") or HEARTBEAT_SECONDS)

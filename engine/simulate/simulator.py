@@ -120,7 +120,7 @@ class Simulator:
 
     def _load_rules(self) -> None:
         # The same loading as ``conveyor load``: strict JSON, every funnel known, chains in order.
-        self.conveyor.load_rule_files(self.rule_paths)
+        self.conveyor.rulesets.load_files(self.rule_paths)
 
     def _deal(self, ev: Event) -> int:
         key = str(ev.data["deal"])
@@ -154,11 +154,8 @@ class Simulator:
             c.record_activity(self._deal(ev), str(d.get("kind", "call")), str(d.get("note", "")))
         elif ev.kind == "task_done":
             deal_id = self._deal(ev)
-            from storage import repositories as repo
-
-            with c.session() as s:
-                open_tasks = [t.id for t in repo.list_tasks(s, status="open", deal_id=deal_id)
-                              if not d.get("title") or t.title == d["title"]]
+            open_tasks = [t.id for t in c.queries.tasks(deal_id, status="open")
+                          if not d.get("title") or t.title == d["title"]]
             if not open_tasks:
                 raise ConveyorError("no open task to complete on this deal")
             c.complete_task(open_tasks[0])

@@ -18,6 +18,7 @@ from engine.core import reports
 from engine.core.conveyor import Conveyor
 from storage import repositories as repo
 from tests.builder.support import by_label, go, plain, served_builder, session_app
+from tests.support.sessions import db_read_session
 
 ROOT = Path(__file__).resolve().parents[2]
 _app, _go, _by_label, _plain = session_app, go, by_label, plain
@@ -123,7 +124,7 @@ def test_deal_card_messages_have_friendly_headers_and_the_send_status(demo_db: C
     from engine.outbox.dispatcher import run_until_idle
 
     run_until_idle(demo_db)  # the demo's SMS goes out through the recording provider
-    with demo_db.read_session() as s:
+    with db_read_session(demo_db) as s:
         messages = repo.list_messages(s)
     assert messages and {m.status for m in messages} == {"sent"}
     at = _app("deals")

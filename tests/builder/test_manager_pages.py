@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine.core import reports
 from engine.outbox.dispatcher import run_until_idle
 from storage import repositories as repo
 from tests.builder.support import plain
+from tests.support.sessions import db_session
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,7 +64,7 @@ def test_manager_pages_on_an_empty_database_say_what_to_do(tmp_path, monkeypatch
 
 
 def test_marking_a_task_done_closes_it_and_counts_as_manager_activity(demo_db):
-    queue = reports.task_queue(demo_db)
+    queue = demo_db.reports.task_queue()
     task = queue.iloc[0]  # high priority first
     assert task["high"]
     before = demo_db.deal(int(task["deal_id"])).activity_seq
@@ -73,7 +73,7 @@ def test_marking_a_task_done_closes_it_and_counts_as_manager_activity(demo_db):
     at.button(key=f"ar_done_{task['id']}").click().run()
 
     _no_errors(at)
-    with demo_db.session() as s:
+    with db_session(demo_db) as s:
         row = repo.get_task(s, int(task["id"]))
         assert (row.status, row.done_at is not None) == ("done", True)
     assert demo_db.deal(int(task["deal_id"])).activity_seq == before + 1
@@ -86,7 +86,7 @@ def test_queue_filters_by_manager_and_overdue(demo_db):
     at.selectbox(key="ar_manager").select("Iryna Bondarenko").run()
     at.toggle(key="ar_overdue").set_value(True).run()
     _no_errors(at)
-    expected = reports.task_queue(demo_db, manager="Iryna Bondarenko", overdue_only=True)
+    expected = demo_db.reports.task_queue(manager="Iryna Bondarenko", overdue_only=True)
     assert len(expected) >= 1
     shown = sorted(int(b.key.removeprefix("ar_done_")) for b in at.button if b.key.startswith("ar_done_"))
     assert shown == sorted(expected["id"].tolist())
@@ -101,12 +101,12 @@ def test_creating_a_deal_from_the_page_runs_its_rules(demo_db):
     at.button(key="FormSubmitter:deals_new-Create deal").click().run()
 
     _no_errors(at)
-    board = reports.deal_board(demo_db, "techflow")
+    board = demo_db.reports.deal_board("techflow")
     row = board[board["title"] == "ТОВ «Ромашка»"].iloc[0]
     deal = demo_db.deal(int(row["id"]))
     assert (deal.stage, deal.amount, deal.fields["source"]) == ("incoming", 15000.0, "виставка")
     assert deal.manager_name  # assign_manager ran at once (dispatch_internal after the change)
-    card = reports.deal_card(demo_db, deal.id)
+    card = demo_db.reports.deal_card(deal.id)
     assert set(card.actions["action"]) == {"assign_manager", "create_task"}
     assert set(card.actions["status"]) == {"done"}
     assert card.tasks["title"].tolist() == ["Call the new lead ТОВ «Ромашка»"]
@@ -116,12 +116,12 @@ def test_creating_a_deal_from_the_page_runs_its_rules(demo_db):
 
 
 def test_a_deal_without_a_title_is_not_created(demo_db):
-    before = len(reports.deal_board(demo_db, "techflow"))
+    before = len(demo_db.reports.deal_board("techflow"))
     at = page("deals").run()
     at.button(key="FormSubmitter:deals_new-Create deal").click().run()
     assert not at.exception
     assert "title" in at.error[0].value
-    assert len(reports.deal_board(demo_db, "techflow")) == before
+    assert len(demo_db.reports.deal_board("techflow")) == before
 
 
 def test_a_refused_move_shows_the_guard_and_changes_nothing(demo_db):
@@ -152,7 +152,7 @@ def test_saving_fields_then_moving_goes_through_the_engine(demo_db):
     state = demo_db.deal(acme)
     assert state.stage == "contract"
     assert state.invoice_number  # the contract rule's generate_invoice ran at once
-    history = reports.deal_card(demo_db, acme).events
+    history = demo_db.reports.deal_card(acme).events
     assert {"updated", "stage_moved", "invoice_generated"} <= set(history["kind"])
 
 
@@ -168,12 +168,12 @@ def test_deal_event_buttons_record_real_changes(demo_db):
     after = demo_db.deal(lviv)
     assert after.activity_seq == before.activity_seq + 1
     assert after.client_replied_at is not None
-    events = reports.deal_card(demo_db, lviv).events
+    events = demo_db.reports.deal_card(lviv).events
     assert "call: Передзвонити у вівторок" in events["what"].tolist()
 
 
 def test_dry_run_shows_values_and_writes_nothing(demo_db):
-    before = reports.row_counts(demo_db)
+    before = demo_db.reports.row_counts()
     at = page("dry_run").run()
     at.button_group(key="dry_moment").set_value("+90 days").run()
     _no_errors(at)
@@ -192,7 +192,7 @@ def test_dry_run_shows_values_and_writes_nothing(demo_db):
     # the condition table shows the actual hours since the proposal was attached
     tables = [df.value for df in at.dataframe]
     assert any((t["Actual value"] == "50").any() for t in tables)
-    assert reports.row_counts(demo_db) == before
+    assert demo_db.reports.row_counts() == before
 
 
 def test_retry_puts_a_dead_action_back_in_the_queue(demo_db):
@@ -203,14 +203,14 @@ def test_retry_puts_a_dead_action_back_in_the_queue(demo_db):
     demo_db.move_deal(deal, "proposal")
     demo_db.move_deal(deal, "contract")
     run_until_idle(demo_db)
-    dead = reports.action_log(demo_db, statuses=["dead"])
+    dead = demo_db.reports.action_log(statuses=["dead"])
     sms = dead[(dead["deal_id"] == deal) & (dead["action"] == "send_sms")].iloc[0]
     assert "bad phone number" in sms["error"]
 
     at = page("actions_review").run()
     at.button(key=f"ar_retry_{sms['id']}").click().run()
     _no_errors(at)
-    with demo_db.session() as s:
+    with db_session(demo_db) as s:
         row = repo.get_outbox(s, int(sms["id"]))
         assert (row.status, row.attempts) == ("pending", 0)
     assert f"ar_retry_{sms['id']}" not in [b.key for b in at.button]

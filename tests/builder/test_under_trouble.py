@@ -26,6 +26,7 @@ from storage import repositories as repo
 from storage.db import sqlite_path
 from storage.errors import DatabaseUnavailable, StorageError
 from tests.builder import test_manager_pages as manager_pages
+from tests.support.sessions import db_read_session, db_session
 
 # The manager pages' fixtures: a fresh copy of the demo database per test, found through CONVEYOR_DB.
 page = manager_pages.page
@@ -77,10 +78,10 @@ def test_read_session_runs_while_another_connection_holds_the_write_lock(sqlite_
     c = Conveyor(str(sqlite_conveyor.engine.url), migrate=False)
     try:
         with write_lock(c):
-            with c.read_session() as s:
+            with db_read_session(c) as s:
                 row = repo.get_deal(s, deal)
                 assert row.title == "Acme"  # the writer's uncommitted change is not visible
-            with pytest.raises(OperationalError, match="locked"), c.session() as s:
+            with pytest.raises(OperationalError, match="locked"), db_session(c) as s:
                 repo.get_deal(s, deal)  # a write transaction has to wait for the lock and gives up
         assert row.title == "Acme"  # loaded values stay readable after the read session closed
     finally:
@@ -89,7 +90,7 @@ def test_read_session_runs_while_another_connection_holds_the_write_lock(sqlite_
 
 def test_read_session_refuses_to_write_instead_of_dropping_the_change(sqlite_conveyor):
     deal = sqlite_conveyor.create_deal("techflow", title="Acme")
-    with pytest.raises(StorageError, match="read-only session cannot write"), sqlite_conveyor.read_session() as s:
+    with pytest.raises(StorageError, match="read-only session cannot write"), db_read_session(sqlite_conveyor) as s:
         repo.get_deal(s, deal).title = "Changed"
         s.flush()
     assert sqlite_conveyor.deal(deal).title == "Acme"
@@ -123,7 +124,7 @@ def test_a_change_while_the_database_is_locked_says_busy_and_changes_nothing(dem
 
 
 def repo_first_open_deal(c: Conveyor) -> int:
-    with c.read_session() as s:
+    with db_read_session(c) as s:
         return next(d.id for d in repo.list_deals(s, "techflow") if not d.closed)
 
 

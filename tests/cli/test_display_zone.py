@@ -18,6 +18,7 @@ from engine.clock import display_zone
 from engine.core.conveyor import Conveyor
 from engine.service.runner import EngineService
 from storage import repositories as repo
+from tests.support.sessions import db_session
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_RULES = ROOT / "sample_rules"
@@ -74,7 +75,7 @@ def test_actions_and_status_show_times_in_the_display_zone_and_the_last_ticks_fa
         service = EngineService(c, tick_seconds=60)
         clock.advance(timedelta(hours=30))
         service.tick_job()
-        with c.session() as s:
+        with db_session(c) as s:
             [beat] = repo.list_heartbeats(s)
             assert beat.last_tick_summary["deals_failed"] == 0
     finally:

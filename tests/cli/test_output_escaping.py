@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from storage import repositories as repo
+from tests.support.sessions import db_session
 
 ROOT = Path(__file__).resolve().parents[2]
 EVIL_KEY = "ACME\x1b[2J\x1b]0;owned\x07"
@@ -36,7 +37,7 @@ def _conveyor_cli(*args: str) -> subprocess.CompletedProcess:
 def hostile_db(sqlite_conveyor, clock, db_url):
     """The sample funnel, one deal with a dead action; then hostile text put straight into the rows."""
     deal = sqlite_conveyor.create_deal("techflow", title="Acme", fields={"phone": "+380501112233", "amount": 1000})
-    with sqlite_conveyor.session() as s:
+    with db_session(sqlite_conveyor) as s:
         repo.upsert_heartbeat(s, EVIL_ENGINE, host="web1", pid=42, started_at=clock.now(), seen_at=clock.now(),
                               last_tick_summary={})
     sqlite_conveyor.close()

@@ -15,12 +15,14 @@ from typing import Any
 
 import pytest
 
-from engine.core.conveyor import MAX_CASCADE, Conveyor
+from engine.core.conveyor import Conveyor
+from engine.core.evaluation import MAX_CASCADE
 from engine.errors import GuardFailed, TransitionNotAllowed
 from engine.outbox.dispatcher import RetryPolicy, dispatch_internal, retry, run_until_idle
 from engine.simulate.simulator import run_scenario
 from storage import repositories as repo
 from tests.support.database import rows
+from tests.support.sessions import db_session
 
 
 def _move_rule(rule_id: str, from_stage: str, to_stage: str) -> dict[str, Any]:
@@ -54,7 +56,7 @@ def snapshot(url: str, deal_id: int) -> dict[str, Any]:
 
 
 def outbox_rows(c: Conveyor, deal_id: int) -> list[Any]:
-    with c.session() as s:
+    with db_session(c) as s:
         rows = [(row.action, row.status, row.last_error, row.attempts, firing.rule_id)
                 for row, firing in repo.list_outbox(s, deal_id=deal_id)]
     return list(reversed(rows))  # oldest first
@@ -83,7 +85,7 @@ def test_move_to_stage_loop_stops_with_a_dead_row_naming_the_rules(conveyor, doc
     moves = [e for e in executed if e.action == "move_to_stage"]
     assert MAX_CASCADE <= len(moves) <= MAX_CASCADE + 2
     assert [e.status for e in moves][-1] == "dead" and moves[-1].error == error
-    with conveyor.session() as s:
+    with db_session(conveyor) as s:
         assert len(repo.list_firings(s, deal)) == len(rows)
     # Nothing is left to do: a later dispatch or tick does not restart the loop.
     conveyor.tick()
@@ -125,7 +127,7 @@ def test_a_process_that_starts_itself_stops_after_a_bounded_number_of_deals(conv
     conveyor.create_deal("spawn", title="Seed")
     executed = run_until_idle(conveyor, max_rounds=100)  # settles: no deal factory without end
 
-    with conveyor.session() as s:
+    with db_session(conveyor) as s:
         deals = repo.list_deals(s, "spawn")
         dead = repo.list_outbox(s, statuses=["dead"])
     assert len(deals) <= MAX_CASCADE + 2
@@ -255,7 +257,7 @@ def test_a_dead_guarded_move_can_be_retried_by_hand(conveyor, clock):
     [(_, status, _, _, _)] = outbox_rows(conveyor, deal)
     assert status == "dead"
     conveyor.update_deal(deal, {"tax_id": "12345678", "iban": "UA00"})
-    with conveyor.session() as s:
+    with db_session(conveyor) as s:
         [(row, _)] = repo.list_outbox(s, deal_id=deal)
         row_id = row.id
     retry(conveyor, row_id)

@@ -20,6 +20,7 @@ from engine.core.conveyor import Conveyor
 from engine.errors import InvalidChange
 from storage import repositories as repo
 from tests.conftest import ROOT
+from tests.support.sessions import db_session
 
 PHONE = "+380501234567"
 MAX_TEXT = 10_000  # the limit docs/architecture.md documents for custom text fields and notes
@@ -45,7 +46,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path, clock: Any) -> Itera
 
 
 def _nothing_saved(c: Conveyor) -> None:
-    with c.session() as s:
+    with db_session(c) as s:
         assert [d.key for d in repo.list_deals(s)] == ["existing"]
         assert [m.name for m in repo.list_managers(s)] == ["Olena"]
 
@@ -96,7 +97,7 @@ def test_deal_text_that_is_not_storable_is_refused_naming_the_field(backend, bad
 def test_deal_text_with_lone_surrogate_is_refused_naming_the_field(backend):
     with pytest.raises(InvalidChange, match=r"^field 'notes' is not valid Unicode text: a lone surrogate"):
         backend.create_deal("shop", key="bad", fields={"phone": PHONE, "notes": "\udfff"})
-    with backend.session() as s:
+    with db_session(backend) as s:
         assert repo.list_deals(s) == []
 
 
@@ -119,7 +120,7 @@ def test_custom_text_longer_than_the_documented_limit_is_refused(backend):
         backend.create_deal("shop", key="huge", fields={"notes": huge})
     with pytest.raises(InvalidChange, match=rf"^activity note is {MAX_TEXT + 1} characters long; the limit is {MAX_TEXT}$"):
         backend.record_activity(backend.deal_id("fits"), "call", "n" * (MAX_TEXT + 1))
-    with backend.session() as s:
+    with db_session(backend) as s:
         assert [d.key for d in repo.list_deals(s)] == ["fits"]
 
 

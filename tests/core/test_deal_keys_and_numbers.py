@@ -12,6 +12,7 @@ from engine.errors import InvalidChange
 from storage import repositories as repo
 from tests.support.database import execute
 from tests.support.funnels import funnel
+from tests.support.sessions import db_session
 
 
 def test_an_explicit_key_shaped_like_a_generated_one_is_refused(conveyor):
@@ -35,7 +36,7 @@ def test_a_generated_key_colliding_with_old_data_is_a_clear_error_not_an_integri
     execute(backend, f"UPDATE deals SET key = 'D-{first + 1}' WHERE id = {first}")
     with pytest.raises(InvalidChange, match=r"was created by someone else at the same time; nothing was saved; try again"):
         conveyor.create_deal("techflow", title="second")
-    with conveyor.session() as s:
+    with db_session(conveyor) as s:
         assert [d.title for d in repo.list_deals(s)] == ["first"]
 
 

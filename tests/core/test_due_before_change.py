@@ -18,6 +18,7 @@ from engine.core.conveyor import Conveyor
 from engine.outbox.dispatcher import run_until_idle
 from storage.models import Firing
 from tests.conftest import ROOT, SAMPLE_RULES, START
+from tests.support.sessions import db_session
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -38,7 +39,7 @@ def world(backend: str) -> Iterator[tuple[Conveyor, VirtualClock]]:
 
 
 def _firings(c: Conveyor, deal_id: int, rule: str) -> list[Firing]:
-    with c.session() as s:
+    with db_session(c) as s:
         rows = list(s.scalars(select(Firing).where(Firing.deal_id == deal_id, Firing.rule_id == rule)))
         s.expunge_all()
         return rows

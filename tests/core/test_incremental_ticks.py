@@ -25,6 +25,7 @@ from engine.outbox.dispatcher import dispatch_internal
 from storage import repositories as repo
 from storage.db import make_engine
 from storage.migrate import alembic_config
+from tests.support.sessions import db_session
 
 ROOT = Path(__file__).resolve().parents[2]
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -32,12 +33,12 @@ EPSILON_US = timedelta(microseconds=3600)  # business-rules' 1e-6 hours
 
 
 def _firings(c: Conveyor, rule_id: str) -> list:
-    with c.session() as s:
+    with db_session(c) as s:
         return [f for f in repo.list_firings(s) if f.rule_id == rule_id]
 
 
 def _next_due(c: Conveyor, deal_id: int) -> datetime | None:
-    with c.session() as s:
+    with db_session(c) as s:
         return repo.get_deal(s, deal_id).next_due_at
 
 

@@ -22,6 +22,7 @@ from engine.core.conveyor import Conveyor
 from engine.outbox.dispatcher import run_until_idle
 from engine.rules.evaluators.reference import evaluate
 from storage import repositories as repo
+from tests.support.sessions import db_session
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_RULES = ROOT / "sample_rules"
@@ -109,7 +110,7 @@ def test_rerunning_a_tick_after_a_restart_fires_nothing_new(db_url, start):
     clock.advance(25 * H)
     tick_and_dispatch(c)
     assert firings(db_url, deal, "incoming_idle_24h") == [("incoming_idle_24h", "visit:1/activity:0")]
-    with c.session() as s:  # the firing records why: rule, rule-set version, the values it read
+    with db_session(c) as s:  # the firing records why: rule, rule-set version, the values it read
         [why] = [f for f in repo.list_firings(s, deal) if f.rule_id == "incoming_idle_24h"]
         assert why.ruleset_version_id == repo.get_funnel(s, "techflow").active_version_id
         assert why.trigger == "tick"
@@ -136,10 +137,10 @@ def test_evaluating_the_same_change_twice_records_one_firing(db_url, start):
     # Evaluate the same deal state again, in a new process-like handle, as a redelivered change would.
     c.close()
     c = restart(db_url, clock)
-    with c.session() as s:
-        assert c._evaluate(s, repo.get_deal(s, deal), clock.now(), "stage_moved") == []
-    with c.session() as s:
-        assert c._evaluate(s, repo.get_deal(s, deal), clock.now(), "stage_moved") == []
+    with db_session(c) as s:
+        assert c.evaluation.evaluate(s, repo.get_deal(s, deal), clock.now(), "stage_moved") == []
+    with db_session(c) as s:
+        assert c.evaluation.evaluate(s, repo.get_deal(s, deal), clock.now(), "stage_moved") == []
     c.close()
     assert firings(db_url, deal) == [("welcome_once", "deal"), ("each_visit", "visit:2")]
     assert outbox(db_url, deal) == rows
@@ -155,7 +156,7 @@ def test_the_database_refuses_a_second_firing_of_one_occurrence(db_url, start):
     state = c.deal(deal)
     decisions = evaluate(c.ruleset("policies"), state, clock.now())  # no skip: both rules "fire" again
     assert {d.rule.id for d in decisions} == {"welcome_once", "each_visit"}
-    with c.session() as s:
+    with db_session(c) as s:
         version = repo.get_funnel(s, "policies").active_version_id
         for d in decisions:
             assert repo.insert_firing(s, deal_id=deal, funnel_id="policies", rule_id=d.rule.id,
@@ -219,7 +220,7 @@ def test_after_each_activity_rearms_after_complete_task(db_url, start):
     run_until_idle(c)
     clock.advance(24 * H)
     tick_and_dispatch(c)
-    with c.session() as s:
+    with db_session(c) as s:
         first_task = repo.list_tasks(s, status="open", deal_id=deal)[0].id
     c.close()
 

@@ -23,7 +23,7 @@ def demo(db_url: str, clock: VirtualClock) -> Conveyor:
 
 
 def test_conversion_counts_distinct_deals_per_move_on_the_demo(demo):
-    conv = reports.conversion(demo, "techflow")
+    conv = demo.reports.conversion("techflow")
     got = {(r["from"], r["to"]): (r["deals"], r["entered_from"]) for _, r in conv.iterrows()}
     # Demo: 5 leads; Acme, Dnipro and Odesa qualified; Dnipro answered "no" (rule → cold call);
     # Acme and Odesa reached Proposal; Odesa signed and paid (payment rule → Paid).
@@ -36,17 +36,17 @@ def test_conversion_counts_distinct_deals_per_move_on_the_demo(demo):
     }
     rate = conv.set_index(["from", "to"])["rate"]
     assert rate[("incoming", "qualification")] == pytest.approx(0.6)
-    reach = reports.stage_reach(demo, "techflow").set_index("stage")["deals"].to_dict()
+    reach = demo.reports.stage_reach("techflow").set_index("stage")["deals"].to_dict()
     assert reach == {"incoming": 5, "qualification": 3, "proposal": 2, "contract": 1, "paid": 1, "cold_call": 1}
 
 
 def test_demo_summary_and_project_work_child(demo):
-    total = reports.summary(demo, "techflow")
+    total = demo.reports.summary("techflow")
     assert (total.open_deals, total.won_deals, total.lost_deals) == (3, 1, 1)
     assert total.failed_actions == 0
-    child = reports.deal_board(demo, "project_work")
+    child = demo.reports.deal_board("project_work")
     assert child["key"].tolist() == ["D-4/project_work"]
-    card = reports.deal_card(demo, int(child["id"].iloc[0]))
+    card = demo.reports.deal_card(int(child["id"].iloc[0]))
     assert card.parent_key == "D-4"
     assert card.allowed_moves  # the child deal can move on in its own funnel
 
@@ -58,15 +58,15 @@ def test_time_in_stage_averages_finished_and_running_stays(conveyor, clock):
     clock.advance(timedelta(hours=2))
     conveyor.move_deal(a, "qualification")  # A: 6 h in incoming
     clock.advance(timedelta(hours=10))      # B still in incoming: 12 h so far; A 10 h in qualification
-    times = reports.time_in_stage(conveyor, "techflow").set_index("stage")
+    times = conveyor.reports.time_in_stage("techflow").set_index("stage")
     assert times.loc["incoming", "visits"] == 2
     assert times.loc["incoming", "finished"] == 1
     assert times.loc["incoming", "avg_hours"] == pytest.approx((6 + 12) / 2)
     assert times.loc["qualification", "avg_hours"] == pytest.approx(10)
     assert "paid" not in times.index  # won/lost stages are ends, not waits
-    stuck = reports.stuck_deals(conveyor, "techflow", threshold_hours=11)
+    stuck = conveyor.reports.stuck_deals("techflow", threshold_hours=11)
     assert stuck["id"].tolist() == [b]
-    assert reports.stuck_deals(conveyor, "techflow", threshold_hours=9)["id"].tolist() == [b, a]
+    assert conveyor.reports.stuck_deals("techflow", threshold_hours=9)["id"].tolist() == [b, a]
 
 
 def test_firings_are_counted_per_rule_per_monday_week(conveyor, clock):
@@ -74,7 +74,7 @@ def test_firings_are_counted_per_rule_per_monday_week(conveyor, clock):
     clock.advance(timedelta(days=7))
     conveyor.create_deal("techflow", title="Week 2 a")
     conveyor.create_deal("techflow", title="Week 2 b")
-    weekly = reports.firings_per_week(conveyor, "techflow")
+    weekly = conveyor.reports.firings_per_week("techflow")
     counts = {(r["week"], r["rule_id"]): r["firings"] for _, r in weekly.iterrows()}
     assert counts == {("2026-03-02", "assign_new_lead"): 1, ("2026-03-09", "assign_new_lead"): 2}
 
@@ -83,15 +83,15 @@ def test_overdue_counts_only_open_tasks_past_due_per_manager(conveyor, clock):
     first = conveyor.create_deal("techflow", title="First")
     conveyor.create_deal("techflow", title="Second")
     run_until_idle(conveyor)  # round robin: Olena gets the first lead, Petro the second; tasks due in 2 h
-    assert reports.overdue_by_manager(conveyor).empty
+    assert conveyor.reports.overdue_by_manager().empty
     clock.advance(timedelta(hours=3))
-    overdue = reports.overdue_by_manager(conveyor)
+    overdue = conveyor.reports.overdue_by_manager()
     assert dict(zip(overdue["manager"], overdue["overdue"], strict=True)) == {"Olena": 1, "Petro": 1}
-    total = reports.summary(conveyor)
+    total = conveyor.reports.summary()
     assert (total.open_tasks, total.overdue_tasks, total.open_deals) == (2, 2, 2)
-    task_id = int(reports.task_queue(conveyor, manager="Olena")["id"].iloc[0])
+    task_id = int(conveyor.reports.task_queue(manager="Olena")["id"].iloc[0])
     conveyor.complete_task(task_id)
-    overdue = reports.overdue_by_manager(conveyor)
+    overdue = conveyor.reports.overdue_by_manager()
     assert dict(zip(overdue["manager"], overdue["overdue"], strict=True)) == {"Petro": 1}
     assert conveyor.deal(first).manager_name == "Olena"
 
@@ -102,16 +102,16 @@ def test_task_queue_puts_high_priority_first_and_filters(conveyor, clock):
     clock.advance(timedelta(hours=25))
     conveyor.tick()  # incoming_idle_24h: a high-priority notification
     run_until_idle(conveyor)
-    queue = reports.task_queue(conveyor)
+    queue = conveyor.reports.task_queue()
     assert queue["kind"].tolist() == ["notification", "task"]
     assert queue["high"].tolist() == [True, False]
     # a notification is never "overdue"; the 2-hour call task is
     assert queue["overdue"].tolist() == [False, True]
-    assert reports.task_queue(conveyor, priorities=["normal"])["kind"].tolist() == ["task"]
-    assert reports.task_queue(conveyor, manager="Petro").empty
-    assert reports.task_queue(conveyor, manager="").empty  # nothing unassigned
-    assert reports.task_queue(conveyor, funnel="project_work").empty
-    assert set(reports.task_queue(conveyor)["deal_id"]) == {deal}
+    assert conveyor.reports.task_queue(priorities=["normal"])["kind"].tolist() == ["task"]
+    assert conveyor.reports.task_queue(manager="Petro").empty
+    assert conveyor.reports.task_queue(manager="").empty  # nothing unassigned
+    assert conveyor.reports.task_queue(funnel="project_work").empty
+    assert set(conveyor.reports.task_queue()["deal_id"]) == {deal}
 
 
 def test_action_log_keeps_rule_reason_version_and_error(conveyor):
@@ -121,17 +121,17 @@ def test_action_log_keeps_rule_reason_version_and_error(conveyor):
     for stage in ("qualification", "proposal", "contract"):
         conveyor.move_deal(deal, stage)
     run_until_idle(conveyor)
-    log = reports.action_log(conveyor)
+    log = conveyor.reports.action_log()
     sms = log[log["action"] == "send_sms"].iloc[0]
     assert (sms["status"], sms["rule_id"], sms["version"]) == ("dead", "contract_invoice_sms", 1)
     assert sms["reason"] == "stage = contract"
     assert "bad phone number" in sms["error"]
-    assert reports.action_log(conveyor, statuses=["dead"])["id"].tolist() == [sms["id"]]
-    assert reports.summary(conveyor).failed_actions == 1
+    assert conveyor.reports.action_log(statuses=["dead"])["id"].tolist() == [sms["id"]]
+    assert conveyor.reports.summary().failed_actions == 1
 
 
 def test_dry_run_reads_write_nothing(demo):
-    before = reports.row_counts(demo)
+    before = demo.reports.row_counts()
     acme = demo.deal_id("D-1")
     for hours in (0, 24, 48, 24 * 90):
         demo.dry_run(acme, demo.clock.now() + timedelta(hours=hours))
@@ -140,7 +140,7 @@ def test_dry_run_reads_write_nothing(demo):
     traces = {t.rule.id: t for t in demo.dry_run(sample)}
     assert traces["incoming_idle_24h"].fires
     assert [c.actual for c in traces["incoming_idle_24h"].conditions] == ["incoming", pytest.approx(30)]
-    assert reports.row_counts(demo) == before
+    assert demo.reports.row_counts() == before
 
 
 @pytest.mark.parametrize(("zone", "shown"), [
@@ -173,13 +173,13 @@ def test_reports_read_the_same_on_postgresql(pg_url, clock):
         run_until_idle(c)
         clock.advance(timedelta(hours=3))
         c.move_deal(a, "qualification")
-        total = reports.summary(c, "techflow")
+        total = c.reports.summary("techflow")
         assert (total.open_deals, total.open_tasks, total.overdue_tasks) == (2, 2, 2)
-        conv = reports.conversion(c, "techflow")
+        conv = c.reports.conversion("techflow")
         assert conv[["from", "to", "deals", "entered_from"]].values.tolist() == [["incoming", "qualification", 1, 2]]
-        assert reports.overdue_by_manager(c)["overdue"].tolist() == [2]
-        assert set(reports.task_queue(c)["deal_id"]) == {a, b}
-        assert reports.deal_card(c, a).events["kind"].tolist()[-1] == "stage_moved"
-        assert reports.firings_per_week(c)["firings"].sum() == 2
+        assert c.reports.overdue_by_manager()["overdue"].tolist() == [2]
+        assert set(c.reports.task_queue()["deal_id"]) == {a, b}
+        assert c.reports.deal_card(a).events["kind"].tolist()[-1] == "stage_moved"
+        assert c.reports.firings_per_week()["firings"].sum() == 2
     finally:
         c.close()

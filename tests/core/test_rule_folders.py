@@ -15,6 +15,7 @@ from engine.simulate.simulator import run_scenario
 from storage import repositories as repo
 from tests.conftest import SAMPLE_RULES
 from tests.support.funnels import funnel, rule
+from tests.support.sessions import db_session
 
 CHAIN_A = funnel("chain_a", [rule("start_b", "start", [{"name": "start_process", "params": {"funnel": "chain_b"}}])])
 CHAIN_B = funnel("chain_b", [rule("start_c", "start", [{"name": "start_process", "params": {"funnel": "chain_c"}}])])
@@ -40,7 +41,7 @@ def test_keys_of_chained_processes_stay_within_the_key_column(backend, clock, ch
         c.create_deal("chain_a", key=long_key)
         c.create_deal("chain_a", key="K" * 99 + "L")  # same start, different end
         run_until_idle(c)
-        with c.session() as s:
+        with db_session(c) as s:
             keys = [d.key for d in repo.list_deals(s)]
         assert len(keys) == 6 and len(set(keys)) == 6
         assert all(len(k) <= 100 for k in keys), keys

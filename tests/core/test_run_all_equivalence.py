@@ -30,6 +30,7 @@ from engine.rules.evaluators.reference import evaluate, occurrence
 from engine.rules.variables import variables_class
 from storage import repositories as repo
 from tests.conftest import SAMPLE_RULES, START
+from tests.support.sessions import db_session
 
 NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
 US_PER_HOUR = 3600 * 10**6
@@ -202,7 +203,7 @@ def test_exported_rules_decide_like_conveyor_on_a_real_deal(conveyor, clock):
         by_run_all = business_rules_decisions(ruleset, rules, state, clock.now())
         expected_new = {(rule_id, occurrence(ruleset.rule(rule_id), state)) for rule_id in by_run_all}
         expected_new -= fired_so_far
-        with conveyor.session() as s:
+        with db_session(conveyor) as s:
             recorded = {(f.rule_id, f.occurrence) for f in repo.list_firings(s, deal)}
         assert recorded - fired_so_far == expected_new, step
         fired_so_far.update(recorded)
@@ -246,5 +247,5 @@ def test_disabled_rules_are_left_out_of_the_export_and_out_of_the_decisions(conv
     assert assert_same_decisions(ruleset, rules, deal, NOW) == set()
     created = conveyor.create_deal("techflow", title="Paused")
     assert run_until_idle(conveyor) == []
-    with conveyor.session() as s:
+    with db_session(conveyor) as s:
         assert repo.list_firings(s, created) == []

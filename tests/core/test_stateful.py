@@ -28,6 +28,7 @@ from engine.outbox.dispatcher import RetryPolicy, dispatch_internal, dispatch_me
 from engine.outbox.providers import OutgoingMessage
 from storage import repositories as repo
 from storage.models import Firing, Invoice, Message, OutboxAction, RuleSetVersion, Task
+from tests.support.sessions import db_session
 
 ROOT = Path(__file__).resolve().parents[2]
 START_TIME = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -182,7 +183,7 @@ class EngineMachine(RuleBasedStateMachine):
 
     @invariant()
     def one_firing_per_occurrence_and_all_its_actions_queued(self) -> None:
-        with self.a.session() as s:
+        with db_session(self.a) as s:
             assert repo.duplicate_firings(s) == 0
             per_firing = dict(s.execute(select(OutboxAction.firing_id, func.count())
                                         .group_by(OutboxAction.firing_id)).all())
@@ -192,7 +193,7 @@ class EngineMachine(RuleBasedStateMachine):
 
     @invariant()
     def no_action_carried_out_twice(self) -> None:
-        with self.a.session() as s:
+        with db_session(self.a) as s:
             tasks = Counter(s.scalars(select(Task.outbox_id)))
             assert max(tasks.values(), default=1) == 1
             done = Counter(s.scalars(select(OutboxAction.action).where(OutboxAction.status == "done")))
@@ -204,7 +205,7 @@ class EngineMachine(RuleBasedStateMachine):
 
     def _check_settled(self) -> None:
         now = self.clock.now()
-        with self.a.session() as s:
+        with db_session(self.a) as s:
             rows = list(s.scalars(select(OutboxAction)))
         by_firing: dict[int, list[OutboxAction]] = {}
         for r in rows:

@@ -15,15 +15,16 @@ from engine.outbox.dispatcher import run_until_idle
 from storage import repositories as repo
 from storage.models import Deal, DealEvent, Firing
 from tests.support.database import refuse_inserts
+from tests.support.sessions import db_session
 
 
 def events(c: Conveyor, deal_id: int, kind: str) -> list[DealEvent]:
-    with c.session() as s:
+    with db_session(c) as s:
         return repo.list_events(s, deal_id, kinds=[kind])
 
 
 def _idle_firings(c: Conveyor) -> dict[int, int]:
-    with c.session() as s:
+    with db_session(c) as s:
         rows = s.execute(sa.select(Firing.deal_id).where(Firing.rule_id == "incoming_idle_24h")).scalars().all()
     return {d: rows.count(d) for d in set(rows)}
 
@@ -39,7 +40,7 @@ def test_a_tick_evaluates_the_other_deals_when_one_fails_and_retries_it_an_hour_
     assert _idle_firings(conveyor) == {deals[0]: 1, deals[2]: 1}  # the others fired, the bad one waits
     [failure] = events(conveyor, bad, "evaluation_failed")
     assert "value too long" in failure.data["error"]
-    with conveyor.session() as s:
+    with db_session(conveyor) as s:
         assert s.get(Deal, bad).next_due_at == clock.now() + timedelta(hours=1)
     repair()
     clock.advance(timedelta(minutes=30))

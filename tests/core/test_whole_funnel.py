@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from engine.outbox.dispatcher import run_until_idle
 from storage import repositories as repo
+from tests.support.sessions import db_session
 
 
 def test_a_lead_walks_the_whole_funnel_to_project_work(conveyor, clock):
@@ -30,7 +31,7 @@ def test_a_lead_walks_the_whole_funnel_to_project_work(conveyor, clock):
         ("paid_start_project", "start_process"),
         ("kickoff_meeting", "create_task"),
     ]
-    with conveyor.session() as s:
+    with db_session(conveyor) as s:
         messages = repo.list_messages(s, deal)
         child = repo.get_deal_by_key(s, f"{state.key}/project_work")
     assert [m.text for m in messages] == [

@@ -21,6 +21,7 @@ from engine.document.validate import validate_document, validate_text
 from engine.errors import RuleSetInvalid
 from storage import repositories as repo
 from tests.conftest import ROOT
+from tests.support.sessions import db_session
 
 PHONE = "+380501234567"
 
@@ -95,7 +96,7 @@ def test_nul_in_a_name_is_refused_identically_on_sqlite_and_postgresql(backend):
         backend.save_ruleset(funnel(**{"stages.1.name": "Do\x00ne"}))
     with pytest.raises(RuleSetInvalid, match=r"\n  - rules\[0\]\.conditions\.all\[1\]\.value: a number with 5000 digits"):
         backend.save_ruleset(json.dumps(funnel()).replace('"value": 10', '"value": 1' + "0" * 4999))
-    with backend.session() as s:
+    with db_session(backend) as s:
         assert repo.list_funnels(s) == []
     backend.save_ruleset(funnel(**{"description": "Tabs\tand\nlines are fine"}))
 

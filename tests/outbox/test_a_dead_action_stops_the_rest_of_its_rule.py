@@ -19,6 +19,7 @@ from storage import repositories as repo
 from storage.models import Deal, OutboxAction
 from tests.support.database import refuse_inserts
 from tests.support.funnels import funnel, rule
+from tests.support.sessions import db_session
 
 INVOICE = funnel("billing", [rule("invoice_and_sms", "start", [
     {"name": "generate_invoice", "params": {}},
@@ -27,7 +28,7 @@ INVOICE = funnel("billing", [rule("invoice_and_sms", "start", [
 
 
 def _outbox(c: Conveyor, deal_id: int) -> list[tuple[str, str, str | None]]:
-    with c.session() as s:
+    with db_session(c) as s:
         rows = s.scalars(sa.select(OutboxAction).where(OutboxAction.deal_id == deal_id).order_by(OutboxAction.seq))
         return [(r.action, r.status, r.last_error) for r in rows]
 
@@ -46,7 +47,7 @@ def test_a_dead_action_marks_the_later_actions_of_its_rule_dead_and_retry_requeu
         assert status == "dead", action
         assert error.startswith(f"skipped: earlier action {first_id} (generate_invoice) is dead: ")
     assert run_until_idle(conveyor) == []  # nothing runs without the invoice
-    with conveyor.session() as s:
+    with db_session(conveyor) as s:
         assert repo.list_messages(s, deal) == [] and repo.list_tasks(s, deal_id=deal) == []
 
     repair()
@@ -54,14 +55,14 @@ def test_a_dead_action_marks_the_later_actions_of_its_rule_dead_and_retry_requeu
     assert [status for _, status, _ in _outbox(conveyor, deal)] == ["pending"] * 3
     run_until_idle(conveyor)
     assert [status for _, status, _ in _outbox(conveyor, deal)] == ["done"] * 3
-    with conveyor.session() as s:
+    with db_session(conveyor) as s:
         [message] = repo.list_messages(s, deal)
         number = s.get(Deal, deal).invoice_number
     assert number and message.text == f"Please pay invoice {number}"
 
 
 def _outbox_id(c: Conveyor, deal_id: int, action: str) -> int:
-    with c.session() as s:
+    with db_session(c) as s:
         return s.scalar(sa.select(OutboxAction.id).where(OutboxAction.deal_id == deal_id,
                                                          OutboxAction.action == action))
 

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from engine.outbox.dispatcher import dispatch_internal, run_until_idle
 from storage.models import Firing, Invoice, Message
 from tests.support.engine_world import COUNTERPARTY, GOOD_PHONE
+from tests.support.sessions import db_session
 
 
 def test_sms_sent_after_a_second_contract_visit_quotes_the_first_invoice(conveyor) -> None:
@@ -18,7 +19,7 @@ def test_sms_sent_after_a_second_contract_visit_quotes_the_first_invoice(conveyo
     for stage in ("cold_call", "qualification", "proposal", "contract"):
         c.move_deal(deal, stage)
     run_until_idle(c)
-    with c.session() as s:
+    with db_session(c) as s:
         numbers = sorted(s.scalars(select(Invoice.number).where(Invoice.deal_id == deal)))
         texts = sorted(m.text for m in s.scalars(select(Message).where(Message.deal_id == deal)))
         firings = list(s.scalars(select(Firing).where(Firing.deal_id == deal,

@@ -23,6 +23,7 @@ from storage import repositories as repo
 from storage.models import Deal, OutboxAction, Task
 from tests.conftest import ROOT
 from tests.support.engine_world import start_engine, stop, wait_for
+from tests.support.sessions import db_session
 from tests.support.webhook import Gateway
 
 PHONE = "+380501234567"
@@ -72,7 +73,7 @@ def _poison(url: str) -> str:
 
 
 def _rows(c: Conveyor) -> dict[tuple[str, str], OutboxAction]:
-    with c.session() as s:
+    with db_session(c) as s:
         keys = {d.id: d.key for d in s.scalars(sa.select(Deal))}
         rows = list(s.scalars(sa.select(OutboxAction)))
         s.expunge_all()
@@ -124,7 +125,7 @@ def test_a_poisoned_deal_fails_its_own_rows_and_every_other_row_is_applied_and_s
         assert rows[("broken", "send_sms")].last_error.startswith("could not prepare the message: ValueError: ")
         for key in ("good-1", "good-2"):
             assert rows[(key, "send_sms")].status == rows[(key, "create_task")].status == "done"
-        with c.session() as s:
+        with db_session(c) as s:
             assert sorted(t.title for t in s.scalars(sa.select(Task))) == ["Call Good-1: fine", "Call Good-2: fine"]
             assert sorted(m.text for m in repo.list_messages(s)) == ["Hi Good-1: fine", "Hi Good-2: fine"]
 

@@ -19,6 +19,7 @@ from engine.outbox.dispatcher import dispatch_internal, dispatch_messages, retry
 from engine.outbox.providers import OutgoingMessage, WebhookProvider
 from storage import repositories as repo
 from storage.models import Message
+from tests.support.sessions import db_session
 
 COUNTERPARTY = {"company_name": "Acme LLC", "tax_id": "12345678", "billing_address": "Kyiv"}
 
@@ -129,7 +130,7 @@ def test_a_redirecting_gateway_makes_the_message_dead_with_the_location_masked_a
     dispatch_internal(conveyor)  # the invoice; the SMS is next in line
     [sent] = dispatch_messages(conveyor)
     assert sent.status == "dead"  # permanent: a redirect is not "delivered", and retrying will not help
-    with conveyor.session() as s:
+    with db_session(conveyor) as s:
         row = next(a for a, _f in repo.list_outbox(s, deal_id=deal) if a.action == "send_sms")
         assert row.status == "dead" and row.attempts == 1
         assert "HTTP 302" in row.last_error and "redirect to" in row.last_error

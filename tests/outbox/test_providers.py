@@ -16,6 +16,7 @@ from engine.outbox.dispatcher import RetryPolicy, dispatch_internal, dispatch_me
 from engine.outbox.providers import WebhookProvider, provider_from_url
 from storage import repositories as repo
 from tests.support.engine_world import seed, settled, start_engine, stop, wait_for
+from tests.support.sessions import db_session
 from tests.support.webhook import Gateway
 
 COUNTERPARTY = {"company_name": "Acme LLC", "tax_id": "12345678", "billing_address": "Kyiv"}
@@ -30,7 +31,7 @@ def _contract_deal(conveyor: Conveyor, phone: str = "+380501234567") -> int:
 
 
 def _sms_row(conveyor: Conveyor, deal: int):  # noqa: ANN202
-    with conveyor.session() as s:
+    with db_session(conveyor) as s:
         return next(a for a, _f in repo.list_outbox(s, deal_id=deal) if a.action == "send_sms")
 
 
@@ -149,7 +150,7 @@ def test_a_hanging_gateway_delays_neither_ticks_nor_internal_actions(db_url, tmp
         c = Conveyor(db_url)
         try:
             def internal_done() -> bool:
-                with c.session() as s:
+                with db_session(c) as s:
                     rows = [a for a, _f in repo.list_outbox(s, limit=1000)]
                     reminders = [f for f in repo.list_firings(s) if f.rule_id == "incoming_idle_24h"]
                 return (len(reminders) == len(world.incoming)
@@ -157,7 +158,7 @@ def test_a_hanging_gateway_delays_neither_ticks_nor_internal_actions(db_url, tmp
 
             # every message is stuck at the gateway, yet the due reminders fire and tasks/invoices are made
             wait_for(internal_done, 60, "ticks and internal actions while the gateway hangs", [engine], [log])
-            with c.session() as s:
+            with db_session(c) as s:
                 stuck = [a for a, _f in repo.list_outbox(s) if a.kind == "message"]
             assert all(a.status in ("pending", "sending") for a in stuck) and len(stuck) == 4
             assert gw.max_in_flight <= 2  # bounded: never more calls at once than --workers
@@ -166,7 +167,7 @@ def test_a_hanging_gateway_delays_neither_ticks_nor_internal_actions(db_url, tmp
         finally:
             assert stop(engine) == 0
         keys = gw.keys()
-    with c.session() as s:
+    with db_session(c) as s:
         sent = {a.idempotency_key for a, _f in repo.list_outbox(s) if a.kind == "message" and a.status == "done"}
     c.close()
     assert len(sent) == 4 and keys == {k: 1 for k in sent}
@@ -185,6 +186,6 @@ def test_a_dead_message_retried_after_fixing_the_number_goes_to_the_new_number_w
         assert [m["to"] for m in gw.received] == ["+380500000000", "+380671234567"]
         assert {m["header_key"] for m in gw.received} == {row.idempotency_key}
     assert result.status == "done" and _sms_row(conveyor, deal).status == "done"
-    with conveyor.session() as s:
+    with db_session(conveyor) as s:
         [message] = repo.list_messages(s, deal)
     assert message.to == "+380671234567" and message.status == "sent"

@@ -21,6 +21,7 @@ from tests.support.engine_world import (
     stop,
     wait_for,
 )
+from tests.support.sessions import db_session
 from tests.support.webhook import Gateway
 
 pytestmark = pytest.mark.slow
@@ -61,7 +62,7 @@ def test_engine_killed_at_any_point_loses_nothing_and_doubles_nothing(db_url, tm
         assert {k: keys[k] for k in sent} == {k: 1 for k in sent}
         assert set(keys) == sent  # the bad phone number never reached the gateway
         if point == "during_provider_call":
-            with c.session() as s:
+            with db_session(c) as s:
                 assert "reconciled" in [m.provider_ref for m in repo.list_messages(s)]
     finally:
         c.close()
@@ -104,7 +105,7 @@ def test_on_postgresql_a_message_cut_off_by_a_crash_is_reconciled_when_its_lease
         o = assert_exactly_once(c, world)
         sent = {k for k, status in o.message_keys.items() if status == "done"}
         assert len(sent) == 3 and keys == {k: 1 for k in sent}
-        with c.session() as s:
+        with db_session(c) as s:
             refs = [m.provider_ref for m in repo.list_messages(s)]
         assert "reconciled" in refs  # the one cut off was confirmed with the gateway, not resent
     finally:

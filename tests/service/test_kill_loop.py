@@ -34,6 +34,7 @@ from tests.support.engine_world import (
     wait_for,
     wait_started,
 )
+from tests.support.sessions import db_session
 from tests.support.webhook import Gateway
 
 pytestmark = pytest.mark.slow
@@ -216,7 +217,7 @@ class Engines:
     def kill_and_restart(self, slot: int, c: Conveyor) -> None:
         proc = self.procs[slot]
         assert wait_started(proc), f"engine {slot} did not start:\n{self.logs[slot].read_text()[-3000:]}"
-        with c.session() as s:  # what it had in hand (engine ids are host:pid:suffix), for the report
+        with db_session(c) as s:  # what it had in hand (engine ids are host:pid:suffix), for the report
             sending = s.scalar(select(func.count()).select_from(OutboxAction).where(
                 OutboxAction.status == "sending", OutboxAction.claimed_by.like(f"%:{proc.pid}:%"))) or 0
         in_flight = self.gateway.in_flight
@@ -233,7 +234,7 @@ class Engines:
 
 
 def _open_rows(c: Conveyor) -> int:
-    with c.session() as s:
+    with db_session(c) as s:
         return s.scalar(select(func.count()).select_from(OutboxAction)
                         .where(OutboxAction.status.not_in(("done", "dead")))) or 0
 
@@ -280,7 +281,7 @@ def _kill_loop(url: str, tmp_path: Path, engines: int) -> None:
 
 def _assert_once_and_nothing_lost(c: Conveyor, driver: Driver, failures: FivePercentFailures,
                                   accepted: Counter) -> None:
-    with c.session() as s:
+    with db_session(c) as s:
         firings = s.execute(select(Firing.id, Firing.deal_id, Firing.rule_id, Firing.occurrence)).all()
         rows = s.execute(select(OutboxAction.id, OutboxAction.firing_id, OutboxAction.kind, OutboxAction.action,
                                 OutboxAction.status, OutboxAction.idempotency_key, OutboxAction.result,

@@ -25,6 +25,7 @@ from tests.support.engine_world import (
     stop,
     wait_for,
 )
+from tests.support.sessions import db_session
 from tests.support.webhook import Gateway
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -87,7 +88,7 @@ def test_engines_started_together_on_postgresql_do_everything_exactly_once(
         assert len(sent) == CONTRACT
         # each message reached the gateway exactly once: no two engines sent the same action
         assert keys == {k: 1 for k in sent}
-        with c.session() as s:
+        with db_session(c) as s:
             # every engine took part (ticked) and said goodbye; the work really was shared
             beats = s.scalars(sa.select(EngineHeartbeat)).all()
             fired_by_tick = s.scalar(sa.select(sa.func.count()).select_from(Firing).where(Firing.trigger == "tick"))

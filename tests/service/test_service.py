@@ -18,6 +18,7 @@ from engine.core.conveyor import Conveyor
 from storage import repositories as repo
 from storage.db import make_engine, session_factory, transaction
 from tests.support.engine_world import ROOT, seed, settled, start_engine, stop, wait_for
+from tests.support.sessions import db_session
 from tests.support.webhook import Gateway
 
 pytestmark = pytest.mark.slow
@@ -78,7 +79,7 @@ def test_reminders_due_during_downtime_fire_once_at_the_next_tick_stamped_due_an
             wait_for(lambda: settled(c, world), 60, "the catch-up", [engine], [log])  # noqa: B023
         finally:
             assert stop(engine) == 0
-        with c.session() as s:
+        with db_session(c) as s:
             reminders = [f for f in repo.list_firings(s) if f.rule_id == "incoming_idle_24h"]
         c.close()
         assert len(reminders) == 4  # once each, also after the restart
@@ -97,7 +98,7 @@ def test_sigterm_finishes_the_message_in_hand_and_releases_nothing_half_done(db_
         keys = gw.keys()
     assert "SIGTERM received, finishing the action in hand" in log.read_text()
     c = Conveyor(db_url)
-    with c.session() as s:
+    with db_session(c) as s:
         messages = [a for a, _f in repo.list_outbox(s) if a.kind == "message"]
     # the one in hand was finished and recorded; the others were not started and wait, unclaimed
     done = [a for a in messages if a.status == "done"]

@@ -21,6 +21,7 @@ from tests.support.engine_world import (
     stop,
     wait_for,
 )
+from tests.support.sessions import db_session
 from tests.support.webhook import Gateway
 
 pytestmark = pytest.mark.slow
@@ -56,7 +57,7 @@ def _most_calls_started_within_a_second(starts: list[float]) -> int:
 
 
 def _messages_not_done(c: Conveyor) -> int:
-    with c.session() as s:
+    with db_session(c) as s:
         return s.scalar(select(func.count()).select_from(OutboxAction)
                         .where(OutboxAction.kind == "message", OutboxAction.status != "done")) or 0
 

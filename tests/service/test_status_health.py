@@ -19,6 +19,7 @@ from engine.core.conveyor import Conveyor
 from engine.service.status import Health, health, render
 from storage import repositories as repo
 from tests.support.engine_world import ROOT, seed, start_engine, wait_for
+from tests.support.sessions import db_session
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +40,7 @@ def test_an_engine_killed_45_seconds_ago_reads_not_responding_and_health_needs_a
         engine.send_signal(signal.SIGKILL)
         engine.wait(timeout=30)
     c = Conveyor(db_url)
-    with c.session() as s:
+    with db_session(c) as s:
         [beat] = repo.list_heartbeats(s)
     c.close()
     # Seen right after the kill, the engine still counts as running (its heartbeat is fresh) ...
@@ -63,7 +64,7 @@ def test_an_engine_killed_45_seconds_ago_reads_not_responding_and_health_needs_a
 def test_a_heartbeat_from_a_clock_ahead_of_ours_reads_zero_seconds_ago_never_negative(db_url):
     c = Conveyor(db_url)
     ahead = datetime.now(UTC) + timedelta(seconds=22)  # an engine on a host whose clock runs 22 s fast
-    with c.session() as s:
+    with db_session(c) as s:
         repo.upsert_heartbeat(s, "web9:77:abcdef", host="web9", pid=77, started_at=ahead, seen_at=ahead,
                               last_tick_at=ahead, last_tick_seconds=0.05,
                               last_tick_summary={"tick_seconds": 60, "deals_failed": 0})

@@ -22,6 +22,7 @@ from engine.clock import VirtualClock
 from engine.core.conveyor import Conveyor
 from storage import repositories as repo
 from storage.models import Deal, Firing, Invoice, Message, OutboxAction, Task
+from tests.support.sessions import db_session
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_RULES = ROOT / "sample_rules"
@@ -82,9 +83,9 @@ def _bulk_quiet(c: Conveyor, n: int, created: datetime) -> list[int]:
         if hasattr(Deal, "next_due_at"):
             row["next_due_at"] = created
         rows.append(row)
-    with c.session() as s:
+    with db_session(c) as s:
         repo.add_deals_bulk(s, rows)
-    with c.session() as s:
+    with db_session(c) as s:
         return list(s.scalars(select(Deal.id).where(Deal.key.like("Q-%"))))
 
 
@@ -154,7 +155,7 @@ def wait_for(predicate, timeout: float, what: str, procs: list[subprocess.Popen]
 
 def settled(c: Conveyor, world: World) -> bool:
     """Every expected firing exists and every outbox row is done or dead (nothing left to do)."""
-    with c.session() as s:
+    with db_session(c) as s:
         open_rows = s.scalar(select(func.count()).select_from(OutboxAction)
                              .where(OutboxAction.status.not_in(("done", "dead")))) or 0
         reminders = s.scalar(select(func.count()).select_from(Firing)
@@ -175,7 +176,7 @@ class Outcome:
 
 
 def outcome(c: Conveyor) -> Outcome:
-    with c.session() as s:
+    with db_session(c) as s:
         firings = Counter(s.execute(select(Firing.rule_id, Firing.deal_id, Firing.occurrence)).all())
         tasks_per_outbox = Counter(s.scalars(select(Task.outbox_id)).all())
         rows = s.execute(select(OutboxAction.kind, OutboxAction.action, OutboxAction.status,

@@ -1,0 +1,151 @@
+"""What a deal change may carry: text, numbers, keys and field values, checked before any query.
+
+Every value that reaches the database through the core passes here first, so a value no backend
+stores alike is a clear ``InvalidChange`` naming the field, never a failing transaction later.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime
+from typing import Any
+
+from engine.document.ruleset import FieldDef, FieldType, RuleSet
+from engine.document.suggestions import suggest
+from engine.errors import InvalidChange
+from engine.rules.deal import BUILTIN_FIELDS
+from engine.text import refusal as text_refusal
+
+__all__ = [
+    "GENERATED_KEY", "MANAGER_NAME_LIMIT", "MANAGER_PHONE_LIMIT", "MAX_COMMENT", "MAX_NUMBER",
+    "MAX_SHORT_TEXT", "MAX_TEXT", "TEXT_LIMITS", "blank", "clean_fields", "clean_key", "clean_text",
+    "clean_value", "jsonable", "number", "shown",
+]
+
+#: Longest text a built-in deal column holds (storage/models.py): PostgreSQL refuses longer values,
+#: and a refused value must be a clear error at the change, not a failing transaction later.
+TEXT_LIMITS = {"key": 100, "title": 300, "phone": 50, "email": 200}
+MANAGER_NAME_LIMIT, MANAGER_PHONE_LIMIT = 200, 50
+#: Largest magnitude a number in a deal may have: beyond it floats lose whole units, and
+#: NaN/Infinity are not JSON (PostgreSQL refuses them) and break comparisons.
+MAX_NUMBER = 1e15
+#: Longest text a custom text field or an activity note may hold (it may become an SMS text).
+MAX_TEXT = 10_000
+#: Longest activity kind, actor name, version comment and funnel/stage name given to a method.
+MAX_SHORT_TEXT, MAX_COMMENT = 200, 2_000
+#: Keys the engine generates for keyless deals (``D-<id>``); an explicit key may not take one.
+GENERATED_KEY = re.compile(r"^D-\d+$")
+
+
+def blank(value: Any) -> bool:
+    """Empty for an entry guard: None, blank text or an empty list."""
+    return value is None or (isinstance(value, str) and not value.strip()) or value == []
+
+
+def shown(value: Any, limit: int = 40) -> str:
+    """``value`` quoted for an error message: escaped (so it prints and stores anywhere) and short."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def number(what: str, value: Any, *, non_negative: bool = False) -> float:
+    """A finite float within ±``MAX_NUMBER`` (and not below zero if ``non_negative``), or InvalidChange."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidChange(f"{what} needs a number, got {value!r}")
+    try:
+        result = float(value)
+    except OverflowError:  # an int too large for a float
+        result = math.inf
+    if not math.isfinite(result) or abs(result) > MAX_NUMBER:
+        text = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "…"
+        raise InvalidChange(f"{what} must be a finite number between -{MAX_NUMBER:.0e} and {MAX_NUMBER:.0e},"
+                            f" got {text}")
+    if non_negative and result < 0:
+        raise InvalidChange(f"{what} cannot be negative, got {value!r}")
+    return result
+
+
+def clean_text(what: str, value: Any, limit: int | None = MAX_TEXT, *, one_line: bool = False) -> str:
+    """``value`` if it is text every backend stores as given, else InvalidChange naming ``what``.
+
+    Refused (``engine.text``): non-text, more than ``limit`` characters, lone surrogates (not
+    Unicode), NUL and the other C0 control characters; tab and line breaks unless ``one_line``.
+    One such value stored would fail every later batch it joins (e.g. the SMS quoting it).
+    """
+    if not isinstance(value, str):
+        raise InvalidChange(f"{what} needs text, got {shown(value)}")
+    if limit is not None and len(value) > limit:
+        raise InvalidChange(f"{what} is {len(value)} characters long; the limit is {limit}")
+    reason = text_refusal(value, one_line=one_line)
+    if reason is not None:
+        raise InvalidChange(f"{what} {reason}")
+    return value
+
+
+def clean_key(key: Any) -> str:
+    """An explicit deal key: text that fits its column and is not an engine-made ``D-<n>``."""
+    key = str(key).strip()
+    if len(key) > TEXT_LIMITS["key"]:
+        raise InvalidChange(f"deal key is {len(key)} characters long; the limit is {TEXT_LIMITS['key']}")
+    clean_text("deal key", key, None, one_line=True)
+    if GENERATED_KEY.match(key):
+        raise InvalidChange(f"deal key '{key}' looks like a generated key (D-<number> is kept for deals"
+                            " created without a key); choose another key, e.g. with a prefix of your own")
+    return key
+
+
+def clean_value(fd: FieldDef, value: Any) -> Any:
+    """A custom field's value as its type stores it (None for empty), or InvalidChange."""
+    if value is None or value == "":
+        return None
+    if fd.type is FieldType.NUMERIC:
+        return number(f"field '{fd.name}'", value)
+    if fd.type is FieldType.BOOLEAN:
+        if not isinstance(value, bool):
+            raise InvalidChange(f"field '{fd.name}' needs true or false, got {shown(value)}")
+        return value
+    if fd.type is FieldType.SELECT:
+        match = next((o for o in fd.options if isinstance(value, str) and o.lower() == value.lower()), None)
+        if match is None:
+            raise InvalidChange(f"field '{fd.name}': {shown(value)} is not one of its options ({', '.join(fd.options)})")
+        return match
+    return clean_text(f"field '{fd.name}'", value, MAX_TEXT)
+
+
+def clean_fields(rs: RuleSet, fields: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split and type-check fields: (built-in deal attributes, custom fields)."""
+    builtin, custom = {}, {}
+    if not isinstance(fields, dict):
+        raise InvalidChange(f"fields must be an object of field names and values, got {shown(fields)}")
+    known = list(BUILTIN_FIELDS) + [f.name for f in rs.fields]
+    for name, value in fields.items():
+        clean_text("a field name", name, MAX_SHORT_TEXT, one_line=True)
+        if name in BUILTIN_FIELDS:
+            if name == "amount":
+                builtin[name] = None if value is None else number("field 'amount'", value, non_negative=True)
+            else:
+                text = "" if value is None else str(value)
+                builtin[name] = clean_text(f"field '{name}'", text, TEXT_LIMITS.get(name, MAX_TEXT),
+                                           one_line=name != "title")
+            continue
+        fd = rs.field(name)
+        if fd is None:
+            raise InvalidChange(f"unknown field '{name}' in funnel '{rs.funnel}'{suggest(name, known)}")
+        custom[name] = clean_value(fd, value)
+    return builtin, custom
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as JSON every backend stores alike: string keys, rounded floats, ISO instants."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [jsonable(v) for v in value]
+    if isinstance(value, float):
+        return round(value, 6)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, str | int | bool) or value is None:
+        return value
+    return str(value)

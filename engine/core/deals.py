@@ -1,0 +1,251 @@
+"""Deal commands and managers: every change to a deal, from any door, is one of these.
+
+A change locks its deal, first fires what fell due on the deal as it stood (``Evaluation.catch_up``),
+applies itself, records an event and evaluates the deal: all in one transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from engine.core.context import Context
+from engine.core.deal_input import (
+    MANAGER_NAME_LIMIT,
+    MANAGER_PHONE_LIMIT,
+    MAX_SHORT_TEXT,
+    MAX_TEXT,
+    blank,
+    clean_fields,
+    clean_key,
+    clean_text,
+    jsonable,
+    number,
+)
+from engine.core.evaluation import Evaluation, enter_stage, guard_failed
+from engine.core.rulesets import RuleSets
+from engine.document.ruleset import RuleSet, StageKind
+from engine.document.suggestions import suggest
+from engine.errors import InvalidChange, NotFound, TransitionNotAllowed
+from engine.rules.deal import BUILTIN_FIELDS
+from storage import repositories as repo
+from storage.models import Deal
+
+__all__ = ["Deals", "Manager"]
+
+#: What a change does to its locked deal; returns the event's data.
+Mutation = Callable[[Session, Deal, RuleSet, datetime], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Manager:
+    id: int
+    name: str
+    phone: str
+    active: bool
+
+
+class _NothingToDo(Exception):
+    """A change found, under its lock, that it has nothing left to do: its transaction rolls back."""
+
+
+class Deals:
+    """Deal commands (create, update, move, the client's and manager's events) and the managers."""
+
+    def __init__(self, context: Context, rulesets: RuleSets, evaluation: Evaluation):
+        self._context = context
+        self._rulesets = rulesets
+        self._evaluation = evaluation
+
+    # -- managers --------------------------------------------------------------------------------
+    def add_manager(self, name: str, phone: str = "") -> int:
+        name = clean_text("manager name", name.strip() if isinstance(name, str) else name, MANAGER_NAME_LIMIT,
+                          one_line=True)
+        if not name:
+            raise InvalidChange("manager name is empty")
+        clean_text("manager phone", phone, MANAGER_PHONE_LIMIT, one_line=True)
+        try:
+            with self._context.transaction() as s:
+                if repo.get_manager_by_name(s, name):
+                    raise InvalidChange(f"a manager named '{name}' already exists")
+                return repo.add_manager(s, name, phone).id
+        except IntegrityError:  # added by someone else between our check and our insert
+            raise InvalidChange(f"a manager named '{name}' was added by someone else at the same time;"
+                                " refresh and try again (with another name if it is a different person)") from None
+
+    def set_manager_active(self, manager_id: int, active: bool) -> None:
+        with self._context.transaction() as s:
+            m = next((m for m in repo.list_managers(s) if m.id == manager_id), None)
+            if m is None:
+                raise NotFound(f"no manager {manager_id}")
+            m.active = active
+
+    def managers(self) -> list[Manager]:
+        with self._context.transaction() as s:
+            return [Manager(m.id, m.name, m.phone or "", bool(m.active)) for m in repo.list_managers(s)]
+
+    # -- deal changes ----------------------------------------------------------------------------
+    def create(self, funnel: str, *, key: str | None = None, title: str = "", stage: str | None = None,
+               fields: dict[str, Any] | None = None, manager: str | None = None, actor: str = "system") -> int:
+        now = self._context.clock.now()
+        # Checked before any query: a NUL or a lone surrogate in a lookup is a raw database error.
+        clean_text("funnel", funnel, MAX_SHORT_TEXT, one_line=True)
+        if stage is not None:
+            clean_text("stage", stage, MAX_SHORT_TEXT, one_line=True)
+        if manager:
+            clean_text("manager", manager, MAX_SHORT_TEXT, one_line=True)
+        clean_text("actor", actor, MAX_SHORT_TEXT, one_line=True)
+        with self._context.transaction() as s:
+            rs, _ = self._rulesets.active(s, funnel)
+            stage = stage or rs.entry_stage
+            st = rs.stage(stage)
+            if st is None:
+                raise InvalidChange(f"unknown stage '{stage}' in funnel '{funnel}'"
+                                    f"{suggest(stage, [x.id for x in rs.stages])}")
+            key = clean_key(key) if key is not None and str(key).strip() else None
+            if key is not None:
+                if repo.get_deal_by_key(s, key):
+                    raise InvalidChange(f"a deal with key '{key}' already exists")
+            builtin, custom = clean_fields(rs, {"title": title, **(fields or {})})
+            if st.guard:  # creating a deal straight into a guarded stage must not bypass its guard
+                missing = [f for f in st.guard.required_fields
+                           if blank(builtin.get(f) if f in BUILTIN_FIELDS else custom.get(f))]
+                if missing:
+                    raise guard_failed(rs, st, missing)
+            manager_id = None
+            if manager:
+                m = repo.get_manager_by_name(s, manager)
+                if m is None:
+                    raise NotFound(f"no manager named '{manager}'")
+                manager_id = m.id
+            try:
+                deal = repo.add_deal(s, key=key or f"tmp-{uuid.uuid4().hex}", funnel_id=funnel, stage=stage,
+                                     closed=st.kind is not StageKind.OPEN, stage_visit=1, stage_entered_at=now,
+                                     activity_seq=0, fields=custom, manager_id=manager_id, created_at=now,
+                                     updated_at=now, **{k: v for k, v in builtin.items() if v is not None})
+                if not key:  # D-<id> is free: explicit keys may not look like one (clean_key)
+                    deal.key = f"D-{deal.id}"
+                    s.flush()
+            except IntegrityError:  # created by someone else between our check and our insert
+                raise InvalidChange(f"a deal with key '{key or 'D-<number>'}' was created by someone else at"
+                                    " the same time; nothing was saved; try again (with another key)") from None
+            repo.add_event(s, deal.id, now, "created", actor, {"stage": stage, "fields": {**builtin, **custom}})
+            self._evaluation.evaluate(s, deal, now, "create")
+            return deal.id
+
+    def update(self, deal_id: int, fields: dict[str, Any], *, actor: str = "manager") -> None:
+        """Change built-in (title, phone, email, amount) and custom fields; a manager's edit is activity."""
+        clean_text("actor", actor, MAX_SHORT_TEXT, one_line=True)
+
+        def mutate(s: Session, deal: Deal, rs: RuleSet, now: datetime) -> dict[str, Any]:
+            builtin, custom = clean_fields(rs, fields)
+            changed = {}
+            for k, v in builtin.items():
+                if getattr(deal, k) != v:
+                    changed[k] = {"from": getattr(deal, k), "to": v}
+                    setattr(deal, k, v)
+            merged = dict(deal.fields or {})
+            for k, v in custom.items():
+                if merged.get(k) != v:
+                    changed[k] = {"from": merged.get(k), "to": v}
+                    merged[k] = v
+            deal.fields = merged
+            return changed
+        self._change(deal_id, "updated", actor, mutate, manager_activity=actor != "system")
+
+    def move(self, deal_id: int, stage: str, *, actor: str = "manager") -> None:
+        """A manual stage move: allowed transitions and the target's entry guard are enforced."""
+        clean_text("stage", stage, MAX_SHORT_TEXT, one_line=True)
+        clean_text("actor", actor, MAX_SHORT_TEXT, one_line=True)
+
+        def mutate(s: Session, deal: Deal, rs: RuleSet, now: datetime) -> dict[str, Any]:
+            if rs.stage(stage) is None:
+                raise InvalidChange(f"unknown stage '{stage}'{suggest(stage, [x.id for x in rs.stages])}")
+            if deal.stage == stage:
+                raise InvalidChange(f"deal {deal.key} is already in stage '{stage}'")
+            if rs.transitions and not rs.allows(deal.stage, stage):
+                allowed = [t.to for t in rs.transitions if t.from_ == deal.stage]
+                raise TransitionNotAllowed(
+                    f"moving from '{deal.stage}' to '{stage}' is not an allowed transition"
+                    f" (allowed from '{deal.stage}': {', '.join(allowed) or 'none'})")
+            return enter_stage(deal, rs, stage, now)
+        self._change(deal_id, "stage_moved", actor, mutate, manager_activity=True)
+
+    def attach_proposal(self, deal_id: int, *, actor: str = "manager") -> None:
+        clean_text("actor", actor, MAX_SHORT_TEXT, one_line=True)
+        self._stamp(deal_id, "proposal_attached", "proposal_attached_at", actor, manager_activity=True)
+
+    def proposal_opened(self, deal_id: int) -> None:
+        self._stamp(deal_id, "proposal_opened", "proposal_opened_at", "client", manager_activity=False)
+
+    def client_replied(self, deal_id: int) -> None:
+        self._stamp(deal_id, "client_replied", "client_replied_at", "client", manager_activity=False)
+
+    def record_payment(self, deal_id: int, amount: float | None = None) -> None:
+        if amount is not None:
+            amount = number("payment amount", amount, non_negative=True)
+
+        def mutate(s: Session, deal: Deal, rs: RuleSet, now: datetime) -> dict[str, Any]:
+            deal.payment_received_at = deal.payment_received_at or now
+            return {"amount": amount}
+        self._change(deal_id, "payment_received", "client", mutate, manager_activity=False)
+
+    def record_activity(self, deal_id: int, kind: str = "call", note: str = "", *, actor: str = "manager") -> None:
+        """A manager's call, note, meeting...: re-arms ``after_each_activity`` rules."""
+        clean_text("activity kind", kind, MAX_SHORT_TEXT, one_line=True)
+        clean_text("activity note", note, MAX_TEXT)
+        clean_text("actor", actor, MAX_SHORT_TEXT, one_line=True)
+        self._change(deal_id, "activity", actor, lambda s, d, rs, now: {"kind": kind, "note": note},
+                     manager_activity=True)
+
+    def complete_task(self, task_id: int, *, actor: str = "manager") -> None:
+        """Mark a task or notification done; counts as the manager's activity on its deal."""
+        clean_text("actor", actor, MAX_SHORT_TEXT, one_line=True)
+        with self._context.transaction() as s:
+            task = repo.get_task(s, task_id)
+            if task is None:
+                raise NotFound(f"no task {task_id}")
+            if task.status == "done":
+                return
+            deal_id = task.deal_id
+
+        def mutate(s: Session, deal: Deal, rs: RuleSet, now: datetime) -> dict[str, Any]:
+            t = repo.get_task(s, task_id)
+            # Checked again under the deal's lock: someone may have completed it since the read above.
+            if t.status == "done":
+                raise _NothingToDo
+            t.status, t.done_at = "done", now
+            return {"task": task_id, "title": t.title}
+        try:
+            self._change(deal_id, "task_done", actor, mutate, manager_activity=True)
+        except _NothingToDo:
+            return
+
+    # -- internals of a change ---------------------------------------------------------------------
+    def _stamp(self, deal_id: int, kind: str, column: str, actor: str, *, manager_activity: bool) -> None:
+        def mutate(s: Session, deal: Deal, rs: RuleSet, now: datetime) -> dict[str, Any]:
+            setattr(deal, column, now)
+            return {}
+        self._change(deal_id, kind, actor, mutate, manager_activity=manager_activity)
+
+    def _change(self, deal_id: int, kind: str, actor: str, mutate: Mutation, *, manager_activity: bool) -> None:
+        now = self._context.clock.now()
+        with self._context.transaction() as s:
+            deal = repo.get_deal(s, deal_id, for_update=True)
+            if deal is None:
+                raise NotFound(f"no deal {deal_id}")
+            self._evaluation.catch_up(s, deal, now)
+            rs, _ = self._rulesets.active(s, deal.funnel_id)
+            data = mutate(s, deal, rs, now)
+            if manager_activity:
+                deal.activity_seq += 1
+                deal.last_activity_at = now
+            deal.updated_at = now
+            repo.add_event(s, deal.id, now, kind, actor, jsonable(data))
+            self._evaluation.evaluate(s, deal, now, kind)

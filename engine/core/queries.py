@@ -1,0 +1,173 @@
+"""Reads of deals for the doors and the outbox: a deal's state, its key, a dry run, stage references.
+
+Nothing here writes a row. The session-taking functions (``state``, ``template_values``) serve the
+outbox inside its own transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from engine.core.context import Context
+from engine.core.deal_input import clean_text
+from engine.core.rulesets import RuleSets
+from engine.document.ruleset import RuleSet
+from engine.errors import NotFound
+from engine.rules.deal import DealState
+from engine.rules.evaluators.reference import RuleTrace, trace
+from storage import repositories as repo
+from storage.db import make_engine, read_transaction, sqlite_path
+from storage.models import Deal
+from storage.readonly import read_only_engine
+
+__all__ = ["NEIGHBOUR_CONNECT_SECONDS", "ActionInfo", "Queries", "TaskInfo", "deal_state", "stored_funnel_ids"]
+
+#: How long ``stored_funnel_ids`` waits for a PostgreSQL server (unless the URL says otherwise).
+NEIGHBOUR_CONNECT_SECONDS = 3
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    id: int
+    deal_id: int
+    kind: str
+    title: str
+    status: str
+
+
+@dataclass(frozen=True)
+class ActionInfo:
+    """One outbox row as ``conveyor actions`` lists it."""
+
+    id: int
+    status: str
+    action: str
+    deal_id: int
+    deal_key: str
+    rule_id: str
+    attempts: int
+    next_attempt_at: datetime | None
+    updated_at: datetime | None
+    last_error: str | None
+
+
+class Queries:
+    """Read-only questions about deals."""
+
+    def __init__(self, context: Context, rulesets: RuleSets):
+        self._context = context
+        self._rulesets = rulesets
+
+    def deal(self, deal_id: int) -> DealState:
+        with self._context.transaction() as s:
+            deal = repo.get_deal(s, deal_id)
+            if deal is None:
+                raise NotFound(f"no deal {deal_id}")
+            return self.state(s, deal)
+
+    def deal_id(self, key: str) -> int:
+        clean_text("deal key", key, None, one_line=True)
+        with self._context.transaction() as s:
+            deal = repo.get_deal_by_key(s, key)
+            if deal is None:
+                raise NotFound(f"no deal with key '{key}'")
+            return deal.id
+
+    def any_deals(self) -> bool:
+        with self._context.transaction() as s:
+            return bool(repo.list_deals(s, limit=1))
+
+    def tasks(self, deal_id: int, *, status: str | None = None) -> list[TaskInfo]:
+        """The deal's tasks and notifications (``status``: only those, e.g. ``"open"``)."""
+        with self._context.transaction() as s:
+            return [TaskInfo(t.id, t.deal_id, t.kind, t.title, t.status)
+                    for t in repo.list_tasks(s, status=status, deal_id=deal_id)]
+
+    def actions(self, statuses: list[str], *, deal_id: int | None = None, limit: int = 50) -> list[ActionInfo]:
+        """Outbox rows in ``statuses`` (of one deal), newest first, as ``repositories.list_outbox`` orders them."""
+        with self._context.transaction() as s:
+            rows = repo.list_outbox(s, statuses=statuses, deal_id=deal_id, limit=limit)
+            keys = {d.id: d.key for d in repo.deals_by_ids(s, sorted({a.deal_id for a, _f in rows}))}
+            return [ActionInfo(a.id, a.status, a.action, a.deal_id, keys.get(a.deal_id, str(a.deal_id)), f.rule_id,
+                               a.attempts, a.next_attempt_at, a.updated_at, a.last_error) for a, f in rows]
+
+    def dry_run(self, deal: int | DealState, at: datetime | None = None,
+                ruleset: RuleSet | None = None) -> list[RuleTrace]:
+        """Which rules would fire for ``deal`` at ``at`` and why; executes and records nothing."""
+        state = self.deal(deal) if isinstance(deal, int) else deal
+        # A draft (e.g. from the builder) has not been through the validator yet: business-rules would
+        # resolve its names with getattr, so it is validated here like any save.
+        rs = self._rulesets.validate(ruleset) if ruleset is not None else self._rulesets.get(state.funnel)
+        return trace(rs, state, at or self._context.clock.now())
+
+    def stage_references(self, funnel: str, stage: str, ruleset: RuleSet | None = None) -> list[str]:
+        """What refers to a stage (rules, transitions, guards, deals): deleting it is refused while any do."""
+        rs = ruleset or self._rulesets.get(funnel)
+        refs = []
+        for i, r in enumerate(rs.rules):
+            text = json.dumps(r.business_rule())
+            if f'"{stage}"' in text:
+                refs.append(f"rule '{r.name or r.id}' (rules[{i}])")
+        refs += [f"transition {t.from_} → {t.to}" for t in rs.transitions if stage in (t.from_, t.to)]
+        if rs.initial_stage == stage:
+            refs.append("the funnel's initial stage")
+        with self._context.transaction() as s:
+            deals = repo.deals_referencing_stage(s, funnel, stage)
+        if deals:
+            refs.append(f"{len(deals)} deal(s): " + ", ".join(d.key for d in deals[:10]) + (" …" if len(deals) > 10 else ""))
+        return refs
+
+    # -- inside a caller's transaction (the outbox) ----------------------------------------------
+    def state(self, s: Session, deal: Deal) -> DealState:
+        manager = repo.manager_names(s).get(deal.manager_id) if deal.manager_id else None
+        return deal_state(deal, manager)
+
+    def template_values(self, s: Session, deal: Deal) -> dict[str, Any]:
+        """What a message or task template of ``deal`` may quote, under its funnel's active version."""
+        rs, _ = self._rulesets.active(s, deal.funnel_id)
+        stage = rs.stage(deal.stage)
+        return self.state(s, deal).template_values(stage.name if stage else deal.stage, rs.name)
+
+
+def deal_state(deal: Deal, manager_name: str | None = None) -> DealState:
+    return DealState(
+        id=deal.id, key=deal.key, funnel=deal.funnel_id, stage=deal.stage, created_at=deal.created_at,
+        stage_entered_at=deal.stage_entered_at, stage_visit=deal.stage_visit, activity_seq=deal.activity_seq,
+        title=deal.title or "", phone=deal.phone or "", email=deal.email or "", amount=deal.amount,
+        manager_id=deal.manager_id, manager_name=manager_name, last_activity_at=deal.last_activity_at,
+        proposal_attached_at=deal.proposal_attached_at, proposal_opened_at=deal.proposal_opened_at,
+        client_replied_at=deal.client_replied_at, payment_received_at=deal.payment_received_at,
+        invoice_number=deal.invoice_number, fields=dict(deal.fields or {}))
+
+
+def stored_funnel_ids(url: str) -> set[str]:
+    """Funnel ids saved in the database at ``url``; empty if it does not exist or cannot be read.
+
+    Read-only on purpose (``conveyor validate``): it never creates a database or a file and runs no
+    migration; a SQLite file is opened ``mode=ro``, a PostgreSQL server waited for a few seconds only.
+    """
+    try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            path = sqlite_path(url)
+            if path is None or not os.path.isfile(path):
+                return set()
+            engine = read_only_engine(url)
+        else:
+            if "connect_timeout" not in parsed.query:
+                parsed = parsed.update_query_dict({"connect_timeout": str(NEIGHBOUR_CONNECT_SECONDS)})
+            engine = make_engine(parsed.render_as_string(hide_password=False))
+        try:
+            with read_transaction(engine) as s:
+                return {f.id for f in repo.list_funnels(s)}
+        finally:
+            engine.dispose()
+    except Exception:  # noqa: BLE001 - no database (or no schema yet) only means fewer known funnels
+        return set()

@@ -1,0 +1,25 @@
+"""``assign_manager``: the next active manager in round-robin order, unless the deal has one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from engine.outbox.effects.base import Core, manager_name
+from engine.outbox.errors import ActionFailed
+from storage import repositories as repo
+from storage.models import Deal, Firing, OutboxAction
+
+
+def apply(core: Core, s: Session, deal: Deal, row: OutboxAction, firing: Firing, now: datetime) -> dict:
+    if deal.manager_id is not None:
+        return {"manager": manager_name(s, deal), "kept": True}
+    manager = repo.next_manager_round_robin(s)
+    if manager is None:
+        raise ActionFailed("no active manager to assign (add one, or re-activate one)")
+    manager.assign_seq = repo.next_assign_seq(s)
+    manager.last_assigned_at = now
+    deal.manager_id = manager.id
+    repo.add_event(s, deal.id, now, "manager_assigned", "engine", {"manager": manager.name, "rule": firing.rule_id})
+    return {"manager": manager.name}

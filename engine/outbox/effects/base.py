@@ -1,0 +1,54 @@
+"""What every internal action's effect is given, and the helpers two or more of them share.
+
+An effect runs inside the dispatcher's transaction (``s``) on the deal its row names, locked, and
+returns the resolved parameters (what actually happened), which the outbox row keeps as ``result``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from engine.core.evaluation import MAX_CASCADE, Evaluation
+from engine.core.queries import Queries
+from engine.core.rulesets import RuleSets
+from engine.outbox.errors import ActionFailed
+from storage import repositories as repo
+from storage.models import Deal, Firing, OutboxAction
+
+__all__ = ["Core", "Effect", "bounded_chain", "manager_name"]
+
+
+@dataclass(frozen=True)
+class Core:
+    """The core services an effect may call, with the dispatcher's session."""
+
+    rulesets: RuleSets
+    evaluation: Evaluation
+    queries: Queries
+
+
+#: ``effect(core, s, deal, row, firing, now) -> result``
+Effect = Callable[[Core, Session, Deal, OutboxAction, Firing, datetime], dict[str, Any]]
+
+
+def manager_name(s: Session, deal: Deal) -> str | None:
+    return repo.manager_names(s).get(deal.manager_id) if deal.manager_id else None
+
+
+def bounded_chain(firing: Firing) -> list[str]:
+    """The rules that led to this firing; refused (permanently) once longer than ``MAX_CASCADE``.
+
+    Stage moves and started processes are changes that are evaluated again, so both carry the chain:
+    a rule that starts its own funnel's process would otherwise create deals without end.
+    """
+    chain = list(firing.chain or [])
+    if len(chain) > MAX_CASCADE:
+        loop = " → ".join(chain)
+        raise ActionFailed(f"cascade of stage moves and started processes stopped after {MAX_CASCADE} steps;"
+                           f" rules in the loop: {loop}", permanent=True)
+    return chain
