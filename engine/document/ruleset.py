@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat
 
+from engine.document.conditions import ConditionNode
+
 FORMAT = "conveyor.ruleset/1"
 
 
@@ -88,14 +90,14 @@ class Rule(_Model):
     name: str = ""
     enabled: StrictBool = True
     repeat: RepeatPolicy = RepeatPolicy.ONCE_PER_STAGE_VISIT
-    conditions: dict[str, Any]
+    conditions: ConditionNode
     actions: list[ActionSpec]
     position: Position | None = None
 
     def business_rule(self) -> dict[str, Any]:
         """The rule as business-rules reads it (metadata dropped)."""
         return {
-            "conditions": self.conditions,
+            "conditions": self.conditions.model_dump(),
             "actions": [{"name": a.name, "params": dict(a.params)} for a in self.actions],
         }
 

@@ -1,8 +1,8 @@
-"""Rule variables: what a condition may read about a deal, declared with business-rules' decorators.
+"""Rule variables as business-rules declares them, generated from the one registry (``engine.rules.registry``).
 
-Built-in variables live on ``DealVariables``; each funnel's custom fields are added per rule set by
-``variables_class``. Time enters as numeric "hours since" variables (business-rules has no datetime
-type); an "hours since X" variable is 0 while X has not happened — pair it with its boolean.
+``DealVariables`` carries the built-in variables; each funnel's custom fields are added per rule set
+by ``variables_class``. These declarations are what ``export_rule_data`` lists and what the reference
+evaluator (business-rules' own ``run_all``) calls: the source of truth the other evaluators are held to.
 """
 
 from __future__ import annotations
@@ -14,16 +14,23 @@ from typing import Any
 
 from business_rules.fields import FIELD_TEXT
 from business_rules.operators import BooleanType, NumericType, SelectType, StringType, type_operator
-from business_rules.variables import (
-    BaseVariables,
-    boolean_rule_variable,
-    numeric_rule_variable,
-    rule_variable,
-)
+from business_rules.variables import BaseVariables, rule_variable
 
 from engine.document.regex import compile_pattern
 from engine.document.ruleset import FieldDef, FieldType, RuleSet
 from engine.rules.deal import DealState
+from engine.rules.registry import (
+    BUILTINS,
+    TIME_VARIABLES,
+    Kind,
+    Variable,
+    custom_variable,
+    field_value,
+    hours_between,
+)
+
+__all__ = ["BUILTIN_VARIABLES", "TIME_VARIABLES", "DealVariables", "SafeStringType", "compiled_regex",
+           "field_value", "hours_between", "variables_class"]
 
 
 class SafeStringType(StringType):
@@ -49,113 +56,34 @@ def compiled_regex(pattern: str) -> Any:
     return compile_pattern(pattern)  # the validator's options: memory bound, nothing logged to stderr
 
 
-def hours_between(start: datetime | None, end: datetime) -> float:
-    if start is None:
-        return 0.0
-    return (end - start).total_seconds() / 3600.0
+_TYPES = {Kind.STRING: SafeStringType, Kind.NUMERIC: NumericType, Kind.BOOLEAN: BooleanType,
+          Kind.SELECT: SelectType}
 
 
-#: Time variables and the deal attribute each one counts from (used to derive due times).
-TIME_VARIABLES: dict[str, Callable[[DealState], datetime | None]] = {
-    "hours_in_stage": lambda d: d.stage_entered_at,
-    "hours_since_last_activity": lambda d: d.last_activity_at or d.created_at,
-    "hours_since_created": lambda d: d.created_at,
-    "hours_since_proposal_attached": lambda d: d.proposal_attached_at,
-    "hours_since_proposal_opened": lambda d: d.proposal_opened_at,
-}
+def _declared(var: Variable) -> Callable[..., Any]:
+    """The business-rules variable method for ``var``: its registry reader, decorated with its type."""
+    read = var.read
+
+    def method(self: DealVariables) -> Any:
+        return read(self.deal, self.now)
+
+    method.__name__ = method.__qualname__ = var.name
+    return rule_variable(_TYPES[var.kind], label=var.label, options=list(var.options))(method)
 
 
 class DealVariables(BaseVariables):
-    """The built-in variables, evaluated against one ``DealState`` at one instant."""
+    """The built-in variables (one method per ``registry.BUILTINS`` entry), against one deal at one instant."""
 
     def __init__(self, deal: DealState, now: datetime):
         self.deal = deal
         self.now = now
 
-    def _since(self, name: str) -> float:
-        return hours_between(TIME_VARIABLES[name](self.deal), self.now)
 
-    @rule_variable(SafeStringType, label="Stage")
-    def stage(self) -> str:
-        return self.deal.stage
+for _var in BUILTINS:
+    setattr(DealVariables, _var.name, _declared(_var))
+del _var
 
-    @numeric_rule_variable(label="Hours in stage")
-    def hours_in_stage(self) -> float:
-        return self._since("hours_in_stage")
-
-    @numeric_rule_variable(label="Hours since last manager activity")
-    def hours_since_last_activity(self) -> float:
-        return self._since("hours_since_last_activity")
-
-    @numeric_rule_variable(label="Hours since created")
-    def hours_since_created(self) -> float:
-        return self._since("hours_since_created")
-
-    @boolean_rule_variable(label="Has a manager")
-    def has_manager(self) -> bool:
-        return self.deal.manager_id is not None
-
-    @boolean_rule_variable(label="Proposal attached")
-    def proposal_attached(self) -> bool:
-        return self.deal.proposal_attached_at is not None
-
-    @numeric_rule_variable(label="Hours since proposal attached")
-    def hours_since_proposal_attached(self) -> float:
-        return self._since("hours_since_proposal_attached")
-
-    @boolean_rule_variable(label="Proposal opened by client")
-    def proposal_opened(self) -> bool:
-        return self.deal.proposal_opened_at is not None
-
-    @numeric_rule_variable(label="Hours since proposal opened")
-    def hours_since_proposal_opened(self) -> float:
-        return self._since("hours_since_proposal_opened")
-
-    @boolean_rule_variable(label="Client replied")
-    def client_replied(self) -> bool:
-        return self.deal.client_replied_at is not None
-
-    @boolean_rule_variable(label="Payment received")
-    def payment_received(self) -> bool:
-        return self.deal.payment_received_at is not None
-
-    @numeric_rule_variable(label="Amount")
-    def amount(self) -> float:
-        return float(self.deal.amount or 0)
-
-
-BUILTIN_VARIABLES = frozenset(v["name"] for v in DealVariables.get_all_variables())
-
-_FIELD_TYPES = {
-    FieldType.TEXT: SafeStringType,
-    FieldType.NUMERIC: NumericType,
-    FieldType.BOOLEAN: BooleanType,
-    FieldType.SELECT: SelectType,
-}
-
-
-def field_value(field: FieldDef, raw: Any) -> Any:
-    """The value business-rules sees for a custom field (unset: "", 0, False or no selection)."""
-    if field.type is FieldType.TEXT:
-        return "" if raw is None else str(raw)
-    if field.type is FieldType.NUMERIC:
-        return 0.0 if raw in (None, "") else float(raw)
-    if field.type is FieldType.BOOLEAN:
-        return bool(raw)
-    # A single-choice select is a one-element list, as business-rules' SelectType expects.
-    if raw in (None, ""):
-        return []
-    return list(raw) if isinstance(raw, list) else [raw]
-
-
-def _custom_variable(field: FieldDef) -> Callable[..., Any]:
-    def read(self: DealVariables) -> Any:
-        return field_value(field, self.deal.fields.get(field.name))
-
-    read.__name__ = field.name
-    return rule_variable(
-        _FIELD_TYPES[field.type], label=field.label or field.name, options=list(field.options)
-    )(read)
+BUILTIN_VARIABLES = frozenset(v.name for v in BUILTINS)
 
 
 def _fields_key(ruleset: RuleSet) -> tuple[tuple[str, str, str, tuple[str, ...]], ...]:
@@ -165,7 +93,8 @@ def _fields_key(ruleset: RuleSet) -> tuple[tuple[str, str, str, tuple[str, ...]]
 @lru_cache(maxsize=256)
 def _variables_class_for(key: tuple[tuple[str, str, str, tuple[str, ...]], ...]) -> type[DealVariables]:
     attrs = {
-        name: _custom_variable(FieldDef(name=name, label=label, type=FieldType(type_), options=list(options)))
+        name: _declared(custom_variable(FieldDef(name=name, label=label, type=FieldType(type_),
+                                                 options=list(options))))
         for name, label, type_, options in key
     }
     return type("FunnelVariables", (DealVariables,), attrs)

@@ -134,7 +134,7 @@ def test_compiled_vectorised_and_business_rules_agree_on_every_rule_and_deal(rs:
     for i, deal in enumerate(sample):
         values = compiled.values(deal, NOW)
         for rule in compiled.rules:
-            expected = bool(check_conditions_recursively(rule.rule.conditions, variables(deal, NOW)))
+            expected = bool(check_conditions_recursively(rule.rule.business_rule()["conditions"], variables(deal, NOW)))
             assert bool(rule.test(values)) == expected, (rule.rule.id, i, "compiled")
             assert bool(masks[rule.rule.id][i]) == expected, (rule.rule.id, i, "vectorised")
     # The full decisions (occurrence, values read, planned actions, due time) match the reference too.

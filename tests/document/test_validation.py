@@ -338,7 +338,7 @@ def test_bad_document_is_refused_with_its_path(mutate: Mutation, path: str, frag
 def test_conditions_may_nest_exactly_to_the_bound() -> None:
     doc = base()
     doc["rules"][ASSIGN]["conditions"] = _nested(MAX_CONDITION_DEPTH)
-    assert validate_document(doc, known_funnels=KNOWN).rules[ASSIGN].conditions == _nested(MAX_CONDITION_DEPTH)
+    assert validate_document(doc, known_funnels=KNOWN).rules[ASSIGN].conditions.model_dump() == _nested(MAX_CONDITION_DEPTH)
 
 
 def test_every_problem_is_reported_not_only_the_first() -> None:
@@ -403,7 +403,7 @@ def test_document_size_is_bounded(as_bytes: bool) -> None:
 def test_stage_compared_case_insensitively_accepts_other_case() -> None:
     doc = base()
     doc["rules"][ASSIGN]["conditions"]["all"][0] = leaf("stage", "equal_to_case_insensitive", "INCOMING")
-    assert validate_document(doc, known_funnels=KNOWN).rules[ASSIGN].conditions["all"][0]["value"] == "INCOMING"
+    assert validate_document(doc, known_funnels=KNOWN).rules[ASSIGN].conditions.all[0].value == "INCOMING"
 
 
 def test_document_size_is_bounded_for_python_objects_too() -> None:
@@ -465,7 +465,7 @@ def test_catastrophic_pattern_through_business_rules_conditions() -> None:
                          stage_entered_at=now, fields={"source": source})
         return variables_class(rs)(deal, now)
 
-    conditions = rs.rules[IDLE].conditions
+    conditions = rs.rules[IDLE].business_rule()["conditions"]
     assert check_conditions_recursively(conditions, variables("a" * 5000 + "b")) is False
     assert check_conditions_recursively(conditions, variables("a" * 5000)) is True
 

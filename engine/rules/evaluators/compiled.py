@@ -17,10 +17,12 @@ from typing import Any
 from business_rules.engine import do_actions
 from business_rules.operators import NumericType
 
-from engine.document.ruleset import FieldType, Rule, RuleSet
+from engine.document.conditions import Condition, Group, Visitor, variable_names
+from engine.document.ruleset import Rule, RuleSet
 from engine.rules.actions import DealActions, PlannedAction
-from engine.rules.evaluators.reference import Decision, condition_names, due_time, occurrence
-from engine.rules.variables import TIME_VARIABLES, compiled_regex, field_value
+from engine.rules.evaluators.base import RISING_OPS, Decision, due_time, occurrence
+from engine.rules.registry import TIME_VARIABLES, variables_for
+from engine.rules.variables import compiled_regex
 
 Values = dict[str, Any]
 Test = Callable[[Values], bool]
@@ -35,8 +37,6 @@ MARGIN = 1e-12
 _EXACT_INT = 2**53
 
 NUMERIC_OPS = ("equal_to", "greater_than", "greater_than_or_equal_to", "less_than", "less_than_or_equal_to")
-#: Operators under which a leaf on a growing time variable goes from false to true as time passes.
-RISING_OPS = ("equal_to", "greater_than", "greater_than_or_equal_to")
 
 # Every numeric operator is a test of the exact difference ``dd = D(value) - D(threshold)`` (rounded in
 # the current Decimal context, as business-rules computes it) against -EPSILON / +EPSILON:
@@ -171,54 +171,6 @@ def boolean_test(op: str) -> Callable[[bool], bool]:
     raise ValueError(f"'{op}' is not a boolean operator")
 
 
-# -- variables --------------------------------------------------------------------------------------
-#: Built-in variables and their kinds; the getters below read the same deal attributes as DealVariables.
-BUILTIN_KINDS = {
-    "stage": "string",
-    "hours_in_stage": "numeric",
-    "hours_since_last_activity": "numeric",
-    "hours_since_created": "numeric",
-    "has_manager": "boolean",
-    "proposal_attached": "boolean",
-    "hours_since_proposal_attached": "numeric",
-    "proposal_opened": "boolean",
-    "hours_since_proposal_opened": "numeric",
-    "client_replied": "boolean",
-    "payment_received": "boolean",
-    "amount": "numeric",
-}
-_KIND_OF_FIELD = {FieldType.TEXT: "string", FieldType.NUMERIC: "numeric", FieldType.BOOLEAN: "boolean",
-                  FieldType.SELECT: "select"}
-
-
-def _hours_since(anchor: Callable[[Any], datetime | None]) -> Callable[[Any, datetime], float]:
-    def get(deal: Any, now: datetime) -> float:
-        start = anchor(deal)
-        # Same arithmetic as engine.variables.hours_between, so the floats are identical.
-        return 0.0 if start is None else (now - start).total_seconds() / 3600.0
-    return get
-
-
-_BUILTIN_GETTERS: dict[str, Callable[[Any, datetime], Any]] = {
-    "stage": lambda d, now: d.stage or "",
-    "has_manager": lambda d, now: d.manager_id is not None,
-    "proposal_attached": lambda d, now: d.proposal_attached_at is not None,
-    "proposal_opened": lambda d, now: d.proposal_opened_at is not None,
-    "client_replied": lambda d, now: d.client_replied_at is not None,
-    "payment_received": lambda d, now: d.payment_received_at is not None,
-    "amount": lambda d, now: float(d.amount or 0),
-    **{name: _hours_since(anchor) for name, anchor in TIME_VARIABLES.items()},
-}
-
-
-def _field_getter(fd: Any) -> Callable[[Any, datetime], Any]:
-    name = fd.name
-    if fd.type is FieldType.TEXT:
-        # field_value gives "" for unset; ``or ""`` is StringType's own cast.
-        return lambda d, now: field_value(fd, (d.fields or {}).get(name)) or ""
-    return lambda d, now: field_value(fd, (d.fields or {}).get(name))
-
-
 # -- condition trees --------------------------------------------------------------------------------
 def _group(kind: str, parts: list[Test]) -> Test:
     if len(parts) == 1:
@@ -273,28 +225,37 @@ class TimeLeaf:
     edge_hours: float
 
 
-def _compile_tree(node: dict[str, Any], kinds: dict[str, str], leaves: list[TimeLeaf],
-                  optimistic: bool) -> Test:
-    """A closure over a values dict. ``optimistic``: rising time leaves read ``^name`` (anchored) as true.
+class _Compiler(Visitor[Test]):
+    """A condition tree as a closure over a values dict.
 
-    The optimistic tree over-approximates "can this become true with time alone": all/any are monotone,
-    rising leaves only turn on, every other leaf keeps (or loses) its current value.
+    ``optimistic``: rising time leaves read ``^name`` (anchored) as true. The optimistic tree
+    over-approximates "can this become true with time alone": all/any are monotone, rising leaves
+    only turn on, every other leaf keeps (or loses) its current value. The exact tree collects its
+    rising leaves in ``time_leaves``.
     """
-    for key in ("all", "any"):
-        if key in node:
-            return _group(key, [_compile_tree(c, kinds, leaves, optimistic) for c in node[key]])
-    name, op, value = node["name"], node["operator"], node.get("value")
-    kind = kinds[name]
-    test = leaf_test(kind, op, value)
-    rising = name in TIME_VARIABLES and op in RISING_OPS
-    if rising and not optimistic:
-        mono = test if op != "equal_to" else numeric_test("greater_than_or_equal_to", value)
-        edge = float(value) + (_E if op == "greater_than" else -_E)
-        leaves.append(TimeLeaf(name, op, value, mono, edge))
-    if rising and optimistic:
-        anchored = "^" + name
-        return lambda v: v[anchored] or test(v[name])
-    return lambda v: test(v[name])
+
+    def __init__(self, kinds: dict[str, str], optimistic: bool):
+        self.kinds, self.optimistic = kinds, optimistic
+        self.time_leaves: list[TimeLeaf] = []
+
+    def all_(self, node: Group, parts: list[Test], path: str) -> Test:
+        return _group("all", parts)
+
+    def any_(self, node: Group, parts: list[Test], path: str) -> Test:
+        return _group("any", parts)
+
+    def leaf(self, node: Condition, path: str) -> Test:
+        name, op, value = node.name, node.operator, node.value
+        test = leaf_test(self.kinds[name], op, value)
+        rising = name in TIME_VARIABLES and op in RISING_OPS
+        if rising and not self.optimistic:
+            mono = test if op != "equal_to" else numeric_test("greater_than_or_equal_to", value)
+            edge = float(value) + (_E if op == "greater_than" else -_E)
+            self.time_leaves.append(TimeLeaf(name, op, value, mono, edge))
+        if rising and self.optimistic:
+            anchored = "^" + name
+            return lambda v: v[anchored] or test(v[name])
+        return lambda v: test(v[name])
 
 
 @dataclass(frozen=True)
@@ -326,25 +287,24 @@ class CompiledRuleSet:
 
     def __init__(self, ruleset: RuleSet):
         self.ruleset = ruleset
-        kinds = dict(BUILTIN_KINDS)
-        getters = dict(_BUILTIN_GETTERS)
-        for fd in ruleset.fields:
-            kinds[fd.name] = _KIND_OF_FIELD[fd.type]
-            getters[fd.name] = _field_getter(fd)
+        registry = variables_for(ruleset)
+        kinds = {name: var.kind.value for name, var in registry.items()}
+        getters = {name: var.read for name, var in registry.items()}
         self.kinds = kinds
         self.rules: list[CompiledRule] = []
         used: list[str] = []
         for rule in ruleset.rules:
             if not rule.enabled:
                 continue
-            leaves: list[TimeLeaf] = []
-            test = _compile_tree(rule.conditions, kinds, leaves, optimistic=False)
-            optimistic = _compile_tree(rule.conditions, kinds, [], optimistic=True)
+            exact = _Compiler(kinds, optimistic=False)
+            test = exact.visit(rule.conditions)
+            optimistic = _Compiler(kinds, optimistic=True).visit(rule.conditions)
             planner = DealActions()
             do_actions(rule.business_rule()["actions"], planner)
-            names = tuple(condition_names(rule.conditions))
+            names = tuple(variable_names(rule.conditions))
             used += [n for n in names if n not in used]
-            self.rules.append(CompiledRule(rule, test, optimistic, names, tuple(planner.planned), tuple(leaves)))
+            self.rules.append(CompiledRule(rule, test, optimistic, names, tuple(planner.planned),
+                                           tuple(exact.time_leaves)))
         self.getters = [(n, getters[n]) for n in used]
         self._getter_of = dict(self.getters)
         self.time_names = [n for n in used if n in TIME_VARIABLES]

@@ -8,26 +8,19 @@ same call can be re-run safely (dry runs, the simulator, the equivalence tests).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from business_rules.engine import check_conditions_recursively, do_actions
+from business_rules.engine import check_condition, check_conditions_recursively, do_actions
 
-from engine.document.ruleset import RepeatPolicy, Rule, RuleSet
+from engine.document.conditions import leaves, variable_names
+from engine.document.ruleset import Rule, RuleSet
 from engine.rules.actions import DealActions, PlannedAction
 from engine.rules.deal import DealState
-from engine.rules.variables import TIME_VARIABLES, DealVariables, variables_class
+from engine.rules.evaluators.base import Decision, due_time, occurrence
+from engine.rules.variables import DealVariables, variables_class
 
-
-@dataclass
-class Decision:
-    """A rule whose conditions hold for a deal: what it would do, and the values that made it so."""
-
-    rule: Rule
-    occurrence: str
-    values: dict[str, Any]
-    actions: list[PlannedAction]
-    due_at: datetime | None = None
+__all__ = ["ConditionTrace", "Decision", "RuleTrace", "evaluate", "occurrence", "trace"]
 
 
 @dataclass
@@ -50,49 +43,6 @@ class RuleTrace:
     actions: list[PlannedAction] = field(default_factory=list)
 
 
-def occurrence(rule: Rule, deal: DealState) -> str:
-    """The occurrence key under which ``rule`` may fire once for ``deal`` (the repeat policy)."""
-    if rule.repeat is RepeatPolicy.ONCE_PER_DEAL:
-        return "deal"
-    if rule.repeat is RepeatPolicy.AFTER_EACH_ACTIVITY:
-        return f"visit:{deal.stage_visit}/activity:{deal.activity_seq}"
-    return f"visit:{deal.stage_visit}"
-
-
-def condition_names(conditions: dict[str, Any]) -> list[str]:
-    """Variable names a condition tree reads, in first-use order."""
-    names: list[str] = []
-    stack = [conditions]
-    while stack:
-        node = stack.pop()
-        for key in ("all", "any"):
-            if key in node:
-                stack.extend(reversed(node[key]))
-                break
-        else:
-            if node["name"] not in names:
-                names.append(node["name"])
-    return names
-
-
-def due_time(conditions: dict[str, Any], deal: DealState) -> datetime | None:
-    """When the time part of a condition tree became (or becomes) true for ``deal``.
-
-    ``hours_in_stage >= 24`` is due at stage entry + 24 h; ``all`` takes the latest of its parts,
-    ``any`` the earliest. None when the tree has no lower bound on a time variable.
-    """
-    for key, pick in (("all", max), ("any", min)):
-        if key in conditions:
-            parts = [d for d in (due_time(c, deal) for c in conditions[key]) if d is not None]
-            return pick(parts) if parts else None
-    name, op = conditions["name"], conditions["operator"]
-    if name in TIME_VARIABLES and op in ("greater_than", "greater_than_or_equal_to", "equal_to"):
-        anchor = TIME_VARIABLES[name](deal)
-        if anchor is not None:
-            return anchor + timedelta(hours=float(conditions["value"]))
-    return None
-
-
 def _variables(ruleset: RuleSet, deal: DealState, now: datetime) -> DealVariables:
     return variables_class(ruleset)(deal, now)
 
@@ -112,40 +62,32 @@ def evaluate(ruleset: RuleSet, deal: DealState, now: datetime,
         occ = occurrence(rule, deal)
         if skip and (rule.id, occ) in skip:
             continue
-        if not check_conditions_recursively(rule.conditions, variables):
+        bare = rule.business_rule()
+        if not check_conditions_recursively(bare["conditions"], variables):
             continue
         planner = DealActions()
-        do_actions(rule.business_rule()["actions"], planner)
+        do_actions(bare["actions"], planner)
         decisions.append(Decision(rule=rule, occurrence=occ,
-                                  values=read_values(variables, condition_names(rule.conditions)),
+                                  values=read_values(variables, variable_names(rule.conditions)),
                                   actions=planner.planned, due_at=due_time(rule.conditions, deal)))
     return decisions
 
 
 def trace(ruleset: RuleSet, deal: DealState, now: datetime) -> list[RuleTrace]:
     """Every rule with each leaf condition's actual value: the dry run's "why"."""
-    from business_rules.engine import check_condition
-
     variables = _variables(ruleset, deal, now)
-
-    def walk(node: dict[str, Any], path: str, leaves: list[ConditionTrace]) -> None:
-        for key in ("all", "any"):
-            if key in node:
-                for i, child in enumerate(node[key]):
-                    walk(child, f"{path}.{key}[{i}]", leaves)
-                return
-        actual = getattr(variables, node["name"])()
-        leaves.append(ConditionTrace(path=path, name=node["name"], operator=node["operator"],
-                                     value=node.get("value"), actual=actual,
-                                     result=bool(check_condition(node, variables))))
-
     out = []
     for rule in ruleset.rules:
-        leaves: list[ConditionTrace] = []
-        walk(rule.conditions, "conditions", leaves)
-        fires = rule.enabled and bool(check_conditions_recursively(rule.conditions, variables))
+        conditions = [
+            ConditionTrace(path=path, name=leaf.name, operator=leaf.operator, value=leaf.value,
+                           actual=getattr(variables, leaf.name)(),
+                           result=bool(check_condition(leaf.model_dump(), variables)))
+            for path, leaf in leaves(rule.conditions)
+        ]
+        bare = rule.business_rule()
+        fires = rule.enabled and bool(check_conditions_recursively(bare["conditions"], variables))
         planner = DealActions()
         if fires:
-            do_actions(rule.business_rule()["actions"], planner)
-        out.append(RuleTrace(rule=rule, fires=fires, conditions=leaves, actions=planner.planned))
+            do_actions(bare["actions"], planner)
+        out.append(RuleTrace(rule=rule, fires=fires, conditions=conditions, actions=planner.planned))
     return out

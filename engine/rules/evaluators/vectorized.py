@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine.document.conditions import Condition, Group, Visitor
 from engine.document.ruleset import FieldType, RuleSet
 from engine.rules.evaluators.compiled import (
     _BOUNDS,
@@ -27,22 +28,13 @@ from engine.rules.evaluators.compiled import (
     exact_numeric,
     leaf_test,
 )
-from engine.rules.variables import TIME_VARIABLES, field_value
+from engine.rules.registry import Attribute, CustomField, Present, Since, field_value, variables_for
 
 #: Timestamp columns of a deals frame (``datetime64[us, UTC]``, NaT for "not yet").
 TIMESTAMP_COLUMNS = ("created_at", "stage_entered_at", "last_activity_at", "proposal_attached_at",
                      "proposal_opened_at", "client_replied_at", "payment_received_at")
-_TIME_ANCHORS = {
-    "hours_in_stage": ("stage_entered_at",),
-    "hours_since_last_activity": ("last_activity_at", "created_at"),
-    "hours_since_created": ("created_at",),
-    "hours_since_proposal_attached": ("proposal_attached_at",),
-    "hours_since_proposal_opened": ("proposal_opened_at",),
-}
-_PRESENCE = {"has_manager": "manager_id", "proposal_attached": "proposal_attached_at",
-             "proposal_opened": "proposal_opened_at", "client_replied": "client_replied_at",
-             "payment_received": "payment_received_at"}
-assert set(_TIME_ANCHORS) == set(TIME_VARIABLES)  # noqa: S101 - a programming error, not user input
+#: Every deal attribute a registry source names is a column (tests/core/test_vectorize.py checks it).
+FRAME_COLUMNS = ("stage", "manager_id", "amount", *TIMESTAMP_COLUMNS)
 
 
 def deals_frame(deals: Iterable[Any], ruleset: RuleSet) -> pd.DataFrame:
@@ -58,7 +50,7 @@ def deals_frame(deals: Iterable[Any], ruleset: RuleSet) -> pd.DataFrame:
         for n in names:
             row[n] = fields.get(n)
         rows.append(row)
-    df = pd.DataFrame(rows, columns=["stage", "manager_id", "amount", *TIMESTAMP_COLUMNS, *names])
+    df = pd.DataFrame(rows, columns=[*FRAME_COLUMNS, *names])
     for col in TIMESTAMP_COLUMNS:
         df[col] = pd.to_datetime(df[col], utc=True).astype("datetime64[us, UTC]")
     df["stage"] = df["stage"].astype("category")
@@ -109,42 +101,48 @@ def _categorical(values: pd.Series, convert: Any) -> _Categorical:
 def variable_columns(compiled: CompiledRuleSet, frame: pd.DataFrame, now: datetime) -> dict[str, Any]:
     """Every variable the rules read, one column each: float64 / bool arrays or categoricals."""
     now_us = int((now - datetime(1970, 1, 1, tzinfo=now.tzinfo)) // pd.Timedelta(microseconds=1))
-    fields = {f.name: f for f in compiled.ruleset.fields}
+    registry = variables_for(compiled.ruleset)
     cols: dict[str, Any] = {}
     micros: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def stamps(column: str) -> tuple[np.ndarray, np.ndarray]:
+        found = micros.get(column)
+        return found if found is not None else micros.setdefault(column, _micros(frame[column]))
+
     for name, _ in compiled.getters:
-        if name in _TIME_ANCHORS:
-            anchors = _TIME_ANCHORS[name]
-            us, nat = micros.get(anchors[0]) or micros.setdefault(anchors[0], _micros(frame[anchors[0]]))
-            if len(anchors) == 2:  # last activity, else creation
-                fb_us, fb_nat = micros.get(anchors[1]) or micros.setdefault(anchors[1], _micros(frame[anchors[1]]))
+        source = registry[name].source
+        if isinstance(source, Since):
+            us, nat = stamps(source.anchors[0])
+            for fallback in source.anchors[1:]:  # last activity, else creation
+                fb_us, fb_nat = stamps(fallback)
                 us, nat = np.where(nat, fb_us, us), nat & fb_nat
             # (now - start).total_seconds() / 3600.0: int microseconds -> exact float -> two correctly
-            # rounded divisions, the same floats as engine.variables.hours_between.
+            # rounded divisions, the same floats as engine.rules.registry.hours_between.
             hours = (now_us - us) / 1e6 / 3600.0
             hours[nat] = 0.0
             cols[name] = hours
-        elif name in _PRESENCE:
-            cols[name] = frame[_PRESENCE[name]].notna().to_numpy()
-        elif name == "amount":
-            cols[name] = frame["amount"].fillna(0.0).to_numpy(dtype="float64")
-        elif name == "stage":
-            cols[name] = _categorical(frame["stage"], lambda x: x or "")
-        else:
-            fd = fields[name]
-            col = frame[name]
-            if fd.type is FieldType.NUMERIC and col.dtype.kind == "f":
-                cols[name] = col.fillna(0.0).to_numpy(dtype="float64")
-            elif fd.type is FieldType.NUMERIC:
-                cols[name] = np.array([field_value(fd, x) for x in col.astype(object).where(col.notna(), None)],
-                                      dtype="float64")
-            elif fd.type is FieldType.BOOLEAN and col.dtype == bool:
-                cols[name] = col.to_numpy()
-            elif fd.type is FieldType.TEXT:
-                cols[name] = _categorical(col, lambda x, fd=fd: field_value(fd, x) or "")
-            else:
-                cols[name] = _categorical(col, lambda x, fd=fd: field_value(fd, x))
+        elif isinstance(source, Present):
+            cols[name] = frame[source.attribute].notna().to_numpy()
+        elif isinstance(source, Attribute) and isinstance(source.default, float):
+            cols[name] = frame[source.attribute].fillna(source.default).to_numpy(dtype="float64")
+        elif isinstance(source, Attribute):
+            cols[name] = _categorical(frame[source.attribute], lambda x, d=source.default: x or d)
+        elif isinstance(source, CustomField):
+            cols[name] = _field_column(source.field, frame[name])
     return cols
+
+
+def _field_column(fd: Any, col: pd.Series) -> Any:
+    if fd.type is FieldType.NUMERIC and col.dtype.kind == "f":
+        return col.fillna(0.0).to_numpy(dtype="float64")
+    if fd.type is FieldType.NUMERIC:
+        return np.array([field_value(fd, x) for x in col.astype(object).where(col.notna(), None)],
+                        dtype="float64")
+    if fd.type is FieldType.BOOLEAN and col.dtype == bool:
+        return col.to_numpy()
+    if fd.type is FieldType.TEXT:
+        return _categorical(col, lambda x: field_value(fd, x) or "")
+    return _categorical(col, lambda x: field_value(fd, x))
 
 
 def numeric_mask(x: np.ndarray, op: str, threshold: float | int) -> np.ndarray:
@@ -169,19 +167,21 @@ def numeric_mask(x: np.ndarray, op: str, threshold: float | int) -> np.ndarray:
     return sure
 
 
-class _Masks:
+class _Masks(Visitor[np.ndarray]):
     def __init__(self, compiled: CompiledRuleSet, cols: dict[str, Any], n: int):
         self.compiled, self.cols, self.n = compiled, cols, n
         self.leaves: dict[tuple[str, str, str], np.ndarray] = {}
 
-    def tree(self, node: dict[str, Any]) -> np.ndarray:
-        for key, combine in (("all", np.logical_and), ("any", np.logical_or)):
-            if key in node:
-                parts = [self.tree(c) for c in node[key]]
-                return parts[0] if len(parts) == 1 else combine.reduce(parts)
-        return self.leaf(node["name"], node["operator"], node.get("value"))
+    def all_(self, node: Group, parts: list[np.ndarray], path: str) -> np.ndarray:
+        return parts[0] if len(parts) == 1 else np.logical_and.reduce(parts)
 
-    def leaf(self, name: str, op: str, value: Any) -> np.ndarray:
+    def any_(self, node: Group, parts: list[np.ndarray], path: str) -> np.ndarray:
+        return parts[0] if len(parts) == 1 else np.logical_or.reduce(parts)
+
+    def leaf(self, node: Condition, path: str) -> np.ndarray:
+        return self.leaf_mask(node.name, node.operator, node.value)
+
+    def leaf_mask(self, name: str, op: str, value: Any) -> np.ndarray:
         key = (name, op, repr(value))
         found = self.leaves.get(key)
         if found is not None:
@@ -207,7 +207,7 @@ def rule_masks(ruleset: RuleSet | CompiledRuleSet, frame: pd.DataFrame, now: dat
     """
     compiled = ruleset if isinstance(ruleset, CompiledRuleSet) else compile_ruleset(ruleset)
     masks = _Masks(compiled, variable_columns(compiled, frame, now), len(frame))
-    return {r.rule.id: masks.tree(r.rule.conditions) for r in compiled.rules}
+    return {r.rule.id: masks.visit(r.rule.conditions) for r in compiled.rules}
 
 
 def match_counts(ruleset: RuleSet, frame: pd.DataFrame, now: datetime) -> dict[str, int]:

@@ -1,0 +1,340 @@
+"""Checks past the shape: names against business-rules' own declarations, values against operators,
+references between parts of the document, action params and templates."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import re2
+from business_rules import export_rule_data
+
+from engine.document.checks.patterns import pattern_problems
+from engine.document.checks.shape import read_conditions
+from engine.document.conditions import Condition, leaves
+from engine.document.limits import (
+    IDENT,
+    MAX_DUE_IN_HOURS,
+    MAX_FUNNEL_NAME,
+    MAX_ID_LENGTH,
+    MAX_LABEL,
+    MAX_RULE_NAME,
+    MAX_RULES,
+    MAX_STAGE_NAME,
+    MAX_STAGES,
+    MAX_TIME_HOURS,
+)
+from engine.document.ruleset import FieldType, RuleSet
+from engine.document.suggestions import suggest
+from engine.document.template import TemplateError, placeholders
+from engine.errors import Problem
+from engine.rules.actions import TEMPLATE_PARAMS, DealActions
+from engine.rules.deal import BUILTIN_FIELDS, TEMPLATE_BUILTINS
+from engine.rules.registry import TIME_VARIABLES
+from engine.rules.variables import DealVariables, variables_class
+from engine.text import name_refusal
+
+__all__ = ["Checker", "rule_data"]
+
+_INDEX = re2.compile(r"\[(\d+)\]")
+
+
+def rule_data(ruleset: RuleSet | None = None) -> dict[str, Any]:
+    """``export_rule_data`` for a rule set: the single source of what a rule may name."""
+    variables = variables_class(ruleset) if ruleset is not None else DealVariables
+    return export_rule_data(variables, DealActions)
+
+
+def _position(path: str, root: str) -> list[int]:
+    """Where ``path`` lies in the tree under ``root``, as list indices: sorts in document order."""
+    return [int(i) for i in _INDEX.findall(path[len(root):])]
+
+
+class Checker:
+    """Every check past the shape, on a (possibly salvaged) ``RuleSet``; ``run`` returns the problems.
+
+    ``raw_rules``: the document's rule objects, aligned with ``ruleset.rules``, from which each
+    rule's conditions are read (``shape.read_conditions``) and then checked leaf by leaf.
+    """
+
+    def __init__(self, ruleset: RuleSet, known_funnels: set[str], raw_rules: list[Any]):
+        self.rs = ruleset
+        self.raw_rules = raw_rules
+        self.known_funnels = known_funnels | {ruleset.funnel}
+        self.problems: list[Problem] = []
+        self.stage_ids = [s.id for s in ruleset.stages]
+        self.field_names = [f.name for f in ruleset.fields]
+
+    def add(self, path: str, message: str) -> None:
+        self.problems.append(Problem(path, message))
+
+    def run(self) -> list[Problem]:
+        self.check_header()
+        self.check_fields()
+        if not self.problems:
+            # Custom fields become variables; only build the class from a clean field list.
+            self.data = rule_data(self.rs)
+        else:
+            self.data = rule_data(None)
+        self.variables = {v["name"]: v for v in self.data["variables"]}
+        self.operators = {t: {o["name"]: o for o in ops} for t, ops in self.data["variable_type_operators"].items()}
+        self.actions = {a["name"]: a for a in self.data["actions"]}
+        self.check_stages()
+        self.check_transitions()
+        self.check_rules()
+        return self.problems
+
+    def check_header(self) -> None:
+        self.check_ident("funnel", self.rs.funnel, "funnel id")
+        if not self.rs.name.strip():
+            self.add("name", "funnel name is empty")
+        self.check_name("name", self.rs.name, "funnel name")
+        self.check_length("name", self.rs.name, MAX_FUNNEL_NAME, "a funnel name")
+        if len(self.rs.rules) > MAX_RULES:
+            self.add("rules", f"{len(self.rs.rules)} rules; the limit is {MAX_RULES}")
+        if len(self.rs.stages) > MAX_STAGES:
+            self.add("stages", f"{len(self.rs.stages)} stages; the limit is {MAX_STAGES}")
+
+    def check_ident(self, path: str, value: str, what: str) -> bool:
+        """A lowercase identifier that fits its storage column; False (and a problem) otherwise."""
+        reason = name_refusal(value)
+        if reason is not None:  # said plainly: quoted in the message below, it would reorder the line
+            self.add(path, f"{what} {reason}")
+            return False
+        if len(value) > MAX_ID_LENGTH:
+            self.add(path, f"'{value[:30]}…' is {len(value)} characters long; a {what} may have at most {MAX_ID_LENGTH}")
+            return False
+        if not IDENT.match(value):
+            self.add(path, f"'{value}' is not a valid {what} (lowercase letters, digits and '_', starting with a letter)")
+            return False
+        return True
+
+    def check_length(self, path: str, value: str, limit: int, what: str) -> None:
+        if len(value) > limit:
+            self.add(path, f"'{value[:30]}…' is {len(value)} characters long; {what} may have at most {limit}")
+
+    def check_name(self, path: str, value: str, what: str) -> None:
+        """A name people read: no bidirectional overrides, and not only invisible characters."""
+        reason = name_refusal(value) if value.strip() else None  # empty: each caller's own rule
+        if reason is not None:
+            self.add(path, f"{what} {reason}")
+
+    def check_fields(self) -> None:
+        reserved = set(dir(DealVariables)) | set(BUILTIN_FIELDS) | set(TEMPLATE_BUILTINS) | {"deal", "now"}
+        seen: set[str] = set()
+        for i, f in enumerate(self.rs.fields):
+            p = f"fields[{i}]"
+            if not self.check_ident(f"{p}.name", f.name, "field name"):
+                pass
+            elif f.name in reserved:
+                self.add(f"{p}.name", f"'{f.name}' is reserved (a built-in variable, deal attribute or engine name)")
+            if f.name in seen:
+                self.add(f"{p}.name", f"duplicate field name '{f.name}'")
+            seen.add(f.name)
+            self.check_length(f"{p}.label", f.label, MAX_LABEL, "a field label")
+            self.check_name(f"{p}.label", f.label, "field label")
+            for k, option in enumerate(f.options):
+                self.check_length(f"{p}.options[{k}]", option, MAX_LABEL, "an option")
+                self.check_name(f"{p}.options[{k}]", option, "option")
+            if f.type is FieldType.SELECT:
+                if not f.options:
+                    self.add(f"{p}.options", f"select field '{f.name}' needs at least one option")
+                if any(not o.strip() for o in f.options):
+                    # An empty answer means "not answered" everywhere else, so it cannot also be an option.
+                    self.add(f"{p}.options", f"select field '{f.name}' has an empty option")
+                if len({o.lower() for o in f.options}) != len(f.options):
+                    self.add(f"{p}.options", "options repeat (options are compared case-insensitively)")
+            elif f.options:
+                self.add(f"{p}.options", f"only select fields have options; '{f.name}' is {f.type.value}")
+
+    def check_stages(self) -> None:
+        if not self.rs.stages:
+            self.add("stages", "a funnel needs at least one stage")
+        seen: set[str] = set()
+        for i, s in enumerate(self.rs.stages):
+            p = f"stages[{i}]"
+            self.check_ident(f"{p}.id", s.id, "stage id")
+            if s.id in seen:
+                self.add(f"{p}.id", f"duplicate stage id '{s.id}'")
+            seen.add(s.id)
+            if not s.name.strip():
+                self.add(f"{p}.name", "stage name is empty")
+            self.check_name(f"{p}.name", s.name, "stage name")
+            self.check_length(f"{p}.name", s.name, MAX_STAGE_NAME, "a stage name")
+            if s.guard:
+                for j, name in enumerate(s.guard.required_fields):
+                    if name not in self.field_names and name not in BUILTIN_FIELDS:
+                        self.add(f"{p}.guard.required_fields[{j}]", f"unknown field '{name}'{suggest(name, self.field_names + list(BUILTIN_FIELDS))}")
+        if self.rs.initial_stage is not None and self.rs.initial_stage not in self.stage_ids:
+            self.add("initial_stage", f"unknown stage '{self.rs.initial_stage}'{suggest(self.rs.initial_stage, self.stage_ids)}")
+
+    def check_transitions(self) -> None:
+        seen: set[tuple[str, str]] = set()
+        for i, t in enumerate(self.rs.transitions):
+            for key, value in (("from", t.from_), ("to", t.to)):
+                if value not in self.stage_ids:
+                    self.add(f"transitions[{i}].{key}", f"unknown stage '{value}'{suggest(value, self.stage_ids)}")
+            if t.from_ == t.to:
+                self.add(f"transitions[{i}]", f"a transition from '{t.from_}' to itself is not allowed")
+            if (t.from_, t.to) in seen:
+                self.add(f"transitions[{i}]", f"duplicate transition {t.from_} → {t.to}")
+            seen.add((t.from_, t.to))
+
+    def check_rules(self) -> None:
+        seen: set[str] = set()
+        for i, rule in enumerate(self.rs.rules):
+            p = f"rules[{i}]"
+            self.check_ident(f"{p}.id", rule.id, "rule id")
+            self.check_length(f"{p}.name", rule.name, MAX_RULE_NAME, "a rule name")
+            self.check_name(f"{p}.name", rule.name, "rule name")
+            if rule.id in seen:
+                self.add(f"{p}.id", f"duplicate rule id '{rule.id}'")
+            seen.add(rule.id)
+            raw = self.raw_rules[i] if i < len(self.raw_rules) else None
+            self.check_conditions(raw.get("conditions") if isinstance(raw, dict) else None, f"{p}.conditions")
+            if not rule.actions:
+                self.add(f"{p}.actions", "a rule needs at least one action")
+            for j, action in enumerate(rule.actions):
+                self.check_action(action.name, action.params, f"{p}.actions[{j}]")
+
+    # -- conditions ------------------------------------------------------------------------------
+    def check_conditions(self, raw: Any, p: str) -> None:
+        """The tree's shape problems (from the raw JSON) and each leaf's, merged in document order."""
+        shape: list[Problem] = []
+        tree = read_conditions(raw, p, shape)
+        found = [(_position(problem.path, p), 0, problem) for problem in shape]
+        for path, leaf in leaves(tree, p):
+            before = len(self.problems)
+            self.check_leaf(leaf, path)
+            found += [(_position(problem.path, p), 1, problem) for problem in self.problems[before:]]
+            del self.problems[before:]
+        self.problems += [problem for *_key, problem in sorted(found, key=lambda x: (x[0], x[1]))]
+
+    def check_leaf(self, leaf: Condition, p: str) -> None:
+        name, op = leaf.name, leaf.operator
+        if not isinstance(name, str) or name not in self.variables:
+            self.add(f"{p}.name", f"'{name}' is not a rule variable{suggest(name, self.variables)}")
+            return
+        var = self.variables[name]
+        ops = self.operators[var["field_type"]]
+        if not isinstance(op, str) or op not in ops:
+            self.add(
+                f"{p}.operator",
+                f"'{op}' is not an operator for {var['field_type']} variables{suggest(op, ops)}"
+                f" (allowed: {', '.join(sorted(ops))})",
+            )
+            return
+        if "value" in leaf.model_fields_set:
+            self.check_value(var, ops[op], leaf.value, f"{p}.value")
+
+    def check_value(self, var: dict[str, Any], op: dict[str, Any], value: Any, p: str) -> None:
+        input_type = op["input_type"]
+        name = var["name"]
+        if input_type == "none":
+            if value is not None:
+                # business-rules ignores it; a stray value only hides what the author meant.
+                self.add(p, f"'{op['name']}' takes no value; write null, got {json.dumps(value)}")
+            return
+        if input_type == "numeric":
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                self.add(p, f"'{op['name']}' on '{name}' needs a number, got {json.dumps(value)}")
+            elif value != value or value in (float("inf"), float("-inf")):
+                self.add(p, "the number must be finite")
+            elif name in TIME_VARIABLES and abs(value) > MAX_TIME_HOURS:
+                self.add(p, f"{value} hours is out of range for '{name}' (at most {MAX_TIME_HOURS:,} hours either way)")
+            elif name in TIME_VARIABLES and op["name"] == "equal_to":
+                # Time flows between ticks: "exactly 24 h" holds for microseconds that no tick meets.
+                self.add(f"{p[:-len('.value')]}.operator",
+                         f"'equal_to' on '{name}' would almost never fire (time moves on between ticks, so the"
+                         f" value is exactly {value} only for an instant); use 'greater_than_or_equal_to'")
+            return
+        if input_type == "text":
+            if not isinstance(value, str):
+                self.add(p, f"'{op['name']}' on '{name}' needs a text value, got {json.dumps(value)}")
+                return
+            if op["name"] == "matches_regex":
+                self.check_regex(value, p)
+            elif name == "stage" and op["name"] == "equal_to" and value not in self.stage_ids:
+                self.add(p, f"unknown stage '{value}'{suggest(value, self.stage_ids)}")
+            elif (name == "stage" and op["name"] == "equal_to_case_insensitive"
+                  and value.lower() not in {s.lower() for s in self.stage_ids}):
+                self.add(p, f"unknown stage '{value}'{suggest(value.lower(), self.stage_ids)}")
+            return
+        if input_type == "select":
+            options = var.get("options") or []
+            if isinstance(value, list | dict) or value is None:
+                self.add(p, f"'{op['name']}' on '{name}' needs one option, got {json.dumps(value)}")
+            elif options and (not isinstance(value, str) or value.lower() not in {o.lower() for o in options}):
+                self.add(p, f"'{value}' is not an option of '{name}' (options: {', '.join(options)}){suggest(value, options)}")
+            return
+        # No variable is of business-rules' select_multiple type (custom fields are single-choice),
+        # so its operators are never offered: check_leaf refuses them by the variable's type.
+
+    def check_regex(self, pattern: str, p: str) -> None:
+        for message in pattern_problems(pattern):
+            self.add(p, message)
+
+    # -- actions -------------------------------------------------------------------------------
+    def check_action(self, name: str, params: dict[str, Any], p: str) -> None:
+        if name not in self.actions:
+            self.add(f"{p}.name", f"'{name}' is not an action{suggest(name, self.actions)}")
+            return
+        declared = {d["name"]: d for d in self.actions[name]["params"] or []}
+        for key in params:
+            if key not in declared:
+                self.add(f"{p}.params.{key}", f"'{key}' is not a parameter of '{name}'{suggest(key, declared)}"
+                         f" (parameters: {', '.join(declared) or 'none'})")
+        for key, d in declared.items():
+            # null for an optional param means "the default", as the action itself treats it.
+            if key not in params or (params[key] is None and not d.get("required", True)):
+                if d.get("required", True):
+                    self.add(f"{p}.params", f"'{name}' needs parameter '{key}'")
+                continue
+            self.check_param(name, d, params[key], f"{p}.params.{key}")
+
+    def check_param(self, action: str, decl: dict[str, Any], value: Any, p: str) -> None:
+        ftype = decl["fieldType"]
+        if ftype == "numeric":
+            if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+                self.add(p, f"needs a number, got {json.dumps(value)}")
+            elif value in (float("inf"), float("-inf")):
+                # Infinity would pass the sign check and then crash the effect (timedelta overflow).
+                self.add(p, "the number must be finite")
+            elif value < 0:
+                self.add(p, f"must not be negative, got {value}")
+            elif decl["name"] == "due_in_hours" and value > MAX_DUE_IN_HOURS:
+                self.add(p, f"is {value} hours; a task may be due at most {MAX_DUE_IN_HOURS} hours (ten years) ahead")
+            return
+        if not isinstance(value, str):
+            self.add(p, f"needs a text value, got {json.dumps(value)}")
+            return
+        key = decl["name"]
+        if ftype == "select":
+            options = list(decl.get("options") or [])
+            if action == "move_to_stage" and key == "to_stage":
+                options = self.stage_ids
+                what = "stage"
+            elif action == "start_process" and key == "funnel":
+                options = sorted(self.known_funnels)
+                what = "funnel"
+            else:
+                what = "option"
+            if value not in options:
+                # The other funnel usually exists, just not where the validator looked.
+                hint = (" — validate it together with that funnel's file, or import that funnel first"
+                        if what == "funnel" else "")
+                self.add(p, f"unknown {what} '{value}'{suggest(value, options)} (choose one of: {', '.join(options)}){hint}")
+            return
+        if key in TEMPLATE_PARAMS.get(action, ()):
+            if not value.strip():
+                self.add(p, "text is empty")
+                return
+            try:
+                names = placeholders(value)
+            except TemplateError as exc:
+                self.add(p, str(exc))
+                return
+            allowed = set(TEMPLATE_BUILTINS) | set(self.field_names)
+            for n in names:
+                if n not in allowed:
+                    self.add(p, f"template names unknown field '{{{n}}}'{suggest(n, allowed)}")
