@@ -11,7 +11,6 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,10 +34,10 @@ FUNNEL: dict[str, Any] = {
 }
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path, clock: Any) -> Iterator[Conveyor]:
-    url = f"sqlite:///{tmp_path / 'c.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    c = Conveyor(url, clock=clock)
+@pytest.fixture
+def shop(backend: str, clock: Any) -> Iterator[Conveyor]:
+    """Conveyor on the test's backend with the shop funnel and one manager."""
+    c = Conveyor(backend, clock=clock)
     c.save_ruleset(FUNNEL)
     c.add_manager("Olena", "+380501110001")
     yield c
@@ -84,51 +83,51 @@ DOORS = [
 
 
 @pytest.mark.parametrize(("bad", "reason"), BAD)
-def test_deal_text_that_is_not_storable_is_refused_naming_the_field(backend, bad, reason):
-    backend.create_deal("shop", key="existing", title="Existing", fields={"phone": PHONE, "notes": "fine"})
+def test_deal_text_that_is_not_storable_is_refused_naming_the_field(shop, bad, reason):
+    shop.create_deal("shop", key="existing", title="Existing", fields={"phone": PHONE, "notes": "fine"})
     for where, call in DOORS:
         with pytest.raises(InvalidChange, match=f"^{where} {reason}"):
-            call(backend, bad)
-    _nothing_saved(backend)
-    assert backend.deal(backend.deal_id("existing")).fields["notes"] == "fine"
-    assert [v.version for v in backend.versions("shop")] == [1]
+            call(shop, bad)
+    _nothing_saved(shop)
+    assert shop.deal(shop.deal_id("existing")).fields["notes"] == "fine"
+    assert [v.version for v in shop.versions("shop")] == [1]
 
 
-def test_deal_text_with_lone_surrogate_is_refused_naming_the_field(backend):
+def test_deal_text_with_lone_surrogate_is_refused_naming_the_field(shop):
     with pytest.raises(InvalidChange, match=r"^field 'notes' is not valid Unicode text: a lone surrogate"):
-        backend.create_deal("shop", key="bad", fields={"phone": PHONE, "notes": "\udfff"})
-    with db_session(backend) as s:
+        shop.create_deal("shop", key="bad", fields={"phone": PHONE, "notes": "\udfff"})
+    with db_session(shop) as s:
         assert repo.list_deals(s) == []
 
 
-def test_one_line_values_refuse_tabs_and_line_breaks_but_text_fields_keep_them(backend):
-    deal = backend.create_deal("shop", key="ok", title="Two\tcolumns\r\nand lines",
+def test_one_line_values_refuse_tabs_and_line_breaks_but_text_fields_keep_them(shop):
+    deal = shop.create_deal("shop", key="ok", title="Two\tcolumns\r\nand lines",
                                fields={"phone": PHONE, "notes": "line one\nline two\tand a tab"})
-    state = backend.deal(deal)
+    state = shop.deal(deal)
     assert (state.title, state.fields["notes"]) == ("Two\tcolumns\r\nand lines", "line one\nline two\tand a tab")
-    for call, where in [(lambda: backend.create_deal("shop", key="a\nb"), "deal key"),
-                        (lambda: backend.add_manager("Petro\tP"), "manager name"),
-                        (lambda: backend.create_deal("shop", key="p", fields={"phone": "+38050\n1234567"}), "field 'phone'")]:
+    for call, where in [(lambda: shop.create_deal("shop", key="a\nb"), "deal key"),
+                        (lambda: shop.add_manager("Petro\tP"), "manager name"),
+                        (lambda: shop.create_deal("shop", key="p", fields={"phone": "+38050\n1234567"}), "field 'phone'")]:
         with pytest.raises(InvalidChange, match=f"^{where} contains a tab or line break .*; it must be one line"):
             call()
 
 
-def test_custom_text_longer_than_the_documented_limit_is_refused(backend):
-    backend.create_deal("shop", key="fits", fields={"notes": "n" * MAX_TEXT})
+def test_custom_text_longer_than_the_documented_limit_is_refused(shop):
+    shop.create_deal("shop", key="fits", fields={"notes": "n" * MAX_TEXT})
     huge = "n" * (10 * 1024 * 1024)  # 10 MB: it would have become the SMS text
     with pytest.raises(InvalidChange, match=rf"^field 'notes' is {len(huge)} characters long; the limit is {MAX_TEXT}$"):
-        backend.create_deal("shop", key="huge", fields={"notes": huge})
+        shop.create_deal("shop", key="huge", fields={"notes": huge})
     with pytest.raises(InvalidChange, match=rf"^activity note is {MAX_TEXT + 1} characters long; the limit is {MAX_TEXT}$"):
-        backend.record_activity(backend.deal_id("fits"), "call", "n" * (MAX_TEXT + 1))
-    with db_session(backend) as s:
+        shop.record_activity(shop.deal_id("fits"), "call", "n" * (MAX_TEXT + 1))
+    with db_session(shop) as s:
         assert [d.key for d in repo.list_deals(s)] == ["fits"]
 
 
-def test_a_refused_select_value_is_quoted_escaped_and_short(backend):
+def test_a_refused_select_value_is_quoted_escaped_and_short(shop):
     with pytest.raises(InvalidChange, match=r"^field 'size': 'XL\\udfff' is not one of its options \(S, M\)$"):
-        backend.create_deal("shop", key="k", fields={"size": "XL\udfff"})
+        shop.create_deal("shop", key="k", fields={"size": "XL\udfff"})
     with pytest.raises(InvalidChange, match=r"^field 'size': 'LLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLLL… is not one"):
-        backend.create_deal("shop", key="k", fields={"size": "L" * 1_000_000})
+        shop.create_deal("shop", key="k", fields={"size": "L" * 1_000_000})
 
 
 def test_simulate_reports_a_refused_event_and_goes_on(tmp_path):

@@ -21,13 +21,6 @@ from tests.conftest import ROOT, SAMPLE_RULES, START
 from tests.support.sessions import db_session
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'conveyor.db'}"
-    return request.getfixturevalue("pg_url")
-
-
 @pytest.fixture
 def world(backend: str) -> Iterator[tuple[Conveyor, VirtualClock]]:
     clock = VirtualClock(START)

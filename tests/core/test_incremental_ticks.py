@@ -42,10 +42,9 @@ def _next_due(c: Conveyor, deal_id: int) -> datetime | None:
         return repo.get_deal(s, deal_id).next_due_at
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def any_conveyor(request: pytest.FixtureRequest, clock: VirtualClock):  # noqa: ANN201
-    url = request.getfixturevalue("db_url") if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    c = Conveyor(url, clock=clock)
+@pytest.fixture
+def any_conveyor(backend: str, clock: VirtualClock):  # noqa: ANN201
+    c = Conveyor(backend, clock=clock)
     c.load_rules_dir(ROOT / "sample_rules")
     c.add_manager("Olena", "+380501110001")
     yield c

@@ -14,9 +14,9 @@ from engine.outbox.dispatcher import run_until_idle
 
 
 @pytest.fixture
-def demo(db_url: str, clock: VirtualClock) -> Conveyor:
+def demo(backend: str, clock: VirtualClock) -> Conveyor:
     """The demo data replayed under the virtual clock: every number below is deterministic."""
-    c = Conveyor(db_url, clock=clock)
+    c = Conveyor(backend, clock=clock)
     load_demo(c)
     yield c
     c.close()
@@ -163,8 +163,8 @@ def test_hours_text_reads_naturally(hours, text):
     assert reports.hours_text(hours) == text
 
 
-def test_reports_read_the_same_on_postgresql(pg_url, clock):
-    c = Conveyor(pg_url, clock=clock)
+def test_summary_conversion_queue_card_and_firings_read_a_live_history(backend, clock):
+    c = Conveyor(backend, clock=clock)
     try:
         c.load_rules_dir(SAMPLE_RULES)
         c.add_manager("Olena")

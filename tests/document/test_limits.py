@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -83,22 +84,21 @@ def test_nul_and_control_characters_in_a_document_are_refused_with_their_json_pa
     assert problems(funnel(**{where: "Bad\x1bname"}))[0][1].startswith("text contains the control character (U+001B")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Conveyor:
-    url = f"sqlite:///{tmp_path / 'c.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    c = Conveyor(url)
+@pytest.fixture
+def empty_conveyor(backend: str) -> Iterator[Conveyor]:
+    c = Conveyor(backend)
     yield c
     c.close()
 
 
-def test_nul_in_a_name_is_refused_identically_on_sqlite_and_postgresql(backend):
+def test_nul_in_a_name_is_refused_identically_on_sqlite_and_postgresql(empty_conveyor):
     with pytest.raises(RuleSetInvalid, match=r"\n  - stages\[1\]\.name: text contains the control character NUL \(U\+0000 at character 3\)"):
-        backend.save_ruleset(funnel(**{"stages.1.name": "Do\x00ne"}))
+        empty_conveyor.save_ruleset(funnel(**{"stages.1.name": "Do\x00ne"}))
     with pytest.raises(RuleSetInvalid, match=r"\n  - rules\[0\]\.conditions\.all\[1\]\.value: a number with 5000 digits"):
-        backend.save_ruleset(json.dumps(funnel()).replace('"value": 10', '"value": 1' + "0" * 4999))
-    with db_session(backend) as s:
+        empty_conveyor.save_ruleset(json.dumps(funnel()).replace('"value": 10', '"value": 1' + "0" * 4999))
+    with db_session(empty_conveyor) as s:
         assert repo.list_funnels(s) == []
-    backend.save_ruleset(funnel(**{"description": "Tabs\tand\nlines are fine"}))
+    empty_conveyor.save_ruleset(funnel(**{"description": "Tabs\tand\nlines are fine"}))
 
 
 # -- item 9: names people read -----------------------------------------------------------------------

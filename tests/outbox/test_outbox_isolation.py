@@ -10,7 +10,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -43,9 +42,9 @@ FUNNEL: dict[str, Any] = {
 KEYS = ["poisoned", "broken", "good-1", "good-2"]  # the bad ones first: they are claimed first
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'c.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+@pytest.fixture
+def url(backend: str) -> str:
+    return backend
 
 
 def _seed(c: Conveyor) -> None:

@@ -84,7 +84,7 @@ def test_server_errors_are_retried_with_the_same_key_until_the_gateway_accepts(c
     assert timedelta(seconds=48) <= delays[1] <= timedelta(seconds=72)
 
 
-def test_a_gateway_that_keeps_failing_ends_dead_and_visible(conveyor, clock, db_url):
+def test_a_gateway_that_keeps_failing_ends_dead_and_visible(conveyor, clock, backend):
     with Gateway("error500") as gw:
         conveyor.provider = WebhookProvider(gw.url, timeout=2)
         deal = _contract_deal(conveyor)
@@ -94,11 +94,11 @@ def test_a_gateway_that_keeps_failing_ends_dead_and_visible(conveyor, clock, db_
         row = _sms_row(conveyor, deal)
         assert len(gw.received) == POLICY.max_attempts
     assert row.status == "dead" and row.attempts == POLICY.max_attempts
-    out = CliRunner().invoke(cli, ["--db", db_url, "actions", "--status", "dead"])
+    out = CliRunner().invoke(cli, ["--db", backend, "actions", "--status", "dead"])
     assert out.exit_code == 0
     assert f"#{row.id}" in out.output and "send_sms" in out.output
     assert "error: webhook answered HTTP 500" in out.output
-    status = CliRunner().invoke(cli, ["--db", db_url, "status"])
+    status = CliRunner().invoke(cli, ["--db", backend, "status"])
     assert "dead 1" in status.output and "1 dead action(s)" in status.output
 
 
