@@ -1,8 +1,10 @@
 """Shared widgets of the owner pages: the funnel graph, the condition builder and the action list.
 
 Everything here reads choices from ``engine.document.validate.rule_data`` (business-rules' ``export_rule_data``),
-so the builder offers exactly what the validator accepts. Widgets edit plain document dicts; the
-caller puts the result back into the per-funnel draft (``builder.state``).
+so the builder offers exactly what the validator accepts. Drafts are plain document dicts; a rule's
+conditions are read into the document's condition model (``engine.document.conditions``) and walked
+by its visitor, and the condition builder hands back a model the caller dumps into the draft
+(``builder.state``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import streamlit as st
+from pydantic import ValidationError
 
+from engine.document.conditions import AllOf, AnyOf, Condition, Group, Visitor, parse
 from engine.errors import Problem
 
 KIND_COLOURS = {"open": "#2563EB", "won": "#16A34A", "lost": "#DC2626"}
@@ -84,11 +88,10 @@ def op_label(op: dict[str, Any]) -> str:
 
 def _builtin_variable_order() -> list[str]:
     """The built-in variables as a person reads them: stage, the "hours since" ones, then the rest."""
-    from engine.rules.variables import TIME_VARIABLES, DealVariables
+    from engine.rules.registry import BUILTINS
 
-    declared = [n for n, m in vars(DealVariables).items() if getattr(m, "is_rule_variable", False)]
-    times = [n for n in TIME_VARIABLES if n in declared]
-    return ["stage", *times, *(n for n in declared if n != "stage" and n not in times)]
+    times = [v.name for v in BUILTINS if v.is_time]
+    return ["stage", *times, *(v.name for v in BUILTINS if v.name != "stage" and v.name not in times)]
 
 
 _BUILTIN_ORDER = _builtin_variable_order()
@@ -137,13 +140,21 @@ class RuleData:
 
 
 # -- reading conditions ------------------------------------------------------------------------------
+def draft_conditions(raw: Any) -> AllOf | AnyOf | Condition | None:
+    """The model of a draft rule's conditions; None when the tree is malformed (the validator says where)."""
+    try:
+        return parse(raw)
+    except ValidationError:
+        return None
+
+
 def watched_stage(rule: dict[str, Any]) -> str | None:
-    """The stage a rule watches: a top-level ``stage equal_to X`` (alone or inside the top group)."""
-    cond = rule.get("conditions") or {}
-    leaves = [cond] if "name" in cond else list(cond.get("all") or [])
-    for leaf in leaves:
-        if isinstance(leaf, dict) and leaf.get("name") == "stage" and leaf.get("operator") == "equal_to":
-            return leaf.get("value") if isinstance(leaf.get("value"), str) else None
+    """The stage a rule watches: a top-level ``stage equal_to X`` (alone or inside the top ``all``)."""
+    node = draft_conditions(rule.get("conditions"))
+    top = [node] if isinstance(node, Condition) else node.all if isinstance(node, AllOf) else []
+    for leaf in top:
+        if isinstance(leaf, Condition) and leaf.name == "stage" and leaf.operator == "equal_to":
+            return leaf.value if isinstance(leaf.value, str) else None
     return None
 
 
@@ -152,25 +163,38 @@ def move_targets(rule: dict[str, Any]) -> list[str]:
             if a.get("name") == "move_to_stage" and a.get("params", {}).get("to_stage")]
 
 
-def describe_condition(node: Any, rd: RuleData) -> str:
-    """One line an owner can read: ``Hours in stage ≥ 24 and (Budget … or …)``."""
-    if not isinstance(node, dict):
-        return "?"
-    for kind, word in (("all", " and "), ("any", " or ")):
-        if kind in node:
-            parts = [describe_condition(c, rd) for c in node[kind] or []]
-            inner = word.join(f"({p})" if (" and " in p or " or " in p) else p for p in parts)
-            return inner or "(empty group)"
-    name, op = node.get("name", "?"), node.get("operator", "?")
-    ops = {o["name"]: o for o in rd.ops_for(name)}
-    o = ops.get(op)
-    sym = op_label(o) if o else str(op)
-    if o and o["input_type"] == "none":
-        return f"{rd.var_label(name)} {sym}"
-    value = node.get("value")
-    if name == "stage" and isinstance(value, str):
-        value = rd.stage_names.get(value, value)
-    return f"{rd.var_label(name)} {sym} {value}"
+class _Sentence(Visitor[str]):
+    """A condition tree as one line an owner can read."""
+
+    def __init__(self, rd: RuleData):
+        self.rd = rd
+
+    def _join(self, parts: list[str], word: str) -> str:
+        inner = word.join(f"({p})" if (" and " in p or " or " in p) else p for p in parts)
+        return inner or "(empty group)"
+
+    def all_(self, node: Group, parts: list[str], path: str) -> str:
+        return self._join(parts, " and ")
+
+    def any_(self, node: Group, parts: list[str], path: str) -> str:
+        return self._join(parts, " or ")
+
+    def leaf(self, node: Condition, path: str) -> str:
+        rd, name = self.rd, node.name
+        o = {o["name"]: o for o in rd.ops_for(name)}.get(node.operator)
+        sym = op_label(o) if o else str(node.operator)
+        if o and o["input_type"] == "none":
+            return f"{rd.var_label(name)} {sym}"
+        value = node.value
+        if name == "stage" and isinstance(value, str):
+            value = rd.stage_names.get(value, value)
+        return f"{rd.var_label(name)} {sym} {value}"
+
+
+def describe_condition(conditions: Any, rd: RuleData) -> str:
+    """One line an owner can read: ``Hours in stage ≥ 24 and (Budget … or …)``; "?" for a malformed tree."""
+    node = conditions if isinstance(conditions, Group | Condition) else draft_conditions(conditions)
+    return "?" if node is None else _Sentence(rd).visit(node)
 
 
 def describe_action(action: dict[str, Any], rd: RuleData) -> str:
@@ -366,59 +390,77 @@ def _value_widget(rd: RuleData, var: str, op: dict[str, Any], value: Any, key: s
                          label_visibility="collapsed")
 
 
-def condition_builder(node: dict[str, Any], rd: RuleData, key: str, path: str,
-                      problems: list[Problem], depth: int = 0) -> tuple[dict[str, Any], str | None]:
-    """Render a group (all/any with children) and return ``(new node, structural change or None)``.
+class _ConditionEditor(Visitor[AllOf | AnyOf | Condition | None]):
+    """The condition builder's walk: top-down, a bordered box per group, a row per leaf.
+
+    Each node returns its edited form (None: removed). Widget keys follow the JSON path
+    (``conditions.all[1].any[0]`` → ``<key>.1.0``), so a row keeps its key across reruns. A
+    structural change (a row or group added or removed) is kept in ``change``.
+    """
+
+    def __init__(self, rd: RuleData, key: str, root: str, problems: list[Problem]):
+        self.rd, self.key, self.root, self.problems = rd, key, root, problems
+        self.change: str | None = None
+
+    def key_of(self, path: str) -> str:
+        return self.key + "".join(f".{i}" for i in _INDEX.findall(path[len(self.root):]))
+
+    def group(self, node: Group, path: str) -> AllOf | AnyOf | None:
+        key, depth = self.key_of(path), len(_INDEX.findall(path[len(self.root):]))
+        kind = node.kind
+        children: list[Any] = list(self.children(node, path))
+        with st.container(border=True):
+            head = st.columns([3, 1.3, 1.3, 1])
+            label = {"all": "ALL of these are true", "any": "ANY of these is true"}
+            new_kind = head[0].radio(
+                "Group", ["all", "any"], index=0 if kind == "all" else 1, horizontal=True,
+                format_func=label.get, key=f"{key}:kind", label_visibility="collapsed")
+            added: list[AllOf | AnyOf | Condition] = []
+            if head[1].button("+ Condition", key=f"{key}:addc", help="Add a condition row to this group"):
+                added.append(Condition(name="hours_in_stage", operator="greater_than_or_equal_to", value=24))
+                self.change = "added a condition"
+            if depth < 4 and head[2].button("+ Group", key=f"{key}:addg", help="Add a nested all/any group"):
+                added.append(AnyOf(any=[Condition(name="client_replied", operator="is_true", value=None)]))
+                self.change = "added a group"
+            if depth > 0 and head[3].button("✕ Group", key=f"{key}:delg", help="Remove this whole group"):
+                self.change = "removed a group"
+                return None
+            for p in problems_under(self.problems, path):
+                if p.path in (path, f"{path}.{kind}"):
+                    st.error(f"{p.message}")
+            kept = [edited for edited in (self.visit(child, child_path) for child_path, child in children)
+                    if edited is not None]
+        items = [*kept, *added]
+        return AllOf(all=items) if new_kind == "all" else AnyOf(any=items)
+
+    def leaf(self, node: Condition, path: str) -> Condition | None:
+        leaf, removed = condition_row(node, self.rd, self.key_of(path), path, self.problems)
+        if removed:
+            self.change = "removed a condition"
+            return None
+        return leaf
+
+
+def condition_builder(node: Group, rd: RuleData, key: str, path: str,
+                      problems: list[Problem]) -> tuple[AllOf | AnyOf, str | None]:
+    """Render a group (all/any with children) and return ``(new group, structural change or None)``.
 
     A structural change (add/remove a row or group) is returned as a message; the caller applies
-    the new node, bumps its widget generation and reruns so row keys never point at shifted rows.
+    the new group, bumps its widget generation and reruns so row keys never point at shifted rows.
     """
-    kind = "any" if "any" in node else "all"
-    children = list(node.get(kind) or [])
-    change = None
-    with st.container(border=True):
-        head = st.columns([3, 1.3, 1.3, 1])
-        label = {"all": "ALL of these are true", "any": "ANY of these is true"}
-        new_kind = head[0].radio(
-            "Group", ["all", "any"], index=0 if kind == "all" else 1, horizontal=True,
-            format_func=label.get, key=f"{key}:kind", label_visibility="collapsed")
-        if head[1].button("+ Condition", key=f"{key}:addc", help="Add a condition row to this group"):
-            children.append({"name": "hours_in_stage", "operator": "greater_than_or_equal_to", "value": 24})
-            change = "added a condition"
-        if depth < 4 and head[2].button("+ Group", key=f"{key}:addg", help="Add a nested all/any group"):
-            children.append({"any": [{"name": "client_replied", "operator": "is_true", "value": None}]})
-            change = "added a group"
-        if depth > 0 and head[3].button("✕ Group", key=f"{key}:delg", help="Remove this whole group"):
-            return {}, "removed a group"
-        for p in problems_under(problems, path):
-            if p.path in (path, f"{path}.{kind}"):
-                st.error(f"{p.message}")
-        new_children: list[dict[str, Any]] = []
-        for i, child in enumerate(children):
-            cpath = f"{path}.{kind}[{i}]"
-            ckey = f"{key}.{i}"
-            if isinstance(child, dict) and ("all" in child or "any" in child):
-                sub, sub_change = condition_builder(child, rd, ckey, cpath, problems, depth + 1)
-                change = change or sub_change
-                if sub:
-                    new_children.append(sub)
-                continue
-            leaf, removed = condition_row(child, rd, ckey, cpath, problems)
-            if removed:
-                change = "removed a condition"
-                continue
-            new_children.append(leaf)
-    return {new_kind: new_children}, change
+    editor = _ConditionEditor(rd, key, path, problems)
+    edited = editor.visit(node, path)
+    return (edited if isinstance(edited, AllOf | AnyOf) else AllOf(all=[])), editor.change
 
 
-def condition_row(node: dict[str, Any], rd: RuleData, key: str, path: str,
-                  problems: list[Problem]) -> tuple[dict[str, Any], bool]:
+def condition_row(node: Condition, rd: RuleData, key: str, path: str,
+                  problems: list[Problem]) -> tuple[Condition, bool]:
     """One ``variable → operator → value`` row; returns the new leaf and whether it was removed."""
     cols = st.columns([0.35, 2.6, 1.6, 2.4, 0.45])
     cols[0].markdown(f"<div style='padding-top:0.45rem;color:#6B7280;font-size:0.8rem'>{row_number(path.split('conditions', 1)[-1])}</div>",
                      unsafe_allow_html=True)
     names = list(rd.variables)
-    var = node.get("name")
+    var = node.name
     if var not in names:
         names = [*names, str(var)]
     with cols[1]:
@@ -426,7 +468,7 @@ def condition_row(node: dict[str, Any], rd: RuleData, key: str, path: str,
                            format_func=rd.var_label, label_visibility="collapsed")
     ops = rd.ops_for(var)
     op_names = [o["name"] for o in ops]
-    op_name = node.get("operator") if node.get("operator") in op_names else (op_names[0] if op_names else "")
+    op_name = node.operator if node.operator in op_names else (op_names[0] if op_names else "")
     with cols[2]:
         if ops:
             op_name = st.selectbox("Operator", op_names, index=op_names.index(op_name), key=f"{key}:op:{var}",
@@ -435,16 +477,16 @@ def condition_row(node: dict[str, Any], rd: RuleData, key: str, path: str,
         else:
             st.caption("no operators")
     op = next((o for o in ops if o["name"] == op_name), None)
-    value = node.get("value")
+    value = node.value
     with cols[3]:
         if op is not None:
-            if var != node.get("name") or op_name != node.get("operator"):
-                value = _default_value(rd, var, op) if (var != node.get("name") or op["input_type"] == "none") else value
+            if var != node.name or op_name != node.operator:
+                value = _default_value(rd, var, op) if (var != node.name or op["input_type"] == "none") else value
             value = _value_widget(rd, var, op, value, f"{key}:val:{var}:{op_name}")
     removed = cols[4].button("✕", key=f"{key}:del", help="Remove this condition")
     for p in problems_under(problems, path):
         st.error(f"Row {row_number(path.split('conditions', 1)[-1])}: {p.message}")
-    return {"name": var, "operator": op_name, "value": value}, removed
+    return Condition(name=var, operator=op_name, value=value), removed
 
 
 # -- actions --------------------------------------------------------------------------------------------

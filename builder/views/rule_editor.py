@@ -18,6 +18,7 @@ from builder.components import (
     condition_builder,
     describe_condition,
     describe_path,
+    draft_conditions,
     ensure_positions,
     esc,
     problems_under,
@@ -25,6 +26,7 @@ from builder.components import (
 )
 from builder.state import page_boundary
 from builder.views.designer import _new_rule, rule_data_for
+from engine.document.conditions import AllOf, Condition
 
 SELECTED = "rules_selected"  # other pages set this before switching here to preselect a rule
 SELECTED_NEXT = "rules_selected_next"  # a choice made after the picker exists; applied on the next run
@@ -95,11 +97,16 @@ def rule_editor(funnel: str, doc: dict[str, Any], i: int) -> None:
             st.error(f"{describe_path(p.path, prefix)}: {p.message}")
 
     st.markdown("##### Conditions")
-    cond = rule.get("conditions") or {"all": []}
-    if "all" not in cond and "any" not in cond:
-        cond = {"all": [cond]}  # a single leaf is edited as a one-row group
-    new_cond, c_change = condition_builder(cond, rd, f"{key}:c", f"{prefix}.conditions", problems)
-    new["conditions"] = new_cond or {"all": []}
+    cond = draft_conditions(rule.get("conditions") or {"all": []})
+    c_change = None
+    if cond is None:  # not a tree the builder can draw: kept as it is, the problems say what to fix
+        for p in problems_under(problems, f"{prefix}.conditions"):
+            st.error(f"{describe_path(p.path, prefix)}: {p.message}")
+    else:
+        if isinstance(cond, Condition):
+            cond = AllOf(all=[cond])  # a single leaf is edited as a one-row group
+        new_cond, c_change = condition_builder(cond, rd, f"{key}:c", f"{prefix}.conditions", problems)
+        new["conditions"] = new_cond.model_dump()
 
     st.markdown("##### Actions")
     new_actions, a_change = actions_editor(rule.get("actions", []), rd, f"{key}:a", f"{prefix}.actions", problems)

@@ -6,7 +6,6 @@ outbox inside its own transaction.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from datetime import datetime
@@ -110,11 +109,7 @@ class Queries:
     def stage_references(self, funnel: str, stage: str, ruleset: RuleSet | None = None) -> list[str]:
         """What refers to a stage (rules, transitions, guards, deals): deleting it is refused while any do."""
         rs = ruleset or self._rulesets.get(funnel)
-        refs = []
-        for i, r in enumerate(rs.rules):
-            text = json.dumps(r.business_rule())
-            if f'"{stage}"' in text:
-                refs.append(f"rule '{r.name or r.id}' (rules[{i}])")
+        refs = [f"rule '{r.name or r.id}' (rules[{i}])" for i, r in enumerate(rs.rules) if r.refers_to_stage(stage)]
         refs += [f"transition {t.from_} → {t.to}" for t in rs.transitions if stage in (t.from_, t.to)]
         if rs.initial_stage == stage:
             refs.append("the funnel's initial stage")

@@ -157,11 +157,11 @@ def test_changing_the_24h_reminder_to_12h_and_saving_creates_a_new_version(demo_
     new = max(after, key=lambda v: v.version)
     assert new.active and new.comment == "remind after 12 h"
     rule = demo_db.ruleset("techflow").rule("incoming_idle_24h")
-    assert rule.conditions["all"][1] == {"name": "hours_since_last_activity",
+    assert rule.conditions.all[1].model_dump() == {"name": "hours_since_last_activity",
                                          "operator": "greater_than_or_equal_to", "value": 12}
     # The old version is untouched and can be made active again from the Versions page.
     old = max(before, key=lambda v: v.version).version
-    assert demo_db.ruleset("techflow", old).rule("incoming_idle_24h").conditions["all"][1]["value"] == 24
+    assert demo_db.ruleset("techflow", old).rule("incoming_idle_24h").conditions.all[1].value == 24
     _go(at, "versions")
     assert any("remind after 12 h" in str(df.value) for df in at.dataframe)
     # The picker starts on the newest version that is not active, with Make active enabled for it.
