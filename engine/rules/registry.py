@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from functools import cached_property
+from operator import attrgetter
 from typing import Any
 
 from engine.document.ruleset import FieldDef, FieldType, RuleSet
@@ -88,11 +89,20 @@ def field_value(field: FieldDef, raw: Any) -> Any:
     return list(raw) if isinstance(raw, list) else [raw]
 
 
+def _anchor_reader(source: Since) -> Callable[[Any], datetime | None]:
+    # On every change and tick: a plain attribute read where there is one anchor.
+    return attrgetter(source.anchors[0]) if len(source.anchors) == 1 else source.anchor
+
+
 def _reader(source: Source) -> Callable[[Any, datetime], Any]:
     """``(deal, now) -> value`` for a ``DealState`` or an ORM ``Deal`` (same attribute names)."""
     if isinstance(source, Since):
-        anchor = source.anchor
-        return lambda d, now: hours_between(anchor(d), now)
+        anchor = _anchor_reader(source)
+
+        def since(d: Any, now: datetime) -> float:
+            start = anchor(d)  # hours_between, inlined: this runs for every variable read
+            return 0.0 if start is None else (now - start).total_seconds() / 3600.0
+        return since
     if isinstance(source, Present):
         attribute = source.attribute
         return lambda d, now: getattr(d, attribute) is not None
@@ -152,7 +162,7 @@ BUILTINS: tuple[Variable, ...] = (
 
 #: Time variables and the deal attribute each one counts from (used to derive due times).
 TIME_VARIABLES: dict[str, Callable[[Any], datetime | None]] = {
-    v.name: v.source.anchor for v in BUILTINS if isinstance(v.source, Since)
+    v.name: _anchor_reader(v.source) for v in BUILTINS if isinstance(v.source, Since)
 }
 
 _KIND_OF_FIELD = {FieldType.TEXT: Kind.STRING, FieldType.NUMERIC: Kind.NUMERIC,
