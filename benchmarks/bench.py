@@ -335,7 +335,7 @@ def bench_designer(log: Callable[[str], None]) -> dict[str, Any]:
 def bench_load(seconds: float, deals: int, log: Callable[[str], None]) -> dict[str, Any]:
     """The service under load (issue 4): 10,000 deals changing for ``seconds`` on SQLite with one engine,
     then on a scratch PostgreSQL database (``CONVEYOR_TEST_PG``) with two; nothing lost, nothing doubled."""
-    from benchmarks.load import _scratch_postgres, run_load
+    from benchmarks.load import run_load, scratch_postgres
 
     out: dict[str, Any] = {"load_seconds": seconds, "load_deals": deals}
     with tempfile.TemporaryDirectory(prefix="conveyor-bench-load-") as tmp:
@@ -345,7 +345,7 @@ def bench_load(seconds: float, deals: int, log: Callable[[str], None]) -> dict[s
                    load_sqlite_actions_per_s=r.actions_per_second, load_sqlite_ok=r.ok)
     admin = os.environ.get("CONVEYOR_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
     try:
-        url, drop = _scratch_postgres(admin)
+        url, drop = scratch_postgres(admin)
     except Exception as exc:  # noqa: BLE001 - no server: say so in the figures instead of failing the bench
         out["load_postgresql_skipped"] = f"no PostgreSQL at {admin}: {str(exc).splitlines()[0]}"
         return out

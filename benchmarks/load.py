@@ -30,7 +30,7 @@ from engine.core.conveyor import Conveyor
 from engine.document.ruleset import RuleSet
 from engine.errors import ConveyorError
 from storage import repositories as repo
-from storage.db import sqlite_path
+from storage.db import read_transaction, sqlite_path
 from storage.models import (
     Deal,
     DealEvent,
@@ -83,14 +83,13 @@ def seed(c: Conveyor, deals: int, seconds: float, rng: random.Random) -> list[in
     """``deals`` open deals in *proposal*, bulk-inserted (an import: nothing evaluated yet; the first
     tick catches them up). One in ten had its proposal attached just under 48 h ago, so their
     "stale proposal" timer comes due during the run."""
-    if not c.known_funnels():
+    if not c.funnels():
         c.load_rules_dir(SAMPLE_RULES, author="load")
         c.add_manager("Load A", "+380501110001")
         c.add_manager("Load B", "+380501110002")
     now = datetime.now(UTC)
     created = now - timedelta(hours=72)
-    with c.session() as s:
-        first = repo.next_deal_number(s)
+    first = c.queries.next_deal_number()
     rows: list[dict[str, Any]] = []
     for i in range(deals):
         attached = now - timedelta(hours=48) + timedelta(seconds=rng.uniform(0, seconds)) if i % 10 == 0 else None
@@ -101,11 +100,7 @@ def seed(c: Conveyor, deals: int, seconds: float, rng: random.Random) -> list[in
         if hasattr(Deal, "next_due_at"):
             row["next_due_at"] = created  # evaluate at the next tick, as for any imported deal
         rows.append(row)
-    for start in range(0, len(rows), 2000):
-        with c.session() as s:
-            repo.add_deals_bulk(s, rows[start:start + 2000])
-    with c.session() as s:
-        return list(s.scalars(select(Deal.id).where(Deal.key.in_([r["key"] for r in rows]))))
+    return c.deals.import_rows(rows)
 
 
 def _change(c: Conveyor, kind: str, deal_id: int, rng: random.Random) -> None:
@@ -140,20 +135,22 @@ def _changer(url: str, ids: list[int], deadline: float, seed_: int, counts: Coun
 
 
 def _outbox_open(c: Conveyor) -> int:
-    with c.session() as s:
-        return s.scalar(select(func.count()).select_from(OutboxAction)
-                        .where(OutboxAction.status.not_in(("done", "dead")))) or 0
+    counts = c.engines.snapshot(c.clock.now()).counts
+    return sum(n for status, n in counts.items() if status not in ("done", "dead"))
 
 
 def _done(c: Conveyor) -> int:
-    with c.session() as s:
-        return s.scalar(select(func.count()).select_from(OutboxAction).where(OutboxAction.status == "done")) or 0
+    return c.engines.snapshot(c.clock.now()).counts.get("done", 0)
 
 
 def check(c: Conveyor, ids: list[int], started: datetime, ended: datetime, changes: int) -> list[str]:
-    """Nothing lost, nothing doubled. Returns the problems found (none when all is well)."""
+    """Nothing lost, nothing doubled. Returns the problems found (none when all is well).
+
+    The oracle reads the tables itself, in a read-only transaction of its own on the Conveyor's
+    engine: it checks what the engine wrote, so it does not ask the engine.
+    """
     problems = []
-    with c.session() as s:
+    with read_transaction(c.engine) as s:
         if n := repo.duplicate_firings(s):
             problems.append(f"{n} (rule, deal, occurrence) keys fired more than once")
         actions_of = {}
@@ -237,8 +234,7 @@ def run_load(url: str, *, deals: int = 10_000, seconds: float = 60, engines: int
         ended = datetime.now(UTC)
         result.backlog_at_end_of_run = _outbox_open(c)
         done_in_run = _done(c) - done_before
-        with c.session() as s:
-            fired = s.scalar(select(func.count()).select_from(Firing).where(Firing.fired_at >= started)) or 0
+        fired = c.queries.firing_count(since=started)
         t1 = time.monotonic()
         while _outbox_open(c) and time.monotonic() - t1 < drain_timeout:
             if any(p.poll() is not None for p in procs):
@@ -261,11 +257,10 @@ def run_load(url: str, *, deals: int = 10_000, seconds: float = 60, engines: int
     result.firings_per_second = round(fired / elapsed, 1)
     result.actions_done_during_run = done_in_run
     result.actions_per_second = round(done_in_run / elapsed, 1)
-    with c.session() as s:
-        result.actions_total = s.scalar(select(func.count()).select_from(OutboxAction)) or 0
-        result.timer_firings = s.scalar(select(func.count()).select_from(Firing).where(
-            Firing.rule_id == "proposal_stale_48h")) or 0
-        result.last_tick_seconds = sorted(round(b.last_tick_seconds or 0, 3) for b in repo.list_heartbeats(s))
+    snapshot = c.engines.snapshot(c.clock.now())
+    result.actions_total = sum(snapshot.counts.values())
+    result.timer_firings = c.queries.firing_count(rule_id="proposal_stale_48h")
+    result.last_tick_seconds = sorted(round(b.last_tick_seconds or 0, 3) for b in snapshot.heartbeats)
     result.problems = check(c, ids, started, ended, counts["ok"])
     if any(code != 0 for code in codes):
         result.problems.append(f"engine exit codes {codes} (0 is a clean stop); logs in {log_dir}")
@@ -295,7 +290,7 @@ def describe(r: LoadResult) -> str:
             + ("nothing lost, nothing doubled" if r.ok else "PROBLEMS: " + "; ".join(r.problems)))
 
 
-def _scratch_postgres(admin_url: str) -> tuple[str, Any]:
+def scratch_postgres(admin_url: str) -> tuple[str, Any]:
     """A new, empty database on the server of ``admin_url``; returns (url, drop function)."""
     import uuid
 
@@ -332,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     for url, engines in plan:
         drop = None
         if not a.db and url.startswith("postgresql"):
-            url, drop = _scratch_postgres(url)
+            url, drop = scratch_postgres(url)
         try:
             r = run_load(url, deals=a.deals, seconds=a.seconds, engines=engines, output=a.output)
         finally:

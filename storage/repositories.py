@@ -537,6 +537,19 @@ def add_deals_bulk(session: Session, rows: Sequence[dict[str, Any]]) -> None:
         session.execute(_table(Deal).insert(), list(rows))
 
 
+def deal_ids_by_keys(session: Session, keys: Sequence[str]) -> list[int]:
+    return list(session.scalars(select(Deal.id).where(Deal.key.in_(list(keys)))))
+
+
+def firing_count(session: Session, *, since: datetime | None = None, rule_id: str | None = None) -> int:
+    q = select(func.count()).select_from(Firing)
+    if since is not None:
+        q = q.where(Firing.fired_at >= since)
+    if rule_id is not None:
+        q = q.where(Firing.rule_id == rule_id)
+    return session.scalar(q) or 0
+
+
 def duplicate_firings(session: Session) -> int:
     """(deal, rule, occurrence) keys recorded more than once: 0 unless the unique key is gone."""
     dup = (select(Firing.deal_id).group_by(Firing.deal_id, Firing.rule_id, Firing.occurrence)

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from builder.state import get_conveyor, get_reader, page_boundary
-from builder.views.deals import _md, apply_change, local_times, show_flash
+from builder.views.deals import apply_change, local_times, md, show_flash
 from engine.core import reports
 from engine.core.conveyor import Conveyor
 from engine.outbox.dispatcher import retry
@@ -79,13 +79,13 @@ def _item(conveyor: Conveyor, row: object) -> None:
         if row.overdue:
             badges.append(f":orange-badge[overdue {reports.hours_text(row.overdue_hours)}]")
         badges.append(f":gray-badge[{row.kind}]")
-        title = f":red[**{_md(row.title)}**]" if row.high else f"**{_md(row.title)}**"
+        title = f":red[**{md(row.title)}**]" if row.high else f"**{md(row.title)}**"
         b.markdown(" ".join(badges) + "  \n" + title)
         due = "due " + reports.to_display(row.due_at) if row.kind == "task" else "since " + reports.to_display(row.due_at)
-        b.caption(f"{_md(row.deal_key)} · {_md(row.deal_title)} · 👤 {_md(row.manager) or 'no manager'} · {due}")
+        b.caption(f"{md(row.deal_key)} · {md(row.deal_title)} · 👤 {md(row.manager) or 'no manager'} · {due}")
         if c.button("Done", key=f"{KEY}done_{row.id}", type="primary" if row.high else "secondary", width="stretch"):
             if apply_change(conveyor, lambda tid=int(row.id): conveyor.complete_task(tid),
-                            f"Done: {_md(row.title)}", FLASH):
+                            f"Done: {md(row.title)}", FLASH):
                 st.rerun()
 
 
@@ -108,9 +108,9 @@ def _log(conveyor: Conveyor, funnels: dict[str, str]) -> None:
             with st.container(border=True):
                 a, b = st.columns([6, 1.2], vertical_alignment="center")
                 colour = "red" if row.status == "dead" else "orange"
-                a.markdown(f":{colour}-badge[{row.status}] **{_md(row.rule_name)}** → `{row.action}` on "
-                           f"{_md(row.deal_key)} ({_md(row.deal_title)}) · attempts {row.attempts}")
-                a.caption(f"Error: {_md(row.error) or '—'} · last try {reports.to_display(row.updated_at)}")
+                a.markdown(f":{colour}-badge[{row.status}] **{md(row.rule_name)}** → `{row.action}` on "
+                           f"{md(row.deal_key)} ({md(row.deal_title)}) · attempts {row.attempts}")
+                a.caption(f"Error: {md(row.error) or '—'} · last try {reports.to_display(row.updated_at)}")
                 if b.button("Retry", key=f"{KEY}retry_{row.id}", width="stretch"):
                     if apply_change(conveyor, lambda oid=int(row.id): retry(conveyor, oid),
                                     f"Action {row.id} is queued again.", FLASH):

@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from builder.state import get_reader, page_boundary
-from builder.views.deals import _md, funnel_picker, local_times, money
+from builder.views.deals import funnel_picker, local_times, md, money
 from engine.core import reports
 
 KEY = "an_"  # session keys of this page
@@ -155,4 +155,4 @@ def render() -> None:
                      hide_index=True, width="stretch",
                      column_config={"manager": "Manager", "title": "Task", "priority": "Priority",
                                     "due_at": "Was due", "deal_key": "Deal"})
-    st.caption(f"Funnel “{_md(rs.name)}” · times in {reports.display_zone().key} · weeks start on Monday.")
+    st.caption(f"Funnel “{md(rs.name)}” · times in {reports.display_zone().key} · weeks start on Monday.")

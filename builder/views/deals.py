@@ -58,7 +58,7 @@ def apply_change(conveyor: Conveyor, change: Callable[[], Any], success: str, fl
     try:
         change()
     except ConveyorError as exc:
-        st.error(_md(str(exc)))
+        st.error(md(str(exc)))
         return False
     except SQLAlchemyError as exc:  # busy, or refused by the database: nothing was changed
         show_error(exc)
@@ -154,7 +154,7 @@ def _board(rs: RuleSet, board: pd.DataFrame, show_closed: bool) -> None:
             deals = board[board["stage"] == stage.id]
             with col:
                 colour = KIND_BADGE[stage.kind.value]
-                st.markdown(f"**{_md(stage.name)}**  \n:{colour}-badge[{stage.kind.value}] "
+                st.markdown(f"**{md(stage.name)}**  \n:{colour}-badge[{stage.kind.value}] "
                             f":gray-badge[{len(deals)} deal{'s' if len(deals) != 1 else ''}]")
                 if deals.empty:
                     st.caption("—")
@@ -162,11 +162,11 @@ def _board(rs: RuleSet, board: pd.DataFrame, show_closed: bool) -> None:
                 deals = deals.sort_values(["high_tasks", "hours_in_stage"], ascending=[False, False])
                 for row in deals.head(CARDS_PER_STAGE).itertuples():
                     with st.container(border=True, gap="xsmall"):
-                        st.markdown(f"**{_md(row.title or row.key)}**")
+                        st.markdown(f"**{md(row.title or row.key)}**")
                         bits = [row.key]
                         if row.amount is not None and not pd.isna(row.amount):
                             bits.append(f"💰 {money(row.amount)}")
-                        who = f"👤 {_md(row.manager)}" if row.manager else ":orange[no manager]"
+                        who = f"👤 {md(row.manager)}" if row.manager else ":orange[no manager]"
                         wait = "" if row.closed else f"  \n⏱ {reports.hours_text(row.hours_in_stage)} in stage"
                         st.caption(" · ".join(bits) + "  \n" + who + wait)
                         with st.container(horizontal=True, vertical_alignment="center", gap="small"):
@@ -197,7 +197,7 @@ def _new_deal_form(conveyor: Conveyor, rs: RuleSet) -> None:
                              format_func=lambda s: rs.stage(s).name, key=KEY + "new_stage")
         manager = c6.selectbox("Manager", [""] + managers, format_func=lambda m: m or "Assigned by the rules",
                                key=KEY + "new_manager")
-        custom = _field_widgets(rs.fields, {}, KEY + "new_f_", columns=3)
+        custom = field_widgets(rs.fields, {}, KEY + "new_f_", columns=3)
         submitted = st.form_submit_button("Create deal", type="primary")
     if not submitted:
         return
@@ -212,12 +212,12 @@ def _new_deal_form(conveyor: Conveyor, rs: RuleSet) -> None:
         created["id"] = conveyor.create_deal(rs.funnel, title=title.strip(), stage=stage, fields=fields,
                                              manager=manager or None, actor="manager")
 
-    if apply_change(conveyor, create, f"Deal “{_md(title.strip())}” created; its rules have run.", FLASH):
+    if apply_change(conveyor, create, f"Deal “{md(title.strip())}” created; its rules have run.", FLASH):
         st.session_state[SELECTED] = created["id"]
         st.rerun()
 
 
-def _field_widgets(fields: list[FieldDef], values: dict[str, Any], prefix: str, columns: int = 2) -> dict[str, Any]:
+def field_widgets(fields: list[FieldDef], values: dict[str, Any], prefix: str, columns: int = 2) -> dict[str, Any]:
     """One widget per custom field, chosen by its type; returns name → value (None when unset)."""
     out: dict[str, Any] = {}
     if not fields:
@@ -247,15 +247,15 @@ def _deal_view(conveyor: Conveyor, deal_id: int) -> None:
     try:
         card = get_reader().reports.deal_card(deal_id)
     except ConveyorError as exc:
-        st.error(_md(str(exc)))
+        st.error(md(str(exc)))
         return
     d = card.state
     rs = card.ruleset
     stage = rs.stage(d.stage)
     kind = stage.kind.value if stage else "open"
-    st.subheader(_md(d.title or d.key))
-    facts = [f":{KIND_BADGE[kind]}-badge[{_md(card.stage_name)}]", d.key]
-    facts.append(f"👤 {_md(d.manager_name)}" if d.manager_name else ":orange[no manager]")
+    st.subheader(md(d.title or d.key))
+    facts = [f":{KIND_BADGE[kind]}-badge[{md(card.stage_name)}]", d.key]
+    facts.append(f"👤 {md(d.manager_name)}" if d.manager_name else ":orange[no manager]")
     if d.amount is not None:
         facts.append(f"💰 {money(d.amount)}")
     if d.invoice_number:
@@ -328,7 +328,7 @@ def _moves(conveyor: Conveyor, card: reports.DealCard) -> None:
         if cols[i % len(cols)].button(f"{icon} → {name}", key=f"{KEY}move_{card.state.id}_{stage_id}",
                                       width="stretch"):
             if apply_change(conveyor, lambda s=stage_id: conveyor.move_deal(card.state.id, s),
-                            f"Moved to “{_md(name)}”.", FLASH):
+                            f"Moved to “{md(name)}”.", FLASH):
                 st.rerun()
 
 
@@ -382,7 +382,7 @@ def _fields_form(conveyor: Conveyor, rs: RuleSet, d: DealState) -> None:
             c2.caption(f"Stored amount {d.amount!r} cannot be edited here; type a new one to replace it.")
         if rs.fields:
             st.markdown("**Funnel fields**")
-        values.update(_field_widgets(rs.fields, d.fields, f"{KEY}f_{d.id}_"))
+        values.update(field_widgets(rs.fields, d.fields, f"{KEY}f_{d.id}_"))
         saved = st.form_submit_button("Save changes", type="primary")
     if not saved:
         return
@@ -431,8 +431,8 @@ def _tasks(conveyor: Conveyor, tasks: pd.DataFrame) -> None:
             a, b = st.columns([5, 1], vertical_alignment="center")
             badge = ":red-badge[HIGH]" if t.priority in reports.HIGH_PRIORITIES else ":gray-badge[normal]"
             late = " :orange-badge[overdue]" if t.kind == "task" and t.due_at is not None and t.due_at < now else ""
-            a.markdown(f"{badge}{late} {_md(t.title)}")
-            a.caption(f"{t.kind} · due {reports.to_display(t.due_at)} · {_md(t.manager) or 'no manager'}")
+            a.markdown(f"{badge}{late} {md(t.title)}")
+            a.caption(f"{t.kind} · due {reports.to_display(t.due_at)} · {md(t.manager) or 'no manager'}")
             if b.button("Done", key=f"{KEY}task_done_{t.id}", width="stretch"):
                 if apply_change(conveyor, lambda tid=int(t.id): conveyor.complete_task(tid),
                                 "Task marked done.", FLASH):
@@ -444,7 +444,7 @@ def _tasks(conveyor: Conveyor, tasks: pd.DataFrame) -> None:
                          hide_index=True, width="stretch")
 
 
-def _md(text: Any) -> str:
+def md(text: Any) -> str:
     """User text inside Markdown: shown as typed (no accidental bold, links or colour directives)."""
     out = str(text or "")
     for ch in "\\`*_[]<>#|~:$":

@@ -32,7 +32,7 @@ from builder.components import (
     watched_stage,
 )
 from builder.state import page_boundary
-from builder.views.deals import _md
+from builder.views.deals import md
 from engine.document.ruleset import RuleSet
 from engine.document.validate import (  # the validator's id pattern: one rule for ids
     _IDENT,
@@ -130,7 +130,7 @@ def render() -> None:
 
 
 def _overview(doc: dict[str, Any]) -> None:
-    st.subheader(_md(doc.get("name", "")))
+    st.subheader(md(doc.get("name", "")))
     kinds = {k: sum(1 for s in doc["stages"] if s.get("kind", "open") == k) for k in KINDS}
     cols = st.columns(3)
     cols[0].metric("Stages", len(doc["stages"]), help=", ".join(f"{v} {k}" for k, v in kinds.items()))
@@ -164,7 +164,7 @@ def _stage_editor(c: Any, funnel: str, doc: dict[str, Any], sid: str, rd: RuleDa
         format_func=lambda n: f"{labels.get(n, n)} ({n})" if labels.get(n, n) != n else n)
     if required:
         # The chips are cut off in a narrow column: list every required field in full below them.
-        st.caption("Required to enter: " + ", ".join(_md(labels.get(n, n)) for n in required))
+        st.caption("Required to enter: " + ", ".join(md(labels.get(n, n)) for n in required))
         new["guard"] = {"required_fields": required}
     else:
         new.pop("guard", None)
@@ -215,7 +215,7 @@ def _stage_editor(c: Any, funnel: str, doc: dict[str, Any], sid: str, rd: RuleDa
             st.session_state[PICK_NEXT] = rule_node_id(r["id"])
             st.rerun()
     if st.button("+ New rule for this stage", key=f"{k}:newrule"):
-        rid = _new_rule(doc, sid)
+        rid = new_rule(doc, sid)
         state.bump(funnel)
         st.session_state[PICK_NEXT] = rule_node_id(rid)
         st.rerun()
@@ -247,7 +247,7 @@ def _blocking_references(c: Any, funnel: str, doc: dict[str, Any], sid: str) -> 
     return [r for r in refs if not r.startswith("transition ")]
 
 
-def _new_rule(doc: dict[str, Any], sid: str | None) -> str:
+def new_rule(doc: dict[str, Any], sid: str | None) -> str:
     ids = {r["id"] for r in doc.get("rules", [])}
     base = f"{sid}_rule" if sid else "new_rule"
     n = 1
@@ -330,7 +330,7 @@ def _rule_panel(funnel: str, doc: dict[str, Any], rid: str, rd: RuleData) -> Non
     k = f"designer:{funnel}:{state.generation(funnel)}:rule:{rid}"
     st.markdown(f"<div style='border-left:6px solid {RULE_COLOUR};padding-left:10px'><h3 style='margin:0'>Rule</h3>"
                 f"<span style='color:#6B7280'>id <code>{esc(rid)}</code></span></div>", unsafe_allow_html=True)
-    st.markdown(f"**{_md(rule.get('name') or rid)}**")
+    st.markdown(f"**{md(rule.get('name') or rid)}**")
     enabled = st.toggle("Enabled", value=rule.get("enabled", True), key=f"{k}:enabled")
     if enabled != rule.get("enabled", True):
         rule["enabled"] = enabled

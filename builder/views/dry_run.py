@@ -14,7 +14,7 @@ import streamlit as st
 
 from builder.components import OP_SYMBOLS
 from builder.state import get_reader, page_boundary
-from builder.views.deals import _field_widgets, _md, funnel_picker
+from builder.views.deals import field_widgets, funnel_picker, md
 from engine.core import reports
 from engine.document.ruleset import RuleSet
 from engine.document.template import render as render_template
@@ -61,7 +61,7 @@ def render() -> None:
         try:
             state = conveyor.deal(int(deal_id))
         except ConveyorError as exc:
-            st.error(_md(str(exc)))
+            st.error(md(str(exc)))
             return
         fired = conveyor.reports.fired_occurrences(state.id)
     else:
@@ -70,7 +70,7 @@ def render() -> None:
     try:
         traces = conveyor.dry_run(state, at)
     except ConveyorError as exc:
-        st.error(_md(str(exc)))
+        st.error(md(str(exc)))
         return
     _results(rs, state, traces, fired, at, offset)
 
@@ -102,7 +102,7 @@ def _sample(rs: RuleSet, now: Any) -> Any:
         fields: dict[str, Any] = {}
         if rs.fields:
             st.markdown("**Fields**")
-            fields = {k: v for k, v in _field_widgets(rs.fields, {}, KEY + "s_f_", columns=4).items() if v is not None}
+            fields = {k: v for k, v in field_widgets(rs.fields, {}, KEY + "s_f_", columns=4).items() if v is not None}
     return reports.sample_deal(rs.funnel, stage, now, hours_in_stage=in_stage, hours_since_created=created,
                                hours_since_last_activity=activity if acted else None,
                                proposal_attached_hours=attached_h if attached else None,
@@ -127,7 +127,7 @@ def _results(rs: RuleSet, state: Any, traces: list[RuleTrace], fired: set[tuple[
     order = sorted(traces, key=lambda t: (not t.fires, (t.rule.id, occurrence(t.rule, state)) in fired))
     for t in order:
         already = (t.rule.id, occurrence(t.rule, state)) in fired
-        name = _md(t.rule.name or t.rule.id)  # expander labels are Markdown: show the name as typed
+        name = md(t.rule.name or t.rule.id)  # expander labels are Markdown: show the name as typed
         if not t.rule.enabled:
             head = f"⏸️ {name} — disabled"
         elif t.fires and not already:
@@ -144,7 +144,7 @@ def _results(rs: RuleSet, state: Any, traces: list[RuleTrace], fired: set[tuple[
             st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
             if t.fires and t.actions:
                 st.markdown("**Would do:** " + "; ".join(
-                    f"`{a.name}` {_md(reports.action_summary(a.name, _filled(a.params, values)))}"
+                    f"`{a.name}` {md(reports.action_summary(a.name, _filled(a.params, values)))}"
                     for a in t.actions))
             elif not t.fires:
                 st.caption("Would do: " + ", ".join(f"`{a.name}`" for a in t.rule.actions))

@@ -25,7 +25,7 @@ from builder.components import (
     watched_stage,
 )
 from builder.state import page_boundary
-from builder.views.designer import _new_rule, rule_data_for
+from builder.views.designer import new_rule, rule_data_for
 from engine.document.conditions import AllOf, Condition
 
 SELECTED = "rules_selected"  # other pages set this before switching here to preselect a rule
@@ -54,7 +54,7 @@ def render() -> None:
         sid = st.selectbox("Stage it watches", ["", *stage_names], format_func=lambda s: stage_names.get(s, "— any stage —"),
                            key=f"rules:{funnel}:newstage")
         if st.button("Create rule", type="primary", key=f"rules:{funnel}:create"):
-            new_id = _new_rule(doc, sid or None)
+            new_id = new_rule(doc, sid or None)
             state.bump(funnel)
             st.session_state[SELECTED_NEXT] = new_id
             st.rerun()

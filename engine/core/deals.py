@@ -7,7 +7,7 @@ applies itself, records an event and evaluates the deal: all in one transaction.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -226,6 +226,18 @@ class Deals:
             self._change(deal_id, "task_done", actor, mutate, manager_activity=True)
         except _NothingToDo:
             return
+
+    def import_rows(self, rows: Sequence[dict[str, Any]], *, chunk: int = 2000) -> list[int]:
+        """Bulk import of deals given as rows of deal columns (a data import, the load harness).
+
+        Nothing is evaluated now: give each row a ``next_due_at`` (e.g. its creation) and the next
+        tick catches it up, as for any imported deal. Keys must be new. Returns the deals' ids.
+        """
+        for start in range(0, len(rows), chunk):
+            with self._context.transaction() as s:
+                repo.add_deals_bulk(s, rows[start:start + chunk])
+        with self._context.transaction() as s:
+            return repo.deal_ids_by_keys(s, [r["key"] for r in rows])
 
     # -- internals of a change ---------------------------------------------------------------------
     def _stamp(self, deal_id: int, kind: str, column: str, actor: str, *, manager_activity: bool) -> None:

@@ -83,6 +83,16 @@ class Queries:
         with self._context.transaction() as s:
             return bool(repo.list_deals(s, limit=1))
 
+    def next_deal_number(self) -> int:
+        """One more than the highest deal id: a number no deal's generated key has taken yet."""
+        with self._context.transaction() as s:
+            return repo.next_deal_number(s)
+
+    def firing_count(self, *, since: datetime | None = None, rule_id: str | None = None) -> int:
+        """Rule firings recorded (since ``since``; of ``rule_id`` only)."""
+        with self._context.transaction() as s:
+            return repo.firing_count(s, since=since, rule_id=rule_id)
+
     def tasks(self, deal_id: int, *, status: str | None = None) -> list[TaskInfo]:
         """The deal's tasks and notifications (``status``: only those, e.g. ``"open"``)."""
         with self._context.transaction() as s:
