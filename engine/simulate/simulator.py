@@ -98,6 +98,12 @@ class Simulator:
             return
         self.clock = VirtualClock(events[0].at)
         self.conveyor = Conveyor(self.db, clock=self.clock)
+        try:
+            self._play(events)
+        finally:
+            self.conveyor.close()  # also when a rule file or a scenario line stops the run
+
+    def _play(self, events: list[Event]) -> None:
         self._load_rules()
         next_tick = events[0].at + self.tick
         for ev in events:
@@ -116,7 +122,6 @@ class Simulator:
                 self.emit({"at": format_instant(ev.at), "deal": storable(str(ev.data.get("deal", ""))),
                            "error": storable(str(exc))})
             self._dispatch()
-        self.conveyor.close()
 
     def _load_rules(self) -> None:
         # The same loading as ``conveyor load``: strict JSON, every funnel known, chains in order.
