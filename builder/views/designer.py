@@ -33,11 +33,9 @@ from builder.components import (
 )
 from builder.state import page_boundary
 from builder.views.deals import md
+from engine.document.limits import IDENT  # the validator's id pattern: one rule for ids
 from engine.document.ruleset import RuleSet
-from engine.document.validate import (  # the validator's id pattern: one rule for ids
-    _IDENT,
-    rule_data,
-)
+from engine.document.validate import rule_data
 from engine.errors import ConveyorError
 from engine.rules.deal import BUILTIN_FIELDS
 
@@ -281,7 +279,7 @@ def _add_stage(funnel: str, doc: dict[str, Any]) -> None:
             sid = (sid or _slug(name)).strip()
             if not name.strip():
                 st.error("Give the stage a name.")
-            elif not _IDENT.match(sid):
+            elif not IDENT.match(sid):
                 st.error(f"'{sid}' is not a valid stage id: use lowercase letters, digits and '_', starting with a letter.")
             elif sid in stage_names:
                 st.error(f"A stage with id '{sid}' already exists.")
