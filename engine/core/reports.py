@@ -56,9 +56,7 @@ def hours_text(hours: float | None) -> str:
     return f"-{text}" if hours < 0 else text
 
 
-# -- deals -----------------------------------------------------------------------------------------
-
-
+# -- deal board and deal card ---------------------------------------------------------------------
 @dataclass
 class DealCard:
     """One deal as its page shows it: the state plus everything that happened to it."""
@@ -102,8 +100,6 @@ def describe_event(rs: RuleSet, kind: str, data: dict[str, Any]) -> str:
 
 
 # -- tasks and the action log ----------------------------------------------------------------------
-
-
 _ACTION_COLUMNS = ["id", "created_at", "updated_at", "rule_id", "rule_name", "deal_id", "deal_key", "deal_title",
                    "funnel", "action", "summary", "status", "attempts", "error", "reason", "version", "trigger"]
 
