@@ -213,38 +213,14 @@ def high_priority(rule: dict[str, Any]) -> bool:
 
 # -- graph ---------------------------------------------------------------------------------------------
 def ensure_positions(doc: dict[str, Any]) -> bool:
-    """Give every stage and rule without a position one (so the layout never depends on physics)."""
-    changed = False
-    stages = doc.get("stages", [])
-    taken = [(s["position"]["x"], s["position"]["y"]) for s in stages if s.get("position")]
-    next_x = max((x for x, _ in taken), default=-220) + 220
-    for s in stages:
-        if not s.get("position"):
-            s["position"] = {"x": next_x, "y": 0}
-            next_x += 220
-            changed = True
-    where = {s["id"]: s["position"] for s in stages}
-    per_stage: dict[str | None, int] = {}
-    for r in doc.get("rules", []):
-        if r.get("position"):
-            continue
-        sid = watched_stage(r)
-        k = per_stage.get(sid, 0)
-        per_stage[sid] = k + 1
-        if sid in where:
-            base = where[sid]
-            # Rules hang below their stage in a short column; every second one slightly to the right.
-            r["position"] = {"x": base["x"] + (45 if k % 2 else -45), "y": base["y"] - 100 - 60 * k}
-        elif any(t in where for t in move_targets(r)):
-            # No watched stage but a move: hang it below the stage it moves deals into.
-            base = where[next(t for t in move_targets(r) if t in where)]
-            below = per_stage.get(f"below:{base['x']},{base['y']}", 0)
-            per_stage[f"below:{base['x']},{base['y']}"] = below + 1
-            r["position"] = {"x": base["x"] + 45 * (below % 2), "y": base["y"] + 110 + 60 * below}
-        else:
-            r["position"] = {"x": 180 * k, "y": 420}
-        changed = True
-    return changed
+    """Give every stage and rule without a position one (so the layout never depends on physics).
+
+    The layout lives with the Designer's canvas (``builder.canvas.layout``): stages in rows, rules in a
+    free place by their stage.
+    """
+    from builder.canvas.layout import ensure_positions as place
+
+    return place(doc)
 
 
 def stage_node_id(sid: str) -> str:

@@ -6,13 +6,22 @@ Edits go into the funnel's draft (``builder.state``) and become a new version on
 from __future__ import annotations
 
 import copy
-import re
 from typing import Any
 
 import streamlit as st
-from streamlit_agraph import agraph
+from sqlalchemy.exc import SQLAlchemyError
 
 from builder import state
+from builder.canvas import funnel_canvas
+from builder.canvas.edits import (
+    EditRefused,
+    add_transition,
+    insert_stage_after,
+    move_node,
+    remove_transition,
+)
+from builder.canvas.elements import canvas_elements
+from builder.canvas.layout import free_rule_slot
 from builder.components import (
     KIND_COLOURS,
     KIND_ICONS,
@@ -23,8 +32,6 @@ from builder.components import (
     describe_action,
     describe_condition,
     esc,
-    graph_config,
-    graph_elements,
     labels_key,
     problems_under,
     rule_node_id,
@@ -33,15 +40,19 @@ from builder.components import (
 )
 from builder.state import page_boundary
 from builder.views.deals import md
+from engine.document.ids import id_from_name, unique_id
 from engine.document.limits import IDENT  # the validator's id pattern: one rule for ids
 from engine.document.ruleset import RuleSet
 from engine.document.validate import rule_data
-from engine.errors import ConveyorError
+from engine.errors import ConveyorError, RuleSetInvalid
 from engine.rules.deal import BUILTIN_FIELDS
 
 PICK = "designer_pick"
 PICK_NEXT = "designer_pick_next"  # a pick requested after the picker exists; applied on the next run
-LAST_CLICK = "designer_last_click"
+CANVAS_REV = "designer_canvas_rev"  # bumped after every handled gesture: the canvas redraws from the document
+CANVAS_SEQ = "designer_canvas_seq"  # the last gesture handled (a trigger is reported once, this is a guard)
+CANVAS_MSG = "designer_canvas_msg"  # (level, text) shown above the canvas on the next run
+AUTOSAVE = "designer_autosave"
 KINDS = ["open", "won", "lost"]
 
 
@@ -80,6 +91,86 @@ def _node_label(doc: dict[str, Any], nid: str) -> str:
     return f"⚙️ Rule: {r.get('name') or r['id']}" if r else nid
 
 
+def _canvas(funnel: str, doc: dict[str, Any], rd: RuleData, node_ids: list[str]) -> None:
+    """The editing canvas, and what the owner's last gesture on it does to the funnel."""
+    big = len(doc["stages"]) > 8
+    event = funnel_canvas(canvas_elements(doc, rd, st.session_state.get(PICK)), key=f"designer_canvas:{funnel}",
+                          selected=st.session_state.get(PICK), revision=st.session_state.get(CANVAS_REV, 0),
+                          height=680 if big else 560)
+    # Below the canvas, so a message never pushes the canvas down under the owner's mouse.
+    msg = st.session_state.pop(CANVAS_MSG, None)
+    if msg:
+        (st.error if msg[0] == "error" else st.success)(msg[1], icon="🚫" if msg[0] == "error" else "💾")
+    cols = st.columns([3, 2])
+    cols[0].caption("Click a node to edit it · drag to move (a stage takes its rules along) · drag from a stage's "
+                    "● handle to another stage to allow that move · click an arrow, then Delete, to remove it.")
+    cols[1].toggle("Save canvas changes at once", value=True, key=AUTOSAVE,
+                   help="Each move or connection becomes a new version right away. While other changes are "
+                        "unsaved, canvas changes join them and are saved with Save version.")
+    if not event or event.get("seq") == st.session_state.get(CANVAS_SEQ):
+        return
+    st.session_state[CANVAS_SEQ] = event.get("seq")
+    kind = event.get("type")
+    if kind == "select":
+        node = event.get("node") or ""
+        if node in node_ids and node != st.session_state.get(PICK):
+            st.session_state[PICK_NEXT] = node
+            st.rerun()
+        return
+    try:
+        if kind == "move":
+            node, x, y = str(event["node"]), float(event["x"]), float(event["y"])
+            apply_edit(funnel, doc, lambda d: move_node(d, node, x, y))
+        elif kind in ("connect", "delete_edge"):
+            a, b = str(event["from"]), str(event["to"])
+            apply_edit(funnel, doc, lambda d: (add_transition if kind == "connect" else remove_transition)(d, a, b))
+    except (KeyError, TypeError, ValueError):
+        return  # not a gesture this page sends; nothing to do
+
+
+def apply_edit(funnel: str, doc: dict[str, Any], edit: Any, pick: str | None = None) -> None:
+    """Apply a canvas edit to a copy of the draft; keep it only if the validator accepts the result.
+
+    With "Save canvas changes at once" on and nothing else unsaved, the result is saved as a new version
+    at once (``Conveyor.save_ruleset`` through ``state.save_draft``, comment = what was done); otherwise it
+    becomes the draft. A refused edit changes nothing and says why. Reruns the page.
+    """
+    st.session_state[CANVAS_REV] = st.session_state.get(CANVAS_REV, 0) + 1
+    new = copy.deepcopy(doc)
+    try:
+        summary = edit(new)
+    except EditRefused as exc:
+        st.session_state[CANVAS_MSG] = ("error", f"Nothing changed: {exc}.")
+        st.rerun()
+    if isinstance(summary, tuple):
+        summary = summary[-1]
+    problems = state.draft_problems(new)
+    if problems and len(problems) > len(state.draft_problems(doc)):
+        st.session_state[CANVAS_MSG] = ("error", f"Nothing changed — {summary} would make the funnel invalid:\n\n"
+                                        + "\n".join(f"- `{p.path}`: {p.message}" for p in problems[:5]))
+        st.rerun()
+    if st.session_state.get(AUTOSAVE, True) and not state.is_dirty(funnel) and not problems:
+        state.set_draft(funnel, new)
+        try:
+            info = state.save_draft(funnel, summary)
+        except RuleSetInvalid as exc:
+            state.set_draft(funnel, doc)
+            st.session_state[CANVAS_MSG] = ("error", f"Not saved — {summary}:\n\n"
+                                            + "\n".join(f"- `{p.path}`: {p.message}" for p in exc.problems[:5]))
+        except (ConveyorError, SQLAlchemyError) as exc:
+            state.set_draft(funnel, doc)
+            st.session_state[CANVAS_MSG] = ("error", f"Not saved — {summary}: {state.error_message(exc, 'The new version')}")
+        else:
+            st.session_state[CANVAS_MSG] = ("success", f"{summary} — saved as version {info.version}.")
+    else:
+        state.set_draft(funnel, new)
+        state.bump(funnel)
+        st.session_state[CANVAS_MSG] = ("success", f"{summary} — in the draft; Save version above to make it active.")
+    if pick is not None:
+        st.session_state[PICK_NEXT] = pick
+    st.rerun()
+
+
 @page_boundary
 def render() -> None:
     st.title("🗺️ Funnel designer")
@@ -99,18 +190,7 @@ def render() -> None:
     left, right = st.columns([7, 4], gap="medium")
     with left:
         _legend()
-        nodes, edges = graph_elements(doc, rd, st.session_state.get(PICK))
-        clicked = agraph(nodes=nodes, edges=edges, config=graph_config())
-        # agraph returns the last clicked node id on every rerun; only a new click changes the pick.
-        # A changed graph is a new component instance that starts at None: forget the old click then.
-        if clicked is None:
-            st.session_state[LAST_CLICK] = None
-        elif clicked != st.session_state.get(LAST_CLICK):
-            st.session_state[LAST_CLICK] = clicked
-            if clicked in node_ids and clicked != st.session_state.get(PICK):
-                st.session_state[PICK_NEXT] = clicked
-                st.rerun()
-        st.caption("Click a stage or a rule to edit it. Scroll to zoom, drag the background to pan.")
+        _canvas(funnel, doc, rd, node_ids)
     with right:
         options = ["", *node_ids]
         pick = state.picker(st, "Edit", options, {n: _node_label(doc, n) for n in options}, PICK)
@@ -218,6 +298,8 @@ def _stage_editor(c: Any, funnel: str, doc: dict[str, Any], sid: str, rd: RuleDa
         st.session_state[PICK_NEXT] = rule_node_id(rid)
         st.rerun()
 
+    _insert_after(funnel, doc, sid)
+
     st.divider()
     if st.button("🗑️ Delete stage", key=f"{k}:delete"):
         refs = _blocking_references(c, funnel, doc, sid)
@@ -245,58 +327,102 @@ def _blocking_references(c: Any, funnel: str, doc: dict[str, Any], sid: str) -> 
     return [r for r in refs if not r.startswith("transition ")]
 
 
-def new_rule(doc: dict[str, Any], sid: str | None) -> str:
-    ids = {r["id"] for r in doc.get("rules", [])}
-    base = f"{sid}_rule" if sid else "new_rule"
-    n = 1
-    while f"{base}_{n}" in ids:
-        n += 1
-    rid = f"{base}_{n}"
+def new_rule(doc: dict[str, Any], sid: str | None, name: str | None = None) -> str:
+    """Append a starter rule (for stage ``sid``) named ``name``; its id comes from the name, unique."""
+    stage_names = {s["id"]: s["name"] for s in doc.get("stages", [])}
+    if not (name or "").strip():
+        taken_names = {r.get("name") for r in doc.get("rules", [])}
+        base = f"{stage_names[sid]}: reminder" if sid in stage_names else "New rule"
+        name, n = base, 2
+        while name in taken_names:
+            name, n = f"{base} {n}", n + 1
+    name = str(name).strip()
+    rid = unique_id(name, {r["id"] for r in doc.get("rules", [])}, "rule")
     conds: list[dict[str, Any]] = [{"name": "hours_in_stage", "operator": "greater_than_or_equal_to", "value": 24}]
     if sid:
         conds.insert(0, {"name": "stage", "operator": "equal_to", "value": sid})
-    doc.setdefault("rules", []).append({
-        "id": rid, "name": "New rule", "enabled": True, "repeat": "once_per_stage_visit",
+    rule: dict[str, Any] = {
+        "id": rid, "name": name, "enabled": True, "repeat": "once_per_stage_visit",
         "conditions": {"all": conds},
         "actions": [{"name": "notify_manager", "params": {"text": "Deal {title} needs attention", "priority": "normal"}}],
-    })
-    from builder.components import ensure_positions
-
-    ensure_positions(doc)
+    }
+    doc.setdefault("rules", []).append(rule)
+    rule["position"] = free_rule_slot(doc, rule)  # next to its stage, never on another node
     return rid
 
 
+def name_and_id(key: str, taken: set[str], *, what: str = "stage", placeholder: str = "",
+                labels: tuple[str, str] | None = None) -> tuple[str, str, str | None]:
+    """A name field and an id field derived from it (transliterated, unique), which the owner may edit.
+
+    Returns (name, id, problem or None). The id follows the name until the owner types one of their own.
+    """
+    name_label, id_label = labels or (f"{what.capitalize()} name", f"{what.capitalize()} id")
+    name = st.text_input(name_label, key=f"{key}:name", placeholder=placeholder)
+    derived = unique_id(name, taken, what) if name.strip() else ""
+    idk, autok = f"{key}:id", f"{key}:id_auto"
+    if st.session_state.get(idk, "") in ("", st.session_state.get(autok)):
+        st.session_state[idk] = derived  # set before the widget exists: it shows the derived id
+    st.session_state[autok] = derived
+    sid = st.text_input(id_label, key=idk,
+                        help="Made from the name (Ukrainian is romanised: Демо-дзвінок → demo_dzvinok); "
+                             "lowercase letters, digits and _, starting with a letter. Fixed once saved.").strip()
+    problem = None
+    if not name.strip():
+        problem = f"Give the {what} a name."
+    elif not IDENT.match(sid):
+        problem = (f"'{sid}' cannot be an id: use lowercase letters, digits and _, starting with a letter "
+                   f"(e.g. {id_from_name(name, what)}).")
+    elif sid in taken:
+        problem = f"A {what} with id '{sid}' already exists; try '{unique_id(sid, taken, what)}'."
+    if problem and name.strip():
+        st.caption(f"⚠️ {problem}")
+    return name.strip(), sid, problem
+
+
+def _insert_after(funnel: str, doc: dict[str, Any], sid: str) -> None:
+    """"Insert a stage after X": X's forward moves go through the new stage; the row is laid out again."""
+    stage = next(s for s in doc["stages"] if s["id"] == sid)
+    with st.expander(f"➕ Insert a stage after {md(stage['name'])}"):
+        key = f"designer:{funnel}:insert:{sid}"
+        name, new_id, problem = name_and_id(key, {s["id"] for s in doc["stages"]}, placeholder="e.g. Демо-дзвінок",
+                                            labels=("New stage name", "New stage id"))
+        kind = st.radio("Kind of the new stage", KINDS, horizontal=True, key=f"{key}:kind",
+                        format_func=lambda x: f"{KIND_ICONS[x]} {x}")
+        outgoing = [t["to"] for t in doc.get("transitions", []) if t["from"] == sid]
+        names = {s["id"]: s["name"] for s in doc["stages"]}
+        if outgoing:
+            st.caption(f"{md(stage['name'])} → new stage → " + ", ".join(md(names.get(t, t)) for t in outgoing)
+                       + " (moves into lost stages stay allowed from both)")
+        if st.button("Insert stage", type="primary", key=f"{key}:go", disabled=problem is not None):
+            for suffix in (":name", ":id", ":id_auto"):
+                st.session_state.pop(key + suffix, None)
+            apply_edit(funnel, doc, lambda d: insert_stage_after(d, sid, name, new_id, kind),
+                       pick=stage_node_id(new_id))
+
+
 def _add_stage(funnel: str, doc: dict[str, Any]) -> None:
-    with st.expander("➕ Add a stage", expanded=False), st.form(f"designer:addstage:{funnel}", clear_on_submit=True):
-        cols = st.columns([2, 2, 1])
-        name = cols[0].text_input("Name", placeholder="e.g. Negotiation")
-        sid = cols[1].text_input("Id", placeholder="e.g. negotiation", help="lowercase letters, digits and _")
-        kind = cols[2].selectbox("Kind", KINDS)
+    with st.expander("➕ Add a stage", expanded=False):
+        key = f"designer:{funnel}:addstage"
         stage_names = {s["id"]: s["name"] for s in doc["stages"]}
+        cols = st.columns([3, 1])
+        with cols[0]:
+            name, sid, problem = name_and_id(key, set(stage_names), placeholder="e.g. Negotiation",
+                                             labels=("Name", "Id"))
+        kind = cols[1].selectbox("Kind", KINDS, key=f"{key}:kind")
         after = st.selectbox("Allow a move into it from", ["", *stage_names], format_func=lambda x: stage_names.get(x, "— none —"),
                              key=f"designer:{funnel}:after:{labels_key(stage_names.values())}")
-        if st.form_submit_button("Add stage", type="primary"):
-            sid = (sid or _slug(name)).strip()
-            if not name.strip():
-                st.error("Give the stage a name.")
-            elif not IDENT.match(sid):
-                st.error(f"'{sid}' is not a valid stage id: use lowercase letters, digits and '_', starting with a letter.")
-            elif sid in stage_names:
-                st.error(f"A stage with id '{sid}' already exists.")
-            else:
-                xs = [s.get("position", {}).get("x", 0) for s in doc["stages"]]
-                doc["stages"].append({"id": sid, "name": name.strip(), "kind": kind,
-                                      "position": {"x": (max(xs) + 220) if xs else 0, "y": 0}})
-                if after:
-                    doc.setdefault("transitions", []).append({"from": after, "to": sid})
-                st.session_state[PICK_NEXT] = stage_node_id(sid)
-                state.bump(funnel)
-                st.rerun()
-
-
-def _slug(name: str) -> str:
-    s = re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
-    return s if s and s[0].isalpha() else f"stage_{s}".strip("_")
+        if st.button("Add stage", type="primary", key=f"{key}:go", disabled=problem is not None):
+            for suffix in (":name", ":id", ":id_auto"):
+                st.session_state.pop(key + suffix, None)
+            xs = [s.get("position", {}).get("x", 0) for s in doc["stages"]]
+            doc["stages"].append({"id": sid, "name": name, "kind": kind,
+                                  "position": {"x": float(max(xs) + 220) if xs else 0.0, "y": 0.0}})
+            if after:
+                doc.setdefault("transitions", []).append({"from": after, "to": sid})
+            st.session_state[PICK_NEXT] = stage_node_id(sid)
+            state.bump(funnel)
+            st.rerun()
 
 
 def _transitions(funnel: str, doc: dict[str, Any]) -> None:

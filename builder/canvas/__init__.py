@@ -1,0 +1,48 @@
+"""The Designer's editing canvas: a bidirectional Streamlit component (custom components v2) over vis-network.
+
+vis-network's standalone bundle ships in ``builder/canvas/static`` (built from ``frontend/`` with npm;
+no CDN) and is sent inline with the component's own script. The canvas reports one gesture per rerun
+(``funnel_canvas`` returns it): ``select`` (node), ``move`` (node, x, y), ``connect`` (from, to) and
+``delete_edge`` (from, to). The page turns those into document edits (``builder.canvas.edits``).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from builder.canvas.layout import STAGE_STEP
+
+__all__ = ["STATIC", "funnel_canvas"]
+
+STATIC = Path(__file__).resolve().parent / "static"
+NAME = "conveyor_funnel_canvas"
+
+
+@cache
+def _component() -> Any:
+    js = (STATIC / "vis-network.min.js").read_text(encoding="utf-8") + "\n" + (STATIC / "canvas.js").read_text(encoding="utf-8")
+    css = (STATIC / "canvas.css").read_text(encoding="utf-8")
+    # No shadow root: vis-network injects its stylesheet into the document, and the page's fonts apply.
+    return st.components.v2.component(NAME, html="", css=css, js=js, isolate_styles=False)
+
+
+def _ignore() -> None:
+    """The trigger is read from the return value; a callback only has to exist for it to be reported."""
+
+
+def funnel_canvas(elements: dict[str, Any], *, key: str, selected: str | None, revision: int,
+                  height: int = 600) -> dict[str, Any] | None:
+    """Draw the canvas; return the gesture the owner just made (or None).
+
+    ``revision`` changes whenever Python has handled a gesture, so the canvas redraws from the
+    document even when nothing in it changed (a refused move snaps back).
+    """
+    result = _component()(key=key, data={**elements, "selected": selected, "revision": revision, "height": height,
+                                                "step": STAGE_STEP},
+                          on_edit_change=_ignore, height="content")
+    event = getattr(result, "edit", None)
+    return event if isinstance(event, dict) else None
