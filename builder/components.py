@@ -212,17 +212,6 @@ def high_priority(rule: dict[str, Any]) -> bool:
 
 
 # -- graph ---------------------------------------------------------------------------------------------
-def ensure_positions(doc: dict[str, Any]) -> bool:
-    """Give every stage and rule without a position one (so the layout never depends on physics).
-
-    The layout lives with the Designer's canvas (``builder.canvas.layout``): stages in rows, rules in a
-    free place by their stage.
-    """
-    from builder.canvas.layout import ensure_positions as place
-
-    return place(doc)
-
-
 def stage_node_id(sid: str) -> str:
     return f"stage:{sid}"
 

@@ -147,7 +147,7 @@ def _canonical(doc: dict[str, Any]) -> str:
 
 def load_draft(funnel: str, *, reset: bool = False) -> dict[str, Any]:
     """The funnel's draft document, created from the active version (with positions filled in)."""
-    from builder.components import ensure_positions
+    from builder.canvas.layout import ensure_positions
 
     key = _draft_key(funnel)
     active = _active_version(funnel)

@@ -12,6 +12,7 @@ from typing import Any
 import streamlit as st
 
 from builder import state
+from builder.canvas.layout import ensure_positions
 from builder.components import (
     REPEAT_LABELS,
     actions_editor,
@@ -19,7 +20,6 @@ from builder.components import (
     describe_condition,
     describe_path,
     draft_conditions,
-    ensure_positions,
     esc,
     problems_under,
     watched_stage,
