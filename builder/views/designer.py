@@ -394,7 +394,10 @@ def _insert_after(funnel: str, doc: dict[str, Any], sid: str) -> None:
         if outgoing:
             st.caption(f"{md(stage['name'])} → new stage → " + ", ".join(md(names.get(t, t)) for t in outgoing)
                        + " (moves into lost stages stay allowed from both)")
-        if st.button("Insert stage", type="primary", key=f"{key}:go", disabled=problem is not None):
+        if st.button("Insert stage", type="primary", key=f"{key}:go"):
+            if problem:
+                st.error(problem)
+                return
             for suffix in (":name", ":id", ":id_auto"):
                 st.session_state.pop(key + suffix, None)
             apply_edit(funnel, doc, lambda d: insert_stage_after(d, sid, name, new_id, kind),
@@ -412,7 +415,10 @@ def _add_stage(funnel: str, doc: dict[str, Any]) -> None:
         kind = cols[1].selectbox("Kind", KINDS, key=f"{key}:kind")
         after = st.selectbox("Allow a move into it from", ["", *stage_names], format_func=lambda x: stage_names.get(x, "— none —"),
                              key=f"designer:{funnel}:after:{labels_key(stage_names.values())}")
-        if st.button("Add stage", type="primary", key=f"{key}:go", disabled=problem is not None):
+        if st.button("Add stage", type="primary", key=f"{key}:go"):
+            if problem:
+                st.error(problem)
+                return
             for suffix in (":name", ":id", ":id_auto"):
                 st.session_state.pop(key + suffix, None)
             xs = [s.get("position", {}).get("x", 0) for s in doc["stages"]]

@@ -61,7 +61,7 @@ def test_create_stage_add_rule_with_condition_builder_save_and_export(demo_db: C
     at.run()
     assert not at.exception, at.exception
     rid = _by_label(at.selectbox, "Rule").value
-    assert rid == "negotiation_rule_1"
+    assert rid == "negotiation_perehovory_reminder"  # named for its stage, the id from that name (issue 13)
     _by_label(at.button, "+ Condition").click()
     at.run()
     variables = [w for w in at.selectbox if w.label == "Variable"]
