@@ -19,7 +19,7 @@ __all__ = [
 STAGE_STEP = 220
 ROW_STEP = 340
 #: A long funnel wraps onto a new row after this many stages, so fit-to-view keeps labels readable.
-PER_ROW = 8
+PER_ROW = 6
 #: Rules closer than this to another node count as landing on it.
 MIN_GAP = 34
 #: Above this many rules a stage hangs them in a compact grid (labels on hover and when zoomed in).

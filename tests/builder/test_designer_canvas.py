@@ -157,7 +157,7 @@ def test_thirty_stages_wrap_into_rows_and_labels_break_between_words() -> None:
     ensure_positions(doc)
     xs = {s["position"]["x"] for s in doc["stages"]}
     ys = {s["position"]["y"] for s in doc["stages"]}
-    assert len(xs) == 8 and len(ys) == 4  # 8 to a row: fit-to-view keeps them readable
+    assert len(xs) == 6 and len(ys) == 5  # 6 to a row: fit-to-view keeps them readable
     assert wrap_words("Cold call (90 days)") == "Cold call (90\ndays)"
     assert wrap_words("Дуже-довгий-етап-без-пробілів короткий") == "Дуже-довгий-етап-без-пробілів\nкороткий"
     assert wrap_words("a " * 40, 6, 2).endswith("…")
