@@ -57,6 +57,18 @@ class NotFound(ConveyorError):
     """A deal, funnel, version, manager or task that does not exist."""
 
 
+class Forbidden(ConveyorError):
+    """The actor's role may not do this (``engine.core.access``); says nothing about the data."""
+
+
+class Unauthenticated(ConveyorError):
+    """No credentials, or credentials that do not verify (an unknown or revoked key, a bad signature)."""
+
+
+class Conflict(ConveyorError):
+    """A request that collides with another one (an idempotency key in use, a name taken)."""
+
+
 class InvalidChange(ConveyorError):
     """A deal change whose content is wrong (unknown field, wrong type, unknown stage...)."""
 
