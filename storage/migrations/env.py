@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import storage.door_models  # noqa: F401  - registers the doors' tables on Base.metadata
 from storage.models import Base
 
 target_metadata = Base.metadata
