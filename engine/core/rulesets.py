@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.core import timers
+from engine.core.access import Actor, Permission, require
 from engine.core.context import Context
 from engine.core.deal_input import MAX_COMMENT, MAX_SHORT_TEXT, clean_text
 from engine.document.ruleset import RuleSet
@@ -116,11 +117,12 @@ class RuleSets:
         return validate_document(document, known_funnels=known)
 
     def save(self, document: RuleSet | dict | str | bytes, *, comment: str = "", author: str = "",
-             activate: bool = True, known_funnels: Iterable[str] = ()) -> VersionInfo:
+             activate: bool = True, known_funnels: Iterable[str] = (), actor: Actor | str = "system") -> VersionInfo:
         """Validate and store a new immutable version (active unless ``activate=False``).
 
         Refused while deals sit in a stage the new version no longer has (move them first).
         """
+        require(actor, Permission.WRITE_FUNNELS)
         clean_text("version comment", comment, MAX_COMMENT)
         clean_text("author", author, MAX_SHORT_TEXT, one_line=True)
         ruleset = self.validate(document, known_funnels=known_funnels)
@@ -160,8 +162,9 @@ class RuleSets:
         return [self.save(rs, comment=comment or f"loaded from {path.name}", author=author,
                           known_funnels=folder_funnels) for path, rs in checked]
 
-    def activate(self, funnel: str, version: int) -> VersionInfo:
+    def activate(self, funnel: str, version: int, *, actor: Actor | str = "system") -> VersionInfo:
         """Make an existing version the active one (rollback); refused while deals sit in a stage it lacks."""
+        require(actor, Permission.WRITE_FUNNELS)
         clean_text("funnel", funnel, None, one_line=True)
         with self._context.transaction() as s:
             row = repo.get_version_by_number(s, funnel, version)

@@ -1,0 +1,97 @@
+"""API keys: created with a role, shown once, stored as a SHA-256 digest, revoked by name.
+
+A key is 32 random bytes (``cv_`` + URL-safe text), so a plain digest is enough to store (nothing to
+brute-force); the lookup is by digest and the stored digest is compared in constant time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+
+from engine.core.access import Actor, ActorKind, Permission, Role, require
+from engine.core.context import Context
+from engine.core.deal_input import clean_text
+from engine.errors import InvalidChange, NotFound, Unauthenticated
+from storage import door_repositories as doors
+
+__all__ = ["ApiKeyInfo", "ApiKeys", "NAME_LIMIT"]
+
+NAME_LIMIT = 100
+PREFIX = "cv_"
+
+
+@dataclass(frozen=True)
+class ApiKeyInfo:
+    name: str
+    role: Role
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class ApiKeys:
+    def __init__(self, context: Context):
+        self._context = context
+
+    def create(self, name: str, role: Role | str, *, actor: Actor | str = "system") -> tuple[ApiKeyInfo, str]:
+        """A new key: its description and the key itself, which is never shown or stored again."""
+        require(actor, Permission.MANAGE_ACCESS)
+        name = clean_text("key name", name, NAME_LIMIT, one_line=True).strip()
+        if not name:
+            raise InvalidChange("key name is empty")
+        try:
+            role = Role(role)
+        except ValueError:
+            raise InvalidChange(f"unknown role '{role}' (use {', '.join(r.value for r in Role)})") from None
+        key = PREFIX + secrets.token_urlsafe(32)
+        now = self._context.clock.now()
+        try:
+            with self._context.transaction() as s:
+                if doors.get_api_key_by_name(s, name):
+                    raise InvalidChange(f"an API key named '{name}' already exists")
+                row = doors.add_api_key(s, name=name, role=role.value, key_hash=_digest(key),
+                                        prefix=key[:len(PREFIX) + 4], created_at=now)
+                return _info(row), key
+        except IntegrityError:
+            raise InvalidChange(f"an API key named '{name}' was created at the same time; try another name") from None
+
+    def list(self, *, actor: Actor | str = "system") -> list[ApiKeyInfo]:
+        require(actor, Permission.MANAGE_ACCESS)
+        with self._context.read_transaction() as s:
+            return [_info(r) for r in doors.list_api_keys(s)]
+
+    def revoke(self, name: str, *, actor: Actor | str = "system") -> None:
+        require(actor, Permission.MANAGE_ACCESS)
+        clean_text("key name", name, NAME_LIMIT, one_line=True)
+        with self._context.transaction() as s:
+            row = doors.get_api_key_by_name(s, name)
+            if row is None:
+                raise NotFound(f"no API key named '{name}'")
+            row.revoked_at = row.revoked_at or self._context.clock.now()
+
+    def authenticate(self, key: str) -> Actor:
+        """The actor a presented key stands for; ``Unauthenticated`` for an unknown or revoked one."""
+        if not key.startswith(PREFIX) or len(key) > 200:
+            raise Unauthenticated("the API key is not valid")
+        digest = _digest(key)
+        with self._context.read_transaction() as s:
+            row = doors.get_api_key_by_hash(s, digest)
+            if row is None or not hmac.compare_digest(row.key_hash, digest) or row.revoked_at is not None:
+                raise Unauthenticated("the API key is not valid")
+            return Actor(ActorKind.API_KEY, row.name, Role(row.role))
+
+
+def _info(row: object) -> ApiKeyInfo:
+    return ApiKeyInfo(row.name, Role(row.role), row.prefix, row.created_at, row.last_used_at,  # type: ignore[attr-defined]
+                      row.revoked_at)  # type: ignore[attr-defined]

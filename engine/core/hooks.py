@@ -1,0 +1,289 @@
+"""Signed inbound webhooks: a bank's or a provider's calls, verified, de-duplicated, logged.
+
+A call carries ``Conveyor-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>``.
+It is refused unless a ``v1`` verifies with the hook's secret (or, during a rotation's grace period,
+the previous one) and ``t`` is within ``TOLERANCE`` of now. The body is the canonical
+``{"id", "deal", "event", "data"}`` or a foreign payload mapped by JSON pointers. An event id is
+claimed under a unique key before its event is recorded, so a replayed delivery fires nothing
+again. Every call is logged (time, hook, id, outcome), whatever happened.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from engine.core.access import Actor, ActorKind, Permission, Role, require
+from engine.core.context import Context
+from engine.core.deal_input import clean_text
+from engine.core.keyring import Keyring
+from engine.errors import ConveyorError, InvalidChange, NotFound, Problem, Unauthenticated
+from engine.printable import printable
+from storage import door_repositories as doors
+
+__all__ = ["CANONICAL", "TOLERANCE", "Delivery", "HookCallInfo", "HookInfo", "Hooks", "parse_mapping", "sign"]
+
+TOLERANCE = timedelta(minutes=5)
+DEFAULT_GRACE = timedelta(hours=24)
+#: The canonical body's fields; a mapping names one of these (or ``data.<name>``) per JSON pointer.
+CANONICAL = ("id", "deal", "event")
+NAME_LIMIT = 100
+EVENT_ID_LIMIT = 200
+
+#: Records the event on the deal: (deal key, event name, data, actor) → nothing (the core's record_event).
+Recorder = Callable[[str, str, dict[str, Any], Actor], None]
+
+
+@dataclass(frozen=True)
+class HookInfo:
+    name: str
+    mapping: dict[str, str]
+    event: str | None
+    created_at: datetime
+    rotated_at: datetime | None
+    previous_valid_until: datetime | None
+
+
+@dataclass(frozen=True)
+class HookCallInfo:
+    at: datetime
+    hook: str
+    event_id: str | None
+    outcome: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Delivery:
+    event_id: str
+    deal: str
+    event: str
+    duplicate: bool
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The ``Conveyor-Signature`` header value for ``body`` at ``timestamp`` (what a sender computes)."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def parse_mapping(items: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """``/pointer=field`` pairs (``field``: id, deal, event or data.<name>) as {field: pointer}."""
+    mapping: dict[str, str] = {}
+    for item in items:
+        pointer, sep, field = item.rpartition("=")
+        if not sep or not pointer.startswith("/") or not field:
+            raise InvalidChange(f"--map {item!r}: write it as /json/pointer=field (e.g. /order_id=deal)")
+        if field not in CANONICAL and not (field.startswith("data.") and len(field) > 5):
+            raise InvalidChange(f"--map {item!r}: the field must be id, deal, event or data.<name>, got '{field}'")
+        mapping[field] = pointer
+    return mapping
+
+
+def _pointer(doc: Any, pointer: str) -> Any:
+    """RFC 6901: the value at ``pointer`` in ``doc``, or None when it is not there."""
+    for raw in pointer.split("/")[1:]:
+        part = raw.replace("~1", "/").replace("~0", "~")
+        if isinstance(doc, dict):
+            doc = doc.get(part)
+        elif isinstance(doc, list) and part.isdigit() and int(part) < len(doc):
+            doc = doc[int(part)]
+        else:
+            return None
+    return doc
+
+
+class Hooks:
+    def __init__(self, context: Context, keyring: Keyring):
+        self._context = context
+        self._keyring = keyring
+
+    # -- operator commands ---------------------------------------------------------------------------
+    def create(self, name: str, mapping: dict[str, str] | None = None, *, event: str | None = None,
+               actor: Actor | str = "system") -> tuple[HookInfo, str]:
+        """A new hook and its secret, which is shown once and stored only encrypted."""
+        require(actor, Permission.MANAGE_ACCESS)
+        name = _clean_name(name)
+        if event is not None:
+            clean_text("event", event, 100, one_line=True)
+        secret = "whsec_" + secrets.token_urlsafe(32)
+        now = self._context.clock.now()
+        stored = {"fields": dict(mapping or {}), "event": event}
+        try:
+            with self._context.transaction() as s:
+                if doors.get_hook(s, name):
+                    raise InvalidChange(f"a hook named '{name}' already exists (`conveyor hooks rotate {name}`"
+                                        " gives it a new secret)")
+                row = doors.add_hook(s, name=name, secret_enc=self._keyring.encrypt(secret), mapping=stored,
+                                     created_at=now)
+                return _info(row), secret
+        except IntegrityError:
+            raise InvalidChange(f"a hook named '{name}' was created at the same time") from None
+
+    def rotate(self, name: str, *, grace: timedelta = DEFAULT_GRACE, actor: Actor | str = "system") -> str:
+        """A new secret; the old one keeps verifying for ``grace`` so senders can switch without loss."""
+        require(actor, Permission.MANAGE_ACCESS)
+        if grace < timedelta(0):
+            raise InvalidChange("the grace period cannot be negative")
+        name = _clean_name(name)
+        secret = "whsec_" + secrets.token_urlsafe(32)
+        now = self._context.clock.now()
+        with self._context.transaction() as s:
+            row = doors.get_hook(s, name)
+            if row is None:
+                raise NotFound(f"no hook named '{name}'")
+            row.previous_secret_enc, row.previous_valid_until = row.secret_enc, now + grace
+            row.secret_enc, row.rotated_at = self._keyring.encrypt(secret), now
+        return secret
+
+    def list(self, *, actor: Actor | str = "system") -> list[HookInfo]:
+        require(actor, Permission.READ_STATUS)
+        with self._context.read_transaction() as s:
+            return [_info(r) for r in doors.list_hooks(s)]
+
+    def calls(self, *, hook: str | None = None, limit: int = 100, actor: Actor | str = "system") -> list[HookCallInfo]:
+        """The latest calls, newest first: what the builder's hook log shows."""
+        require(actor, Permission.READ_STATUS)
+        with self._context.read_transaction() as s:
+            return [HookCallInfo(c.at, c.hook, c.event_id, c.outcome, c.detail)
+                    for c in doors.list_hook_calls(s, hook=hook, limit=limit)]
+
+    # -- a call --------------------------------------------------------------------------------------
+    def receive(self, name: str, body: bytes, signature: str | None, record: Recorder) -> Delivery:
+        """Verify, de-duplicate and record one call; every outcome is logged, secrets and bodies never."""
+        shown = printable(name)[:NAME_LIMIT]
+        event_id: str | None = None
+        try:
+            secrets_ = self._secrets(name)
+            self._verify(secrets_[1], body, signature)
+            event_id, deal, event, data = self._read(secrets_[2], body)
+            with self._context.transaction() as s:
+                claimed = doors.claim_hook_event(s, secrets_[0], event_id, self._context.clock.now())
+            if not claimed:
+                self._log(shown, event_id, "duplicate", "")
+                return Delivery(event_id, deal, event, duplicate=True)
+            try:
+                record(deal, event, data, Actor(ActorKind.SYSTEM, f"hook:{name}", Role.INTEGRATION))
+            except BaseException:
+                with self._context.transaction() as s:
+                    doors.release_hook_event(s, secrets_[0], event_id)  # the sender's retry may succeed
+                raise
+            with self._context.transaction() as s:
+                doors.finish_hook_event(s, secrets_[0], event_id)
+            self._log(shown, event_id, "accepted", f"{event} on {deal}")
+            return Delivery(event_id, deal, event, duplicate=False)
+        except Unauthenticated as exc:
+            self._log(shown, event_id, "refused", str(exc))
+            raise
+        except ConveyorError as exc:
+            self._log(shown, event_id, "invalid", str(exc)[:500])
+            raise
+        except Exception as exc:
+            self._log(shown, event_id, "error", type(exc).__name__)
+            raise
+
+    def _secrets(self, name: str) -> tuple[int, list[str], dict[str, Any]]:
+        if not isinstance(name, str) or len(name) > NAME_LIMIT or printable(name) != name:
+            raise Unauthenticated("the signature does not verify")
+        now = self._context.clock.now()
+        with self._context.read_transaction() as s:
+            row = doors.get_hook(s, name)
+            if row is None:  # as for a bad signature: a caller learns nothing about which hooks exist
+                raise Unauthenticated("the signature does not verify")
+            keys = [self._keyring.decrypt(row.secret_enc)]
+            if row.previous_secret_enc and row.previous_valid_until and row.previous_valid_until > now:
+                keys.append(self._keyring.decrypt(row.previous_secret_enc))
+            return row.id, keys, dict(row.mapping or {})
+
+    def _verify(self, keys: list[str], body: bytes, header: str | None) -> None:
+        if not header:
+            raise Unauthenticated("the Conveyor-Signature header is missing")
+        timestamp: int | None = None
+        macs: list[str] = []
+        for part in header.split(","):
+            k, _, v = part.strip().partition("=")
+            if k == "t" and v.isdigit() and len(v) < 15:
+                timestamp = int(v)
+            elif k == "v1":
+                macs.append(v.strip().lower())
+        if timestamp is None or not macs:
+            raise Unauthenticated("the Conveyor-Signature header is not t=<unix seconds>,v1=<hex>")
+        now = self._context.clock.now().timestamp()
+        if abs(now - timestamp) > TOLERANCE.total_seconds():
+            raise Unauthenticated("the signature's timestamp is more than 5 minutes away from now")
+        message = f"{timestamp}.".encode() + body
+        for key in keys:
+            expected = hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
+            if any(hmac.compare_digest(expected, mac) for mac in macs):
+                return
+        raise Unauthenticated("the signature does not verify")
+
+    def _read(self, mapping: dict[str, Any], body: bytes) -> tuple[str, str, str, dict[str, Any]]:
+        try:
+            doc = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            raise InvalidChange("the body is not JSON") from None
+        fields: dict[str, str] = mapping.get("fields") or {}
+        if fields:
+            canonical: dict[str, Any] = {"data": {}}
+            for field, pointer in fields.items():
+                value = _pointer(doc, pointer)
+                if field.startswith("data."):
+                    if value is not None:
+                        canonical["data"][field[5:]] = value
+                else:
+                    canonical[field] = value
+            doc = canonical
+        if not isinstance(doc, dict):
+            raise InvalidChange("the body must be a JSON object {\"id\", \"deal\", \"event\", \"data\"}")
+        if doc.get("event") is None and mapping.get("event"):
+            doc["event"] = mapping["event"]
+        problems = []
+        for field in CANONICAL:
+            value = doc.get(field)
+            if isinstance(value, int | float) and not isinstance(value, bool) and field != "event":
+                value = doc[field] = str(value)  # a bank's numeric order or payment id
+            if not isinstance(value, str) or not value.strip():
+                where = f" (JSON pointer {fields[field]})" if field in fields else ""
+                problems.append(Problem(field, f"needs a non-empty text{where}"))
+        data = doc.get("data", {})
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            problems.append(Problem("data", "needs a JSON object"))
+        if problems:
+            raise InvalidChange("; ".join(str(p) for p in problems))
+        event_id = clean_text("id", doc["id"], EVENT_ID_LIMIT, one_line=True)
+        return event_id, doc["deal"], doc["event"], data
+
+    def _log(self, hook: str, event_id: str | None, outcome: str, detail: str) -> None:
+        shown_id = _storable(event_id)[:EVENT_ID_LIMIT] if event_id else None
+        with self._context.transaction() as s:
+            doors.add_hook_call(s, at=self._context.clock.now(), hook=_storable(hook), event_id=shown_id,
+                                outcome=outcome, detail=_storable(detail)[:1000])
+
+
+def _storable(text: str) -> str:
+    """Text any backend stores: controls escaped, a lone surrogate replaced (a log line must never fail)."""
+    return printable(text).encode("utf-8", "replace").decode("utf-8")
+
+
+def _clean_name(name: str) -> str:
+    name = clean_text("hook name", name, NAME_LIMIT, one_line=True).strip()
+    if not name or not all(ch.isalnum() or ch in "-_" for ch in name) or not name.isascii():
+        raise InvalidChange(f"hook name {name!r} may hold only letters, digits, '-' and '_' (it is part of a URL)")
+    return name
+
+
+def _info(row: Any) -> HookInfo:
+    mapping = dict(row.mapping or {})
+    return HookInfo(row.name, dict(mapping.get("fields") or {}), mapping.get("event"), row.created_at,
+                    row.rotated_at, row.previous_valid_until)
