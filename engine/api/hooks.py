@@ -1,0 +1,35 @@
+"""``POST /hooks/{name}``: signed inbound webhooks (a bank's payment, a provider's event).
+
+Verified, de-duplicated and logged by ``engine.core.hooks``; the event is recorded with
+``record_event`` like any other, and what it sets in motion (a stage move) is applied at once.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, Request
+from starlette.concurrency import run_in_threadpool
+
+from engine.api.auth import conveyor_of
+from engine.core.access import Actor
+from engine.core.conveyor import Conveyor
+
+router = APIRouter(tags=["hooks"])
+
+
+@router.post("/hooks/{name}", summary="A signed event from outside (Conveyor-Signature: t=…,v1=…)",
+             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
+                 "type": "object", "properties": {"id": {"type": "string"}, "deal": {"type": "string"},
+                                                  "event": {"type": "string"}, "data": {"type": "object"}}}}}}})
+async def receive(name: Annotated[str, Path(max_length=100)], request: Request,
+                  c: Annotated[Conveyor, Depends(conveyor_of)],
+                  conveyor_signature: Annotated[str | None, Header(max_length=1000)] = None) -> dict[str, Any]:
+    body = await request.body()
+
+    def record(deal: str, event: str, data: dict[str, Any], actor: Actor) -> None:
+        c.record_event(c.deal_id(deal), event, data=data, actor=actor)
+        c.apply_queued()
+
+    delivery = await run_in_threadpool(c.hooks.receive, name, body, conveyor_signature, record)
+    return {"id": delivery.event_id, "duplicate": delivery.duplicate}
