@@ -5,8 +5,8 @@ Each module holds one family of commands; importing them registers them on ``mai
 
 from __future__ import annotations
 
-from engine.cli import operations, rulesets, serve, tools
+from engine.cli import doors, operations, rulesets, serve, tools
 from engine.cli.app import main
 
 __all__ = ["main"]
-_COMMANDS = (operations, rulesets, serve, tools)  # imported for their @main.command() registrations
+_COMMANDS = (doors, operations, rulesets, serve, tools)  # imported for their @main.command() registrations

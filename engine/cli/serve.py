@@ -181,9 +181,12 @@ class _Children:
 @click.option("--tick-seconds", type=float, default=30, show_default=True)
 @click.option("--no-builder", is_flag=True, help="Only load the data and run the engine.")
 @click.option("--load-only", is_flag=True, help="Only load the sample funnel and demo deals, then exit.")
+@click.option("--api-port", type=int, default=8000, show_default=True,
+              help="Port of the HTTP API on 127.0.0.1 (0: no API; a busy port is skipped with a warning).")
 @click.pass_context
 @friendly
-def demo(ctx: click.Context, port: int, host: str, tick_seconds: float, no_builder: bool, load_only: bool) -> None:
+def demo(ctx: click.Context, port: int, host: str, tick_seconds: float, no_builder: bool, load_only: bool,
+         api_port: int) -> None:
     """Load the sample funnel and demo deals, then run the engine and the builder until Ctrl-C.
 
     The builder listens on 127.0.0.1 unless --host says otherwise. SIGTERM or Ctrl-C stops the
@@ -196,12 +199,24 @@ def demo(ctx: click.Context, port: int, host: str, tick_seconds: float, no_build
 
     c = open_conveyor(ctx)
     click.echo(f"database: {mask_database_url(ctx.obj['db'])} — {load_demo(c)}")
+    api_key = None
+    if not load_only and api_port:
+        if not 0 < api_port < 65536 or _port_in_use(api_port):
+            click.echo(f"warning: port {api_port} is not free; the API is not started (--api-port N)", err=True)
+            api_port = 0
+        else:
+            api_key = c.api_keys.create(f"demo-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}", "manager")[1]
     c.close()
     if load_only:
         return
     env = _child_env(ctx.obj["db"])
     with _Children() as children:
         children.start([sys.executable, "-m", "engine.cli", "engine", "--tick-seconds", str(tick_seconds)], env)
+        if api_port:
+            children.start([sys.executable, "-m", "engine.cli", "api", "--host", LOCAL_HOST, "--port", str(api_port)],
+                           env)
+            click.echo(f"api: http://localhost:{api_port}  (docs: /docs) — a demo key (manager role), shown once:")
+            click.echo(api_key)
         if not no_builder:
             children.start(_builder_command(port, True, host), env)
             _say_where(host, port, "Ctrl-C stops the engine and the builder")
