@@ -1,0 +1,59 @@
+"""A real uvicorn server on 127.0.0.1 serving the API on the test's backend, and httpx clients.
+
+The server runs in a thread of the test process on a free port (``uvicorn.Server``), on its own
+Conveyor over the database URL, with the system clock; tests reach it only through HTTP.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import httpx
+import pytest
+import uvicorn
+
+from engine.api.app import create_app
+from engine.core.conveyor import Conveyor
+from tests.conftest import SAMPLE_RULES
+from tests.support.processes import free_port
+
+
+@dataclass
+class Api:
+    url: str
+    db: str
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def client(self, role: str | None = "owner", *, headers: dict[str, str] | None = None) -> httpx.Client:
+        auth = {"Authorization": f"Bearer {self.keys[role]}"} if role else {}
+        return httpx.Client(base_url=self.url, headers={**auth, **(headers or {})}, timeout=30, follow_redirects=False)
+
+
+@pytest.fixture
+def api(backend: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
+    monkeypatch.setenv("CONVEYOR_SECRET_KEY", "test-secret-key-for-the-api-suite")
+    setup = Conveyor(backend)
+    setup.load_rules_dir(SAMPLE_RULES)
+    setup.add_manager("Olena", "+380501110001")
+    setup.add_manager("Petro", "+380501110002")
+    keys = {role: setup.api_keys.create(f"{role}-key", role)[1] for role in ("owner", "manager", "integration", "viewer")}
+    setup.close()
+    port = free_port()
+    monkeypatch.setenv("CONVEYOR_PUBLIC_URL", f"http://127.0.0.1:{port}")
+    server = uvicorn.Server(uvicorn.Config(create_app(backend), host="127.0.0.1", port=port, log_level="warning",
+                                           access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield Api(f"http://127.0.0.1:{port}", backend, keys)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
