@@ -361,7 +361,8 @@ def bench_load(seconds: float, deals: int, log: Callable[[str], None]) -> dict[s
 
 
 def run(n: int, *, changes: int | None = None, designer: bool = True, load_seconds: float = 0,
-        load_deals: int = 10_000, log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
+        load_deals: int = 10_000, api_seconds: float = 5,
+        log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
     """Every figure of issue 5 as one dict (see ``KEYS``), plus the Designer's render time (issue 3)
     and, with ``load_seconds``, the load rates of issue 4."""
     if n < 10:
@@ -374,6 +375,13 @@ def run(n: int, *, changes: int | None = None, designer: bool = True, load_secon
         out.update(bench_designer(log))
     if load_seconds > 0:
         out.update(bench_load(load_seconds, load_deals, log))
+    if api_seconds > 0:
+        from benchmarks.api import bench_api
+
+        try:
+            out.update(bench_api(api_seconds, log))
+        except Exception as exc:  # noqa: BLE001 - a figure that could not be measured is reported, not fatal
+            out["api_error"] = str(exc)
     return out
 
 
@@ -404,6 +412,11 @@ def table(r: dict[str, Any]) -> str:
                          f"{r[f'load_{backend}_changes_per_s']:,.0f} changes/s, "
                          f"{r[f'load_{backend}_actions_per_s']:,.0f} actions/s",
                          "ok" if r[f"load_{backend}_ok"] else "LOST OR DOUBLED"))
+    if "api_events_per_s" in r:
+        rows.append(("HTTP API: events over httpx (uvicorn, SQLite)", f"{r['api_events_per_s']:,.0f} events/s",
+                     f"p99 {r['api_p99_ms']:.1f} ms"))
+    elif "api_error" in r:
+        rows.append(("HTTP API", f"failed: {r['api_error']}", ""))
     if "load_postgresql_skipped" in r:
         rows.append(("load, postgresql", r["load_postgresql_skipped"], ""))
     w0, w1 = max(len(a) for a, _, _ in rows), max(len(b) for _, b, _ in rows)

@@ -18,6 +18,7 @@ from builder.views import (  # noqa: E402
     analytics,
     deals,
     designer,
+    doors,
     dry_run,
     rule_editor,
     versions,
@@ -45,6 +46,7 @@ pages = {
         st.Page(deals.render, title="Deals", icon="💼", url_path="deals"),
         st.Page(actions_review.render, title="Actions review", icon="✅", url_path="actions"),
         st.Page(analytics.render, title="Analytics", icon="📈", url_path="analytics"),
+        st.Page(doors.render, title="Hooks & forms", icon="🔌", url_path="doors"),
     ],
 }
 state.register_pages({p.url_path: p for group in pages.values() for p in group if p.url_path})

@@ -47,9 +47,12 @@ def simulate(scenario: Path, rules: tuple[Path, ...], tick_minutes: float) -> No
               help="Also time the Designer page with a 30-stage, 300-rule funnel.")
 @click.option("--load-seconds", type=click.FloatRange(min=0), default=60, show_default=True,
               help="Run the service load test this long on SQLite (1 engine) and PostgreSQL (2 engines); 0 skips it.")
+@click.option("--api-seconds", type=click.FloatRange(min=0), default=5, show_default=True,
+              help="Record events through the HTTP API (uvicorn on 127.0.0.1, an httpx client) this long; 0 skips it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
 @friendly
-def bench(deals: int, changes: int | None, designer: bool, load_seconds: float, as_json: bool) -> None:
+def bench(deals: int, changes: int | None, designer: bool, load_seconds: float, api_seconds: float,
+          as_json: bool) -> None:
     """Benchmark: business-rules run_all vs compiled vs vectorised, ticks, changes, peak RSS.
 
     Builds its own seeded data set in a temporary SQLite file (--db is not used).
@@ -59,5 +62,6 @@ def bench(deals: int, changes: int | None, designer: bool, load_seconds: float, 
     def log(message: str) -> None:
         click.echo(f"[{time.strftime('%H:%M:%S')}] {message}", err=True)
 
-    figures = bench_module.run(deals, changes=changes, designer=designer, load_seconds=load_seconds, log=log)
+    figures = bench_module.run(deals, changes=changes, designer=designer, load_seconds=load_seconds,
+                               api_seconds=api_seconds, log=log)
     click.echo(json.dumps(figures, indent=2) if as_json else bench_module.table(figures))
