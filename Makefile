@@ -25,7 +25,7 @@ browser:
 	fi
 
 demo: $(STAMP)
-	$(BIN)/conveyor --db sqlite:///conveyor.db demo
+	$(BIN)/conveyor --db sqlite:///conveyor.db --config conveyor.toml demo
 
 test: $(STAMP) browser
 	$(BIN)/python -m pytest -p no:cacheprovider

@@ -19,6 +19,8 @@ KEY = "ar_"  # session keys of this page
 FLASH = KEY + "flash"
 MAX_ITEMS = 50  # one button per item: beyond this the page gets slow, and the filters narrow it down
 STATUS_ICON = {"pending": "⏳", "sending": "📤", "done": "✅", "failed": "⚠️", "dead": "⛔"}
+#: A message's own states beyond the action's (recorded: no provider for its channel).
+MESSAGE_ICON = {"recorded": "📝", "sent": "✅", "delivered": "📬"}
 UNASSIGNED = "(unassigned)"
 
 
@@ -99,7 +101,8 @@ def _log(conveyor: Conveyor, funnels: dict[str, str]) -> None:
     search = f[2].text_input("Rule or deal", key=KEY + "log_search", placeholder="search…")
     log = get_reader().reports.action_log(statuses=statuses or None, funnel=funnel or None, limit=1000)
 
-    trouble = log[log["status"].isin(["failed", "dead"])]
+    # A message the gateway accepted and later reported undelivered needs a person too.
+    trouble = log[log["status"].isin(["failed", "dead"]) | log["message"].isin(["failed", "dead"])]
     if not trouble.empty:
         st.markdown(f"#### ⚠️ Needs attention ({len(trouble)})")
         st.caption("Failed actions retry by themselves with growing pauses; dead ones gave up. Fix the cause "
@@ -107,8 +110,9 @@ def _log(conveyor: Conveyor, funnels: dict[str, str]) -> None:
         for row in trouble.head(MAX_ITEMS).itertuples():
             with st.container(border=True):
                 a, b = st.columns([6, 1.2], vertical_alignment="center")
-                colour = "red" if row.status == "dead" else "orange"
-                a.markdown(f":{colour}-badge[{row.status}] **{md(row.rule_name)}** → `{row.action}` on "
+                state = row.message or row.status  # a message's own state: what the client got
+                colour = "red" if state == "dead" else "orange"
+                a.markdown(f":{colour}-badge[{state}] **{md(row.rule_name)}** → `{row.action}` on "
                            f"{md(row.deal_key)} ({md(row.deal_title)}) · attempts {row.attempts}")
                 a.caption(f"Error: {md(row.error) or '—'} · last try {reports.to_display(row.updated_at)}")
                 if b.button("Retry", key=f"{KEY}retry_{row.id}", width="stretch"):
@@ -125,7 +129,9 @@ def _log(conveyor: Conveyor, funnels: dict[str, str]) -> None:
         st.caption("The engine has not done anything that matches.")
         return
     view = local_times(log, ["created_at", "updated_at"])
-    view["status"] = view["status"].map(lambda s: f"{STATUS_ICON.get(s, '')} {s}")
+    # A message shows its own state (recorded, sending, sent, delivered, failed, dead), not just "done".
+    state = view["message"].where(view["message"] != "", view["status"])
+    view["status"] = state.map(lambda s: f"{STATUS_ICON.get(s, MESSAGE_ICON.get(s, ''))} {s}")
     view["deal"] = view["deal_key"] + " · " + view["deal_title"]
     st.dataframe(
         view[["created_at", "status", "rule_name", "deal", "action", "summary", "reason", "error", "attempts",

@@ -35,7 +35,9 @@ SELECTED = KEY + "selected"
 FLASH = KEY + "flash"
 KIND_BADGE = {"open": "blue", "won": "green", "lost": "red"}
 KIND_ICON = {"open": "🔵", "won": "🟢", "lost": "🔴"}
-MESSAGE_STATUS = {"sent": "✅ sent", "sending": "📤 sending", "failed": "⚠️ failed"}  # messages.status
+#: messages.status, as the deal card shows it: "recorded" is not "sent" (no provider for the channel).
+MESSAGE_STATUS = {"recorded": "📝 recorded (no provider for this channel)", "sending": "📤 sending",
+                  "sent": "✅ sent", "delivered": "📬 delivered", "failed": "⚠️ failed", "dead": "⛔ dead"}
 CARDS_PER_STAGE = 20
 
 
@@ -293,10 +295,11 @@ def _deal_view(conveyor: Conveyor, deal_id: int) -> None:
                 st.markdown("**Messages**")
                 view = local_times(card.messages, ["created_at", "sent_at"])
                 view["status"] = view["status"].map(lambda x: MESSAGE_STATUS.get(x, x))
-                st.dataframe(view[["created_at", "channel", "to", "text", "status", "sent_at"]], hide_index=True,
-                             width="stretch",
+                st.dataframe(view[["created_at", "channel", "to", "text", "status", "sent_at", "gateway_id", "error"]],
+                             hide_index=True, width="stretch",
                              column_config={"created_at": "When", "channel": "Channel", "to": "To", "text": "Text",
-                                            "status": "Status", "sent_at": "Sent at"})
+                                            "status": "Status", "sent_at": "Sent at", "gateway_id": "Gateway id",
+                                            "error": "Gateway's answer"})
             if not card.invoices.empty:
                 st.markdown("**Invoices**")
                 st.dataframe(local_times(card.invoices, ["created_at"]), hide_index=True, width="stretch",

@@ -14,10 +14,22 @@ from storage.db import database_url
 
 def open_conveyor(ctx: click.Context, **kwargs: Any):  # noqa: ANN202
     from engine.core.conveyor import Conveyor
-    from engine.outbox.providers import provider_from_url
 
-    provider = provider_from_url(os.environ.get("CONVEYOR_PROVIDER"))
-    return Conveyor(ctx.obj["db"], provider=provider, **kwargs)
+    return Conveyor(ctx.obj["db"], provider=channels(ctx), **kwargs)
+
+
+def channels(ctx: click.Context):  # noqa: ANN201
+    """The channel router of this run: ``--config`` / ``CONVEYOR_CONFIG``, else ``CONVEYOR_PROVIDER``'s
+    webhook for every channel, else recording only. Read once per run; a bad file fails here."""
+    from engine.config import load_config
+    from engine.outbox.channels import channels_from_config
+
+    root = ctx.find_root().obj
+    if "channels" not in root:
+        path = root.get("config")
+        config = load_config(path) if path else None
+        root["channels"] = channels_from_config(config, legacy_url=os.environ.get("CONVEYOR_PROVIDER"))
+    return root["channels"]
 
 
 def open_read_only(ctx: click.Context):  # noqa: ANN202
@@ -49,12 +61,20 @@ class _SafeGroup(click.Group):
 @click.group(cls=_SafeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", envvar="CONVEYOR_DB", default=None, metavar="URL",
               help="SQLAlchemy database URL (default: $CONVEYOR_DB or sqlite:///conveyor.db).")
+@click.option("--config", "config", envvar="CONVEYOR_CONFIG", default=None, metavar="FILE",
+              help="conveyor.toml: which provider carries each message channel (default: $CONVEYOR_CONFIG;"
+                   " without one, messages are only recorded).")
 @click.option("-v", "--verbose", is_flag=True, help="Log what the engine does.")
 @click.pass_context
-def main(ctx: click.Context, db: str | None, verbose: bool) -> None:
+def main(ctx: click.Context, db: str | None, config: str | None, verbose: bool) -> None:
     """Conveyor: sales-funnel automation on business-rules."""
     ctx.ensure_object(dict)
     ctx.obj["db"] = database_url(db)
+    if config:
+        # Children (demo's engine, the builder) read the same file: it reaches them in the environment.
+        config = os.path.abspath(config)
+        os.environ["CONVEYOR_CONFIG"] = config
+    ctx.obj["config"] = config
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:

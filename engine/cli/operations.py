@@ -39,7 +39,11 @@ def engine(ctx: click.Context, tick_seconds: float, workers: int, lease_seconds:
     policy = RetryPolicy(max_attempts=max_attempts, base=timedelta(seconds=retry_base_seconds),
                          lease=timedelta(seconds=lease_seconds))
     logging.getLogger().setLevel(logging.INFO)
-    EngineService(open_conveyor(ctx), tick_seconds=tick_seconds, workers=workers, policy=policy,
+    conveyor = open_conveyor(ctx)
+    # Which provider carries each channel (names only: no URL, no secret); "record" sends nothing.
+    logging.getLogger("conveyor.channels").info(
+        "channels: %s", ", ".join(f"{c} → {p}" for c, p in conveyor.provider.describe().items()))
+    EngineService(conveyor, tick_seconds=tick_seconds, workers=workers, policy=policy,
                   db_url=ctx.obj["db"]).run()
 
 
@@ -59,7 +63,9 @@ def status(ctx: click.Context, db: str | None) -> None:
         c.close()
 
 
-ACTION_STATUSES = ["pending", "sending", "failed", "dead", "done"]
+#: An action's states, then a message's own (recorded: no provider for its channel; sent: accepted by the
+#: gateway; delivered: the gateway says the client has it).
+ACTION_STATUSES = ["pending", "sending", "failed", "dead", "done", "recorded", "sent", "delivered"]
 
 
 
@@ -104,11 +110,17 @@ def actions(ctx: click.Context, statuses: tuple[str, ...], deal_key: str | None,
     click.echo(f"actions (times in {display_zone().key}: next attempt while pending or failed, else last change)")
     for a in rows:
         when = a.next_attempt_at if a.status in ("pending", "failed") else a.updated_at
-        click.echo(f"#{a.id:<6} {printable(a.status):<8} {printable(a.action):<17} "
+        # A message shows its own state: "done" would not say whether it was sent or only recorded.
+        state = a.message or a.status
+        click.echo(f"#{a.id:<6} {printable(state):<9} {printable(a.action):<17} "
                    f"deal {printable(a.deal_key):<12} rule {printable(a.rule_id):<24} "
                    f"attempts {a.attempts}  {for_display(when, '%Y-%m-%d %H:%M:%S')}")
-        if a.last_error:
-            click.echo(f"        error: {printable(a.last_error)}")
+        if a.message == "recorded":
+            click.echo("        recorded only: no provider is configured for this channel (see conveyor.toml)")
+        if a.gateway_id and a.gateway_id != "reconciled":
+            click.echo(f"        gateway id: {printable(a.gateway_id)}")
+        if a.last_error and (a.status != "done" or a.message == "failed"):
+            click.echo(f"        {'gateway' if a.message == 'failed' else 'error'}: {printable(a.last_error)}")
 
 
 #: Until the builder has sign-in (issue "people"), it listens on this machine only unless told otherwise.

@@ -6,7 +6,9 @@ outbox inside its own transaction.
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +23,7 @@ from engine.document.ruleset import RuleSet
 from engine.errors import NotFound
 from engine.rules.deal import DealState
 from engine.rules.evaluators.reference import RuleTrace, trace
+from storage import deliveries
 from storage import repositories as repo
 from storage.db import make_engine, read_transaction, sqlite_path
 from storage.models import Deal
@@ -55,6 +58,9 @@ class ActionInfo:
     next_attempt_at: datetime | None
     updated_at: datetime | None
     last_error: str | None
+    #: A message's own state (recorded, sending, sent, delivered, failed, dead) and the gateway's id.
+    message: str = ""
+    gateway_id: str = ""
 
 
 class Queries:
@@ -63,6 +69,8 @@ class Queries:
     def __init__(self, context: Context, rulesets: RuleSets):
         self._context = context
         self._rulesets = rulesets
+        #: Makes a deal's ``{proposal_link}`` (``engine.core.links``; set by ``Conveyor``).
+        self.link_maker: Callable[[int], str] | None = None
 
     def deal(self, deal_id: int) -> DealState:
         with self._context.transaction() as s:
@@ -100,12 +108,25 @@ class Queries:
                     for t in repo.list_tasks(s, status=status, deal_id=deal_id)]
 
     def actions(self, statuses: list[str], *, deal_id: int | None = None, limit: int = 50) -> list[ActionInfo]:
-        """Outbox rows in ``statuses`` (of one deal), newest first, as ``repositories.list_outbox`` orders them."""
+        """Outbox rows in ``statuses`` (of one deal), newest first, as ``repositories.list_outbox`` orders them.
+
+        A status may also be a message's own state (``recorded``, ``sent``, ``delivered``); ``failed`` and
+        ``dead`` include messages the gateway accepted and later reported failed.
+        """
+        wanted = set(statuses)
+        by_message = wanted & {"recorded", "sent", "delivered", "failed", "dead"}
+        outbox_statuses = sorted((wanted - {"recorded", "sent", "delivered"}) | ({"done"} if by_message else set()))
         with self._context.transaction() as s:
-            rows = repo.list_outbox(s, statuses=statuses, deal_id=deal_id, limit=limit)
+            rows = repo.list_outbox(s, statuses=outbox_statuses, deal_id=deal_id, limit=limit * 4 if by_message else limit)
+            msgs = deliveries.messages_for_outbox(s, [a.id for a, _f in rows if a.kind == "message"])
+            rows = [(a, f) for a, f in rows
+                    if (a.status in wanted and a.status != "done") or (a.status == "done" and "done" in wanted)
+                    or (a.id in msgs and msgs[a.id].status in by_message)][:limit]
             keys = {d.id: d.key for d in repo.deals_by_ids(s, sorted({a.deal_id for a, _f in rows}))}
             return [ActionInfo(a.id, a.status, a.action, a.deal_id, keys.get(a.deal_id, str(a.deal_id)), f.rule_id,
-                               a.attempts, a.next_attempt_at, a.updated_at, a.last_error) for a, f in rows]
+                               a.attempts, a.next_attempt_at, a.updated_at, a.last_error,
+                               msgs[a.id].status if a.id in msgs else "",
+                               (msgs[a.id].provider_ref or "") if a.id in msgs else "") for a, f in rows]
 
     def dry_run(self, deal: int | DealState, at: datetime | None = None,
                 ruleset: RuleSet | None = None) -> list[RuleTrace]:
@@ -138,7 +159,10 @@ class Queries:
         """What a message or task template of ``deal`` may quote, under its funnel's active version."""
         rs, _ = self._rulesets.active(s, deal.funnel_id)
         stage = rs.stage(deal.stage)
-        return self.state(s, deal).template_values(stage.name if stage else deal.stage, rs.name)
+        values = self.state(s, deal).template_values(stage.name if stage else deal.stage, rs.name)
+        if self.link_maker is not None:  # signed only if a template names it (render calls it)
+            values["proposal_link"] = functools.partial(self.link_maker, deal.id)
+        return values
 
 
 def deal_state(deal: Deal, manager_name: str | None = None) -> DealState:

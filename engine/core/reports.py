@@ -23,6 +23,7 @@ from engine.core.rulesets import RuleSets
 from engine.document.ruleset import RuleSet, StageKind
 from engine.rules.deal import DealState
 from storage import repositories as repo
+from storage import deliveries
 
 __all__ = [
     "ACTION_STATUSES", "HIGH_PRIORITIES", "DealCard", "Reports", "StageVisit", "Summary", "action_summary",
@@ -101,14 +102,17 @@ def describe_event(rs: RuleSet, kind: str, data: dict[str, Any]) -> str:
 
 # -- tasks and the action log ----------------------------------------------------------------------
 _ACTION_COLUMNS = ["id", "created_at", "updated_at", "rule_id", "rule_name", "deal_id", "deal_key", "deal_title",
-                   "funnel", "action", "summary", "status", "attempts", "error", "reason", "version", "trigger"]
+                   "funnel", "action", "summary", "status", "attempts", "error", "reason", "version", "trigger",
+                   "message", "gateway_id"]
 
 
 def _action_rows(rows: list[tuple[Any, Any, Any]], versions: dict[int, tuple[str, int]],
-                 names: dict[int, str]) -> pd.DataFrame:
+                 names: dict[int, str], messages: dict[int, Any] | None = None) -> pd.DataFrame:
     out = []
     for o, f, d in rows:
-        out.append({"id": o.id, "created_at": o.created_at, "updated_at": o.updated_at, "rule_id": f.rule_id,
+        m = (messages or {}).get(o.id)
+        out.append({"message": m.status if m is not None else "", "gateway_id": (m.provider_ref or "") if m else "",
+                    "id": o.id, "created_at": o.created_at, "updated_at": o.updated_at, "rule_id": f.rule_id,
                     "rule_name": f.rule_name or f.rule_id, "deal_id": d.id, "deal_key": d.key,
                     "deal_title": d.title or "", "funnel": d.funnel_id, "action": o.action,
                     "summary": action_summary(o.action, o.result or o.params or {}), "status": o.status,
@@ -131,9 +135,13 @@ def action_summary(action: str, params: dict[str, Any]) -> str:
         return f"invoice {params['number']}" if params.get("number") else "generate an invoice"
     if action == "start_process":
         return f"start {params.get('funnel', '')}" + (f" → {params['deal']}" if params.get("deal") else "")
-    if action in ("send_sms", "send_message"):
+    if action in ("send_sms", "send_message", "send_email"):
         to = f" to {params['to']}" if params.get("to") else ""
-        return f"{params.get('channel', 'sms')}{to}: {_short(params.get('text', ''), 60)}"
+        channel = params.get("channel") or ("email" if action == "send_email" else "sms")
+        text = params.get("subject") or params.get("text", "")
+        if isinstance(text, dict):  # a template given per language, not yet rendered
+            text = " / ".join(f"{k}: {v}" for k, v in text.items())
+        return f"{channel}{to}: {_short(text, 60)}"
     return ", ".join(f"{k}={_short(v)}" for k, v in params.items())
 
 
@@ -256,13 +264,21 @@ class Reports:
                                   for t in repo.list_tasks(s, deal_id=deal_id)],
                                  columns=["id", "kind", "title", "priority", "status", "due_at", "manager",
                                           "created_at", "done_at"])
+            outbox = repo.list_outbox(s, deal_id=deal_id)
+            # The gateway's answer for a message that failed is its action's error.
+            errors = {o.id: o.last_error for o, _f in outbox}
             messages = pd.DataFrame([{"created_at": m.created_at, "channel": m.channel, "to": m.to, "text": m.text,
-                                      "status": m.status, "sent_at": m.sent_at}
+                                      "status": m.status, "sent_at": m.sent_at, "provider": m.provider,
+                                      "gateway_id": m.provider_ref or "",
+                                      "error": (errors.get(m.outbox_id) or "") if m.status in ("failed", "dead", "sending")
+                                      else ""}
                                      for m in repo.list_messages(s, deal_id)],
-                                    columns=["created_at", "channel", "to", "text", "status", "sent_at"])
+                                    columns=["created_at", "channel", "to", "text", "status", "sent_at", "provider",
+                                             "gateway_id", "error"])
             invoices = pd.DataFrame([{"number": i.number, "amount": i.amount, "created_at": i.created_at}
                                      for i in repo.list_invoices(s, deal_id)], columns=["number", "amount", "created_at"])
-            actions = _action_rows([(o, f, row) for o, f in repo.list_outbox(s, deal_id=deal_id)], versions, names)
+            actions = _action_rows([(o, f, row) for o, f in outbox], versions, names,
+                                   deliveries.messages_for_outbox(s, [o.id for o, _f in outbox]))
         allowed = [(t.to, _stage_name(rs, t.to)) for t in rs.transitions if t.from_ == state.stage]
         if not rs.transitions:  # a funnel without transitions allows any move
             allowed = [(st.id, st.name) for st in rs.stages if st.id != state.stage]
@@ -310,8 +326,9 @@ class Reports:
                    limit: int = 500) -> pd.DataFrame:
         """Everything the engine did or will do, newest first: rule, deal, action, status, error."""
         with self._context.read_transaction() as s:
-            return _action_rows(repo.list_outbox_log(s, statuses=statuses, funnel_id=funnel, limit=limit),
-                                repo.version_numbers(s), repo.manager_names(s))
+            rows = repo.list_outbox_log(s, statuses=statuses, funnel_id=funnel, limit=limit)
+            return _action_rows(rows, repo.version_numbers(s), repo.manager_names(s),
+                                deliveries.messages_for_outbox(s, [o.id for o, _f, _d in rows if o.kind == "message"]))
 
     def stage_visits(self, funnel: str) -> list[StageVisit]:
         """Every stay of every deal in a stage, rebuilt from its 'created' and 'stage_moved' events."""

@@ -116,6 +116,9 @@ class RuleSet(_Model):
     funnel: str
     name: str
     description: str = ""
+    #: The language client messages are written in when a template is given per language
+    #: (``{"uk": …, "en": …}``); a deal's own ``language`` field, if the funnel declares one, wins.
+    language: str | None = None
     fields: list[FieldDef] = Field(default_factory=list)
     stages: list[Stage]
     initial_stage: str | None = None

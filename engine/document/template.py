@@ -1,7 +1,9 @@
 """Safe message templates: ``{name}`` placeholders over deal fields, nothing else.
 
 No attribute access, indexing, format specs or code: ``{deal.__class__}`` or ``{x[0]}`` is an error,
-unlike ``str.format``. ``{{`` and ``}}`` stand for literal braces.
+unlike ``str.format``. ``{{`` and ``}}`` stand for literal braces. A template may also be given per
+language, ``{"uk": "…", "en": "…"}``: ``localized`` picks the deal's (or funnel's) language, then
+English, then the first one written.
 """
 
 from __future__ import annotations
@@ -12,6 +14,13 @@ from typing import Any
 
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+#: A language code as a template's key: ``uk``, ``en``, ``pt-BR`` (BCP 47's common shapes).
+LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})?\Z")
+#: The language of a funnel that names none.
+DEFAULT_LANGUAGE = "en"
+
+#: A template: one text, or one text per language code.
+Template = str | Mapping[str, str]
 
 
 class TemplateError(ValueError):
@@ -37,8 +46,25 @@ def placeholders(template: str) -> list[str]:
     return names
 
 
-def render(template: str, values: Mapping[str, Any]) -> str:
-    """Fill ``template``; a missing or empty value renders as an empty string."""
+def localized(template: Template, language: str | None = None) -> str:
+    """The text of ``template`` for ``language``: that language, its base (``pt`` for ``pt-BR``),
+    English, else the first language written; a plain string is the same in every language."""
+    if isinstance(template, str):
+        return template
+    if not isinstance(template, Mapping) or not template:
+        raise TemplateError("a template is a text or an object of texts by language, e.g. {\"uk\": \"…\", \"en\": \"…\"}")
+    wanted = (language or "").strip()
+    for key in (wanted, wanted.split("-")[0].lower(), DEFAULT_LANGUAGE):
+        if key and isinstance(template.get(key), str):
+            return template[key]
+    first = next(iter(template.values()))
+    return first if isinstance(first, str) else ""
+
+
+def render(template: Template, values: Mapping[str, Any], language: str | None = None) -> str:
+    """Fill ``template`` (in ``language`` when given per language); a missing or empty value renders as
+    an empty string."""
+    template = localized(template, language)
     placeholders(template)
 
     def sub(m: re.Match[str]) -> str:

@@ -7,6 +7,11 @@ reconciled with the provider (``delivered``) before it is resent with the same i
 Failures retry with exponential backoff and jitter, then end ``dead``; permanent ones end dead at once.
 A dead action ends the later actions of its rule firing dead too ("skipped: ..."), since they may
 depend on it; ``retry`` on the dead one queues them again behind it.
+
+Each message goes through the provider of its channel (``engine.outbox.channels``) and its row in
+``messages`` says honestly where it is: ``recorded`` (no provider for the channel), ``sending``,
+``sent`` (accepted, with the gateway's id), ``delivered`` (the gateway says so: Telegram's answer, a
+Twilio status callback through ``record_delivery``), ``failed`` (the gateway's answer is kept) or ``dead``.
 """
 
 from __future__ import annotations
@@ -26,21 +31,39 @@ from engine.crashpoints import crashpoint
 from engine.document.template import render
 from engine.errors import ConveyorError, NotFound, PermanentSendError, TransientSendError
 from engine.outbox import effects
-from engine.outbox.errors import ActionFailed
-from engine.outbox.providers import MessageProvider, OutgoingMessage
+from engine.outbox.effects.base import message_language
+from engine.outbox.errors import ActionFailed, RateLimited
+from engine.outbox.providers import MessageProvider, OutgoingMessage, Receipt, receipt
 from engine.text import refusal, storable
+from storage import deliveries
 from storage import repositories as repo
 from storage.db import is_contention
 from storage.models import Firing, OutboxAction
 
 __all__ = [
-    "MAX_ERROR", "SKIPPED", "Dispatcher", "Executed", "HasDispatcher", "RetryPolicy", "dispatch_internal", "dispatch_messages",
-    "error_text", "is_contention", "retry", "run_until_idle",
+    "MAX_ERROR", "MESSAGE_STATES", "SKIPPED", "Dispatcher", "Executed", "HasDispatcher", "RetryPolicy",
+    "dispatch_internal", "dispatch_messages", "error_text", "is_contention", "message_channel", "record_delivery",
+    "retry", "run_until_idle",
 ]
 
 log = logging.getLogger("conveyor.dispatch")
 
 _PHONE = re.compile(r"^\+?[0-9][0-9 ()\-]{5,22}$")
+_EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+
+#: What a message's row in ``messages`` may say, in the order a message moves through them.
+MESSAGE_STATES = ("recorded", "sending", "sent", "delivered", "failed", "dead")
+#: Deal field holding a client's Telegram chat id (the Bot API cannot write to a phone number).
+TELEGRAM_FIELD = "telegram_chat_id"
+
+
+def message_channel(action: str, params: dict[str, Any]) -> str:
+    """The channel a message action uses: ``send_sms`` → sms, ``send_email`` → email, ``send_message`` its own."""
+    if action == "send_email":
+        return "email"
+    if action == "send_message":
+        return str(params.get("channel", "sms"))
+    return "sms"
 
 
 @dataclass(frozen=True)
@@ -228,48 +251,66 @@ class Dispatcher:
         """Address and store one claimed row's message (``sending``), or end it dead for a bad recipient."""
         msg = repo.message_for_outbox(s, row.id)
         reconcile = was_sending or msg is not None
-        if msg is not None and msg.status == "failed":
-            # Refused for good earlier and queued again by hand (Retry): the owner may have fixed
-            # the phone number or address since, so the message is addressed afresh.
-            s.delete(msg)
-            s.flush()
-            msg = None
-        if msg is None:
-            deal = repo.get_deal(s, row.deal_id)
-            params = row.params or {}
-            channel = params.get("channel", "sms") if row.action == "send_message" else "sms"
+        deal = repo.get_deal(s, row.deal_id)
+        params = row.params or {}
+        channel = message_channel(row.action, params)
+        readdress = msg is None or (msg.status in ("dead", "failed") and row.attempts == 1)
+        # ``attempts == 1`` with a message already recorded: queued again by hand (Retry) after it
+        # failed or died. The owner may have fixed the phone number or address since, so the message
+        # is addressed afresh; its row (and when it was first recorded) stays, for reconciliation.
+        if readdress:
             try:
-                to = _recipient(channel, deal)
+                to = _recipient(channel, deal, params)
             except PermanentSendError as exc:
                 _finish(row, "dead", now, error=str(exc), policy=policy)
+                if msg is not None:
+                    msg.status = "dead"
                 return Executed(row.id, row.deal_id, rule_id, row.action, "dead", now, error=row.last_error)
-            text = render(params.get("text", ""), self._firing_values(s, deal, row))
-            reason = refusal(text)
-            if reason is not None:
-                # Deal input refuses such text; this row holds some from before (or from outside).
-                raise ConveyorError(f"the text for deal {storable(deal.key)} {reason}; fix the deal's fields it quotes")
-            msg = repo.add_message(s, deal_id=deal.id, outbox_id=row.id, channel=channel, to=to, text=text,
-                                   provider=self.provider.name, idempotency_key=row.idempotency_key,
-                                   status="sending", created_at=now)
+            values = self._firing_values(s, deal, row)
+            language = message_language(self._core, s, deal)
+            text = render(params.get("text", ""), values, language)
+            subject = render(params.get("subject", ""), values, language) if channel == "email" else ""
+            for what in (subject, text):
+                reason = refusal(what)
+                if reason is not None:
+                    # Deal input refuses such text; this row holds some from before (or from outside).
+                    raise ConveyorError(f"the text for deal {storable(deal.key)} {reason}; fix the deal's fields it quotes")
+            provider = _provider_name(self.provider, channel)
+            body = _with_subject(subject, text) if channel == "email" else text
+            if msg is None:
+                msg = repo.add_message(s, deal_id=deal.id, outbox_id=row.id, channel=channel, to=to, text=body,
+                                       provider=provider, idempotency_key=row.idempotency_key,
+                                       status="sending", created_at=now)
+            else:
+                msg.channel, msg.to, msg.text, msg.provider = channel, to, body, provider
+        msg.status = "sending"
         row.status, row.claimed_by, row.lease_until, row.updated_at = (
             "sending", self._context.engine_id, now + policy.lease, now)
-        deal_key = repo.get_deal(s, row.deal_id).key
+        subject, text = _split_subject(msg.text) if msg.channel == "email" else ("", msg.text)
         return (row.id, row.deal_id, rule_id,
-                OutgoingMessage(row.idempotency_key, msg.channel, msg.to, msg.text, deal_key), reconcile)
+                OutgoingMessage(row.idempotency_key, msg.channel, msg.to, text, deal.key, subject=subject,
+                                created_at=msg.created_at), reconcile)
 
     def _send_one(self, outbox_id: int, deal_id: int, rule_id: str, message: OutgoingMessage,
                   reconcile: bool, policy: RetryPolicy) -> Executed:
-        ref: str | None = None
+        answer: Receipt | None = None
         error: str | None = None
         status = "done"
+        defer: float | None = None
         provider = self.provider
-        if reconcile and provider.delivered(message.idempotency_key):
-            ref = "reconciled"
+        recorded_only = _provider_name(provider, message.channel) == "record"
+        found = _reconcile(provider, message) if reconcile and not recorded_only else None
+        if found is True or isinstance(found, Receipt):
+            answer = found if isinstance(found, Receipt) else Receipt("reconciled")
+            if answer.gateway_id is None:
+                answer = Receipt("reconciled", answer.delivered)
         else:
             try:
                 crashpoint("before_provider_call")
-                ref = provider.send(message)
+                answer = receipt(provider.send(message))
                 crashpoint("during_provider_call")  # the provider has it; we have not recorded that yet
+            except RateLimited as exc:
+                status, error, defer = "failed", str(exc), exc.retry_after
             except PermanentSendError as exc:
                 status, error = "dead", str(exc)
             except TransientSendError as exc:
@@ -277,20 +318,57 @@ class Dispatcher:
             except Exception as exc:  # noqa: BLE001 - a provider bug must not lose the message
                 status, error = "failed", f"{type(exc).__name__}: {exc}"
         now = self._context.clock.now()
-        result = {"channel": message.channel, "to": message.to, "text": message.text}
+        result: dict[str, Any] = {"channel": message.channel, "to": message.to, "text": message.text}
+        if message.subject:
+            result["subject"] = message.subject
         with self._context.transaction() as s:
             # Locked, so that two dispatchers whose leases overlapped cannot both finish the row.
             row = s.get(OutboxAction, outbox_id, with_for_update=True)
             msg = repo.message_for_outbox(s, outbox_id)
             if row.status == "done":  # another dispatcher finished it after our lease ran out
                 return Executed(outbox_id, deal_id, rule_id, row.action, "done", now, params=result)
-            status = _finish(row, status, now, result=result, error=error, policy=policy)
-            msg.status = "sent" if status == "done" else "failed" if status == "dead" else "sending"
-            if status == "done":
-                msg.sent_at, msg.provider_ref = now, ref
+            if defer is not None:
+                status = _defer(row, now, defer, error or "rate limited")
+            else:
+                status = _finish(row, status, now, result=result, error=error, policy=policy)
+            if status == "done" and answer is not None:
+                msg.status = "recorded" if recorded_only else "delivered" if answer.delivered else "sent"
+                msg.sent_at, msg.provider_ref = now, None if recorded_only else answer.gateway_id
+                if answer.gateway_id:
+                    result["gateway_id"] = answer.gateway_id
+                    row.result = dict(result)
+            else:
+                msg.status = "sending" if status == "pending" else status  # failed | dead
         if error:
             log.warning("message %s for deal %s %s: %s", outbox_id, deal_id, status, error)
         return Executed(outbox_id, deal_id, rule_id, row.action, status, now, params=result, error=error)
+
+    def record_delivery(self, provider: str, gateway_id: str, status: str, detail: str | None = None) -> bool:
+        """A gateway's later word on a message it accepted (a Twilio status callback, say).
+
+        ``status`` is ``delivered`` or ``failed`` (or the provider's own word: Twilio's ``undelivered``
+        means failed); ``detail`` is the gateway's answer for a failure (its error code), kept as the
+        action's error. News that would move a message backwards (``sent`` after ``delivered``) is
+        ignored, as gateways may report out of order. False when no message has that id.
+        """
+        state = _delivery_state(provider, status)
+        now = self._context.clock.now()
+        with self._context.transaction() as s:
+            msg = deliveries.message_by_provider_ref(s, provider, gateway_id)
+            if msg is None:
+                return False
+            if state is None or msg.status in ("delivered", "failed", "dead") and state != "delivered" \
+                    or msg.status == "delivered":
+                return True
+            msg.status = state
+            if state == "failed":
+                row = s.get(OutboxAction, msg.outbox_id)
+                if row is not None:
+                    text = f"{provider} reported the message {gateway_id} {status}" + (f": {detail}" if detail else "")
+                    row.last_error, row.updated_at = storable(text, MAX_ERROR), now
+                log.warning("message %s for deal %s failed after the gateway accepted it: %s",
+                            msg.outbox_id, msg.deal_id, detail or status)
+        return True
 
     def apply_internal(self, rounds: int = 50) -> list[Executed]:
         """Apply the ready internal actions (tasks, moves, invoices) and those they cascade into, for at
@@ -320,8 +398,11 @@ class Dispatcher:
             row = repo.get_outbox(s, outbox_id)
             if row is None:
                 raise NotFound(f"no action {outbox_id}")
-            if row.status not in ("failed", "dead"):
-                raise ConveyorError(f"action {outbox_id} is {row.status}; only failed or dead actions can be retried")
+            msg = repo.message_for_outbox(s, outbox_id) if row.kind == "message" else None
+            undelivered = row.status == "done" and msg is not None and msg.status == "failed"
+            if row.status not in ("failed", "dead") and not undelivered:
+                raise ConveyorError(f"action {outbox_id} is {row.status}; only failed or dead actions (or a message"
+                                    " the gateway reported undelivered) can be retried")
             row.status, row.attempts, row.next_attempt_at, row.updated_at = "pending", 0, now, now
             # The later actions skipped because this one died run again after it (in order, as before).
             repo.requeue_skipped_actions(s, row.firing_id, row.seq, SKIPPED, now)
@@ -336,16 +417,75 @@ def error_text(exc: BaseException) -> str:
     return f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__
 
 
-def _recipient(channel: str, deal: Any) -> str:
+def _recipient(channel: str, deal: Any, params: dict[str, Any] | None = None) -> str:
     if channel == "email":
-        if "@" not in (deal.email or ""):
-            raise PermanentSendError(f"deal {deal.key} has no valid e-mail address ({deal.email!r})")
-        return deal.email
+        to = ((params or {}).get("to") or deal.email or "").strip()
+        if not _EMAIL.match(to):
+            raise PermanentSendError(f"deal {deal.key} has no valid e-mail address ({to!r})")
+        return to
+    if channel == "telegram":
+        chat = str((deal.fields or {}).get(TELEGRAM_FIELD) or "").strip()
+        if not re.fullmatch(r"-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{4,31}", chat):
+            raise PermanentSendError(f"deal {deal.key} has no Telegram chat id (field '{TELEGRAM_FIELD}': {chat!r})")
+        return chat
     phone = (deal.phone or "").strip()
     digits = re.sub(r"\D", "", phone)
     if not _PHONE.match(phone) or not 7 <= len(digits) <= 15:
         raise PermanentSendError(f"bad phone number {phone!r} on deal {deal.key}")
     return phone
+
+
+#: An e-mail's subject is kept with its text in ``messages.text``: "Subject: …", a blank line, the text.
+_SUBJECT = "Subject: "
+
+
+def _with_subject(subject: str, text: str) -> str:
+    return f"{_SUBJECT}{subject}\n\n{text}"
+
+
+def _split_subject(stored: str) -> tuple[str, str]:
+    if stored.startswith(_SUBJECT) and "\n\n" in stored:
+        head, _, text = stored.partition("\n\n")
+        return head[len(_SUBJECT):], text
+    return "", stored  # recorded before e-mails had subjects
+
+
+def _provider_name(provider: Any, channel: str) -> str:
+    """Who carries ``channel``: the router's provider for it, or the one provider for every channel."""
+    name_for = getattr(provider, "provider_name", None)
+    return str(name_for(channel)) if callable(name_for) else str(provider.name)
+
+
+def _reconcile(provider: Any, message: OutgoingMessage) -> Receipt | bool | None:
+    ask = getattr(provider, "reconcile", None)
+    try:
+        if callable(ask):
+            return ask(message)  # type: ignore[no-any-return]
+        return provider.delivered(message.idempotency_key)  # type: ignore[no-any-return]
+    except Exception as exc:  # noqa: BLE001 - a failed question is "cannot tell": the message is sent again
+        log.info("reconciling message %s failed (sending again with the same key): %s",
+                 message.idempotency_key, error_text(exc))
+        return None
+
+
+def _defer(row: OutboxAction, now: datetime, seconds: float, error: str) -> str:
+    """The gateway said "later" (429): back in the queue after its wait, the attempt not counted."""
+    row.attempts = max(row.attempts - 1, 0)
+    row.status, row.claimed_by, row.lease_until, row.updated_at = "pending", None, None, now
+    row.next_attempt_at = now + timedelta(seconds=seconds)
+    row.last_error = storable(error, MAX_ERROR)
+    return "pending"
+
+
+def _delivery_state(provider: str, status: str) -> str | None:
+    word = status.strip().lower()
+    if word in ("delivered", "failed"):
+        return word
+    if provider == "twilio":
+        from engine.outbox.providers.twilio import delivery_state
+
+        return delivery_state(word)
+    return None
 
 
 # -- the same, for a Conveyor (the service, the simulator, tests) -----------------------------------
@@ -373,3 +513,9 @@ def run_until_idle(conveyor: HasDispatcher, max_rounds: int = 10_000) -> list[Ex
 def retry(conveyor: HasDispatcher, outbox_id: int) -> None:
     """``Dispatcher.retry`` of ``conveyor``'s outbox."""
     conveyor.dispatcher.retry(outbox_id)
+
+
+def record_delivery(conveyor: HasDispatcher, provider: str, gateway_id: str, status: str,
+                    detail: str | None = None) -> bool:
+    """``Dispatcher.record_delivery`` of ``conveyor``'s outbox (the HTTP API's status-callback route)."""
+    return conveyor.dispatcher.record_delivery(provider, gateway_id, status, detail)

@@ -18,10 +18,10 @@ PRIORITIES = ["low", "normal", "high"]
 CHANNELS = ["telegram", "viber", "whatsapp", "email"]
 
 #: Actions that send something outside (at-least-once, through a provider); the rest are internal.
-MESSAGE_ACTIONS = frozenset({"send_sms", "send_message"})
+MESSAGE_ACTIONS = frozenset({"send_sms", "send_message", "send_email"})
 #: Params that hold a safe template over deal fields.
 TEMPLATE_PARAMS = {"create_task": ("title",), "notify_manager": ("text",), "send_sms": ("text",),
-                   "send_message": ("text",), "start_process": ("title",)}
+                   "send_message": ("text",), "send_email": ("subject", "text"), "start_process": ("title",)}
 
 
 def _param(name: str, label: str, field_type: str, required: bool = True, **extra: Any) -> dict[str, Any]:
@@ -82,6 +82,17 @@ class DealActions(BaseActions):
     )
     def send_message(self, channel: str, text: str) -> None:
         self._plan("send_message", channel=channel, text=text)
+
+    @rule_action(
+        label="Send the client an e-mail",
+        params=[
+            _param("subject", "Subject", FIELD_TEXT),
+            _param("text", "Text", FIELD_TEXT),
+            _param("to", "To (empty: the deal's e-mail)", FIELD_TEXT, required=False),
+        ],
+    )
+    def send_email(self, subject: str, text: str, to: str | None = None) -> None:
+        self._plan("send_email", subject=subject, text=text, to=to)
 
     @rule_action(
         label="Generate an invoice",

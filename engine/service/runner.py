@@ -121,6 +121,14 @@ class _WatchedProvider:
         self._on_send()
         return self._call(self.inner.delivered, idempotency_key)
 
+    def reconcile(self, message: Any) -> Any:
+        """Asking the gateway about a message is a gateway call too (the channel router needs the message)."""
+        self._on_send()
+        ask = getattr(self.inner, "reconcile", None)
+        if callable(ask):
+            return self._call(ask, message)
+        return self._call(self.inner.delivered, message.idempotency_key)
+
     def busy_until(self) -> float:
         """Until when (monotonic) a stop should wait for calls in progress and the recording after them."""
         with self._lock:

@@ -364,8 +364,8 @@ def test_entering_contract_generates_an_invoice_and_texts_its_number():
     assert invoice == {"number": "INV-2026-00001", "amount": 1000.0}
     sms = lines[1]["params"]
     assert "INV-2026-00001" in sms["text"]
-    assert sms["text"] == ("Acme LLC: please pay 1000 UAH for invoice INV-2026-00001 (TechFlow). "
-                           "Details: techflow.example/pay/INV-2026-00001")
+    assert sms["text"] == ("Acme LLC: будь ласка, сплатіть 1000 грн за рахунком INV-2026-00001 (TechFlow). "
+                           "Реквізити: techflow.example/pay/INV-2026-00001")
     assert sms["to"] == PHONE
 
 

@@ -35,7 +35,7 @@ def test_a_lead_walks_the_whole_funnel_to_project_work(conveyor, clock):
         messages = repo.list_messages(s, deal)
         child = repo.get_deal_by_key(s, f"{state.key}/project_work")
     assert [m.text for m in messages] == [
-        "Acme LLC: please pay 1000 UAH for invoice INV-2026-00001 (TechFlow). "
-        "Details: techflow.example/pay/INV-2026-00001"
+        "Acme LLC: будь ласка, сплатіть 1000 грн за рахунком INV-2026-00001 (TechFlow). "
+        "Реквізити: techflow.example/pay/INV-2026-00001"  # the funnel's language is Ukrainian
     ]
     assert child is not None and child.parent_deal_id == deal and child.stage == "kickoff"

@@ -160,7 +160,8 @@ def test_the_stored_reference_is_bounded_and_printable(internal):
 
     gateway = _Server(Handler)
     try:
-        ref = WebhookProvider(gateway.url, timeout=5).send(OutgoingMessage("k-2", "sms", "+380501112233", "hi", "D-1"))
+        ref = WebhookProvider(gateway.url, timeout=5).send(OutgoingMessage("k-2", "sms", "+380501112233", "hi",
+                                                                           "D-1")).gateway_id
     finally:
         gateway.stop()
     assert ref is not None and len(ref) <= 200

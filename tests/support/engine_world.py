@@ -97,12 +97,18 @@ def engine_cmd(url: str, *, tick: float = 0.5, workers: int = 4, lease: float = 
 
 
 def start_engine(url: str, log: Path, *, provider: str | None = None, crash_at: str | None = None,
-                 timeout: float = 2.0, **opts: float) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k not in ("CONVEYOR_CRASH_AT", "CONVEYOR_DB")}
+                 timeout: float = 2.0, config: Path | None = None, env_extra: dict[str, str] | None = None,
+                 **opts: float) -> subprocess.Popen:
+    """``conveyor engine`` on ``url``: messages to the ``provider`` webhook (``CONVEYOR_PROVIDER``), or
+    through the channels of ``config`` (``CONVEYOR_CONFIG``; its secrets in ``env_extra``)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("CONVEYOR_CRASH_AT", "CONVEYOR_DB", "CONVEYOR_CONFIG")}
     env["PYTHONUNBUFFERED"] = "1"
     env["CONVEYOR_PROVIDER_TIMEOUT"] = str(timeout)
+    env.update(env_extra or {})
     if provider:
         env["CONVEYOR_PROVIDER"] = provider
+    if config:
+        env["CONVEYOR_CONFIG"] = str(config)
     if crash_at:
         env["CONVEYOR_CRASH_AT"] = crash_at
     with open(log, "ab") as fh:  # the child keeps its own descriptor

@@ -26,7 +26,7 @@ from engine.document.limits import (
 )
 from engine.document.ruleset import FieldType, RuleSet
 from engine.document.suggestions import suggest
-from engine.document.template import TemplateError, placeholders
+from engine.document.template import LANGUAGE, TemplateError, placeholders
 from engine.errors import Problem
 from engine.rules.actions import TEMPLATE_PARAMS, DealActions
 from engine.rules.deal import BUILTIN_FIELDS, TEMPLATE_BUILTINS
@@ -94,6 +94,8 @@ class Checker:
             self.add("rules", f"{len(self.rs.rules)} rules; the limit is {MAX_RULES}")
         if len(self.rs.stages) > MAX_STAGES:
             self.add("stages", f"{len(self.rs.stages)} stages; the limit is {MAX_STAGES}")
+        if self.rs.language is not None and not LANGUAGE.match(self.rs.language):
+            self.add("language", f"'{self.rs.language[:20]}' is not a language code (e.g. 'uk', 'en')")
 
     def check_ident(self, path: str, value: str, what: str) -> bool:
         """A lowercase identifier that fits its storage column; False (and a problem) otherwise."""
@@ -305,10 +307,22 @@ class Checker:
             elif decl["name"] == "due_in_hours" and value > MAX_DUE_IN_HOURS:
                 self.add(p, f"is {value} hours; a task may be due at most {MAX_DUE_IN_HOURS} hours (ten years) ahead")
             return
+        key = decl["name"]
+        if isinstance(value, dict) and key in TEMPLATE_PARAMS.get(action, ()):
+            # One template per language: {"uk": "…", "en": "…"}, each checked as a template.
+            if not value:
+                self.add(p, 'needs a text, or texts by language such as {"uk": "…", "en": "…"}')
+            for lang, text in value.items():
+                if not isinstance(lang, str) or not LANGUAGE.match(lang):
+                    self.add(f"{p}.{lang}", f"'{str(lang)[:20]}' is not a language code (e.g. 'uk', 'en')")
+                elif not isinstance(text, str):
+                    self.add(f"{p}.{lang}", f"needs a text value, got {json.dumps(text)}")
+                else:
+                    self.check_template(text, f"{p}.{lang}")
+            return
         if not isinstance(value, str):
             self.add(p, f"needs a text value, got {json.dumps(value)}")
             return
-        key = decl["name"]
         if ftype == "select":
             options = list(decl.get("options") or [])
             if action == "move_to_stage" and key == "to_stage":
@@ -326,15 +340,18 @@ class Checker:
                 self.add(p, f"unknown {what} '{value}'{suggest(value, options)} (choose one of: {', '.join(options)}){hint}")
             return
         if key in TEMPLATE_PARAMS.get(action, ()):
-            if not value.strip():
-                self.add(p, "text is empty")
-                return
-            try:
-                names = placeholders(value)
-            except TemplateError as exc:
-                self.add(p, str(exc))
-                return
-            allowed = set(TEMPLATE_BUILTINS) | set(self.field_names)
-            for n in names:
-                if n not in allowed:
-                    self.add(p, f"template names unknown field '{{{n}}}'{suggest(n, allowed)}")
+            self.check_template(value, p)
+
+    def check_template(self, value: str, p: str) -> None:
+        if not value.strip():
+            self.add(p, "text is empty")
+            return
+        try:
+            names = placeholders(value)
+        except TemplateError as exc:
+            self.add(p, str(exc))
+            return
+        allowed = set(TEMPLATE_BUILTINS) | set(self.field_names)
+        for n in names:
+            if n not in allowed:
+                self.add(p, f"template names unknown field '{{{n}}}'{suggest(n, allowed)}")

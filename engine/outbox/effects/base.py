@@ -16,11 +16,12 @@ from sqlalchemy.orm import Session
 from engine.core.evaluation import MAX_CASCADE, Evaluation
 from engine.core.queries import Queries
 from engine.core.rulesets import RuleSets
+from engine.document.template import DEFAULT_LANGUAGE
 from engine.outbox.errors import ActionFailed
 from storage import repositories as repo
 from storage.models import Deal, Firing, OutboxAction
 
-__all__ = ["Core", "Effect", "bounded_chain", "manager_name"]
+__all__ = ["Core", "Effect", "bounded_chain", "manager_name", "message_language"]
 
 
 @dataclass(frozen=True)
@@ -52,3 +53,17 @@ def bounded_chain(firing: Firing) -> list[str]:
         raise ActionFailed(f"cascade of stage moves and started processes stopped after {MAX_CASCADE} steps;"
                            f" rules in the loop: {loop}", permanent=True)
     return chain
+
+
+def message_language(core: Core, s: Session, deal: Deal) -> str:
+    """The language a per-language template is rendered in for ``deal``.
+
+    The deal's own ``language`` field when its funnel declares one (and the deal has it filled),
+    else the funnel's ``language``, else English.
+    """
+    rs, _ = core.rulesets.active(s, deal.funnel_id)
+    if rs.field("language") is not None:
+        own = (deal.fields or {}).get("language")
+        if isinstance(own, str) and own.strip():
+            return own.strip()
+    return getattr(rs, "language", None) or DEFAULT_LANGUAGE

@@ -8,14 +8,14 @@ from sqlalchemy.orm import Session
 
 from engine.clock import format_instant
 from engine.document.template import render
-from engine.outbox.effects.base import Core, manager_name
+from engine.outbox.effects.base import Core, manager_name, message_language
 from storage import repositories as repo
 from storage.models import Deal, Firing, OutboxAction
 
 
 def apply(core: Core, s: Session, deal: Deal, row: OutboxAction, firing: Firing, now: datetime) -> dict:
     params = row.params or {}
-    title = render(params["title"], core.queries.template_values(s, deal))
+    title = render(params["title"], core.queries.template_values(s, deal), message_language(core, s, deal))
     priority = params.get("priority", "normal")
     due = now + timedelta(hours=float(params["due_in_hours"]))
     repo.add_task(s, deal_id=deal.id, manager_id=deal.manager_id, kind="task", title=title, priority=priority,

@@ -10,7 +10,7 @@ from engine.core.deal_input import TEXT_LIMITS
 from engine.document.ruleset import StageKind
 from engine.document.template import render
 from engine.errors import ConveyorError
-from engine.outbox.effects.base import Core, bounded_chain
+from engine.outbox.effects.base import Core, bounded_chain, message_language
 from engine.outbox.errors import ActionFailed
 from storage import repositories as repo
 from storage.models import Deal, Firing, OutboxAction
@@ -24,7 +24,8 @@ def apply(core: Core, s: Session, deal: Deal, row: OutboxAction, firing: Firing,
     except ConveyorError:
         raise ActionFailed(f"funnel '{funnel}' does not exist (load its rule set)") from None
     chain = bounded_chain(firing)
-    title = render(params["title"], core.queries.template_values(s, deal)) if params.get("title") else deal.title
+    title = (render(params["title"], core.queries.template_values(s, deal), message_language(core, s, deal))
+             if params.get("title") else deal.title)
     title = _fit(title or "", TEXT_LIMITS["title"])  # a rendered template may outgrow the column
     stage = rs.stage(rs.entry_stage)
     # A second process of the same funnel (the deal re-entered the stage) gets its own key.

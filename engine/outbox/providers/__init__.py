@@ -1,32 +1,60 @@
-"""Message providers, one module each, behind the interface in ``base``; ``provider_from_url`` picks one."""
+"""Message providers, one module each, behind the interface in ``base``.
+
+    base        OutgoingMessage, Receipt, MessageProvider (send / delivered), Reconciling
+    recording   no gateway: the message is recorded only (state ``recorded``)
+    smtp        e-mail over SMTP (STARTTLS / TLS, auth)
+    telegram    the Telegram Bot API's sendMessage
+    twilio      SMS through Twilio's Messages API
+    webhook     any gateway that takes a signed JSON POST
+    http        the one way HTTP providers call a gateway (no redirects, errors classified)
+
+``engine.outbox.channels`` picks one per channel from the config; ``provider_from_url`` is the
+older ``CONVEYOR_PROVIDER`` shortcut.
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Mapping
 
-from engine.outbox.providers.base import MessageProvider, OutgoingMessage
+from engine.outbox.providers.base import (
+    MessageProvider,
+    OutgoingMessage,
+    Receipt,
+    Reconciling,
+    receipt,
+)
 from engine.outbox.providers.recording import RecordingProvider
+from engine.outbox.providers.smtp import SmtpProvider
+from engine.outbox.providers.telegram import TelegramProvider
+from engine.outbox.providers.twilio import TwilioProvider
 from engine.outbox.providers.webhook import WebhookProvider
 from storage.urls import mask_url
 
-__all__ = ["MessageProvider", "OutgoingMessage", "RecordingProvider", "WebhookProvider", "provider_from_url"]
+__all__ = ["MessageProvider", "OutgoingMessage", "Receipt", "Reconciling", "RecordingProvider", "SmtpProvider",
+           "TelegramProvider", "TwilioProvider", "WebhookProvider", "provider_from_url", "receipt"]
+
+log = logging.getLogger("conveyor.providers")
+
+#: The signing secret of the ``CONVEYOR_PROVIDER`` webhook shortcut.
+SECRET_ENV = "CONVEYOR_WEBHOOK_SECRET"
 
 
-def provider_from_url(url: str | None) -> MessageProvider:
-    """``None``/``record`` → RecordingProvider; an http(s) URL → WebhookProvider.
+def provider_from_url(url: str | None, env: Mapping[str, str] | None = None) -> MessageProvider:
+    """``None``/``record`` → RecordingProvider; an http(s) URL → WebhookProvider (every channel).
 
-    ``CONVEYOR_PROVIDER_TIMEOUT`` (seconds, default 10) bounds each webhook call; keep it well under
-    the engine's ``--lease-seconds`` so a slow call never outlives its claim.
+    The shortcut of ``CONVEYOR_PROVIDER``, kept from before ``conveyor.toml``: its webhook is signed
+    with ``CONVEYOR_WEBHOOK_SECRET`` when that is set. ``CONVEYOR_PROVIDER_TIMEOUT`` (seconds, default
+    10) bounds each webhook call; keep it well under the engine's ``--lease-seconds`` so a slow call
+    never outlives its claim.
     """
+    from engine.outbox.channels import default_timeout
+
+    env = os.environ if env is None else env
     if not url or url == "record":
         return RecordingProvider()
     if url.startswith(("http://", "https://")):
-        raw = os.environ.get("CONVEYOR_PROVIDER_TIMEOUT", "10")
-        try:
-            timeout = float(raw)
-        except ValueError:
-            raise ValueError(f"CONVEYOR_PROVIDER_TIMEOUT={raw!r} is not a number of seconds") from None
-        if timeout <= 0:
-            raise ValueError(f"CONVEYOR_PROVIDER_TIMEOUT={raw!r} must be positive")
-        return WebhookProvider(url, timeout=timeout)
+        secret = env.get(SECRET_ENV) or None
+        return WebhookProvider(url, timeout=default_timeout(env), secret=secret)
     raise ValueError(f"unknown message provider {mask_url(url)!r}: use 'record' or an http(s) webhook URL")

@@ -1,44 +1,39 @@
-"""The webhook provider: each message POSTed as JSON to one URL, redirects never followed."""
+"""The webhook provider: each message POSTed as JSON to one URL, signed, redirects never followed."""
 
 from __future__ import annotations
 
 import json
-import urllib.error
 import urllib.request
-from dataclasses import asdict
 
-from engine.errors import PermanentSendError, TransientSendError
-from engine.outbox.providers.base import OutgoingMessage
-from storage.urls import mask_url
+from engine.errors import PermanentSendError
+from engine.outbox.providers.base import OutgoingMessage, Receipt
+from engine.outbox.providers.http import call, printable
+from engine.outbox.signing import HEADER, sign
 
 #: The most of a gateway's answer kept as the message's reference.
 REFERENCE_LIMIT = 200
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A 3xx is handed back as an ``HTTPError``: a provider call never goes to another URL."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201, PLR0913
-        return None
-
-
-#: Provider calls go through this opener only: no redirects (urllib's default follows them).
-_OPENER = urllib.request.build_opener(_NoRedirect)
-
-
-def _printable_reference(text: str) -> str | None:
-    text = "".join(ch if ch.isprintable() else " " for ch in text).strip()
-    return text[:REFERENCE_LIMIT] or None
+def payload(message: OutgoingMessage) -> dict[str, str]:
+    """What the webhook receives (``subject`` only for e-mail)."""
+    body = {"idempotency_key": message.idempotency_key, "channel": message.channel, "to": message.to,
+            "text": message.text, "deal": message.deal}
+    if message.subject:
+        body["subject"] = message.subject
+    return body
 
 
 class WebhookProvider:
-    """POSTs each message as JSON to ``url`` with an ``Idempotency-Key`` header.
+    """POSTs each message as JSON to ``url`` with an ``Idempotency-Key`` header, signed with ``secret``.
 
-    2xx: delivered. 3xx: permanent, naming the Location (redirects are never followed, so a
-    gateway cannot send the engine to another URL). 4xx (but 408 and 429): permanent. 5xx, 408, 429, timeouts, refused connections:
-    transient. ``GET url?idempotency_key=K`` answering 200 with ``{"delivered": true}`` lets the
-    dispatcher reconcile after a crash instead of resending; ``{"delivered": false}`` means not
-    delivered, and any other answer (including the string "true") means "cannot tell".
+    The signature is ``Conveyor-Signature: t=<unix>,v1=HMAC-SHA256(secret, "<t>.<body>")``, as the
+    inbound hooks are signed; the reconciliation GET is signed over an empty body.
+    2xx: accepted (the answer's ``id``, or the start of its body, is the reference). 3xx: permanent,
+    naming the Location (redirects are never followed, so a gateway cannot send the engine to another
+    URL). 429: wait its ``Retry-After``. 4xx (but 408 and 429): permanent. 5xx, 408, timeouts, refused
+    connections: transient. ``GET url?idempotency_key=K`` answering 200 with ``{"delivered": true}``
+    lets the dispatcher reconcile after a crash instead of resending; ``{"delivered": false}`` means
+    not delivered, and any other answer (including the string "true") means "cannot tell".
 
     ``timeout`` bounds each socket operation (connect, each read), not the whole call: a gateway
     that trickles its answer byte by byte can hold a worker longer (see docs/guarantees.md).
@@ -46,45 +41,43 @@ class WebhookProvider:
 
     name = "webhook"
 
-    def __init__(self, url: str, timeout: float = 10.0):
+    def __init__(self, url: str, timeout: float = 10.0, secret: str | None = None,
+                 setting: str = "CONVEYOR_PROVIDER"):
         self.url = url
         self.timeout = timeout
+        self._secret = secret
+        self._setting = setting  # what to fix when the URL redirects
 
-    def send(self, message: OutgoingMessage) -> str | None:
-        body = json.dumps(asdict(message), ensure_ascii=False).encode()
-        req = urllib.request.Request(self.url, data=body, method="POST", headers={
-            "Content-Type": "application/json", "Idempotency-Key": message.idempotency_key})
-        try:
-            with _OPENER.open(req, timeout=self.timeout) as resp:
-                if not 200 <= resp.status < 300:  # e.g. a 1xx or 3xx that reached us as a response
-                    raise PermanentSendError(f"webhook answered HTTP {resp.status}, not 2xx")
-                return _printable_reference(resp.read(2000).decode(errors="replace"))
-        except urllib.error.HTTPError as exc:
-            if 300 <= exc.code < 400:
-                location = exc.headers.get("Location") if exc.headers else None
-                where = f" to {mask_url(location)[:300]}" if location else " without a Location"
-                raise PermanentSendError(f"webhook answered HTTP {exc.code} (a redirect{where}); redirects are"
-                                         " not followed: set CONVEYOR_PROVIDER to the gateway's final URL") from None
-            detail = exc.read(500).decode(errors="replace").strip()
-            msg = f"webhook answered HTTP {exc.code}" + (f": {detail}" if detail else "")
-            if 400 <= exc.code < 500 and exc.code not in (408, 429):
-                raise PermanentSendError(msg) from None
-            raise TransientSendError(msg) from None
-        except TimeoutError:
-            raise TransientSendError(f"webhook timed out after {self.timeout:g} s") from None
-        except (urllib.error.URLError, ConnectionError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise TransientSendError(f"webhook unreachable: {reason}") from None
+    def __repr__(self) -> str:
+        return f"WebhookProvider(signed={self._secret is not None})"  # never the URL's secrets
+
+    def _headers(self, body: bytes, **extra: str) -> dict[str, str]:
+        headers = dict(extra)
+        if self._secret:
+            headers[HEADER] = sign(self._secret, body)
+        return headers
+
+    def send(self, message: OutgoingMessage) -> Receipt:
+        body = json.dumps(payload(message), ensure_ascii=False).encode()
+        answer = call("POST", self.url, what="webhook", timeout=self.timeout, data=body,
+                      headers=self._headers(body, **{"Content-Type": "application/json",
+                                                     "Idempotency-Key": message.idempotency_key}),
+                      hint=f"set {self._setting} to the gateway's final URL")
+        if not 200 <= answer.status < 300:
+            raise PermanentSendError(f"webhook answered HTTP {answer.status}, not 2xx")
+        parsed = answer.json()
+        gateway_id = parsed.get("id") if isinstance(parsed, dict) else None
+        if isinstance(gateway_id, str | int) and not isinstance(gateway_id, bool):
+            return Receipt(printable(str(gateway_id), REFERENCE_LIMIT) or None)
+        return Receipt(printable(answer.body[:2000].decode(errors="replace"), REFERENCE_LIMIT) or None)
 
     def delivered(self, idempotency_key: str) -> bool | None:
         url = f"{self.url}{'&' if '?' in self.url else '?'}idempotency_key={urllib.request.quote(idempotency_key)}"
         try:
-            with _OPENER.open(url, timeout=self.timeout) as resp:
-                if resp.status != 200:
-                    return None
-                answer = json.loads(resp.read(2000))
-        except Exception:  # any failure (a 3xx included) only means "cannot tell": the caller resends
+            answer = call("GET", url, what="webhook", timeout=self.timeout, headers=self._headers(b""))
+            parsed = json.loads(answer.body) if answer.status == 200 else None
+        except Exception:  # noqa: BLE001 - any failure (a 3xx included) only means "cannot tell": resend
             return None
         # Only a JSON true means delivered: "false", "no" or 1 are not an answer we can trust.
-        value = answer.get("delivered") if isinstance(answer, dict) else None
+        value = parsed.get("delivered") if isinstance(parsed, dict) else None
         return True if value is True else False if value is False else None
