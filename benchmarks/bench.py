@@ -95,36 +95,51 @@ def _dt(us: int) -> datetime | None:
     return None if us < 0 else _EPOCH + timedelta(microseconds=int(us))
 
 
+#: The sample funnel's declared events and the synthetic column each one is read from.
+EVENT_COLUMNS = {"proposal_attached": "attached", "proposal_opened": "opened", "client_replied": "replied",
+                 "payment_received": "paid"}
+
+
 def deal_states(cols: DealColumns, limit: int) -> list[Any]:
     from engine.rules.deal import DealState
+    from engine.rules.registry import with_event
 
     out = []
     for i in range(min(limit, len(cols))):
         fields = {k: v for k, v in (("budget", cols.budget[i]), ("authority", cols.authority[i]),
                                     ("need", cols.need[i])) if v is not None}
+        signals: dict[str, Any] = {}
+        for name, column in EVENT_COLUMNS.items():
+            at = _dt(getattr(cols, column)[i])
+            if at is not None:  # every synthetic deal is in its first stage visit
+                signals = with_event(signals, name, at, 1)
         out.append(DealState(
             id=i + 1, key=f"D-{i + 1}", funnel="techflow", stage=cols.stage[i], created_at=_dt(cols.created[i]),
-            stage_entered_at=_dt(cols.entered[i]), last_activity_at=_dt(cols.activity[i]),
-            proposal_attached_at=_dt(cols.attached[i]), proposal_opened_at=_dt(cols.opened[i]),
-            client_replied_at=_dt(cols.replied[i]), payment_received_at=_dt(cols.paid[i]),
+            stage_entered_at=_dt(cols.entered[i]), last_activity_at=_dt(cols.activity[i]), signals=signals,
             manager_id=1 if cols.manager[i] > 0 else None, amount=float(cols.amount[i]), fields=fields))
     return out
 
 
 def deals_frame(cols: DealColumns) -> pd.DataFrame:
+    from engine.rules.evaluators.vectorized import event_at_column, event_visit_column
+
     def ts(values: np.ndarray) -> pd.Series:
         arr = values.astype("datetime64[us]")
         arr[values < 0] = np.datetime64("NaT")
         return pd.Series(arr).dt.tz_localize("UTC")
 
-    return pd.DataFrame({
-        "stage": pd.Categorical(cols.stage), "manager_id": np.where(cols.manager > 0, 1.0, np.nan),
+    frame = {
+        "stage": pd.Categorical(cols.stage), "stage_visit": np.ones(len(cols), dtype=np.int64),
+        "manager_id": np.where(cols.manager > 0, 1.0, np.nan),
         "amount": cols.amount, "created_at": ts(cols.created), "stage_entered_at": ts(cols.entered),
-        "last_activity_at": ts(cols.activity), "proposal_attached_at": ts(cols.attached),
-        "proposal_opened_at": ts(cols.opened), "client_replied_at": ts(cols.replied),
-        "payment_received_at": ts(cols.paid), "budget": pd.Categorical(cols.budget),
+        "last_activity_at": ts(cols.activity), "budget": pd.Categorical(cols.budget),
         "authority": pd.Categorical(cols.authority), "need": pd.Categorical(cols.need),
-    })
+    }
+    for name, column in EVENT_COLUMNS.items():
+        values = getattr(cols, column)
+        frame[event_at_column(name)] = ts(values)
+        frame[event_visit_column(name)] = np.where(values < 0, 0, 1)
+    return pd.DataFrame(frame)
 
 
 def load_rulesets() -> dict[str, Any]:

@@ -29,6 +29,7 @@ from sqlalchemy import func, select
 from engine.core.conveyor import Conveyor
 from engine.document.ruleset import RuleSet
 from engine.errors import ConveyorError
+from engine.rules.registry import with_event
 from storage import repositories as repo
 from storage.db import read_transaction, sqlite_path
 from storage.models import (
@@ -46,7 +47,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_RULES = ROOT / "sample_rules"
 COUNTERPARTY = {"company_name": "Acme LLC", "tax_id": "12345678", "billing_address": "Kyiv"}
 #: The change mix, as (kind, weight): what managers and clients do to deals all day.
-MIX = [("activity", 35), ("update", 25), ("attach_proposal", 20), ("proposal_opened", 10), ("to_contract", 10)]
+MIX = [("activity", 35), ("update", 25), ("proposal_attached", 20), ("proposal_opened", 10), ("to_contract", 10)]
+#: The change kinds that are declared events of the sample funnel, recorded with ``record_event``.
+EVENTS = ("proposal_attached", "proposal_opened")
 
 
 @dataclass
@@ -96,7 +99,7 @@ def seed(c: Conveyor, deals: int, seconds: float, rng: random.Random) -> list[in
         row = dict(key=f"L-{first + i}", funnel_id="techflow", title=f"Load deal {first + i}", phone="+380501234567",
                    email="", amount=float(100 + i % 900), stage="proposal", closed=False, stage_visit=1,
                    stage_entered_at=created, activity_seq=0, fields=dict(COUNTERPARTY), created_at=created,
-                   updated_at=created, proposal_attached_at=attached)
+                   updated_at=created, signals=with_event({}, EVENTS[0], attached, 1) if attached else {})
         if hasattr(Deal, "next_due_at"):
             row["next_due_at"] = created  # evaluate at the next tick, as for any imported deal
         rows.append(row)
@@ -108,10 +111,8 @@ def _change(c: Conveyor, kind: str, deal_id: int, rng: random.Random) -> None:
         c.record_activity(deal_id, "call", "load")
     elif kind == "update":
         c.update_deal(deal_id, {"amount": float(rng.randint(100, 5000))})
-    elif kind == "attach_proposal":
-        c.attach_proposal(deal_id)
-    elif kind == "proposal_opened":
-        c.proposal_opened(deal_id)
+    elif kind in EVENTS:
+        c.record_event(deal_id, kind)
     else:
         c.move_deal(deal_id, "contract")
 
@@ -190,9 +191,11 @@ def check(c: Conveyor, ids: list[int], started: datetime, ended: datetime, chang
             problems.append(f"{changes} changes were committed but {events} are in the deals' history")
         # Timers: every deal still in its first proposal visit whose 48 h came due fired once.
         due_by = ended - timedelta(hours=48)
-        stale_due = set(s.scalars(select(Deal.id).where(
-            Deal.id.in_(ids), Deal.stage == "proposal", Deal.stage_visit == 1,
-            Deal.proposal_attached_at <= due_by, Deal.stage_entered_at <= due_by)))
+        first_visit = list(s.scalars(select(Deal.id).where(
+            Deal.id.in_(ids), Deal.stage == "proposal", Deal.stage_visit == 1, Deal.stage_entered_at <= due_by)))
+        # The latest attachment counts (the rule reads the hours since it).
+        latest = repo.latest_signal_at(s, first_visit, EVENTS[0])
+        stale_due = {deal_id for deal_id, at in latest.items() if at <= due_by}
         fired = set(s.scalars(select(Firing.deal_id).where(Firing.rule_id == "proposal_stale_48h")))
         if stale_due - fired:
             problems.append(f"{len(stale_due - fired)} due 48 h reminders never fired")

@@ -97,23 +97,30 @@ def _builtin_variable_order() -> list[str]:
 _BUILTIN_ORDER = _builtin_variable_order()
 
 
-def _variable_rank(name: str, fields: list[str]) -> tuple[int, int, str]:
-    # export_rule_data lists variables by their Python name; a widget shows them in reading order.
+def _variable_rank(name: str, fields: list[str], events: tuple[str, ...] | list[str] = ()) -> tuple[int, int, str]:
+    # export_rule_data lists variables by their Python name; a widget shows them in reading order:
+    # built-ins, then each declared event with its "hours since", then the custom fields.
     if name in _BUILTIN_ORDER:
         return (0, _BUILTIN_ORDER.index(name), name)
+    if name in events:
+        return (1, 2 * events.index(name), name)
+    if name.startswith("hours_since_") and name[len("hours_since_"):] in events:
+        return (1, 2 * events.index(name[len("hours_since_"):]) + 1, name)
     if name in fields:
-        return (1, fields.index(name), name)
-    return (2, 0, name)
+        return (2, fields.index(name), name)
+    return (3, 0, name)
 
 
 class RuleData:
     """``export_rule_data`` indexed for widgets, plus the funnel's stage ids and known funnels."""
 
     def __init__(self, data: dict[str, Any], stage_ids: list[str], stage_names: dict[str, str],
-                 funnels: list[str], fields: list[str] | None = None):
-        # ``fields``: the funnel's custom field names in document order (variable lists end with them).
-        fields = list(fields or [])
-        self.variables = {v["name"]: v for v in sorted(data["variables"], key=lambda v: _variable_rank(v["name"], fields))}
+                 funnels: list[str], fields: list[str] | None = None, events: list[str] | None = None):
+        # ``fields``: the funnel's custom field names in document order (variable lists end with them);
+        # ``events``: its declared event names in document order (their variables come before the fields).
+        fields, names = list(fields or []), list(events or [])
+        self.variables = {v["name"]: v for v in sorted(data["variables"],
+                                                       key=lambda v: _variable_rank(v["name"], fields, names))}
         self.operators = {t: ops for t, ops in data["variable_type_operators"].items()}
         self.actions = {a["name"]: a for a in data["actions"]}
         self.stage_ids = stage_ids
@@ -385,7 +392,7 @@ class _ConditionEditor(Visitor[AllOf | AnyOf | Condition | None]):
                 added.append(Condition(name="hours_in_stage", operator="greater_than_or_equal_to", value=24))
                 self.change = "added a condition"
             if depth < 4 and head[2].button("+ Group", key=f"{key}:addg", help="Add a nested all/any group"):
-                added.append(AnyOf(any=[Condition(name="client_replied", operator="is_true", value=None)]))
+                added.append(AnyOf(any=[Condition(name="has_manager", operator="is_true", value=None)]))
                 self.change = "added a group"
             if depth > 0 and head[3].button("✕ Group", key=f"{key}:delg", help="Remove this whole group"):
                 self.change = "removed a group"

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -96,10 +97,9 @@ class Deal(Base):
     activity_seq: Mapped[int] = mapped_column(Integer, default=0)
     last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     manager_id: Mapped[int | None] = mapped_column(ForeignKey("managers.id"), nullable=True, index=True)
-    proposal_attached_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    proposal_opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    client_replied_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    payment_received_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The latest occurrence of each declared event, {name: {"at": ISO instant, "visit": n}}, kept
+    # with the deal_signals rows in the same transaction so evaluation reads it with the row.
+    signals: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
     invoice_number: Mapped[str | None] = mapped_column(String(50), nullable=True)
     fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     parent_deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id"), nullable=True)
@@ -107,6 +107,20 @@ class Deal(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # When the deal's time conditions may next turn true (engine.timers); NULL: nothing to wait for.
     next_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+
+
+class DealSignal(Base):
+    """One occurrence of a funnel's declared event on a deal (a proposal opened, a payment): name, when, data."""
+
+    __tablename__ = "deal_signals"
+    __table_args__ = (Index("ix_deal_signals_deal_name_at", "deal_id", "name", "at"),)
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id"))
+    name: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    stage_visit: Mapped[int] = mapped_column(Integer)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class DealEvent(Base):

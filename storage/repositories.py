@@ -21,6 +21,7 @@ from storage.models import (
     Base,
     Deal,
     DealEvent,
+    DealSignal,
     EngineHeartbeat,
     Firing,
     Funnel,
@@ -204,6 +205,37 @@ def list_events(session: Session, deal_id: int | None = None, kinds: Iterable[st
     if kinds:
         q = q.where(DealEvent.kind.in_(list(kinds)))
     return list(session.scalars(q))
+
+
+# -- declared events (signals) -------------------------------------------------------------------
+def add_signal(session: Session, deal_id: int, name: str, at: datetime, stage_visit: int, data: dict[str, Any],
+               created_at: datetime) -> None:
+    session.add(DealSignal(deal_id=deal_id, name=name, at=at, stage_visit=stage_visit, data=data,
+                           created_at=created_at))
+
+
+def add_signals_bulk(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many signal rows in one statement (imports)."""
+    if rows:
+        session.execute(_table(DealSignal).insert(), list(rows))
+
+
+def list_signals(session: Session, deal_id: int, name: str | None = None) -> list[DealSignal]:
+    """A deal's declared-event occurrences, oldest first (``ix_deal_signals_deal_name_at``)."""
+    q = select(DealSignal).where(DealSignal.deal_id == deal_id)
+    if name is not None:
+        q = q.where(DealSignal.name == name)
+    return list(session.scalars(q.order_by(DealSignal.at, DealSignal.id)))
+
+
+def latest_signal_at(session: Session, deal_ids: Sequence[int], name: str) -> dict[int, datetime]:
+    """For each of ``deal_ids`` that had ``name`` happen, its latest instant (audits, reports)."""
+    if not deal_ids:
+        return {}
+    q = (select(DealSignal.deal_id, func.max(DealSignal.at)).where(DealSignal.deal_id.in_(list(deal_ids)),
+                                                                   DealSignal.name == name)
+         .group_by(DealSignal.deal_id))
+    return {deal_id: at for deal_id, at in session.execute(q).tuples()}
 
 
 # -- firings -----------------------------------------------------------------------------------
@@ -500,7 +532,7 @@ def list_outbox_log(session: Session, *, statuses: Iterable[str] | None = None, 
 def count_rows(session: Session) -> dict[str, int]:
     """Row counts of the tables an engine change writes (lets tests prove a read wrote nothing)."""
     return {model.__tablename__: session.scalar(select(func.count()).select_from(model)) or 0
-            for model in (Deal, DealEvent, Firing, OutboxAction, Task, Message, Invoice)}
+            for model in (Deal, DealEvent, DealSignal, Firing, OutboxAction, Task, Message, Invoice)}
 
 
 # -- engine service (leases, health) ------------------------------------------------------------
@@ -539,6 +571,11 @@ def add_deals_bulk(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 
 def deal_ids_by_keys(session: Session, keys: Sequence[str]) -> list[int]:
     return list(session.scalars(select(Deal.id).where(Deal.key.in_(list(keys)))))
+
+
+def deal_id_of_keys(session: Session, keys: Sequence[str]) -> dict[str, int]:
+    """``{key: id}`` for the deals with these keys."""
+    return {k: i for k, i in session.execute(select(Deal.key, Deal.id).where(Deal.key.in_(list(keys)))).tuples()}
 
 
 def firing_count(session: Session, *, since: datetime | None = None, rule_id: str | None = None) -> int:

@@ -272,7 +272,7 @@ def _deal_view(conveyor: Conveyor, deal_id: int) -> None:
     left, right = st.columns([3, 2], gap="large")
     with right:
         _moves(conveyor, card)
-        _events(conveyor, d)
+        _events(conveyor, rs, d)
     with left:
         open_tasks = int((card.tasks["status"] == "open").sum()) if not card.tasks.empty else 0
         tabs = st.tabs(["Fields", f"History ({len(card.events)})", f"Tasks ({open_tasks} open)",
@@ -335,32 +335,29 @@ def _moves(conveyor: Conveyor, card: reports.DealCard) -> None:
                 st.rerun()
 
 
-def _events(conveyor: Conveyor, d: DealState) -> None:
+def _events(conveyor: Conveyor, rs: RuleSet, d: DealState) -> None:
+    """One "Record: <label>" per event the funnel declares; events that carry fields get a small form."""
     st.markdown("**What happened**")
-    row = st.container(horizontal=True, gap="small")
-    buttons = [
-        (row, "📎 Attach proposal", "proposal", lambda: conveyor.attach_proposal(d.id), "Proposal attached.",
-         d.proposal_attached_at is not None),
-        (row, "👀 Client opened proposal", "opened", lambda: conveyor.proposal_opened(d.id),
-         "Recorded: the client opened the proposal.", d.proposal_opened_at is not None),
-        (row, "💬 Client replied", "replied", lambda: conveyor.client_replied(d.id),
-         "Recorded: the client replied.", d.client_replied_at is not None),
-    ]
-    for col, label, name, change, done, already in buttons:
-        help_text = "Already recorded; recording it again updates the time." if already else None
-        if col.button(label, key=f"{KEY}{name}_{d.id}", width="content", help=help_text):
-            if apply_change(conveyor, change, done, FLASH):
-                st.rerun()
-    with st.form(f"{KEY}pay_{d.id}", border=True):
-        p1, p2 = st.columns([1, 1], vertical_alignment="bottom")
-        # The deal's amount is only a suggestion: a negative or non-finite one must not break the form.
-        suggested = d.amount if _editable_number(d.amount) and d.amount >= 0 else 0.0
-        amount = p1.number_input("Payment amount", min_value=0.0, value=float(suggested), step=1000.0,
-                                 format="%.2f", key=f"{KEY}pay_amount_{d.id}")
-        if p2.form_submit_button("💳 Record payment", width="stretch"):
-            if apply_change(conveyor, lambda: conveyor.record_payment(d.id, amount),
-                            f"Payment of {money(amount)} recorded.", FLASH):
-                st.rerun()
+    plain = [ev for ev in rs.events if not ev.fields]
+    if plain:
+        row = st.container(horizontal=True, gap="small")
+        for ev in plain:
+            label = reports.event_label(rs, ev.name)
+            help_text = "Already recorded; recording it again updates the time." if ev.name in d.signals else None
+            if row.button(f"Record: {md(label)}", key=f"{KEY}ev_{ev.name}_{d.id}", width="content", help=help_text):
+                if apply_change(conveyor, lambda n=ev.name: conveyor.record_event(d.id, n),
+                                f"Recorded: {md(label)}.", FLASH):
+                    st.rerun()
+    for ev in (ev for ev in rs.events if ev.fields):
+        label = reports.event_label(rs, ev.name)
+        with st.form(f"{KEY}ev_{ev.name}_{d.id}", border=True):
+            targets = [_carried_field(rs, name) for name in ev.fields.values()]
+            values = field_widgets(targets, {}, f"{KEY}ev_{ev.name}_{d.id}_", columns=min(len(targets), 2))
+            if st.form_submit_button(f"Record: {md(label)}", width="stretch"):
+                data = {key: values[name] for key, name in ev.fields.items() if values.get(name) is not None}
+                if apply_change(conveyor, lambda n=ev.name, data=data: conveyor.record_event(d.id, n, data=data),
+                                f"Recorded: {md(label)}.", FLASH):
+                    st.rerun()
     with st.form(f"{KEY}call_{d.id}", border=True):
         c1, c2 = st.columns([1, 1], vertical_alignment="bottom")
         note = c1.text_input("Call note", placeholder="What was agreed", key=f"{KEY}call_note_{d.id}")
@@ -401,6 +398,15 @@ def _fields_form(conveyor: Conveyor, rs: RuleSet, d: DealState) -> None:
     if apply_change(conveyor, lambda: conveyor.update_deal(d.id, changed),
                     f"Saved: {', '.join(changed)}.", FLASH):
         st.rerun()
+
+
+def _carried_field(rs: RuleSet, name: str) -> FieldDef:
+    """The field an event's data is written into, as a widget needs it (built-ins: amount or text)."""
+    fd = rs.field(name)
+    if fd is not None:
+        return fd
+    kind = FieldType.NUMERIC if name == "amount" else FieldType.TEXT
+    return FieldDef(name=name, label=name.capitalize(), type=kind)
 
 
 def _editable_number(value: Any) -> bool:

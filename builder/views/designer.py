@@ -65,7 +65,8 @@ def rule_data_for(doc: dict[str, Any]) -> RuleData:
     stages = doc.get("stages", [])
     return RuleData(data, [s["id"] for s in stages], {s["id"]: s["name"] for s in stages},
                     [f for f, _ in state.get_reader().funnels()],
-                    [f.get("name") for f in doc.get("fields", []) if isinstance(f, dict)])
+                    [f.get("name") for f in doc.get("fields", []) if isinstance(f, dict)],
+                    [e.get("name") for e in doc.get("events", []) if isinstance(e, dict)])
 
 
 def _legend() -> None:

@@ -91,23 +91,23 @@ def _sample(rs: RuleSet, now: Any) -> Any:
         acted = c[0].checkbox("Manager acted", key=KEY + "s_acted")
         activity = c[0].number_input("… hours ago", min_value=0.0, value=0.0, step=1.0, key=KEY + "s_activity",
                                      disabled=not acted)
-        attached = c[1].checkbox("Proposal attached", key=KEY + "s_attached")
-        attached_h = c[1].number_input("… hours ago", min_value=0.0, value=0.0, step=1.0, key=KEY + "s_attached_h",
-                                       disabled=not attached)
-        opened = c[2].checkbox("Client opened proposal", key=KEY + "s_opened")
-        opened_h = c[2].number_input("… hours ago", min_value=0.0, value=0.0, step=1.0, key=KEY + "s_opened_h",
-                                     disabled=not opened)
-        replied = c[3].checkbox("Client replied", key=KEY + "s_replied")
-        paid = c[3].checkbox("Payment received", key=KEY + "s_paid")
+        happened: dict[str, float | None] = {}
+        if rs.events:
+            st.markdown("**Events in this stage visit**")
+            c = st.columns(4)
+            for i, ev in enumerate(rs.events):
+                col = c[i % 4]
+                on = col.checkbox(reports.event_label(rs, ev.name), key=f"{KEY}s_ev_{ev.name}")
+                hours = col.number_input("… hours ago", min_value=0.0, value=0.0, step=1.0,
+                                         key=f"{KEY}s_ev_{ev.name}_h", disabled=not on)
+                happened[ev.name] = hours if on else None
         fields: dict[str, Any] = {}
         if rs.fields:
             st.markdown("**Fields**")
             fields = {k: v for k, v in field_widgets(rs.fields, {}, KEY + "s_f_", columns=4).items() if v is not None}
     return reports.sample_deal(rs.funnel, stage, now, hours_in_stage=in_stage, hours_since_created=created,
-                               hours_since_last_activity=activity if acted else None,
-                               proposal_attached_hours=attached_h if attached else None,
-                               proposal_opened_hours=opened_h if opened else None, client_replied=replied,
-                               payment_received=paid, has_manager=has_manager, amount=amount, fields=fields)
+                               hours_since_last_activity=activity if acted else None, events=happened,
+                               has_manager=has_manager, amount=amount, fields=fields)
 
 
 def _results(rs: RuleSet, state: Any, traces: list[RuleTrace], fired: set[tuple[str, str]], at: Any,

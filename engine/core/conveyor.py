@@ -136,17 +136,10 @@ class Conveyor:
         """A manual stage move: allowed transitions and the target's entry guard are enforced."""
         self.deals.move(deal_id, stage, actor=actor)
 
-    def attach_proposal(self, deal_id: int, *, actor: str = "manager") -> None:
-        self.deals.attach_proposal(deal_id, actor=actor)
-
-    def proposal_opened(self, deal_id: int) -> None:
-        self.deals.proposal_opened(deal_id)
-
-    def client_replied(self, deal_id: int) -> None:
-        self.deals.client_replied(deal_id)
-
-    def record_payment(self, deal_id: int, amount: float | None = None) -> None:
-        self.deals.record_payment(deal_id, amount)
+    def record_event(self, deal_id: int, name: str, at: datetime | None = None, data: dict[str, Any] | None = None,
+                     *, actor: str | None = None) -> None:
+        """An event the deal's funnel declares happened (``at``: when, default now; ``data``: what it carried)."""
+        self.deals.record_event(deal_id, name, at, data, actor=actor)
 
     def record_activity(self, deal_id: int, kind: str = "call", note: str = "", *, actor: str = "manager") -> None:
         """A manager's call, note, meeting...: re-arms ``after_each_activity`` rules."""

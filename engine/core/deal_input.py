@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from engine.document.ruleset import FieldDef, FieldType, RuleSet
@@ -20,7 +20,7 @@ from engine.text import refusal as text_refusal
 __all__ = [
     "GENERATED_KEY", "MANAGER_NAME_LIMIT", "MANAGER_PHONE_LIMIT", "MAX_COMMENT", "MAX_NUMBER",
     "MAX_SHORT_TEXT", "MAX_TEXT", "TEXT_LIMITS", "blank", "clean_fields", "clean_key", "clean_text",
-    "clean_value", "jsonable", "number", "shown",
+    "clean_value", "event_data", "event_instant", "jsonable", "number", "shown",
 ]
 
 #: Longest text a built-in deal column holds (storage/models.py): PostgreSQL refuses longer values,
@@ -34,6 +34,11 @@ MAX_NUMBER = 1e15
 MAX_TEXT = 10_000
 #: Longest activity kind, actor name, version comment and funnel/stage name given to a method.
 MAX_SHORT_TEXT, MAX_COMMENT = 200, 2_000
+#: At most this many keys in the data an event carries.
+MAX_EVENT_KEYS = 50
+#: The earliest instant an event may be reported at: due times are counted from it, and far in the
+#: past that date arithmetic overflows.
+EARLIEST_EVENT = datetime(1970, 1, 1, tzinfo=UTC)
 #: Keys the engine generates for keyless deals (``D-<id>``); an explicit key may not take one.
 GENERATED_KEY = re.compile(r"^D-\d+$")
 
@@ -134,6 +139,42 @@ def clean_fields(rs: RuleSet, fields: dict[str, Any]) -> tuple[dict[str, Any], d
             raise InvalidChange(f"unknown field '{name}' in funnel '{rs.funnel}'{suggest(name, known)}")
         custom[name] = clean_value(fd, value)
     return builtin, custom
+
+
+def event_instant(at: Any, now: datetime) -> datetime:
+    """When a reported event happened: an aware instant, not after ``now`` (the clock's) nor before 1970."""
+    if not isinstance(at, datetime):
+        raise InvalidChange(f"event time needs a date and time, got {shown(at)}")
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise InvalidChange(f"event time {at.isoformat()} has no time zone; give one (e.g. +00:00)")
+    if at > now:
+        raise InvalidChange(f"event time {at.isoformat()} is in the future (now is {now.isoformat()})")
+    if at < EARLIEST_EVENT:
+        raise InvalidChange(f"event time {at.isoformat()} is before 1970")
+    return at.astimezone(UTC)
+
+
+def event_data(data: Any) -> dict[str, Any]:
+    """The data an event carries: a flat JSON object of text, numbers, true/false and null, each
+    within the limits of a deal's fields (keys one line of at most 200 characters, text 10 000)."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InvalidChange(f"event data must be an object of names and values, got {shown(data)}")
+    if len(data) > MAX_EVENT_KEYS:
+        raise InvalidChange(f"event data has {len(data)} keys; the limit is {MAX_EVENT_KEYS}")
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        clean_text("an event data key", key, MAX_SHORT_TEXT, one_line=True)
+        if value is None or isinstance(value, bool):
+            out[key] = value
+        elif isinstance(value, int | float):
+            out[key] = number(f"event data '{key}'", value)
+        elif isinstance(value, str):
+            out[key] = clean_text(f"event data '{key}'", value, MAX_TEXT)
+        else:
+            raise InvalidChange(f"event data '{key}' must be text, a number, true/false or null, got {shown(value)}")
+    return out
 
 
 def jsonable(value: Any) -> Any:

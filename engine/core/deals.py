@@ -25,15 +25,17 @@ from engine.core.deal_input import (
     clean_fields,
     clean_key,
     clean_text,
+    event_data,
+    event_instant,
     jsonable,
-    number,
 )
 from engine.core.evaluation import Evaluation, enter_stage, guard_failed
 from engine.core.rulesets import RuleSets
-from engine.document.ruleset import RuleSet, StageKind
+from engine.document.ruleset import EventDef, EventSource, RuleSet, StageKind
 from engine.document.suggestions import suggest
 from engine.errors import InvalidChange, NotFound, TransitionNotAllowed
 from engine.rules.deal import BUILTIN_FIELDS
+from engine.rules.registry import with_event
 from storage import repositories as repo
 from storage.models import Deal
 
@@ -56,7 +58,7 @@ class _NothingToDo(Exception):
 
 
 class Deals:
-    """Deal commands (create, update, move, the client's and manager's events) and the managers."""
+    """Deal commands (create, update, move, declared events, activity) and the managers."""
 
     def __init__(self, context: Context, rulesets: RuleSets, evaluation: Evaluation):
         self._context = context
@@ -144,19 +146,7 @@ class Deals:
         clean_text("actor", actor, MAX_SHORT_TEXT, one_line=True)
 
         def mutate(s: Session, deal: Deal, rs: RuleSet, now: datetime) -> dict[str, Any]:
-            builtin, custom = clean_fields(rs, fields)
-            changed = {}
-            for k, v in builtin.items():
-                if getattr(deal, k) != v:
-                    changed[k] = {"from": getattr(deal, k), "to": v}
-                    setattr(deal, k, v)
-            merged = dict(deal.fields or {})
-            for k, v in custom.items():
-                if merged.get(k) != v:
-                    changed[k] = {"from": merged.get(k), "to": v}
-                    merged[k] = v
-            deal.fields = merged
-            return changed
+            return self._write_fields(deal, rs, fields)
         self._change(deal_id, "updated", actor, mutate, manager_activity=actor != "system")
 
     def move(self, deal_id: int, stage: str, *, actor: str = "manager") -> None:
@@ -177,24 +167,46 @@ class Deals:
             return enter_stage(deal, rs, stage, now)
         self._change(deal_id, "stage_moved", actor, mutate, manager_activity=True)
 
-    def attach_proposal(self, deal_id: int, *, actor: str = "manager") -> None:
-        clean_text("actor", actor, MAX_SHORT_TEXT, one_line=True)
-        self._stamp(deal_id, "proposal_attached", "proposal_attached_at", actor, manager_activity=True)
+    def record_event(self, deal_id: int, name: str, at: datetime | None = None, data: dict[str, Any] | None = None,
+                     *, actor: str | None = None) -> None:
+        """One occurrence of an event the deal's funnel declares ("demo_booked", "contract_signed").
 
-    def proposal_opened(self, deal_id: int) -> None:
-        self._stamp(deal_id, "proposal_opened", "proposal_opened_at", "client", manager_activity=False)
+        ``at``: when it happened (default: now); it may lie in the past (a bank reporting an earlier
+        payment), not in the future. ``data``: a flat JSON object kept with the occurrence; the keys
+        the declaration maps to fields are written into them. ``actor`` defaults to who the funnel
+        says causes the event (``by``); a manager's event counts as their activity.
+        """
+        clean_text("event name", name, MAX_SHORT_TEXT, one_line=True)
+        if actor is not None:
+            clean_text("actor", actor, MAX_SHORT_TEXT, one_line=True)
+        now = self._context.clock.now()
+        when = now if at is None else event_instant(at, now)
+        payload = event_data(data)
 
-    def client_replied(self, deal_id: int) -> None:
-        self._stamp(deal_id, "client_replied", "client_replied_at", "client", manager_activity=False)
-
-    def record_payment(self, deal_id: int, amount: float | None = None) -> None:
-        if amount is not None:
-            amount = number("payment amount", amount, non_negative=True)
+        def declared(rs: RuleSet) -> EventDef:
+            ev = rs.event(name)
+            if ev is None:
+                names = [e.name for e in rs.events]
+                raise InvalidChange(f"funnel '{rs.funnel}' declares no event '{name}'{suggest(name, names)}"
+                                    f" (declared: {', '.join(names) or 'none'})")
+            return ev
 
         def mutate(s: Session, deal: Deal, rs: RuleSet, now: datetime) -> dict[str, Any]:
-            deal.payment_received_at = deal.payment_received_at or now
-            return {"amount": amount}
-        self._change(deal_id, "payment_received", "client", mutate, manager_activity=False)
+            ev = declared(rs)
+            carried = {f: payload[k] for k, f in ev.fields.items() if k in payload}
+            changed = self._write_fields(deal, rs, carried) if carried else {}
+            deal.signals = with_event(deal.signals, name, when, deal.stage_visit)
+            repo.add_signal(s, deal.id, name, when, deal.stage_visit, jsonable(payload), now)
+            out: dict[str, Any] = {"name": name}
+            if when != now:
+                out["at"] = when
+            if payload:
+                out["data"] = payload
+            if changed:
+                out["fields"] = changed
+            return out
+        self._change(deal_id, "event", lambda rs: actor or declared(rs).by.value, mutate,
+                     manager_activity=lambda rs: declared(rs).by is EventSource.MANAGER)
 
     def record_activity(self, deal_id: int, kind: str = "call", note: str = "", *, actor: str = "manager") -> None:
         """A manager's call, note, meeting...: re-arms ``after_each_activity`` rules."""
@@ -231,22 +243,46 @@ class Deals:
         """Bulk import of deals given as rows of deal columns (a data import, the load harness).
 
         Nothing is evaluated now: give each row a ``next_due_at`` (e.g. its creation) and the next
-        tick catches it up, as for any imported deal. Keys must be new. Returns the deals' ids.
+        tick catches it up, as for any imported deal. A row's ``signals`` summary (declared events that
+        already happened, ``{name: {"at": ISO instant, "visit": n}}``) is also written as one
+        occurrence each. Keys must be new. Returns the deals' ids.
         """
         for start in range(0, len(rows), chunk):
+            part = rows[start:start + chunk]
             with self._context.transaction() as s:
-                repo.add_deals_bulk(s, rows[start:start + chunk])
+                repo.add_deals_bulk(s, part)
+                with_signals = [r for r in part if r.get("signals")]
+                if with_signals:
+                    ids = repo.deal_id_of_keys(s, [r["key"] for r in with_signals])
+                    repo.add_signals_bulk(s, [
+                        dict(deal_id=ids[r["key"]], name=name, at=datetime.fromisoformat(entry["at"]),
+                             stage_visit=entry["visit"], data={}, created_at=r["created_at"])
+                        for r in with_signals for name, entry in r["signals"].items()])
         with self._context.transaction() as s:
             return repo.deal_ids_by_keys(s, [r["key"] for r in rows])
 
     # -- internals of a change ---------------------------------------------------------------------
-    def _stamp(self, deal_id: int, kind: str, column: str, actor: str, *, manager_activity: bool) -> None:
-        def mutate(s: Session, deal: Deal, rs: RuleSet, now: datetime) -> dict[str, Any]:
-            setattr(deal, column, now)
-            return {}
-        self._change(deal_id, kind, actor, mutate, manager_activity=manager_activity)
+    @staticmethod
+    def _write_fields(deal: Deal, rs: RuleSet, fields: dict[str, Any]) -> dict[str, Any]:
+        """Type-checked field values written into the deal; returns what changed ({name: {from, to}})."""
+        builtin, custom = clean_fields(rs, fields)
+        changed = {}
+        for k, v in builtin.items():
+            if getattr(deal, k) != v:
+                changed[k] = {"from": getattr(deal, k), "to": v}
+                setattr(deal, k, v)
+        merged = dict(deal.fields or {})
+        for k, v in custom.items():
+            if merged.get(k) != v:
+                changed[k] = {"from": merged.get(k), "to": v}
+                merged[k] = v
+        deal.fields = merged
+        return changed
 
-    def _change(self, deal_id: int, kind: str, actor: str, mutate: Mutation, *, manager_activity: bool) -> None:
+    def _change(self, deal_id: int, kind: str, actor: str | Callable[[RuleSet], str], mutate: Mutation, *,
+                manager_activity: bool | Callable[[RuleSet], bool]) -> None:
+        """``actor`` and ``manager_activity`` may depend on the funnel's active version (a declared
+        event says who causes it): then they are read from it inside the transaction."""
         now = self._context.clock.now()
         with self._context.transaction() as s:
             deal = repo.get_deal(s, deal_id, for_update=True)
@@ -255,6 +291,10 @@ class Deals:
             self._evaluation.catch_up(s, deal, now)
             rs, _ = self._rulesets.active(s, deal.funnel_id)
             data = mutate(s, deal, rs, now)
+            if callable(actor):
+                actor = actor(rs)
+            if callable(manager_activity):
+                manager_activity = manager_activity(rs)
             if manager_activity:
                 deal.activity_seq += 1
                 deal.last_activity_at = now

@@ -14,12 +14,15 @@ import hashlib
 import hmac
 import os
 import secrets
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy.engine import Engine
 
 from engine.errors import ConveyorError
 from storage.db import sqlite_path
+
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 __all__ = ["ENV", "Keyring"]
 
@@ -70,6 +73,8 @@ class Keyring:
         return self._fernet().encrypt(text.encode()).decode()
 
     def decrypt(self, token: str) -> str:
+        from cryptography.fernet import InvalidToken
+
         try:
             return self._fernet().decrypt(token.encode()).decode()
         except InvalidToken:
@@ -77,4 +82,6 @@ class Keyring:
                                 " Rotate the hook (`conveyor hooks rotate NAME`)") from None
 
     def _fernet(self) -> Fernet:
+        from cryptography.fernet import Fernet  # imported when a secret is used, not at every start
+
         return Fernet(base64.urlsafe_b64encode(self.subkey("secrets")))

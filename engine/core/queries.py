@@ -171,8 +171,7 @@ def deal_state(deal: Deal, manager_name: str | None = None) -> DealState:
         stage_entered_at=deal.stage_entered_at, stage_visit=deal.stage_visit, activity_seq=deal.activity_seq,
         title=deal.title or "", phone=deal.phone or "", email=deal.email or "", amount=deal.amount,
         manager_id=deal.manager_id, manager_name=manager_name, last_activity_at=deal.last_activity_at,
-        proposal_attached_at=deal.proposal_attached_at, proposal_opened_at=deal.proposal_opened_at,
-        client_replied_at=deal.client_replied_at, payment_received_at=deal.payment_received_at,
+        signals=dict(deal.signals or {}),
         invoice_number=deal.invoice_number, fields=dict(deal.fields or {}))
 
 

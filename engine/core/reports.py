@@ -22,12 +22,13 @@ from engine.core.queries import Queries
 from engine.core.rulesets import RuleSets
 from engine.document.ruleset import RuleSet, StageKind
 from engine.rules.deal import DealState
-from storage import repositories as repo
+from engine.rules.registry import with_event
 from storage import deliveries
+from storage import repositories as repo
 
 __all__ = [
     "ACTION_STATUSES", "HIGH_PRIORITIES", "DealCard", "Reports", "StageVisit", "Summary", "action_summary",
-    "describe_event", "display_zone", "hours_text", "reason_text", "sample_deal", "to_display",
+    "describe_event", "display_zone", "event_label", "event_text", "hours_text", "reason_text", "sample_deal", "to_display",
 ]
 
 HIGH_PRIORITIES = ("high",)  # engine.actions.PRIORITIES: low, normal, high
@@ -89,8 +90,8 @@ def describe_event(rs: RuleSet, kind: str, data: dict[str, Any]) -> str:
         return f"done: {data.get('title', '')}"
     if kind == "activity":
         return f"{data.get('kind', 'activity')}" + (f": {data['note']}" if data.get("note") else "")
-    if kind == "payment_received":
-        return f"payment {data['amount']:,.2f}" if isinstance(data.get("amount"), int | float) else "payment"
+    if kind == "event" or rs.event(kind) is not None:  # "event"; before migration 0003, the event's name
+        return event_text(rs, data.get("name", kind), data)
     if kind == "manager_assigned":
         return f"assigned to {data.get('manager', '')}"
     if kind == "invoice_generated":
@@ -98,6 +99,34 @@ def describe_event(rs: RuleSet, kind: str, data: dict[str, Any]) -> str:
     if kind == "process_started":
         return f"started {data.get('funnel', '')} as {data.get('deal', '')}"
     return ", ".join(f"{k}: {_short(v)}" for k, v in data.items())
+
+
+def event_label(rs: RuleSet, name: str) -> str:
+    """A declared event as the owner named it ("Client opened the proposal"); its name if undeclared now."""
+    ev = rs.event(name)
+    return (ev.label.strip() if ev is not None else "") or name
+
+
+def event_text(rs: RuleSet, name: str, data: dict[str, Any]) -> str:
+    """One recorded event: its label, what it carried, and when it happened if reported late."""
+    text = event_label(rs, name)
+    carried = data.get("data") if isinstance(data.get("data"), dict) else {}
+    if carried:
+        text += " (" + ", ".join(f"{k}: {_number(v)}" for k, v in carried.items()) + ")"
+    if data.get("at"):
+        text += f", happened {to_display(_instant(data['at']))}"
+    return text
+
+
+def _number(value: Any) -> str:
+    return f"{value:,.2f}" if isinstance(value, int | float) and not isinstance(value, bool) else _short(value)
+
+
+def _instant(text: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(text))
+    except ValueError:
+        return None
 
 
 # -- tasks and the action log ----------------------------------------------------------------------
@@ -173,22 +202,27 @@ class Summary:
 # -- helpers ---------------------------------------------------------------------------------------
 def sample_deal(funnel: str, stage: str, at: datetime, *, hours_in_stage: float = 0.0,
                 hours_since_created: float = 0.0, hours_since_last_activity: float | None = None,
-                proposal_attached_hours: float | None = None, proposal_opened_hours: float | None = None,
-                client_replied: bool = False, payment_received: bool = False, has_manager: bool = True,
+                events: dict[str, float | None] | None = None, has_manager: bool = True,
                 amount: float | None = None, title: str = "Sample deal", phone: str = "",
                 fields: dict[str, Any] | None = None) -> DealState:
-    """A made-up deal for a dry run: each "hours since" is counted back from ``at`` ("now")."""
+    """A made-up deal for a dry run: each "hours since" is counted back from ``at`` ("now").
+
+    ``events``: declared events that happened in the current stage visit, each with how many hours
+    ago (None: not happened).
+    """
     def ago(hours: float | None) -> datetime | None:
         return None if hours is None else at - timedelta(hours=hours)
 
     created = ago(max(hours_since_created, hours_in_stage))
-    return DealState(id=0, key="SAMPLE", funnel=funnel, stage=stage, created_at=created,
-                     stage_entered_at=ago(hours_in_stage), title=title, phone=phone, amount=amount,
-                     manager_id=-1 if has_manager else None, manager_name="Sample manager" if has_manager else None,
-                     last_activity_at=ago(hours_since_last_activity),
-                     proposal_attached_at=ago(proposal_attached_hours), proposal_opened_at=ago(proposal_opened_hours),
-                     client_replied_at=at if client_replied else None,
-                     payment_received_at=at if payment_received else None, fields=dict(fields or {}))
+    state = DealState(id=0, key="SAMPLE", funnel=funnel, stage=stage, created_at=created,
+                      stage_entered_at=ago(hours_in_stage), title=title, phone=phone, amount=amount,
+                      manager_id=-1 if has_manager else None, manager_name="Sample manager" if has_manager else None,
+                      last_activity_at=ago(hours_since_last_activity), fields=dict(fields or {}))
+    for name, hours in (events or {}).items():
+        when = ago(hours)
+        if when is not None:
+            state.signals = with_event(state.signals, name, when, state.stage_visit)
+    return state
 
 
 def _week_start(local: datetime) -> str:

@@ -59,6 +59,27 @@ class FieldDef(_Model):
     options: list[str] = Field(default_factory=list)
 
 
+class EventSource(StrEnum):
+    """Who causes a declared event: a manager's events count as their activity."""
+
+    MANAGER = "manager"
+    CLIENT = "client"
+    SYSTEM = "system"
+
+
+class EventDef(_Model):
+    """A signal the funnel's owner declares ("Client opened the proposal"); rules read it as variables.
+
+    ``fields`` maps keys of the data an occurrence carries to the deal fields they are written into
+    (``{"amount": "paid_amount"}``).
+    """
+
+    name: str
+    label: str = ""
+    by: EventSource = EventSource.CLIENT
+    fields: dict[str, str] = Field(default_factory=dict)
+
+
 class Guard(_Model):
     """Entry guard of a stage: every listed field must be filled before a deal may enter."""
 
@@ -120,6 +141,7 @@ class RuleSet(_Model):
     #: (``{"uk": …, "en": …}``); a deal's own ``language`` field, if the funnel declares one, wins.
     language: str | None = None
     fields: list[FieldDef] = Field(default_factory=list)
+    events: list[EventDef] = Field(default_factory=list)
     stages: list[Stage]
     initial_stage: str | None = None
     transitions: list[Transition] = Field(default_factory=list)
@@ -131,6 +153,9 @@ class RuleSet(_Model):
 
     def field(self, name: str) -> FieldDef | None:
         return next((f for f in self.fields if f.name == name), None)
+
+    def event(self, name: str) -> EventDef | None:
+        return next((e for e in self.events if e.name == name), None)
 
     def rule(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)
@@ -144,8 +169,15 @@ class RuleSet(_Model):
 
     # -- serialisation -------------------------------------------------------------------------
     def to_document(self) -> dict[str, Any]:
-        """The JSON document (``from`` spelled as in the file, defaults kept explicit)."""
-        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        """The JSON document (``from`` spelled as in the file, defaults kept explicit).
+
+        A funnel without declared events is written without ``events``: its export and fingerprint
+        stay what they were before events existed (a re-import is still "unchanged").
+        """
+        doc = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if not doc.get("events"):
+            doc.pop("events", None)
+        return doc
 
     def to_json(self) -> str:
         return json.dumps(self.to_document(), ensure_ascii=False, indent=2) + "\n"

@@ -27,10 +27,8 @@ class DealState:
     manager_id: int | None = None
     manager_name: str | None = None
     last_activity_at: datetime | None = None
-    proposal_attached_at: datetime | None = None
-    proposal_opened_at: datetime | None = None
-    client_replied_at: datetime | None = None
-    payment_received_at: datetime | None = None
+    #: Declared events that happened: ``{name: {"at": ISO instant of the latest, "visit": stage visit}}``.
+    signals: dict[str, Any] = field(default_factory=dict)
     invoice_number: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
 

@@ -2,31 +2,36 @@
 
 Every evaluator reads it: ``engine.rules.variables`` declares business-rules' variables from it (the
 reference path), ``evaluators.compiled`` builds its getters from it and ``evaluators.vectorized`` its
-columns. A variable's *source* says where its value is, as data, so each evaluator interprets four
+columns. A variable's *source* says where its value is, as data, so each evaluator interprets six
 kinds of source once instead of re-describing each variable:
 
 - ``Since(anchors)``: hours since the first set one of these deal attributes (0 while none is set);
 - ``Present(attribute)``: the attribute is set;
 - ``Attribute(attribute, default)``: the attribute itself (``default`` when unset);
-- ``CustomField(field)``: a custom field of the funnel, read by ``field_value``.
+- ``CustomField(field)``: a custom field of the funnel, read by ``field_value``;
+- ``EventInVisit(event)``: a declared event was recorded during the deal's current stage visit;
+- ``SinceEvent(event)``: hours since the declared event's latest occurrence (0 while it never happened).
 
-Time enters as numeric "hours since" variables (business-rules has no datetime type).
+Declared events are read from the deal's ``signals`` summary (``{name: {"at": ISO instant, "visit": n}}``),
+which storage keeps on the deal row. Time enters as numeric "hours since" variables (business-rules
+has no datetime type).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cached_property
 from operator import attrgetter
 from typing import Any
 
-from engine.document.ruleset import FieldDef, FieldType, RuleSet
+from engine.document.ruleset import EventDef, FieldDef, FieldType, RuleSet
 
-__all__ = ["BUILTINS", "TIME_VARIABLES", "Attribute", "CustomField", "Kind", "Present", "Since",
-           "Variable", "custom_variable", "field_value", "hours_between", "variables_for"]
+__all__ = ["BUILTINS", "TIME_VARIABLES", "Attribute", "CustomField", "EventInVisit", "Kind", "Present", "Since",
+           "SinceEvent", "Variable", "custom_variable", "event_at", "event_variables", "field_value",
+           "hours_between", "time_variables", "variables_for", "with_event"]
 
 
 class Kind(StrEnum):
@@ -66,7 +71,43 @@ class CustomField:
     field: FieldDef
 
 
-Source = Since | Present | Attribute | CustomField
+@dataclass(frozen=True)
+class EventInVisit:
+    event: str
+
+
+@dataclass(frozen=True)
+class SinceEvent:
+    event: str
+
+    def anchor(self, deal: Any) -> datetime | None:
+        return event_at(deal, self.event)
+
+
+Source = Since | Present | Attribute | CustomField | EventInVisit | SinceEvent
+
+
+def with_event(signals: dict[str, Any] | None, name: str, at: datetime, visit: int) -> dict[str, Any]:
+    """``signals`` after an occurrence of ``name`` at ``at``, recorded during stage visit ``visit``.
+
+    The summary keeps the latest instant (an occurrence reported late, e.g. a payment made earlier,
+    does not move it back) and the latest visit it was recorded in. A new dict: JSON columns notice
+    reassignment, not mutation.
+    """
+    out = dict(signals or {})
+    entry = out.get(name)
+    at_text = at.astimezone(UTC).isoformat(timespec="microseconds")
+    if entry is not None:
+        at_text = max(at_text, entry["at"])  # one format, one zone: text order is time order
+        visit = max(visit, int(entry["visit"]))
+    out[name] = {"at": at_text, "visit": visit}
+    return out
+
+
+def event_at(deal: Any, name: str) -> datetime | None:
+    """The latest instant at which the declared event ``name`` happened to ``deal`` (None: never)."""
+    entry = (deal.signals or {}).get(name)
+    return None if entry is None else datetime.fromisoformat(entry["at"])
 
 
 def hours_between(start: datetime | None, end: datetime) -> float:
@@ -89,14 +130,16 @@ def field_value(field: FieldDef, raw: Any) -> Any:
     return list(raw) if isinstance(raw, list) else [raw]
 
 
-def _anchor_reader(source: Since) -> Callable[[Any], datetime | None]:
+def _anchor_reader(source: Since | SinceEvent) -> Callable[[Any], datetime | None]:
     # On every change and tick: a plain attribute read where there is one anchor.
+    if isinstance(source, SinceEvent):
+        return source.anchor
     return attrgetter(source.anchors[0]) if len(source.anchors) == 1 else source.anchor
 
 
 def _reader(source: Source) -> Callable[[Any, datetime], Any]:
     """``(deal, now) -> value`` for a ``DealState`` or an ORM ``Deal`` (same attribute names)."""
-    if isinstance(source, Since):
+    if isinstance(source, Since | SinceEvent):
         anchor = _anchor_reader(source)
 
         def since(d: Any, now: datetime) -> float:
@@ -106,6 +149,13 @@ def _reader(source: Source) -> Callable[[Any, datetime], Any]:
     if isinstance(source, Present):
         attribute = source.attribute
         return lambda d, now: getattr(d, attribute) is not None
+    if isinstance(source, EventInVisit):
+        event = source.event
+
+        def in_visit(d: Any, now: datetime) -> bool:
+            entry = (d.signals or {}).get(event)
+            return entry is not None and entry["visit"] == d.stage_visit
+        return in_visit
     if isinstance(source, Attribute):
         attribute, default = source.attribute, source.default
         if isinstance(default, float):  # amount: a number business-rules compares as a float
@@ -134,7 +184,14 @@ class Variable:
 
     @property
     def is_time(self) -> bool:
-        return isinstance(self.source, Since)
+        return isinstance(self.source, Since | SinceEvent)
+
+    @cached_property
+    def anchor(self) -> Callable[[Any], datetime | None]:
+        """``deal -> instant`` an "hours since" variable counts from (None: not yet); time variables only."""
+        if not isinstance(self.source, Since | SinceEvent):
+            raise TypeError(f"'{self.name}' is not a time variable")
+        return _anchor_reader(self.source)
 
 
 def _since(*anchors: str) -> Since:
@@ -149,20 +206,13 @@ BUILTINS: tuple[Variable, ...] = (
              _since("last_activity_at", "created_at")),
     Variable("hours_since_created", Kind.NUMERIC, "Hours since created", _since("created_at")),
     Variable("has_manager", Kind.BOOLEAN, "Has a manager", Present("manager_id")),
-    Variable("proposal_attached", Kind.BOOLEAN, "Proposal attached", Present("proposal_attached_at")),
-    Variable("hours_since_proposal_attached", Kind.NUMERIC, "Hours since proposal attached",
-             _since("proposal_attached_at")),
-    Variable("proposal_opened", Kind.BOOLEAN, "Proposal opened by client", Present("proposal_opened_at")),
-    Variable("hours_since_proposal_opened", Kind.NUMERIC, "Hours since proposal opened",
-             _since("proposal_opened_at")),
-    Variable("client_replied", Kind.BOOLEAN, "Client replied", Present("client_replied_at")),
-    Variable("payment_received", Kind.BOOLEAN, "Payment received", Present("payment_received_at")),
     Variable("amount", Kind.NUMERIC, "Amount", Attribute("amount", 0.0)),
 )
 
-#: Time variables and the deal attribute each one counts from (used to derive due times).
+#: The built-in time variables and the deal attribute each one counts from (used to derive due
+#: times); a rule set adds one per declared event (``time_variables``).
 TIME_VARIABLES: dict[str, Callable[[Any], datetime | None]] = {
-    v.name: _anchor_reader(v.source) for v in BUILTINS if isinstance(v.source, Since)
+    v.name: v.anchor for v in BUILTINS if v.is_time
 }
 
 _KIND_OF_FIELD = {FieldType.TEXT: Kind.STRING, FieldType.NUMERIC: Kind.NUMERIC,
@@ -174,9 +224,28 @@ def custom_variable(field: FieldDef) -> Variable:
                     CustomField(field), tuple(field.options))
 
 
+def event_variables(event: EventDef) -> tuple[Variable, Variable]:
+    """A declared event's two variables: ``<name>`` (recorded in this stage visit), ``hours_since_<name>``."""
+    label = event.label or event.name
+    return (Variable(event.name, Kind.BOOLEAN, label, EventInVisit(event.name)),
+            Variable(f"hours_since_{event.name}", Kind.NUMERIC, f"Hours since: {label}", SinceEvent(event.name)))
+
+
 def variables_for(ruleset: RuleSet | None) -> dict[str, Variable]:
-    """Every variable a rule of ``ruleset`` may read: the built-ins, then its custom fields."""
+    """Every variable a rule of ``ruleset`` may read: the built-ins, its custom fields, its declared events."""
     out = {v.name: v for v in BUILTINS}
-    for field in ruleset.fields if ruleset is not None else ():
+    if ruleset is None:
+        return out
+    for field in ruleset.fields:
         out[field.name] = custom_variable(field)
+    for event in ruleset.events:
+        for var in event_variables(event):
+            out[var.name] = var
     return out
+
+
+def time_variables(ruleset: RuleSet | None) -> dict[str, Callable[[Any], datetime | None]]:
+    """Every time variable of ``ruleset`` and its anchor reader: the built-ins' and one per declared event."""
+    if ruleset is None or not ruleset.events:
+        return TIME_VARIABLES
+    return {name: var.anchor for name, var in variables_for(ruleset).items() if var.is_time}

@@ -1,7 +1,7 @@
 """Rule variables as business-rules declares them, generated from the one registry (``engine.rules.registry``).
 
 ``DealVariables`` carries the built-in variables; each funnel's custom fields are added per rule set
-by ``variables_class``. These declarations are what ``export_rule_data`` lists and what the reference
+(and declared events) by ``variables_class``. These declarations are what ``export_rule_data`` lists and what the reference
 evaluator (business-rules' own ``run_all``) calls: the source of truth the other evaluators are held to.
 """
 
@@ -17,7 +17,7 @@ from business_rules.operators import BooleanType, NumericType, SelectType, Strin
 from business_rules.variables import BaseVariables, rule_variable
 
 from engine.document.regex import compile_pattern
-from engine.document.ruleset import FieldDef, FieldType, RuleSet
+from engine.document.ruleset import EventDef, FieldDef, FieldType, RuleSet
 from engine.rules.deal import DealState
 from engine.rules.registry import (
     BUILTINS,
@@ -25,6 +25,7 @@ from engine.rules.registry import (
     Kind,
     Variable,
     custom_variable,
+    event_variables,
     field_value,
     hours_between,
 )
@@ -86,20 +87,27 @@ del _var
 BUILTIN_VARIABLES = frozenset(v.name for v in BUILTINS)
 
 
-def _fields_key(ruleset: RuleSet) -> tuple[tuple[str, str, str, tuple[str, ...]], ...]:
+_FieldsKey = tuple[tuple[str, str, str, tuple[str, ...]], ...]
+_EventsKey = tuple[tuple[str, str], ...]
+
+
+def _fields_key(ruleset: RuleSet) -> _FieldsKey:
     return tuple((f.name, f.label, f.type.value, tuple(f.options)) for f in ruleset.fields)
 
 
 @lru_cache(maxsize=256)
-def _variables_class_for(key: tuple[tuple[str, str, str, tuple[str, ...]], ...]) -> type[DealVariables]:
+def _variables_class_for(key: _FieldsKey, events: _EventsKey = ()) -> type[DealVariables]:
     attrs = {
         name: _declared(custom_variable(FieldDef(name=name, label=label, type=FieldType(type_),
                                                  options=list(options))))
         for name, label, type_, options in key
     }
+    for name, label in events:
+        for var in event_variables(EventDef(name=name, label=label)):
+            attrs[var.name] = _declared(var)
     return type("FunnelVariables", (DealVariables,), attrs)
 
 
 def variables_class(ruleset: RuleSet) -> type[DealVariables]:
-    """``DealVariables`` extended with the rule set's custom fields (cached per field list)."""
-    return _variables_class_for(_fields_key(ruleset))
+    """``DealVariables`` extended with the rule set's custom fields and declared events (cached per list)."""
+    return _variables_class_for(_fields_key(ruleset), tuple((e.name, e.label) for e in ruleset.events))

@@ -19,8 +19,11 @@ from engine.errors import ConveyorError
 from engine.outbox.dispatcher import Executed, run_until_idle
 from engine.text import storable
 
-EVENTS = ("manager", "create", "update", "move", "attach_proposal", "proposal_opened", "client_replied",
-          "payment", "activity", "task_done", "end")
+#: Scenario lines that name the sample funnel's declared events by their old commands, kept so every
+#: scenario written before events were declared runs unchanged: line event -> declared event name.
+SIGNAL_ALIASES = {"attach_proposal": "proposal_attached", "proposal_opened": "proposal_opened",
+                  "client_replied": "client_replied", "payment": "payment_received"}
+EVENTS = ("manager", "create", "update", "move", "signal", *SIGNAL_ALIASES, "activity", "task_done", "end")
 DEFAULT_FUNNEL = "techflow"
 
 
@@ -147,14 +150,12 @@ class Simulator:
             c.update_deal(self._deal(ev), _fields(d))
         elif ev.kind == "move":
             c.move_deal(self._deal(ev), str(d.get("stage", "")))
-        elif ev.kind == "attach_proposal":
-            c.attach_proposal(self._deal(ev))
-        elif ev.kind == "proposal_opened":
-            c.proposal_opened(self._deal(ev))
-        elif ev.kind == "client_replied":
-            c.client_replied(self._deal(ev))
-        elif ev.kind == "payment":
-            c.record_payment(self._deal(ev), d.get("amount"))
+        elif ev.kind == "signal":
+            c.record_event(self._deal(ev), str(d.get("name", "")), _instant(d), _data(d))
+        elif ev.kind in SIGNAL_ALIASES:
+            # ``payment`` carried its amount beside the other keys: it is the event's data.amount.
+            data = {"amount": d["amount"]} if ev.kind == "payment" and d.get("amount") is not None else None
+            c.record_event(self._deal(ev), SIGNAL_ALIASES[ev.kind], data=data)
         elif ev.kind == "activity":
             c.record_activity(self._deal(ev), str(d.get("kind", "call")), str(d.get("note", "")))
         elif ev.kind == "task_done":
@@ -184,6 +185,23 @@ def _fields(data: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(fields, dict):
         raise ConveyorError(f"'fields' must be a JSON object of field names and values, got {json.dumps(fields)[:60]}")
     return dict(fields)
+
+
+def _data(data: dict[str, Any]) -> dict[str, Any] | None:
+    carried = data.get("data")
+    if carried is not None and not isinstance(carried, dict):
+        raise ConveyorError(f"'data' must be a JSON object of names and values, got {json.dumps(carried)[:60]}")
+    return carried
+
+
+def _instant(data: dict[str, Any]) -> datetime | None:
+    """A signal's ``happened`` time (it may be earlier than the line's ``at``, when it was reported)."""
+    if data.get("happened") is None:
+        return None
+    try:
+        return parse_instant(str(data["happened"]))
+    except ValueError:
+        raise ConveyorError(f"'happened' is not an ISO-8601 time: {data['happened']!r}") from None
 
 
 def run_scenario(scenario: TextIO | Iterable[str], rules: Iterable[Path], tick_minutes: float = 15,

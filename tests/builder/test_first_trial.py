@@ -105,38 +105,41 @@ def test_versions_show_the_display_zone_and_distinct_version_pickers(demo_db: Co
     assert len(labels) == len(set(labels)) == 2, labels
 
 
-def test_rule_editor_lists_variables_stage_then_times_then_builtins_then_fields_in_document_order(
+def test_rule_editor_lists_variables_stage_then_times_then_builtins_then_events_then_fields_in_document_order(
         demo_db: Conveyor) -> None:
     at = _app("rule_editor").run()
     _clean(at)
     variable = next(w for w in at.selectbox if w.label == "Variable")
     shown = list(variable.options)
-    fields = [f.label or f.name for f in demo_db.ruleset("techflow").fields]
+    rs = demo_db.ruleset("techflow")
+    fields = [f.label or f.name for f in rs.fields]
     assert shown[0] == "Stage"
-    hours = [i for i, label in enumerate(shown) if label.startswith("Hours")]
-    assert hours == list(range(1, 1 + len(hours))) and len(hours) == 5  # right after Stage, together
+    hours = [i for i, label in enumerate(shown) if label.startswith("Hours") and not label.startswith("Hours since:")]
+    assert hours == list(range(1, 1 + len(hours))) and len(hours) == 3  # right after Stage, together
     assert shown[-len(fields):] == fields  # the funnel's own fields last, as the document lists them
-    assert shown[1 + len(hours):-len(fields)] == ["Has a manager", "Proposal attached", "Proposal opened by client",
-                                                  "Client replied", "Payment received", "Amount"]
+    # Each declared event by the owner's label, with its "hours since" beside it, in document order.
+    events = [text for e in rs.events for text in (e.label, f"Hours since: {e.label}")]
+    assert shown[1 + len(hours):-len(fields)] == ["Has a manager", "Amount", *events]
+    assert "Client opened the proposal" in events
 
 
 def test_deal_card_messages_have_friendly_headers_and_the_send_status(demo_db: Conveyor) -> None:
     from engine.outbox.dispatcher import run_until_idle
 
-    run_until_idle(demo_db)  # the demo's SMS goes out through the recording provider
+    run_until_idle(demo_db)  # no provider configured: the demo's SMS is recorded, and says so
     with db_read_session(demo_db) as s:
         messages = repo.list_messages(s)
-    assert messages and {m.status for m in messages} == {"sent"}
+    assert messages and {m.status for m in messages} == {"recorded"}
     at = _app("deals")
     at.session_state["deals_selected"] = messages[0].deal_id
     at.run()
     _clean(at)
     table = next(d for d in at.dataframe if "channel" in d.value.columns)
-    assert list(table.value["status"]) == ["✅ sent"] * len(table.value)
+    assert list(table.value["status"]) == ["📝 recorded (no provider for this channel)"] * len(table.value)
     config = json.loads(table.proto.columns)
     assert {k: v["label"] for k, v in config.items() if k in table.value.columns} == {
         "created_at": "When", "channel": "Channel", "to": "To", "text": "Text", "status": "Status",
-        "sent_at": "Sent at"}
+        "sent_at": "Sent at", "gateway_id": "Gateway id", "error": "Gateway's answer"}
 
 
 def test_stage_editor_lists_every_required_field_of_the_entry_guard(demo_db: Conveyor) -> None:

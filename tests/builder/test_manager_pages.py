@@ -163,11 +163,13 @@ def test_deal_event_buttons_record_real_changes(demo_db):
     at.button(key=f"deals_open_{lviv}").click().run()
     at.text_input(key=f"deals_call_note_{lviv}").input("Передзвонити у вівторок")
     at.button(key=f"FormSubmitter:deals_call_{lviv}-📞 Log a call").click().run()
-    at.button(key=f"deals_replied_{lviv}").click().run()
+    labels = [b.label for b in at.button if b.key and b.key.startswith("deals_ev_")]
+    assert labels[:3] == ["Record: Proposal attached", "Record: Client opened the proposal", "Record: Client replied"]
+    at.button(key=f"deals_ev_client_replied_{lviv}").click().run()
     _no_errors(at)
     after = demo_db.deal(lviv)
     assert after.activity_seq == before.activity_seq + 1
-    assert after.client_replied_at is not None
+    assert "client_replied" in after.signals  # a client's event: not manager activity
     events = demo_db.reports.deal_card(lviv).events
     assert "call: Передзвонити у вівторок" in events["what"].tolist()
 
@@ -182,8 +184,9 @@ def test_dry_run_shows_values_and_writes_nothing(demo_db):
 
     at.button_group(key="dry_mode").set_value("Sample deal").run()
     at.selectbox(key="dry_s_stage").select("proposal").run()
-    at.checkbox(key="dry_s_attached").check().run()
-    at.number_input(key="dry_s_attached_h").set_value(50.0)
+    at.checkbox(key="dry_s_ev_proposal_attached").check().run()  # a declared event, offered by its label
+    assert at.checkbox(key="dry_s_ev_proposal_attached").label == "Proposal attached"
+    at.number_input(key="dry_s_ev_proposal_attached_h").set_value(50.0)
     at.number_input(key="dry_s_in_stage").set_value(60.0)
     at.button_group(key="dry_moment").set_value("now").run()
     _no_errors(at)

@@ -114,13 +114,13 @@ def test_a_change_while_the_database_is_locked_says_busy_and_changes_nothing(dem
     at.session_state["deals_selected"] = deal
     at.run()
     assert not at.exception and not _errors(at)
-    before = demo_db.deal(deal).client_replied_at
+    before = demo_db.deal(deal).signals
     with write_lock(demo_db):
-        at.button(key=f"deals_replied_{deal}").click().run()
+        at.button(key=f"deals_ev_client_replied_{deal}").click().run()
         assert not at.exception, [e.value for e in at.exception]
         assert BUSY in _errors(at)
         assert not any("Traceback" in e for e in _errors(at))
-    assert demo_db.deal(deal).client_replied_at == before
+    assert demo_db.deal(deal).signals == before
 
 
 def repo_first_open_deal(c: Conveyor) -> int:
@@ -201,7 +201,8 @@ def test_deal_card_renders_a_stored_odd_amount(demo_db, amount):
     assert not _errors(at)
     shown = at.number_input(key=f"deals_f_{deal}_amount").value
     assert shown == (None if math.isinf(amount) else amount)
-    assert at.number_input(key=f"deals_pay_amount_{deal}").value == (amount if 0 <= amount < math.inf else 0.0)
+    # The payment is a declared event carrying its amount into "Amount paid": that input starts empty.
+    assert at.number_input(key=f"deals_ev_payment_received_{deal}_paid_amount").value is None
     if math.isinf(amount):
         assert any("cannot be edited here" in c.value for c in at.caption)
 

@@ -21,6 +21,7 @@ from engine.rules.evaluators.compiled import (
 )
 from engine.rules.evaluators.reference import evaluate
 from engine.rules.variables import SafeStringType
+from tests.support.signals import signals
 
 SAMPLE_RULES = Path(__file__).resolve().parents[2] / "sample_rules"
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -83,9 +84,10 @@ def test_compiled_decisions_equal_the_reference_decisions_for_the_sample_funnel(
         _deal(),
         _deal(stage_entered_at=NOW - timedelta(hours=25)),
         _deal(stage="incoming", last_activity_at=NOW - timedelta(hours=30)),
-        _deal(stage="proposal", proposal_attached_at=NOW - timedelta(hours=49), stage_entered_at=NOW - timedelta(hours=49)),
+        _deal(stage="proposal", signals=signals(proposal_attached=NOW - timedelta(hours=49)),
+              stage_entered_at=NOW - timedelta(hours=49)),
         _deal(stage="qualification", fields={"need": "NO"}),
-        _deal(stage="contract", payment_received_at=NOW),
+        _deal(stage="contract", signals=signals(payment_received=NOW)),
     ]
     for deal in deals:
         ref = evaluate(rs, deal, NOW, skip={("assign_new_lead", "visit:1")})

@@ -20,6 +20,7 @@ from engine.rules.evaluators.compiled import compile_ruleset
 from engine.rules.evaluators.reference import evaluate
 from engine.rules.evaluators.vectorized import deals_frame, rule_masks
 from engine.rules.variables import variables_class
+from tests.support.signals import with_signals
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 STAGES = ["incoming", "qualification", "proposal", "won"]
@@ -30,8 +31,10 @@ FIELDS = [
     {"name": "vip", "type": "boolean"},
     {"name": "tier", "type": "select", "options": TIER_OPTIONS},
 ]
+EVENTS = [{"name": "proposal_attached", "by": "manager"}, {"name": "proposal_opened"}, {"name": "client_replied"},
+          {"name": "payment_received", "fields": {"amount": "score"}}]
 TIME_VARS = ["hours_in_stage", "hours_since_last_activity", "hours_since_created",
-             "hours_since_proposal_attached", "hours_since_proposal_opened"]
+             "hours_since_proposal_attached", "hours_since_proposal_opened", "hours_since_payment_received"]
 NUMERIC_VARS = [*TIME_VARS, "amount", "score"]
 BOOLEAN_VARS = ["has_manager", "proposal_attached", "proposal_opened", "client_replied", "payment_received", "vip"]
 NUMERIC_OPS = ["equal_to", "greater_than", "greater_than_or_equal_to", "less_than", "less_than_or_equal_to"]
@@ -95,6 +98,7 @@ def rulesets(draw: Any) -> Any:
               "repeat": draw(st.sampled_from(["once_per_stage_visit", "once_per_deal", "after_each_activity"]))}
              for i in range(draw(st.integers(1, 6)))]
     doc = {"format": "conveyor.ruleset/1", "funnel": "prop", "name": "Property funnel", "fields": FIELDS,
+           "events": EVENTS,
            "stages": [{"id": s, "name": s.title(), "kind": "won" if s == "won" else "open"} for s in STAGES],
            "rules": rules}
     return validate_document(doc)
@@ -107,17 +111,20 @@ def _ago(hours: float) -> datetime:
 maybe_instant = st.one_of(st.none(), st.builds(_ago, numbers))
 
 
+def deals() -> st.SearchStrategy[DealState]:
+    """Deals with every declared event maybe happened, in the current stage visit or the one before."""
+    return with_signals(_plain_deals(), maybe_instant, tuple(e["name"] for e in EVENTS))
+
+
 @st.composite
-def deals(draw: Any) -> DealState:
+def _plain_deals(draw: Any) -> DealState:
     created = draw(st.builds(_ago, numbers))
     return DealState(
         id=1, key="D-1", funnel="prop", stage=draw(st.sampled_from(STAGES)), created_at=created,
         stage_entered_at=draw(st.builds(_ago, numbers)), stage_visit=draw(st.integers(1, 3)),
         activity_seq=draw(st.integers(0, 3)),
         amount=draw(st.one_of(st.none(), numbers)), manager_id=draw(st.sampled_from([None, 1])),
-        last_activity_at=draw(maybe_instant), proposal_attached_at=draw(maybe_instant),
-        proposal_opened_at=draw(maybe_instant), client_replied_at=draw(maybe_instant),
-        payment_received_at=draw(maybe_instant),
+        last_activity_at=draw(maybe_instant),
         fields={"note": draw(st.sampled_from([None, *TEXTS])), "score": draw(st.one_of(st.none(), numbers)),
                 "vip": draw(st.sampled_from([None, True, False])),
                 "tier": draw(st.sampled_from([None, "", "Gold", "gold", "SILVER", "BRONZE"]))},

@@ -27,10 +27,12 @@ from engine.rules.actions import DealActions
 from engine.rules.deal import DealState
 from engine.rules.evaluators.compiled import compile_ruleset
 from engine.rules.evaluators.reference import evaluate, occurrence
+from engine.rules.registry import with_event
 from engine.rules.variables import variables_class
 from storage import repositories as repo
 from tests.conftest import SAMPLE_RULES, START
 from tests.support.sessions import db_session
+from tests.support.signals import TECHFLOW_EVENTS, with_signals
 
 NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
 US_PER_HOUR = 3600 * 10**6
@@ -78,14 +80,18 @@ def _fields(**values: st.SearchStrategy) -> st.SearchStrategy[dict[str, Any]]:
 
 
 def _deals(funnel: str, fields: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[DealState]:
+    return with_signals(_plain_deals(funnel, fields), MAYBE_INSTANT,
+                        TECHFLOW_EVENTS if funnel == "techflow" else ())
+
+
+def _plain_deals(funnel: str, fields: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[DealState]:
     return st.builds(
         DealState, id=st.integers(1, 10**6), key=st.just("D-1"), funnel=st.just(funnel),
         stage=st.sampled_from(_stage_ids(funnel)), created_at=INSTANT, stage_entered_at=INSTANT,
         stage_visit=st.integers(1, 20), activity_seq=st.integers(0, 50),
         title=st.sampled_from(["Acme", "", "ТОВ «Ромашка»"]), phone=st.just("+380501234567"), amount=AMOUNT,
         manager_id=st.one_of(st.none(), st.integers(1, 5)), last_activity_at=MAYBE_INSTANT,
-        proposal_attached_at=MAYBE_INSTANT, proposal_opened_at=MAYBE_INSTANT,
-        client_replied_at=MAYBE_INSTANT, payment_received_at=MAYBE_INSTANT, fields=fields)
+        fields=fields)
 
 
 TECHFLOW_DEALS = _deals("techflow", _fields(budget=ANSWER, authority=ANSWER, need=ANSWER, company_name=TEXT,
@@ -166,12 +172,16 @@ def _seeded_deal(rng: random.Random, stages: list[str]) -> DealState:
         "need": rng.choice([None, "yes", "no"]), "company_name": rng.choice([None, "", "Acme LLC"]),
         "tax_id": rng.choice([None, "12345678"]), "billing_address": rng.choice([None, "Kyiv"]),
     }.items() if v is not None}
-    return DealState(id=1, key="D-1", funnel="techflow", stage=rng.choice(stages), created_at=instant(),
+    state = DealState(id=1, key="D-1", funnel="techflow", stage=rng.choice(stages), created_at=instant(),
                      stage_entered_at=instant(), stage_visit=rng.randint(1, 20), activity_seq=rng.randint(0, 50),
                      title="Acme", phone="+380501234567", amount=rng.choice([None, 0.0, 1000.0]),
-                     manager_id=rng.choice([None, 1]), last_activity_at=maybe(), proposal_attached_at=maybe(),
-                     proposal_opened_at=maybe(), client_replied_at=maybe(), payment_received_at=maybe(),
-                     fields=fields)
+                     manager_id=rng.choice([None, 1]), last_activity_at=maybe(), fields=fields)
+    for name in TECHFLOW_EVENTS:  # each maybe happened, in this stage visit or (one in four) an earlier one
+        at = maybe()
+        if at is not None:
+            visit = state.stage_visit - (rng.randrange(4) == 0 and state.stage_visit > 1)
+            state.signals = with_event(state.signals, name, at, visit)
+    return state
 
 
 def test_generated_deals_reach_every_sample_rule(exported):
@@ -214,14 +224,14 @@ def test_exported_rules_decide_like_conveyor_on_a_real_deal(conveyor, clock):
         ("to qualification", lambda: conveyor.move_deal(deal, "qualification")),
         ("answers", lambda: conveyor.update_deal(deal, {"budget": "yes", "authority": "yes", "need": "yes"})),
         ("to proposal", lambda: conveyor.move_deal(deal, "proposal")),
-        ("proposal attached", lambda: conveyor.attach_proposal(deal)),
-        ("proposal opened", lambda: conveyor.proposal_opened(deal)),
+        ("proposal attached", lambda: conveyor.record_event(deal, "proposal_attached")),
+        ("proposal opened", lambda: conveyor.record_event(deal, "proposal_opened")),
         ("tick +24 h", lambda: (clock.advance(timedelta(hours=24)), conveyor.tick())),
         ("tick +48 h", lambda: (clock.advance(timedelta(hours=24)), conveyor.tick())),
         ("counterparty", lambda: conveyor.update_deal(deal, {"company_name": "Acme LLC", "tax_id": "1",
                                                              "billing_address": "Kyiv"})),
         ("to contract", lambda: conveyor.move_deal(deal, "contract")),
-        ("payment", lambda: conveyor.record_payment(deal, 1000)),
+        ("payment", lambda: conveyor.record_event(deal, "payment_received", data={"amount": 1000})),
     ]
     for name, step in steps:
         clock.advance(timedelta(minutes=7))

@@ -110,15 +110,15 @@ class EngineMachine(RuleBasedStateMachine):
             if kind == "activity":
                 c.record_activity(deal)
             elif kind == "attach":
-                c.attach_proposal(deal)
+                c.record_event(deal, "proposal_attached")
             elif kind == "opened":
-                c.proposal_opened(deal)
+                c.record_event(deal, "proposal_opened")
             elif kind == "replied":
-                c.client_replied(deal)
+                c.record_event(deal, "client_replied")
             elif kind == "budget_no":
                 c.update_deal(deal, {"budget": "no"})
             elif kind == "pay":
-                c.record_payment(deal, 500)
+                c.record_event(deal, "payment_received", data={"amount": 500})
             else:
                 c.move_deal(deal, kind.removeprefix("to_"))
         except ConveyorError:

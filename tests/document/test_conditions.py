@@ -96,8 +96,10 @@ def test_problems_in_one_tree_come_in_document_order_shape_and_names_alike() -> 
 def test_business_rules_declarations_are_the_registry() -> None:
     fields = [FieldDef(name="budget", label="Budget", type=FieldType.SELECT, options=["yes", "no"]),
               FieldDef(name="notes", type=FieldType.TEXT)]
-    rs = RuleSet(funnel="f", name="F", stages=[{"id": "a", "name": "A"}], fields=fields)
+    rs = RuleSet(funnel="f", name="F", stages=[{"id": "a", "name": "A"}], fields=fields,
+                 events=[{"name": "demo_booked", "label": "Demo booked"}, {"name": "nda_returned"}])
     declared = {v["name"]: v for v in rule_data(rs)["variables"]}
+    assert {"demo_booked", "hours_since_demo_booked", "nda_returned", "hours_since_nda_returned"} <= set(declared)
     registry = variables_for(rs)
     assert set(declared) == set(registry)
     for name, var in registry.items():

@@ -105,8 +105,8 @@ def _update(fields: dict, *fires: str) -> Step:
 
 
 ACTIVITY = Step(lambda c, d, _t: c.record_activity(d, "call"))
-PROPOSAL = Step(lambda c, d, _t: c.attach_proposal(d), ("proposal_attached",))
-PAYMENT = Step(lambda c, d, _t: c.record_payment(d, 250), PAID)
+PROPOSAL = Step(lambda c, d, _t: c.record_event(d, "proposal_attached"), ("proposal_attached",))
+PAYMENT = Step(lambda c, d, _t: c.record_event(d, "payment_received", data={"amount": 250}), PAID)
 
 
 def _script(rnd: random.Random) -> tuple[str, list[Step]]:

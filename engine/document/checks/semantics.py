@@ -30,7 +30,7 @@ from engine.document.template import LANGUAGE, TemplateError, placeholders
 from engine.errors import Problem
 from engine.rules.actions import TEMPLATE_PARAMS, DealActions
 from engine.rules.deal import BUILTIN_FIELDS, TEMPLATE_BUILTINS
-from engine.rules.registry import TIME_VARIABLES
+from engine.rules.registry import TIME_VARIABLES, time_variables
 from engine.rules.variables import DealVariables, variables_class
 from engine.text import name_refusal
 
@@ -64,6 +64,7 @@ class Checker:
         self.problems: list[Problem] = []
         self.stage_ids = [s.id for s in ruleset.stages]
         self.field_names = [f.name for f in ruleset.fields]
+        self.time_names: set[str] = set(TIME_VARIABLES)
 
     def add(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))
@@ -71,9 +72,11 @@ class Checker:
     def run(self) -> list[Problem]:
         self.check_header()
         self.check_fields()
+        self.check_events()
         if not self.problems:
-            # Custom fields become variables; only build the class from a clean field list.
+            # Custom fields and events become variables; only build the class from clean lists.
             self.data = rule_data(self.rs)
+            self.time_names = set(time_variables(self.rs))
         else:
             self.data = rule_data(None)
         self.variables = {v["name"]: v for v in self.data["variables"]}
@@ -121,8 +124,13 @@ class Checker:
         if reason is not None:
             self.add(path, f"{what} {reason}")
 
+    @staticmethod
+    def reserved_names() -> set[str]:
+        """Names a field or an event variable may not take: built-in variables, deal attributes, engine names."""
+        return set(dir(DealVariables)) | set(BUILTIN_FIELDS) | set(TEMPLATE_BUILTINS) | {"deal", "now"}
+
     def check_fields(self) -> None:
-        reserved = set(dir(DealVariables)) | set(BUILTIN_FIELDS) | set(TEMPLATE_BUILTINS) | {"deal", "now"}
+        reserved = self.reserved_names()
         seen: set[str] = set()
         for i, f in enumerate(self.rs.fields):
             p = f"fields[{i}]"
@@ -148,6 +156,41 @@ class Checker:
                     self.add(f"{p}.options", "options repeat (options are compared case-insensitively)")
             elif f.options:
                 self.add(f"{p}.options", f"only select fields have options; '{f.name}' is {f.type.value}")
+
+    def check_events(self) -> None:
+        """Declared events: names whose two variables clash with nothing, labels, carried fields."""
+        reserved, fields = self.reserved_names(), set(self.field_names)
+        targets = self.field_names + list(BUILTIN_FIELDS)
+        taken: dict[str, str] = {}  # variable name -> the event that gives it
+        for i, e in enumerate(self.rs.events):
+            p = f"events[{i}]"
+            if self.check_ident(f"{p}.name", e.name, "event name"):
+                for var in (e.name, f"hours_since_{e.name}"):
+                    if var in reserved:
+                        self.add(f"{p}.name", f"event '{e.name}' would give the rule variable '{var}', which is"
+                                 " reserved (a built-in variable, deal attribute or engine name)")
+                    elif var in fields:
+                        self.add(f"{p}.name", f"event '{e.name}' would give the rule variable '{var}', which is"
+                                 " already a custom field")
+                    elif var in taken:
+                        what = "a duplicate event name" if taken[var] == e.name else f"also a variable of event '{taken[var]}'"
+                        self.add(f"{p}.name", f"event '{e.name}' would give the rule variable '{var}': {what}")
+                    else:
+                        taken[var] = e.name
+            self.check_length(f"{p}.label", e.label, MAX_LABEL, "an event label")
+            self.check_name(f"{p}.label", e.label, "event label")
+            written: dict[str, str] = {}
+            for key, target in e.fields.items():
+                kp = f"{p}.fields.{key}"
+                if not IDENT.match(key):
+                    self.add(kp, f"'{key[:30]}' is not a valid data key (lowercase letters, digits and '_',"
+                             " starting with a letter)")
+                if target not in targets:
+                    self.add(kp, f"unknown field '{target}'{suggest(target, targets)}")
+                elif target in written:
+                    self.add(kp, f"field '{target}' is already written by data key '{written[target]}'")
+                else:
+                    written[target] = key
 
     def check_stages(self) -> None:
         if not self.rs.stages:
@@ -242,9 +285,9 @@ class Checker:
                 self.add(p, f"'{op['name']}' on '{name}' needs a number, got {json.dumps(value)}")
             elif value != value or value in (float("inf"), float("-inf")):
                 self.add(p, "the number must be finite")
-            elif name in TIME_VARIABLES and abs(value) > MAX_TIME_HOURS:
+            elif name in self.time_names and abs(value) > MAX_TIME_HOURS:
                 self.add(p, f"{value} hours is out of range for '{name}' (at most {MAX_TIME_HOURS:,} hours either way)")
-            elif name in TIME_VARIABLES and op["name"] == "equal_to":
+            elif name in self.time_names and op["name"] == "equal_to":
                 # Time flows between ticks: "exactly 24 h" holds for microseconds that no tick meets.
                 self.add(f"{p[:-len('.value')]}.operator",
                          f"'equal_to' on '{name}' would almost never fire (time moves on between ticks, so the"

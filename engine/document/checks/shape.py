@@ -16,6 +16,7 @@ from engine.document.conditions import AllOf, AnyOf, Condition
 from engine.document.limits import MAX_CONDITION_DEPTH
 from engine.document.ruleset import (
     ActionSpec,
+    EventDef,
     FieldDef,
     FieldType,
     Rule,
@@ -102,7 +103,7 @@ def shape_problem(err: Any) -> Problem:
 _PLACEHOLDERS: dict[str, Any] = {"funnel": "", "name": "", "id": "", "stages": [], "from_": "", "to": "",
                                  "actions": []}
 _ITEM_MODELS: dict[tuple[type, str], type] = {
-    (RuleSet, "fields"): FieldDef, (RuleSet, "stages"): Stage, (RuleSet, "transitions"): Transition,
+    (RuleSet, "fields"): FieldDef, (RuleSet, "events"): EventDef, (RuleSet, "stages"): Stage, (RuleSet, "transitions"): Transition,
     (RuleSet, "rules"): Rule, (Rule, "actions"): ActionSpec,
 }
 
@@ -145,7 +146,7 @@ def salvage(model: type, data: Any) -> Any:
 def reindex(problem: Problem, doc: dict[str, Any], partial: Any) -> Problem | None:
     """``problem`` with its list indices mapped from the salvaged rule set back to the document."""
     path = problem.path
-    for top in ("fields", "stages", "transitions", "rules"):
+    for top in ("fields", "events", "stages", "transitions", "rules"):
         if not path.startswith(top + "["):
             continue
         raw = doc.get(top)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -45,9 +46,12 @@ def occurrence(rule: Rule, deal: Any) -> str:
 RISING_OPS = ("equal_to", "greater_than", "greater_than_or_equal_to")
 
 
+Anchors = dict[str, Callable[[Any], "datetime | None"]]
+
+
 class _DueTime(Visitor["datetime | None"]):
-    def __init__(self, deal: Any):
-        self.deal = deal
+    def __init__(self, deal: Any, anchors: Anchors):
+        self.deal, self.anchors = deal, anchors
 
     def all_(self, node: Group, parts: list[datetime | None], path: str) -> datetime | None:
         found = [d for d in parts if d is not None]
@@ -58,17 +62,18 @@ class _DueTime(Visitor["datetime | None"]):
         return min(found) if found else None
 
     def leaf(self, node: Condition, path: str) -> datetime | None:
-        if node.name in TIME_VARIABLES and node.operator in RISING_OPS:
-            anchor = TIME_VARIABLES[node.name](self.deal)
+        if node.name in self.anchors and node.operator in RISING_OPS:
+            anchor = self.anchors[node.name](self.deal)
             if anchor is not None:
                 return anchor + timedelta(hours=float(node.value))
         return None
 
 
-def due_time(conditions: Any, deal: Any) -> datetime | None:
+def due_time(conditions: Any, deal: Any, anchors: Anchors | None = None) -> datetime | None:
     """When the time part of a condition tree became (or becomes) true for ``deal``.
 
     ``hours_in_stage >= 24`` is due at stage entry + 24 h; ``all`` takes the latest of its parts,
-    ``any`` the earliest. None when the tree has no lower bound on a time variable.
+    ``any`` the earliest. None when the tree has no lower bound on a time variable. ``anchors``: the
+    rule set's time variables (``registry.time_variables``; default: the built-in ones).
     """
-    return _DueTime(deal).visit(conditions)
+    return _DueTime(deal, TIME_VARIABLES if anchors is None else anchors).visit(conditions)

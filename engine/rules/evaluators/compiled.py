@@ -21,7 +21,7 @@ from engine.document.conditions import Condition, Group, Visitor, variable_names
 from engine.document.ruleset import Rule, RuleSet
 from engine.rules.actions import DealActions, PlannedAction
 from engine.rules.evaluators.base import RISING_OPS, Decision, due_time, occurrence
-from engine.rules.registry import TIME_VARIABLES, variables_for
+from engine.rules.registry import time_variables, variables_for
 from engine.rules.variables import compiled_regex
 
 Values = dict[str, Any]
@@ -234,8 +234,8 @@ class _Compiler(Visitor[Test]):
     rising leaves in ``time_leaves``.
     """
 
-    def __init__(self, kinds: dict[str, str], optimistic: bool):
-        self.kinds, self.optimistic = kinds, optimistic
+    def __init__(self, kinds: dict[str, str], time_names: Any, optimistic: bool):
+        self.kinds, self.time_names, self.optimistic = kinds, time_names, optimistic
         self.time_leaves: list[TimeLeaf] = []
 
     def all_(self, node: Group, parts: list[Test], path: str) -> Test:
@@ -247,7 +247,7 @@ class _Compiler(Visitor[Test]):
     def leaf(self, node: Condition, path: str) -> Test:
         name, op, value = node.name, node.operator, node.value
         test = leaf_test(self.kinds[name], op, value)
-        rising = name in TIME_VARIABLES and op in RISING_OPS
+        rising = name in self.time_names and op in RISING_OPS
         if rising and not self.optimistic:
             mono = test if op != "equal_to" else numeric_test("greater_than_or_equal_to", value)
             edge = float(value) + (_E if op == "greater_than" else -_E)
@@ -291,14 +291,16 @@ class CompiledRuleSet:
         kinds = {name: var.kind.value for name, var in registry.items()}
         getters = {name: var.read for name, var in registry.items()}
         self.kinds = kinds
+        #: Each time variable's anchor reader: due times and ``next_due`` count from them.
+        self.anchors = time_variables(ruleset)
         self.rules: list[CompiledRule] = []
         used: list[str] = []
         for rule in ruleset.rules:
             if not rule.enabled:
                 continue
-            exact = _Compiler(kinds, optimistic=False)
+            exact = _Compiler(kinds, self.anchors, optimistic=False)
             test = exact.visit(rule.conditions)
-            optimistic = _Compiler(kinds, optimistic=True).visit(rule.conditions)
+            optimistic = _Compiler(kinds, self.anchors, optimistic=True).visit(rule.conditions)
             planner = DealActions()
             do_actions(rule.business_rule()["actions"], planner)
             names = tuple(variable_names(rule.conditions))
@@ -307,7 +309,7 @@ class CompiledRuleSet:
                                            tuple(exact.time_leaves)))
         self.getters = [(n, getters[n]) for n in used]
         self._getter_of = dict(self.getters)
-        self.time_names = [n for n in used if n in TIME_VARIABLES]
+        self.time_names = [n for n in used if n in self.anchors]
 
     def values(self, deal: Any, now: datetime) -> Values:
         """The variables the rules read, as business-rules' variables would return them.
@@ -338,7 +340,7 @@ class CompiledRuleSet:
                 continue
             out.append(Decision(rule=r.rule, occurrence=occ, values={n: v[n] for n in r.names},
                                 actions=[PlannedAction(a.name, dict(a.params)) for a in r.actions],
-                                due_at=due_time(r.rule.conditions, deal)))
+                                due_at=due_time(r.rule.conditions, deal, self.anchors)))
         return out
 
     def next_due(self, deal: Any, now: datetime, fired: set[tuple[str, str]] | None = None,
@@ -350,7 +352,7 @@ class CompiledRuleSet:
         Between that instant and now nothing can fire without a change to the deal.
         """
         v = self.values(deal, now) if values is None else values
-        anchors = {name: TIME_VARIABLES[name](deal) for name in self.time_names}
+        anchors = {name: self.anchors[name](deal) for name in self.time_names}
         for name, anchor in anchors.items():
             v["^" + name] = anchor is not None
         best: datetime | None = None

@@ -18,6 +18,7 @@ from engine.document.ruleset import Rule, RuleSet
 from engine.rules.actions import DealActions, PlannedAction
 from engine.rules.deal import DealState
 from engine.rules.evaluators.base import Decision, due_time, occurrence
+from engine.rules.registry import time_variables
 from engine.rules.variables import DealVariables, variables_class
 
 __all__ = ["ConditionTrace", "Decision", "RuleTrace", "evaluate", "occurrence", "trace"]
@@ -55,6 +56,7 @@ def evaluate(ruleset: RuleSet, deal: DealState, now: datetime,
              skip: set[tuple[str, str]] | None = None) -> list[Decision]:
     """Decisions of every enabled rule whose conditions hold; ``skip`` holds (rule, occurrence) already fired."""
     variables = _variables(ruleset, deal, now)
+    anchors = time_variables(ruleset)
     decisions = []
     for rule in ruleset.rules:
         if not rule.enabled:
@@ -69,7 +71,7 @@ def evaluate(ruleset: RuleSet, deal: DealState, now: datetime,
         do_actions(bare["actions"], planner)
         decisions.append(Decision(rule=rule, occurrence=occ,
                                   values=read_values(variables, variable_names(rule.conditions)),
-                                  actions=planner.planned, due_at=due_time(rule.conditions, deal)))
+                                  actions=planner.planned, due_at=due_time(rule.conditions, deal, anchors)))
     return decisions
 
 

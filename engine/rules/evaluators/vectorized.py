@@ -28,30 +28,58 @@ from engine.rules.evaluators.compiled import (
     exact_numeric,
     leaf_test,
 )
-from engine.rules.registry import Attribute, CustomField, Present, Since, field_value, variables_for
+from engine.rules.registry import (
+    Attribute,
+    CustomField,
+    EventInVisit,
+    Present,
+    Since,
+    SinceEvent,
+    event_at,
+    field_value,
+    variables_for,
+)
 
 #: Timestamp columns of a deals frame (``datetime64[us, UTC]``, NaT for "not yet").
-TIMESTAMP_COLUMNS = ("created_at", "stage_entered_at", "last_activity_at", "proposal_attached_at",
-                     "proposal_opened_at", "client_replied_at", "payment_received_at")
+TIMESTAMP_COLUMNS = ("created_at", "stage_entered_at", "last_activity_at")
 #: Every deal attribute a registry source names is a column (tests/core/test_vectorize.py checks it).
-FRAME_COLUMNS = ("stage", "manager_id", "amount", *TIMESTAMP_COLUMNS)
+FRAME_COLUMNS = ("stage", "stage_visit", "manager_id", "amount", *TIMESTAMP_COLUMNS)
+
+
+def event_at_column(name: str) -> str:
+    """The frame column of a declared event's latest instant (``@``: never in a field name)."""
+    return f"{name}@at"
+
+
+def event_visit_column(name: str) -> str:
+    """The frame column of the stage visit a declared event was last recorded in (0: never)."""
+    return f"{name}@visit"
 
 
 def deals_frame(deals: Iterable[Any], ruleset: RuleSet) -> pd.DataFrame:
-    """A deals frame from ``DealState`` / ORM ``Deal`` objects: built-in columns plus one per custom field."""
+    """A deals frame from ``DealState`` / ORM ``Deal`` objects: built-in columns, one per custom field,
+    two per declared event (``event_at_column``, ``event_visit_column``)."""
     rows = []
     names = [f.name for f in ruleset.fields]
+    events = [e.name for e in ruleset.events]
+    stamps = [*TIMESTAMP_COLUMNS, *(event_at_column(e) for e in events)]
     for d in deals:
-        fields = d.fields or {}
-        row = {"stage": d.stage, "manager_id": d.manager_id,
+        fields, signals = d.fields or {}, d.signals or {}
+        row = {"stage": d.stage, "stage_visit": d.stage_visit, "manager_id": d.manager_id,
                "amount": np.nan if d.amount is None else d.amount}
         for col in TIMESTAMP_COLUMNS:
             row[col] = getattr(d, col)
         for n in names:
             row[n] = fields.get(n)
+        for e in events:
+            row[event_at_column(e)] = event_at(d, e)
+            row[event_visit_column(e)] = int(signals[e]["visit"]) if e in signals else 0
         rows.append(row)
-    df = pd.DataFrame(rows, columns=[*FRAME_COLUMNS, *names])
-    for col in TIMESTAMP_COLUMNS:
+    columns = [*FRAME_COLUMNS, *names]
+    for e in events:
+        columns += [event_at_column(e), event_visit_column(e)]
+    df = pd.DataFrame(rows, columns=columns)
+    for col in stamps:
         df[col] = pd.to_datetime(df[col], utc=True).astype("datetime64[us, UTC]")
     df["stage"] = df["stage"].astype("category")
     df["amount"] = df["amount"].astype("float64")
@@ -111,11 +139,14 @@ def variable_columns(compiled: CompiledRuleSet, frame: pd.DataFrame, now: dateti
 
     for name, _ in compiled.getters:
         source = registry[name].source
-        if isinstance(source, Since):
-            us, nat = stamps(source.anchors[0])
-            for fallback in source.anchors[1:]:  # last activity, else creation
-                fb_us, fb_nat = stamps(fallback)
-                us, nat = np.where(nat, fb_us, us), nat & fb_nat
+        if isinstance(source, Since | SinceEvent):
+            if isinstance(source, SinceEvent):
+                us, nat = stamps(event_at_column(source.event))
+            else:
+                us, nat = stamps(source.anchors[0])
+                for fallback in source.anchors[1:]:  # last activity, else creation
+                    fb_us, fb_nat = stamps(fallback)
+                    us, nat = np.where(nat, fb_us, us), nat & fb_nat
             # (now - start).total_seconds() / 3600.0: int microseconds -> exact float -> two correctly
             # rounded divisions, the same floats as engine.rules.registry.hours_between.
             hours = (now_us - us) / 1e6 / 3600.0
@@ -123,6 +154,9 @@ def variable_columns(compiled: CompiledRuleSet, frame: pd.DataFrame, now: dateti
             cols[name] = hours
         elif isinstance(source, Present):
             cols[name] = frame[source.attribute].notna().to_numpy()
+        elif isinstance(source, EventInVisit):
+            visit = frame[event_visit_column(source.event)].to_numpy(dtype="int64")
+            cols[name] = (visit > 0) & (visit == frame["stage_visit"].to_numpy(dtype="int64"))
         elif isinstance(source, Attribute) and isinstance(source.default, float):
             cols[name] = frame[source.attribute].fillna(source.default).to_numpy(dtype="float64")
         elif isinstance(source, Attribute):
