@@ -145,3 +145,22 @@ def test_status_callback_signatures_are_checked_as_twilio_documents():
     assert verify_signature("12345", url, params, "0/KCTR6DLpKmkAf8muzZqo1nDgQ=")
     assert not verify_signature("12345", url, {**params, "Digits": "9"}, "0/KCTR6DLpKmkAf8muzZqo1nDgQ=")
     assert not verify_signature("12345", url, params, None)
+
+
+def test_a_status_callback_is_checked_with_the_channels_own_token(tmp_path):
+    from engine.outbox.providers.twilio import TwilioProvider
+
+    router = router_from_toml(tmp_path, _config("https://api.twilio.com"), {"TWILIO_ACCOUNT_SID": SID,
+                                                                            "TWILIO_AUTH_TOKEN": TOKEN})
+    twilio = router.provider_for("sms")
+    assert isinstance(twilio, TwilioProvider)
+    url = "https://hooks.techflow.example/hooks/twilio/status"
+    params = {"MessageSid": "SM1", "MessageStatus": "delivered", "AccountSid": SID}
+    import base64
+    import hashlib
+    import hmac
+
+    good = base64.b64encode(hmac.new(TOKEN.encode(), (url + "".join(k + params[k] for k in sorted(params))).encode(),
+                                     hashlib.sha1).digest()).decode()
+    assert twilio.callback_valid(url, params, good)
+    assert not twilio.callback_valid(url, {**params, "MessageStatus": "failed"}, good)

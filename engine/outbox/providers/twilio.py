@@ -86,6 +86,7 @@ class TwilioProvider:
         if not sender and not messaging_service_sid:
             raise ValueError("a Twilio channel needs 'from' (a number) or 'messaging_service_sid'")
         self._account = account_sid
+        self._token = auth_token
         self._auth = "Basic " + base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
         self.sender = sender
         self.messaging_service_sid = messaging_service_sid
@@ -123,6 +124,11 @@ class TwilioProvider:
             raise PermanentSendError(f"Twilio refused the message {sid}: {status}"
                                      f" ({printable(str(parsed.get('error_message') or parsed.get('error_code') or ''))})")
         return Receipt(printable(sid, 64), delivered=delivery_state(status) == "delivered")
+
+    def callback_valid(self, url: str, params: Mapping[str, str], signature: str | None) -> bool:
+        """Whether a status callback to ``url`` (as Twilio called it, query included) really came from
+        this account: for the HTTP API's route, which then calls ``engine.outbox.record_delivery``."""
+        return verify_signature(self._token, url, params, signature)
 
     def delivered(self, idempotency_key: str) -> bool | None:
         return None  # Twilio knows no idempotency keys: ``reconcile`` needs the message itself
