@@ -495,9 +495,14 @@ def _param_widget(rd: RuleData, action: str, decl: dict[str, Any], value: Any, k
         out = st.selectbox(label, options, index=idx, key=f"{key}:{labels_key(map(fmt, options))}",
                            format_func=lambda v: fmt(v) if v else "(default)")
         return out if out != "" else None
-    out = st.text_input(label, value=value if isinstance(value, str) else "", key=key,
-                        help="You may use {title}, {manager_name}, {amount}, {invoice_number} and the funnel's field names in braces"
-                        if name in ("title", "text") else None)
+    hint = ("You may use {title}, {manager_name}, {amount}, {invoice_number} and the funnel's field names in braces"
+            if name in ("title", "text", "subject") else None)
+    if isinstance(value, dict):
+        # A template given per language ({"uk": …, "en": …}): one box each, so editing keeps them all.
+        return {lang: st.text_input(f"{label} ({lang})", value=text if isinstance(text, str) else "",
+                                    key=f"{key}:{lang}", help=hint)
+                for lang, text in value.items()}
+    out = st.text_input(label, value=value if isinstance(value, str) else "", key=key, help=hint)
     # An optional text left empty is absent (its default applies), not an empty template.
     return out if (out or decl.get("required", True)) else None
 
