@@ -19,10 +19,18 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from engine.clock import Clock, SystemClock
+from engine.core.access import Actor, Permission, require
+from engine.core.api_keys import ApiKeys
 from engine.core.context import Context
 from engine.core.deals import Deals, Manager
 from engine.core.engines import Engines
 from engine.core.evaluation import Evaluation
+from engine.core.forms import Forms
+from engine.core.hooks import Hooks
+from engine.core.idempotency import Idempotency
+from engine.core.keyring import Keyring
+from engine.core.links import Links
+from engine.core.listings import Listings
 from engine.core.queries import Queries
 from engine.core.reports import Reports
 from engine.core.rulesets import RuleSets, VersionInfo
@@ -65,6 +73,15 @@ class Conveyor:
         self.reports = Reports(context, self.rulesets, self.queries)
         self.dispatcher = Dispatcher(context, Core(self.rulesets, self.evaluation, self.queries),
                                      provider or RecordingProvider())
+        # The doors' services (engine.api): keys, idempotency records, hooks, forms, links, checked reads.
+        self.keyring = Keyring(self.engine)
+        self.api_keys = ApiKeys(context)
+        self.idempotency = Idempotency(context)
+        self.hooks = Hooks(context, self.keyring)
+        self.forms = Forms(context, self.rulesets, self.deals)
+        self.links = Links(context, self.keyring, self.deals)
+        self.listings = Listings(context, self.rulesets, self.queries)
+        self.queries.link_maker = self.links.proposal_link  # {proposal_link} in a message template
 
     @property
     def clock(self) -> Clock:
@@ -91,18 +108,19 @@ class Conveyor:
         return self.rulesets.funnels()
 
     def save_ruleset(self, document: RuleSet | dict | str | bytes, *, comment: str = "", author: str = "",
-                     activate: bool = True, known_funnels: Iterable[str] = ()) -> VersionInfo:
+                     activate: bool = True, known_funnels: Iterable[str] = (),
+                     actor: Actor | str = "system") -> VersionInfo:
         """Validate and store a new immutable version (active unless ``activate=False``)."""
         return self.rulesets.save(document, comment=comment, author=author, activate=activate,
-                                  known_funnels=known_funnels)
+                                  known_funnels=known_funnels, actor=actor)
 
     def load_rules_dir(self, folder: str | Path, *, comment: str = "", author: str = "") -> list[VersionInfo]:
         """Save every ``*.json`` in ``folder``; funnels that ``start_process`` names are saved first."""
         return self.rulesets.load_dir(folder, comment=comment, author=author)
 
-    def activate(self, funnel: str, version: int) -> VersionInfo:
+    def activate(self, funnel: str, version: int, *, actor: Actor | str = "system") -> VersionInfo:
         """Make an existing version the active one (rollback)."""
-        return self.rulesets.activate(funnel, version)
+        return self.rulesets.activate(funnel, version, actor=actor)
 
     def versions(self, funnel: str) -> list[VersionInfo]:
         return self.rulesets.versions(funnel)
@@ -124,28 +142,29 @@ class Conveyor:
     # -- deal changes ----------------------------------------------------------------------------
     def create_deal(self, funnel: str, *, key: str | None = None, title: str = "", stage: str | None = None,
                     fields: dict[str, Any] | None = None, manager: str | None = None,
-                    actor: str = "system") -> int:
+                    actor: Actor | str = "system") -> int:
         return self.deals.create(funnel, key=key, title=title, stage=stage, fields=fields, manager=manager,
                                  actor=actor)
 
-    def update_deal(self, deal_id: int, fields: dict[str, Any], *, actor: str = "manager") -> None:
+    def update_deal(self, deal_id: int, fields: dict[str, Any], *, actor: Actor | str = "manager") -> None:
         """Change built-in (title, phone, email, amount) and custom fields; a manager's edit is activity."""
         self.deals.update(deal_id, fields, actor=actor)
 
-    def move_deal(self, deal_id: int, stage: str, *, actor: str = "manager") -> None:
+    def move_deal(self, deal_id: int, stage: str, *, actor: Actor | str = "manager") -> None:
         """A manual stage move: allowed transitions and the target's entry guard are enforced."""
         self.deals.move(deal_id, stage, actor=actor)
 
     def record_event(self, deal_id: int, name: str, at: datetime | None = None, data: dict[str, Any] | None = None,
-                     *, actor: str | None = None) -> None:
+                     *, actor: Actor | str | None = None) -> None:
         """An event the deal's funnel declares happened (``at``: when, default now; ``data``: what it carried)."""
         self.deals.record_event(deal_id, name, at, data, actor=actor)
 
-    def record_activity(self, deal_id: int, kind: str = "call", note: str = "", *, actor: str = "manager") -> None:
+    def record_activity(self, deal_id: int, kind: str = "call", note: str = "", *,
+                        actor: Actor | str = "manager") -> None:
         """A manager's call, note, meeting...: re-arms ``after_each_activity`` rules."""
         self.deals.record_activity(deal_id, kind, note, actor=actor)
 
-    def complete_task(self, task_id: int, *, actor: str = "manager") -> None:
+    def complete_task(self, task_id: int, *, actor: Actor | str = "manager") -> None:
         """Mark a task or notification done; counts as the manager's activity on its deal."""
         self.deals.complete_task(task_id, actor=actor)
 
@@ -157,6 +176,11 @@ class Conveyor:
     def dispatch_until_idle(self) -> list[Executed]:
         """Carry out everything the outbox has ready now, cascades included (demo, pages, scripts)."""
         return self.dispatcher.run_until_idle()
+
+    def retry_action(self, outbox_id: int, *, actor: Actor | str = "system") -> None:
+        """Queue a failed or dead action again now (``conveyor actions --retry``, the API)."""
+        require(actor, Permission.RETRY_ACTIONS)
+        self.dispatcher.retry(outbox_id)
 
     def apply_queued(self, rounds: int = 50) -> list[Executed]:
         """Apply the internal actions changes queued (tasks, moves, invoices), cascades included, now;

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from engine.core.access import Actor, Permission, require
 from engine.core.context import Context
 from engine.core.deal_input import (
     MANAGER_NAME_LIMIT,
@@ -66,7 +67,8 @@ class Deals:
         self._evaluation = evaluation
 
     # -- managers --------------------------------------------------------------------------------
-    def add_manager(self, name: str, phone: str = "") -> int:
+    def add_manager(self, name: str, phone: str = "", *, actor: Actor | str = "system") -> int:
+        require(actor, Permission.MANAGE_MANAGERS)
         name = clean_text("manager name", name.strip() if isinstance(name, str) else name, MANAGER_NAME_LIMIT,
                           one_line=True)
         if not name:
@@ -81,7 +83,8 @@ class Deals:
             raise InvalidChange(f"a manager named '{name}' was added by someone else at the same time;"
                                 " refresh and try again (with another name if it is a different person)") from None
 
-    def set_manager_active(self, manager_id: int, active: bool) -> None:
+    def set_manager_active(self, manager_id: int, active: bool, *, actor: Actor | str = "system") -> None:
+        require(actor, Permission.MANAGE_MANAGERS)
         with self._context.transaction() as s:
             m = next((m for m in repo.list_managers(s) if m.id == manager_id), None)
             if m is None:
@@ -94,7 +97,9 @@ class Deals:
 
     # -- deal changes ----------------------------------------------------------------------------
     def create(self, funnel: str, *, key: str | None = None, title: str = "", stage: str | None = None,
-               fields: dict[str, Any] | None = None, manager: str | None = None, actor: str = "system") -> int:
+               fields: dict[str, Any] | None = None, manager: str | None = None,
+               actor: Actor | str = "system") -> int:
+        actor = _acting(actor, Permission.WRITE_DEALS).label
         now = self._context.clock.now()
         # Checked before any query: a NUL or a lone surrogate in a lookup is a raw database error.
         clean_text("funnel", funnel, MAX_SHORT_TEXT, one_line=True)
@@ -141,18 +146,18 @@ class Deals:
             self._evaluation.evaluate(s, deal, now, "create")
             return deal.id
 
-    def update(self, deal_id: int, fields: dict[str, Any], *, actor: str = "manager") -> None:
+    def update(self, deal_id: int, fields: dict[str, Any], *, actor: Actor | str = "manager") -> None:
         """Change built-in (title, phone, email, amount) and custom fields; a manager's edit is activity."""
-        clean_text("actor", actor, MAX_SHORT_TEXT, one_line=True)
+        who = _acting(actor, Permission.WRITE_DEALS)
 
         def mutate(s: Session, deal: Deal, rs: RuleSet, now: datetime) -> dict[str, Any]:
             return self._write_fields(deal, rs, fields)
-        self._change(deal_id, "updated", actor, mutate, manager_activity=actor != "system")
+        self._change(deal_id, "updated", who.label, mutate, manager_activity=who.is_manager_activity)
 
-    def move(self, deal_id: int, stage: str, *, actor: str = "manager") -> None:
+    def move(self, deal_id: int, stage: str, *, actor: Actor | str = "manager") -> None:
         """A manual stage move: allowed transitions and the target's entry guard are enforced."""
+        actor = _acting(actor, Permission.MOVE_DEALS).label
         clean_text("stage", stage, MAX_SHORT_TEXT, one_line=True)
-        clean_text("actor", actor, MAX_SHORT_TEXT, one_line=True)
 
         def mutate(s: Session, deal: Deal, rs: RuleSet, now: datetime) -> dict[str, Any]:
             if rs.stage(stage) is None:
@@ -168,7 +173,7 @@ class Deals:
         self._change(deal_id, "stage_moved", actor, mutate, manager_activity=True)
 
     def record_event(self, deal_id: int, name: str, at: datetime | None = None, data: dict[str, Any] | None = None,
-                     *, actor: str | None = None) -> None:
+                     *, actor: Actor | str | None = None) -> None:
         """One occurrence of an event the deal's funnel declares ("demo_booked", "contract_signed").
 
         ``at``: when it happened (default: now); it may lie in the past (a bank reporting an earlier
@@ -176,9 +181,9 @@ class Deals:
         the declaration maps to fields are written into them. ``actor`` defaults to who the funnel
         says causes the event (``by``); a manager's event counts as their activity.
         """
-        clean_text("event name", name, MAX_SHORT_TEXT, one_line=True)
         if actor is not None:
-            clean_text("actor", actor, MAX_SHORT_TEXT, one_line=True)
+            actor = _acting(actor, Permission.RECORD_EVENTS).label
+        clean_text("event name", name, MAX_SHORT_TEXT, one_line=True)
         now = self._context.clock.now()
         when = now if at is None else event_instant(at, now)
         payload = event_data(data)
@@ -208,17 +213,19 @@ class Deals:
         self._change(deal_id, "event", lambda rs: actor or declared(rs).by.value, mutate,
                      manager_activity=lambda rs: declared(rs).by is EventSource.MANAGER)
 
-    def record_activity(self, deal_id: int, kind: str = "call", note: str = "", *, actor: str = "manager") -> None:
+    def record_activity(self, deal_id: int, kind: str = "call", note: str = "", *,
+                        actor: Actor | str = "manager") -> None:
         """A manager's call, note, meeting...: re-arms ``after_each_activity`` rules."""
+        actor = _acting(actor, Permission.RECORD_ACTIVITIES).label
         clean_text("activity kind", kind, MAX_SHORT_TEXT, one_line=True)
         clean_text("activity note", note, MAX_TEXT)
         clean_text("actor", actor, MAX_SHORT_TEXT, one_line=True)
         self._change(deal_id, "activity", actor, lambda s, d, rs, now: {"kind": kind, "note": note},
                      manager_activity=True)
 
-    def complete_task(self, task_id: int, *, actor: str = "manager") -> None:
+    def complete_task(self, task_id: int, *, actor: Actor | str = "manager") -> None:
         """Mark a task or notification done; counts as the manager's activity on its deal."""
-        clean_text("actor", actor, MAX_SHORT_TEXT, one_line=True)
+        actor = _acting(actor, Permission.COMPLETE_TASKS).label
         with self._context.transaction() as s:
             task = repo.get_task(s, task_id)
             if task is None:
@@ -301,3 +308,10 @@ class Deals:
             deal.updated_at = now
             repo.add_event(s, deal.id, now, kind, actor, jsonable(data))
             self._evaluation.evaluate(s, deal, now, kind)
+
+
+def _acting(actor: Actor | str, permission: Permission) -> Actor:
+    """The actor of a command, if its role may do ``permission`` (``Forbidden`` otherwise), its name checked."""
+    who = require(actor, permission)
+    clean_text("actor", who.label, MAX_SHORT_TEXT, one_line=True)
+    return who

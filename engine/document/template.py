@@ -74,6 +74,8 @@ def render(template: Template, values: Mapping[str, Any], language: str | None =
         if token == "}}":
             return "}"
         value = values.get(m.group(1).strip())
+        if callable(value):  # computed only when a template names it (a signed link)
+            value = value()
         if value is None:
             return ""
         if isinstance(value, float) and value.is_integer():
