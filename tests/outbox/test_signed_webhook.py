@@ -30,7 +30,7 @@ def test_a_signed_outbound_webhook_verifies_on_the_receiving_side(conveyor, tmp_
     assert result.status == "done"
     [post] = receiver.received
     assert post["verified"] and post["method"] == "POST"
-    assert b'"channel": "sms"' in post["body"] and "INV-".encode() in post["body"]
+    assert b'"channel": "sms"' in post["body"] and b"INV-" in post["body"]
 
 
 def test_a_receiver_with_another_secret_refuses_it_and_the_message_is_dead(conveyor, tmp_path):

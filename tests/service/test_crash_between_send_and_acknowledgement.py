@@ -19,7 +19,14 @@ from engine.core.conveyor import Conveyor
 from storage import repositories as repo
 from storage.models import OutboxAction
 from tests.support.channels import messaging_funnel
-from tests.support.engine_world import assert_exactly_once, seed, settled, start_engine, stop, wait_for
+from tests.support.engine_world import (
+    assert_exactly_once,
+    seed,
+    settled,
+    start_engine,
+    stop,
+    wait_for,
+)
 from tests.support.gateways import BotApi, TwilioApi
 from tests.support.sessions import db_session
 

@@ -56,5 +56,9 @@ def provider_from_url(url: str | None, env: Mapping[str, str] | None = None) -> 
         return RecordingProvider()
     if url.startswith(("http://", "https://")):
         secret = env.get(SECRET_ENV) or None
+        if secret is None:
+            # INFO, not WARNING: every command reads CONVEYOR_PROVIDER; the engine's log shows it.
+            log.info("the CONVEYOR_PROVIDER webhook is not signed: set %s, or configure the channels in"
+                     " conveyor.toml (provider = \"webhook\" with a secret)", SECRET_ENV)
         return WebhookProvider(url, timeout=default_timeout(env), secret=secret)
     raise ValueError(f"unknown message provider {mask_url(url)!r}: use 'record' or an http(s) webhook URL")
