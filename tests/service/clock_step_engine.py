@@ -12,6 +12,10 @@ from __future__ import annotations
 import datetime as _dt
 import os
 
+# C extensions that check datetime's layout when they load (pandas, which the engine now imports at
+# start-up) must load before the swap below: a subclass with a bigger instance segfaults them.
+import pandas  # noqa: F401
+
 _REAL = _dt.datetime
 _STEP_FILE = os.environ["CONVEYOR_TEST_CLOCK_STEP_FILE"]
 
