@@ -4,17 +4,16 @@ Every function reads through ``storage.repositories`` and returns plain dataclas
 DataFrames, so the builder never queries tables and nothing here can write a row. Times stay UTC;
 ``to_display`` converts them to the display zone (``CONVEYOR_TZ``, default Europe/Kyiv). Reads use
 a read-only transaction (no write lock on SQLite), so a page never waits for the engine's writes.
-``Reports`` is ``Conveyor.reports``; the rest are pure helpers for the pages.
+``Reports`` is ``Conveyor.reports``; the rest are pure helpers for the pages. pandas is imported where a
+frame is built: it takes about a second, which every ``Conveyor`` (the CLI, the engine) would pay.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
-
-import pandas as pd
 
 from engine import clock
 from engine.core.context import Context
@@ -25,6 +24,9 @@ from engine.rules.deal import DealState
 from engine.rules.registry import with_event
 from storage import deliveries
 from storage import repositories as repo
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "ACTION_STATUSES", "HIGH_PRIORITIES", "DealCard", "Reports", "StageVisit", "Summary", "action_summary",
@@ -137,6 +139,7 @@ _ACTION_COLUMNS = ["id", "created_at", "updated_at", "rule_id", "rule_name", "de
 
 def _action_rows(rows: list[tuple[Any, Any, Any]], versions: dict[int, tuple[str, int]],
                  names: dict[int, str], messages: dict[int, Any] | None = None) -> pd.DataFrame:
+    import pandas as pd
     out = []
     for o, f, d in rows:
         m = (messages or {}).get(o.id)
@@ -259,6 +262,7 @@ class Reports:
 
     def deal_board(self, funnel: str, now: datetime | None = None) -> pd.DataFrame:
         """Every deal of ``funnel``: one row each, with its stage name, manager and open-task count."""
+        import pandas as pd
         now = now or self._context.clock.now()
         rs = self._rulesets.get(funnel)
         with self._context.read_transaction() as s:
@@ -283,6 +287,7 @@ class Reports:
                                            "phone", "hours_in_stage", "open_tasks", "high_tasks", "updated_at"])
 
     def deal_card(self, deal_id: int) -> DealCard:
+        import pandas as pd
         state = self._queries.deal(deal_id)
         rs = self._rulesets.get(state.funnel)
         with self._context.read_transaction() as s:
@@ -327,6 +332,7 @@ class Reports:
 
         ``manager`` is a manager's name, or ``""`` for items nobody is assigned to.
         """
+        import pandas as pd
         now = now or self._context.clock.now()
         with self._context.read_transaction() as s:
             names = repo.manager_names(s)
@@ -385,6 +391,7 @@ class Reports:
 
     def stage_reach(self, funnel: str) -> pd.DataFrame:
         """How many distinct deals ever entered each stage, in funnel order (the funnel chart)."""
+        import pandas as pd
         rs = self._rulesets.get(funnel)
         entered: dict[str, set[int]] = {}
         for v in self.stage_visits(funnel):
@@ -396,6 +403,7 @@ class Reports:
 
     def conversion(self, funnel: str) -> pd.DataFrame:
         """Stage-to-stage conversion: distinct deals that moved A → B over distinct deals that entered A."""
+        import pandas as pd
         rs = self._rulesets.get(funnel)
         entered: dict[str, set[int]] = {}
         moved: dict[tuple[str, str], set[int]] = {}
@@ -418,6 +426,7 @@ class Reports:
 
     def time_in_stage(self, funnel: str, now: datetime | None = None) -> pd.DataFrame:
         """Average hours a deal stays in each open stage (stays still running count up to ``now``)."""
+        import pandas as pd
         now = now or self._context.clock.now()
         rs = self._rulesets.get(funnel)
         hours: dict[str, list[float]] = {}
@@ -444,6 +453,7 @@ class Reports:
 
     def firings_per_week(self, funnel: str | None = None) -> pd.DataFrame:
         """How many times each rule fired in each ISO week (weeks start on Monday, display zone)."""
+        import pandas as pd
         zone = display_zone()
         with self._context.read_transaction() as s:
             rows = [{"rule_id": f.rule_id, "rule": f.rule_name or f.rule_id, "funnel": f.funnel_id,
@@ -457,6 +467,7 @@ class Reports:
 
     def overdue_by_manager(self, funnel: str | None = None, now: datetime | None = None) -> pd.DataFrame:
         """Open tasks past their due time per manager ('(unassigned)' for tasks without one)."""
+        import pandas as pd
         queue = self.task_queue(funnel=funnel, overdue_only=True, now=now)
         if queue.empty:
             return pd.DataFrame(columns=["manager", "overdue", "high"])
