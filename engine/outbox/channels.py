@@ -29,6 +29,7 @@ from engine.outbox.providers.base import (
     OutgoingMessage,
     Receipt,
     Reconciling,
+    default_timeout,
     receipt,
 )
 from engine.outbox.providers.recording import RecordingProvider
@@ -46,18 +47,6 @@ log = logging.getLogger("conveyor.channels")
 #: (Telegram ~30/s per bot, Twilio 1/s per long-code number); a webhook or SMTP server is not limited.
 DEFAULT_RATES: dict[str, float | None] = {"telegram": 25.0, "twilio": 1.0, "smtp": None, "webhook": None,
                                           "record": None}
-
-
-def default_timeout(env: Mapping[str, str] | None = None) -> float:
-    """``CONVEYOR_PROVIDER_TIMEOUT`` (seconds, default 10): each network wait of a gateway call."""
-    raw = (os.environ if env is None else env).get("CONVEYOR_PROVIDER_TIMEOUT", "10")
-    try:
-        timeout = float(raw)
-    except ValueError:
-        raise ValueError(f"CONVEYOR_PROVIDER_TIMEOUT={raw!r} is not a number of seconds") from None
-    if timeout <= 0:
-        raise ValueError(f"CONVEYOR_PROVIDER_TIMEOUT={raw!r} must be positive")
-    return timeout
 
 
 @dataclass

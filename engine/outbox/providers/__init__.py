@@ -23,6 +23,7 @@ from engine.outbox.providers.base import (
     OutgoingMessage,
     Receipt,
     Reconciling,
+    default_timeout,
     receipt,
 )
 from engine.outbox.providers.recording import RecordingProvider
@@ -49,8 +50,6 @@ def provider_from_url(url: str | None, env: Mapping[str, str] | None = None) -> 
     10) bounds each webhook call; keep it well under the engine's ``--lease-seconds`` so a slow call
     never outlives its claim.
     """
-    from engine.outbox.channels import default_timeout
-
     env = os.environ if env is None else env
     if not url or url == "record":
         return RecordingProvider()

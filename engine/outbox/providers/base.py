@@ -14,11 +14,13 @@ where the provider has it (it may need the recipient and text, e.g. Twilio), els
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-__all__ = ["MessageProvider", "OutgoingMessage", "Receipt", "Reconciling", "receipt"]
+__all__ = ["MessageProvider", "OutgoingMessage", "Receipt", "Reconciling", "default_timeout", "receipt"]
 
 
 @dataclass(frozen=True)
@@ -62,3 +64,15 @@ class Reconciling(Protocol):
 def receipt(answer: Receipt | str | None) -> Receipt:
     """A provider's answer as a ``Receipt`` (older providers return the reference text, or None)."""
     return answer if isinstance(answer, Receipt) else Receipt(answer)
+
+
+def default_timeout(env: Mapping[str, str] | None = None) -> float:
+    """``CONVEYOR_PROVIDER_TIMEOUT`` (seconds, default 10): each network wait of a gateway call."""
+    raw = (os.environ if env is None else env).get("CONVEYOR_PROVIDER_TIMEOUT", "10")
+    try:
+        timeout = float(raw)
+    except ValueError:
+        raise ValueError(f"CONVEYOR_PROVIDER_TIMEOUT={raw!r} is not a number of seconds") from None
+    if timeout <= 0:
+        raise ValueError(f"CONVEYOR_PROVIDER_TIMEOUT={raw!r} must be positive")
+    return timeout
