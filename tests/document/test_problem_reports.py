@@ -53,7 +53,7 @@ def test_malformed_items_do_not_shift_the_paths_of_problems_after_them():
     doc["rules"][3]["actions"][0]["name"] = "send_fax"
     found = problems_of(doc)
     assert found[0].startswith("rules[0]: ")
-    assert found[1:] == ["rules[3].actions[0].name: 'send_fax' is not an action; did you mean 'send_sms'?"]
+    assert found[1:] == ["rules[3].actions[0].name: 'send_fax' is not an action; did you mean 'send_email'?"]
 
 
 def test_a_bad_stage_still_lets_rules_that_name_it_be_checked_without_false_alarms():
