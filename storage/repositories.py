@@ -235,7 +235,7 @@ def latest_signal_at(session: Session, deal_ids: Sequence[int], name: str) -> di
     q = (select(DealSignal.deal_id, func.max(DealSignal.at)).where(DealSignal.deal_id.in_(list(deal_ids)),
                                                                    DealSignal.name == name)
          .group_by(DealSignal.deal_id))
-    return {deal_id: at for deal_id, at in session.execute(q).tuples()}
+    return {deal_id: at for deal_id, at in session.execute(q)}
 
 
 # -- firings -----------------------------------------------------------------------------------
@@ -575,7 +575,7 @@ def deal_ids_by_keys(session: Session, keys: Sequence[str]) -> list[int]:
 
 def deal_id_of_keys(session: Session, keys: Sequence[str]) -> dict[str, int]:
     """``{key: id}`` for the deals with these keys."""
-    return {k: i for k, i in session.execute(select(Deal.key, Deal.id).where(Deal.key.in_(list(keys)))).tuples()}
+    return {k: i for k, i in session.execute(select(Deal.key, Deal.id).where(Deal.key.in_(list(keys))))}
 
 
 def firing_count(session: Session, *, since: datetime | None = None, rule_id: str | None = None) -> int:
