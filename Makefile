@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench load lint install browser clean
+.PHONY: demo test bench load lint install browser clean i18n translations
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required (looked for $(PYTHON))"; exit 1; }
@@ -24,10 +24,10 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	fi
 
-demo: $(STAMP)
+demo: $(STAMP) translations
 	$(BIN)/conveyor --db sqlite:///conveyor.db --config conveyor.toml demo
 
-test: $(STAMP) browser
+test: $(STAMP) browser translations
 	$(BIN)/python -m pytest -p no:cacheprovider
 
 bench: $(STAMP)
@@ -37,6 +37,17 @@ bench: $(STAMP)
 # on a scratch PostgreSQL database with two engines; rates in test-output/load.json.
 load: $(STAMP)
 	$(BIN)/python -m benchmarks.load --seconds 60
+
+# Interface text: `make i18n` extracts every _()/N_() string into the template and merges it into the
+# uk and en catalogues (translate the new entries, then commit the .po files); `translations` compiles them.
+LOCALES := engine/locale
+POT := $(LOCALES)/conveyor.pot
+i18n: $(STAMP)
+	$(BIN)/pybabel -q extract -F babel.cfg -k _ -k N_ -k ngettext:1,2 --no-location --sort-output -o $(POT) .
+	$(BIN)/pybabel -q update -i $(POT) -d $(LOCALES) -D conveyor --no-fuzzy-matching --ignore-obsolete
+
+translations: $(STAMP)
+	$(BIN)/pybabel -q compile -d $(LOCALES) -D conveyor
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
