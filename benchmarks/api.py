@@ -45,10 +45,12 @@ def client(url: str, key: str, seconds: float) -> dict[str, Any]:
             i += 1
     latencies.sort()
     total = sum(latencies)
-    return {"api_events_per_s": len(latencies) / total if total else 0.0,
-            "api_p50_ms": latencies[len(latencies) // 2] * 1000,
-            "api_p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
-            "api_requests": len(latencies)}
+    return {
+        "api_events_per_s": len(latencies) / total if total else 0.0,
+        "api_p50_ms": latencies[len(latencies) // 2] * 1000,
+        "api_p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        "api_requests": len(latencies),
+    }
 
 
 def bench_api(seconds: float = 5, log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
@@ -67,8 +69,13 @@ def bench_api(seconds: float = 5, log: Callable[[str], None] = lambda _m: None) 
         c.close()
         port = _free_port()
         env = {**os.environ, "CONVEYOR_DB": url, "PYTHONPATH": str(ROOT)}
-        server = subprocess.Popen([sys.executable, "-m", "engine.cli", "api", "--port", str(port)], cwd=ROOT, env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "engine.cli", "api", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             deadline = time.monotonic() + 60
             while True:
@@ -80,10 +87,28 @@ def bench_api(seconds: float = 5, log: Callable[[str], None] = lambda _m: None) 
                         raise RuntimeError("conveyor api did not start") from None
                     time.sleep(0.1)
             log(f"api: recording events over HTTP for {seconds:g} s")
-            out = subprocess.run([sys.executable, "-m", "benchmarks.api", "--client", f"http://127.0.0.1:{port}", key,
-                                  str(seconds)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=seconds + 120)
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.api",
+                    "--client",
+                    f"http://127.0.0.1:{port}",
+                    key,
+                    str(seconds),
+                ],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=seconds + 120,
+            )
             if out.returncode != 0:
-                raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "the client failed")
+                raise RuntimeError(
+                    out.stderr.strip().splitlines()[-1]
+                    if out.stderr.strip()
+                    else "the client failed"
+                )
             return dict(json.loads(out.stdout))
         finally:
             server.terminate()
@@ -94,4 +119,8 @@ if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "--client":
         print(json.dumps(client(sys.argv[2], sys.argv[3], float(sys.argv[4]))))
     else:
-        print(json.dumps(bench_api(float(sys.argv[1]) if len(sys.argv) > 1 else 5, log=print), indent=2))
+        print(
+            json.dumps(
+                bench_api(float(sys.argv[1]) if len(sys.argv) > 1 else 5, log=print), indent=2
+            )
+        )

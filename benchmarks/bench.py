@@ -37,9 +37,21 @@ _US_HOUR = 3_600_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 OPEN_STAGES = ["incoming", "qualification", "proposal", "contract"]
 
-KEYS = ("deals", "run_all_deals_per_s", "compiled_deals_per_s", "vectorised_deals_per_s", "tick_due_s",
-        "tick_open_deals", "tick_due_deals", "tick_idle_s", "changes_per_s", "change_p50_ms",
-        "change_p95_ms", "change_p99_ms", "peak_rss_mb")
+KEYS = (
+    "deals",
+    "run_all_deals_per_s",
+    "compiled_deals_per_s",
+    "vectorised_deals_per_s",
+    "tick_due_s",
+    "tick_open_deals",
+    "tick_due_deals",
+    "tick_idle_s",
+    "changes_per_s",
+    "change_p50_ms",
+    "change_p95_ms",
+    "change_p99_ms",
+    "peak_rss_mb",
+)
 
 
 def _us(dt: datetime) -> int:
@@ -83,10 +95,17 @@ def synthetic_deals(n: int, seed: int = SEED) -> DealColumns:
     yes_no = np.array(["yes", "no", None], dtype=object)
     return DealColumns(
         stage=np.array(OPEN_STAGES + ["paid"], dtype=object)[rng.integers(0, 5, n)],
-        created=created, entered=np.maximum(created, ago(120)), activity=ago(72, 0.3),
-        attached=ago(96, 0.5), opened=ago(48, 0.6), replied=ago(24, 0.8), paid=ago(24, 0.9),
-        manager=np.where(rng.random(n) < 0.7, 1, -1), amount=np.round(rng.random(n) * 20_000, 2),
-        budget=yes_no[rng.integers(0, 3, n)], authority=yes_no[rng.integers(0, 3, n)],
+        created=created,
+        entered=np.maximum(created, ago(120)),
+        activity=ago(72, 0.3),
+        attached=ago(96, 0.5),
+        opened=ago(48, 0.6),
+        replied=ago(24, 0.8),
+        paid=ago(24, 0.9),
+        manager=np.where(rng.random(n) < 0.7, 1, -1),
+        amount=np.round(rng.random(n) * 20_000, 2),
+        budget=yes_no[rng.integers(0, 3, n)],
+        authority=yes_no[rng.integers(0, 3, n)],
         need=yes_no[rng.integers(0, 3, n)],
     )
 
@@ -96,8 +115,12 @@ def _dt(us: int) -> datetime | None:
 
 
 #: The sample funnel's declared events and the synthetic column each one is read from.
-EVENT_COLUMNS = {"proposal_attached": "attached", "proposal_opened": "opened", "client_replied": "replied",
-                 "payment_received": "paid"}
+EVENT_COLUMNS = {
+    "proposal_attached": "attached",
+    "proposal_opened": "opened",
+    "client_replied": "replied",
+    "payment_received": "paid",
+}
 
 
 def deal_states(cols: DealColumns, limit: int) -> list[Any]:
@@ -106,17 +129,35 @@ def deal_states(cols: DealColumns, limit: int) -> list[Any]:
 
     out = []
     for i in range(min(limit, len(cols))):
-        fields = {k: v for k, v in (("budget", cols.budget[i]), ("authority", cols.authority[i]),
-                                    ("need", cols.need[i])) if v is not None}
+        fields = {
+            k: v
+            for k, v in (
+                ("budget", cols.budget[i]),
+                ("authority", cols.authority[i]),
+                ("need", cols.need[i]),
+            )
+            if v is not None
+        }
         signals: dict[str, Any] = {}
         for name, column in EVENT_COLUMNS.items():
             at = _dt(getattr(cols, column)[i])
             if at is not None:  # every synthetic deal is in its first stage visit
                 signals = with_event(signals, name, at, 1)
-        out.append(DealState(
-            id=i + 1, key=f"D-{i + 1}", funnel="techflow", stage=cols.stage[i], created_at=_dt(cols.created[i]),
-            stage_entered_at=_dt(cols.entered[i]), last_activity_at=_dt(cols.activity[i]), signals=signals,
-            manager_id=1 if cols.manager[i] > 0 else None, amount=float(cols.amount[i]), fields=fields))
+        out.append(
+            DealState(
+                id=i + 1,
+                key=f"D-{i + 1}",
+                funnel="techflow",
+                stage=cols.stage[i],
+                created_at=_dt(cols.created[i]),
+                stage_entered_at=_dt(cols.entered[i]),
+                last_activity_at=_dt(cols.activity[i]),
+                signals=signals,
+                manager_id=1 if cols.manager[i] > 0 else None,
+                amount=float(cols.amount[i]),
+                fields=fields,
+            )
+        )
     return out
 
 
@@ -129,11 +170,16 @@ def deals_frame(cols: DealColumns) -> pd.DataFrame:
         return pd.Series(arr).dt.tz_localize("UTC")
 
     frame = {
-        "stage": pd.Categorical(cols.stage), "stage_visit": np.ones(len(cols), dtype=np.int64),
+        "stage": pd.Categorical(cols.stage),
+        "stage_visit": np.ones(len(cols), dtype=np.int64),
         "manager_id": np.where(cols.manager > 0, 1.0, np.nan),
-        "amount": cols.amount, "created_at": ts(cols.created), "stage_entered_at": ts(cols.entered),
-        "last_activity_at": ts(cols.activity), "budget": pd.Categorical(cols.budget),
-        "authority": pd.Categorical(cols.authority), "need": pd.Categorical(cols.need),
+        "amount": cols.amount,
+        "created_at": ts(cols.created),
+        "stage_entered_at": ts(cols.entered),
+        "last_activity_at": ts(cols.activity),
+        "budget": pd.Categorical(cols.budget),
+        "authority": pd.Categorical(cols.authority),
+        "need": pd.Categorical(cols.need),
     }
     for name, column in EVENT_COLUMNS.items():
         values = getattr(cols, column)
@@ -146,7 +192,9 @@ def load_rulesets() -> dict[str, Any]:
     from engine.document.validate import validate_document
 
     docs = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in SAMPLE_RULES.glob("*.json")}
-    return {"techflow": validate_document(docs["techflow"], known_funnels=["project_work", "techflow"])}
+    return {
+        "techflow": validate_document(docs["techflow"], known_funnels=["project_work", "techflow"])
+    }
 
 
 def _rate(n: int, run: Callable[[], Any], repeat: int = 1) -> float:
@@ -200,7 +248,9 @@ def _sql_time(us: np.ndarray) -> np.ndarray:
     return np.char.replace(text.astype(str), "T", " ")
 
 
-def populate(path: str, n: int, due: int, manager_id: int, version_id: int, seed: int = SEED) -> dict[str, list[int]]:
+def populate(
+    path: str, n: int, due: int, manager_id: int, version_id: int, seed: int = SEED
+) -> dict[str, list[int]]:
     """Bulk-insert ``n`` open TechFlow deals of which ``due`` have a time rule due at ``NOW``.
 
     Half wait in qualification (budget and authority decided, need open: ``qualification_timeout``
@@ -222,7 +272,9 @@ def populate(path: str, n: int, due: int, manager_id: int, version_id: int, seed
     activity = np.where(incoming, anchor, created)
     # First microsecond at which ">= 24 h" holds (24 h minus business-rules' 1e-6 h epsilon).
     next_due = anchor + 24 * _US_HOUR - 3600
-    t_created, t_entered, t_activity, t_due = (_sql_time(a) for a in (created, entered, activity, next_due))
+    t_created, t_entered, t_activity, t_due = (
+        _sql_time(a) for a in (created, entered, activity, next_due)
+    )
     fields_q = json.dumps({"budget": "yes", "authority": "yes", "source": "bench"})
     fields_i = json.dumps({"source": "bench"})
     con = sqlite3.connect(path)
@@ -232,23 +284,50 @@ def populate(path: str, n: int, due: int, manager_id: int, version_id: int, seed
             "INSERT INTO deals (id, key, funnel_id, title, phone, email, amount, stage, closed, stage_visit,"
             " stage_entered_at, activity_seq, last_activity_at, manager_id, fields, created_at, updated_at,"
             " next_due_at) VALUES (?, ?, 'techflow', ?, '+380500000000', '', ?, ?, 0, 1, ?, ?, ?, ?, ?, ?, ?, ?)",
-            ((int(i), f"B-{i}", f"Bench deal {i}", float(i % 9000 + 1000),
-              "incoming" if inc else "qualification", te, 1 if inc else 0, ta if inc else None,
-              manager_id if inc else None, fields_i if inc else fields_q, tc, tc, td)
-             for i, inc, tc, te, ta, td in zip(ids.tolist(), incoming.tolist(), t_created.tolist(),
-                                               t_entered.tolist(), t_activity.tolist(), t_due.tolist(),
-                                               strict=True)))
+            (
+                (
+                    int(i),
+                    f"B-{i}",
+                    f"Bench deal {i}",
+                    float(i % 9000 + 1000),
+                    "incoming" if inc else "qualification",
+                    te,
+                    1 if inc else 0,
+                    ta if inc else None,
+                    manager_id if inc else None,
+                    fields_i if inc else fields_q,
+                    tc,
+                    tc,
+                    td,
+                )
+                for i, inc, tc, te, ta, td in zip(
+                    ids.tolist(),
+                    incoming.tolist(),
+                    t_created.tolist(),
+                    t_entered.tolist(),
+                    t_activity.tolist(),
+                    t_due.tolist(),
+                    strict=True,
+                )
+            ),
+        )
         con.executemany(
             "INSERT INTO firings (deal_id, funnel_id, rule_id, rule_name, occurrence, ruleset_version_id,"
             " \"trigger\", \"values\", due_at, fired_at, chain) VALUES (?, 'techflow', 'assign_new_lead',"
             " 'New lead: assign a manager', 'visit:1', ?, 'create', '{}', ?, ?, '[\"assign_new_lead\"]')",
-            ((int(i), version_id, tc, tc) for i, tc in zip(ids[incoming].tolist(), t_created[incoming].tolist(),
-                                                            strict=True)))
+            (
+                (int(i), version_id, tc, tc)
+                for i, tc in zip(ids[incoming].tolist(), t_created[incoming].tolist(), strict=True)
+            ),
+        )
     con.execute("ANALYZE")
     # Fold the bulk insert's write-ahead log into the database now, not during the timed tick.
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     con.close()
-    return {"incoming": ids[incoming & ~is_due].tolist(), "qualification": ids[~incoming & ~is_due].tolist()}
+    return {
+        "incoming": ids[incoming & ~is_due].tolist(),
+        "qualification": ids[~incoming & ~is_due].tolist(),
+    }
 
 
 def bench_database(n: int, changes: int, log: Callable[[str], None]) -> dict[str, float]:
@@ -272,7 +351,9 @@ def bench_database(n: int, changes: int, log: Callable[[str], None]) -> dict[str
             report = c.tick()
             tick_due = time.perf_counter() - t
             if report.deals_examined != due:
-                raise RuntimeError(f"bench tick examined {report.deals_examined} deals, expected {due}")
+                raise RuntimeError(
+                    f"bench tick examined {report.deals_examined} deals, expected {due}"
+                )
             idle = []
             for _ in range(5):
                 t = time.perf_counter()
@@ -285,10 +366,18 @@ def bench_database(n: int, changes: int, log: Callable[[str], None]) -> dict[str
         bare = bare_commits_per_s(str(Path(tmp) / "bare.db"))
     total = sum(latencies)
     q = statistics.quantiles(latencies, n=100, method="inclusive")
-    return {"tick_due_s": tick_due, "tick_open_deals": n, "tick_due_deals": due,
-            "tick_fired": report.rules_fired, "tick_idle_s": statistics.median(idle),
-            "changes_per_s": len(latencies) / total, "change_p50_ms": q[49] * 1000,
-            "change_p95_ms": q[94] * 1000, "change_p99_ms": q[98] * 1000, "sqlite_bare_commits_per_s": bare}
+    return {
+        "tick_due_s": tick_due,
+        "tick_open_deals": n,
+        "tick_due_deals": due,
+        "tick_fired": report.rules_fired,
+        "tick_idle_s": statistics.median(idle),
+        "changes_per_s": len(latencies) / total,
+        "change_p50_ms": q[49] * 1000,
+        "change_p95_ms": q[94] * 1000,
+        "change_p99_ms": q[98] * 1000,
+        "sqlite_bare_commits_per_s": bare,
+    }
 
 
 def bare_commits_per_s(path: str, count: int = 500) -> float:
@@ -336,15 +425,25 @@ def bench_designer(log: Callable[[str], None]) -> dict[str, Any]:
     The engine does not import Streamlit, so the builder's own measurement runs as ``python -m benchmarks.designer``.
     """
     log("designer: rendering a 30-stage, 300-rule funnel (AppTest)")
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.designer"], cwd=SAMPLE_RULES.parent, capture_output=True,
-                          text=True, timeout=600, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.designer"],
+        cwd=SAMPLE_RULES.parent,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     try:
         data = json.loads(proc.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
         return {"designer_error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
-    return {"designer_stages": data["stages"], "designer_rules": data["rules"],
-            "designer_render_s": data["designer_first_run_s"], "designer_rerun_s": data["designer_rerun_s"],
-            **({"designer_error": "; ".join(data["errors"])} if data["errors"] else {})}
+    return {
+        "designer_stages": data["stages"],
+        "designer_rules": data["rules"],
+        "designer_render_s": data["designer_first_run_s"],
+        "designer_rerun_s": data["designer_rerun_s"],
+        **({"designer_error": "; ".join(data["errors"])} if data["errors"] else {}),
+    }
 
 
 def bench_load(seconds: float, deals: int, log: Callable[[str], None]) -> dict[str, Any]:
@@ -356,8 +455,12 @@ def bench_load(seconds: float, deals: int, log: Callable[[str], None]) -> dict[s
     with tempfile.TemporaryDirectory(prefix="conveyor-bench-load-") as tmp:
         log(f"load: {deals:,} deals changing for {seconds:g} s on SQLite, one engine")
         r = run_load(f"sqlite:///{Path(tmp) / 'load.db'}", deals=deals, seconds=seconds, engines=1)
-        out.update(load_sqlite_changes_per_s=r.changes_per_second, load_sqlite_firings_per_s=r.firings_per_second,
-                   load_sqlite_actions_per_s=r.actions_per_second, load_sqlite_ok=r.ok)
+        out.update(
+            load_sqlite_changes_per_s=r.changes_per_second,
+            load_sqlite_firings_per_s=r.firings_per_second,
+            load_sqlite_actions_per_s=r.actions_per_second,
+            load_sqlite_ok=r.ok,
+        )
     admin = os.environ.get("CONVEYOR_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
     try:
         url, drop = scratch_postgres(admin)
@@ -367,17 +470,27 @@ def bench_load(seconds: float, deals: int, log: Callable[[str], None]) -> dict[s
     try:
         log(f"load: {deals:,} deals changing for {seconds:g} s on PostgreSQL, two engines")
         r = run_load(url, deals=deals, seconds=seconds, engines=2)
-        out.update(load_postgresql_changes_per_s=r.changes_per_second,
-                   load_postgresql_firings_per_s=r.firings_per_second,
-                   load_postgresql_actions_per_s=r.actions_per_second, load_postgresql_ok=r.ok)
+        out.update(
+            load_postgresql_changes_per_s=r.changes_per_second,
+            load_postgresql_firings_per_s=r.firings_per_second,
+            load_postgresql_actions_per_s=r.actions_per_second,
+            load_postgresql_ok=r.ok,
+        )
     finally:
         drop()
     return out
 
 
-def run(n: int, *, changes: int | None = None, designer: bool = True, load_seconds: float = 0,
-        load_deals: int = 10_000, api_seconds: float = 5,
-        log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
+def run(
+    n: int,
+    *,
+    changes: int | None = None,
+    designer: bool = True,
+    load_seconds: float = 0,
+    load_deals: int = 10_000,
+    api_seconds: float = 5,
+    log: Callable[[str], None] = lambda _m: None,
+) -> dict[str, Any]:
     """Every figure of issue 5 as one dict (see ``KEYS``), plus the Designer's render time (issue 3)
     and, with ``load_seconds``, the load rates of issue 4."""
     if n < 10:
@@ -404,32 +517,63 @@ def table(r: dict[str, Any]) -> str:
     base = r["run_all_deals_per_s"]
     rows = [
         ("run_all (business-rules, per deal)", f"{base:,.0f} deals/s", "1.0×"),
-        ("compiled (closures, per deal)", f"{r['compiled_deals_per_s']:,.0f} deals/s",
-         f"{r['compiled_deals_per_s'] / base:.1f}×"),
-        (f"vectorised (masks, {r['deals']:,} deals)", f"{r['vectorised_deals_per_s']:,.0f} deals/s",
-         f"{r['vectorised_deals_per_s'] / base:.0f}×"),
-        (f"tick: {r['tick_open_deals']:,} open, {r['tick_due_deals']:,} due", f"{r['tick_due_s'] * 1000:,.1f} ms", ""),
+        (
+            "compiled (closures, per deal)",
+            f"{r['compiled_deals_per_s']:,.0f} deals/s",
+            f"{r['compiled_deals_per_s'] / base:.1f}×",
+        ),
+        (
+            f"vectorised (masks, {r['deals']:,} deals)",
+            f"{r['vectorised_deals_per_s']:,.0f} deals/s",
+            f"{r['vectorised_deals_per_s'] / base:.0f}×",
+        ),
+        (
+            f"tick: {r['tick_open_deals']:,} open, {r['tick_due_deals']:,} due",
+            f"{r['tick_due_s'] * 1000:,.1f} ms",
+            "",
+        ),
         ("tick: idle (nothing due)", f"{r['tick_idle_s'] * 1000:,.2f} ms", ""),
         ("changes through the API (SQLite)", f"{r['changes_per_s']:,.0f} changes/s", ""),
-        ("bare SQLite commits (WAL, synchronous=FULL)", f"{r['sqlite_bare_commits_per_s']:,.0f} commits/s", ""),
-        ("change latency p50 / p95 / p99",
-         f"{r['change_p50_ms']:.2f} / {r['change_p95_ms']:.2f} / {r['change_p99_ms']:.2f} ms", ""),
+        (
+            "bare SQLite commits (WAL, synchronous=FULL)",
+            f"{r['sqlite_bare_commits_per_s']:,.0f} commits/s",
+            "",
+        ),
+        (
+            "change latency p50 / p95 / p99",
+            f"{r['change_p50_ms']:.2f} / {r['change_p95_ms']:.2f} / {r['change_p99_ms']:.2f} ms",
+            "",
+        ),
         ("peak RSS", f"{r['peak_rss_mb']:,.0f} MB", ""),
     ]
     if "designer_render_s" in r:
-        rows.append((f"Designer render, {r['designer_stages']} stages / {r['designer_rules']} rules (AppTest)",
-                     f"{r['designer_render_s']:.2f} s (rerun {r['designer_rerun_s']:.2f} s)", ""))
+        rows.append(
+            (
+                f"Designer render, {r['designer_stages']} stages / {r['designer_rules']} rules (AppTest)",
+                f"{r['designer_render_s']:.2f} s (rerun {r['designer_rerun_s']:.2f} s)",
+                "",
+            )
+        )
     elif "designer_error" in r:
         rows.append(("Designer render", f"failed: {r['designer_error']}", ""))
     for backend, engines in (("sqlite", 1), ("postgresql", 2)):
         if f"load_{backend}_changes_per_s" in r:
-            rows.append((f"load, {backend}, {engines} engine(s), {r['load_seconds']:g} s",
-                         f"{r[f'load_{backend}_changes_per_s']:,.0f} changes/s, "
-                         f"{r[f'load_{backend}_actions_per_s']:,.0f} actions/s",
-                         "ok" if r[f"load_{backend}_ok"] else "LOST OR DOUBLED"))
+            rows.append(
+                (
+                    f"load, {backend}, {engines} engine(s), {r['load_seconds']:g} s",
+                    f"{r[f'load_{backend}_changes_per_s']:,.0f} changes/s, "
+                    f"{r[f'load_{backend}_actions_per_s']:,.0f} actions/s",
+                    "ok" if r[f"load_{backend}_ok"] else "LOST OR DOUBLED",
+                )
+            )
     if "api_events_per_s" in r:
-        rows.append(("HTTP API: events over httpx (uvicorn, SQLite)", f"{r['api_events_per_s']:,.0f} events/s",
-                     f"p99 {r['api_p99_ms']:.1f} ms"))
+        rows.append(
+            (
+                "HTTP API: events over httpx (uvicorn, SQLite)",
+                f"{r['api_events_per_s']:,.0f} events/s",
+                f"p99 {r['api_p99_ms']:.1f} ms",
+            )
+        )
     elif "api_error" in r:
         rows.append(("HTTP API", f"failed: {r['api_error']}", ""))
     if "load_postgresql_skipped" in r:

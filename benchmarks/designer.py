@@ -17,16 +17,36 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def big_funnel(stages: int = 30, rules: int = 300) -> dict[str, Any]:
     return {
-        "funnel": "bench_big", "name": "Benchmark funnel",
-        "stages": [{"id": f"s{i}", "name": f"Stage {i}", "kind": "won" if i == stages - 1 else "open"}
-                   for i in range(stages)],
+        "funnel": "bench_big",
+        "name": "Benchmark funnel",
+        "stages": [
+            {"id": f"s{i}", "name": f"Stage {i}", "kind": "won" if i == stages - 1 else "open"}
+            for i in range(stages)
+        ],
         "transitions": [{"from": f"s{i}", "to": f"s{i + 1}"} for i in range(stages - 1)],
-        "rules": [{
-            "id": f"r{j}", "name": f"Rule {j}",
-            "conditions": {"all": [{"name": "stage", "operator": "equal_to", "value": f"s{j % stages}"},
-                                   {"name": "hours_in_stage", "operator": "greater_than_or_equal_to", "value": j}]},
-            "actions": [{"name": "notify_manager", "params": {"text": "Deal {title} waits", "priority": "normal"}}],
-        } for j in range(rules)],
+        "rules": [
+            {
+                "id": f"r{j}",
+                "name": f"Rule {j}",
+                "conditions": {
+                    "all": [
+                        {"name": "stage", "operator": "equal_to", "value": f"s{j % stages}"},
+                        {
+                            "name": "hours_in_stage",
+                            "operator": "greater_than_or_equal_to",
+                            "value": j,
+                        },
+                    ]
+                },
+                "actions": [
+                    {
+                        "name": "notify_manager",
+                        "params": {"text": "Deal {title} waits", "priority": "normal"},
+                    }
+                ],
+            }
+            for j in range(rules)
+        ],
     }
 
 
@@ -68,8 +88,13 @@ def measure_designer(stages: int = 30, rules: int = 300) -> dict[str, Any]:
                 os.environ.pop("CONVEYOR_DB", None)
             else:
                 os.environ["CONVEYOR_DB"] = old
-    return {"stages": stages, "rules": rules, "designer_first_run_s": round(cold, 3),
-            "designer_rerun_s": round(warm, 3), "errors": failed}
+    return {
+        "stages": stages,
+        "rules": rules,
+        "designer_first_run_s": round(cold, 3),
+        "designer_rerun_s": round(warm, 3),
+        "errors": failed,
+    }
 
 
 if __name__ == "__main__":

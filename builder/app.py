@@ -36,7 +36,9 @@ pages = {
     "Design": [
         # Streamlit serves the default page only at "/" (its url_path then answers "Page not found"), so
         # the default is this hidden page and the Designer keeps a real address: links to /designer work.
-        st.Page(home, title="Conveyor", icon="🛠️", url_path="home", default=True, visibility="hidden"),
+        st.Page(
+            home, title="Conveyor", icon="🛠️", url_path="home", default=True, visibility="hidden"
+        ),
         st.Page(designer.render, title="Designer", icon="🗺️", url_path="designer"),
         st.Page(rule_editor.render, title="Rule editor", icon="🧩", url_path="rules"),
         st.Page(versions.render, title="Versions & import/export", icon="🗂️", url_path="versions"),

@@ -91,21 +91,27 @@ def _builtin_variable_order() -> list[str]:
     from engine.rules.registry import BUILTINS
 
     times = [v.name for v in BUILTINS if v.is_time]
-    return ["stage", *times, *(v.name for v in BUILTINS if v.name != "stage" and v.name not in times)]
+    return [
+        "stage",
+        *times,
+        *(v.name for v in BUILTINS if v.name != "stage" and v.name not in times),
+    ]
 
 
 _BUILTIN_ORDER = _builtin_variable_order()
 
 
-def _variable_rank(name: str, fields: list[str], events: tuple[str, ...] | list[str] = ()) -> tuple[int, int, str]:
+def _variable_rank(
+    name: str, fields: list[str], events: tuple[str, ...] | list[str] = ()
+) -> tuple[int, int, str]:
     # export_rule_data lists variables by their Python name; a widget shows them in reading order:
     # built-ins, then each declared event with its "hours since", then the custom fields.
     if name in _BUILTIN_ORDER:
         return (0, _BUILTIN_ORDER.index(name), name)
     if name in events:
         return (1, 2 * events.index(name), name)
-    if name.startswith("hours_since_") and name[len("hours_since_"):] in events:
-        return (1, 2 * events.index(name[len("hours_since_"):]) + 1, name)
+    if name.startswith("hours_since_") and name[len("hours_since_") :] in events:
+        return (1, 2 * events.index(name[len("hours_since_") :]) + 1, name)
     if name in fields:
         return (2, fields.index(name), name)
     return (3, 0, name)
@@ -114,13 +120,24 @@ def _variable_rank(name: str, fields: list[str], events: tuple[str, ...] | list[
 class RuleData:
     """``export_rule_data`` indexed for widgets, plus the funnel's stage ids and known funnels."""
 
-    def __init__(self, data: dict[str, Any], stage_ids: list[str], stage_names: dict[str, str],
-                 funnels: list[str], fields: list[str] | None = None, events: list[str] | None = None):
+    def __init__(
+        self,
+        data: dict[str, Any],
+        stage_ids: list[str],
+        stage_names: dict[str, str],
+        funnels: list[str],
+        fields: list[str] | None = None,
+        events: list[str] | None = None,
+    ):
         # ``fields``: the funnel's custom field names in document order (variable lists end with them);
         # ``events``: its declared event names in document order (their variables come before the fields).
         fields, names = list(fields or []), list(events or [])
-        self.variables = {v["name"]: v for v in sorted(data["variables"],
-                                                       key=lambda v: _variable_rank(v["name"], fields, names))}
+        self.variables = {
+            v["name"]: v
+            for v in sorted(
+                data["variables"], key=lambda v: _variable_rank(v["name"], fields, names)
+            )
+        }
         self.operators = {t: ops for t, ops in data["variable_type_operators"].items()}
         self.actions = {a["name"]: a for a in data["actions"]}
         self.stage_ids = stage_ids
@@ -166,8 +183,11 @@ def watched_stage(rule: dict[str, Any]) -> str | None:
 
 
 def move_targets(rule: dict[str, Any]) -> list[str]:
-    return [a.get("params", {}).get("to_stage") for a in rule.get("actions", [])
-            if a.get("name") == "move_to_stage" and a.get("params", {}).get("to_stage")]
+    return [
+        a.get("params", {}).get("to_stage")
+        for a in rule.get("actions", [])
+        if a.get("name") == "move_to_stage" and a.get("params", {}).get("to_stage")
+    ]
 
 
 class _Sentence(Visitor[str]):
@@ -227,7 +247,9 @@ def rule_node_id(rid: str) -> str:
     return f"rule:{rid}"
 
 
-def graph_elements(doc: dict[str, Any], rd: RuleData, selected: str | None = None) -> tuple[list, list]:
+def graph_elements(
+    doc: dict[str, Any], rd: RuleData, selected: str | None = None
+) -> tuple[list, list]:
     """agraph nodes and edges for a document (positions fixed, titles escaped)."""
     from streamlit_agraph import Edge, Node
 
@@ -239,23 +261,43 @@ def graph_elements(doc: dict[str, Any], rd: RuleData, selected: str | None = Non
         guard = (s.get("guard") or {}).get("required_fields") or []
         # Plain text with line breaks (the tooltip uses innerText); it starts with a fixed word because
         # the component window.open()s a title on double click and must never get a user URL.
-        title = (f"Stage: {esc(s['name'])}\nid: {esc(s['id'])} · {esc(kind)}"
-                 + (f"\nrequired to enter: {esc(', '.join(guard))}" if guard else "")
-                 + "\nclick to edit")
+        title = (
+            f"Stage: {esc(s['name'])}\nid: {esc(s['id'])} · {esc(kind)}"
+            + (f"\nrequired to enter: {esc(', '.join(guard))}" if guard else "")
+            + "\nclick to edit"
+        )
         nid = stage_node_id(s["id"])
-        nodes.append(Node(
-            id=nid, label=canvas_label(s["name"], 40) + ("  🔒" if guard else ""), title=title,
-            shape="box", x=pos["x"], y=pos["y"], size=30,
-            color={"background": KIND_COLOURS.get(kind, "#2563EB"),
-                   "border": "#111827" if nid == selected else KIND_COLOURS.get(kind, "#2563EB")},
-            borderWidth=4 if nid == selected else 1,
-            font={"color": "#FFFFFF", "size": 18, "face": "Inter, Arial"}, margin=12,
-            widthConstraint={"minimum": 120, "maximum": 200},
-        ))
+        nodes.append(
+            Node(
+                id=nid,
+                label=canvas_label(s["name"], 40) + ("  🔒" if guard else ""),
+                title=title,
+                shape="box",
+                x=pos["x"],
+                y=pos["y"],
+                size=30,
+                color={
+                    "background": KIND_COLOURS.get(kind, "#2563EB"),
+                    "border": "#111827" if nid == selected else KIND_COLOURS.get(kind, "#2563EB"),
+                },
+                borderWidth=4 if nid == selected else 1,
+                font={"color": "#FFFFFF", "size": 18, "face": "Inter, Arial"},
+                margin=12,
+                widthConstraint={"minimum": 120, "maximum": 200},
+            )
+        )
     for t in doc.get("transitions", []):
         if t.get("from") in stage_ids and t.get("to") in stage_ids:
-            edges.append(Edge(source=stage_node_id(t["from"]), target=stage_node_id(t["to"]),
-                              color="#64748B", width=2, arrows="to", smooth={"type": "curvedCW", "roundness": 0.12}))
+            edges.append(
+                Edge(
+                    source=stage_node_id(t["from"]),
+                    target=stage_node_id(t["to"]),
+                    color="#64748B",
+                    width=2,
+                    arrows="to",
+                    smooth={"type": "curvedCW", "roundness": 0.12},
+                )
+            )
     for r in doc.get("rules", []):
         pos = r.get("position") or {"x": 0, "y": 0}
         enabled = r.get("enabled", True)
@@ -264,27 +306,59 @@ def graph_elements(doc: dict[str, Any], rd: RuleData, selected: str | None = Non
             colour = RULE_DISABLED_COLOUR
         nid = rule_node_id(r["id"])
         when = describe_condition(r.get("conditions"), rd)
-        title = (f"Rule: {esc(r.get('name') or r['id'])}" + ("" if enabled else " (disabled)")
-                 + f"\nwhen {esc(canvas_label(when, 140))}"
-                 + f"\nthen {esc(canvas_label('; '.join(describe_action(a, rd) for a in r.get('actions', [])), 140))}")
-        nodes.append(Node(
-            # Fit-to-view zooms the canvas out to about half size: a larger font, wrapped onto two short
-            # lines (widthConstraint), stays readable without running into the neighbouring rules.
-            id=nid, label=canvas_label(r.get("name") or r["id"], 30), title=title, shape="dot",
-            size=14 if nid == selected else 9, x=pos["x"], y=pos["y"],
-            color={"background": colour, "border": "#111827" if nid == selected else colour},
-            borderWidth=3 if nid == selected else 1,
-            font={"size": 21, "color": "#1F2937", "face": "Inter, Arial", "background": "rgba(255,255,255,0.85)"},
-            widthConstraint={"maximum": 190},
-        ))
+        title = (
+            f"Rule: {esc(r.get('name') or r['id'])}"
+            + ("" if enabled else " (disabled)")
+            + f"\nwhen {esc(canvas_label(when, 140))}"
+            + f"\nthen {esc(canvas_label('; '.join(describe_action(a, rd) for a in r.get('actions', [])), 140))}"
+        )
+        nodes.append(
+            Node(
+                # Fit-to-view zooms the canvas out to about half size: a larger font, wrapped onto two short
+                # lines (widthConstraint), stays readable without running into the neighbouring rules.
+                id=nid,
+                label=canvas_label(r.get("name") or r["id"], 30),
+                title=title,
+                shape="dot",
+                size=14 if nid == selected else 9,
+                x=pos["x"],
+                y=pos["y"],
+                color={"background": colour, "border": "#111827" if nid == selected else colour},
+                borderWidth=3 if nid == selected else 1,
+                font={
+                    "size": 21,
+                    "color": "#1F2937",
+                    "face": "Inter, Arial",
+                    "background": "rgba(255,255,255,0.85)",
+                },
+                widthConstraint={"maximum": 190},
+            )
+        )
         sid = watched_stage(r)
         if sid in stage_ids:
-            edges.append(Edge(source=nid, target=stage_node_id(sid), color="#FCD34D", width=1,
-                              arrows="", dashes=True))
+            edges.append(
+                Edge(
+                    source=nid,
+                    target=stage_node_id(sid),
+                    color="#FCD34D",
+                    width=1,
+                    arrows="",
+                    dashes=True,
+                )
+            )
         for target in move_targets(r):
             if target in stage_ids:
-                edges.append(Edge(source=nid, target=stage_node_id(target), color=colour, width=2,
-                                  arrows="to", dashes=[6, 4], smooth={"type": "curvedCCW", "roundness": 0.2}))
+                edges.append(
+                    Edge(
+                        source=nid,
+                        target=stage_node_id(target),
+                        color=colour,
+                        width=2,
+                        arrows="to",
+                        dashes=[6, 4],
+                        smooth={"type": "curvedCCW", "roundness": 0.2},
+                    )
+                )
     return nodes, edges
 
 
@@ -292,10 +366,22 @@ def graph_config(height: int = 560) -> Any:
     from streamlit_agraph import Config
 
     # Physics off: positions come from the document, so a rerun or a click never reshuffles the layout.
-    return Config(width="100%", height=height, directed=True, physics=False, hierarchical=False,
-                  interaction={"hover": True, "dragNodes": False, "zoomView": True, "dragView": True,
-                               "tooltipDelay": 150},
-                  nodes={"shadow": False}, edges={"selectionWidth": 2})
+    return Config(
+        width="100%",
+        height=height,
+        directed=True,
+        physics=False,
+        hierarchical=False,
+        interaction={
+            "hover": True,
+            "dragNodes": False,
+            "zoomView": True,
+            "dragView": True,
+            "tooltipDelay": 150,
+        },
+        nodes={"shadow": False},
+        edges={"selectionWidth": 2},
+    )
 
 
 # -- problems -----------------------------------------------------------------------------------------
@@ -309,9 +395,9 @@ def row_number(path: str) -> str:
 
 def describe_path(path: str, rule_prefix: str) -> str:
     """Where in the rule editor a JSON path points: ``condition row 2.1 — operator``."""
-    rest = path[len(rule_prefix):].lstrip(".")
+    rest = path[len(rule_prefix) :].lstrip(".")
     if rest.startswith("conditions"):
-        cond = rest[len("conditions"):]
+        cond = rest[len("conditions") :]
         num = row_number(cond)
         leaf = cond.rsplit(".", 1)[-1] if "." in cond and not cond.endswith("]") else ""
         where = f"condition row {num}" if num else "conditions"
@@ -325,8 +411,11 @@ def describe_path(path: str, rule_prefix: str) -> str:
 
 
 def problems_under(problems: list[Problem], prefix: str) -> list[Problem]:
-    return [p for p in problems if p.path == prefix or p.path.startswith(prefix + ".")
-            or p.path.startswith(prefix + "[")]
+    return [
+        p
+        for p in problems
+        if p.path == prefix or p.path.startswith(prefix + ".") or p.path.startswith(prefix + "[")
+    ]
 
 
 # -- the condition builder -----------------------------------------------------------------------------
@@ -348,18 +437,38 @@ def _value_widget(rd: RuleData, var: str, op: dict[str, Any], value: Any, key: s
         return None
     if it == "numeric":
         start = value if isinstance(value, int | float) and not isinstance(value, bool) else 0
-        out = st.number_input("Value", value=float(start), step=1.0, format="%g", key=key, label_visibility="collapsed")
+        out = st.number_input(
+            "Value",
+            value=float(start),
+            step=1.0,
+            format="%g",
+            key=key,
+            label_visibility="collapsed",
+        )
         return int(out) if float(out).is_integer() else out
     options = rd.value_options(var)
-    if options and (it == "select" or (var == "stage" and op["name"] in ("equal_to", "equal_to_case_insensitive"))):
+    if options and (
+        it == "select"
+        or (var == "stage" and op["name"] in ("equal_to", "equal_to_case_insensitive"))
+    ):
         if isinstance(value, str) and value not in options:
             options = [*options, value]  # keep an unknown value visible so its error can be read
         idx = options.index(value) if value in options else 0
         fmt = rd.stage_label if var == "stage" else str
-        return st.selectbox("Value", options, index=idx, key=f"{key}:{labels_key(map(fmt, options))}", format_func=fmt,
-                            label_visibility="collapsed")
-    return st.text_input("Value", value=value if isinstance(value, str) else "", key=key,
-                         label_visibility="collapsed")
+        return st.selectbox(
+            "Value",
+            options,
+            index=idx,
+            key=f"{key}:{labels_key(map(fmt, options))}",
+            format_func=fmt,
+            label_visibility="collapsed",
+        )
+    return st.text_input(
+        "Value",
+        value=value if isinstance(value, str) else "",
+        key=key,
+        label_visibility="collapsed",
+    )
 
 
 class _ConditionEditor(Visitor[AllOf | AnyOf | Condition | None]):
@@ -375,33 +484,52 @@ class _ConditionEditor(Visitor[AllOf | AnyOf | Condition | None]):
         self.change: str | None = None
 
     def key_of(self, path: str) -> str:
-        return self.key + "".join(f".{i}" for i in _INDEX.findall(path[len(self.root):]))
+        return self.key + "".join(f".{i}" for i in _INDEX.findall(path[len(self.root) :]))
 
     def group(self, node: Group, path: str) -> AllOf | AnyOf | None:
-        key, depth = self.key_of(path), len(_INDEX.findall(path[len(self.root):]))
+        key, depth = self.key_of(path), len(_INDEX.findall(path[len(self.root) :]))
         kind = node.kind
         children: list[Any] = list(self.children(node, path))
         with st.container(border=True):
             head = st.columns([3, 1.3, 1.3, 1])
             label = {"all": "ALL of these are true", "any": "ANY of these is true"}
             new_kind = head[0].radio(
-                "Group", ["all", "any"], index=0 if kind == "all" else 1, horizontal=True,
-                format_func=label.get, key=f"{key}:kind", label_visibility="collapsed")
+                "Group",
+                ["all", "any"],
+                index=0 if kind == "all" else 1,
+                horizontal=True,
+                format_func=label.get,
+                key=f"{key}:kind",
+                label_visibility="collapsed",
+            )
             added: list[AllOf | AnyOf | Condition] = []
-            if head[1].button("+ Condition", key=f"{key}:addc", help="Add a condition row to this group"):
-                added.append(Condition(name="hours_in_stage", operator="greater_than_or_equal_to", value=24))
+            if head[1].button(
+                "+ Condition", key=f"{key}:addc", help="Add a condition row to this group"
+            ):
+                added.append(
+                    Condition(name="hours_in_stage", operator="greater_than_or_equal_to", value=24)
+                )
                 self.change = "added a condition"
-            if depth < 4 and head[2].button("+ Group", key=f"{key}:addg", help="Add a nested all/any group"):
-                added.append(AnyOf(any=[Condition(name="has_manager", operator="is_true", value=None)]))
+            if depth < 4 and head[2].button(
+                "+ Group", key=f"{key}:addg", help="Add a nested all/any group"
+            ):
+                added.append(
+                    AnyOf(any=[Condition(name="has_manager", operator="is_true", value=None)])
+                )
                 self.change = "added a group"
-            if depth > 0 and head[3].button("✕ Group", key=f"{key}:delg", help="Remove this whole group"):
+            if depth > 0 and head[3].button(
+                "✕ Group", key=f"{key}:delg", help="Remove this whole group"
+            ):
                 self.change = "removed a group"
                 return None
             for p in problems_under(self.problems, path):
                 if p.path in (path, f"{path}.{kind}"):
                     st.error(f"{p.message}")
-            kept = [edited for edited in (self.visit(child, child_path) for child_path, child in children)
-                    if edited is not None]
+            kept = [
+                edited
+                for edited in (self.visit(child, child_path) for child_path, child in children)
+                if edited is not None
+            ]
         items = [*kept, *added]
         return AllOf(all=items) if new_kind == "all" else AnyOf(any=items)
 
@@ -413,8 +541,9 @@ class _ConditionEditor(Visitor[AllOf | AnyOf | Condition | None]):
         return leaf
 
 
-def condition_builder(node: Group, rd: RuleData, key: str, path: str,
-                      problems: list[Problem]) -> tuple[AllOf | AnyOf, str | None]:
+def condition_builder(
+    node: Group, rd: RuleData, key: str, path: str, problems: list[Problem]
+) -> tuple[AllOf | AnyOf, str | None]:
     """Render a group (all/any with children) and return ``(new group, structural change or None)``.
 
     A structural change (add/remove a row or group) is returned as a message; the caller applies
@@ -425,27 +554,41 @@ def condition_builder(node: Group, rd: RuleData, key: str, path: str,
     return (edited if isinstance(edited, AllOf | AnyOf) else AllOf(all=[])), editor.change
 
 
-def condition_row(node: Condition, rd: RuleData, key: str, path: str,
-                  problems: list[Problem]) -> tuple[Condition, bool]:
+def condition_row(
+    node: Condition, rd: RuleData, key: str, path: str, problems: list[Problem]
+) -> tuple[Condition, bool]:
     """One ``variable → operator → value`` row; returns the new leaf and whether it was removed."""
     cols = st.columns([0.35, 2.6, 1.6, 2.4, 0.45])
-    cols[0].markdown(f"<div style='padding-top:0.45rem;color:#6B7280;font-size:0.8rem'>{row_number(path.split('conditions', 1)[-1])}</div>",
-                     unsafe_allow_html=True)
+    cols[0].markdown(
+        f"<div style='padding-top:0.45rem;color:#6B7280;font-size:0.8rem'>{row_number(path.split('conditions', 1)[-1])}</div>",
+        unsafe_allow_html=True,
+    )
     names = list(rd.variables)
     var = node.name
     if var not in names:
         names = [*names, str(var)]
     with cols[1]:
-        var = st.selectbox("Variable", names, index=names.index(str(var)), key=f"{key}:var",
-                           format_func=rd.var_label, label_visibility="collapsed")
+        var = st.selectbox(
+            "Variable",
+            names,
+            index=names.index(str(var)),
+            key=f"{key}:var",
+            format_func=rd.var_label,
+            label_visibility="collapsed",
+        )
     ops = rd.ops_for(var)
     op_names = [o["name"] for o in ops]
     op_name = node.operator if node.operator in op_names else (op_names[0] if op_names else "")
     with cols[2]:
         if ops:
-            op_name = st.selectbox("Operator", op_names, index=op_names.index(op_name), key=f"{key}:op:{var}",
-                                   format_func=lambda n: op_label(next(o for o in ops if o["name"] == n)),
-                                   label_visibility="collapsed")
+            op_name = st.selectbox(
+                "Operator",
+                op_names,
+                index=op_names.index(op_name),
+                key=f"{key}:op:{var}",
+                format_func=lambda n: op_label(next(o for o in ops if o["name"] == n)),
+                label_visibility="collapsed",
+            )
         else:
             st.caption("no operators")
     op = next((o for o in ops if o["name"] == op_name), None)
@@ -453,7 +596,11 @@ def condition_row(node: Condition, rd: RuleData, key: str, path: str,
     with cols[3]:
         if op is not None:
             if var != node.name or op_name != node.operator:
-                value = _default_value(rd, var, op) if (var != node.name or op["input_type"] == "none") else value
+                value = (
+                    _default_value(rd, var, op)
+                    if (var != node.name or op["input_type"] == "none")
+                    else value
+                )
             value = _value_widget(rd, var, op, value, f"{key}:val:{var}:{op_name}")
     removed = cols[4].button("✕", key=f"{key}:del", help="Remove this condition")
     for p in problems_under(problems, path):
@@ -467,14 +614,24 @@ def _param_widget(rd: RuleData, action: str, decl: dict[str, Any], value: Any, k
     label = decl.get("label", name) + ("" if decl.get("required", True) else " (optional)")
     if ftype == "numeric":
         if not decl.get("required", True):
-            raw = st.text_input(label, value="" if value is None else str(value), key=key,
-                                help="Leave empty to use the default")
+            raw = st.text_input(
+                label,
+                value="" if value is None else str(value),
+                key=key,
+                help="Leave empty to use the default",
+            )
             try:
-                return None if raw.strip() == "" else (int(float(raw)) if float(raw).is_integer() else float(raw))
+                return (
+                    None
+                    if raw.strip() == ""
+                    else (int(float(raw)) if float(raw).is_integer() else float(raw))
+                )
             except ValueError:
                 return raw  # the validator names the field and says a number is needed
         start = value if isinstance(value, int | float) and not isinstance(value, bool) else 0
-        out = st.number_input(label, value=float(start), min_value=0.0, step=1.0, format="%g", key=key)
+        out = st.number_input(
+            label, value=float(start), min_value=0.0, step=1.0, format="%g", key=key
+        )
         return int(out) if float(out).is_integer() else out
     if ftype == "select":
         options = list(decl.get("options") or [])
@@ -492,23 +649,38 @@ def _param_widget(rd: RuleData, action: str, decl: dict[str, Any], value: Any, k
         else:  # an absent optional param shows "(default)" so viewing a rule never changes it
             default = "" if not decl.get("required", True) else (options[0] if options else "")
         idx = options.index(default) if default in options else 0
-        out = st.selectbox(label, options, index=idx, key=f"{key}:{labels_key(map(fmt, options))}",
-                           format_func=lambda v: fmt(v) if v else "(default)")
+        out = st.selectbox(
+            label,
+            options,
+            index=idx,
+            key=f"{key}:{labels_key(map(fmt, options))}",
+            format_func=lambda v: fmt(v) if v else "(default)",
+        )
         return out if out != "" else None
-    hint = ("You may use {title}, {manager_name}, {amount}, {invoice_number} and the funnel's field names in braces"
-            if name in ("title", "text", "subject") else None)
+    hint = (
+        "You may use {title}, {manager_name}, {amount}, {invoice_number} and the funnel's field names in braces"
+        if name in ("title", "text", "subject")
+        else None
+    )
     if isinstance(value, dict):
         # A template given per language ({"uk": …, "en": …}): one box each, so editing keeps them all.
-        return {lang: st.text_input(f"{label} ({lang})", value=text if isinstance(text, str) else "",
-                                    key=f"{key}:{lang}", help=hint)
-                for lang, text in value.items()}
+        return {
+            lang: st.text_input(
+                f"{label} ({lang})",
+                value=text if isinstance(text, str) else "",
+                key=f"{key}:{lang}",
+                help=hint,
+            )
+            for lang, text in value.items()
+        }
     out = st.text_input(label, value=value if isinstance(value, str) else "", key=key, help=hint)
     # An optional text left empty is absent (its default applies), not an empty template.
     return out if (out or decl.get("required", True)) else None
 
 
-def actions_editor(actions: list[dict[str, Any]], rd: RuleData, key: str, path: str,
-                   problems: list[Problem]) -> tuple[list[dict[str, Any]], str | None]:
+def actions_editor(
+    actions: list[dict[str, Any]], rd: RuleData, key: str, path: str, problems: list[Problem]
+) -> tuple[list[dict[str, Any]], str | None]:
     """The rule's action list; parameter widgets come from each action's declared params."""
     out: list[dict[str, Any]] = []
     change = None
@@ -517,12 +689,22 @@ def actions_editor(actions: list[dict[str, Any]], rd: RuleData, key: str, path: 
         apath = f"{path}[{i}]"
         with st.container(border=True):
             top = st.columns([0.35, 5, 0.5])
-            top[0].markdown(f"<div style='padding-top:0.45rem;color:#6B7280'>{i + 1}</div>", unsafe_allow_html=True)
+            top[0].markdown(
+                f"<div style='padding-top:0.45rem;color:#6B7280'>{i + 1}</div>",
+                unsafe_allow_html=True,
+            )
             current = action.get("name")
             opts = names if current in names else [*names, str(current)]
-            name = top[1].selectbox("Action", opts, index=opts.index(str(current)), key=f"{key}.{i}:name",
-                                    format_func=lambda n: rd.actions[n]["label"] if n in rd.actions else f"{n} (unknown)",
-                                    label_visibility="collapsed")
+            name = top[1].selectbox(
+                "Action",
+                opts,
+                index=opts.index(str(current)),
+                key=f"{key}.{i}:name",
+                format_func=lambda n: (
+                    rd.actions[n]["label"] if n in rd.actions else f"{n} (unknown)"
+                ),
+                label_visibility="collapsed",
+            )
             if top[2].button("✕", key=f"{key}.{i}:del", help="Remove this action"):
                 change = "removed an action"
                 continue
@@ -533,16 +715,26 @@ def actions_editor(actions: list[dict[str, Any]], rd: RuleData, key: str, path: 
                 cols = st.columns(min(len(decls), 3))
                 for j, d in enumerate(decls):
                     with cols[j % len(cols)]:
-                        v = _param_widget(rd, name, d, params.get(d["name"]), f"{key}.{i}:{name}:{d['name']}")
+                        v = _param_widget(
+                            rd, name, d, params.get(d["name"]), f"{key}.{i}:{name}:{d['name']}"
+                        )
                     if v is not None:
                         new_params[d["name"]] = v
             if new_params.get("priority") == "high":
-                st.markdown("<span style='background:#FEE2E2;color:#B91C1C;font-weight:600;padding:2px 8px;"
-                            "border-radius:6px'>HIGH PRIORITY</span>", unsafe_allow_html=True)
+                st.markdown(
+                    "<span style='background:#FEE2E2;color:#B91C1C;font-weight:600;padding:2px 8px;"
+                    "border-radius:6px'>HIGH PRIORITY</span>",
+                    unsafe_allow_html=True,
+                )
             for p in problems_under(problems, apath):
                 st.error(f"Action {i + 1}: {p.message}")
             out.append({"name": name, "params": new_params})
     if st.button("+ Action", key=f"{key}:add"):
-        out.append({"name": "notify_manager", "params": {"text": "Deal {title} needs attention", "priority": "normal"}})
+        out.append(
+            {
+                "name": "notify_manager",
+                "params": {"text": "Deal {title} needs attention", "priority": "normal"},
+            }
+        )
         change = "added an action"
     return out, change

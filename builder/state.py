@@ -33,7 +33,9 @@ def _conveyor(url: str) -> Conveyor:
     try:
         return Conveyor(url)
     except SQLAlchemyError as exc:
-        raise DatabaseUnavailable(f"cannot open the database {_safe_url(url)}: {_short(exc)}") from exc
+        raise DatabaseUnavailable(
+            f"cannot open the database {_safe_url(url)}: {_short(exc)}"
+        ) from exc
 
 
 def get_conveyor() -> Conveyor:
@@ -79,8 +81,10 @@ def error_message(exc: Exception, what: str = "The change") -> str:
     ``what`` names the thing being saved, for refusals by the database ("The deal could not be saved").
     """
     if isinstance(exc, DatabaseUnavailable):
-        return (f"The database is not available: {exc}. Check CONVEYOR_DB (or `conveyor builder --db`) "
-                "and reload the page.")
+        return (
+            f"The database is not available: {exc}. Check CONVEYOR_DB (or `conveyor builder --db`) "
+            "and reload the page."
+        )
     if isinstance(exc, ConveyorError):
         return str(exc)
     if isinstance(exc, OperationalError):
@@ -110,6 +114,7 @@ def page_boundary(render: Callable[[], None]) -> Callable[[], None]:
     Streamlit's own control flow (``st.rerun``, ``st.stop``, ``st.switch_page``) raises
     BaseException subclasses and passes through untouched.
     """
+
     @functools.wraps(render)
     def guarded() -> None:
         try:
@@ -151,8 +156,12 @@ def load_draft(funnel: str, *, reset: bool = False) -> dict[str, Any]:
 
     key = _draft_key(funnel)
     active = _active_version(funnel)
-    if key in st.session_state and not reset and not is_dirty(funnel) \
-            and st.session_state.get(_version_key(funnel)) != active:
+    if (
+        key in st.session_state
+        and not reset
+        and not is_dirty(funnel)
+        and st.session_state.get(_version_key(funnel)) != active
+    ):
         reset = True  # saved or rolled back elsewhere (another tab, the CLI): show the new active version
     if reset or key not in st.session_state:
         doc = get_reader().ruleset(funnel).to_document()
@@ -194,7 +203,9 @@ def bump(funnel: str) -> None:
 
 def is_dirty(funnel: str) -> bool:
     key = _draft_key(funnel)
-    return key in st.session_state and _canonical(st.session_state[key]) != st.session_state.get(_base_key(funnel))
+    return key in st.session_state and _canonical(st.session_state[key]) != st.session_state.get(
+        _base_key(funnel)
+    )
 
 
 def draft_problems(doc: dict[str, Any]) -> list[Problem]:
@@ -225,11 +236,18 @@ def funnel_picker(where: Any = None) -> str | None:
         return None
     ids = [f for f, _ in funnels]
     names = dict(funnels)
-    return shared_funnel_picker(where or st, ids, lambda f: f"{names[f]} ({f})", FUNNEL_KEY, _main_funnel)
+    return shared_funnel_picker(
+        where or st, ids, lambda f: f"{names[f]} ({f})", FUNNEL_KEY, _main_funnel
+    )
 
 
-def shared_funnel_picker(where: Any, ids: list[str], label: Callable[[str], str], key: str,
-                         default: Callable[[list[str]], str]) -> str:
+def shared_funnel_picker(
+    where: Any,
+    ids: list[str],
+    label: Callable[[str], str],
+    key: str,
+    default: Callable[[list[str]], str],
+) -> str:
     """A "Funnel" selectbox (widget key ``key``) showing the ONE funnel choice every page shares.
 
     The choice lives under FUNNEL_CHOICE, never only in a widget: Streamlit gives a picker a new
@@ -277,31 +295,50 @@ def save_bar(funnel: str, place: str) -> None:
     doc = load_draft(funnel)
     problems = draft_problems(doc)
     with st.container(border=True):
-        st.warning("**Unsaved changes** in this funnel. Save them as a new version to make them active.", icon="✏️")
+        st.warning(
+            "**Unsaved changes** in this funnel. Save them as a new version to make them active.",
+            icon="✏️",
+        )
         base, active = draft_base_version(funnel), _active_version(funnel)
         if base != active:
-            st.info(f"These changes were made to version {base}; version {active} is active now. "
-                    "Saving makes your draft the newest version; Discard to start from the active one.")
+            st.info(
+                f"These changes were made to version {base}; version {active} is active now. "
+                "Saving makes your draft the newest version; Discard to start from the active one."
+            )
         cols = st.columns([4, 1, 1])
-        comment = cols[0].text_input("Comment for the new version (optional)", key=f"owner_comment:{place}",
-                                     placeholder="e.g. reminder after 12 h instead of 24 h")
+        comment = cols[0].text_input(
+            "Comment for the new version (optional)",
+            key=f"owner_comment:{place}",
+            placeholder="e.g. reminder after 12 h instead of 24 h",
+        )
         cols[1].markdown("<div style='height:1.75rem'></div>", unsafe_allow_html=True)
-        save = cols[1].button("💾 Save version", type="primary", key=f"owner_save:{place}",
-                              disabled=bool(problems), width="stretch")
+        save = cols[1].button(
+            "💾 Save version",
+            type="primary",
+            key=f"owner_save:{place}",
+            disabled=bool(problems),
+            width="stretch",
+        )
         cols[2].markdown("<div style='height:1.75rem'></div>", unsafe_allow_html=True)
         if cols[2].button("Discard", key=f"owner_discard:{place}", width="stretch"):
             discard_draft(funnel)
             st.rerun()
         if problems:
-            st.error(f"The draft cannot be saved: {len(problems)} problem(s).\n\n"
-                     + "\n".join(f"- `{p.path or 'document'}`: {p.message}" for p in problems[:20]))
+            st.error(
+                f"The draft cannot be saved: {len(problems)} problem(s).\n\n"
+                + "\n".join(f"- `{p.path or 'document'}`: {p.message}" for p in problems[:20])
+            )
         if save:
             try:
                 info = save_draft(funnel, comment)
             except RuleSetInvalid as exc:
-                st.error("Not saved:\n\n" + "\n".join(f"- `{p.path}`: {p.message}" for p in exc.problems))
+                st.error(
+                    "Not saved:\n\n" + "\n".join(f"- `{p.path}`: {p.message}" for p in exc.problems)
+                )
             except (ConveyorError, SQLAlchemyError) as exc:
-                st.error(f"Not saved: {error_message(exc, 'The new version')} Your draft is kept; try again.")
+                st.error(
+                    f"Not saved: {error_message(exc, 'The new version')} Your draft is kept; try again."
+                )
             else:
                 st.session_state["owner_flash"] = f"Saved version {info.version} of '{funnel}'."
                 st.rerun()

@@ -53,7 +53,9 @@ def display_zone(strict: bool = False) -> ZoneInfo:
             raise ValueError(message) from None
         if name not in _warned_zones:
             _warned_zones.add(name)
-            logging.getLogger(__name__).warning("%s; showing times in %s", message, DEFAULT_DISPLAY_ZONE)
+            logging.getLogger(__name__).warning(
+                "%s; showing times in %s", message, DEFAULT_DISPLAY_ZONE
+            )
         return ZoneInfo(DEFAULT_DISPLAY_ZONE)
 
 

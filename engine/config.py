@@ -39,8 +39,19 @@ from engine.document.suggestions import suggest
 from engine.errors import ConveyorError
 
 __all__ = [
-    "CHANNEL_NAMES", "CONFIG_ENV", "ChannelConfig", "Config", "ConfigInvalid", "RecordChannel", "SmtpChannel",
-    "TelegramChannel", "TwilioChannel", "WebhookChannel", "config_path", "load_config", "parse_config",
+    "CHANNEL_NAMES",
+    "CONFIG_ENV",
+    "ChannelConfig",
+    "Config",
+    "ConfigInvalid",
+    "RecordChannel",
+    "SmtpChannel",
+    "TelegramChannel",
+    "TwilioChannel",
+    "WebhookChannel",
+    "config_path",
+    "load_config",
+    "parse_config",
 ]
 
 #: The environment variable naming the config file (``--config`` wins).
@@ -59,8 +70,10 @@ class ConfigInvalid(ConveyorError):
     def __init__(self, source: str, problems: list[str]):
         self.source = source
         self.problems = problems
-        super().__init__(f"{source}: " + ("; ".join(problems) if len(problems) == 1 else
-                                          "\n  " + "\n  ".join(problems)))
+        super().__init__(
+            f"{source}: "
+            + ("; ".join(problems) if len(problems) == 1 else "\n  " + "\n  ".join(problems))
+        )
 
 
 class _Channel(BaseModel):
@@ -112,11 +125,18 @@ class WebhookChannel(_Channel):
     secret: SecretStr
 
 
-ChannelConfig = Annotated[RecordChannel | SmtpChannel | TelegramChannel | TwilioChannel | WebhookChannel,
-                          Field(discriminator="provider")]
+ChannelConfig = Annotated[
+    RecordChannel | SmtpChannel | TelegramChannel | TwilioChannel | WebhookChannel,
+    Field(discriminator="provider"),
+]
 PROVIDERS = ("smtp", "telegram", "twilio", "webhook", "record")
-_MODELS: dict[str, type[_Channel]] = {"record": RecordChannel, "smtp": SmtpChannel, "telegram": TelegramChannel,
-                                      "twilio": TwilioChannel, "webhook": WebhookChannel}
+_MODELS: dict[str, type[_Channel]] = {
+    "record": RecordChannel,
+    "smtp": SmtpChannel,
+    "telegram": TelegramChannel,
+    "twilio": TwilioChannel,
+    "webhook": WebhookChannel,
+}
 
 
 class Config(BaseModel):
@@ -142,7 +162,9 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
-        raise ConfigInvalid(source, [f"cannot read the config file: {exc.strerror or exc}"]) from None
+        raise ConfigInvalid(
+            source, [f"cannot read the config file: {exc.strerror or exc}"]
+        ) from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
@@ -152,7 +174,9 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     return parse_config(data, env, source=source)
 
 
-def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None, *, source: str = "config") -> Config:
+def parse_config(
+    data: Mapping[str, Any], env: Mapping[str, str] | None = None, *, source: str = "config"
+) -> Config:
     env = os.environ if env is None else env
     problems: list[str] = []
     for key in data:
@@ -160,19 +184,26 @@ def parse_config(data: Mapping[str, Any], env: Mapping[str, str] | None = None, 
             problems.append(f"{key}: unknown section{suggest(key, ['channels'])} (known: channels)")
     channels = data.get("channels", {})
     if not isinstance(channels, Mapping):
-        problems.append("channels: must be a table of channels ([channels.sms], [channels.email], …)")
+        problems.append(
+            "channels: must be a table of channels ([channels.sms], [channels.email], …)"
+        )
         channels = {}
     resolved: dict[str, Any] = {}
     for name, table in channels.items():
         where = f"channels.{name}"
         if name not in CHANNEL_NAMES:
-            problems.append(f"{where}: unknown channel '{name}'{suggest(name, CHANNEL_NAMES)}"
-                            f" (channels: {', '.join(CHANNEL_NAMES)})")
+            problems.append(
+                f"{where}: unknown channel '{name}'{suggest(name, CHANNEL_NAMES)}"
+                f" (channels: {', '.join(CHANNEL_NAMES)})"
+            )
             continue
         if not isinstance(table, Mapping):
             problems.append(f"{where}: must be a table with a 'provider' key")
             continue
-        resolved[name] = {key: _resolve(f"{where}.{key}", key, value, env, problems) for key, value in table.items()}
+        resolved[name] = {
+            key: _resolve(f"{where}.{key}", key, value, env, problems)
+            for key, value in table.items()
+        }
     if problems:
         raise ConfigInvalid(source, problems)
     try:
@@ -187,13 +218,17 @@ def _resolve(where: str, key: str, value: Any, env: Mapping[str, str], problems:
     """``${NAME}`` → the environment's value; a secret written in clear is refused (without echoing it)."""
     if not isinstance(value, str):
         if key in SECRET_KEYS:
-            problems.append(f"{where}: write a reference to an environment variable, e.g. \"${{{key.upper()}}}\"")
+            problems.append(
+                f'{where}: write a reference to an environment variable, e.g. "${{{key.upper()}}}"'
+            )
         return value
     match = _REFERENCE.match(value.strip())
     if match is None:
         if key in SECRET_KEYS:
-            problems.append(f"{where}: a secret is never written in the file: put it in an environment variable"
-                            f" and write its name, e.g. {key} = \"${{CONVEYOR_{key.upper()}}}\"")
+            problems.append(
+                f"{where}: a secret is never written in the file: put it in an environment variable"
+                f' and write its name, e.g. {key} = "${{CONVEYOR_{key.upper()}}}"'
+            )
         return value
     name = match.group(1)
     if name not in env or env[name] == "":

@@ -12,8 +12,15 @@ import os
 import signal
 import sys
 
-POINTS = frozenset({"after_evaluate_before_commit", "after_commit_before_dispatch", "before_provider_call",
-                    "during_provider_call", "during_internal_action"})
+POINTS = frozenset(
+    {
+        "after_evaluate_before_commit",
+        "after_commit_before_dispatch",
+        "before_provider_call",
+        "during_provider_call",
+        "during_internal_action",
+    }
+)
 
 
 def _parse(value: str | None) -> tuple[str, int] | None:
@@ -21,7 +28,9 @@ def _parse(value: str | None) -> tuple[str, int] | None:
         return None
     name, _, nth = value.partition(":")
     if name not in POINTS:
-        raise ValueError(f"CONVEYOR_CRASH_AT={value!r}: unknown crash point (known: {', '.join(sorted(POINTS))})")
+        raise ValueError(
+            f"CONVEYOR_CRASH_AT={value!r}: unknown crash point (known: {', '.join(sorted(POINTS))})"
+        )
     return name, int(nth or 1)
 
 

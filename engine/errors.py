@@ -39,8 +39,14 @@ class GuardFailed(ConveyorError):
     the ids for programs.
     """
 
-    def __init__(self, stage: str, missing: list[str], *, stage_name: str | None = None,
-                 labels: list[str] | None = None):
+    def __init__(
+        self,
+        stage: str,
+        missing: list[str],
+        *,
+        stage_name: str | None = None,
+        labels: list[str] | None = None,
+    ):
         self.stage = stage
         self.missing = list(missing)
         shown = labels if labels and len(labels) == len(self.missing) else self.missing

@@ -29,16 +29,20 @@ def refusal(value: str, *, one_line: bool = False) -> str | None:
         return f"is not valid Unicode text: a lone surrogate ({where})"
     if char in "\t\n\r":
         return f"contains a tab or line break ({where}); it must be one line"
-    return (f"contains the control character {'NUL ' if char == chr(0) else ''}({where});"
-            " only tab and line breaks are allowed")
+    return (
+        f"contains the control character {'NUL ' if char == chr(0) else ''}({where});"
+        " only tab and line breaks are allowed"
+    )
 
 
 def name_refusal(value: str) -> str | None:
     """Why ``value`` cannot be a name or id shown to people: a bidi override, or nothing visible."""
     bidi = BIDI_CONTROLS.search(value)
     if bidi is not None:
-        return (f"contains the bidirectional control U+{ord(bidi.group()):04X} at character {bidi.start() + 1},"
-                " which reorders what readers see")
+        return (
+            f"contains the bidirectional control U+{ord(bidi.group()):04X} at character {bidi.start() + 1},"
+            " which reorders what readers see"
+        )
     if value and not any(_visible(c) for c in value):
         shown = " ".join(f"U+{ord(c):04X}" for c in value[:5]) + (" …" if len(value) > 5 else "")
         return f"has no visible character (only {shown})"
@@ -47,7 +51,9 @@ def name_refusal(value: str) -> str | None:
 
 def _visible(char: str) -> bool:
     # Separators (spaces), format characters (zero-width space, joiners) and controls show nothing.
-    return unicodedata.category(char)[0] not in ("Z", "C") and char not in "\u115f\u1160\u3164\uffa0"
+    return (
+        unicodedata.category(char)[0] not in ("Z", "C") and char not in "\u115f\u1160\u3164\uffa0"
+    )
 
 
 def storable(text: str, limit: int | None = None) -> str:

@@ -84,9 +84,13 @@ def setting_seconds(name: str) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise DatabaseUnavailable(f"{env}={raw!r} is not a number of seconds (default {default:g})") from None
+        raise DatabaseUnavailable(
+            f"{env}={raw!r} is not a number of seconds (default {default:g})"
+        ) from None
     if not math.isfinite(value) or value < 0:
-        raise DatabaseUnavailable(f"{env}={raw!r} must be 0 (no limit) or a positive number of seconds")
+        raise DatabaseUnavailable(
+            f"{env}={raw!r} must be 0 (no limit) or a positive number of seconds"
+        )
     return value
 
 
@@ -101,14 +105,22 @@ def _postgres_engine(url: str, echo: bool) -> Engine:
         args["connect_timeout"] = math.ceil(connect) if connect else 0
     keepalive = setting_seconds("keepalive")
     if keepalive and not any(k.startswith("keepalives") for k in query):
-        args.update(keepalives=1, keepalives_idle=max(1, math.ceil(keepalive)), keepalives_interval=10,
-                    keepalives_count=3)
-    options = [f"-c {guc}={int(setting_seconds(name) * 1000)}"
-               for name, guc in (("statement", "statement_timeout"), ("lock", "lock_timeout"))
-               if guc not in str(query.get("options", ""))]
+        args.update(
+            keepalives=1,
+            keepalives_idle=max(1, math.ceil(keepalive)),
+            keepalives_interval=10,
+            keepalives_count=3,
+        )
+    options = [
+        f"-c {guc}={int(setting_seconds(name) * 1000)}"
+        for name, guc in (("statement", "statement_timeout"), ("lock", "lock_timeout"))
+        if guc not in str(query.get("options", ""))
+    ]
     if options:
         # The URL's own options come last, so a -c given there wins over ours.
-        args["options"] = " ".join([*options, str(query["options"])] if "options" in query else options)
+        args["options"] = " ".join(
+            [*options, str(query["options"])] if "options" in query else options
+        )
         if "options" in query:
             parsed = parsed.difference_update_query(["options"])
     engine = create_engine(parsed, echo=echo, pool_pre_ping=True, future=True, connect_args=args)
@@ -136,14 +148,20 @@ def describe_error(exc: BaseException) -> str:
     text = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
     code = getattr(orig, "sqlstate", None)
     if code == "55P03" or "lock timeout" in text:
-        return ("the database did not grant a lock held by another session in time (CONVEYOR_DB_LOCK_TIMEOUT, "
-                f"default {PG_SETTINGS['lock'][1]:g} s): a long transaction or a LOCK TABLE elsewhere? ({text})")
+        return (
+            "the database did not grant a lock held by another session in time (CONVEYOR_DB_LOCK_TIMEOUT, "
+            f"default {PG_SETTINGS['lock'][1]:g} s): a long transaction or a LOCK TABLE elsewhere? ({text})"
+        )
     if code == "57014" and "statement timeout" in text:
-        return ("the database did not finish a statement in time (CONVEYOR_DB_STATEMENT_TIMEOUT, default "
-                f"{PG_SETTINGS['statement'][1]:g} s): it is overloaded or waiting on another session ({text})")
+        return (
+            "the database did not finish a statement in time (CONVEYOR_DB_STATEMENT_TIMEOUT, default "
+            f"{PG_SETTINGS['statement'][1]:g} s): it is overloaded or waiting on another session ({text})"
+        )
     if "database is locked" in text:
-        return (f"the SQLite database stayed locked by another writer for the whole busy timeout "
-                f"({BUSY_TIMEOUT_MS // 1000} s) ({text})")
+        return (
+            f"the SQLite database stayed locked by another writer for the whole busy timeout "
+            f"({BUSY_TIMEOUT_MS // 1000} s) ({text})"
+        )
     return f"{type(orig).__name__}: {text}"
 
 
@@ -166,14 +184,19 @@ def bound_transaction(session: Session, seconds: float) -> None:
 def _sqlite_engine(url: str, echo: bool) -> Engine:
     path = sqlite_path(url)
     memory = path is None
-    kwargs: dict[str, Any] = {"echo": echo, "connect_args": {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False}}
+    kwargs: dict[str, Any] = {
+        "echo": echo,
+        "connect_args": {"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+    }
     if memory:
         # One shared connection, so every session sees the same in-memory database.
         kwargs["poolclass"] = StaticPool
     if path is not None:
         parent = os.path.dirname(path) or "."
         if not os.path.isdir(parent):
-            raise DatabaseUnavailable(f"cannot create SQLite database {path}: folder {parent} does not exist")
+            raise DatabaseUnavailable(
+                f"cannot create SQLite database {path}: folder {parent} does not exist"
+            )
     engine = create_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")
@@ -213,15 +236,21 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
-_read_factories: weakref.WeakKeyDictionary[Engine, sessionmaker[Session]] = weakref.WeakKeyDictionary()
+_read_factories: weakref.WeakKeyDictionary[Engine, sessionmaker[Session]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def read_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Sessions for reads only, on the same engine and pool (one factory per engine, kept)."""
     factory = _read_factories.get(engine)
     if factory is None:
-        factory = sessionmaker(bind=engine.execution_options(**{READ_ONLY_OPTION: True}),
-                               autoflush=False, expire_on_commit=False, future=True)
+        factory = sessionmaker(
+            bind=engine.execution_options(**{READ_ONLY_OPTION: True}),
+            autoflush=False,
+            expire_on_commit=False,
+            future=True,
+        )
         event.listen(factory, "before_flush", _refuse_flush)
         _read_factories[engine] = factory
     return factory

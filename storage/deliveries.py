@@ -14,8 +14,13 @@ __all__ = ["message_by_provider_ref", "messages_for_outbox"]
 
 def message_by_provider_ref(session: Session, provider: str, ref: str) -> Message | None:
     """The message a gateway knows as ``ref`` (Twilio's sid, say), locked for the update that follows."""
-    q = (select(Message).where(Message.provider == provider, Message.provider_ref == ref)
-         .order_by(Message.id).limit(1).with_for_update())
+    q = (
+        select(Message)
+        .where(Message.provider == provider, Message.provider_ref == ref)
+        .order_by(Message.id)
+        .limit(1)
+        .with_for_update()
+    )
     return session.scalar(q)
 
 
@@ -24,6 +29,8 @@ def messages_for_outbox(session: Session, outbox_ids: Iterable[int]) -> dict[int
     ids = sorted(set(outbox_ids))
     out: dict[int, Message] = {}
     for start in range(0, len(ids), 500):
-        for m in session.scalars(select(Message).where(Message.outbox_id.in_(ids[start:start + 500]))):
+        for m in session.scalars(
+            select(Message).where(Message.outbox_id.in_(ids[start : start + 500]))
+        ):
             out[m.outbox_id] = m
     return out

@@ -102,8 +102,10 @@ class RateCounter(Base):
     """Requests of one bucket (a form and a client address digest) in one window."""
 
     __tablename__ = "rate_limits"
-    __table_args__ = (UniqueConstraint("bucket", "window_start", name="uq_rate_bucket_window"),
-                      Index("ix_rate_limits_window", "window_start"))
+    __table_args__ = (
+        UniqueConstraint("bucket", "window_start", name="uq_rate_bucket_window"),
+        Index("ix_rate_limits_window", "window_start"),
+    )
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
     bucket: Mapped[str] = mapped_column(String(200))
     window_start: Mapped[datetime] = mapped_column(UTCDateTime)

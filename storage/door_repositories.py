@@ -55,29 +55,45 @@ def touch_api_key(session: Session, key_id: int, now: datetime) -> None:
 
 
 # -- idempotency ---------------------------------------------------------------------------------
-def claim_idempotency_key(session: Session, scope: str, key: str, request_hash: str, now: datetime) -> bool:
+def claim_idempotency_key(
+    session: Session, scope: str, key: str, request_hash: str, now: datetime
+) -> bool:
     """Insert a pending record for (scope, key); False if one exists (this or another request's)."""
-    stmt = (_insert(session)(IdempotencyRecord)
-            .values(scope=scope, key=key, request_hash=request_hash, status="pending", created_at=now)
-            .on_conflict_do_nothing(index_elements=["scope", "key"]).returning(IdempotencyRecord.id))
+    stmt = (
+        _insert(session)(IdempotencyRecord)
+        .values(scope=scope, key=key, request_hash=request_hash, status="pending", created_at=now)
+        .on_conflict_do_nothing(index_elements=["scope", "key"])
+        .returning(IdempotencyRecord.id)
+    )
     return session.execute(stmt).scalar() is not None
 
 
 def get_idempotency_record(session: Session, scope: str, key: str) -> IdempotencyRecord | None:
-    return session.scalar(select(IdempotencyRecord).where(IdempotencyRecord.scope == scope,
-                                                          IdempotencyRecord.key == key))
+    return session.scalar(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.scope == scope, IdempotencyRecord.key == key
+        )
+    )
 
 
-def complete_idempotency_key(session: Session, scope: str, key: str, status: int, body: str, now: datetime) -> None:
-    session.execute(update(IdempotencyRecord)
-                    .where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
-                    .values(status="done", response_status=status, response_body=body, completed_at=now))
+def complete_idempotency_key(
+    session: Session, scope: str, key: str, status: int, body: str, now: datetime
+) -> None:
+    session.execute(
+        update(IdempotencyRecord)
+        .where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
+        .values(status="done", response_status=status, response_body=body, completed_at=now)
+    )
 
 
 def release_idempotency_key(session: Session, scope: str, key: str) -> None:
-    session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.scope == scope,
-                                                    IdempotencyRecord.key == key,
-                                                    IdempotencyRecord.status == "pending"))
+    session.execute(
+        delete(IdempotencyRecord).where(
+            IdempotencyRecord.scope == scope,
+            IdempotencyRecord.key == key,
+            IdempotencyRecord.status == "pending",
+        )
+    )
 
 
 def purge_idempotency_keys(session: Session, before: datetime) -> None:
@@ -106,27 +122,40 @@ def delete_hook(session: Session, hook_id: int) -> None:
 
 def claim_hook_event(session: Session, hook_id: int, event_id: str, now: datetime) -> bool:
     """Insert (hook, event id) as pending; False if it was seen before."""
-    stmt = (_insert(session)(HookEvent)
-            .values(hook_id=hook_id, event_id=event_id, status="pending", received_at=now)
-            .on_conflict_do_nothing(index_elements=["hook_id", "event_id"]).returning(HookEvent.id))
+    stmt = (
+        _insert(session)(HookEvent)
+        .values(hook_id=hook_id, event_id=event_id, status="pending", received_at=now)
+        .on_conflict_do_nothing(index_elements=["hook_id", "event_id"])
+        .returning(HookEvent.id)
+    )
     return session.execute(stmt).scalar() is not None
 
 
 def finish_hook_event(session: Session, hook_id: int, event_id: str) -> None:
-    session.execute(update(HookEvent).where(HookEvent.hook_id == hook_id, HookEvent.event_id == event_id)
-                    .values(status="done"))
+    session.execute(
+        update(HookEvent)
+        .where(HookEvent.hook_id == hook_id, HookEvent.event_id == event_id)
+        .values(status="done")
+    )
 
 
 def release_hook_event(session: Session, hook_id: int, event_id: str) -> None:
-    session.execute(delete(HookEvent).where(HookEvent.hook_id == hook_id, HookEvent.event_id == event_id,
-                                            HookEvent.status == "pending"))
+    session.execute(
+        delete(HookEvent).where(
+            HookEvent.hook_id == hook_id,
+            HookEvent.event_id == event_id,
+            HookEvent.status == "pending",
+        )
+    )
 
 
 def add_hook_call(session: Session, **values: Any) -> None:
     session.add(HookCall(**values))
 
 
-def list_hook_calls(session: Session, *, hook: str | None = None, limit: int = 100) -> list[HookCall]:
+def list_hook_calls(
+    session: Session, *, hook: str | None = None, limit: int = 100
+) -> list[HookCall]:
     q = select(HookCall).order_by(HookCall.at.desc(), HookCall.id.desc()).limit(limit)
     if hook:
         q = q.where(HookCall.hook == hook)
@@ -152,8 +181,9 @@ def list_forms(session: Session) -> list[Form]:
 def count_request(session: Session, bucket: str, window_start: datetime) -> int:
     """Add one request to (bucket, window) and return the window's count (one statement: race-free)."""
     insert = _insert(session)(RateCounter).values(bucket=bucket, window_start=window_start, count=1)
-    stmt = insert.on_conflict_do_update(index_elements=["bucket", "window_start"],
-                                        set_={"count": RateCounter.count + 1}).returning(RateCounter.count)
+    stmt = insert.on_conflict_do_update(
+        index_elements=["bucket", "window_start"], set_={"count": RateCounter.count + 1}
+    ).returning(RateCounter.count)
     return int(session.execute(stmt).scalar_one())
 
 

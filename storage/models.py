@@ -96,7 +96,9 @@ class Deal(Base):
     stage_entered_at: Mapped[datetime] = mapped_column(UTCDateTime)
     activity_seq: Mapped[int] = mapped_column(Integer, default=0)
     last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    manager_id: Mapped[int | None] = mapped_column(ForeignKey("managers.id"), nullable=True, index=True)
+    manager_id: Mapped[int | None] = mapped_column(
+        ForeignKey("managers.id"), nullable=True, index=True
+    )
     # The latest occurrence of each declared event, {name: {"at": ISO instant, "visit": n}}, kept
     # with the deal_signals rows in the same transaction so evaluation reads it with the row.
     signals: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
@@ -139,7 +141,9 @@ class Firing(Base):
     """One rule fired for one deal and one occurrence: the unique key is the exactly-once guarantee."""
 
     __tablename__ = "firings"
-    __table_args__ = (UniqueConstraint("deal_id", "rule_id", "occurrence", name="uq_firing_occurrence"),)
+    __table_args__ = (
+        UniqueConstraint("deal_id", "rule_id", "occurrence", name="uq_firing_occurrence"),
+    )
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
     deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id"), index=True)
     funnel_id: Mapped[str] = mapped_column(String(64))
@@ -188,8 +192,12 @@ class Task(Base):
     __tablename__ = "tasks"
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
     deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id"), index=True)
-    manager_id: Mapped[int | None] = mapped_column(ForeignKey("managers.id"), nullable=True, index=True)
-    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"), nullable=True, unique=True)
+    manager_id: Mapped[int | None] = mapped_column(
+        ForeignKey("managers.id"), nullable=True, index=True
+    )
+    outbox_id: Mapped[int | None] = mapped_column(
+        ForeignKey("outbox.id"), nullable=True, unique=True
+    )
     kind: Mapped[str] = mapped_column(String(20))  # task | notification
     title: Mapped[str] = mapped_column(Text)
     priority: Mapped[str] = mapped_column(String(20), default="normal")
@@ -223,7 +231,9 @@ class Invoice(Base):
     number: Mapped[str] = mapped_column(String(50), unique=True)
     seq: Mapped[int] = mapped_column(Integer, unique=True)
     deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id"), index=True)
-    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"), nullable=True, unique=True)
+    outbox_id: Mapped[int | None] = mapped_column(
+        ForeignKey("outbox.id"), nullable=True, unique=True
+    )
     amount: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -15,13 +15,25 @@ from sqlalchemy.orm import Session
 from storage.models import Deal, Firing, Manager, OutboxAction, Task
 
 
-def tasks_page(session: Session, *, after: int, limit: int, status: str | None = None,
-               manager: str | None = None, due_before: datetime | None = None,
-               deal_id: int | None = None) -> list[tuple[Task, str, str | None]]:
+def tasks_page(
+    session: Session,
+    *,
+    after: int,
+    limit: int,
+    status: str | None = None,
+    manager: str | None = None,
+    due_before: datetime | None = None,
+    deal_id: int | None = None,
+) -> list[tuple[Task, str, str | None]]:
     """(task, deal key, manager name) by task id, ``limit`` rows after id ``after``."""
-    q = (select(Task, Deal.key, Manager.name).join(Deal, Deal.id == Task.deal_id)
-         .outerjoin(Manager, Manager.id == Task.manager_id)
-         .where(Task.id > after).order_by(Task.id).limit(limit))
+    q = (
+        select(Task, Deal.key, Manager.name)
+        .join(Deal, Deal.id == Task.deal_id)
+        .outerjoin(Manager, Manager.id == Task.manager_id)
+        .where(Task.id > after)
+        .order_by(Task.id)
+        .limit(limit)
+    )
     if status:
         q = q.where(Task.status == status)
     if manager:
@@ -33,12 +45,23 @@ def tasks_page(session: Session, *, after: int, limit: int, status: str | None =
     return [(t, key, name) for t, key, name in session.execute(q)]
 
 
-def actions_page(session: Session, *, after: int, limit: int, statuses: Iterable[str] | None = None,
-                 deal_id: int | None = None) -> list[tuple[OutboxAction, Firing, str]]:
+def actions_page(
+    session: Session,
+    *,
+    after: int,
+    limit: int,
+    statuses: Iterable[str] | None = None,
+    deal_id: int | None = None,
+) -> list[tuple[OutboxAction, Firing, str]]:
     """(action, its firing, deal key) by outbox id, ``limit`` rows after id ``after``."""
-    q = (select(OutboxAction, Firing, Deal.key).join(Firing, Firing.id == OutboxAction.firing_id)
-         .join(Deal, Deal.id == OutboxAction.deal_id)
-         .where(OutboxAction.id > after).order_by(OutboxAction.id).limit(limit))
+    q = (
+        select(OutboxAction, Firing, Deal.key)
+        .join(Firing, Firing.id == OutboxAction.firing_id)
+        .join(Deal, Deal.id == OutboxAction.deal_id)
+        .where(OutboxAction.id > after)
+        .order_by(OutboxAction.id)
+        .limit(limit)
+    )
     statuses = list(statuses or [])
     if statuses:
         q = q.where(OutboxAction.status.in_(statuses))

@@ -38,16 +38,26 @@ def read_only_engine(url: str) -> Engine:
     uri = f"file:{quote(path)}?mode=ro"
 
     def connect() -> sqlite3.Connection:
-        con = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False,
-                              isolation_level=None)
+        con = sqlite3.connect(
+            uri,
+            uri=True,
+            timeout=BUSY_TIMEOUT_MS / 1000,
+            check_same_thread=False,
+            isolation_level=None,
+        )
         try:
             con.execute("SELECT count(*) FROM sqlite_master").fetchone()
             return con
         except sqlite3.OperationalError:
             # A WAL file in a folder we cannot write: its -shm cannot be made, so read it as immutable.
             con.close()
-            return sqlite3.connect(f"{uri}&immutable=1", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
-                                   check_same_thread=False, isolation_level=None)
+            return sqlite3.connect(
+                f"{uri}&immutable=1",
+                uri=True,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                check_same_thread=False,
+                isolation_level=None,
+            )
 
     engine = create_engine("sqlite://", creator=connect, poolclass=NullPool, future=True)
 

@@ -71,11 +71,27 @@ def ensure_funnel(session: Session, funnel_id: str, name: str, now: datetime) ->
     return funnel
 
 
-def add_version(session: Session, funnel_id: str, document: str, fingerprint: str, comment: str,
-                author: str, now: datetime) -> RuleSetVersion:
-    last = session.scalar(select(func.max(RuleSetVersion.version)).where(RuleSetVersion.funnel_id == funnel_id))
-    row = RuleSetVersion(funnel_id=funnel_id, version=(last or 0) + 1, document=document,
-                         fingerprint=fingerprint, comment=comment, author=author, created_at=now)
+def add_version(
+    session: Session,
+    funnel_id: str,
+    document: str,
+    fingerprint: str,
+    comment: str,
+    author: str,
+    now: datetime,
+) -> RuleSetVersion:
+    last = session.scalar(
+        select(func.max(RuleSetVersion.version)).where(RuleSetVersion.funnel_id == funnel_id)
+    )
+    row = RuleSetVersion(
+        funnel_id=funnel_id,
+        version=(last or 0) + 1,
+        document=document,
+        fingerprint=fingerprint,
+        comment=comment,
+        author=author,
+        created_at=now,
+    )
     session.add(row)
     session.flush()
     return row
@@ -86,13 +102,21 @@ def get_version(session: Session, version_id: int) -> RuleSetVersion | None:
 
 
 def get_version_by_number(session: Session, funnel_id: str, version: int) -> RuleSetVersion | None:
-    return session.scalar(select(RuleSetVersion).where(RuleSetVersion.funnel_id == funnel_id,
-                                                       RuleSetVersion.version == version))
+    return session.scalar(
+        select(RuleSetVersion).where(
+            RuleSetVersion.funnel_id == funnel_id, RuleSetVersion.version == version
+        )
+    )
 
 
 def list_versions(session: Session, funnel_id: str) -> list[RuleSetVersion]:
-    return list(session.scalars(select(RuleSetVersion).where(RuleSetVersion.funnel_id == funnel_id)
-                                .order_by(RuleSetVersion.version.desc())))
+    return list(
+        session.scalars(
+            select(RuleSetVersion)
+            .where(RuleSetVersion.funnel_id == funnel_id)
+            .order_by(RuleSetVersion.version.desc())
+        )
+    )
 
 
 # -- managers ----------------------------------------------------------------------------------
@@ -115,8 +139,11 @@ def list_managers(session: Session, active_only: bool = False) -> list[Manager]:
 
 
 def open_deal_counts(session: Session) -> dict[int, int]:
-    rows = session.execute(select(Deal.manager_id, func.count()).where(Deal.closed.is_(False), Deal.manager_id.is_not(None))
-                           .group_by(Deal.manager_id)).all()
+    rows = session.execute(
+        select(Deal.manager_id, func.count())
+        .where(Deal.closed.is_(False), Deal.manager_id.is_not(None))
+        .group_by(Deal.manager_id)
+    ).all()
     return {m: c for m, c in rows if m is not None}
 
 
@@ -151,8 +178,13 @@ def add_deal(session: Session, **values: Any) -> Deal:
     return row
 
 
-def list_deals(session: Session, funnel_id: str | None = None, *, open_only: bool = False,
-               limit: int | None = None) -> list[Deal]:
+def list_deals(
+    session: Session,
+    funnel_id: str | None = None,
+    *,
+    open_only: bool = False,
+    limit: int | None = None,
+) -> list[Deal]:
     q = select(Deal).order_by(Deal.id)
     if funnel_id:
         q = q.where(Deal.funnel_id == funnel_id)
@@ -176,13 +208,21 @@ def deals_by_ids(session: Session, ids: Sequence[int], *, skip_locked: bool = Fa
 
 
 def deals_referencing_stage(session: Session, funnel_id: str, stage: str) -> list[Deal]:
-    return list(session.scalars(select(Deal).where(Deal.funnel_id == funnel_id, Deal.stage == stage)))
+    return list(
+        session.scalars(select(Deal).where(Deal.funnel_id == funnel_id, Deal.stage == stage))
+    )
 
 
 def deal_keys_in_stage(session: Session, funnel_id: str, stage: str, limit: int) -> list[str]:
     """Keys of the first ``limit`` deals (by id) in one stage of one funnel."""
-    return list(session.scalars(select(Deal.key).where(Deal.funnel_id == funnel_id, Deal.stage == stage)
-                                .order_by(Deal.id).limit(limit)))
+    return list(
+        session.scalars(
+            select(Deal.key)
+            .where(Deal.funnel_id == funnel_id, Deal.stage == stage)
+            .order_by(Deal.id)
+            .limit(limit)
+        )
+    )
 
 
 def next_deal_number(session: Session) -> int:
@@ -194,11 +234,15 @@ def manager_names(session: Session) -> dict[int, str]:
 
 
 # -- history -----------------------------------------------------------------------------------
-def add_event(session: Session, deal_id: int, at: datetime, kind: str, actor: str, data: dict[str, Any]) -> None:
+def add_event(
+    session: Session, deal_id: int, at: datetime, kind: str, actor: str, data: dict[str, Any]
+) -> None:
     session.add(DealEvent(deal_id=deal_id, at=at, kind=kind, actor=actor, data=data))
 
 
-def list_events(session: Session, deal_id: int | None = None, kinds: Iterable[str] | None = None) -> list[DealEvent]:
+def list_events(
+    session: Session, deal_id: int | None = None, kinds: Iterable[str] | None = None
+) -> list[DealEvent]:
     q = select(DealEvent).order_by(DealEvent.at, DealEvent.id)
     if deal_id is not None:
         q = q.where(DealEvent.deal_id == deal_id)
@@ -208,10 +252,25 @@ def list_events(session: Session, deal_id: int | None = None, kinds: Iterable[st
 
 
 # -- declared events (signals) -------------------------------------------------------------------
-def add_signal(session: Session, deal_id: int, name: str, at: datetime, stage_visit: int, data: dict[str, Any],
-               created_at: datetime) -> None:
-    session.add(DealSignal(deal_id=deal_id, name=name, at=at, stage_visit=stage_visit, data=data,
-                           created_at=created_at))
+def add_signal(
+    session: Session,
+    deal_id: int,
+    name: str,
+    at: datetime,
+    stage_visit: int,
+    data: dict[str, Any],
+    created_at: datetime,
+) -> None:
+    session.add(
+        DealSignal(
+            deal_id=deal_id,
+            name=name,
+            at=at,
+            stage_visit=stage_visit,
+            data=data,
+            created_at=created_at,
+        )
+    )
 
 
 def add_signals_bulk(session: Session, rows: Sequence[dict[str, Any]]) -> None:
@@ -232,22 +291,32 @@ def latest_signal_at(session: Session, deal_ids: Sequence[int], name: str) -> di
     """For each of ``deal_ids`` that had ``name`` happen, its latest instant (audits, reports)."""
     if not deal_ids:
         return {}
-    q = (select(DealSignal.deal_id, func.max(DealSignal.at)).where(DealSignal.deal_id.in_(list(deal_ids)),
-                                                                   DealSignal.name == name)
-         .group_by(DealSignal.deal_id))
+    q = (
+        select(DealSignal.deal_id, func.max(DealSignal.at))
+        .where(DealSignal.deal_id.in_(list(deal_ids)), DealSignal.name == name)
+        .group_by(DealSignal.deal_id)
+    )
     return {deal_id: at for deal_id, at in session.execute(q)}
 
 
 # -- firings -----------------------------------------------------------------------------------
 def fired_occurrences(session: Session, deal_id: int) -> set[tuple[str, str]]:
-    return set(session.execute(select(Firing.rule_id, Firing.occurrence).where(Firing.deal_id == deal_id)).all())
+    return set(
+        session.execute(
+            select(Firing.rule_id, Firing.occurrence).where(Firing.deal_id == deal_id)
+        ).all()
+    )
 
 
-def fired_occurrences_many(session: Session, deal_ids: Sequence[int]) -> dict[int, set[tuple[str, str]]]:
+def fired_occurrences_many(
+    session: Session, deal_ids: Sequence[int]
+) -> dict[int, set[tuple[str, str]]]:
     out: dict[int, set[tuple[str, str]]] = {d: set() for d in deal_ids}
     if deal_ids:
         for deal_id, rule_id, occ in session.execute(
-            select(Firing.deal_id, Firing.rule_id, Firing.occurrence).where(Firing.deal_id.in_(list(deal_ids)))
+            select(Firing.deal_id, Firing.rule_id, Firing.occurrence).where(
+                Firing.deal_id.in_(list(deal_ids))
+            )
         ):
             out[deal_id].add((rule_id, occ))
     return out
@@ -290,13 +359,18 @@ def _firing_insert(dialect: str, many: bool = False) -> Any:
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
         t = _table(Firing)
         returning = (t.c.id, t.c.deal_id, t.c.rule_id, t.c.occurrence) if many else (t.c.id,)
-        stmt = (insert(t).on_conflict_do_nothing(index_elements=["deal_id", "rule_id", "occurrence"])
-                .returning(*returning))
+        stmt = (
+            insert(t)
+            .on_conflict_do_nothing(index_elements=["deal_id", "rule_id", "occurrence"])
+            .returning(*returning)
+        )
         _FIRING_INSERTS[(dialect, many)] = stmt
     return stmt
 
 
-def list_firings(session: Session, deal_id: int | None = None, limit: int | None = None) -> list[Firing]:
+def list_firings(
+    session: Session, deal_id: int | None = None, limit: int | None = None
+) -> list[Firing]:
     q = select(Firing).order_by(Firing.fired_at.desc(), Firing.id.desc())
     if deal_id is not None:
         q = q.where(Firing.deal_id == deal_id)
@@ -313,14 +387,21 @@ _EARLIER = aliased(OutboxAction)
 
 def _ready_clause(now: datetime) -> ColumnElement[bool]:
     earlier = _EARLIER
-    blocked = exists().where(earlier.firing_id == OutboxAction.firing_id, earlier.seq < OutboxAction.seq,
-                             earlier.status.not_in(TERMINAL))
-    due = or_(and_(OutboxAction.status.in_(RETRYABLE), OutboxAction.next_attempt_at <= now),
-              and_(OutboxAction.status == "sending", OutboxAction.lease_until < now))
+    blocked = exists().where(
+        earlier.firing_id == OutboxAction.firing_id,
+        earlier.seq < OutboxAction.seq,
+        earlier.status.not_in(TERMINAL),
+    )
+    due = or_(
+        and_(OutboxAction.status.in_(RETRYABLE), OutboxAction.next_attempt_at <= now),
+        and_(OutboxAction.status == "sending", OutboxAction.lease_until < now),
+    )
     return and_(due, ~blocked)
 
 
-def claim_ready(session: Session, now: datetime, limit: int, kind: str | None = None) -> list[OutboxAction]:
+def claim_ready(
+    session: Session, now: datetime, limit: int, kind: str | None = None
+) -> list[OutboxAction]:
     """Rows ready to run, locked for this transaction (``SKIP LOCKED`` on PostgreSQL).
 
     Ready: pending or failed and due, or sending with an expired lease (a crashed dispatcher), and
@@ -343,54 +424,90 @@ def lock_outbox(session: Session, outbox_id: int) -> OutboxAction | None:
 
 def earlier_results(session: Session, firing_id: int, seq: int) -> list[tuple[str, dict[str, Any]]]:
     """(action, result) of the done actions before ``seq`` of one firing, in order."""
-    q = (select(OutboxAction.action, OutboxAction.result)
-         .where(OutboxAction.firing_id == firing_id, OutboxAction.seq < seq, OutboxAction.status == "done")
-         .order_by(OutboxAction.seq))
+    q = (
+        select(OutboxAction.action, OutboxAction.result)
+        .where(
+            OutboxAction.firing_id == firing_id,
+            OutboxAction.seq < seq,
+            OutboxAction.status == "done",
+        )
+        .order_by(OutboxAction.seq)
+    )
     return [(action, result or {}) for action, result in session.execute(q)]
 
 
-def skip_later_actions(session: Session, firing_id: int, seq: int, error: str, now: datetime) -> int:
+def skip_later_actions(
+    session: Session, firing_id: int, seq: int, error: str, now: datetime
+) -> int:
     """Mark the not-yet-run actions after ``seq`` of one firing dead with ``error`` (an earlier one died)."""
-    res = session.execute(update(OutboxAction)
-                          .where(OutboxAction.firing_id == firing_id, OutboxAction.seq > seq,
-                                 OutboxAction.status.in_(RETRYABLE))
-                          .values(status="dead", last_error=error, updated_at=now, claimed_by=None,
-                                  lease_until=None)
-                          .execution_options(synchronize_session=False))
+    res = session.execute(
+        update(OutboxAction)
+        .where(
+            OutboxAction.firing_id == firing_id,
+            OutboxAction.seq > seq,
+            OutboxAction.status.in_(RETRYABLE),
+        )
+        .values(status="dead", last_error=error, updated_at=now, claimed_by=None, lease_until=None)
+        .execution_options(synchronize_session=False)
+    )
     return _rowcount(res)
 
 
-def requeue_skipped_actions(session: Session, firing_id: int, seq: int, prefix: str, now: datetime) -> int:
+def requeue_skipped_actions(
+    session: Session, firing_id: int, seq: int, prefix: str, now: datetime
+) -> int:
     """Put back in the queue the actions after ``seq`` of one firing that were skipped (``prefix``)."""
-    res = session.execute(update(OutboxAction)
-                          .where(OutboxAction.firing_id == firing_id, OutboxAction.seq > seq,
-                                 OutboxAction.status == "dead", OutboxAction.last_error.startswith(prefix, autoescape=True))
-                          .values(status="pending", attempts=0, next_attempt_at=now, updated_at=now,
-                                  last_error=None)
-                          .execution_options(synchronize_session=False))
+    res = session.execute(
+        update(OutboxAction)
+        .where(
+            OutboxAction.firing_id == firing_id,
+            OutboxAction.seq > seq,
+            OutboxAction.status == "dead",
+            OutboxAction.last_error.startswith(prefix, autoescape=True),
+        )
+        .values(status="pending", attempts=0, next_attempt_at=now, updated_at=now, last_error=None)
+        .execution_options(synchronize_session=False)
+    )
     return _rowcount(res)
 
 
 def release_claims(session: Session, engine_id: str, now: datetime) -> int:
     """Give back 'sending' leases held by ``engine_id`` (clean shutdown): they become due now."""
-    res = session.execute(update(OutboxAction).where(OutboxAction.claimed_by == engine_id,
-                                                     OutboxAction.status == "sending")
-                          .values(lease_until=now, claimed_by=None))
+    res = session.execute(
+        update(OutboxAction)
+        .where(OutboxAction.claimed_by == engine_id, OutboxAction.status == "sending")
+        .values(lease_until=now, claimed_by=None)
+    )
     return _rowcount(res)
 
 
 def outbox_counts(session: Session) -> dict[str, int]:
-    return dict(session.execute(select(OutboxAction.status, func.count()).group_by(OutboxAction.status)).all())
+    return dict(
+        session.execute(
+            select(OutboxAction.status, func.count()).group_by(OutboxAction.status)
+        ).all()
+    )
 
 
 def oldest_pending(session: Session) -> datetime | None:
-    return session.scalar(select(func.min(OutboxAction.created_at)).where(OutboxAction.status.not_in(TERMINAL)))
+    return session.scalar(
+        select(func.min(OutboxAction.created_at)).where(OutboxAction.status.not_in(TERMINAL))
+    )
 
 
-def list_outbox(session: Session, *, statuses: Iterable[str] | None = None, deal_id: int | None = None,
-                limit: int = 500) -> list[tuple[OutboxAction, Firing]]:
-    q = (select(OutboxAction, Firing).join(Firing, Firing.id == OutboxAction.firing_id)
-         .order_by(OutboxAction.id.desc()).limit(limit))
+def list_outbox(
+    session: Session,
+    *,
+    statuses: Iterable[str] | None = None,
+    deal_id: int | None = None,
+    limit: int = 500,
+) -> list[tuple[OutboxAction, Firing]]:
+    q = (
+        select(OutboxAction, Firing)
+        .join(Firing, Firing.id == OutboxAction.firing_id)
+        .order_by(OutboxAction.id.desc())
+        .limit(limit)
+    )
     if statuses:
         q = q.where(OutboxAction.status.in_(list(statuses)))
     if deal_id is not None:
@@ -414,8 +531,13 @@ def get_task(session: Session, task_id: int) -> Task | None:
     return session.get(Task, task_id)
 
 
-def list_tasks(session: Session, *, status: str | None = None, deal_id: int | None = None,
-               manager_id: int | None = None) -> list[Task]:
+def list_tasks(
+    session: Session,
+    *,
+    status: str | None = None,
+    deal_id: int | None = None,
+    manager_id: int | None = None,
+) -> list[Task]:
     q = select(Task).order_by(Task.due_at, Task.id)
     if status:
         q = q.where(Task.status == status)
@@ -484,20 +606,30 @@ def delete_heartbeat(session: Session, engine_id: str) -> None:
 # -- reports (read-only; the builder's manager pages read through engine.reports) -------------
 def version_numbers(session: Session) -> dict[int, tuple[str, int]]:
     """Rule-set version id → (funnel, version number), to show which version a firing came from."""
-    rows = session.execute(select(RuleSetVersion.id, RuleSetVersion.funnel_id, RuleSetVersion.version))
+    rows = session.execute(
+        select(RuleSetVersion.id, RuleSetVersion.funnel_id, RuleSetVersion.version)
+    )
     return {vid: (funnel, number) for vid, funnel, number in rows}
 
 
-def list_funnel_events(session: Session, funnel_id: str, kinds: Iterable[str] | None = None) -> list[DealEvent]:
+def list_funnel_events(
+    session: Session, funnel_id: str, kinds: Iterable[str] | None = None
+) -> list[DealEvent]:
     """Events of every deal of one funnel, oldest first (stage history for analytics)."""
-    q = (select(DealEvent).join(Deal, Deal.id == DealEvent.deal_id).where(Deal.funnel_id == funnel_id)
-         .order_by(DealEvent.deal_id, DealEvent.at, DealEvent.id))
+    q = (
+        select(DealEvent)
+        .join(Deal, Deal.id == DealEvent.deal_id)
+        .where(Deal.funnel_id == funnel_id)
+        .order_by(DealEvent.deal_id, DealEvent.at, DealEvent.id)
+    )
     if kinds:
         q = q.where(DealEvent.kind.in_(list(kinds)))
     return list(session.scalars(q))
 
 
-def list_funnel_firings(session: Session, funnel_id: str | None = None, since: datetime | None = None) -> list[Firing]:
+def list_funnel_firings(
+    session: Session, funnel_id: str | None = None, since: datetime | None = None
+) -> list[Firing]:
     q = select(Firing).order_by(Firing.fired_at, Firing.id)
     if funnel_id:
         q = q.where(Firing.funnel_id == funnel_id)
@@ -506,10 +638,19 @@ def list_funnel_firings(session: Session, funnel_id: str | None = None, since: d
     return list(session.scalars(q))
 
 
-def list_tasks_with_deals(session: Session, *, statuses: Iterable[str] | None = None,
-                          funnel_id: str | None = None, limit: int = 1000) -> list[tuple[Task, Deal]]:
-    q = (select(Task, Deal).join(Deal, Deal.id == Task.deal_id)
-         .order_by(Task.due_at, Task.id).limit(limit))
+def list_tasks_with_deals(
+    session: Session,
+    *,
+    statuses: Iterable[str] | None = None,
+    funnel_id: str | None = None,
+    limit: int = 1000,
+) -> list[tuple[Task, Deal]]:
+    q = (
+        select(Task, Deal)
+        .join(Deal, Deal.id == Task.deal_id)
+        .order_by(Task.due_at, Task.id)
+        .limit(limit)
+    )
     if statuses:
         q = q.where(Task.status.in_(list(statuses)))
     if funnel_id:
@@ -517,11 +658,21 @@ def list_tasks_with_deals(session: Session, *, statuses: Iterable[str] | None = 
     return [(task, deal) for task, deal in session.execute(q)]
 
 
-def list_outbox_log(session: Session, *, statuses: Iterable[str] | None = None, funnel_id: str | None = None,
-                    limit: int = 500) -> list[tuple[OutboxAction, Firing, Deal]]:
+def list_outbox_log(
+    session: Session,
+    *,
+    statuses: Iterable[str] | None = None,
+    funnel_id: str | None = None,
+    limit: int = 500,
+) -> list[tuple[OutboxAction, Firing, Deal]]:
     """The engine's action log, newest first, with the firing (rule, reason) and the deal."""
-    q = (select(OutboxAction, Firing, Deal).join(Firing, Firing.id == OutboxAction.firing_id)
-         .join(Deal, Deal.id == OutboxAction.deal_id).order_by(OutboxAction.id.desc()).limit(limit))
+    q = (
+        select(OutboxAction, Firing, Deal)
+        .join(Firing, Firing.id == OutboxAction.firing_id)
+        .join(Deal, Deal.id == OutboxAction.deal_id)
+        .order_by(OutboxAction.id.desc())
+        .limit(limit)
+    )
     if statuses:
         q = q.where(OutboxAction.status.in_(list(statuses)))
     if funnel_id:
@@ -531,16 +682,20 @@ def list_outbox_log(session: Session, *, statuses: Iterable[str] | None = None, 
 
 def count_rows(session: Session) -> dict[str, int]:
     """Row counts of the tables an engine change writes (lets tests prove a read wrote nothing)."""
-    return {model.__tablename__: session.scalar(select(func.count()).select_from(model)) or 0
-            for model in (Deal, DealEvent, DealSignal, Firing, OutboxAction, Task, Message, Invoice)}
+    return {
+        model.__tablename__: session.scalar(select(func.count()).select_from(model)) or 0
+        for model in (Deal, DealEvent, DealSignal, Firing, OutboxAction, Task, Message, Invoice)
+    }
 
 
 # -- engine service (leases, health) ------------------------------------------------------------
 def expire_leases(session: Session, now: datetime) -> int:
     """Make every 'sending' lease run out now (SQLite start-up: the engine lock proves its holder died)."""
-    res = session.execute(update(OutboxAction).where(OutboxAction.status == "sending",
-                                                     OutboxAction.lease_until > now)
-                          .values(lease_until=now, claimed_by=None))
+    res = session.execute(
+        update(OutboxAction)
+        .where(OutboxAction.status == "sending", OutboxAction.lease_until > now)
+        .values(lease_until=now, claimed_by=None)
+    )
     return _rowcount(res)
 
 
@@ -560,7 +715,9 @@ def lock_invoice_numbering(session: Session) -> None:
 
 
 def deal_counts_by_funnel(session: Session) -> dict[str, int]:
-    return dict(session.execute(select(Deal.funnel_id, func.count()).group_by(Deal.funnel_id)).all())
+    return dict(
+        session.execute(select(Deal.funnel_id, func.count()).group_by(Deal.funnel_id)).all()
+    )
 
 
 def add_deals_bulk(session: Session, rows: Sequence[dict[str, Any]]) -> None:
@@ -575,10 +732,14 @@ def deal_ids_by_keys(session: Session, keys: Sequence[str]) -> list[int]:
 
 def deal_id_of_keys(session: Session, keys: Sequence[str]) -> dict[str, int]:
     """``{key: id}`` for the deals with these keys."""
-    return {k: i for k, i in session.execute(select(Deal.key, Deal.id).where(Deal.key.in_(list(keys))))}
+    return {
+        k: i for k, i in session.execute(select(Deal.key, Deal.id).where(Deal.key.in_(list(keys))))
+    }
 
 
-def firing_count(session: Session, *, since: datetime | None = None, rule_id: str | None = None) -> int:
+def firing_count(
+    session: Session, *, since: datetime | None = None, rule_id: str | None = None
+) -> int:
     q = select(func.count()).select_from(Firing)
     if since is not None:
         q = q.where(Firing.fired_at >= since)
@@ -589,8 +750,12 @@ def firing_count(session: Session, *, since: datetime | None = None, rule_id: st
 
 def duplicate_firings(session: Session) -> int:
     """(deal, rule, occurrence) keys recorded more than once: 0 unless the unique key is gone."""
-    dup = (select(Firing.deal_id).group_by(Firing.deal_id, Firing.rule_id, Firing.occurrence)
-           .having(func.count() > 1).subquery())
+    dup = (
+        select(Firing.deal_id)
+        .group_by(Firing.deal_id, Firing.rule_id, Firing.occurrence)
+        .having(func.count() > 1)
+        .subquery()
+    )
     return session.scalar(select(func.count()).select_from(dup)) or 0
 
 
@@ -601,10 +766,16 @@ def outbox_status_counts(session: Session, funnel_id: str | None = None) -> dict
     return dict(session.execute(q).all())
 
 
-def open_task_counts(session: Session, now: datetime, funnel_id: str | None = None) -> tuple[int, int]:
+def open_task_counts(
+    session: Session, now: datetime, funnel_id: str | None = None
+) -> tuple[int, int]:
     """(open tasks and notifications, open tasks past their due time) — notifications are never late."""
     late = and_(Task.kind == "task", Task.due_at < now)
-    q = select(func.count(), func.count().filter(late)).select_from(Task).where(Task.status == "open")
+    q = (
+        select(func.count(), func.count().filter(late))
+        .select_from(Task)
+        .where(Task.status == "open")
+    )
     if funnel_id:
         q = q.join(Deal, Deal.id == Task.deal_id).where(Deal.funnel_id == funnel_id)
     total, overdue = session.execute(q).one()

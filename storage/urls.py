@@ -18,7 +18,9 @@ __all__ = ["MASK", "mask_database_url", "mask_url", "redact", "url_secrets"]
 MASK = "***"
 
 #: ``scheme://user:password@`` anywhere in a text (also in URLs we cannot parse).
-_USERINFO_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^\s/@:]*:)(?P<secret>[^\s/@]+)@")
+_USERINFO_PASSWORD = re.compile(
+    r"(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^\s/@:]*:)(?P<secret>[^\s/@]+)@"
+)
 #: ``?key=value`` / ``&key=value`` query pairs.
 _QUERY_VALUE = re.compile(r"(?P<head>[?&][^\s=&#?]+=)(?P<secret>[^\s&#]+)")
 #: A path segment that looks like a credential: Telegram's ``bot123456:AAE…``, or a long random mix.
@@ -64,8 +66,10 @@ def mask_url(url: str) -> str:
             userinfo = MASK  # a bare token used as the user name
         netloc = f"{userinfo}@{hostport}"
     path = "/".join(_mask_segment(s) for s in parts.path.split("/"))
-    query = "&".join(f"{k}={MASK}" if sep else k
-                     for k, sep, _v in (pair.partition("=") for pair in parts.query.split("&") if pair))
+    query = "&".join(
+        f"{k}={MASK}" if sep else k
+        for k, sep, _v in (pair.partition("=") for pair in parts.query.split("&") if pair)
+    )
     fragment = MASK if parts.fragment else ""
     return urlunsplit((parts.scheme, netloc, path, query, fragment))
 
@@ -137,7 +141,10 @@ def redact(text: str, urls: Iterable[str | None] = ()) -> str:
             continue
         url = str(url)
         if url in text:
-            text = text.replace(url, mask_url(url) if "://" in url and not _is_database(url) else mask_database_url(url))
+            text = text.replace(
+                url,
+                mask_url(url) if "://" in url and not _is_database(url) else mask_database_url(url),
+            )
         for secret in url_secrets(url):
             if len(secret) >= _MIN_FREE_SECRET:
                 text = text.replace(secret, MASK)
@@ -146,4 +153,12 @@ def redact(text: str, urls: Iterable[str | None] = ()) -> str:
 
 def _is_database(url: str) -> bool:
     scheme = url.split("://", 1)[0].lower()
-    return scheme.split("+", 1)[0] in {"sqlite", "postgresql", "postgres", "mysql", "mariadb", "oracle", "mssql"}
+    return scheme.split("+", 1)[0] in {
+        "sqlite",
+        "postgresql",
+        "postgres",
+        "mysql",
+        "mariadb",
+        "oracle",
+        "mssql",
+    }

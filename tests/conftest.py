@@ -44,8 +44,10 @@ def _sample_conveyor(url: str, clock: VirtualClock) -> Conveyor:
     return c
 
 
-@pytest.fixture(params=[pytest.param("sqlite"), pytest.param("postgresql", marks=pytest.mark.postgres)],
-                ids=["sqlite", "postgresql"])
+@pytest.fixture(
+    params=[pytest.param("sqlite"), pytest.param("postgresql", marks=pytest.mark.postgres)],
+    ids=["sqlite", "postgresql"],
+)
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The database URL of one test: a fresh SQLite file, or a fresh PostgreSQL database (migrated)."""
     if request.param == "sqlite":
@@ -55,7 +57,9 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def fresh_database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[[], str]]:
+def fresh_database(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Callable[[], str]]:
     """Another empty database on the test's backend per call, for a test that needs several (a scenario
     run each, say); PostgreSQL clones are dropped after the test."""
     with ExitStack() as stack:
@@ -148,13 +152,17 @@ class _PgTemplate:
         import sqlalchemy as sa
 
         self.admin = admin
-        self.engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+        self.engine = sa.create_engine(
+            admin, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
+        )
         self.name: str | None = None
 
     def _url(self, name: str) -> str:
         import sqlalchemy as sa
 
-        return sa.engine.make_url(self.admin).set(database=name).render_as_string(hide_password=False)
+        return (
+            sa.engine.make_url(self.admin).set(database=name).render_as_string(hide_password=False)
+        )
 
     def _run(self, sql: str) -> None:
         import sqlalchemy as sa
@@ -166,7 +174,9 @@ class _PgTemplate:
         if self.name is None:
             self.name = f"conveyor_tmpl_{uuid.uuid4().hex[:10]}"
             self._run(f'CREATE DATABASE "{self.name}"')
-            Conveyor(self._url(self.name)).close()  # migrated to head; no connection stays on the template
+            Conveyor(
+                self._url(self.name)
+            ).close()  # migrated to head; no connection stays on the template
         name = f"conveyor_t_{uuid.uuid4().hex[:10]}"
         self._run(f'CREATE DATABASE "{name}" TEMPLATE "{self.name}"')
         try:
@@ -200,7 +210,9 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def demo_db(demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Conveyor]:
+def demo_db(
+    demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Conveyor]:
     """A fresh copy of the demo database for one test; the builder finds it through CONVEYOR_DB."""
     import shutil
 

@@ -24,7 +24,11 @@ NAME = "conveyor_funnel_canvas"
 
 @cache
 def _component() -> Any:
-    js = (STATIC / "vis-network.min.js").read_text(encoding="utf-8") + "\n" + (STATIC / "canvas.js").read_text(encoding="utf-8")
+    js = (
+        (STATIC / "vis-network.min.js").read_text(encoding="utf-8")
+        + "\n"
+        + (STATIC / "canvas.js").read_text(encoding="utf-8")
+    )
     css = (STATIC / "canvas.css").read_text(encoding="utf-8")
     # No shadow root: vis-network injects its stylesheet into the document, and the page's fonts apply.
     return st.components.v2.component(NAME, html="", css=css, js=js, isolate_styles=False)
@@ -34,15 +38,25 @@ def _ignore() -> None:
     """The trigger is read from the return value; a callback only has to exist for it to be reported."""
 
 
-def funnel_canvas(elements: dict[str, Any], *, key: str, selected: str | None, revision: int,
-                  height: int = 600) -> dict[str, Any] | None:
+def funnel_canvas(
+    elements: dict[str, Any], *, key: str, selected: str | None, revision: int, height: int = 600
+) -> dict[str, Any] | None:
     """Draw the canvas; return the gesture the owner just made (or None).
 
     ``revision`` changes whenever Python has handled a gesture, so the canvas redraws from the
     document even when nothing in it changed (a refused move snaps back).
     """
-    result = _component()(key=key, data={**elements, "selected": selected, "revision": revision, "height": height,
-                                                "step": STAGE_STEP},
-                          on_edit_change=_ignore, height="content")
+    result = _component()(
+        key=key,
+        data={
+            **elements,
+            "selected": selected,
+            "revision": revision,
+            "height": height,
+            "step": STAGE_STEP,
+        },
+        on_edit_change=_ignore,
+        height="content",
+    )
     event = getattr(result, "edit", None)
     return event if isinstance(event, dict) else None

@@ -65,13 +65,16 @@ def add_transition(doc: dict[str, Any], from_id: str, to_id: str) -> str:
 def remove_transition(doc: dict[str, Any], from_id: str, to_id: str) -> str:
     t = {"from": from_id, "to": to_id}
     if t not in doc.get("transitions", []):
-        raise EditRefused(f"{_name(doc, from_id)} → {_name(doc, to_id)} is not a transition of this funnel")
+        raise EditRefused(
+            f"{_name(doc, from_id)} → {_name(doc, to_id)} is not a transition of this funnel"
+        )
     doc["transitions"] = [x for x in doc["transitions"] if x != t]
     return f"Removed the transition {_name(doc, from_id)} → {_name(doc, to_id)}"
 
 
-def insert_stage_after(doc: dict[str, Any], after: str, name: str, sid: str | None = None,
-                       kind: str = "open") -> tuple[str, str]:
+def insert_stage_after(
+    doc: dict[str, Any], after: str, name: str, sid: str | None = None, kind: str = "open"
+) -> tuple[str, str]:
     """Insert a stage after ``after``: its moves forward now pass through the new stage.
 
     Every transition ``after → Y`` becomes ``new → Y`` and ``after → new`` is added; a move into a lost
@@ -105,13 +108,25 @@ def insert_stage_after(doc: dict[str, Any], after: str, name: str, sid: str | No
 
     # Lay the row out again: everything right of `after` in its row moves one step right.
     pos = base.get("position") or {"x": 0.0, "y": 0.0}
-    row = [s for s in doc["stages"] if s.get("position") and abs(s["position"]["y"] - pos["y"]) < 80
-           and s["position"]["x"] > pos["x"]]
+    row = [
+        s
+        for s in doc["stages"]
+        if s.get("position")
+        and abs(s["position"]["y"] - pos["y"]) < 80
+        and s["position"]["x"] > pos["x"]
+    ]
     step = min((s["position"]["x"] - pos["x"] for s in row), default=STAGE_STEP)
     step = max(step, STAGE_STEP)
     for s in row:
         shift_stage(doc, s["id"], step, 0)
     index = next(i for i, s in enumerate(doc["stages"]) if s["id"] == after) + 1
-    doc["stages"].insert(index, {"id": sid, "name": name, "kind": kind,
-                                 "position": {"x": float(pos["x"] + step), "y": float(pos["y"])}})
+    doc["stages"].insert(
+        index,
+        {
+            "id": sid,
+            "name": name,
+            "kind": kind,
+            "position": {"x": float(pos["x"] + step), "y": float(pos["y"])},
+        },
+    )
     return sid, f"Inserted stage {name} after {base['name']}"

@@ -58,7 +58,9 @@ def edge_id(from_id: str, to_id: str) -> str:
     return f"t:{from_id}>{to_id}"
 
 
-def canvas_elements(doc: dict[str, Any], rd: RuleData, selected: str | None = None) -> dict[str, Any]:
+def canvas_elements(
+    doc: dict[str, Any], rd: RuleData, selected: str | None = None
+) -> dict[str, Any]:
     """``{"nodes": [...], "edges": [...]}`` for the canvas component."""
     stages = doc.get("stages", [])
     stage_ids = {s["id"] for s in stages}
@@ -71,29 +73,63 @@ def canvas_elements(doc: dict[str, Any], rd: RuleData, selected: str | None = No
         guard = (s.get("guard") or {}).get("required_fields") or []
         nid = f"stage:{s['id']}"
         chosen = nid == selected
-        title = (f"Stage: {_plain(s['name'])}\nid: {s['id']} · {kind}"
-                 + (f"\nrequired to enter: {_plain(', '.join(guard))}" if guard else "")
-                 + "\nclick to edit · drag to move · drag from the ● handle to allow a move")
-        nodes.append({
-            "id": nid, "cv": "stage", "label": wrap_words(s["name"]) + (" 🔒" if guard else ""),
-            "title": title, "x": pos["x"], "y": pos["y"], "shape": "box", "margin": 12,
-            "borderWidth": 4 if chosen else 1, "borderWidthSelected": 4,
-            # Selecting keeps the stage's own colours (vis' default highlight is pale blue, where
-            # white text disappears); a dark frame marks the selection instead.
-            "color": {"background": colour, "border": SELECTED_BORDER if chosen else colour,
-                      "highlight": {"background": colour, "border": SELECTED_BORDER},
-                      "hover": {"background": colour, "border": SELECTED_BORDER}},
-            "font": {"color": "#FFFFFF", "size": 18, "face": "Inter, Arial, sans-serif", "multi": False},
-            "shadow": {"enabled": chosen, "size": 12, "x": 0, "y": 3, "color": "rgba(17,24,39,0.35)"},
-        })
+        title = (
+            f"Stage: {_plain(s['name'])}\nid: {s['id']} · {kind}"
+            + (f"\nrequired to enter: {_plain(', '.join(guard))}" if guard else "")
+            + "\nclick to edit · drag to move · drag from the ● handle to allow a move"
+        )
+        nodes.append(
+            {
+                "id": nid,
+                "cv": "stage",
+                "label": wrap_words(s["name"]) + (" 🔒" if guard else ""),
+                "title": title,
+                "x": pos["x"],
+                "y": pos["y"],
+                "shape": "box",
+                "margin": 12,
+                "borderWidth": 4 if chosen else 1,
+                "borderWidthSelected": 4,
+                # Selecting keeps the stage's own colours (vis' default highlight is pale blue, where
+                # white text disappears); a dark frame marks the selection instead.
+                "color": {
+                    "background": colour,
+                    "border": SELECTED_BORDER if chosen else colour,
+                    "highlight": {"background": colour, "border": SELECTED_BORDER},
+                    "hover": {"background": colour, "border": SELECTED_BORDER},
+                },
+                "font": {
+                    "color": "#FFFFFF",
+                    "size": 18,
+                    "face": "Inter, Arial, sans-serif",
+                    "multi": False,
+                },
+                "shadow": {
+                    "enabled": chosen,
+                    "size": 12,
+                    "x": 0,
+                    "y": 3,
+                    "color": "rgba(17,24,39,0.35)",
+                },
+            }
+        )
     for t in doc.get("transitions", []):
         if t.get("from") in stage_ids and t.get("to") in stage_ids:
             eid = edge_id(t["from"], t["to"])
-            edges.append({"id": eid, "cv": "transition", "from": f"stage:{t['from']}", "to": f"stage:{t['to']}",
-                          "arrows": "to", "width": 2, "color": {"color": "#64748B", "highlight": "#111827",
-                                                                "hover": "#334155"},
-                          "selectionWidth": 2, "smooth": {"type": "curvedCW", "roundness": 0.12},
-                          "title": "Transition: click to select, then Delete to remove it"})
+            edges.append(
+                {
+                    "id": eid,
+                    "cv": "transition",
+                    "from": f"stage:{t['from']}",
+                    "to": f"stage:{t['to']}",
+                    "arrows": "to",
+                    "width": 2,
+                    "color": {"color": "#64748B", "highlight": "#111827", "hover": "#334155"},
+                    "selectionWidth": 2,
+                    "smooth": {"type": "curvedCW", "roundness": 0.12},
+                    "title": "Transition: click to select, then Delete to remove it",
+                }
+            )
     per_stage: dict[str, int] = {}
     for r in doc.get("rules", []):
         sid = attached_stage(r, stage_ids)
@@ -112,31 +148,72 @@ def canvas_elements(doc: dict[str, Any], rd: RuleData, selected: str | None = No
         name = r.get("name") or r["id"]
         when = describe_condition(r.get("conditions"), rd)
         then = "; ".join(describe_action(a, rd) for a in r.get("actions", []))
-        title = (f"Rule: {_plain(name)}" + ("" if enabled else " (disabled)")
-                 + f"\nwhen {_plain(when)}\nthen {_plain(then)}")
+        title = (
+            f"Rule: {_plain(name)}"
+            + ("" if enabled else " (disabled)")
+            + f"\nwhen {_plain(when)}\nthen {_plain(then)}"
+        )
         # In a dense grid only the selected rule is labelled (the others on hover): labels would overlap.
         label = wrap_words(name, 22, 2) if (chosen or not dense) else ""
-        nodes.append({
-            "id": nid, "cv": "rule", "label": label, "title": title, "shape": "dot",
-            "size": 13 if chosen else 9, "x": pos["x"], "y": pos["y"], "attachedTo": f"stage:{sid}" if sid else None,
-            "borderWidth": 3 if chosen else 1, "borderWidthSelected": 3,
-            "color": {"background": colour, "border": SELECTED_BORDER if chosen else colour,
-                      "highlight": {"background": colour, "border": SELECTED_BORDER},
-                      "hover": {"background": colour, "border": SELECTED_BORDER}},
-            "font": {"size": 21 if chosen else 19, "color": "#111827" if chosen else "#1F2937",
-                     "face": "Inter, Arial, sans-serif", "background": "rgba(255,255,255,0.92)",
-                     "bold": {"color": "#111827"}},
-            # Labels of unselected rules fade out when zoomed far out instead of turning into noise.
-            "scaling": {"label": {"drawThreshold": 0 if chosen else 5}},
-        })
+        nodes.append(
+            {
+                "id": nid,
+                "cv": "rule",
+                "label": label,
+                "title": title,
+                "shape": "dot",
+                "size": 13 if chosen else 9,
+                "x": pos["x"],
+                "y": pos["y"],
+                "attachedTo": f"stage:{sid}" if sid else None,
+                "borderWidth": 3 if chosen else 1,
+                "borderWidthSelected": 3,
+                "color": {
+                    "background": colour,
+                    "border": SELECTED_BORDER if chosen else colour,
+                    "highlight": {"background": colour, "border": SELECTED_BORDER},
+                    "hover": {"background": colour, "border": SELECTED_BORDER},
+                },
+                "font": {
+                    "size": 21 if chosen else 19,
+                    "color": "#111827" if chosen else "#1F2937",
+                    "face": "Inter, Arial, sans-serif",
+                    "background": "rgba(255,255,255,0.92)",
+                    "bold": {"color": "#111827"},
+                },
+                # Labels of unselected rules fade out when zoomed far out instead of turning into noise.
+                "scaling": {"label": {"drawThreshold": 0 if chosen else 5}},
+            }
+        )
         watched = watched_stage(r)
         if watched in stage_ids:
-            edges.append({"id": f"a:{r['id']}", "cv": "attach", "from": nid, "to": f"stage:{watched}",
-                          "color": {"color": "#FCD34D", "highlight": "#F59E0B"}, "width": 1, "dashes": True,
-                          "arrows": "", "smooth": False, "selectable": False})
+            edges.append(
+                {
+                    "id": f"a:{r['id']}",
+                    "cv": "attach",
+                    "from": nid,
+                    "to": f"stage:{watched}",
+                    "color": {"color": "#FCD34D", "highlight": "#F59E0B"},
+                    "width": 1,
+                    "dashes": True,
+                    "arrows": "",
+                    "smooth": False,
+                    "selectable": False,
+                }
+            )
         for target in move_targets(r):
             if target in stage_ids:
-                edges.append({"id": f"m:{r['id']}>{target}", "cv": "move", "from": nid, "to": f"stage:{target}",
-                              "color": {"color": colour}, "width": 2, "arrows": "to", "dashes": [6, 4],
-                              "smooth": {"type": "curvedCCW", "roundness": 0.2}})
+                edges.append(
+                    {
+                        "id": f"m:{r['id']}>{target}",
+                        "cv": "move",
+                        "from": nid,
+                        "to": f"stage:{target}",
+                        "color": {"color": colour},
+                        "width": 2,
+                        "arrows": "to",
+                        "dashes": [6, 4],
+                        "smooth": {"type": "curvedCCW", "roundness": 0.2},
+                    }
+                )
     return {"nodes": nodes, "edges": edges}

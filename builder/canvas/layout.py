@@ -12,7 +12,12 @@ from typing import Any
 from builder.components import move_targets, watched_stage
 
 __all__ = [
-    "STAGE_STEP", "attached_stage", "ensure_positions", "free_rule_slot", "is_dense", "shift_stage",
+    "STAGE_STEP",
+    "attached_stage",
+    "ensure_positions",
+    "free_rule_slot",
+    "is_dense",
+    "shift_stage",
 ]
 
 #: Distance between neighbouring stages in a row, and between rows of a long funnel.
@@ -74,15 +79,24 @@ class _Occupied:
 
     def free(self, p: dict[str, float]) -> bool:
         cx, cy = self._cell(p["x"], p["y"])
-        return all(math.hypot(p["x"] - x, p["y"] - y) >= MIN_GAP
-                   for i in (-1, 0, 1) for j in (-1, 0, 1) for x, y in self.cells.get((cx + i, cy + j), ()))
+        return all(
+            math.hypot(p["x"] - x, p["y"] - y) >= MIN_GAP
+            for i in (-1, 0, 1)
+            for j in (-1, 0, 1)
+            for x, y in self.cells.get((cx + i, cy + j), ())
+        )
 
     def lowest(self) -> float:
         return max((y for pts in self.cells.values() for _, y in pts), default=0.0)
 
 
-def free_rule_slot(doc: dict[str, Any], rule: dict[str, Any], *, _occupied: _Occupied | None = None,
-                   _counts: dict[str, int] | None = None) -> dict[str, float]:
+def free_rule_slot(
+    doc: dict[str, Any],
+    rule: dict[str, Any],
+    *,
+    _occupied: _Occupied | None = None,
+    _counts: dict[str, int] | None = None,
+) -> dict[str, float]:
     """A position for ``rule`` near its stage that no other node occupies (a new rule never lands on one)."""
     stages = {s["id"]: s for s in doc.get("stages", []) if s.get("position")}
     sid = attached_stage(rule, set(stages))
@@ -90,7 +104,9 @@ def free_rule_slot(doc: dict[str, Any], rule: dict[str, Any], *, _occupied: _Occ
     counts = _counts if _counts is not None else {k: len(v) for k, v in _rules_of(doc).items()}
     if sid is not None:
         base = stages[sid]["position"]
-        below = watched_stage(rule) != sid  # a rule that only moves deals into a stage hangs below it
+        below = (
+            watched_stage(rule) != sid
+        )  # a rule that only moves deals into a stage hangs below it
         dense = counts.get(sid, 0) > DENSE
         for k in range(2000):
             p = _slot(base, k, dense, below)

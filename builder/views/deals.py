@@ -36,8 +36,14 @@ FLASH = KEY + "flash"
 KIND_BADGE = {"open": "blue", "won": "green", "lost": "red"}
 KIND_ICON = {"open": "🔵", "won": "🟢", "lost": "🔴"}
 #: messages.status, as the deal card shows it: "recorded" is not "sent" (no provider for the channel).
-MESSAGE_STATUS = {"recorded": "📝 recorded (no provider for this channel)", "sending": "📤 sending",
-                  "sent": "✅ sent", "delivered": "📬 delivered", "failed": "⚠️ failed", "dead": "⛔ dead"}
+MESSAGE_STATUS = {
+    "recorded": "📝 recorded (no provider for this channel)",
+    "sending": "📤 sending",
+    "sent": "✅ sent",
+    "delivered": "📬 delivered",
+    "failed": "⚠️ failed",
+    "dead": "⛔ dead",
+}
 CARDS_PER_STAGE = 20
 
 
@@ -52,10 +58,14 @@ def settle(conveyor: Conveyor, rounds: int = 50) -> None:
     except (ConveyorError, SQLAlchemyError) as exc:
         # Not the user's problem to retry: the change itself is committed. Keep the reason for the operator.
         _log.warning("settling internal actions stopped: %s", error_message(exc))
-        st.warning("The change is saved; its follow-up actions will be carried out by the engine service.")
+        st.warning(
+            "The change is saved; its follow-up actions will be carried out by the engine service."
+        )
 
 
-def apply_change(conveyor: Conveyor, change: Callable[[], Any], success: str, flash_key: str) -> bool:
+def apply_change(
+    conveyor: Conveyor, change: Callable[[], Any], success: str, flash_key: str
+) -> bool:
     """Run one engine change; on success settle internal actions and keep a message for the rerun."""
     try:
         change()
@@ -82,7 +92,9 @@ def local_times(df: pd.DataFrame, columns: list[str], fmt: str = "%Y-%m-%d %H:%M
     out = df.copy()
     for col in columns:
         if col in out:
-            out[col] = out[col].map(lambda t: "" if t is None or pd.isna(t) else reports.to_display(t, fmt))
+            out[col] = out[col].map(
+                lambda t: "" if t is None or pd.isna(t) else reports.to_display(t, fmt)
+            )
     return out
 
 
@@ -113,7 +125,9 @@ def render() -> None:
     if funnel is None:
         return
     with top[1]:
-        search = st.text_input("Search", placeholder="title, key, phone or manager", key=KEY + "search")
+        search = st.text_input(
+            "Search", placeholder="title, key, phone or manager", key=KEY + "search"
+        )
     with top[2]:
         show_closed = st.toggle("Show won / lost", value=True, key=KEY + "closed")
     rs = reader.ruleset(funnel)
@@ -125,7 +139,9 @@ def render() -> None:
     shown = board
     if search.strip():
         needle = search.strip().lower()
-        hay = (board["title"] + " " + board["key"] + " " + board["phone"] + " " + board["manager"]).str.lower()
+        hay = (
+            board["title"] + " " + board["key"] + " " + board["phone"] + " " + board["manager"]
+        ).str.lower()
         shown = board[hay.str.contains(needle, regex=False)]
     _board(rs, shown, show_closed)
 
@@ -134,8 +150,14 @@ def render() -> None:
         st.session_state[SELECTED] = None
     labels = {row.id: f"{row.key} · {row.title}" for row in board.itertuples()}
     st.divider()
-    chosen = st.selectbox("Open a deal", ids, format_func=lambda i: labels.get(i, str(i)), index=None,
-                          placeholder="Choose a deal, or click Open on a card", key=SELECTED)
+    chosen = st.selectbox(
+        "Open a deal",
+        ids,
+        format_func=lambda i: labels.get(i, str(i)),
+        index=None,
+        placeholder="Choose a deal, or click Open on a card",
+        key=SELECTED,
+    )
     if chosen is not None:
         _deal_view(conveyor, int(chosen))
 
@@ -150,18 +172,22 @@ def _board(rs: RuleSet, board: pd.DataFrame, show_closed: bool) -> None:
         return
     per_row = 6  # wider funnels wrap onto a second row of columns rather than squeezing cards
     for start in range(0, len(stages), per_row):
-        chunk = stages[start:start + per_row]
+        chunk = stages[start : start + per_row]
         cols = st.columns(len(chunk) if len(stages) > per_row else len(stages), gap="small")
         for col, stage in zip(cols, chunk, strict=False):
             deals = board[board["stage"] == stage.id]
             with col:
                 colour = KIND_BADGE[stage.kind.value]
-                st.markdown(f"**{md(stage.name)}**  \n:{colour}-badge[{stage.kind.value}] "
-                            f":gray-badge[{len(deals)} deal{'s' if len(deals) != 1 else ''}]")
+                st.markdown(
+                    f"**{md(stage.name)}**  \n:{colour}-badge[{stage.kind.value}] "
+                    f":gray-badge[{len(deals)} deal{'s' if len(deals) != 1 else ''}]"
+                )
                 if deals.empty:
                     st.caption("—")
                 # Urgent and longest-waiting first; a busy stage shows its top cards and says how many more.
-                deals = deals.sort_values(["high_tasks", "hours_in_stage"], ascending=[False, False])
+                deals = deals.sort_values(
+                    ["high_tasks", "hours_in_stage"], ascending=[False, False]
+                )
                 for row in deals.head(CARDS_PER_STAGE).itertuples():
                     with st.container(border=True, gap="xsmall"):
                         st.markdown(f"**{md(row.title or row.key)}**")
@@ -169,16 +195,30 @@ def _board(rs: RuleSet, board: pd.DataFrame, show_closed: bool) -> None:
                         if row.amount is not None and not pd.isna(row.amount):
                             bits.append(f"💰 {money(row.amount)}")
                         who = f"👤 {md(row.manager)}" if row.manager else ":orange[no manager]"
-                        wait = "" if row.closed else f"  \n⏱ {reports.hours_text(row.hours_in_stage)} in stage"
+                        wait = (
+                            ""
+                            if row.closed
+                            else f"  \n⏱ {reports.hours_text(row.hours_in_stage)} in stage"
+                        )
                         st.caption(" · ".join(bits) + "  \n" + who + wait)
-                        with st.container(horizontal=True, vertical_alignment="center", gap="small"):
+                        with st.container(
+                            horizontal=True, vertical_alignment="center", gap="small"
+                        ):
                             if row.high_tasks:
                                 st.markdown(f":red-badge[{row.high_tasks} urgent]", width="content")
                             elif row.open_tasks:
-                                st.markdown(f":blue-badge[{row.open_tasks} task{'s' if row.open_tasks > 1 else ''}]",
-                                            width="content")
-                            st.button("Open →", key=f"{KEY}open_{row.id}", on_click=_open, args=(int(row.id),),
-                                      type="tertiary", width="content")
+                                st.markdown(
+                                    f":blue-badge[{row.open_tasks} task{'s' if row.open_tasks > 1 else ''}]",
+                                    width="content",
+                                )
+                            st.button(
+                                "Open →",
+                                key=f"{KEY}open_{row.id}",
+                                on_click=_open,
+                                args=(int(row.id),),
+                                type="tertiary",
+                                width="content",
+                            )
                 if len(deals) > CARDS_PER_STAGE:
                     st.caption(f"+ {len(deals) - CARDS_PER_STAGE} more: search, or pick one below")
 
@@ -187,18 +227,31 @@ def _board(rs: RuleSet, board: pd.DataFrame, show_closed: bool) -> None:
 def _new_deal_form(conveyor: Conveyor, rs: RuleSet) -> None:
     managers = get_reader().reports.managers()
     open_stages = [s for s in rs.stages if s.kind is StageKind.OPEN] or rs.stages
-    with st.form(KEY + "new", clear_on_submit=True, border=False):  # no double creation on a second click
+    with st.form(
+        KEY + "new", clear_on_submit=True, border=False
+    ):  # no double creation on a second click
         c1, c2, c3 = st.columns(3)
         title = c1.text_input("Title *", key=KEY + "new_title", placeholder="Company or contact")
         phone = c2.text_input("Phone", key=KEY + "new_phone", placeholder="+380…")
         email = c3.text_input("E-mail", key=KEY + "new_email")
         c4, c5, c6 = st.columns(3)
-        amount = c4.number_input("Amount", min_value=0.0, value=None, step=1000.0, key=KEY + "new_amount")
+        amount = c4.number_input(
+            "Amount", min_value=0.0, value=None, step=1000.0, key=KEY + "new_amount"
+        )
         stage_ids = [s.id for s in open_stages]
-        stage = c5.selectbox("Stage", stage_ids, index=stage_ids.index(rs.entry_stage) if rs.entry_stage in stage_ids else 0,
-                             format_func=lambda s: rs.stage(s).name, key=KEY + "new_stage")
-        manager = c6.selectbox("Manager", [""] + managers, format_func=lambda m: m or "Assigned by the rules",
-                               key=KEY + "new_manager")
+        stage = c5.selectbox(
+            "Stage",
+            stage_ids,
+            index=stage_ids.index(rs.entry_stage) if rs.entry_stage in stage_ids else 0,
+            format_func=lambda s: rs.stage(s).name,
+            key=KEY + "new_stage",
+        )
+        manager = c6.selectbox(
+            "Manager",
+            [""] + managers,
+            format_func=lambda m: m or "Assigned by the rules",
+            key=KEY + "new_manager",
+        )
         custom = field_widgets(rs.fields, {}, KEY + "new_f_", columns=3)
         submitted = st.form_submit_button("Create deal", type="primary")
     if not submitted:
@@ -211,15 +264,25 @@ def _new_deal_form(conveyor: Conveyor, rs: RuleSet) -> None:
     created: dict[str, int] = {}
 
     def create() -> None:
-        created["id"] = conveyor.create_deal(rs.funnel, title=title.strip(), stage=stage, fields=fields,
-                                             manager=manager or None, actor="manager")
+        created["id"] = conveyor.create_deal(
+            rs.funnel,
+            title=title.strip(),
+            stage=stage,
+            fields=fields,
+            manager=manager or None,
+            actor="manager",
+        )
 
-    if apply_change(conveyor, create, f"Deal “{md(title.strip())}” created; its rules have run.", FLASH):
+    if apply_change(
+        conveyor, create, f"Deal “{md(title.strip())}” created; its rules have run.", FLASH
+    ):
         st.session_state[SELECTED] = created["id"]
         st.rerun()
 
 
-def field_widgets(fields: list[FieldDef], values: dict[str, Any], prefix: str, columns: int = 2) -> dict[str, Any]:
+def field_widgets(
+    fields: list[FieldDef], values: dict[str, Any], prefix: str, columns: int = 2
+) -> dict[str, Any]:
     """One widget per custom field, chosen by its type; returns name → value (None when unset)."""
     out: dict[str, Any] = {}
     if not fields:
@@ -233,14 +296,21 @@ def field_widgets(fields: list[FieldDef], values: dict[str, Any], prefix: str, c
             if fd.type is FieldType.SELECT:
                 options = [""] + list(fd.options)
                 index = options.index(current) if current in options else 0
-                out[fd.name] = st.selectbox(label, options, index=index, format_func=lambda o: o or "—",
-                                            key=key) or None
+                out[fd.name] = (
+                    st.selectbox(
+                        label, options, index=index, format_func=lambda o: o or "—", key=key
+                    )
+                    or None
+                )
             elif fd.type is FieldType.NUMERIC:
                 out[fd.name] = st.number_input(label, value=_number_value(current), key=key)
             elif fd.type is FieldType.BOOLEAN:
                 out[fd.name] = st.checkbox(label, value=bool(current), key=key)
             else:
-                out[fd.name] = st.text_input(label, value="" if current is None else str(current), key=key) or None
+                out[fd.name] = (
+                    st.text_input(label, value="" if current is None else str(current), key=key)
+                    or None
+                )
     return out
 
 
@@ -265,9 +335,11 @@ def _deal_view(conveyor: Conveyor, deal_id: int) -> None:
     if card.parent_key:
         facts.append(f"started from {card.parent_key}")
     st.markdown(" · ".join(facts))
-    st.caption(f"In this stage since {reports.to_display(d.stage_entered_at)} "
-               f"({reports.hours_text((conveyor.clock.now() - d.stage_entered_at).total_seconds() / 3600)}) · "
-               f"created {reports.to_display(d.created_at)} · times in {reports.display_zone().key}")
+    st.caption(
+        f"In this stage since {reports.to_display(d.stage_entered_at)} "
+        f"({reports.hours_text((conveyor.clock.now() - d.stage_entered_at).total_seconds() / 3600)}) · "
+        f"created {reports.to_display(d.created_at)} · times in {reports.display_zone().key}"
+    )
 
     left, right = st.columns([3, 2], gap="large")
     with right:
@@ -275,17 +347,27 @@ def _deal_view(conveyor: Conveyor, deal_id: int) -> None:
         _events(conveyor, rs, d)
     with left:
         open_tasks = int((card.tasks["status"] == "open").sum()) if not card.tasks.empty else 0
-        tabs = st.tabs(["Fields", f"History ({len(card.events)})", f"Tasks ({open_tasks} open)",
-                        f"Messages & invoices ({len(card.messages) + len(card.invoices)})",
-                        f"Actions fired ({len(card.actions)})"])
+        tabs = st.tabs(
+            [
+                "Fields",
+                f"History ({len(card.events)})",
+                f"Tasks ({open_tasks} open)",
+                f"Messages & invoices ({len(card.messages) + len(card.invoices)})",
+                f"Actions fired ({len(card.actions)})",
+            ]
+        )
         with tabs[0]:
             _fields_form(conveyor, rs, d)
         with tabs[1]:
             if card.events.empty:
                 st.caption("No history yet.")
             else:
-                st.dataframe(local_times(card.events.iloc[::-1], ["at"]), hide_index=True, width="stretch",
-                             column_config={"at": "When", "kind": "Event", "actor": "By", "what": "What"})
+                st.dataframe(
+                    local_times(card.events.iloc[::-1], ["at"]),
+                    hide_index=True,
+                    width="stretch",
+                    column_config={"at": "When", "kind": "Event", "actor": "By", "what": "What"},
+                )
         with tabs[2]:
             _tasks(conveyor, card.tasks)
         with tabs[3]:
@@ -295,28 +377,71 @@ def _deal_view(conveyor: Conveyor, deal_id: int) -> None:
                 st.markdown("**Messages**")
                 view = local_times(card.messages, ["created_at", "sent_at"])
                 view["status"] = view["status"].map(lambda x: MESSAGE_STATUS.get(x, x))
-                st.dataframe(view[["created_at", "channel", "to", "text", "status", "sent_at", "gateway_id", "error"]],
-                             hide_index=True, width="stretch",
-                             column_config={"created_at": "When", "channel": "Channel", "to": "To", "text": "Text",
-                                            "status": "Status", "sent_at": "Sent at", "gateway_id": "Gateway id",
-                                            "error": "Gateway's answer"})
+                st.dataframe(
+                    view[
+                        [
+                            "created_at",
+                            "channel",
+                            "to",
+                            "text",
+                            "status",
+                            "sent_at",
+                            "gateway_id",
+                            "error",
+                        ]
+                    ],
+                    hide_index=True,
+                    width="stretch",
+                    column_config={
+                        "created_at": "When",
+                        "channel": "Channel",
+                        "to": "To",
+                        "text": "Text",
+                        "status": "Status",
+                        "sent_at": "Sent at",
+                        "gateway_id": "Gateway id",
+                        "error": "Gateway's answer",
+                    },
+                )
             if not card.invoices.empty:
                 st.markdown("**Invoices**")
-                st.dataframe(local_times(card.invoices, ["created_at"]), hide_index=True, width="stretch",
-                             column_config={"number": "Number", "amount": "Amount", "created_at": "When"})
+                st.dataframe(
+                    local_times(card.invoices, ["created_at"]),
+                    hide_index=True,
+                    width="stretch",
+                    column_config={"number": "Number", "amount": "Amount", "created_at": "When"},
+                )
         with tabs[4]:
             if card.actions.empty:
                 st.caption("No rule has fired for this deal yet.")
             else:
                 view = local_times(card.actions, ["created_at"])
-                st.dataframe(view[["created_at", "rule_name", "action", "summary", "status", "reason", "version",
-                                   "error"]],
-                             hide_index=True, width="stretch",
-                             column_config={"created_at": "Fired", "rule_name": "Rule", "action": "Action",
-                                            "summary": "What it does", "status": "Status",
-                                            "reason": "Why (values when it fired)",
-                                            "version": st.column_config.NumberColumn("Rule-set v.", format="v%d"),
-                                            "error": "Error"})
+                st.dataframe(
+                    view[
+                        [
+                            "created_at",
+                            "rule_name",
+                            "action",
+                            "summary",
+                            "status",
+                            "reason",
+                            "version",
+                            "error",
+                        ]
+                    ],
+                    hide_index=True,
+                    width="stretch",
+                    column_config={
+                        "created_at": "Fired",
+                        "rule_name": "Rule",
+                        "action": "Action",
+                        "summary": "What it does",
+                        "status": "Status",
+                        "reason": "Why (values when it fired)",
+                        "version": st.column_config.NumberColumn("Rule-set v.", format="v%d"),
+                        "error": "Error",
+                    },
+                )
 
 
 def _moves(conveyor: Conveyor, card: reports.DealCard) -> None:
@@ -328,10 +453,15 @@ def _moves(conveyor: Conveyor, card: reports.DealCard) -> None:
     for i, (stage_id, name) in enumerate(card.allowed_moves):
         target = card.ruleset.stage(stage_id)
         icon = KIND_ICON[target.kind.value] if target else ""
-        if cols[i % len(cols)].button(f"{icon} → {name}", key=f"{KEY}move_{card.state.id}_{stage_id}",
-                                      width="stretch"):
-            if apply_change(conveyor, lambda s=stage_id: conveyor.move_deal(card.state.id, s),
-                            f"Moved to “{md(name)}”.", FLASH):
+        if cols[i % len(cols)].button(
+            f"{icon} → {name}", key=f"{KEY}move_{card.state.id}_{stage_id}", width="stretch"
+        ):
+            if apply_change(
+                conveyor,
+                lambda s=stage_id: conveyor.move_deal(card.state.id, s),
+                f"Moved to “{md(name)}”.",
+                FLASH,
+            ):
                 st.rerun()
 
 
@@ -343,27 +473,56 @@ def _events(conveyor: Conveyor, rs: RuleSet, d: DealState) -> None:
         row = st.container(horizontal=True, gap="small")
         for ev in plain:
             label = reports.event_label(rs, ev.name)
-            help_text = "Already recorded; recording it again updates the time." if ev.name in d.signals else None
-            if row.button(f"Record: {md(label)}", key=f"{KEY}ev_{ev.name}_{d.id}", width="content", help=help_text):
-                if apply_change(conveyor, lambda n=ev.name: conveyor.record_event(d.id, n),
-                                f"Recorded: {md(label)}.", FLASH):
+            help_text = (
+                "Already recorded; recording it again updates the time."
+                if ev.name in d.signals
+                else None
+            )
+            if row.button(
+                f"Record: {md(label)}",
+                key=f"{KEY}ev_{ev.name}_{d.id}",
+                width="content",
+                help=help_text,
+            ):
+                if apply_change(
+                    conveyor,
+                    lambda n=ev.name: conveyor.record_event(d.id, n),
+                    f"Recorded: {md(label)}.",
+                    FLASH,
+                ):
                     st.rerun()
     for ev in (ev for ev in rs.events if ev.fields):
         label = reports.event_label(rs, ev.name)
         with st.form(f"{KEY}ev_{ev.name}_{d.id}", border=True):
             targets = [_carried_field(rs, name) for name in ev.fields.values()]
-            values = field_widgets(targets, {}, f"{KEY}ev_{ev.name}_{d.id}_", columns=min(len(targets), 2))
+            values = field_widgets(
+                targets, {}, f"{KEY}ev_{ev.name}_{d.id}_", columns=min(len(targets), 2)
+            )
             if st.form_submit_button(f"Record: {md(label)}", width="stretch"):
-                data = {key: values[name] for key, name in ev.fields.items() if values.get(name) is not None}
-                if apply_change(conveyor, lambda n=ev.name, data=data: conveyor.record_event(d.id, n, data=data),
-                                f"Recorded: {md(label)}.", FLASH):
+                data = {
+                    key: values[name]
+                    for key, name in ev.fields.items()
+                    if values.get(name) is not None
+                }
+                if apply_change(
+                    conveyor,
+                    lambda n=ev.name, data=data: conveyor.record_event(d.id, n, data=data),
+                    f"Recorded: {md(label)}.",
+                    FLASH,
+                ):
                     st.rerun()
     with st.form(f"{KEY}call_{d.id}", border=True):
         c1, c2 = st.columns([1, 1], vertical_alignment="bottom")
-        note = c1.text_input("Call note", placeholder="What was agreed", key=f"{KEY}call_note_{d.id}")
+        note = c1.text_input(
+            "Call note", placeholder="What was agreed", key=f"{KEY}call_note_{d.id}"
+        )
         if c2.form_submit_button("📞 Log a call", width="stretch"):
-            if apply_change(conveyor, lambda: conveyor.record_activity(d.id, "call", note.strip()),
-                            "Call logged (counts as manager activity).", FLASH):
+            if apply_change(
+                conveyor,
+                lambda: conveyor.record_activity(d.id, "call", note.strip()),
+                "Call logged (counts as manager activity).",
+                FLASH,
+            ):
                 st.rerun()
 
 
@@ -375,11 +534,14 @@ def _fields_form(conveyor: Conveyor, rs: RuleSet, d: DealState) -> None:
             "phone": c2.text_input("Phone", value=d.phone, key=f"{KEY}f_{d.id}_phone"),
             "email": c1.text_input("E-mail", value=d.email, key=f"{KEY}f_{d.id}_email"),
             # No min_value: a stored negative amount is shown as it is, and the engine refuses bad input.
-            "amount": c2.number_input("Amount", value=_number_value(d.amount), step=1000.0,
-                                      key=f"{KEY}f_{d.id}_amount"),
+            "amount": c2.number_input(
+                "Amount", value=_number_value(d.amount), step=1000.0, key=f"{KEY}f_{d.id}_amount"
+            ),
         }
         if not _editable_number(d.amount) and d.amount is not None:
-            c2.caption(f"Stored amount {d.amount!r} cannot be edited here; type a new one to replace it.")
+            c2.caption(
+                f"Stored amount {d.amount!r} cannot be edited here; type a new one to replace it."
+            )
         if rs.fields:
             st.markdown("**Funnel fields**")
         values.update(field_widgets(rs.fields, d.fields, f"{KEY}f_{d.id}_"))
@@ -389,14 +551,23 @@ def _fields_form(conveyor: Conveyor, rs: RuleSet, d: DealState) -> None:
     current = {"title": d.title, "phone": d.phone, "email": d.email, "amount": d.amount, **d.fields}
     numeric = {"amount"} | {fd.name for fd in rs.fields if fd.type is FieldType.NUMERIC}
     # A stored number the widget could not show (inf, text) came back empty: that is not an edit.
-    kept = {k for k in numeric if values.get(k) is None and current.get(k) is not None
-            and not _editable_number(current.get(k))}
+    kept = {
+        k
+        for k in numeric
+        if values.get(k) is None
+        and current.get(k) is not None
+        and not _editable_number(current.get(k))
+    }
     changed = {k: v for k, v in values.items() if k not in kept and not _same(current.get(k), v)}
     if not changed:
         st.info("Nothing changed.")
         return
-    if apply_change(conveyor, lambda: conveyor.update_deal(d.id, changed),
-                    f"Saved: {', '.join(changed)}.", FLASH):
+    if apply_change(
+        conveyor,
+        lambda: conveyor.update_deal(d.id, changed),
+        f"Saved: {', '.join(changed)}.",
+        FLASH,
+    ):
         st.rerun()
 
 
@@ -411,7 +582,11 @@ def _carried_field(rs: RuleSet, name: str) -> FieldDef:
 
 def _editable_number(value: Any) -> bool:
     """A number a ``st.number_input`` can hold (Streamlit refuses inf, NaN and values beyond a double)."""
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(float(value))
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    )
 
 
 def _number_value(value: Any) -> float | None:
@@ -438,19 +613,38 @@ def _tasks(conveyor: Conveyor, tasks: pd.DataFrame) -> None:
             continue
         with st.container(border=True):
             a, b = st.columns([5, 1], vertical_alignment="center")
-            badge = ":red-badge[HIGH]" if t.priority in reports.HIGH_PRIORITIES else ":gray-badge[normal]"
-            late = " :orange-badge[overdue]" if t.kind == "task" and t.due_at is not None and t.due_at < now else ""
+            badge = (
+                ":red-badge[HIGH]"
+                if t.priority in reports.HIGH_PRIORITIES
+                else ":gray-badge[normal]"
+            )
+            late = (
+                " :orange-badge[overdue]"
+                if t.kind == "task" and t.due_at is not None and t.due_at < now
+                else ""
+            )
             a.markdown(f"{badge}{late} {md(t.title)}")
-            a.caption(f"{t.kind} · due {reports.to_display(t.due_at)} · {md(t.manager) or 'no manager'}")
+            a.caption(
+                f"{t.kind} · due {reports.to_display(t.due_at)} · {md(t.manager) or 'no manager'}"
+            )
             if b.button("Done", key=f"{KEY}task_done_{t.id}", width="stretch"):
-                if apply_change(conveyor, lambda tid=int(t.id): conveyor.complete_task(tid),
-                                "Task marked done.", FLASH):
+                if apply_change(
+                    conveyor,
+                    lambda tid=int(t.id): conveyor.complete_task(tid),
+                    "Task marked done.",
+                    FLASH,
+                ):
                     st.rerun()
     done = tasks[tasks["status"] != "open"]
     if not done.empty:
         with st.expander(f"Done ({len(done)})"):
-            st.dataframe(local_times(done, ["due_at", "done_at"])[["title", "kind", "priority", "done_at", "manager"]],
-                         hide_index=True, width="stretch")
+            st.dataframe(
+                local_times(done, ["due_at", "done_at"])[
+                    ["title", "kind", "priority", "done_at", "manager"]
+                ],
+                hide_index=True,
+                width="stretch",
+            )
 
 
 def md(text: Any) -> str:

@@ -48,9 +48,13 @@ from engine.errors import ConveyorError, RuleSetInvalid
 from engine.rules.deal import BUILTIN_FIELDS
 
 PICK = "designer_pick"
-PICK_NEXT = "designer_pick_next"  # a pick requested after the picker exists; applied on the next run
+PICK_NEXT = (
+    "designer_pick_next"  # a pick requested after the picker exists; applied on the next run
+)
 CANVAS_REV = "designer_canvas_rev"  # bumped after every handled gesture: the canvas redraws from the document
-CANVAS_SEQ = "designer_canvas_seq"  # the last gesture handled (a trigger is reported once, this is a guard)
+CANVAS_SEQ = (
+    "designer_canvas_seq"  # the last gesture handled (a trigger is reported once, this is a guard)
+)
 CANVAS_MSG = "designer_canvas_msg"  # (level, text) shown above the canvas on the next run
 AUTOSAVE = "designer_autosave"
 KINDS = ["open", "won", "lost"]
@@ -63,22 +67,31 @@ def rule_data_for(doc: dict[str, Any]) -> RuleData:
     except Exception:  # noqa: BLE001 - a broken field list falls back to the built-in variables
         data = rule_data(None)
     stages = doc.get("stages", [])
-    return RuleData(data, [s["id"] for s in stages], {s["id"]: s["name"] for s in stages},
-                    [f for f, _ in state.get_reader().funnels()],
-                    [f.get("name") for f in doc.get("fields", []) if isinstance(f, dict)],
-                    [e.get("name") for e in doc.get("events", []) if isinstance(e, dict)])
+    return RuleData(
+        data,
+        [s["id"] for s in stages],
+        {s["id"]: s["name"] for s in stages},
+        [f for f, _ in state.get_reader().funnels()],
+        [f.get("name") for f in doc.get("fields", []) if isinstance(f, dict)],
+        [e.get("name") for e in doc.get("events", []) if isinstance(e, dict)],
+    )
 
 
 def _legend() -> None:
     chips = "".join(
         f"<span style='display:inline-block;margin-right:14px'><span style='display:inline-block;width:12px;"
         f"height:12px;border-radius:3px;background:{c};margin-right:5px;vertical-align:-1px'></span>{k} stage</span>"
-        for k, c in KIND_COLOURS.items())
-    chips += (f"<span style='margin-right:14px'><span style='color:{RULE_COLOUR}'>●</span> rule</span>"
-              f"<span style='margin-right:14px'><span style='color:{RULE_HIGH_COLOUR}'>●</span> high-priority rule</span>"
-              "<span style='margin-right:14px'>⤏ dashed arrow: rule moves the deal</span>"
-              "<span>🔒 entry guard</span>")
-    st.markdown(f"<div style='font-size:0.85rem;color:#374151'>{chips}</div>", unsafe_allow_html=True)
+        for k, c in KIND_COLOURS.items()
+    )
+    chips += (
+        f"<span style='margin-right:14px'><span style='color:{RULE_COLOUR}'>●</span> rule</span>"
+        f"<span style='margin-right:14px'><span style='color:{RULE_HIGH_COLOUR}'>●</span> high-priority rule</span>"
+        "<span style='margin-right:14px'>⤏ dashed arrow: rule moves the deal</span>"
+        "<span>🔒 entry guard</span>"
+    )
+    st.markdown(
+        f"<div style='font-size:0.85rem;color:#374151'>{chips}</div>", unsafe_allow_html=True
+    )
 
 
 def _node_label(doc: dict[str, Any], nid: str) -> str:
@@ -95,19 +108,31 @@ def _node_label(doc: dict[str, Any], nid: str) -> str:
 def _canvas(funnel: str, doc: dict[str, Any], rd: RuleData, node_ids: list[str]) -> None:
     """The editing canvas, and what the owner's last gesture on it does to the funnel."""
     big = len(doc["stages"]) > 8
-    event = funnel_canvas(canvas_elements(doc, rd, st.session_state.get(PICK)), key=f"designer_canvas:{funnel}",
-                          selected=st.session_state.get(PICK), revision=st.session_state.get(CANVAS_REV, 0),
-                          height=680 if big else 560)
+    event = funnel_canvas(
+        canvas_elements(doc, rd, st.session_state.get(PICK)),
+        key=f"designer_canvas:{funnel}",
+        selected=st.session_state.get(PICK),
+        revision=st.session_state.get(CANVAS_REV, 0),
+        height=680 if big else 560,
+    )
     # Below the canvas, so a message never pushes the canvas down under the owner's mouse.
     msg = st.session_state.pop(CANVAS_MSG, None)
     if msg:
-        (st.error if msg[0] == "error" else st.success)(msg[1], icon="🚫" if msg[0] == "error" else "💾")
+        (st.error if msg[0] == "error" else st.success)(
+            msg[1], icon="🚫" if msg[0] == "error" else "💾"
+        )
     cols = st.columns([3, 2])
-    cols[0].caption("Click a node to edit it · drag to move (a stage takes its rules along) · drag from a stage's "
-                    "● handle to another stage to allow that move · click an arrow, then Delete, to remove it.")
-    cols[1].toggle("Save canvas changes at once", value=True, key=AUTOSAVE,
-                   help="Each move or connection becomes a new version right away. While other changes are "
-                        "unsaved, canvas changes join them and are saved with Save version.")
+    cols[0].caption(
+        "Click a node to edit it · drag to move (a stage takes its rules along) · drag from a stage's "
+        "● handle to another stage to allow that move · click an arrow, then Delete, to remove it."
+    )
+    cols[1].toggle(
+        "Save canvas changes at once",
+        value=True,
+        key=AUTOSAVE,
+        help="Each move or connection becomes a new version right away. While other changes are "
+        "unsaved, canvas changes join them and are saved with Save version.",
+    )
     if not event or event.get("seq") == st.session_state.get(CANVAS_SEQ):
         return
     st.session_state[CANVAS_SEQ] = event.get("seq")
@@ -124,7 +149,11 @@ def _canvas(funnel: str, doc: dict[str, Any], rd: RuleData, node_ids: list[str])
             apply_edit(funnel, doc, lambda d: move_node(d, node, x, y))
         elif kind in ("connect", "delete_edge"):
             a, b = str(event["from"]), str(event["to"])
-            apply_edit(funnel, doc, lambda d: (add_transition if kind == "connect" else remove_transition)(d, a, b))
+            apply_edit(
+                funnel,
+                doc,
+                lambda d: (add_transition if kind == "connect" else remove_transition)(d, a, b),
+            )
     except (KeyError, TypeError, ValueError):
         return  # not a gesture this page sends; nothing to do
 
@@ -147,8 +176,11 @@ def apply_edit(funnel: str, doc: dict[str, Any], edit: Any, pick: str | None = N
         summary = summary[-1]
     problems = state.draft_problems(new)
     if problems and len(problems) > len(state.draft_problems(doc)):
-        st.session_state[CANVAS_MSG] = ("error", f"Nothing changed — {summary} would make the funnel invalid:\n\n"
-                                        + "\n".join(f"- `{p.path}`: {p.message}" for p in problems[:5]))
+        st.session_state[CANVAS_MSG] = (
+            "error",
+            f"Nothing changed — {summary} would make the funnel invalid:\n\n"
+            + "\n".join(f"- `{p.path}`: {p.message}" for p in problems[:5]),
+        )
         st.rerun()
     if st.session_state.get(AUTOSAVE, True) and not state.is_dirty(funnel) and not problems:
         state.set_draft(funnel, new)
@@ -156,17 +188,29 @@ def apply_edit(funnel: str, doc: dict[str, Any], edit: Any, pick: str | None = N
             info = state.save_draft(funnel, summary)
         except RuleSetInvalid as exc:
             state.set_draft(funnel, doc)
-            st.session_state[CANVAS_MSG] = ("error", f"Not saved — {summary}:\n\n"
-                                            + "\n".join(f"- `{p.path}`: {p.message}" for p in exc.problems[:5]))
+            st.session_state[CANVAS_MSG] = (
+                "error",
+                f"Not saved — {summary}:\n\n"
+                + "\n".join(f"- `{p.path}`: {p.message}" for p in exc.problems[:5]),
+            )
         except (ConveyorError, SQLAlchemyError) as exc:
             state.set_draft(funnel, doc)
-            st.session_state[CANVAS_MSG] = ("error", f"Not saved — {summary}: {state.error_message(exc, 'The new version')}")
+            st.session_state[CANVAS_MSG] = (
+                "error",
+                f"Not saved — {summary}: {state.error_message(exc, 'The new version')}",
+            )
         else:
-            st.session_state[CANVAS_MSG] = ("success", f"{summary} — saved as version {info.version}.")
+            st.session_state[CANVAS_MSG] = (
+                "success",
+                f"{summary} — saved as version {info.version}.",
+            )
     else:
         state.set_draft(funnel, new)
         state.bump(funnel)
-        st.session_state[CANVAS_MSG] = ("success", f"{summary} — in the draft; Save version above to make it active.")
+        st.session_state[CANVAS_MSG] = (
+            "success",
+            f"{summary} — in the draft; Save version above to make it active.",
+        )
     if pick is not None:
         st.session_state[PICK_NEXT] = pick
     st.rerun()
@@ -185,9 +229,13 @@ def render() -> None:
     bar = st.container()
     rd = rule_data_for(doc)
 
-    node_ids = [stage_node_id(s["id"]) for s in doc["stages"]] + [rule_node_id(r["id"]) for r in doc.get("rules", [])]
+    node_ids = [stage_node_id(s["id"]) for s in doc["stages"]] + [
+        rule_node_id(r["id"]) for r in doc.get("rules", [])
+    ]
     if PICK_NEXT in st.session_state:
-        st.session_state[PICK] = st.session_state[PICK_NEXT]  # highlight it now; picker() applies it
+        st.session_state[PICK] = st.session_state[
+            PICK_NEXT
+        ]  # highlight it now; picker() applies it
     left, right = st.columns([7, 4], gap="medium")
     with left:
         _legend()
@@ -212,7 +260,9 @@ def _overview(doc: dict[str, Any]) -> None:
     st.subheader(md(doc.get("name", "")))
     kinds = {k: sum(1 for s in doc["stages"] if s.get("kind", "open") == k) for k in KINDS}
     cols = st.columns(3)
-    cols[0].metric("Stages", len(doc["stages"]), help=", ".join(f"{v} {k}" for k, v in kinds.items()))
+    cols[0].metric(
+        "Stages", len(doc["stages"]), help=", ".join(f"{v} {k}" for k, v in kinds.items())
+    )
     cols[1].metric("Transitions", len(doc.get("transitions", [])))
     cols[2].metric("Rules", len(doc.get("rules", [])))
     st.info("Click a node in the graph (or pick it above) to edit a stage or a rule.", icon="👆")
@@ -228,31 +278,47 @@ def _stage_editor(c: Any, funnel: str, doc: dict[str, Any], sid: str, rd: RuleDa
     gen = state.generation(funnel)
     k = f"designer:{funnel}:{gen}:stage:{sid}"
     colour = KIND_COLOURS.get(stage.get("kind", "open"), "#2563EB")
-    st.markdown(f"<div style='border-left:6px solid {colour};padding-left:10px'><h3 style='margin:0'>Stage editor</h3>"
-                f"<span style='color:#6B7280'>id <code>{esc(sid)}</code> · the id is fixed, rename freely</span></div>",
-                unsafe_allow_html=True)
+    st.markdown(
+        f"<div style='border-left:6px solid {colour};padding-left:10px'><h3 style='margin:0'>Stage editor</h3>"
+        f"<span style='color:#6B7280'>id <code>{esc(sid)}</code> · the id is fixed, rename freely</span></div>",
+        unsafe_allow_html=True,
+    )
     new = copy.deepcopy(stage)
     new["name"] = st.text_input("Stage name", value=stage["name"], key=f"{k}:name")
-    new["kind"] = st.radio("Kind", KINDS, index=KINDS.index(stage.get("kind", "open")), horizontal=True,
-                           key=f"{k}:kind", format_func=lambda x: f"{KIND_ICONS[x]} {x}")
+    new["kind"] = st.radio(
+        "Kind",
+        KINDS,
+        index=KINDS.index(stage.get("kind", "open")),
+        horizontal=True,
+        key=f"{k}:kind",
+        format_func=lambda x: f"{KIND_ICONS[x]} {x}",
+    )
     field_names = [f["name"] for f in doc.get("fields", [])] + list(BUILTIN_FIELDS)
     labels = {f["name"]: f.get("label") or f["name"] for f in doc.get("fields", [])}
     current = list((stage.get("guard") or {}).get("required_fields") or [])
-    required = st.multiselect("Entry guard: fields required before a deal may enter", field_names + [
-        n for n in current if n not in field_names], default=current, key=f"{k}:guard",
-        format_func=lambda n: f"{labels.get(n, n)} ({n})" if labels.get(n, n) != n else n)
+    required = st.multiselect(
+        "Entry guard: fields required before a deal may enter",
+        field_names + [n for n in current if n not in field_names],
+        default=current,
+        key=f"{k}:guard",
+        format_func=lambda n: f"{labels.get(n, n)} ({n})" if labels.get(n, n) != n else n,
+    )
     if required:
         # The chips are cut off in a narrow column: list every required field in full below them.
         st.caption("Required to enter: " + ", ".join(md(labels.get(n, n)) for n in required))
         new["guard"] = {"required_fields": required}
     else:
         new.pop("guard", None)
-    initial = st.checkbox("Deals start in this stage", value=doc.get("initial_stage") == sid, key=f"{k}:initial")
+    initial = st.checkbox(
+        "Deals start in this stage", value=doc.get("initial_stage") == sid, key=f"{k}:initial"
+    )
     with st.expander("Position in the graph"):
         pc = st.columns(2)
         pos = stage.get("position") or {"x": 0, "y": 0}
-        new["position"] = {"x": pc[0].number_input("x", value=float(pos["x"]), step=20.0, key=f"{k}:x"),
-                           "y": pc[1].number_input("y", value=float(pos["y"]), step=20.0, key=f"{k}:y")}
+        new["position"] = {
+            "x": pc[0].number_input("x", value=float(pos["x"]), step=20.0, key=f"{k}:x"),
+            "y": pc[1].number_input("y", value=float(pos["y"]), step=20.0, key=f"{k}:y"),
+        }
         if new["position"] == {"x": float(pos["x"]), "y": float(pos["y"])}:
             new["position"] = pos
     changed = new != stage
@@ -274,11 +340,19 @@ def _stage_editor(c: Any, funnel: str, doc: dict[str, Any], sid: str, rd: RuleDa
     incoming = [t for t in doc.get("transitions", []) if t["to"] == sid]
     names = {s["id"]: s["name"] for s in doc["stages"]}
     _transition_rows(funnel, doc, outgoing + incoming, f"{k}:deltr", [5, 1])
-    targets = [s["id"] for s in doc["stages"] if s["id"] != sid and {"from": sid, "to": s["id"]} not in outgoing]
+    targets = [
+        s["id"]
+        for s in doc["stages"]
+        if s["id"] != sid and {"from": sid, "to": s["id"]} not in outgoing
+    ]
     if targets:
         ac = st.columns([4, 2])
-        to = ac[0].selectbox("Allow a move to", targets, key=f"{k}:newto:{labels_key(names[x] for x in targets)}",
-                             format_func=lambda x: names[x])
+        to = ac[0].selectbox(
+            "Allow a move to",
+            targets,
+            key=f"{k}:newto:{labels_key(names[x] for x in targets)}",
+            format_func=lambda x: names[x],
+        )
         ac[1].markdown("<div style='height:1.75rem'></div>", unsafe_allow_html=True)
         if ac[1].button("+ Transition", key=f"{k}:addtr"):
             doc.setdefault("transitions", []).append({"from": sid, "to": to})
@@ -305,11 +379,15 @@ def _stage_editor(c: Any, funnel: str, doc: dict[str, Any], sid: str, rd: RuleDa
     if st.button("🗑️ Delete stage", key=f"{k}:delete"):
         refs = _blocking_references(c, funnel, doc, sid)
         if refs:
-            st.error(f"Stage '{stage['name']}' cannot be deleted while these refer to it:\n\n"
-                     + "\n".join(f"- {r}" for r in refs))
+            st.error(
+                f"Stage '{stage['name']}' cannot be deleted while these refer to it:\n\n"
+                + "\n".join(f"- {r}" for r in refs)
+            )
         else:
             doc["stages"] = [s for s in doc["stages"] if s["id"] != sid]
-            doc["transitions"] = [t for t in doc.get("transitions", []) if sid not in (t["from"], t["to"])]
+            doc["transitions"] = [
+                t for t in doc.get("transitions", []) if sid not in (t["from"], t["to"])
+            ]
             st.session_state[PICK_NEXT] = ""
             state.bump(funnel)
             st.rerun()
@@ -339,21 +417,37 @@ def new_rule(doc: dict[str, Any], sid: str | None, name: str | None = None) -> s
             name, n = f"{base} {n}", n + 1
     name = str(name).strip()
     rid = unique_id(name, {r["id"] for r in doc.get("rules", [])}, "rule")
-    conds: list[dict[str, Any]] = [{"name": "hours_in_stage", "operator": "greater_than_or_equal_to", "value": 24}]
+    conds: list[dict[str, Any]] = [
+        {"name": "hours_in_stage", "operator": "greater_than_or_equal_to", "value": 24}
+    ]
     if sid:
         conds.insert(0, {"name": "stage", "operator": "equal_to", "value": sid})
     rule: dict[str, Any] = {
-        "id": rid, "name": name, "enabled": True, "repeat": "once_per_stage_visit",
+        "id": rid,
+        "name": name,
+        "enabled": True,
+        "repeat": "once_per_stage_visit",
         "conditions": {"all": conds},
-        "actions": [{"name": "notify_manager", "params": {"text": "Deal {title} needs attention", "priority": "normal"}}],
+        "actions": [
+            {
+                "name": "notify_manager",
+                "params": {"text": "Deal {title} needs attention", "priority": "normal"},
+            }
+        ],
     }
     doc.setdefault("rules", []).append(rule)
     rule["position"] = free_rule_slot(doc, rule)  # next to its stage, never on another node
     return rid
 
 
-def name_and_id(key: str, taken: set[str], *, what: str = "stage", placeholder: str = "",
-                labels: tuple[str, str] | None = None) -> tuple[str, str, str | None]:
+def name_and_id(
+    key: str,
+    taken: set[str],
+    *,
+    what: str = "stage",
+    placeholder: str = "",
+    labels: tuple[str, str] | None = None,
+) -> tuple[str, str, str | None]:
     """A name field and an id field derived from it (transliterated, unique), which the owner may edit.
 
     Returns (name, id, problem or None). The id follows the name until the owner types one of their own.
@@ -365,15 +459,20 @@ def name_and_id(key: str, taken: set[str], *, what: str = "stage", placeholder: 
     if st.session_state.get(idk, "") in ("", st.session_state.get(autok)):
         st.session_state[idk] = derived  # set before the widget exists: it shows the derived id
     st.session_state[autok] = derived
-    sid = st.text_input(id_label, key=idk,
-                        help="Made from the name (Ukrainian is romanised: Демо-дзвінок → demo_dzvinok); "
-                             "lowercase letters, digits and _, starting with a letter. Fixed once saved.").strip()
+    sid = st.text_input(
+        id_label,
+        key=idk,
+        help="Made from the name (Ukrainian is romanised: Демо-дзвінок → demo_dzvinok); "
+        "lowercase letters, digits and _, starting with a letter. Fixed once saved.",
+    ).strip()
     problem = None
     if not name.strip():
         problem = f"Give the {what} a name."
     elif not IDENT.match(sid):
-        problem = (f"'{sid}' cannot be an id: use lowercase letters, digits and _, starting with a letter "
-                   f"(e.g. {id_from_name(name, what)}).")
+        problem = (
+            f"'{sid}' cannot be an id: use lowercase letters, digits and _, starting with a letter "
+            f"(e.g. {id_from_name(name, what)})."
+        )
     elif sid in taken:
         problem = f"A {what} with id '{sid}' already exists; try '{unique_id(sid, taken, what)}'."
     if problem and name.strip():
@@ -382,27 +481,43 @@ def name_and_id(key: str, taken: set[str], *, what: str = "stage", placeholder: 
 
 
 def _insert_after(funnel: str, doc: dict[str, Any], sid: str) -> None:
-    """"Insert a stage after X": X's forward moves go through the new stage; the row is laid out again."""
+    """ "Insert a stage after X": X's forward moves go through the new stage; the row is laid out again."""
     stage = next(s for s in doc["stages"] if s["id"] == sid)
     with st.expander(f"➕ Insert a stage after {md(stage['name'])}"):
         key = f"designer:{funnel}:insert:{sid}"
-        name, new_id, problem = name_and_id(key, {s["id"] for s in doc["stages"]}, placeholder="e.g. Демо-дзвінок",
-                                            labels=("New stage name", "New stage id"))
-        kind = st.radio("Kind of the new stage", KINDS, horizontal=True, key=f"{key}:kind",
-                        format_func=lambda x: f"{KIND_ICONS[x]} {x}")
+        name, new_id, problem = name_and_id(
+            key,
+            {s["id"] for s in doc["stages"]},
+            placeholder="e.g. Демо-дзвінок",
+            labels=("New stage name", "New stage id"),
+        )
+        kind = st.radio(
+            "Kind of the new stage",
+            KINDS,
+            horizontal=True,
+            key=f"{key}:kind",
+            format_func=lambda x: f"{KIND_ICONS[x]} {x}",
+        )
         outgoing = [t["to"] for t in doc.get("transitions", []) if t["from"] == sid]
         names = {s["id"]: s["name"] for s in doc["stages"]}
         if outgoing:
-            st.caption(f"{md(stage['name'])} → new stage → " + ", ".join(md(names.get(t, t)) for t in outgoing)
-                       + " (moves into lost stages stay allowed from both)")
+            st.caption(
+                f"{md(stage['name'])} → new stage → "
+                + ", ".join(md(names.get(t, t)) for t in outgoing)
+                + " (moves into lost stages stay allowed from both)"
+            )
         if st.button("Insert stage", type="primary", key=f"{key}:go"):
             if problem:
                 st.error(problem)
                 return
             for suffix in (":name", ":id", ":id_auto"):
                 st.session_state.pop(key + suffix, None)
-            apply_edit(funnel, doc, lambda d: insert_stage_after(d, sid, name, new_id, kind),
-                       pick=stage_node_id(new_id))
+            apply_edit(
+                funnel,
+                doc,
+                lambda d: insert_stage_after(d, sid, name, new_id, kind),
+                pick=stage_node_id(new_id),
+            )
 
 
 def _add_stage(funnel: str, doc: dict[str, Any]) -> None:
@@ -411,11 +526,16 @@ def _add_stage(funnel: str, doc: dict[str, Any]) -> None:
         stage_names = {s["id"]: s["name"] for s in doc["stages"]}
         cols = st.columns([3, 1])
         with cols[0]:
-            name, sid, problem = name_and_id(key, set(stage_names), placeholder="e.g. Negotiation",
-                                             labels=("Name", "Id"))
+            name, sid, problem = name_and_id(
+                key, set(stage_names), placeholder="e.g. Negotiation", labels=("Name", "Id")
+            )
         kind = cols[1].selectbox("Kind", KINDS, key=f"{key}:kind")
-        after = st.selectbox("Allow a move into it from", ["", *stage_names], format_func=lambda x: stage_names.get(x, "— none —"),
-                             key=f"designer:{funnel}:after:{labels_key(stage_names.values())}")
+        after = st.selectbox(
+            "Allow a move into it from",
+            ["", *stage_names],
+            format_func=lambda x: stage_names.get(x, "— none —"),
+            key=f"designer:{funnel}:after:{labels_key(stage_names.values())}",
+        )
         if st.button("Add stage", type="primary", key=f"{key}:go"):
             if problem:
                 st.error(problem)
@@ -423,8 +543,14 @@ def _add_stage(funnel: str, doc: dict[str, Any]) -> None:
             for suffix in (":name", ":id", ":id_auto"):
                 st.session_state.pop(key + suffix, None)
             xs = [s.get("position", {}).get("x", 0) for s in doc["stages"]]
-            doc["stages"].append({"id": sid, "name": name, "kind": kind,
-                                  "position": {"x": float(max(xs) + 220) if xs else 0.0, "y": 0.0}})
+            doc["stages"].append(
+                {
+                    "id": sid,
+                    "name": name,
+                    "kind": kind,
+                    "position": {"x": float(max(xs) + 220) if xs else 0.0, "y": 0.0},
+                }
+            )
             if after:
                 doc.setdefault("transitions", []).append({"from": after, "to": sid})
             st.session_state[PICK_NEXT] = stage_node_id(sid)
@@ -435,11 +561,19 @@ def _add_stage(funnel: str, doc: dict[str, Any]) -> None:
 def _transitions(funnel: str, doc: dict[str, Any]) -> None:
     names = {s["id"]: s["name"] for s in doc["stages"]}
     with st.expander(f"↔️ All transitions ({len(doc.get('transitions', []))})"):
-        _transition_rows(funnel, doc, list(doc.get("transitions", [])), f"designer:{funnel}:alltr", [6, 1], names)
+        _transition_rows(
+            funnel, doc, list(doc.get("transitions", [])), f"designer:{funnel}:alltr", [6, 1], names
+        )
 
 
-def _transition_rows(funnel: str, doc: dict[str, Any], transitions: list[dict[str, str]], key: str,
-                     widths: list[int], names: dict[str, str] | None = None) -> None:
+def _transition_rows(
+    funnel: str,
+    doc: dict[str, Any],
+    transitions: list[dict[str, str]],
+    key: str,
+    widths: list[int],
+    names: dict[str, str] | None = None,
+) -> None:
     """One row per transition, "A → B" with a ✕ that removes it from the draft."""
     names = names if names is not None else {s["id"]: s["name"] for s in doc["stages"]}
     for t in transitions:
@@ -459,15 +593,20 @@ def _rule_panel(funnel: str, doc: dict[str, Any], rid: str, rd: RuleData) -> Non
         return
     rule = doc["rules"][i]
     k = f"designer:{funnel}:{state.generation(funnel)}:rule:{rid}"
-    st.markdown(f"<div style='border-left:6px solid {RULE_COLOUR};padding-left:10px'><h3 style='margin:0'>Rule</h3>"
-                f"<span style='color:#6B7280'>id <code>{esc(rid)}</code></span></div>", unsafe_allow_html=True)
+    st.markdown(
+        f"<div style='border-left:6px solid {RULE_COLOUR};padding-left:10px'><h3 style='margin:0'>Rule</h3>"
+        f"<span style='color:#6B7280'>id <code>{esc(rid)}</code></span></div>",
+        unsafe_allow_html=True,
+    )
     st.markdown(f"**{md(rule.get('name') or rid)}**")
     enabled = st.toggle("Enabled", value=rule.get("enabled", True), key=f"{k}:enabled")
     if enabled != rule.get("enabled", True):
         rule["enabled"] = enabled
         st.rerun()  # redraw the node grey / coloured
     st.markdown(f"**When** {describe_condition(rule.get('conditions'), rd)}")
-    st.markdown("**Then**\n" + "\n".join(f"- {describe_action(a, rd)}" for a in rule.get("actions", [])))
+    st.markdown(
+        "**Then**\n" + "\n".join(f"- {describe_action(a, rd)}" for a in rule.get("actions", []))
+    )
     st.caption(f"Repeat: {REPEAT_LABELS.get(rule.get('repeat', 'once_per_stage_visit'))}")
     if st.button("🧩 Edit conditions and actions", type="primary", key=f"{k}:edit"):
         st.session_state["rules_selected_next"] = rid  # applied by the rule editor

@@ -29,8 +29,10 @@ MOMENTS = {"now": 0.0, "+24 h": 24.0, "+48 h": 48.0, "+90 days": 90 * 24.0, "cus
 @page_boundary
 def render() -> None:
     st.title("🧪 Dry run")
-    st.caption("See which rules would fire for a deal at a given moment, and the value behind every "
-               "condition. Nothing is executed or recorded.")
+    st.caption(
+        "See which rules would fire for a deal at a given moment, and the value behind every "
+        "condition. Nothing is executed or recorded."
+    )
     conveyor = get_reader()  # a dry run only reads
     top = st.columns([2, 2, 3], vertical_alignment="bottom")
     with top[0]:
@@ -39,14 +41,27 @@ def render() -> None:
         return
     rs = conveyor.ruleset(funnel)
     with top[1]:
-        mode = st.segmented_control("Deal", ["Existing deal", "Sample deal"], default="Existing deal",
-                                    key=KEY + "mode") or "Existing deal"
+        mode = (
+            st.segmented_control(
+                "Deal", ["Existing deal", "Sample deal"], default="Existing deal", key=KEY + "mode"
+            )
+            or "Existing deal"
+        )
     with top[2]:
-        moment = st.segmented_control("Moment", list(MOMENTS), default="now", key=KEY + "moment") or "now"
+        moment = (
+            st.segmented_control("Moment", list(MOMENTS), default="now", key=KEY + "moment")
+            or "now"
+        )
     offset = MOMENTS[moment]
     if offset is None:
-        offset = st.number_input("Hours from now", min_value=0.0, max_value=24.0 * 3650, value=12.0, step=1.0,
-                                 key=KEY + "custom_hours")
+        offset = st.number_input(
+            "Hours from now",
+            min_value=0.0,
+            max_value=24.0 * 3650,
+            value=12.0,
+            step=1.0,
+            key=KEY + "custom_hours",
+        )
     now = conveyor.clock.now()
     at = now + timedelta(hours=offset)
 
@@ -54,10 +69,14 @@ def render() -> None:
     if mode == "Existing deal":
         board = conveyor.reports.deal_board(funnel)
         if board.empty:
-            st.info("This funnel has no deals yet: try a sample deal, or create one on the Deals page.")
+            st.info(
+                "This funnel has no deals yet: try a sample deal, or create one on the Deals page."
+            )
             return
         labels = {int(r.id): f"{r.key} · {r.title} · {r.stage_name}" for r in board.itertuples()}
-        deal_id = st.selectbox("Deal", list(labels), format_func=lambda i: labels[i], key=KEY + "deal")
+        deal_id = st.selectbox(
+            "Deal", list(labels), format_func=lambda i: labels[i], key=KEY + "deal"
+        )
         try:
             state = conveyor.deal(int(deal_id))
         except ConveyorError as exc:
@@ -80,17 +99,32 @@ def _sample(rs: RuleSet, now: Any) -> Any:
     with st.container(border=True):
         st.markdown("**Sample deal** — every “hours ago” is counted back from now.")
         c = st.columns(4)
-        stage = c[0].selectbox("Stage", [s.id for s in rs.stages], format_func=lambda s: rs.stage(s).name,
-                               key=KEY + "s_stage")
-        in_stage = c[1].number_input("Hours in stage", min_value=0.0, value=0.0, step=1.0, key=KEY + "s_in_stage")
-        created = c[2].number_input("Hours since created", min_value=0.0, value=0.0, step=1.0,
-                                    key=KEY + "s_created")
-        amount = c[3].number_input("Amount", min_value=0.0, value=None, step=1000.0, key=KEY + "s_amount")
+        stage = c[0].selectbox(
+            "Stage",
+            [s.id for s in rs.stages],
+            format_func=lambda s: rs.stage(s).name,
+            key=KEY + "s_stage",
+        )
+        in_stage = c[1].number_input(
+            "Hours in stage", min_value=0.0, value=0.0, step=1.0, key=KEY + "s_in_stage"
+        )
+        created = c[2].number_input(
+            "Hours since created", min_value=0.0, value=0.0, step=1.0, key=KEY + "s_created"
+        )
+        amount = c[3].number_input(
+            "Amount", min_value=0.0, value=None, step=1000.0, key=KEY + "s_amount"
+        )
         c = st.columns(4)
         has_manager = c[0].checkbox("Has a manager", value=True, key=KEY + "s_manager")
         acted = c[0].checkbox("Manager acted", key=KEY + "s_acted")
-        activity = c[0].number_input("… hours ago", min_value=0.0, value=0.0, step=1.0, key=KEY + "s_activity",
-                                     disabled=not acted)
+        activity = c[0].number_input(
+            "… hours ago",
+            min_value=0.0,
+            value=0.0,
+            step=1.0,
+            key=KEY + "s_activity",
+            disabled=not acted,
+        )
         happened: dict[str, float | None] = {}
         if rs.events:
             st.markdown("**Events in this stage visit**")
@@ -98,20 +132,45 @@ def _sample(rs: RuleSet, now: Any) -> Any:
             for i, ev in enumerate(rs.events):
                 col = c[i % 4]
                 on = col.checkbox(reports.event_label(rs, ev.name), key=f"{KEY}s_ev_{ev.name}")
-                hours = col.number_input("… hours ago", min_value=0.0, value=0.0, step=1.0,
-                                         key=f"{KEY}s_ev_{ev.name}_h", disabled=not on)
+                hours = col.number_input(
+                    "… hours ago",
+                    min_value=0.0,
+                    value=0.0,
+                    step=1.0,
+                    key=f"{KEY}s_ev_{ev.name}_h",
+                    disabled=not on,
+                )
                 happened[ev.name] = hours if on else None
         fields: dict[str, Any] = {}
         if rs.fields:
             st.markdown("**Fields**")
-            fields = {k: v for k, v in field_widgets(rs.fields, {}, KEY + "s_f_", columns=4).items() if v is not None}
-    return reports.sample_deal(rs.funnel, stage, now, hours_in_stage=in_stage, hours_since_created=created,
-                               hours_since_last_activity=activity if acted else None, events=happened,
-                               has_manager=has_manager, amount=amount, fields=fields)
+            fields = {
+                k: v
+                for k, v in field_widgets(rs.fields, {}, KEY + "s_f_", columns=4).items()
+                if v is not None
+            }
+    return reports.sample_deal(
+        rs.funnel,
+        stage,
+        now,
+        hours_in_stage=in_stage,
+        hours_since_created=created,
+        hours_since_last_activity=activity if acted else None,
+        events=happened,
+        has_manager=has_manager,
+        amount=amount,
+        fields=fields,
+    )
 
 
-def _results(rs: RuleSet, state: Any, traces: list[RuleTrace], fired: set[tuple[str, str]], at: Any,
-             offset: float) -> None:
+def _results(
+    rs: RuleSet,
+    state: Any,
+    traces: list[RuleTrace],
+    fired: set[tuple[str, str]],
+    at: Any,
+    offset: float,
+) -> None:
     labels = {v["name"]: v["label"] for v in variables_class(rs).get_all_variables()}
     stage = rs.stage(state.stage)
     values = state.template_values(stage.name if stage else state.stage, rs.name)
@@ -121,10 +180,15 @@ def _results(rs: RuleSet, state: Any, traces: list[RuleTrace], fired: set[tuple[
     st.markdown(f"#### At {reports.to_display(at)} ({when}, {reports.display_zone().key})")
     m = st.columns(3)
     m[0].metric("Would fire", len(would))
-    m[1].metric("Conditions hold, already fired", len(repeats),
-                help="The rule fired for this occurrence already (its repeat policy keeps it from firing again).")
+    m[1].metric(
+        "Conditions hold, already fired",
+        len(repeats),
+        help="The rule fired for this occurrence already (its repeat policy keeps it from firing again).",
+    )
     m[2].metric("Not firing", len(traces) - len(would) - len(repeats))
-    order = sorted(traces, key=lambda t: (not t.fires, (t.rule.id, occurrence(t.rule, state)) in fired))
+    order = sorted(
+        traces, key=lambda t: (not t.fires, (t.rule.id, occurrence(t.rule, state)) in fired)
+    )
     for t in order:
         already = (t.rule.id, occurrence(t.rule, state)) in fired
         name = md(t.rule.name or t.rule.id)  # expander labels are Markdown: show the name as typed
@@ -138,14 +202,25 @@ def _results(rs: RuleSet, state: Any, traces: list[RuleTrace], fired: set[tuple[
             failed = sum(1 for c in t.conditions if not c.result)
             head = f"⬜ {name} — not now ({failed} condition{'s' if failed != 1 else ''} false)"
         with st.expander(head, expanded=t.fires and not already):
-            rows = [{"": "✅" if c.result else "❌", "Condition": labels.get(c.name, c.name),
-                     "Test": f"{OP_SYMBOLS.get(c.operator, c.operator)} {_value(c.value)}".strip(),
-                     "Actual value": _value(c.actual), "Where": c.path} for c in t.conditions]
+            rows = [
+                {
+                    "": "✅" if c.result else "❌",
+                    "Condition": labels.get(c.name, c.name),
+                    "Test": f"{OP_SYMBOLS.get(c.operator, c.operator)} {_value(c.value)}".strip(),
+                    "Actual value": _value(c.actual),
+                    "Where": c.path,
+                }
+                for c in t.conditions
+            ]
             st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
             if t.fires and t.actions:
-                st.markdown("**Would do:** " + "; ".join(
-                    f"`{a.name}` {md(reports.action_summary(a.name, _filled(a.params, values)))}"
-                    for a in t.actions))
+                st.markdown(
+                    "**Would do:** "
+                    + "; ".join(
+                        f"`{a.name}` {md(reports.action_summary(a.name, _filled(a.params, values)))}"
+                        for a in t.actions
+                    )
+                )
             elif not t.fires:
                 st.caption("Would do: " + ", ".join(f"`{a.name}`" for a in t.rule.actions))
             st.caption(f"Rule `{t.rule.id}` · repeat: {t.rule.repeat.value.replace('_', ' ')}")

@@ -29,7 +29,9 @@ from builder.views.designer import new_rule, rule_data_for
 from engine.document.conditions import AllOf, Condition
 
 SELECTED = "rules_selected"  # other pages set this before switching here to preselect a rule
-SELECTED_NEXT = "rules_selected_next"  # a choice made after the picker exists; applied on the next run
+SELECTED_NEXT = (
+    "rules_selected_next"  # a choice made after the picker exists; applied on the next run
+)
 NEW = "__new__"
 
 
@@ -45,14 +47,21 @@ def render() -> None:
     rules = doc.setdefault("rules", [])
     ids = [r["id"] for r in rules]
     by_id = {r["id"]: r for r in rules}
-    labels = {x: f"{'' if r.get('enabled', True) else '⏸ '}{r.get('name') or x}  ({x})" for x, r in by_id.items()}
+    labels = {
+        x: f"{'' if r.get('enabled', True) else '⏸ '}{r.get('name') or x}  ({x})"
+        for x, r in by_id.items()
+    }
     labels[NEW] = "➕ New rule…"
     rid = state.picker(right_top, "Rule", [*ids, NEW], labels, SELECTED)
     if rid == NEW:
         stage_names = {s["id"]: s["name"] for s in doc["stages"]}
         st.subheader("New rule")
-        sid = st.selectbox("Stage it watches", ["", *stage_names], format_func=lambda s: stage_names.get(s, "— any stage —"),
-                           key=f"rules:{funnel}:newstage")
+        sid = st.selectbox(
+            "Stage it watches",
+            ["", *stage_names],
+            format_func=lambda s: stage_names.get(s, "— any stage —"),
+            key=f"rules:{funnel}:newstage",
+        )
         if st.button("Create rule", type="primary", key=f"rules:{funnel}:create"):
             new_id = new_rule(doc, sid or None)
             state.bump(funnel)
@@ -78,17 +87,29 @@ def rule_editor(funnel: str, doc: dict[str, Any], i: int) -> None:
     problems = state.draft_problems(doc)
     mine = problems_under(problems, prefix)
 
-    st.markdown("<div style='font-size:1.1rem;background:#F1F5F9;border-left:5px solid #F59E0B;border-radius:6px;"
-                f"padding:10px 14px;margin-bottom:0.8rem'><b>When</b> {esc(describe_condition(rule.get('conditions'), rd))}"
-                "</div>", unsafe_allow_html=True)
+    st.markdown(
+        "<div style='font-size:1.1rem;background:#F1F5F9;border-left:5px solid #F59E0B;border-radius:6px;"
+        f"padding:10px 14px;margin-bottom:0.8rem'><b>When</b> {esc(describe_condition(rule.get('conditions'), rd))}"
+        "</div>",
+        unsafe_allow_html=True,
+    )
     head = st.columns([2, 3, 2, 1])
     new = copy.deepcopy(rule)
-    new["id"] = head[0].text_input("Id", value=rule["id"], key=f"{key}:id",
-                                   help="lowercase letters, digits and _; unique in the funnel")
+    new["id"] = head[0].text_input(
+        "Id",
+        value=rule["id"],
+        key=f"{key}:id",
+        help="lowercase letters, digits and _; unique in the funnel",
+    )
     new["name"] = head[1].text_input("Name", value=rule.get("name", ""), key=f"{key}:name")
     repeats = list(REPEAT_LABELS)
-    new["repeat"] = head[2].selectbox("Fires", repeats, index=repeats.index(rule.get("repeat", repeats[0])),
-                                      format_func=REPEAT_LABELS.get, key=f"{key}:repeat")
+    new["repeat"] = head[2].selectbox(
+        "Fires",
+        repeats,
+        index=repeats.index(rule.get("repeat", repeats[0])),
+        format_func=REPEAT_LABELS.get,
+        key=f"{key}:repeat",
+    )
     with head[3]:
         st.markdown("<div style='height:1.9rem'></div>", unsafe_allow_html=True)
         new["enabled"] = st.toggle("Enabled", value=rule.get("enabled", True), key=f"{key}:enabled")
@@ -105,11 +126,15 @@ def rule_editor(funnel: str, doc: dict[str, Any], i: int) -> None:
     else:
         if isinstance(cond, Condition):
             cond = AllOf(all=[cond])  # a single leaf is edited as a one-row group
-        new_cond, c_change = condition_builder(cond, rd, f"{key}:c", f"{prefix}.conditions", problems)
+        new_cond, c_change = condition_builder(
+            cond, rd, f"{key}:c", f"{prefix}.conditions", problems
+        )
         new["conditions"] = new_cond.model_dump()
 
     st.markdown("##### Actions")
-    new_actions, a_change = actions_editor(rule.get("actions", []), rd, f"{key}:a", f"{prefix}.actions", problems)
+    new_actions, a_change = actions_editor(
+        rule.get("actions", []), rd, f"{key}:a", f"{prefix}.actions", problems
+    )
     new["actions"] = new_actions
 
     old_stage = watched_stage(rule)
@@ -128,8 +153,10 @@ def rule_editor(funnel: str, doc: dict[str, Any], i: int) -> None:
 
     st.divider()
     if mine:
-        st.error(f"**This rule has {len(mine)} problem(s)** and cannot be saved until they are fixed:\n\n"
-                 + "\n".join(f"- {describe_path(p.path, prefix)}: {p.message}" for p in mine))
+        st.error(
+            f"**This rule has {len(mine)} problem(s)** and cannot be saved until they are fixed:\n\n"
+            + "\n".join(f"- {describe_path(p.path, prefix)}: {p.message}" for p in mine)
+        )
     else:
         st.success("This rule is valid.", icon="✅")
     cols = st.columns([1, 1, 4])

@@ -44,13 +44,26 @@ def render() -> None:
 
 def _versions(c: Any, funnel: str, versions: list[Any]) -> None:
     if state.is_dirty(funnel):
-        st.warning("This funnel has unsaved changes in the designer; save them there to create a version.", icon="✏️")
-    zone = reports.display_zone().key  # the same zone as every other page (CONVEYOR_TZ, Europe/Kyiv by default)
+        st.warning(
+            "This funnel has unsaved changes in the designer; save them there to create a version.",
+            icon="✏️",
+        )
+    zone = (
+        reports.display_zone().key
+    )  # the same zone as every other page (CONVEYOR_TZ, Europe/Kyiv by default)
     newest_first = sorted(versions, key=lambda v: -v.version)
-    table = pd.DataFrame([{
-        "Version": v.version, "Active": "✅ active" if v.active else "",
-        f"Saved at ({zone})": reports.to_display(v.created_at), "By": v.author or "—", "Comment": v.comment or "",
-    } for v in newest_first])
+    table = pd.DataFrame(
+        [
+            {
+                "Version": v.version,
+                "Active": "✅ active" if v.active else "",
+                f"Saved at ({zone})": reports.to_display(v.created_at),
+                "By": v.author or "—",
+                "Comment": v.comment or "",
+            }
+            for v in newest_first
+        ]
+    )
     st.dataframe(table, hide_index=True, width="stretch")
     active = next((v.version for v in versions if v.active), None)
     st.markdown("**Make an older version active again** (rollback; nothing is deleted)")
@@ -61,11 +74,17 @@ def _versions(c: Any, funnel: str, versions: list[Any]) -> None:
     cols = st.columns([2, 1, 3])
     # The newest version that is not active is the one a rollback usually wants.
     default = next(n for n in numbers if n != active)
-    chosen = cols[0].selectbox(f"Version to make active (v{active} is active now)", numbers,
-                               index=numbers.index(default), key=f"versions:{funnel}:activate",
-                               format_func=lambda n: f"v{n} (active)" if n == active else f"v{n}")
+    chosen = cols[0].selectbox(
+        f"Version to make active (v{active} is active now)",
+        numbers,
+        index=numbers.index(default),
+        key=f"versions:{funnel}:activate",
+        format_func=lambda n: f"v{n} (active)" if n == active else f"v{n}",
+    )
     cols[1].markdown("<div style='height:1.75rem'></div>", unsafe_allow_html=True)
-    if cols[1].button("Make active", type="primary", disabled=chosen == active, key=f"versions:{funnel}:go"):
+    if cols[1].button(
+        "Make active", type="primary", disabled=chosen == active, key=f"versions:{funnel}:go"
+    ):
         try:
             info = state.get_conveyor().activate(funnel, chosen)
         except (ConveyorError, SQLAlchemyError) as exc:
@@ -81,9 +100,21 @@ def _summary(old: RuleSet, new: RuleSet) -> pd.DataFrame:
     """Added / removed / changed stages, transitions and rules between two versions."""
     rows = []
     for what, a, b in (
-        ("stage", {s.id: s.model_dump(mode="json") for s in old.stages}, {s.id: s.model_dump(mode="json") for s in new.stages}),
-        ("rule", {r.id: r.model_dump(mode="json") for r in old.rules}, {r.id: r.model_dump(mode="json") for r in new.rules}),
-        ("field", {f.name: f.model_dump(mode="json") for f in old.fields}, {f.name: f.model_dump(mode="json") for f in new.fields}),
+        (
+            "stage",
+            {s.id: s.model_dump(mode="json") for s in old.stages},
+            {s.id: s.model_dump(mode="json") for s in new.stages},
+        ),
+        (
+            "rule",
+            {r.id: r.model_dump(mode="json") for r in old.rules},
+            {r.id: r.model_dump(mode="json") for r in new.rules},
+        ),
+        (
+            "field",
+            {f.name: f.model_dump(mode="json") for f in old.fields},
+            {f.name: f.model_dump(mode="json") for f in new.fields},
+        ),
     ):
         for k in sorted(set(a) | set(b)):
             if k not in a:
@@ -95,8 +126,12 @@ def _summary(old: RuleSet, new: RuleSet) -> pd.DataFrame:
                 rows.append({"What": what, "Id": k, "Change": "changed: " + ", ".join(keys)})
     ta = {(t.from_, t.to) for t in old.transitions}
     tb = {(t.from_, t.to) for t in new.transitions}
-    rows += [{"What": "transition", "Id": f"{f} → {t}", "Change": "added"} for f, t in sorted(tb - ta)]
-    rows += [{"What": "transition", "Id": f"{f} → {t}", "Change": "removed"} for f, t in sorted(ta - tb)]
+    rows += [
+        {"What": "transition", "Id": f"{f} → {t}", "Change": "added"} for f, t in sorted(tb - ta)
+    ]
+    rows += [
+        {"What": "transition", "Id": f"{f} → {t}", "Change": "removed"} for f, t in sorted(ta - tb)
+    ]
     return pd.DataFrame(rows, columns=["What", "Id", "Change"])
 
 
@@ -106,7 +141,9 @@ def _compare(c: Any, funnel: str, versions: list[Any]) -> None:
         st.info("There is only one version so far; save a change to compare versions.")
         return
     cols = st.columns(2)
-    a = cols[0].selectbox("From version", numbers, index=len(numbers) - 2, key=f"versions:{funnel}:a")
+    a = cols[0].selectbox(
+        "From version", numbers, index=len(numbers) - 2, key=f"versions:{funnel}:a"
+    )
     b = cols[1].selectbox("To version", numbers, index=len(numbers) - 1, key=f"versions:{funnel}:b")
     old, new = c.ruleset(funnel, a), c.ruleset(funnel, b)
     summary = _summary(old, new)
@@ -114,8 +151,15 @@ def _compare(c: Any, funnel: str, versions: list[Any]) -> None:
         st.success(f"v{a} and v{b} have the same stages, transitions and rules.")
     else:
         st.dataframe(summary, hide_index=True, width="stretch")
-    diff = "".join(difflib.unified_diff(old.to_json().splitlines(True), new.to_json().splitlines(True),
-                                        fromfile=f"v{a}", tofile=f"v{b}", n=3))
+    diff = "".join(
+        difflib.unified_diff(
+            old.to_json().splitlines(True),
+            new.to_json().splitlines(True),
+            fromfile=f"v{a}",
+            tofile=f"v{b}",
+            n=3,
+        )
+    )
     with st.expander("Line-by-line diff of the JSON", expanded=not summary.empty):
         st.code(diff or "(no differences)", language="diff")
 
@@ -124,22 +168,42 @@ def _export(c: Any, funnel: str, versions: list[Any]) -> None:
     numbers = sorted((v.version for v in versions), reverse=True)
     active = next((v.version for v in versions if v.active), numbers[0])
     cols = st.columns([1, 2])
-    version = cols[0].selectbox(f"Version to export (v{active} is active)", numbers, index=numbers.index(active),
-                                key=f"versions:{funnel}:export_v", format_func=lambda n: f"v{n}")
-    fmt = cols[1].radio("Format", ["conveyor", "business-rules"], horizontal=True, key=f"versions:{funnel}:fmt",
-                        format_func={"conveyor": "Whole rule-set document",
-                                     "business-rules": "Bare business-rules rules list (enabled rules)"}.get)
+    version = cols[0].selectbox(
+        f"Version to export (v{active} is active)",
+        numbers,
+        index=numbers.index(active),
+        key=f"versions:{funnel}:export_v",
+        format_func=lambda n: f"v{n}",
+    )
+    fmt = cols[1].radio(
+        "Format",
+        ["conveyor", "business-rules"],
+        horizontal=True,
+        key=f"versions:{funnel}:fmt",
+        format_func={
+            "conveyor": "Whole rule-set document",
+            "business-rules": "Bare business-rules rules list (enabled rules)",
+        }.get,
+    )
     text = c.export(funnel, fmt, version)
     suffix = "" if fmt == "conveyor" else ".business-rules"
-    st.download_button("⬇️ Download JSON", data=text.encode("utf-8"), file_name=f"{funnel}.v{version}{suffix}.json",
-                       mime="application/json", type="primary", key=f"versions:{funnel}:download")
+    st.download_button(
+        "⬇️ Download JSON",
+        data=text.encode("utf-8"),
+        file_name=f"{funnel}.v{version}{suffix}.json",
+        mime="application/json",
+        type="primary",
+        key=f"versions:{funnel}:download",
+    )
     with st.expander("Preview"):
         st.code(text, language="json")
 
 
 def _import(c: Any) -> None:
-    st.markdown("Upload a rule-set JSON file (or paste it). It is checked with the same validator as "
-                "`conveyor validate`; it is saved as a new version only if it has no problems.")
+    st.markdown(
+        "Upload a rule-set JSON file (or paste it). It is checked with the same validator as "
+        "`conveyor validate`; it is saved as a new version only if it has no problems."
+    )
     upload = st.file_uploader("Rule-set JSON", type=["json"], key="versions:upload")
     pasted = st.text_area("…or paste the JSON here", key="versions:paste", height=140)
     data: bytes | None = None
@@ -154,8 +218,13 @@ def _import(c: Any) -> None:
         rs = c.rulesets.validate(data)
     except RuleSetInvalid as exc:
         st.error(f"**{source} is not valid — nothing was saved.** {len(exc.problems)} problem(s):")
-        st.dataframe(pd.DataFrame([{"JSON path": p.path or "(document)", "Problem": p.message} for p in exc.problems]),
-                     hide_index=True, width="stretch")
+        st.dataframe(
+            pd.DataFrame(
+                [{"JSON path": p.path or "(document)", "Problem": p.message} for p in exc.problems]
+            ),
+            hide_index=True,
+            width="stretch",
+        )
         return
     done = st.session_state.get("versions:imported")
     if done and done[0] == (rs.funnel, rs.fingerprint()):
@@ -163,18 +232,30 @@ def _import(c: Any) -> None:
         return  # the uploader still holds the file; do not offer to save the same document twice
     known = dict(c.funnels())
     what = f"a new version of **{known[rs.funnel]}**" if rs.funnel in known else "a **new funnel**"
-    st.success(f"{source} is valid: funnel `{rs.funnel}` ({rs.name}) with {len(rs.stages)} stages, "
-               f"{len(rs.transitions)} transitions and {len(rs.rules)} rules. Saving creates {what}.")
-    comment = st.text_input("Comment", value=f"imported from {source}", key="versions:import_comment")
+    st.success(
+        f"{source} is valid: funnel `{rs.funnel}` ({rs.name}) with {len(rs.stages)} stages, "
+        f"{len(rs.transitions)} transitions and {len(rs.rules)} rules. Saving creates {what}."
+    )
+    comment = st.text_input(
+        "Comment", value=f"imported from {source}", key="versions:import_comment"
+    )
     if st.button("Save imported version", type="primary", key="versions:import_save"):
         try:
             info = state.get_conveyor().save_ruleset(rs, comment=comment, author="owner (import)")
         except RuleSetInvalid as exc:
-            st.error("Not saved:\n\n" + "\n".join(f"- `{p.path}`: {p.message}" for p in exc.problems))
+            st.error(
+                "Not saved:\n\n" + "\n".join(f"- `{p.path}`: {p.message}" for p in exc.problems)
+            )
             return
-        except (ConveyorError, SQLAlchemyError) as exc:  # e.g. someone saved a version at the same time
-            st.error(f"Not saved: {state.error_message(exc, 'The imported version')} Nothing was changed; "
-                     "try again.", icon="🚫")
+        except (
+            ConveyorError,
+            SQLAlchemyError,
+        ) as exc:  # e.g. someone saved a version at the same time
+            st.error(
+                f"Not saved: {state.error_message(exc, 'The imported version')} Nothing was changed; "
+                "try again.",
+                icon="🚫",
+            )
             return
         st.session_state["versions:imported"] = ((rs.funnel, rs.fingerprint()), info.version)
         if not state.is_dirty(rs.funnel):
@@ -182,4 +263,3 @@ def _import(c: Any) -> None:
         st.session_state["owner_flash"] = f"Imported as version {info.version} of '{rs.funnel}'."
         st.session_state[state.FUNNEL_NEXT] = rs.funnel
         st.rerun()
-

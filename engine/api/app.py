@@ -49,7 +49,9 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-async def _send_problem(send: Send, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
+async def _send_problem(
+    send: Send, status: int, detail: str, headers: dict[str, str] | None = None
+) -> None:
     response = problems.problem(status, detail, headers=headers)
     await send({"type": "http.response.start", "status": status, "headers": response.raw_headers})
     await send({"type": "http.response.body", "body": response.body})
@@ -66,7 +68,9 @@ class BodyLimit:
             return await self.app(scope, receive, send)
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
-            return await _send_problem(send, 413, f"the request body is over the limit of {MAX_BODY} bytes")
+            return await _send_problem(
+                send, 413, f"the request body is over the limit of {MAX_BODY} bytes"
+            )
         body = b""
         more = True
         while more:
@@ -75,7 +79,9 @@ class BodyLimit:
                 return None
             body += message.get("body", b"")
             if len(body) > MAX_BODY:
-                return await _send_problem(send, 413, f"the request body is over the limit of {MAX_BODY} bytes")
+                return await _send_problem(
+                    send, 413, f"the request body is over the limit of {MAX_BODY} bytes"
+                )
             more = message.get("more_body", False)
         await self.app(scope, _replay(body, receive), send)
 
@@ -90,6 +96,7 @@ def _replay(body: bytes, then: Receive) -> Receive:
             sent = True
             return {"type": "http.request", "body": body, "more_body": False}
         return await then()
+
     return receive
 
 
@@ -101,7 +108,11 @@ class IdempotencyKeys:
         self.conveyor = conveyor
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "POST" or not scope["path"].startswith(IDEMPOTENT_PREFIXES):
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or not scope["path"].startswith(IDEMPOTENT_PREFIXES)
+        ):
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
         raw_key = headers.get(b"idempotency-key")
@@ -112,24 +123,50 @@ class IdempotencyKeys:
         except UnicodeDecodeError:
             return await _send_problem(send, 422, "Idempotency-Key is not UTF-8 text")
         message = await receive()
-        body = message.get("body", b"")  # BodyLimit (outside) has read the whole body into one message
+        body = message.get(
+            "body", b""
+        )  # BodyLimit (outside) has read the whole body into one message
         who = hashlib.sha256(headers.get(b"authorization", b"public")).hexdigest()[:32]
-        digest = hashlib.sha256(b"\n".join([scope["method"].encode(), scope["path"].encode("utf-8", "replace"),
-                                            scope.get("query_string", b""), body])).hexdigest()
+        digest = hashlib.sha256(
+            b"\n".join(
+                [
+                    scope["method"].encode(),
+                    scope["path"].encode("utf-8", "replace"),
+                    scope.get("query_string", b""),
+                    body,
+                ]
+            )
+        ).hexdigest()
         idem = self.conveyor().idempotency
         try:
             replay = await run_in_threadpool(idem.begin, who, key, digest)
         except ConveyorError as exc:
             response = problems.from_exception(exc)
-            await send({"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status_code,
+                    "headers": response.raw_headers,
+                }
+            )
             await send({"type": "http.response.body", "body": response.body})
             return None
         if replay is not None:
             stored = json.loads(replay.body)
             raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in stored["headers"]]
-            await send({"type": "http.response.start", "status": replay.status,
-                        "headers": [*raw_headers, (b"idempotent-replayed", b"true")]})
-            await send({"type": "http.response.body", "body": stored["body"].encode("utf-8", "surrogateescape")})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": replay.status,
+                    "headers": [*raw_headers, (b"idempotent-replayed", b"true")],
+                }
+            )
+            await send(
+                {
+                    "type": "http.response.body",
+                    "body": stored["body"].encode("utf-8", "surrogateescape"),
+                }
+            )
             return None
         start: Message = {}
         chunks: list[bytes] = []
@@ -150,9 +187,14 @@ class IdempotencyKeys:
         if status >= 500:  # not the caller's doing: the same key may try again
             await run_in_threadpool(idem.abandon, who, key)
             return None
-        kept = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in start.get("headers", [])
-                if k.lower() in (b"content-type", b"location", b"retry-after", b"www-authenticate")]
-        stored_body = json.dumps({"headers": kept, "body": b"".join(chunks).decode("utf-8", "surrogateescape")})
+        kept = [
+            (k.decode("latin-1"), v.decode("latin-1"))
+            for k, v in start.get("headers", [])
+            if k.lower() in (b"content-type", b"location", b"retry-after", b"www-authenticate")
+        ]
+        stored_body = json.dumps(
+            {"headers": kept, "body": b"".join(chunks).decode("utf-8", "surrogateescape")}
+        )
         await run_in_threadpool(idem.finish, who, key, status, stored_body)
 
 
@@ -160,8 +202,12 @@ class _MaskTokens(logging.Filter):
     """Access-log lines show ``/t/…`` instead of a tracking token."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and len(record.args) >= 3 and isinstance(record.args[2], str) \
-                and record.args[2].startswith("/t/"):
+        if (
+            isinstance(record.args, tuple)
+            and len(record.args) >= 3
+            and isinstance(record.args[2], str)
+            and record.args[2].startswith("/t/")
+        ):
             record.args = (*record.args[:2], "/t/…", *record.args[3:])
         return True
 
@@ -181,24 +227,35 @@ def create_app(db: str | Conveyor | None = None) -> FastAPI:
             if own:
                 conveyor.close()
 
-    app = FastAPI(title="Conveyor API", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  description="Deals, events, tasks, actions and funnels of Conveyor; signed hooks, website"
-                              " forms and proposal links. Errors are application/problem+json (RFC 9457)."
-                              " See docs/api.md.")
+    app = FastAPI(
+        title="Conveyor API",
+        version="1",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        description="Deals, events, tasks, actions and funnels of Conveyor; signed hooks, website"
+        " forms and proposal links. Errors are application/problem+json (RFC 9457)."
+        " See docs/api.md.",
+    )
     problems.install(app)
     for module in (deals, events, tasks, actions, funnels, status, hooks, forms, tracking):
         app.include_router(module.router)
 
     import swagger_ui_bundle
 
-    app.mount("/docs/assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger-ui")
+    app.mount(
+        "/docs/assets", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger-ui"
+    )
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="Conveyor API",
-                                   swagger_js_url="/docs/assets/swagger-ui-bundle.js",
-                                   swagger_css_url="/docs/assets/swagger-ui.css",
-                                   swagger_favicon_url="/docs/assets/favicon-32x32.png")
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Conveyor API",
+            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs/assets/swagger-ui.css",
+            swagger_favicon_url="/docs/assets/favicon-32x32.png",
+        )
 
     app.add_middleware(IdempotencyKeys, conveyor=lambda: holder["c"])  # type: ignore[arg-type]
     app.add_middleware(BodyLimit)  # type: ignore[arg-type]

@@ -15,15 +15,20 @@ from engine.errors import Unauthenticated
 
 __all__ = ["conveyor_of", "current_actor"]
 
-_bearer = HTTPBearer(auto_error=False, description="An API key: `conveyor keys create NAME --role ROLE`")
+_bearer = HTTPBearer(
+    auto_error=False, description="An API key: `conveyor keys create NAME --role ROLE`"
+)
 
 
 def conveyor_of(request: Request) -> Conveyor:
     return request.app.state.conveyor  # type: ignore[no-any-return]
 
 
-async def current_actor(request: Request,
-                        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Actor:
+async def current_actor(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Actor:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("an API key is required: send Authorization: Bearer <key>")
-    return await run_in_threadpool(conveyor_of(request).api_keys.authenticate, credentials.credentials)
+    return await run_in_threadpool(
+        conveyor_of(request).api_keys.authenticate, credentials.credentials
+    )

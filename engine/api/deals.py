@@ -29,33 +29,55 @@ def create_deal(body: DealCreate, actor: ActorDep, c: ConveyorDep) -> DealOut:
         value = getattr(body, name)
         if value is not None:
             fields[name] = value
-    deal_id = c.create_deal(body.funnel, key=body.key, title=body.title, stage=body.stage, fields=fields,
-                            manager=body.manager, actor=actor)
+    deal_id = c.create_deal(
+        body.funnel,
+        key=body.key,
+        title=body.title,
+        stage=body.stage,
+        fields=fields,
+        manager=body.manager,
+        actor=actor,
+    )
     c.apply_queued()
     return _view(c, c.deal(deal_id).key, actor)
 
 
-@router.get("/{key}", response_model=DealOut, summary="A deal: fields, stage, manager, open tasks, firings")
+@router.get(
+    "/{key}", response_model=DealOut, summary="A deal: fields, stage, manager, open tasks, firings"
+)
 def get_deal(key: Key, actor: ActorDep, c: ConveyorDep) -> DealOut:
     return _view(c, key, actor)
 
 
 @router.patch("/{key}", response_model=DealOut, summary="Change a deal's fields")
 def update_deal(key: Key, body: DealPatch, actor: ActorDep, c: ConveyorDep) -> DealOut:
-    c.update_deal(c.listings.deal_id(key, actor=actor, permission=Permission.WRITE_DEALS), body.fields, actor=actor)
+    c.update_deal(
+        c.listings.deal_id(key, actor=actor, permission=Permission.WRITE_DEALS),
+        body.fields,
+        actor=actor,
+    )
     c.apply_queued()
     return _view(c, key, actor)
 
 
-@router.post("/{key}/move", response_model=DealOut,
-             summary="Move a deal to a stage (409 when the stage's guard or the transitions refuse)")
+@router.post(
+    "/{key}/move",
+    response_model=DealOut,
+    summary="Move a deal to a stage (409 when the stage's guard or the transitions refuse)",
+)
 def move_deal(key: Key, body: MoveIn, actor: ActorDep, c: ConveyorDep) -> DealOut:
-    c.move_deal(c.listings.deal_id(key, actor=actor, permission=Permission.MOVE_DEALS), body.stage, actor=actor)
+    c.move_deal(
+        c.listings.deal_id(key, actor=actor, permission=Permission.MOVE_DEALS),
+        body.stage,
+        actor=actor,
+    )
     c.apply_queued()
     return _view(c, key, actor)
 
 
-@router.post("/{key}/events", response_model=DealOut, summary="Record an event the deal's funnel declares")
+@router.post(
+    "/{key}/events", response_model=DealOut, summary="Record an event the deal's funnel declares"
+)
 def record_event(key: Key, body: EventIn, actor: ActorDep, c: ConveyorDep) -> DealOut:
     deal_id = c.listings.deal_id(key, actor=actor, permission=Permission.RECORD_EVENTS)
     c.record_event(deal_id, body.name, body.at, body.data, actor=actor)
@@ -63,7 +85,9 @@ def record_event(key: Key, body: EventIn, actor: ActorDep, c: ConveyorDep) -> De
     return _view(c, key, actor)
 
 
-@router.post("/{key}/activities", response_model=DealOut, summary="Record a manager's call, note, meeting")
+@router.post(
+    "/{key}/activities", response_model=DealOut, summary="Record a manager's call, note, meeting"
+)
 def record_activity(key: Key, body: ActivityIn, actor: ActorDep, c: ConveyorDep) -> DealOut:
     deal_id = c.listings.deal_id(key, actor=actor, permission=Permission.RECORD_ACTIVITIES)
     c.record_activity(deal_id, body.kind, body.note, actor=actor)

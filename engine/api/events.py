@@ -15,7 +15,13 @@ from engine.core.conveyor import Conveyor
 router = APIRouter(prefix="/api/v1/funnels", tags=["events"])
 
 
-@router.get("/{funnel}/events", summary="The events a funnel declares (what POST /deals/{key}/events accepts)")
-def declared_events(funnel: Annotated[str, Path(max_length=200)], actor: Annotated[Actor, Depends(current_actor)],
-                    c: Annotated[Conveyor, Depends(conveyor_of)]) -> list[dict[str, Any]]:
+@router.get(
+    "/{funnel}/events",
+    summary="The events a funnel declares (what POST /deals/{key}/events accepts)",
+)
+def declared_events(
+    funnel: Annotated[str, Path(max_length=200)],
+    actor: Annotated[Actor, Depends(current_actor)],
+    c: Annotated[Conveyor, Depends(conveyor_of)],
+) -> list[dict[str, Any]]:
     return c.listings.declared_events(funnel, actor=actor)

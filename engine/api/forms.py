@@ -21,8 +21,10 @@ from engine.errors import ConveyorError, Forbidden, InvalidChange
 
 router = APIRouter(tags=["forms"])
 Funnel = Annotated[str, Path(max_length=200)]
-THANKS = ("<!doctype html><html><head><meta charset=\"utf-8\"><title>Thank you</title></head>"
-          "<body><p>Thank you! We will contact you soon.</p></body></html>")
+THANKS = (
+    '<!doctype html><html><head><meta charset="utf-8"><title>Thank you</title></head>'
+    "<body><p>Thank you! We will contact you soon.</p></body></html>"
+)
 
 
 def _cors(origin: str | None, allowed: set[str]) -> dict[str, str]:
@@ -32,24 +34,52 @@ def _cors(origin: str | None, allowed: set[str]) -> dict[str, str]:
 
 
 @router.options("/forms/{funnel}", include_in_schema=False)
-async def preflight(funnel: Funnel, request: Request, c: Annotated[Conveyor, Depends(conveyor_of)]) -> Response:
+async def preflight(
+    funnel: Funnel, request: Request, c: Annotated[Conveyor, Depends(conveyor_of)]
+) -> Response:
     origin = request.headers.get("origin")
     allowed = await run_in_threadpool(c.forms.origins, funnel)
     headers = _cors(origin, allowed)
     if not headers:
         return Response(status_code=403)
-    return Response(status_code=204, headers={**headers, "Access-Control-Allow-Methods": "POST",
-                                               "Access-Control-Allow-Headers": "Content-Type, Idempotency-Key",
-                                               "Access-Control-Max-Age": "600"})
+    return Response(
+        status_code=204,
+        headers={
+            **headers,
+            "Access-Control-Allow-Methods": "POST",
+            "Access-Control-Allow-Headers": "Content-Type, Idempotency-Key",
+            "Access-Control-Max-Age": "600",
+        },
+    )
 
 
-@router.post("/forms/{funnel}", status_code=201, summary="A lead from the website's form",
-             openapi_extra={"requestBody": {"required": True, "content": {
-                 "application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": {
-                     TOKEN_FIELD: {"type": "string"}, "title": {"type": "string"}, "phone": {"type": "string"},
-                     "email": {"type": "string"}}}},
-                 "application/json": {"schema": {"type": "object"}}}}})
-async def submit(funnel: Funnel, request: Request, c: Annotated[Conveyor, Depends(conveyor_of)]) -> Response:
+@router.post(
+    "/forms/{funnel}",
+    status_code=201,
+    summary="A lead from the website's form",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            TOKEN_FIELD: {"type": "string"},
+                            "title": {"type": "string"},
+                            "phone": {"type": "string"},
+                            "email": {"type": "string"},
+                        },
+                    }
+                },
+                "application/json": {"schema": {"type": "object"}},
+            },
+        }
+    },
+)
+async def submit(
+    funnel: Funnel, request: Request, c: Annotated[Conveyor, Depends(conveyor_of)]
+) -> Response:
     origin = request.headers.get("origin")
     allowed = await run_in_threadpool(c.forms.origins, funnel)
     cors = _cors(origin, allowed)

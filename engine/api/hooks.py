@@ -18,13 +18,34 @@ from engine.core.conveyor import Conveyor
 router = APIRouter(tags=["hooks"])
 
 
-@router.post("/hooks/{name}", summary="A signed event from outside (Conveyor-Signature: t=…,v1=…)",
-             openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {
-                 "type": "object", "properties": {"id": {"type": "string"}, "deal": {"type": "string"},
-                                                  "event": {"type": "string"}, "data": {"type": "object"}}}}}}})
-async def receive(name: Annotated[str, Path(max_length=100)], request: Request,
-                  c: Annotated[Conveyor, Depends(conveyor_of)],
-                  conveyor_signature: Annotated[str | None, Header(max_length=1000)] = None) -> dict[str, Any]:
+@router.post(
+    "/hooks/{name}",
+    summary="A signed event from outside (Conveyor-Signature: t=…,v1=…)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "id": {"type": "string"},
+                            "deal": {"type": "string"},
+                            "event": {"type": "string"},
+                            "data": {"type": "object"},
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
+async def receive(
+    name: Annotated[str, Path(max_length=100)],
+    request: Request,
+    c: Annotated[Conveyor, Depends(conveyor_of)],
+    conveyor_signature: Annotated[str | None, Header(max_length=1000)] = None,
+) -> dict[str, Any]:
     body = await request.body()
 
     def record(deal: str, event: str, data: dict[str, Any], actor: Actor) -> None:

@@ -12,8 +12,20 @@ from pydantic import BaseModel, ConfigDict, Field
 from engine.errors import InvalidChange
 
 __all__ = [
-    "ActionOut", "ActivityIn", "DealCreate", "DealOut", "DealPatch", "EventIn", "FiringOut", "FunnelOut",
-    "MoveIn", "Page", "TaskOut", "VersionOut", "decode_cursor", "encode_cursor",
+    "ActionOut",
+    "ActivityIn",
+    "DealCreate",
+    "DealOut",
+    "DealPatch",
+    "EventIn",
+    "FiringOut",
+    "FunnelOut",
+    "MoveIn",
+    "Page",
+    "TaskOut",
+    "VersionOut",
+    "decode_cursor",
+    "encode_cursor",
 ]
 
 MAX_CURSOR = 2**62
@@ -25,18 +37,24 @@ class _In(BaseModel):
 
 class DealCreate(_In):
     funnel: str = Field(max_length=200)
-    key: str | None = Field(None, max_length=200, description="Your own key for the deal; default D-<number>.")
+    key: str | None = Field(
+        None, max_length=200, description="Your own key for the deal; default D-<number>."
+    )
     title: str = ""
     phone: str | None = None
     email: str | None = None
     amount: float | None = None
-    stage: str | None = Field(None, max_length=200, description="Default: the funnel's initial stage.")
+    stage: str | None = Field(
+        None, max_length=200, description="Default: the funnel's initial stage."
+    )
     manager: str | None = Field(None, max_length=200)
     fields: dict[str, Any] = Field(default_factory=dict, description="Custom fields by name.")
 
 
 class DealPatch(_In):
-    fields: dict[str, Any] = Field(description="Built-in (title, phone, email, amount) and custom fields to set.")
+    fields: dict[str, Any] = Field(
+        description="Built-in (title, phone, email, amount) and custom fields to set."
+    )
 
 
 class MoveIn(_In):
@@ -44,9 +62,15 @@ class MoveIn(_In):
 
 
 class EventIn(_In):
-    name: str = Field(max_length=200, description="An event the deal's funnel declares (e.g. payment_received).")
-    at: datetime | None = Field(None, description="When it happened (with a time zone); default now.")
-    data: dict[str, Any] | None = Field(None, description="A flat object the event carries (e.g. amount, url).")
+    name: str = Field(
+        max_length=200, description="An event the deal's funnel declares (e.g. payment_received)."
+    )
+    at: datetime | None = Field(
+        None, description="When it happened (with a time zone); default now."
+    )
+    data: dict[str, Any] | None = Field(
+        None, description="A flat object the event carries (e.g. amount, url)."
+    )
 
 
 class ActivityIn(_In):
@@ -87,7 +111,9 @@ class DealOut(BaseModel):
     amount: float | None
     manager: str | None
     fields: dict[str, Any]
-    events: dict[str, Any] = Field(description="Declared events that happened: {name: {at, visit}}.")
+    events: dict[str, Any] = Field(
+        description="Declared events that happened: {name: {at, visit}}."
+    )
     invoice_number: str | None
     created_at: datetime
     updated_at: datetime
@@ -129,7 +155,9 @@ T = TypeVar("T")
 
 class Page(BaseModel, Generic[T]):
     items: list[T]
-    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null on the last one.")
+    next_cursor: str | None = Field(
+        description="Pass as ?cursor= for the next page; null on the last one."
+    )
 
 
 def encode_cursor(last_id: int) -> str:

@@ -37,9 +37,18 @@ MEDIA_TYPE = "application/problem+json"
 log = logging.getLogger("conveyor.api")
 
 _STATUSES: list[tuple[type[BaseException], int]] = [
-    (Unauthenticated, 401), (Forbidden, 403), (NotFound, 404), (GuardFailed, 409), (TransitionNotAllowed, 409),
-    (Conflict, 409), (RateLimited, 429), (RuleSetInvalid, 422), (InvalidChange, 422), (ConveyorError, 409),
-    (ValueError, 422), (StorageError, 503),
+    (Unauthenticated, 401),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (GuardFailed, 409),
+    (TransitionNotAllowed, 409),
+    (Conflict, 409),
+    (RateLimited, 429),
+    (RuleSetInvalid, 422),
+    (InvalidChange, 422),
+    (ConveyorError, 409),
+    (ValueError, 422),
+    (StorageError, 503),
 ]
 _FIELD = re.compile(r"\bfield '([^']{1,200})'")
 _BUILTIN = ("title", "phone", "email", "amount")
@@ -49,12 +58,21 @@ def status_of(exc: BaseException) -> int:
     return next((code for cls, code in _STATUSES if isinstance(exc, cls)), 500)
 
 
-def problem(status: int, detail: str, errors: list[dict[str, str]] | None = None, *,
-            headers: dict[str, str] | None = None) -> JSONResponse:
+def problem(
+    status: int,
+    detail: str,
+    errors: list[dict[str, str]] | None = None,
+    *,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
     phrase = HTTPStatus(status).phrase
-    body: dict[str, Any] = {"type": f"urn:conveyor:problem:{phrase.lower().replace(' ', '-')}", "title": phrase,
-                            "status": status, "detail": detail,
-                            "errors": errors if errors is not None else [{"path": "", "message": detail}]}
+    body: dict[str, Any] = {
+        "type": f"urn:conveyor:problem:{phrase.lower().replace(' ', '-')}",
+        "title": phrase,
+        "status": status,
+        "detail": detail,
+        "errors": errors if errors is not None else [{"path": "", "message": detail}],
+    }
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
@@ -103,9 +121,13 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"path": _location(tuple(e.get("loc", ()))), "message": str(e.get("msg", "invalid"))}
-                  for e in exc.errors()]
-        detail = "; ".join(f"{e['path']}: {e['message']}" if e["path"] else e["message"] for e in errors)
+        errors = [
+            {"path": _location(tuple(e.get("loc", ()))), "message": str(e.get("msg", "invalid"))}
+            for e in exc.errors()
+        ]
+        detail = "; ".join(
+            f"{e['path']}: {e['message']}" if e["path"] else e["message"] for e in errors
+        )
         return problem(422, detail or "the request is not valid", errors)
 
     @app.exception_handler(StarletteHTTPException)

@@ -14,7 +14,9 @@ router = APIRouter(prefix="/api/v1", tags=["status"])
 
 
 @router.get("/status", summary="Health of the engine service")
-def status(actor: Annotated[Actor, Depends(current_actor)], c: Annotated[Conveyor, Depends(conveyor_of)]) -> dict[str, Any]:
+def status(
+    actor: Annotated[Actor, Depends(current_actor)], c: Annotated[Conveyor, Depends(conveyor_of)]
+) -> dict[str, Any]:
     from engine.service.status import health
 
     c.listings.may_read_status(actor=actor)
@@ -28,6 +30,15 @@ def status(actor: Annotated[Actor, Depends(current_actor)], c: Annotated[Conveyo
         "oldest_ready_at": h.oldest_ready_at,
         "last_tick_at": h.last_tick_at,
         "last_tick_seconds": h.last_tick_seconds,
-        "engines": [{"id": e.engine_id, "host": e.host, "pid": e.pid, "state": e.state, "seen_at": e.seen_at,
-                     "last_tick_at": e.last_tick_at} for e in h.engines],
+        "engines": [
+            {
+                "id": e.engine_id,
+                "host": e.host,
+                "pid": e.pid,
+                "state": e.state,
+                "seen_at": e.seen_at,
+                "last_tick_at": e.last_tick_at,
+            }
+            for e in h.engines
+        ],
     }

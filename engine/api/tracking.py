@@ -22,14 +22,23 @@ log = logging.getLogger("conveyor.api")
 
 
 def _page(text: str, status: int) -> HTMLResponse:
-    return HTMLResponse(f"<!doctype html><html><head><meta charset=\"utf-8\"><title>Conveyor</title></head>"
-                        f"<body><p>{text}</p></body></html>", status_code=status,
-                        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+    return HTMLResponse(
+        f'<!doctype html><html><head><meta charset="utf-8"><title>Conveyor</title></head>'
+        f"<body><p>{text}</p></body></html>",
+        status_code=status,
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+    )
 
 
-@router.get("/t/{token}", summary="A proposal link: records proposal_opened once, redirects to the proposal",
-            response_class=HTMLResponse, responses={303: {"description": "to the proposal's URL"}})
-async def open_link(token: Annotated[str, Path(max_length=500)], c: Annotated[Conveyor, Depends(conveyor_of)]) -> Response:
+@router.get(
+    "/t/{token}",
+    summary="A proposal link: records proposal_opened once, redirects to the proposal",
+    response_class=HTMLResponse,
+    responses={303: {"description": "to the proposal's URL"}},
+)
+async def open_link(
+    token: Annotated[str, Path(max_length=500)], c: Annotated[Conveyor, Depends(conveyor_of)]
+) -> Response:
     try:
         opened = await run_in_threadpool(c.links.open, token)
     except ConveyorError as exc:  # e.g. the funnel no longer declares proposal_opened
@@ -40,5 +49,7 @@ async def open_link(token: Annotated[str, Path(max_length=500)], c: Annotated[Co
     if opened.recorded:
         await run_in_threadpool(c.apply_queued)
     if opened.url and opened.url.startswith(("https://", "http://")):
-        return RedirectResponse(opened.url, status_code=303, headers={"Referrer-Policy": "no-referrer"})
+        return RedirectResponse(
+            opened.url, status_code=303, headers={"Referrer-Policy": "no-referrer"}
+        )
     return _page("Thank you. The proposal will be sent to you shortly.", 200)

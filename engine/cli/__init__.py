@@ -9,4 +9,10 @@ from engine.cli import doors, operations, rulesets, serve, tools
 from engine.cli.app import main
 
 __all__ = ["main"]
-_COMMANDS = (doors, operations, rulesets, serve, tools)  # imported for their @main.command() registrations
+_COMMANDS = (
+    doors,
+    operations,
+    rulesets,
+    serve,
+    tools,
+)  # imported for their @main.command() registrations

@@ -28,7 +28,9 @@ def channels(ctx: click.Context):  # noqa: ANN201
     if "channels" not in root:
         path = root.get("config")
         config = load_config(path) if path else None
-        root["channels"] = channels_from_config(config, legacy_url=os.environ.get("CONVEYOR_PROVIDER"))
+        root["channels"] = channels_from_config(
+            config, legacy_url=os.environ.get("CONVEYOR_PROVIDER")
+        )
     return root["channels"]
 
 
@@ -42,8 +44,13 @@ def open_read_only(ctx: click.Context):  # noqa: ANN202
 class _SafeGroup(click.Group):
     """Click's own usage errors ("No such command 'postgresql://u:pw@…'") are shown with secrets masked too."""
 
-    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
-                     **extra: Any) -> click.Context:
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
         try:
             return super().make_context(info_name, args, parent, **extra)
         except click.ClickException as exc:
@@ -59,11 +66,22 @@ class _SafeGroup(click.Group):
 
 
 @click.group(cls=_SafeGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--db", envvar="CONVEYOR_DB", default=None, metavar="URL",
-              help="SQLAlchemy database URL (default: $CONVEYOR_DB or sqlite:///conveyor.db).")
-@click.option("--config", "config", envvar="CONVEYOR_CONFIG", default=None, metavar="FILE",
-              help="conveyor.toml: which provider carries each message channel (default: $CONVEYOR_CONFIG;"
-                   " without one, messages are only recorded).")
+@click.option(
+    "--db",
+    envvar="CONVEYOR_DB",
+    default=None,
+    metavar="URL",
+    help="SQLAlchemy database URL (default: $CONVEYOR_DB or sqlite:///conveyor.db).",
+)
+@click.option(
+    "--config",
+    "config",
+    envvar="CONVEYOR_CONFIG",
+    default=None,
+    metavar="FILE",
+    help="conveyor.toml: which provider carries each message channel (default: $CONVEYOR_CONFIG;"
+    " without one, messages are only recorded).",
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log what the engine does.")
 @click.pass_context
 def main(ctx: click.Context, db: str | None, config: str | None, verbose: bool) -> None:
@@ -75,14 +93,15 @@ def main(ctx: click.Context, db: str | None, config: str | None, verbose: bool) 
         config = os.path.abspath(config)
         os.environ["CONVEYOR_CONFIG"] = config
     ctx.obj["config"] = config
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, RedactSecrets) for f in handler.filters):
             handler.addFilter(RedactSecrets())
     for noisy in ("apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-
 
 
 def use_db(ctx: click.Context, db: str | None) -> None:

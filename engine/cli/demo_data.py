@@ -13,8 +13,11 @@ from engine.clock import VirtualClock
 from engine.core.conveyor import Conveyor
 from engine.paths import SAMPLE_RULES
 
-MANAGERS = [("Olena Kovalenko", "+380501110001"), ("Petro Shevchenko", "+380501110002"),
-            ("Iryna Bondarenko", "+380501110003")]
+MANAGERS = [
+    ("Olena Kovalenko", "+380501110001"),
+    ("Petro Shevchenko", "+380501110002"),
+    ("Iryna Bondarenko", "+380501110003"),
+]
 
 
 def load_demo(conveyor: Conveyor, rules_dir: Path = SAMPLE_RULES) -> str:
@@ -39,9 +42,17 @@ def load_demo(conveyor: Conveyor, rules_dir: Path = SAMPLE_RULES) -> str:
         replay.tick()
         replay.dispatch_until_idle()
 
-    acme = replay.create_deal("techflow", title="Acme Logistics", fields={"phone": "+380671234567", "amount": 120000, "source": "website"})
+    acme = replay.create_deal(
+        "techflow",
+        title="Acme Logistics",
+        fields={"phone": "+380671234567", "amount": 120000, "source": "website"},
+    )
     step(1)
-    kyivstar = replay.create_deal("techflow", title="Dnipro Steel", fields={"phone": "+380931112233", "amount": 480000, "source": "referral"})
+    kyivstar = replay.create_deal(
+        "techflow",
+        title="Dnipro Steel",
+        fields={"phone": "+380931112233", "amount": 480000, "source": "referral"},
+    )
     step(2)
     replay.move_deal(acme, "qualification")
     replay.update_deal(acme, {"budget": "yes", "authority": "yes", "need": "yes"})
@@ -52,23 +63,41 @@ def load_demo(conveyor: Conveyor, rules_dir: Path = SAMPLE_RULES) -> str:
     replay.move_deal(kyivstar, "qualification")
     replay.update_deal(kyivstar, {"budget": "yes", "authority": "no"})
     step(6)
-    lviv = replay.create_deal("techflow", title="Lviv Coffee Roasters", fields={"phone": "+380661234000", "amount": 35000, "source": "cold outreach"})
+    lviv = replay.create_deal(
+        "techflow",
+        title="Lviv Coffee Roasters",
+        fields={"phone": "+380661234000", "amount": 35000, "source": "cold outreach"},
+    )
     step(12)
     replay.record_event(acme, "proposal_opened")
     step(20)
-    odesa = replay.create_deal("techflow", title="Odesa Port Services", fields={"phone": "+380501239876", "amount": 260000, "source": "exhibition"})
+    odesa = replay.create_deal(
+        "techflow",
+        title="Odesa Port Services",
+        fields={"phone": "+380501239876", "amount": 260000, "source": "exhibition"},
+    )
     replay.move_deal(odesa, "qualification")
     replay.update_deal(odesa, {"budget": "yes", "authority": "yes", "need": "yes"})
     replay.move_deal(odesa, "proposal")
     replay.record_event(odesa, "proposal_attached")
     step(4)
-    replay.update_deal(odesa, {"company_name": "ТОВ «Одеса Порт Сервіс»", "tax_id": "43219876",
-                               "billing_address": "Odesa, Morska St 1"})
+    replay.update_deal(
+        odesa,
+        {
+            "company_name": "ТОВ «Одеса Порт Сервіс»",
+            "tax_id": "43219876",
+            "billing_address": "Odesa, Morska St 1",
+        },
+    )
     replay.move_deal(odesa, "contract")
     step(10)
     replay.record_event(odesa, "payment_received", data={"amount": 260000})
     step(8)
-    replay.create_deal("techflow", title="Kharkiv IT Cluster", fields={"phone": "+380991230000", "amount": 90000, "source": "website"})
+    replay.create_deal(
+        "techflow",
+        title="Kharkiv IT Cluster",
+        fields={"phone": "+380991230000", "amount": 90000, "source": "website"},
+    )
     replay.record_activity(lviv, "call", "Asked to call back next week")
     while clock.now() + timedelta(hours=1) < real_now:
         step(1)

@@ -13,12 +13,16 @@ from engine.cli.app import main, open_conveyor
 from engine.cli.errors import friendly
 from engine.printable import printable
 
-API_HOST_HELP = ("Address the API listens on (default: this machine only); 0.0.0.0 serves every network interface"
-                 " — every request needs an API key, a signed hook or a form token.")
+API_HOST_HELP = (
+    "Address the API listens on (default: this machine only); 0.0.0.0 serves every network interface"
+    " — every request needs an API key, a signed hook or a form token."
+)
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, metavar="ADDRESS", help=API_HOST_HELP)
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, metavar="ADDRESS", help=API_HOST_HELP
+)
 @click.option("--port", type=int, default=8000, show_default=True)
 @click.pass_context
 @friendly
@@ -33,8 +37,14 @@ def api(ctx: click.Context, host: str, port: int) -> None:
     c = open_conveyor(ctx)
     shown = "localhost" if host == "127.0.0.1" else host
     click.echo(f"api: http://{shown}:{port}  (docs: http://{shown}:{port}/docs; Ctrl-C stops it)")
-    uvicorn.run(create_app(c), host=host, port=port, log_level="warning", access_log=False,
-                timeout_graceful_shutdown=5)
+    uvicorn.run(
+        create_app(c),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
     c.close()
 
 
@@ -45,9 +55,13 @@ def keys() -> None:
 
 @keys.command("create")
 @click.argument("name")
-@click.option("--role", type=click.Choice(["owner", "manager", "integration", "viewer"]), required=True,
-              help="owner: everything; manager: deals, tasks, actions; integration: deals, events, activities;"
-                   " viewer: reads only.")
+@click.option(
+    "--role",
+    type=click.Choice(["owner", "manager", "integration", "viewer"]),
+    required=True,
+    help="owner: everything; manager: deals, tasks, actions; integration: deals, events, activities;"
+    " viewer: reads only.",
+)
 @click.pass_context
 @friendly
 def keys_create(ctx: click.Context, name: str, role: str) -> None:
@@ -57,7 +71,9 @@ def keys_create(ctx: click.Context, name: str, role: str) -> None:
         info, key = c.api_keys.create(name, role)
     finally:
         c.close()
-    click.echo(f"API key '{printable(info.name)}' ({info.role.value}) created; it is shown only now:")
+    click.echo(
+        f"API key '{printable(info.name)}' ({info.role.value}) created; it is shown only now:"
+    )
     click.echo(key)
 
 
@@ -77,7 +93,9 @@ def keys_list(ctx: click.Context) -> None:
         click.echo("no API keys (`conveyor keys create NAME --role integration`)")
     for k in rows:
         state = f"revoked {for_display(k.revoked_at)}" if k.revoked_at else "active"
-        click.echo(f"{printable(k.name):<24} {k.role.value:<12} {k.prefix}…  created {for_display(k.created_at)}  {state}")
+        click.echo(
+            f"{printable(k.name):<24} {k.role.value:<12} {k.prefix}…  created {for_display(k.created_at)}  {state}"
+        )
 
 
 @keys.command("revoke")
@@ -101,13 +119,22 @@ def hooks() -> None:
 
 @hooks.command("create")
 @click.argument("name")
-@click.option("--map", "mappings", multiple=True, metavar="/POINTER=FIELD",
-              help="Read a foreign payload: a JSON pointer and the field it fills (id, deal, event or data.NAME),"
-                   " e.g. --map /order_id=deal --map /amount=data.amount (repeatable).")
-@click.option("--event", default=None, help="The declared event a call records when its body names none.")
+@click.option(
+    "--map",
+    "mappings",
+    multiple=True,
+    metavar="/POINTER=FIELD",
+    help="Read a foreign payload: a JSON pointer and the field it fills (id, deal, event or data.NAME),"
+    " e.g. --map /order_id=deal --map /amount=data.amount (repeatable).",
+)
+@click.option(
+    "--event", default=None, help="The declared event a call records when its body names none."
+)
 @click.pass_context
 @friendly
-def hooks_create(ctx: click.Context, name: str, mappings: tuple[str, ...], event: str | None) -> None:
+def hooks_create(
+    ctx: click.Context, name: str, mappings: tuple[str, ...], event: str | None
+) -> None:
     """Create a hook at POST /hooks/NAME; its signing secret is printed once, on the last line."""
     from engine.core.hooks import parse_mapping
 
@@ -116,16 +143,23 @@ def hooks_create(ctx: click.Context, name: str, mappings: tuple[str, ...], event
         info, secret = c.hooks.create(name, parse_mapping(mappings), event=event)
     finally:
         c.close()
-    click.echo(f"hook '{info.name}' created: POST /hooks/{info.name}, signed with"
-               " Conveyor-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, \"<t>.<body>\")>;"
-               " the secret is shown only now:")
+    click.echo(
+        f"hook '{info.name}' created: POST /hooks/{info.name}, signed with"
+        ' Conveyor-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>;'
+        " the secret is shown only now:"
+    )
     click.echo(secret)
 
 
 @hooks.command("rotate")
 @click.argument("name")
-@click.option("--grace-hours", type=click.FloatRange(min=0), default=24, show_default=True,
-              help="How long the old secret keeps verifying.")
+@click.option(
+    "--grace-hours",
+    type=click.FloatRange(min=0),
+    default=24,
+    show_default=True,
+    help="How long the old secret keeps verifying.",
+)
 @click.pass_context
 @friendly
 def hooks_rotate(ctx: click.Context, name: str, grace_hours: float) -> None:
@@ -135,12 +169,16 @@ def hooks_rotate(ctx: click.Context, name: str, grace_hours: float) -> None:
         secret = c.hooks.rotate(name, grace=timedelta(hours=grace_hours))
     finally:
         c.close()
-    click.echo(f"hook '{printable(name)}' has a new secret; the old one is accepted for {grace_hours:g} h more:")
+    click.echo(
+        f"hook '{printable(name)}' has a new secret; the old one is accepted for {grace_hours:g} h more:"
+    )
     click.echo(secret)
 
 
 @hooks.command("list")
-@click.option("--calls", "show_calls", type=int, default=0, metavar="N", help="Also show the latest N calls.")
+@click.option(
+    "--calls", "show_calls", type=int, default=0, metavar="N", help="Also show the latest N calls."
+)
 @click.pass_context
 @friendly
 def hooks_list(ctx: click.Context, show_calls: int) -> None:
@@ -157,11 +195,15 @@ def hooks_list(ctx: click.Context, show_calls: int) -> None:
         click.echo("no hooks (`conveyor hooks create NAME`)")
     for h in rows:
         mapped = ", ".join(f"{p}→{f}" for f, p in h.mapping.items()) or "canonical body"
-        click.echo(f"{h.name:<20} {mapped}{f'; event {h.event}' if h.event else ''}"
-                   f"  created {for_display(h.created_at)}")
+        click.echo(
+            f"{h.name:<20} {mapped}{f'; event {h.event}' if h.event else ''}"
+            f"  created {for_display(h.created_at)}"
+        )
     for call in calls:
-        click.echo(f"{for_display(call.at, '%Y-%m-%d %H:%M:%S')}  {printable(call.hook):<16} "
-                   f"{printable(call.event_id or '-'):<24} {call.outcome:<10} {printable(call.detail)}")
+        click.echo(
+            f"{for_display(call.at, '%Y-%m-%d %H:%M:%S')}  {printable(call.hook):<16} "
+            f"{printable(call.event_id or '-'):<24} {call.outcome:<10} {printable(call.detail)}"
+        )
 
 
 @main.group()
@@ -171,23 +213,43 @@ def forms() -> None:
 
 @forms.command("create")
 @click.argument("funnel")
-@click.option("--field", "fields", multiple=True, help="A field the form may set (repeatable; default: title,"
-              " phone, email).")
-@click.option("--origin", "origins", multiple=True, metavar="URL",
-              help="A website allowed to post from a browser (CORS), e.g. https://example.com (repeatable).")
-@click.option("--rate", type=click.IntRange(min=1), default=10, show_default=True,
-              help="Submissions per hour from one address.")
+@click.option(
+    "--field",
+    "fields",
+    multiple=True,
+    help="A field the form may set (repeatable; default: title, phone, email).",
+)
+@click.option(
+    "--origin",
+    "origins",
+    multiple=True,
+    metavar="URL",
+    help="A website allowed to post from a browser (CORS), e.g. https://example.com (repeatable).",
+)
+@click.option(
+    "--rate",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Submissions per hour from one address.",
+)
 @click.pass_context
 @friendly
-def forms_create(ctx: click.Context, funnel: str, fields: tuple[str, ...], origins: tuple[str, ...], rate: int) -> None:
+def forms_create(
+    ctx: click.Context, funnel: str, fields: tuple[str, ...], origins: tuple[str, ...], rate: int
+) -> None:
     """Create a lead form for FUNNEL; prints its public token (it goes in the website's HTML) last."""
     c = open_conveyor(ctx)
     try:
-        info = c.forms.create(funnel, fields=list(fields), origins=list(origins), rate_per_hour=rate)
+        info = c.forms.create(
+            funnel, fields=list(fields), origins=list(origins), rate_per_hour=rate
+        )
     finally:
         c.close()
-    click.echo(f"form for funnel '{info.funnel}' created: POST /forms/{info.funnel} with fields"
-               f" {', '.join(info.fields)} (docs/api.md has an HTML snippet); its token:")
+    click.echo(
+        f"form for funnel '{info.funnel}' created: POST /forms/{info.funnel} with fields"
+        f" {', '.join(info.fields)} (docs/api.md has an HTML snippet); its token:"
+    )
     click.echo(info.token)
 
 
@@ -204,8 +266,10 @@ def forms_list(ctx: click.Context) -> None:
     if not rows:
         click.echo("no forms (`conveyor forms create FUNNEL`)")
     for f in rows:
-        click.echo(f"{f.funnel:<16} fields {','.join(f.fields):<28} origins {','.join(f.origins) or '-':<28}"
-                   f" {f.rate_per_hour}/h  {'revoked' if f.revoked else f.token}")
+        click.echo(
+            f"{f.funnel:<16} fields {','.join(f.fields):<28} origins {','.join(f.origins) or '-':<28}"
+            f" {f.rate_per_hour}/h  {'revoked' if f.revoked else f.token}"
+        )
 
 
 @forms.command("revoke")

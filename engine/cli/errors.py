@@ -40,7 +40,9 @@ class RedactSecrets(logging.Filter):
         if safe != message:
             record.msg, record.args = safe, None
         if record.exc_info and not record.exc_text:  # the formatter uses this text as it is
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info), _known_urls())
+            record.exc_text = redact(
+                logging.Formatter().formatException(record.exc_info), _known_urls()
+            )
         return True
 
 
@@ -51,6 +53,7 @@ def fail(message: str, code: int = 1) -> None:
 
 def friendly(fn):  # noqa: ANN001, ANN201
     """Turn every error into one clear message and a non-zero exit code."""
+
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -75,5 +78,9 @@ def friendly(fn):  # noqa: ANN001, ANN201
                 fail(f"database error: {detail}", 1)
             if os.environ.get("CONVEYOR_DEBUG"):
                 raise
-            fail(f"internal error: {type(exc).__name__}: {exc} (set CONVEYOR_DEBUG=1 for a traceback)", 2)
+            fail(
+                f"internal error: {type(exc).__name__}: {exc} (set CONVEYOR_DEBUG=1 for a traceback)",
+                2,
+            )
+
     return wrapper

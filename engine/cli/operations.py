@@ -12,19 +12,51 @@ from engine.printable import printable
 
 
 @main.command()
-@click.option("--tick-seconds", type=float, default=60, show_default=True, help="How often time-based rules are evaluated.")
-@click.option("--workers", type=int, default=4, show_default=True, help="Messages sent in parallel.")
-@click.option("--lease-seconds", type=float, default=120, show_default=True,
-              help="How long a message being sent stays claimed before another engine may reconcile it.")
-@click.option("--retry-base-seconds", type=float, default=30, show_default=True,
-              help="First retry delay; it doubles on each attempt (with jitter), up to one hour.")
-@click.option("--max-attempts", type=int, default=6, show_default=True,
-              help="Attempts before an action is given up as dead.")
-@click.option("--db", "db", default=None, metavar="URL", help="Database URL (same as the global --db).")
+@click.option(
+    "--tick-seconds",
+    type=float,
+    default=60,
+    show_default=True,
+    help="How often time-based rules are evaluated.",
+)
+@click.option(
+    "--workers", type=int, default=4, show_default=True, help="Messages sent in parallel."
+)
+@click.option(
+    "--lease-seconds",
+    type=float,
+    default=120,
+    show_default=True,
+    help="How long a message being sent stays claimed before another engine may reconcile it.",
+)
+@click.option(
+    "--retry-base-seconds",
+    type=float,
+    default=30,
+    show_default=True,
+    help="First retry delay; it doubles on each attempt (with jitter), up to one hour.",
+)
+@click.option(
+    "--max-attempts",
+    type=int,
+    default=6,
+    show_default=True,
+    help="Attempts before an action is given up as dead.",
+)
+@click.option(
+    "--db", "db", default=None, metavar="URL", help="Database URL (same as the global --db)."
+)
 @click.pass_context
 @friendly
-def engine(ctx: click.Context, tick_seconds: float, workers: int, lease_seconds: float,
-           retry_base_seconds: float, max_attempts: int, db: str | None) -> None:
+def engine(
+    ctx: click.Context,
+    tick_seconds: float,
+    workers: int,
+    lease_seconds: float,
+    retry_base_seconds: float,
+    max_attempts: int,
+    db: str | None,
+) -> None:
     """Run the engine service: ticks, the outbox dispatcher, message sending (Ctrl-C/SIGTERM stops it)."""
     use_db(ctx, db)
     from datetime import timedelta
@@ -32,23 +64,35 @@ def engine(ctx: click.Context, tick_seconds: float, workers: int, lease_seconds:
     from engine.outbox.dispatcher import RetryPolicy
     from engine.service.runner import EngineService
 
-    for name, value in (("--tick-seconds", tick_seconds), ("--workers", workers), ("--lease-seconds", lease_seconds),
-                        ("--retry-base-seconds", retry_base_seconds), ("--max-attempts", max_attempts)):
+    for name, value in (
+        ("--tick-seconds", tick_seconds),
+        ("--workers", workers),
+        ("--lease-seconds", lease_seconds),
+        ("--retry-base-seconds", retry_base_seconds),
+        ("--max-attempts", max_attempts),
+    ):
         if value <= 0:
             raise ValueError(f"{name} must be positive, got {value:g}")
-    policy = RetryPolicy(max_attempts=max_attempts, base=timedelta(seconds=retry_base_seconds),
-                         lease=timedelta(seconds=lease_seconds))
+    policy = RetryPolicy(
+        max_attempts=max_attempts,
+        base=timedelta(seconds=retry_base_seconds),
+        lease=timedelta(seconds=lease_seconds),
+    )
     logging.getLogger().setLevel(logging.INFO)
     conveyor = open_conveyor(ctx)
     # Which provider carries each channel (names only: no URL, no secret); "record" sends nothing.
     logging.getLogger("conveyor.channels").info(
-        "channels: %s", ", ".join(f"{c} → {p}" for c, p in conveyor.provider.describe().items()))
-    EngineService(conveyor, tick_seconds=tick_seconds, workers=workers, policy=policy,
-                  db_url=ctx.obj["db"]).run()
+        "channels: %s", ", ".join(f"{c} → {p}" for c, p in conveyor.provider.describe().items())
+    )
+    EngineService(
+        conveyor, tick_seconds=tick_seconds, workers=workers, policy=policy, db_url=ctx.obj["db"]
+    ).run()
 
 
 @main.command()
-@click.option("--db", "db", default=None, metavar="URL", help="Database URL (same as the global --db).")
+@click.option(
+    "--db", "db", default=None, metavar="URL", help="Database URL (same as the global --db)."
+)
 @click.pass_context
 @friendly
 def status(ctx: click.Context, db: str | None) -> None:
@@ -68,19 +112,39 @@ def status(ctx: click.Context, db: str | None) -> None:
 ACTION_STATUSES = ["pending", "sending", "failed", "dead", "done", "recorded", "sent", "delivered"]
 
 
-
 @main.command()
-@click.option("--status", "statuses", multiple=True, type=click.Choice(ACTION_STATUSES),
-              help="Only actions in this state (repeatable). Default: failed and dead.")
-@click.option("--deal", "deal_key", default=None, help="Only actions of this deal (its key, e.g. D-12).")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(ACTION_STATUSES),
+    help="Only actions in this state (repeatable). Default: failed and dead.",
+)
+@click.option(
+    "--deal", "deal_key", default=None, help="Only actions of this deal (its key, e.g. D-12)."
+)
 @click.option("--limit", type=int, default=50, show_default=True)
-@click.option("--retry", "retry_ids", type=int, multiple=True, metavar="ID",
-              help="Queue a failed or dead action again now (repeatable).")
-@click.option("--db", "db", default=None, metavar="URL", help="Database URL (same as the global --db).")
+@click.option(
+    "--retry",
+    "retry_ids",
+    type=int,
+    multiple=True,
+    metavar="ID",
+    help="Queue a failed or dead action again now (repeatable).",
+)
+@click.option(
+    "--db", "db", default=None, metavar="URL", help="Database URL (same as the global --db)."
+)
 @click.pass_context
 @friendly
-def actions(ctx: click.Context, statuses: tuple[str, ...], deal_key: str | None, limit: int,
-            retry_ids: tuple[int, ...], db: str | None) -> None:
+def actions(
+    ctx: click.Context,
+    statuses: tuple[str, ...],
+    deal_key: str | None,
+    limit: int,
+    retry_ids: tuple[int, ...],
+    db: str | None,
+) -> None:
     """List outbox actions with their errors (default: failed and dead), or retry some."""
     use_db(ctx, db)
     from engine.outbox.dispatcher import retry
@@ -107,20 +171,28 @@ def actions(ctx: click.Context, statuses: tuple[str, ...], deal_key: str | None,
     from engine.clock import display_zone, for_display
 
     # The same zone as `conveyor versions` and the builder, named once in the header.
-    click.echo(f"actions (times in {display_zone().key}: next attempt while pending or failed, else last change)")
+    click.echo(
+        f"actions (times in {display_zone().key}: next attempt while pending or failed, else last change)"
+    )
     for a in rows:
         when = a.next_attempt_at if a.status in ("pending", "failed") else a.updated_at
         # A message shows its own state: "done" would not say whether it was sent or only recorded.
         state = a.message or a.status
-        click.echo(f"#{a.id:<6} {printable(state):<9} {printable(a.action):<17} "
-                   f"deal {printable(a.deal_key):<12} rule {printable(a.rule_id):<24} "
-                   f"attempts {a.attempts}  {for_display(when, '%Y-%m-%d %H:%M:%S')}")
+        click.echo(
+            f"#{a.id:<6} {printable(state):<9} {printable(a.action):<17} "
+            f"deal {printable(a.deal_key):<12} rule {printable(a.rule_id):<24} "
+            f"attempts {a.attempts}  {for_display(when, '%Y-%m-%d %H:%M:%S')}"
+        )
         if a.message == "recorded":
-            click.echo("        recorded only: no provider is configured for this channel (see conveyor.toml)")
+            click.echo(
+                "        recorded only: no provider is configured for this channel (see conveyor.toml)"
+            )
         if a.gateway_id and a.gateway_id != "reconciled":
             click.echo(f"        gateway id: {printable(a.gateway_id)}")
         if a.last_error and (a.status != "done" or a.message == "failed"):
-            click.echo(f"        {'gateway' if a.message == 'failed' else 'error'}: {printable(a.last_error)}")
+            click.echo(
+                f"        {'gateway' if a.message == 'failed' else 'error'}: {printable(a.last_error)}"
+            )
 
 
 #: Until the builder has sign-in (issue "people"), it listens on this machine only unless told otherwise.

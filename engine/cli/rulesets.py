@@ -17,8 +17,13 @@ from storage.urls import mask_database_url
 
 
 @main.command()
-@click.option("--load", "load", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="Also save every rule set in this folder (e.g. sample_rules).")
+@click.option(
+    "--load",
+    "load",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Also save every rule set in this folder (e.g. sample_rules).",
+)
 @click.pass_context
 @friendly
 def init(ctx: click.Context, load: Path | None) -> None:
@@ -65,19 +70,27 @@ def validate(ctx: click.Context, files: tuple[Path, ...]) -> None:
                 click.echo(f"error: {p}", err=True)
         except OSError as exc:
             bad += 1
-            what = "no such file" if isinstance(exc, FileNotFoundError) else (exc.strerror or str(exc)).lower()
+            what = (
+                "no such file"
+                if isinstance(exc, FileNotFoundError)
+                else (exc.strerror or str(exc)).lower()
+            )
             click.echo(f"error: {what}: {storable(str(f))}", err=True)
         except Exception as exc:  # noqa: BLE001 - one unreadable file must not hide the others' problems
             bad += 1
-            click.echo(f"error: {storable(str(f))} could not be read: {type(exc).__name__}: {storable(str(exc), 300)}",
-                       err=True)
+            click.echo(
+                f"error: {storable(str(f))} could not be read: {type(exc).__name__}: {storable(str(exc), 300)}",
+                err=True,
+            )
     known = {d.get("funnel") for d in docs.values() if isinstance(d, dict)}
     known |= _sibling_funnels(files)
     known |= stored_funnel_ids(ctx.obj["db"])
     for f, doc in docs.items():
         try:
             rs = validate_document(doc, known_funnels={k for k in known if isinstance(k, str)})
-            click.echo(f"{storable(str(f))}: ok ({rs.name}: {len(rs.stages)} stages, {len(rs.rules)} rules)")
+            click.echo(
+                f"{storable(str(f))}: ok ({rs.name}: {len(rs.stages)} stages, {len(rs.rules)} rules)"
+            )
         except RuleSetInvalid as exc:
             report(f, exc.problems)
         except Exception as exc:  # noqa: BLE001 - a validator bug is reported for this file; the rest go on
@@ -121,20 +134,34 @@ def import_(ctx: click.Context, file: Path, comment: str, author: str, inactive:
     from engine.document.validate import parse_json
 
     c = open_conveyor(ctx)
-    v = c.save_ruleset(parse_json(file.read_bytes(), str(file)), comment=comment or f"imported {file.name}",
-                       author=author, activate=not inactive)
+    v = c.save_ruleset(
+        parse_json(file.read_bytes(), str(file)),
+        comment=comment or f"imported {file.name}",
+        author=author,
+        activate=not inactive,
+    )
     click.echo(f"saved {printable(v.funnel)} version {v.version}{' (active)' if v.active else ''}")
 
 
 @main.command()
 @click.argument("funnel")
-@click.option("--format", "fmt", type=click.Choice(["conveyor", "business-rules"]), default="conveyor",
-              show_default=True, help="Whole document, or the bare business-rules rules list.")
-@click.option("--version", type=int, default=None, help="A version number (default: the active one).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["conveyor", "business-rules"]),
+    default="conveyor",
+    show_default=True,
+    help="Whole document, or the bare business-rules rules list.",
+)
+@click.option(
+    "--version", type=int, default=None, help="A version number (default: the active one)."
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.pass_context
 @friendly
-def export(ctx: click.Context, funnel: str, fmt: str, version: int | None, output: Path | None) -> None:
+def export(
+    ctx: click.Context, funnel: str, fmt: str, version: int | None, output: Path | None
+) -> None:
     """Write a funnel's rule set as JSON."""
     c = open_read_only(ctx)
     try:
@@ -146,8 +173,13 @@ def export(ctx: click.Context, funnel: str, fmt: str, version: int | None, outpu
         click.echo(f"wrote {output}")
     else:
         # The same JSON, with the invisible and terminal-control characters JSON leaves raw as \uXXXX escapes.
-        click.echo("".join(f"\\u{ord(ch):04x}" if ch not in "\n\t\r" and printable(ch) != ch else ch
-                           for ch in text), nl=False)
+        click.echo(
+            "".join(
+                f"\\u{ord(ch):04x}" if ch not in "\n\t\r" and printable(ch) != ch else ch
+                for ch in text
+            ),
+            nl=False,
+        )
 
 
 @main.command()
@@ -166,8 +198,10 @@ def versions(ctx: click.Context, funnel: str) -> None:
     click.echo(f"versions of {printable(funnel)} (times in {display_zone().key}; * = active)")
     for v in found:
         mark = "*" if v.active else " "
-        click.echo(f"{mark} v{v.version}  {for_display(v.created_at)}  {printable(v.author or '-'):<12} "
-                   f"{printable(v.comment)}")
+        click.echo(
+            f"{mark} v{v.version}  {for_display(v.created_at)}  {printable(v.author or '-'):<12} "
+            f"{printable(v.comment)}"
+        )
 
 
 @main.command()

@@ -18,8 +18,10 @@ from engine.paths import BUILDER_APP
 from storage.urls import mask_database_url
 
 LOCAL_HOST = "127.0.0.1"
-HOST_HELP = ("Address the builder listens on. It has no sign-in yet, so anyone who can reach it can change the"
-             " funnel: the default serves this machine only; 0.0.0.0 serves every network interface.")
+HOST_HELP = (
+    "Address the builder listens on. It has no sign-in yet, so anyone who can reach it can change the"
+    " funnel: the default serves this machine only; 0.0.0.0 serves every network interface."
+)
 
 
 @main.command()
@@ -36,7 +38,9 @@ def builder(ctx: click.Context, port: int, host: str, headless: bool) -> None:
     _check_port(port, "builder", host)
     open_conveyor(ctx)  # migrate before the app starts
     with _Children() as children:
-        children.start(_builder_command(port, headless, host), _child_env(ctx.obj["db"]), own_group=headless)
+        children.start(
+            _builder_command(port, headless, host), _child_env(ctx.obj["db"]), own_group=headless
+        )
         _say_where(host, port, "Ctrl-C stops it")
         children.wait()
     if children.returncodes() and not children.stopped_by:
@@ -70,23 +74,42 @@ def _check_port(port: int, command: str, host: str = LOCAL_HOST) -> None:
     if not 0 < port < 65536:
         raise ValueError(f"--port must be between 1 and 65535, got {port}")
     if _port_in_use(port, host):
-        raise ValueError(f"port {port} is already in use — run `conveyor {command} --port {port + 1}`"
-                         " (or stop what uses it)")
+        raise ValueError(
+            f"port {port} is already in use — run `conveyor {command} --port {port + 1}`"
+            " (or stop what uses it)"
+        )
 
 
 def _say_where(host: str, port: int, how_to_stop: str) -> None:
-    shown = "localhost" if host in (LOCAL_HOST, "localhost") else f"[{host}]" if ":" in host else host
+    shown = (
+        "localhost" if host in (LOCAL_HOST, "localhost") else f"[{host}]" if ":" in host else host
+    )
     click.echo(f"builder: http://{shown}:{port}  ({how_to_stop})")
     if host not in (LOCAL_HOST, "localhost", "::1"):
-        click.echo(f"warning: the builder has no sign-in yet; anyone who can reach {host}:{port} can change"
-                   " the funnel", err=True)
+        click.echo(
+            f"warning: the builder has no sign-in yet; anyone who can reach {host}:{port} can change"
+            " the funnel",
+            err=True,
+        )
 
 
 def _builder_command(port: int, headless: bool, host: str) -> list[str]:
     app = BUILDER_APP
-    return [sys.executable, "-m", "streamlit", "run", str(app), "--server.address", host,
-            "--server.port", str(port), "--server.headless", str(headless).lower(),
-            "--browser.gatherUsageStats", "false"]
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.address",
+        host,
+        "--server.port",
+        str(port),
+        "--server.headless",
+        str(headless).lower(),
+        "--browser.gatherUsageStats",
+        "false",
+    ]
 
 
 def _child_env(db: str) -> dict[str, str]:
@@ -130,11 +153,17 @@ class _Children:
     def _on_signal(self, signum: int, _frame: object) -> None:
         self.stopped_by = self.stopped_by or signum
 
-    def start(self, argv: list[str], env: dict[str, str], *, own_group: bool = True) -> subprocess.Popen:
+    def start(
+        self, argv: list[str], env: dict[str, str], *, own_group: bool = True
+    ) -> subprocess.Popen:
         if self.stopped_by:
             raise KeyboardInterrupt
-        proc = subprocess.Popen(argv, env=env, process_group=0 if own_group else None,  # noqa: PLW1509
-                                preexec_fn=functools.partial(_die_with_parent, os.getpid()))
+        proc = subprocess.Popen(
+            argv,
+            env=env,
+            process_group=0 if own_group else None,  # noqa: PLW1509
+            preexec_fn=functools.partial(_die_with_parent, os.getpid()),
+        )
         self.procs.append(proc)
         self._groups[proc.pid] = own_group
         return proc
@@ -180,13 +209,27 @@ class _Children:
 @click.option("--host", default=LOCAL_HOST, show_default=True, metavar="ADDRESS", help=HOST_HELP)
 @click.option("--tick-seconds", type=float, default=30, show_default=True)
 @click.option("--no-builder", is_flag=True, help="Only load the data and run the engine.")
-@click.option("--load-only", is_flag=True, help="Only load the sample funnel and demo deals, then exit.")
-@click.option("--api-port", type=int, default=8000, show_default=True,
-              help="Port of the HTTP API on 127.0.0.1 (0: no API; a busy port is skipped with a warning).")
+@click.option(
+    "--load-only", is_flag=True, help="Only load the sample funnel and demo deals, then exit."
+)
+@click.option(
+    "--api-port",
+    type=int,
+    default=8000,
+    show_default=True,
+    help="Port of the HTTP API on 127.0.0.1 (0: no API; a busy port is skipped with a warning).",
+)
 @click.pass_context
 @friendly
-def demo(ctx: click.Context, port: int, host: str, tick_seconds: float, no_builder: bool, load_only: bool,
-         api_port: int) -> None:
+def demo(
+    ctx: click.Context,
+    port: int,
+    host: str,
+    tick_seconds: float,
+    no_builder: bool,
+    load_only: bool,
+    api_port: int,
+) -> None:
     """Load the sample funnel and demo deals, then run the engine and the builder until Ctrl-C.
 
     The builder listens on 127.0.0.1 unless --host says otherwise. SIGTERM or Ctrl-C stops the
@@ -195,27 +238,49 @@ def demo(ctx: click.Context, port: int, host: str, tick_seconds: float, no_build
     from engine.cli.demo_data import load_demo
 
     if not (no_builder or load_only):
-        _check_port(port, "demo", host)  # before anything starts, so a busy port leaves nothing running
+        _check_port(
+            port, "demo", host
+        )  # before anything starts, so a busy port leaves nothing running
 
     c = open_conveyor(ctx)
     click.echo(f"database: {mask_database_url(ctx.obj['db'])} — {load_demo(c)}")
     api_key = None
     if not load_only and api_port:
         if not 0 < api_port < 65536 or _port_in_use(api_port):
-            click.echo(f"warning: port {api_port} is not free; the API is not started (--api-port N)", err=True)
+            click.echo(
+                f"warning: port {api_port} is not free; the API is not started (--api-port N)",
+                err=True,
+            )
             api_port = 0
         else:
-            api_key = c.api_keys.create(f"demo-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}", "manager")[1]
+            api_key = c.api_keys.create(
+                f"demo-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}", "manager"
+            )[1]
     c.close()
     if load_only:
         return
     env = _child_env(ctx.obj["db"])
     with _Children() as children:
-        children.start([sys.executable, "-m", "engine.cli", "engine", "--tick-seconds", str(tick_seconds)], env)
+        children.start(
+            [sys.executable, "-m", "engine.cli", "engine", "--tick-seconds", str(tick_seconds)], env
+        )
         if api_port:
-            children.start([sys.executable, "-m", "engine.cli", "api", "--host", LOCAL_HOST, "--port", str(api_port)],
-                           env)
-            click.echo(f"api: http://localhost:{api_port}  (docs: /docs) — a demo key (manager role), shown once:")
+            children.start(
+                [
+                    sys.executable,
+                    "-m",
+                    "engine.cli",
+                    "api",
+                    "--host",
+                    LOCAL_HOST,
+                    "--port",
+                    str(api_port),
+                ],
+                env,
+            )
+            click.echo(
+                f"api: http://localhost:{api_port}  (docs: /docs) — a demo key (manager role), shown once:"
+            )
             click.echo(api_key)
         if not no_builder:
             children.start(_builder_command(port, True, host), env)

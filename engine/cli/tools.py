@@ -16,8 +16,13 @@ from engine.paths import SAMPLE_RULES
 
 @main.command()
 @click.argument("scenario", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--rules", "rules", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Rule-set documents (default: every sample_rules/*.json).")
+@click.option(
+    "--rules",
+    "rules",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Rule-set documents (default: every sample_rules/*.json).",
+)
 @click.option("--tick-minutes", type=float, default=15, show_default=True)
 @friendly
 def simulate(scenario: Path, rules: tuple[Path, ...], tick_minutes: float) -> None:
@@ -28,31 +33,70 @@ def simulate(scenario: Path, rules: tuple[Path, ...], tick_minutes: float) -> No
     paths = list(rules) or sorted(SAMPLE_RULES.glob("*.json"))
     try:
         with scenario.open(encoding="utf-8") as fh:
-            run_scenario(fh, paths, tick_minutes,
-                         emit=lambda line: click.echo(json.dumps(line, ensure_ascii=False)))
+            run_scenario(
+                fh,
+                paths,
+                tick_minutes,
+                emit=lambda line: click.echo(json.dumps(line, ensure_ascii=False)),
+            )
     except RuleSetInvalid as exc:
         # A simulation knows only the files given to it: the fix is another --rules, not an import.
         hint = "validate it together with that funnel's file, or import that funnel first"
-        raise RuleSetInvalid([Problem(p.path, p.message.replace(hint, "pass that funnel's file too, with another --rules"))
-                              for p in exc.problems]) from None
-
+        raise RuleSetInvalid(
+            [
+                Problem(
+                    p.path,
+                    p.message.replace(hint, "pass that funnel's file too, with another --rules"),
+                )
+                for p in exc.problems
+            ]
+        ) from None
 
 
 @main.command()
-@click.option("--deals", type=click.IntRange(min=10), default=1_000_000, show_default=True,
-              help="Open deals in the data set (the tick runs over all of them, ~1 in 1000 due).")
-@click.option("--changes", type=click.IntRange(min=10), default=None,
-              help="Changes through the API for the throughput figure (default: min(3000, deals/10)).")
-@click.option("--designer/--no-designer", default=True, show_default=True,
-              help="Also time the Designer page with a 30-stage, 300-rule funnel.")
-@click.option("--load-seconds", type=click.FloatRange(min=0), default=60, show_default=True,
-              help="Run the service load test this long on SQLite (1 engine) and PostgreSQL (2 engines); 0 skips it.")
-@click.option("--api-seconds", type=click.FloatRange(min=0), default=5, show_default=True,
-              help="Record events through the HTTP API (uvicorn on 127.0.0.1, an httpx client) this long; 0 skips it.")
+@click.option(
+    "--deals",
+    type=click.IntRange(min=10),
+    default=1_000_000,
+    show_default=True,
+    help="Open deals in the data set (the tick runs over all of them, ~1 in 1000 due).",
+)
+@click.option(
+    "--changes",
+    type=click.IntRange(min=10),
+    default=None,
+    help="Changes through the API for the throughput figure (default: min(3000, deals/10)).",
+)
+@click.option(
+    "--designer/--no-designer",
+    default=True,
+    show_default=True,
+    help="Also time the Designer page with a 30-stage, 300-rule funnel.",
+)
+@click.option(
+    "--load-seconds",
+    type=click.FloatRange(min=0),
+    default=60,
+    show_default=True,
+    help="Run the service load test this long on SQLite (1 engine) and PostgreSQL (2 engines); 0 skips it.",
+)
+@click.option(
+    "--api-seconds",
+    type=click.FloatRange(min=0),
+    default=5,
+    show_default=True,
+    help="Record events through the HTTP API (uvicorn on 127.0.0.1, an httpx client) this long; 0 skips it.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
 @friendly
-def bench(deals: int, changes: int | None, designer: bool, load_seconds: float, api_seconds: float,
-          as_json: bool) -> None:
+def bench(
+    deals: int,
+    changes: int | None,
+    designer: bool,
+    load_seconds: float,
+    api_seconds: float,
+    as_json: bool,
+) -> None:
     """Benchmark: business-rules run_all vs compiled vs vectorised, ticks, changes, peak RSS.
 
     Builds its own seeded data set in a temporary SQLite file (--db is not used).
@@ -62,6 +106,12 @@ def bench(deals: int, changes: int | None, designer: bool, load_seconds: float, 
     def log(message: str) -> None:
         click.echo(f"[{time.strftime('%H:%M:%S')}] {message}", err=True)
 
-    figures = bench_module.run(deals, changes=changes, designer=designer, load_seconds=load_seconds,
-                               api_seconds=api_seconds, log=log)
+    figures = bench_module.run(
+        deals,
+        changes=changes,
+        designer=designer,
+        load_seconds=load_seconds,
+        api_seconds=api_seconds,
+        log=log,
+    )
     click.echo(json.dumps(figures, indent=2) if as_json else bench_module.table(figures))

@@ -29,7 +29,22 @@ from engine.core.rulesets import RuleSets, VersionInfo, read_rule_files
 from engine.core.ticks import TickReport, Ticks
 
 __all__ = [
-    "MAX_CASCADE", "ActionInfo", "Context", "Deals", "Engines", "Evaluation", "Heartbeat", "Manager", "Queries",
-    "QueueSnapshot", "Reports", "RuleSets", "TaskInfo", "TickReport", "Ticks", "VersionInfo", "read_rule_files",
+    "MAX_CASCADE",
+    "ActionInfo",
+    "Context",
+    "Deals",
+    "Engines",
+    "Evaluation",
+    "Heartbeat",
+    "Manager",
+    "Queries",
+    "QueueSnapshot",
+    "Reports",
+    "RuleSets",
+    "TaskInfo",
+    "TickReport",
+    "Ticks",
+    "VersionInfo",
+    "read_rule_files",
     "stored_funnel_ids",
 ]

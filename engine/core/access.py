@@ -13,7 +13,17 @@ from dataclasses import dataclass
 
 from engine.errors import Forbidden
 
-__all__ = ["PERMISSIONS", "SYSTEM", "Actor", "ActorKind", "Permission", "Role", "actor_of", "allowed", "require"]
+__all__ = [
+    "PERMISSIONS",
+    "SYSTEM",
+    "Actor",
+    "ActorKind",
+    "Permission",
+    "Role",
+    "actor_of",
+    "allowed",
+    "require",
+]
 
 
 class Role(enum.StrEnum):
@@ -49,11 +59,24 @@ class Permission(enum.StrEnum):
     MANAGE_ACCESS = "manage API keys, hooks and forms"
 
 
-_READS = {Permission.READ_DEALS, Permission.READ_TASKS, Permission.READ_ACTIONS, Permission.READ_FUNNELS,
-          Permission.READ_STATUS}
-_INTEGRATION = {Permission.READ_DEALS, Permission.WRITE_DEALS, Permission.RECORD_EVENTS,
-                Permission.RECORD_ACTIVITIES}
-_MANAGER = _READS | _INTEGRATION | {Permission.MOVE_DEALS, Permission.COMPLETE_TASKS, Permission.RETRY_ACTIONS}
+_READS = {
+    Permission.READ_DEALS,
+    Permission.READ_TASKS,
+    Permission.READ_ACTIONS,
+    Permission.READ_FUNNELS,
+    Permission.READ_STATUS,
+}
+_INTEGRATION = {
+    Permission.READ_DEALS,
+    Permission.WRITE_DEALS,
+    Permission.RECORD_EVENTS,
+    Permission.RECORD_ACTIVITIES,
+}
+_MANAGER = (
+    _READS
+    | _INTEGRATION
+    | {Permission.MOVE_DEALS, Permission.COMPLETE_TASKS, Permission.RETRY_ACTIONS}
+)
 
 #: The one table: what each role may do.
 PERMISSIONS: dict[Role, frozenset[Permission]] = {

@@ -44,7 +44,9 @@ class ApiKeys:
     def __init__(self, context: Context):
         self._context = context
 
-    def create(self, name: str, role: Role | str, *, actor: Actor | str = "system") -> tuple[ApiKeyInfo, str]:
+    def create(
+        self, name: str, role: Role | str, *, actor: Actor | str = "system"
+    ) -> tuple[ApiKeyInfo, str]:
         """A new key: its description and the key itself, which is never shown or stored again."""
         require(actor, Permission.MANAGE_ACCESS)
         name = clean_text("key name", name, NAME_LIMIT, one_line=True).strip()
@@ -53,18 +55,28 @@ class ApiKeys:
         try:
             role = Role(role)
         except ValueError:
-            raise InvalidChange(f"unknown role '{role}' (use {', '.join(r.value for r in Role)})") from None
+            raise InvalidChange(
+                f"unknown role '{role}' (use {', '.join(r.value for r in Role)})"
+            ) from None
         key = PREFIX + secrets.token_urlsafe(32)
         now = self._context.clock.now()
         try:
             with self._context.transaction() as s:
                 if doors.get_api_key_by_name(s, name):
                     raise InvalidChange(f"an API key named '{name}' already exists")
-                row = doors.add_api_key(s, name=name, role=role.value, key_hash=_digest(key),
-                                        prefix=key[:len(PREFIX) + 4], created_at=now)
+                row = doors.add_api_key(
+                    s,
+                    name=name,
+                    role=role.value,
+                    key_hash=_digest(key),
+                    prefix=key[: len(PREFIX) + 4],
+                    created_at=now,
+                )
                 return _info(row), key
         except IntegrityError:
-            raise InvalidChange(f"an API key named '{name}' was created at the same time; try another name") from None
+            raise InvalidChange(
+                f"an API key named '{name}' was created at the same time; try another name"
+            ) from None
 
     def list(self, *, actor: Actor | str = "system") -> list[ApiKeyInfo]:
         require(actor, Permission.MANAGE_ACCESS)
@@ -87,11 +99,21 @@ class ApiKeys:
         digest = _digest(key)
         with self._context.read_transaction() as s:
             row = doors.get_api_key_by_hash(s, digest)
-            if row is None or not hmac.compare_digest(row.key_hash, digest) or row.revoked_at is not None:
+            if (
+                row is None
+                or not hmac.compare_digest(row.key_hash, digest)
+                or row.revoked_at is not None
+            ):
                 raise Unauthenticated("the API key is not valid")
             return Actor(ActorKind.API_KEY, row.name, Role(row.role))
 
 
 def _info(row: object) -> ApiKeyInfo:
-    return ApiKeyInfo(row.name, Role(row.role), row.prefix, row.created_at, row.last_used_at,  # type: ignore[attr-defined]
-                      row.revoked_at)  # type: ignore[attr-defined]
+    return ApiKeyInfo(
+        row.name,
+        Role(row.role),
+        row.prefix,
+        row.created_at,
+        row.last_used_at,  # type: ignore[attr-defined]
+        row.revoked_at,
+    )  # type: ignore[attr-defined]

@@ -54,15 +54,25 @@ class Conveyor:
     made through it fails loudly instead of vanishing.
     """
 
-    def __init__(self, db: str | Engine | None = None, *, clock: Clock | None = None,
-                 provider: MessageProvider | None = None, engine_id: str | None = None,
-                 migrate: bool = True, read_only: bool = False):
+    def __init__(
+        self,
+        db: str | Engine | None = None,
+        *,
+        clock: Clock | None = None,
+        provider: MessageProvider | None = None,
+        engine_id: str | None = None,
+        migrate: bool = True,
+        read_only: bool = False,
+    ):
         self.engine = db if isinstance(db, Engine) else make_engine(db)
         if migrate:
             upgrade(self.engine)
-        context = Context(self.engine, clock or SystemClock(),
-                          engine_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}",
-                          read_only=read_only)
+        context = Context(
+            self.engine,
+            clock or SystemClock(),
+            engine_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}",
+            read_only=read_only,
+        )
         self._context = context
         self.rulesets = RuleSets(context)
         self.evaluation = Evaluation(self.rulesets)
@@ -71,8 +81,11 @@ class Conveyor:
         self.ticks = Ticks(context, self.evaluation)
         self.engines = Engines(context)
         self.reports = Reports(context, self.rulesets, self.queries)
-        self.dispatcher = Dispatcher(context, Core(self.rulesets, self.evaluation, self.queries),
-                                     provider or RecordingProvider())
+        self.dispatcher = Dispatcher(
+            context,
+            Core(self.rulesets, self.evaluation, self.queries),
+            provider or RecordingProvider(),
+        )
         # The doors' services (engine.api): keys, idempotency records, hooks, forms, links, checked reads.
         self.keyring = Keyring(self.engine)
         self.api_keys = ApiKeys(context)
@@ -96,7 +109,9 @@ class Conveyor:
         return self.dispatcher.provider
 
     @provider.setter
-    def provider(self, provider: MessageProvider) -> None:  # the service wraps it to wake its senders
+    def provider(
+        self, provider: MessageProvider
+    ) -> None:  # the service wraps it to wake its senders
         self.dispatcher.provider = provider
 
     def close(self) -> None:
@@ -107,14 +122,29 @@ class Conveyor:
         """(id, name) of every stored funnel."""
         return self.rulesets.funnels()
 
-    def save_ruleset(self, document: RuleSet | dict | str | bytes, *, comment: str = "", author: str = "",
-                     activate: bool = True, known_funnels: Iterable[str] = (),
-                     actor: Actor | str = "system") -> VersionInfo:
+    def save_ruleset(
+        self,
+        document: RuleSet | dict | str | bytes,
+        *,
+        comment: str = "",
+        author: str = "",
+        activate: bool = True,
+        known_funnels: Iterable[str] = (),
+        actor: Actor | str = "system",
+    ) -> VersionInfo:
         """Validate and store a new immutable version (active unless ``activate=False``)."""
-        return self.rulesets.save(document, comment=comment, author=author, activate=activate,
-                                  known_funnels=known_funnels, actor=actor)
+        return self.rulesets.save(
+            document,
+            comment=comment,
+            author=author,
+            activate=activate,
+            known_funnels=known_funnels,
+            actor=actor,
+        )
 
-    def load_rules_dir(self, folder: str | Path, *, comment: str = "", author: str = "") -> list[VersionInfo]:
+    def load_rules_dir(
+        self, folder: str | Path, *, comment: str = "", author: str = ""
+    ) -> list[VersionInfo]:
         """Save every ``*.json`` in ``folder``; funnels that ``start_process`` names are saved first."""
         return self.rulesets.load_dir(folder, comment=comment, author=author)
 
@@ -140,13 +170,24 @@ class Conveyor:
         return self.deals.managers()
 
     # -- deal changes ----------------------------------------------------------------------------
-    def create_deal(self, funnel: str, *, key: str | None = None, title: str = "", stage: str | None = None,
-                    fields: dict[str, Any] | None = None, manager: str | None = None,
-                    actor: Actor | str = "system") -> int:
-        return self.deals.create(funnel, key=key, title=title, stage=stage, fields=fields, manager=manager,
-                                 actor=actor)
+    def create_deal(
+        self,
+        funnel: str,
+        *,
+        key: str | None = None,
+        title: str = "",
+        stage: str | None = None,
+        fields: dict[str, Any] | None = None,
+        manager: str | None = None,
+        actor: Actor | str = "system",
+    ) -> int:
+        return self.deals.create(
+            funnel, key=key, title=title, stage=stage, fields=fields, manager=manager, actor=actor
+        )
 
-    def update_deal(self, deal_id: int, fields: dict[str, Any], *, actor: Actor | str = "manager") -> None:
+    def update_deal(
+        self, deal_id: int, fields: dict[str, Any], *, actor: Actor | str = "manager"
+    ) -> None:
         """Change built-in (title, phone, email, amount) and custom fields; a manager's edit is activity."""
         self.deals.update(deal_id, fields, actor=actor)
 
@@ -154,13 +195,21 @@ class Conveyor:
         """A manual stage move: allowed transitions and the target's entry guard are enforced."""
         self.deals.move(deal_id, stage, actor=actor)
 
-    def record_event(self, deal_id: int, name: str, at: datetime | None = None, data: dict[str, Any] | None = None,
-                     *, actor: Actor | str | None = None) -> None:
+    def record_event(
+        self,
+        deal_id: int,
+        name: str,
+        at: datetime | None = None,
+        data: dict[str, Any] | None = None,
+        *,
+        actor: Actor | str | None = None,
+    ) -> None:
         """An event the deal's funnel declares happened (``at``: when, default now; ``data``: what it carried)."""
         self.deals.record_event(deal_id, name, at, data, actor=actor)
 
-    def record_activity(self, deal_id: int, kind: str = "call", note: str = "", *,
-                        actor: Actor | str = "manager") -> None:
+    def record_activity(
+        self, deal_id: int, kind: str = "call", note: str = "", *, actor: Actor | str = "manager"
+    ) -> None:
         """A manager's call, note, meeting...: re-arms ``after_each_activity`` rules."""
         self.deals.record_activity(deal_id, kind, note, actor=actor)
 
@@ -194,7 +243,8 @@ class Conveyor:
     def deal_id(self, key: str) -> int:
         return self.queries.deal_id(key)
 
-    def dry_run(self, deal: int | DealState, at: datetime | None = None,
-                ruleset: RuleSet | None = None) -> list[RuleTrace]:
+    def dry_run(
+        self, deal: int | DealState, at: datetime | None = None, ruleset: RuleSet | None = None
+    ) -> list[RuleTrace]:
         """Which rules would fire for ``deal`` at ``at`` and why; executes and records nothing."""
         return self.queries.dry_run(deal, at, ruleset)

@@ -18,9 +18,24 @@ from engine.rules.deal import BUILTIN_FIELDS
 from engine.text import refusal as text_refusal
 
 __all__ = [
-    "GENERATED_KEY", "MANAGER_NAME_LIMIT", "MANAGER_PHONE_LIMIT", "MAX_COMMENT", "MAX_NUMBER",
-    "MAX_SHORT_TEXT", "MAX_TEXT", "TEXT_LIMITS", "blank", "clean_fields", "clean_key", "clean_text",
-    "clean_value", "event_data", "event_instant", "jsonable", "number", "shown",
+    "GENERATED_KEY",
+    "MANAGER_NAME_LIMIT",
+    "MANAGER_PHONE_LIMIT",
+    "MAX_COMMENT",
+    "MAX_NUMBER",
+    "MAX_SHORT_TEXT",
+    "MAX_TEXT",
+    "TEXT_LIMITS",
+    "blank",
+    "clean_fields",
+    "clean_key",
+    "clean_text",
+    "clean_value",
+    "event_data",
+    "event_instant",
+    "jsonable",
+    "number",
+    "shown",
 ]
 
 #: Longest text a built-in deal column holds (storage/models.py): PostgreSQL refuses longer values,
@@ -64,14 +79,18 @@ def number(what: str, value: Any, *, non_negative: bool = False) -> float:
         result = math.inf
     if not math.isfinite(result) or abs(result) > MAX_NUMBER:
         text = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "…"
-        raise InvalidChange(f"{what} must be a finite number between -{MAX_NUMBER:.0e} and {MAX_NUMBER:.0e},"
-                            f" got {text}")
+        raise InvalidChange(
+            f"{what} must be a finite number between -{MAX_NUMBER:.0e} and {MAX_NUMBER:.0e},"
+            f" got {text}"
+        )
     if non_negative and result < 0:
         raise InvalidChange(f"{what} cannot be negative, got {value!r}")
     return result
 
 
-def clean_text(what: str, value: Any, limit: int | None = MAX_TEXT, *, one_line: bool = False) -> str:
+def clean_text(
+    what: str, value: Any, limit: int | None = MAX_TEXT, *, one_line: bool = False
+) -> str:
     """``value`` if it is text every backend stores as given, else InvalidChange naming ``what``.
 
     Refused (``engine.text``): non-text, more than ``limit`` characters, lone surrogates (not
@@ -92,11 +111,15 @@ def clean_key(key: Any) -> str:
     """An explicit deal key: text that fits its column and is not an engine-made ``D-<n>``."""
     key = str(key).strip()
     if len(key) > TEXT_LIMITS["key"]:
-        raise InvalidChange(f"deal key is {len(key)} characters long; the limit is {TEXT_LIMITS['key']}")
+        raise InvalidChange(
+            f"deal key is {len(key)} characters long; the limit is {TEXT_LIMITS['key']}"
+        )
     clean_text("deal key", key, None, one_line=True)
     if GENERATED_KEY.match(key):
-        raise InvalidChange(f"deal key '{key}' looks like a generated key (D-<number> is kept for deals"
-                            " created without a key); choose another key, e.g. with a prefix of your own")
+        raise InvalidChange(
+            f"deal key '{key}' looks like a generated key (D-<number> is kept for deals"
+            " created without a key); choose another key, e.g. with a prefix of your own"
+        )
     return key
 
 
@@ -111,9 +134,13 @@ def clean_value(fd: FieldDef, value: Any) -> Any:
             raise InvalidChange(f"field '{fd.name}' needs true or false, got {shown(value)}")
         return value
     if fd.type is FieldType.SELECT:
-        match = next((o for o in fd.options if isinstance(value, str) and o.lower() == value.lower()), None)
+        match = next(
+            (o for o in fd.options if isinstance(value, str) and o.lower() == value.lower()), None
+        )
         if match is None:
-            raise InvalidChange(f"field '{fd.name}': {shown(value)} is not one of its options ({', '.join(fd.options)})")
+            raise InvalidChange(
+                f"field '{fd.name}': {shown(value)} is not one of its options ({', '.join(fd.options)})"
+            )
         return match
     return clean_text(f"field '{fd.name}'", value, MAX_TEXT)
 
@@ -122,21 +149,31 @@ def clean_fields(rs: RuleSet, fields: dict[str, Any]) -> tuple[dict[str, Any], d
     """Split and type-check fields: (built-in deal attributes, custom fields)."""
     builtin, custom = {}, {}
     if not isinstance(fields, dict):
-        raise InvalidChange(f"fields must be an object of field names and values, got {shown(fields)}")
+        raise InvalidChange(
+            f"fields must be an object of field names and values, got {shown(fields)}"
+        )
     known = list(BUILTIN_FIELDS) + [f.name for f in rs.fields]
     for name, value in fields.items():
         clean_text("a field name", name, MAX_SHORT_TEXT, one_line=True)
         if name in BUILTIN_FIELDS:
             if name == "amount":
-                builtin[name] = None if value is None else number("field 'amount'", value, non_negative=True)
+                builtin[name] = (
+                    None if value is None else number("field 'amount'", value, non_negative=True)
+                )
             else:
                 text = "" if value is None else str(value)
-                builtin[name] = clean_text(f"field '{name}'", text, TEXT_LIMITS.get(name, MAX_TEXT),
-                                           one_line=name != "title")
+                builtin[name] = clean_text(
+                    f"field '{name}'",
+                    text,
+                    TEXT_LIMITS.get(name, MAX_TEXT),
+                    one_line=name != "title",
+                )
             continue
         fd = rs.field(name)
         if fd is None:
-            raise InvalidChange(f"unknown field '{name}' in funnel '{rs.funnel}'{suggest(name, known)}")
+            raise InvalidChange(
+                f"unknown field '{name}' in funnel '{rs.funnel}'{suggest(name, known)}"
+            )
         custom[name] = clean_value(fd, value)
     return builtin, custom
 
@@ -148,7 +185,9 @@ def event_instant(at: Any, now: datetime) -> datetime:
     if at.tzinfo is None or at.utcoffset() is None:
         raise InvalidChange(f"event time {at.isoformat()} has no time zone; give one (e.g. +00:00)")
     if at > now:
-        raise InvalidChange(f"event time {at.isoformat()} is in the future (now is {now.isoformat()})")
+        raise InvalidChange(
+            f"event time {at.isoformat()} is in the future (now is {now.isoformat()})"
+        )
     if at < EARLIEST_EVENT:
         raise InvalidChange(f"event time {at.isoformat()} is before 1970")
     return at.astimezone(UTC)
@@ -173,7 +212,9 @@ def event_data(data: Any) -> dict[str, Any]:
         elif isinstance(value, str):
             out[key] = clean_text(f"event data '{key}'", value, MAX_TEXT)
         else:
-            raise InvalidChange(f"event data '{key}' must be text, a number, true/false or null, got {shown(value)}")
+            raise InvalidChange(
+                f"event data '{key}' must be text, a number, true/false or null, got {shown(value)}"
+            )
     return out
 
 

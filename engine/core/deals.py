@@ -69,8 +69,12 @@ class Deals:
     # -- managers --------------------------------------------------------------------------------
     def add_manager(self, name: str, phone: str = "", *, actor: Actor | str = "system") -> int:
         require(actor, Permission.MANAGE_MANAGERS)
-        name = clean_text("manager name", name.strip() if isinstance(name, str) else name, MANAGER_NAME_LIMIT,
-                          one_line=True)
+        name = clean_text(
+            "manager name",
+            name.strip() if isinstance(name, str) else name,
+            MANAGER_NAME_LIMIT,
+            one_line=True,
+        )
         if not name:
             raise InvalidChange("manager name is empty")
         clean_text("manager phone", phone, MANAGER_PHONE_LIMIT, one_line=True)
@@ -80,10 +84,14 @@ class Deals:
                     raise InvalidChange(f"a manager named '{name}' already exists")
                 return repo.add_manager(s, name, phone).id
         except IntegrityError:  # added by someone else between our check and our insert
-            raise InvalidChange(f"a manager named '{name}' was added by someone else at the same time;"
-                                " refresh and try again (with another name if it is a different person)") from None
+            raise InvalidChange(
+                f"a manager named '{name}' was added by someone else at the same time;"
+                " refresh and try again (with another name if it is a different person)"
+            ) from None
 
-    def set_manager_active(self, manager_id: int, active: bool, *, actor: Actor | str = "system") -> None:
+    def set_manager_active(
+        self, manager_id: int, active: bool, *, actor: Actor | str = "system"
+    ) -> None:
         require(actor, Permission.MANAGE_MANAGERS)
         with self._context.transaction() as s:
             m = next((m for m in repo.list_managers(s) if m.id == manager_id), None)
@@ -93,12 +101,22 @@ class Deals:
 
     def managers(self) -> list[Manager]:
         with self._context.transaction() as s:
-            return [Manager(m.id, m.name, m.phone or "", bool(m.active)) for m in repo.list_managers(s)]
+            return [
+                Manager(m.id, m.name, m.phone or "", bool(m.active)) for m in repo.list_managers(s)
+            ]
 
     # -- deal changes ----------------------------------------------------------------------------
-    def create(self, funnel: str, *, key: str | None = None, title: str = "", stage: str | None = None,
-               fields: dict[str, Any] | None = None, manager: str | None = None,
-               actor: Actor | str = "system") -> int:
+    def create(
+        self,
+        funnel: str,
+        *,
+        key: str | None = None,
+        title: str = "",
+        stage: str | None = None,
+        fields: dict[str, Any] | None = None,
+        manager: str | None = None,
+        actor: Actor | str = "system",
+    ) -> int:
         actor = _acting(actor, Permission.WRITE_DEALS).label
         now = self._context.clock.now()
         # Checked before any query: a NUL or a lone surrogate in a lookup is a raw database error.
@@ -113,16 +131,21 @@ class Deals:
             stage = stage or rs.entry_stage
             st = rs.stage(stage)
             if st is None:
-                raise InvalidChange(f"unknown stage '{stage}' in funnel '{funnel}'"
-                                    f"{suggest(stage, [x.id for x in rs.stages])}")
+                raise InvalidChange(
+                    f"unknown stage '{stage}' in funnel '{funnel}'"
+                    f"{suggest(stage, [x.id for x in rs.stages])}"
+                )
             key = clean_key(key) if key is not None and str(key).strip() else None
             if key is not None:
                 if repo.get_deal_by_key(s, key):
                     raise InvalidChange(f"a deal with key '{key}' already exists")
             builtin, custom = clean_fields(rs, {"title": title, **(fields or {})})
             if st.guard:  # creating a deal straight into a guarded stage must not bypass its guard
-                missing = [f for f in st.guard.required_fields
-                           if blank(builtin.get(f) if f in BUILTIN_FIELDS else custom.get(f))]
+                missing = [
+                    f
+                    for f in st.guard.required_fields
+                    if blank(builtin.get(f) if f in BUILTIN_FIELDS else custom.get(f))
+                ]
                 if missing:
                     raise guard_failed(rs, st, missing)
             manager_id = None
@@ -132,27 +155,47 @@ class Deals:
                     raise NotFound(f"no manager named '{manager}'")
                 manager_id = m.id
             try:
-                deal = repo.add_deal(s, key=key or f"tmp-{uuid.uuid4().hex}", funnel_id=funnel, stage=stage,
-                                     closed=st.kind is not StageKind.OPEN, stage_visit=1, stage_entered_at=now,
-                                     activity_seq=0, fields=custom, manager_id=manager_id, created_at=now,
-                                     updated_at=now, **{k: v for k, v in builtin.items() if v is not None})
+                deal = repo.add_deal(
+                    s,
+                    key=key or f"tmp-{uuid.uuid4().hex}",
+                    funnel_id=funnel,
+                    stage=stage,
+                    closed=st.kind is not StageKind.OPEN,
+                    stage_visit=1,
+                    stage_entered_at=now,
+                    activity_seq=0,
+                    fields=custom,
+                    manager_id=manager_id,
+                    created_at=now,
+                    updated_at=now,
+                    **{k: v for k, v in builtin.items() if v is not None},
+                )
                 if not key:  # D-<id> is free: explicit keys may not look like one (clean_key)
                     deal.key = f"D-{deal.id}"
                     s.flush()
             except IntegrityError:  # created by someone else between our check and our insert
-                raise InvalidChange(f"a deal with key '{key or 'D-<number>'}' was created by someone else at"
-                                    " the same time; nothing was saved; try again (with another key)") from None
-            repo.add_event(s, deal.id, now, "created", actor, {"stage": stage, "fields": {**builtin, **custom}})
+                raise InvalidChange(
+                    f"a deal with key '{key or 'D-<number>'}' was created by someone else at"
+                    " the same time; nothing was saved; try again (with another key)"
+                ) from None
+            repo.add_event(
+                s, deal.id, now, "created", actor, {"stage": stage, "fields": {**builtin, **custom}}
+            )
             self._evaluation.evaluate(s, deal, now, "create")
             return deal.id
 
-    def update(self, deal_id: int, fields: dict[str, Any], *, actor: Actor | str = "manager") -> None:
+    def update(
+        self, deal_id: int, fields: dict[str, Any], *, actor: Actor | str = "manager"
+    ) -> None:
         """Change built-in (title, phone, email, amount) and custom fields; a manager's edit is activity."""
         who = _acting(actor, Permission.WRITE_DEALS)
 
         def mutate(s: Session, deal: Deal, rs: RuleSet, now: datetime) -> dict[str, Any]:
             return self._write_fields(deal, rs, fields)
-        self._change(deal_id, "updated", who.label, mutate, manager_activity=who.is_manager_activity)
+
+        self._change(
+            deal_id, "updated", who.label, mutate, manager_activity=who.is_manager_activity
+        )
 
     def move(self, deal_id: int, stage: str, *, actor: Actor | str = "manager") -> None:
         """A manual stage move: allowed transitions and the target's entry guard are enforced."""
@@ -161,19 +204,30 @@ class Deals:
 
         def mutate(s: Session, deal: Deal, rs: RuleSet, now: datetime) -> dict[str, Any]:
             if rs.stage(stage) is None:
-                raise InvalidChange(f"unknown stage '{stage}'{suggest(stage, [x.id for x in rs.stages])}")
+                raise InvalidChange(
+                    f"unknown stage '{stage}'{suggest(stage, [x.id for x in rs.stages])}"
+                )
             if deal.stage == stage:
                 raise InvalidChange(f"deal {deal.key} is already in stage '{stage}'")
             if rs.transitions and not rs.allows(deal.stage, stage):
                 allowed = [t.to for t in rs.transitions if t.from_ == deal.stage]
                 raise TransitionNotAllowed(
                     f"moving from '{deal.stage}' to '{stage}' is not an allowed transition"
-                    f" (allowed from '{deal.stage}': {', '.join(allowed) or 'none'})")
+                    f" (allowed from '{deal.stage}': {', '.join(allowed) or 'none'})"
+                )
             return enter_stage(deal, rs, stage, now)
+
         self._change(deal_id, "stage_moved", actor, mutate, manager_activity=True)
 
-    def record_event(self, deal_id: int, name: str, at: datetime | None = None, data: dict[str, Any] | None = None,
-                     *, actor: Actor | str | None = None) -> None:
+    def record_event(
+        self,
+        deal_id: int,
+        name: str,
+        at: datetime | None = None,
+        data: dict[str, Any] | None = None,
+        *,
+        actor: Actor | str | None = None,
+    ) -> None:
         """One occurrence of an event the deal's funnel declares ("demo_booked", "contract_signed").
 
         ``at``: when it happened (default: now); it may lie in the past (a bank reporting an earlier
@@ -192,8 +246,10 @@ class Deals:
             ev = rs.event(name)
             if ev is None:
                 names = [e.name for e in rs.events]
-                raise InvalidChange(f"funnel '{rs.funnel}' declares no event '{name}'{suggest(name, names)}"
-                                    f" (declared: {', '.join(names) or 'none'})")
+                raise InvalidChange(
+                    f"funnel '{rs.funnel}' declares no event '{name}'{suggest(name, names)}"
+                    f" (declared: {', '.join(names) or 'none'})"
+                )
             return ev
 
         def mutate(s: Session, deal: Deal, rs: RuleSet, now: datetime) -> dict[str, Any]:
@@ -210,18 +266,30 @@ class Deals:
             if changed:
                 out["fields"] = changed
             return out
-        self._change(deal_id, "event", lambda rs: actor or declared(rs).by.value, mutate,
-                     manager_activity=lambda rs: declared(rs).by is EventSource.MANAGER)
 
-    def record_activity(self, deal_id: int, kind: str = "call", note: str = "", *,
-                        actor: Actor | str = "manager") -> None:
+        self._change(
+            deal_id,
+            "event",
+            lambda rs: actor or declared(rs).by.value,
+            mutate,
+            manager_activity=lambda rs: declared(rs).by is EventSource.MANAGER,
+        )
+
+    def record_activity(
+        self, deal_id: int, kind: str = "call", note: str = "", *, actor: Actor | str = "manager"
+    ) -> None:
         """A manager's call, note, meeting...: re-arms ``after_each_activity`` rules."""
         actor = _acting(actor, Permission.RECORD_ACTIVITIES).label
         clean_text("activity kind", kind, MAX_SHORT_TEXT, one_line=True)
         clean_text("activity note", note, MAX_TEXT)
         clean_text("actor", actor, MAX_SHORT_TEXT, one_line=True)
-        self._change(deal_id, "activity", actor, lambda s, d, rs, now: {"kind": kind, "note": note},
-                     manager_activity=True)
+        self._change(
+            deal_id,
+            "activity",
+            actor,
+            lambda s, d, rs, now: {"kind": kind, "note": note},
+            manager_activity=True,
+        )
 
     def complete_task(self, task_id: int, *, actor: Actor | str = "manager") -> None:
         """Mark a task or notification done; counts as the manager's activity on its deal."""
@@ -241,6 +309,7 @@ class Deals:
                 raise _NothingToDo
             t.status, t.done_at = "done", now
             return {"task": task_id, "title": t.title}
+
         try:
             self._change(deal_id, "task_done", actor, mutate, manager_activity=True)
         except _NothingToDo:
@@ -255,16 +324,27 @@ class Deals:
         occurrence each. Keys must be new. Returns the deals' ids.
         """
         for start in range(0, len(rows), chunk):
-            part = rows[start:start + chunk]
+            part = rows[start : start + chunk]
             with self._context.transaction() as s:
                 repo.add_deals_bulk(s, part)
                 with_signals = [r for r in part if r.get("signals")]
                 if with_signals:
                     ids = repo.deal_id_of_keys(s, [r["key"] for r in with_signals])
-                    repo.add_signals_bulk(s, [
-                        dict(deal_id=ids[r["key"]], name=name, at=datetime.fromisoformat(entry["at"]),
-                             stage_visit=entry["visit"], data={}, created_at=r["created_at"])
-                        for r in with_signals for name, entry in r["signals"].items()])
+                    repo.add_signals_bulk(
+                        s,
+                        [
+                            dict(
+                                deal_id=ids[r["key"]],
+                                name=name,
+                                at=datetime.fromisoformat(entry["at"]),
+                                stage_visit=entry["visit"],
+                                data={},
+                                created_at=r["created_at"],
+                            )
+                            for r in with_signals
+                            for name, entry in r["signals"].items()
+                        ],
+                    )
         with self._context.transaction() as s:
             return repo.deal_ids_by_keys(s, [r["key"] for r in rows])
 
@@ -286,8 +366,15 @@ class Deals:
         deal.fields = merged
         return changed
 
-    def _change(self, deal_id: int, kind: str, actor: str | Callable[[RuleSet], str], mutate: Mutation, *,
-                manager_activity: bool | Callable[[RuleSet], bool]) -> None:
+    def _change(
+        self,
+        deal_id: int,
+        kind: str,
+        actor: str | Callable[[RuleSet], str],
+        mutate: Mutation,
+        *,
+        manager_activity: bool | Callable[[RuleSet], bool],
+    ) -> None:
         """``actor`` and ``manager_activity`` may depend on the funnel's active version (a declared
         event says who causes it): then they are read from it inside the transaction."""
         now = self._context.clock.now()

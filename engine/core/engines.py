@@ -50,30 +50,59 @@ class Engines:
         """Record that this engine is alive now (``values``: the heartbeat's other columns)."""
         now = self._context.clock.now()
         with self._context.transaction() as s:
-            repo.upsert_heartbeat(s, self._context.engine_id, host=host, pid=pid, started_at=started_at or now,
-                                  seen_at=now, **values)
+            repo.upsert_heartbeat(
+                s,
+                self._context.engine_id,
+                host=host,
+                pid=pid,
+                started_at=started_at or now,
+                seen_at=now,
+                **values,
+            )
 
     def take_back_leases(self, now: datetime) -> int:
         """Make every 'sending' lease run out now (SQLite start-up: the engine lock proves its holder died)."""
         with self._context.transaction() as s:
             return repo.expire_leases(s, now)
 
-    def record_stop(self, *, host: str, pid: int, started_at: datetime | None, within_seconds: float) -> int:
+    def record_stop(
+        self, *, host: str, pid: int, started_at: datetime | None, within_seconds: float
+    ) -> int:
         """Hand back this engine's claims and record its stop, every wait bounded; returns the claims released."""
         now = self._context.clock.now()
         with self._context.transaction() as s:
             bound_transaction(s, within_seconds)
             released = repo.release_claims(s, self._context.engine_id, now)
-            repo.upsert_heartbeat(s, self._context.engine_id, host=host, pid=pid, started_at=started_at or now,
-                                  seen_at=now, stopped_at=now)
+            repo.upsert_heartbeat(
+                s,
+                self._context.engine_id,
+                host=host,
+                pid=pid,
+                started_at=started_at or now,
+                seen_at=now,
+                stopped_at=now,
+            )
             return released
 
     def snapshot(self, now: datetime) -> QueueSnapshot:
         """Read-only: a deferred transaction on SQLite, so it answers while a writer holds the lock."""
         with self._context.read_transaction() as s:
             return QueueSnapshot(
-                counts=repo.outbox_counts(s), oldest_ready_at=repo.oldest_ready(s, now),
+                counts=repo.outbox_counts(s),
+                oldest_ready_at=repo.oldest_ready(s, now),
                 oldest_pending_at=repo.oldest_pending(s),
-                heartbeats=[Heartbeat(b.engine_id, b.host, b.pid, b.started_at, b.seen_at, b.stopped_at,
-                                      b.last_tick_at, b.last_tick_seconds, dict(b.last_tick_summary or {}))
-                            for b in repo.list_heartbeats(s)])
+                heartbeats=[
+                    Heartbeat(
+                        b.engine_id,
+                        b.host,
+                        b.pid,
+                        b.started_at,
+                        b.seen_at,
+                        b.stopped_at,
+                        b.last_tick_at,
+                        b.last_tick_seconds,
+                        dict(b.last_tick_summary or {}),
+                    )
+                    for b in repo.list_heartbeats(s)
+                ],
+            )

@@ -41,8 +41,17 @@ class Evaluation:
     def __init__(self, rulesets: RuleSets):
         self._rulesets = rulesets
 
-    def evaluate(self, s: Session, deal: Deal, now: datetime, trigger: str, chain: list[str] | None = None, *,
-                 fired: set[tuple[str, str]] | None = None, flush: bool = True) -> list[Decision]:
+    def evaluate(
+        self,
+        s: Session,
+        deal: Deal,
+        now: datetime,
+        trigger: str,
+        chain: list[str] | None = None,
+        *,
+        fired: set[tuple[str, str]] | None = None,
+        flush: bool = True,
+    ) -> list[Decision]:
         """Evaluate the deal's active rules and record new firings + outbox rows in this transaction.
 
         ``fired``: its (rule, occurrence) pairs, if the caller already read them (a tick reads a whole
@@ -52,7 +61,9 @@ class Evaluation:
         recorded = self.record(s, [plan], now, trigger, chain)
         if flush:
             s.flush()
-        crashpoint("after_evaluate_before_commit")  # crash tests: firings written, not yet committed
+        crashpoint(
+            "after_evaluate_before_commit"
+        )  # crash tests: firings written, not yet committed
         return recorded
 
     def catch_up(self, s: Session, deal: Deal, now: datetime) -> list[Decision]:
@@ -67,7 +78,9 @@ class Evaluation:
             return []
         return self.evaluate(s, deal, now, "due")
 
-    def decide(self, s: Session, deal: Deal, now: datetime, fired: set[tuple[str, str]] | None) -> Plan:
+    def decide(
+        self, s: Session, deal: Deal, now: datetime, fired: set[tuple[str, str]] | None
+    ) -> Plan:
         """The deal's new decisions under its funnel's active version; stores its next due instant."""
         timers.begin(s, deal)  # the flushes below belong to this evaluation, not to a bare change
         if deal.id is None:
@@ -80,17 +93,37 @@ class Evaluation:
         values = compiled.values(deal, now)
         decisions = compiled.evaluate(deal, now, skip=fired, values=values)
         done = fired | {(d.rule.id, d.occurrence) for d in decisions}
-        timers.finish(s, deal, None if deal.closed else compiled.next_due(deal, now, done, values=values))
+        timers.finish(
+            s, deal, None if deal.closed else compiled.next_due(deal, now, done, values=values)
+        )
         return deal, version_id, decisions
 
-    def record(self, s: Session, plans: list[Plan], now: datetime, trigger: str,
-               chain: list[str] | None = None) -> list[Decision]:
+    def record(
+        self,
+        s: Session,
+        plans: list[Plan],
+        now: datetime,
+        trigger: str,
+        chain: list[str] | None = None,
+    ) -> list[Decision]:
         """Firings and their outbox rows for decided deals: two statements however many deals."""
-        rows = [dict(deal_id=deal.id, funnel_id=deal.funnel_id, rule_id=d.rule.id, rule_name=d.rule.name[:300],
-                     occurrence=d.occurrence, ruleset_version_id=version_id, trigger=trigger,
-                     values=jsonable(d.values), due_at=d.due_at or now, fired_at=now,
-                     chain=[*(chain or []), d.rule.id])
-                for deal, version_id, decisions in plans for d in decisions]
+        rows = [
+            dict(
+                deal_id=deal.id,
+                funnel_id=deal.funnel_id,
+                rule_id=d.rule.id,
+                rule_name=d.rule.name[:300],
+                occurrence=d.occurrence,
+                ruleset_version_id=version_id,
+                trigger=trigger,
+                values=jsonable(d.values),
+                due_at=d.due_at or now,
+                fired_at=now,
+                chain=[*(chain or []), d.rule.id],
+            )
+            for deal, version_id, decisions in plans
+            for d in decisions
+        ]
         ids = repo.insert_firings(s, rows)
         outbox, recorded = [], []
         for deal, _version_id, decisions in plans:
@@ -98,12 +131,23 @@ class Evaluation:
                 firing_id = ids.get((deal.id, d.rule.id, d.occurrence))
                 if firing_id is None:
                     continue  # another engine (or a re-run) recorded this occurrence first
-                outbox += [dict(firing_id=firing_id, deal_id=deal.id, seq=seq, action=action.name,
-                                params=jsonable(action.params),
-                                kind="message" if action.name in MESSAGE_ACTIONS else "internal",
-                                status="pending", attempts=0, next_attempt_at=now,
-                                idempotency_key=f"conveyor-{firing_id}-{seq}", created_at=now, updated_at=now)
-                           for seq, action in enumerate(d.actions)]
+                outbox += [
+                    dict(
+                        firing_id=firing_id,
+                        deal_id=deal.id,
+                        seq=seq,
+                        action=action.name,
+                        params=jsonable(action.params),
+                        kind="message" if action.name in MESSAGE_ACTIONS else "internal",
+                        status="pending",
+                        attempts=0,
+                        next_attempt_at=now,
+                        idempotency_key=f"conveyor-{firing_id}-{seq}",
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    for seq, action in enumerate(d.actions)
+                ]
                 recorded.append(d)
         repo.add_outbox_rows(s, outbox)
         return recorded
@@ -129,7 +173,9 @@ def guard_failed(rs: RuleSet, stage: Stage, missing: list[str]) -> GuardFailed:
     labels = []
     for name in missing:
         fd = rs.field(name)
-        labels.append((fd.label.strip() if fd is not None else "") or name)  # no label: the name it was given
+        labels.append(
+            (fd.label.strip() if fd is not None else "") or name
+        )  # no label: the name it was given
     return GuardFailed(stage.id, missing, stage_name=stage.name.strip() or stage.id, labels=labels)
 
 

@@ -63,26 +63,48 @@ class Forms:
         self._rulesets = rulesets
         self._deals = deals
 
-    def create(self, funnel: str, *, fields: list[str] | tuple[str, ...] = (), origins: list[str] | tuple[str, ...] = (),
-               rate_per_hour: int = DEFAULT_RATE, actor: Actor | str = "system") -> FormInfo:
+    def create(
+        self,
+        funnel: str,
+        *,
+        fields: list[str] | tuple[str, ...] = (),
+        origins: list[str] | tuple[str, ...] = (),
+        rate_per_hour: int = DEFAULT_RATE,
+        actor: Actor | str = "system",
+    ) -> FormInfo:
         require(actor, Permission.MANAGE_ACCESS)
         rs = self._rulesets.get(funnel)
         known = [*_BUILTIN_FORM_FIELDS, *(f.name for f in rs.fields)]
         chosen = list(dict.fromkeys(fields or DEFAULT_FIELDS))
         for name in chosen:
             if name not in known:
-                raise InvalidChange(f"--field '{name}' is not a field of funnel '{funnel}'{suggest(name, known)}")
+                raise InvalidChange(
+                    f"--field '{name}' is not a field of funnel '{funnel}'{suggest(name, known)}"
+                )
         for origin in origins:
             clean_text("origin", origin, 200, one_line=True)
-            if not origin.startswith(("http://", "https://")) or origin.rstrip("/") != origin or origin.count("/") > 2:
-                raise InvalidChange(f"--origin '{origin}' must be a scheme and host such as https://example.com"
-                                    " (no path, no trailing slash)")
+            if (
+                not origin.startswith(("http://", "https://"))
+                or origin.rstrip("/") != origin
+                or origin.count("/") > 2
+            ):
+                raise InvalidChange(
+                    f"--origin '{origin}' must be a scheme and host such as https://example.com"
+                    " (no path, no trailing slash)"
+                )
         if rate_per_hour < 1:
             raise InvalidChange("--rate must be at least 1 submission per hour")
         now = self._context.clock.now()
         with self._context.transaction() as s:
-            row = doors.add_form(s, token="form_" + secrets.token_urlsafe(18), funnel_id=funnel, fields=chosen,
-                                 origins=list(origins), rate_per_hour=rate_per_hour, created_at=now)
+            row = doors.add_form(
+                s,
+                token="form_" + secrets.token_urlsafe(18),
+                funnel_id=funnel,
+                fields=chosen,
+                origins=list(origins),
+                rate_per_hour=rate_per_hour,
+                created_at=now,
+            )
             return _info(row)
 
     def list(self, *, actor: Actor | str = "system") -> list[FormInfo]:
@@ -106,8 +128,15 @@ class Forms:
         with self._context.read_transaction() as s:
             return [_info(r) for r in doors.list_forms(s) if r.revoked_at is None]
 
-    def submit(self, funnel: str, token: str, values: dict[str, Any], *, client: str,
-               origin: str | None = None) -> str | None:
+    def submit(
+        self,
+        funnel: str,
+        token: str,
+        values: dict[str, Any],
+        *,
+        client: str,
+        origin: str | None = None,
+    ) -> str | None:
         """Create the lead; its deal key, or None when the honeypot caught a bot (nothing created)."""
         if not isinstance(token, str) or not token or len(token) > 64:
             raise Unauthenticated("the form token is missing or not valid")
@@ -120,15 +149,19 @@ class Forms:
         if origin and form.origins and origin not in form.origins:
             raise Unauthenticated(f"this form does not accept submissions from {origin}")
         window = now.replace(minute=0, second=0, microsecond=0)
-        bucket = f"form:{form.id}:" + hashlib.sha256(client.encode("utf-8", "replace")).hexdigest()[:40]
+        bucket = (
+            f"form:{form.id}:" + hashlib.sha256(client.encode("utf-8", "replace")).hexdigest()[:40]
+        )
         with self._context.transaction() as s:
             count = doors.count_request(s, bucket, window)
             if now.minute == 0 and now.second < 5:
                 doors.purge_rate_counters(s, window - timedelta(hours=2))
         if count > form.rate_per_hour:
             retry = int((window + timedelta(hours=1) - now).total_seconds()) + 1
-            raise RateLimited(f"too many submissions from this address; try again in {retry // 60 + 1} minutes",
-                              retry)
+            raise RateLimited(
+                f"too many submissions from this address; try again in {retry // 60 + 1} minutes",
+                retry,
+            )
         if str(values.get(HONEYPOT) or "").strip():
             return None
         chosen = {k: v for k, v in values.items() if k in form.fields}
@@ -142,17 +175,36 @@ class Forms:
                 try:
                     chosen[name] = float(value.replace(",", ".").replace(" ", ""))
                 except ValueError:
-                    raise InvalidChange(f"field '{name}' needs a number, got {value[:40]!r}") from None
-        title = chosen.pop("title", None) or chosen.get("email") or chosen.get("phone") or "Website lead"
+                    raise InvalidChange(
+                        f"field '{name}' needs a number, got {value[:40]!r}"
+                    ) from None
+        title = (
+            chosen.pop("title", None)
+            or chosen.get("email")
+            or chosen.get("phone")
+            or "Website lead"
+        )
         if not isinstance(title, str):
             raise InvalidChange(f"field 'title' needs text, got {title!r}"[:120])
-        deal_id = self._deals.create(funnel, title=title, fields=chosen,
-                                     actor=Actor(ActorKind.SYSTEM, "form", Role.INTEGRATION))
+        deal_id = self._deals.create(
+            funnel,
+            title=title,
+            fields=chosen,
+            actor=Actor(ActorKind.SYSTEM, "form", Role.INTEGRATION),
+        )
         with self._context.read_transaction() as s:
             deal = repo.get_deal(s, deal_id)
             return deal.key if deal is not None else None
 
 
 def _info(row: Any) -> FormInfo:
-    return FormInfo(row.id, row.token, row.funnel_id, list(row.fields or []), list(row.origins or []),
-                    int(row.rate_per_hour), row.created_at, row.revoked_at is not None)
+    return FormInfo(
+        row.id,
+        row.token,
+        row.funnel_id,
+        list(row.fields or []),
+        list(row.origins or []),
+        int(row.rate_per_hour),
+        row.created_at,
+        row.revoked_at is not None,
+    )

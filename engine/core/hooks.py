@@ -29,7 +29,16 @@ from engine.errors import ConveyorError, InvalidChange, NotFound, Problem, Unaut
 from engine.printable import printable
 from storage import door_repositories as doors
 
-__all__ = ["CANONICAL", "TOLERANCE", "Delivery", "HookCallInfo", "HookInfo", "Hooks", "parse_mapping", "sign"]
+__all__ = [
+    "CANONICAL",
+    "TOLERANCE",
+    "Delivery",
+    "HookCallInfo",
+    "HookInfo",
+    "Hooks",
+    "parse_mapping",
+    "sign",
+]
 
 TOLERANCE = timedelta(minutes=5)
 DEFAULT_GRACE = timedelta(hours=24)
@@ -81,9 +90,13 @@ def parse_mapping(items: list[str] | tuple[str, ...]) -> dict[str, str]:
     for item in items:
         pointer, sep, field = item.rpartition("=")
         if not sep or not pointer.startswith("/") or not field:
-            raise InvalidChange(f"--map {item!r}: write it as /json/pointer=field (e.g. /order_id=deal)")
+            raise InvalidChange(
+                f"--map {item!r}: write it as /json/pointer=field (e.g. /order_id=deal)"
+            )
         if field not in CANONICAL and not (field.startswith("data.") and len(field) > 5):
-            raise InvalidChange(f"--map {item!r}: the field must be id, deal, event or data.<name>, got '{field}'")
+            raise InvalidChange(
+                f"--map {item!r}: the field must be id, deal, event or data.<name>, got '{field}'"
+            )
         mapping[field] = pointer
     return mapping
 
@@ -107,8 +120,14 @@ class Hooks:
         self._keyring = keyring
 
     # -- operator commands ---------------------------------------------------------------------------
-    def create(self, name: str, mapping: dict[str, str] | None = None, *, event: str | None = None,
-               actor: Actor | str = "system") -> tuple[HookInfo, str]:
+    def create(
+        self,
+        name: str,
+        mapping: dict[str, str] | None = None,
+        *,
+        event: str | None = None,
+        actor: Actor | str = "system",
+    ) -> tuple[HookInfo, str]:
         """A new hook and its secret, which is shown once and stored only encrypted."""
         require(actor, Permission.MANAGE_ACCESS)
         name = _clean_name(name)
@@ -120,15 +139,24 @@ class Hooks:
         try:
             with self._context.transaction() as s:
                 if doors.get_hook(s, name):
-                    raise InvalidChange(f"a hook named '{name}' already exists (`conveyor hooks rotate {name}`"
-                                        " gives it a new secret)")
-                row = doors.add_hook(s, name=name, secret_enc=self._keyring.encrypt(secret), mapping=stored,
-                                     created_at=now)
+                    raise InvalidChange(
+                        f"a hook named '{name}' already exists (`conveyor hooks rotate {name}`"
+                        " gives it a new secret)"
+                    )
+                row = doors.add_hook(
+                    s,
+                    name=name,
+                    secret_enc=self._keyring.encrypt(secret),
+                    mapping=stored,
+                    created_at=now,
+                )
                 return _info(row), secret
         except IntegrityError:
             raise InvalidChange(f"a hook named '{name}' was created at the same time") from None
 
-    def rotate(self, name: str, *, grace: timedelta = DEFAULT_GRACE, actor: Actor | str = "system") -> str:
+    def rotate(
+        self, name: str, *, grace: timedelta = DEFAULT_GRACE, actor: Actor | str = "system"
+    ) -> str:
         """A new secret; the old one keeps verifying for ``grace`` so senders can switch without loss."""
         require(actor, Permission.MANAGE_ACCESS)
         if grace < timedelta(0):
@@ -149,12 +177,16 @@ class Hooks:
         with self._context.read_transaction() as s:
             return [_info(r) for r in doors.list_hooks(s)]
 
-    def calls(self, *, hook: str | None = None, limit: int = 100, actor: Actor | str = "system") -> list[HookCallInfo]:
+    def calls(
+        self, *, hook: str | None = None, limit: int = 100, actor: Actor | str = "system"
+    ) -> list[HookCallInfo]:
         """The latest calls, newest first: what the builder's hook log shows."""
         require(actor, Permission.READ_STATUS)
         with self._context.read_transaction() as s:
-            return [HookCallInfo(c.at, c.hook, c.event_id, c.outcome, c.detail)
-                    for c in doors.list_hook_calls(s, hook=hook, limit=limit)]
+            return [
+                HookCallInfo(c.at, c.hook, c.event_id, c.outcome, c.detail)
+                for c in doors.list_hook_calls(s, hook=hook, limit=limit)
+            ]
 
     # -- a call --------------------------------------------------------------------------------------
     def receive(self, name: str, body: bytes, signature: str | None, record: Recorder) -> Delivery:
@@ -166,7 +198,9 @@ class Hooks:
             self._verify(secrets_[1], body, signature)
             event_id, deal, event, data = self._read(secrets_[2], body)
             with self._context.transaction() as s:
-                claimed = doors.claim_hook_event(s, secrets_[0], event_id, self._context.clock.now())
+                claimed = doors.claim_hook_event(
+                    s, secrets_[0], event_id, self._context.clock.now()
+                )
             if not claimed:
                 self._log(shown, event_id, "duplicate", "")
                 return Delivery(event_id, deal, event, duplicate=True)
@@ -174,7 +208,9 @@ class Hooks:
                 record(deal, event, data, Actor(ActorKind.SYSTEM, f"hook:{name}", Role.INTEGRATION))
             except BaseException:
                 with self._context.transaction() as s:
-                    doors.release_hook_event(s, secrets_[0], event_id)  # the sender's retry may succeed
+                    doors.release_hook_event(
+                        s, secrets_[0], event_id
+                    )  # the sender's retry may succeed
                 raise
             with self._context.transaction() as s:
                 doors.finish_hook_event(s, secrets_[0], event_id)
@@ -196,10 +232,16 @@ class Hooks:
         now = self._context.clock.now()
         with self._context.read_transaction() as s:
             row = doors.get_hook(s, name)
-            if row is None:  # as for a bad signature: a caller learns nothing about which hooks exist
+            if (
+                row is None
+            ):  # as for a bad signature: a caller learns nothing about which hooks exist
                 raise Unauthenticated("the signature does not verify")
             keys = [self._keyring.decrypt(row.secret_enc)]
-            if row.previous_secret_enc and row.previous_valid_until and row.previous_valid_until > now:
+            if (
+                row.previous_secret_enc
+                and row.previous_valid_until
+                and row.previous_valid_until > now
+            ):
                 keys.append(self._keyring.decrypt(row.previous_secret_enc))
             return row.id, keys, dict(row.mapping or {})
 
@@ -243,7 +285,7 @@ class Hooks:
                     canonical[field] = value
             doc = canonical
         if not isinstance(doc, dict):
-            raise InvalidChange("the body must be a JSON object {\"id\", \"deal\", \"event\", \"data\"}")
+            raise InvalidChange('the body must be a JSON object {"id", "deal", "event", "data"}')
         if doc.get("event") is None and mapping.get("event"):
             doc["event"] = mapping["event"]
         problems = []
@@ -267,8 +309,14 @@ class Hooks:
     def _log(self, hook: str, event_id: str | None, outcome: str, detail: str) -> None:
         shown_id = _storable(event_id)[:EVENT_ID_LIMIT] if event_id else None
         with self._context.transaction() as s:
-            doors.add_hook_call(s, at=self._context.clock.now(), hook=_storable(hook), event_id=shown_id,
-                                outcome=outcome, detail=_storable(detail)[:1000])
+            doors.add_hook_call(
+                s,
+                at=self._context.clock.now(),
+                hook=_storable(hook),
+                event_id=shown_id,
+                outcome=outcome,
+                detail=_storable(detail)[:1000],
+            )
 
 
 def _storable(text: str) -> str:
@@ -279,11 +327,19 @@ def _storable(text: str) -> str:
 def _clean_name(name: str) -> str:
     name = clean_text("hook name", name, NAME_LIMIT, one_line=True).strip()
     if not name or not all(ch.isalnum() or ch in "-_" for ch in name) or not name.isascii():
-        raise InvalidChange(f"hook name {name!r} may hold only letters, digits, '-' and '_' (it is part of a URL)")
+        raise InvalidChange(
+            f"hook name {name!r} may hold only letters, digits, '-' and '_' (it is part of a URL)"
+        )
     return name
 
 
 def _info(row: Any) -> HookInfo:
     mapping = dict(row.mapping or {})
-    return HookInfo(row.name, dict(mapping.get("fields") or {}), mapping.get("event"), row.created_at,
-                    row.rotated_at, row.previous_valid_until)
+    return HookInfo(
+        row.name,
+        dict(mapping.get("fields") or {}),
+        mapping.get("event"),
+        row.created_at,
+        row.rotated_at,
+        row.previous_valid_until,
+    )

@@ -56,12 +56,16 @@ class Idempotency:
                 row = None
             if row is not None:
                 if row.request_hash != request_hash:
-                    raise InvalidChange("this Idempotency-Key was used with a different request; use a new key"
-                                        " for a new request")
+                    raise InvalidChange(
+                        "this Idempotency-Key was used with a different request; use a new key"
+                        " for a new request"
+                    )
                 if row.status == "done":
                     return Replay(int(row.response_status or 200), row.response_body or "")
             if time.monotonic() > deadline:
-                raise Conflict("a request with this Idempotency-Key is still being processed; retry later")
+                raise Conflict(
+                    "a request with this Idempotency-Key is still being processed; retry later"
+                )
             time.sleep(0.05)
 
     def finish(self, scope: str, key: str, status: int, body: str) -> None:

@@ -47,10 +47,12 @@ class Keyring:
             return configured.encode()
         url = self._engine.url
         if url.get_backend_name() != "sqlite":
-            raise ConveyorError(f"{ENV} is not set: PostgreSQL installations set it to the same long random text"
-                                " in every Conveyor process (it encrypts hook secrets and signs tracking links),"
-                                " e.g. `export CONVEYOR_SECRET_KEY=$(python -c 'import secrets;"
-                                " print(secrets.token_urlsafe(32))')`")
+            raise ConveyorError(
+                f"{ENV} is not set: PostgreSQL installations set it to the same long random text"
+                " in every Conveyor process (it encrypts hook secrets and signs tracking links),"
+                " e.g. `export CONVEYOR_SECRET_KEY=$(python -c 'import secrets;"
+                " print(secrets.token_urlsafe(32))')`"
+            )
         path = sqlite_path(url.render_as_string(hide_password=False))
         if path is None:
             return secrets.token_bytes(32)  # in memory: nothing outlives the process anyway
@@ -78,8 +80,10 @@ class Keyring:
         try:
             return self._fernet().decrypt(token.encode()).decode()
         except InvalidToken:
-            raise ConveyorError(f"a stored secret cannot be decrypted with this {ENV}: was the key changed?"
-                                " Rotate the hook (`conveyor hooks rotate NAME`)") from None
+            raise ConveyorError(
+                f"a stored secret cannot be decrypted with this {ENV}: was the key changed?"
+                " Rotate the hook (`conveyor hooks rotate NAME`)"
+            ) from None
 
     def _fernet(self) -> Fernet:
         from cryptography.fernet import Fernet  # imported when a secret is used, not at every start

@@ -31,7 +31,9 @@ DEFAULT_DAYS = 30
 
 
 def public_url() -> str:
-    return (os.environ.get("CONVEYOR_PUBLIC_URL", "").strip() or "http://127.0.0.1:8000").rstrip("/")
+    return (os.environ.get("CONVEYOR_PUBLIC_URL", "").strip() or "http://127.0.0.1:8000").rstrip(
+        "/"
+    )
 
 
 def link_days() -> float:
@@ -56,6 +58,7 @@ def _signer_on(clock: Clock) -> type[TimestampSigner]:
     class ClockSigner(TimestampSigner):
         def get_timestamp(self) -> int:  # the injected clock, not time.time()
             return int(clock.now().timestamp())
+
     return ClockSigner
 
 
@@ -66,8 +69,11 @@ class Links:
         self._deals = deals
 
     def _serializer(self, clock: Clock | None = None) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(self._keyring.subkey("links"), salt=SALT,
-                                      signer=_signer_on(clock or self._context.clock))
+        return URLSafeTimedSerializer(
+            self._keyring.subkey("links"),
+            salt=SALT,
+            signer=_signer_on(clock or self._context.clock),
+        )
 
     def token(self, deal_id: int, *, signed_at: datetime | None = None) -> str:
         clock = self._context.clock if signed_at is None else _Fixed(signed_at)
@@ -79,7 +85,9 @@ class Links:
     def deal_of(self, token: str) -> int | None:
         """The deal a token names, or None if it is forged, damaged or expired."""
         try:
-            payload: Any = self._serializer().loads(token, max_age=int(timedelta(days=link_days()).total_seconds()))
+            payload: Any = self._serializer().loads(
+                token, max_age=int(timedelta(days=link_days()).total_seconds())
+            )
         except (BadData, ValueError, TypeError, UnicodeError):
             return None
         deal_id = payload.get("d") if isinstance(payload, dict) else None
@@ -95,11 +103,19 @@ class Links:
                 return None
             attached = repo.list_signals(s, deal_id, ATTACHED)
             opened = repo.list_signals(s, deal_id, OPENED)
-        url = next((str(a.data["url"]) for a in reversed(attached)
-                    if isinstance(a.data, dict) and isinstance(a.data.get("url"), str)), None)
+        url = next(
+            (
+                str(a.data["url"])
+                for a in reversed(attached)
+                if isinstance(a.data, dict) and isinstance(a.data.get("url"), str)
+            ),
+            None,
+        )
         if opened and (not attached or opened[-1].at >= attached[-1].at):
             return LinkOpened(url, recorded=False)
-        self._deals.record_event(deal_id, OPENED, actor=Actor(ActorKind.SYSTEM, "client", Role.INTEGRATION))
+        self._deals.record_event(
+            deal_id, OPENED, actor=Actor(ActorKind.SYSTEM, "client", Role.INTEGRATION)
+        )
         return LinkOpened(url, recorded=True)
 
 

@@ -98,7 +98,9 @@ class Listings:
         self._rulesets = rulesets
         self._queries = queries
 
-    def deal_id(self, key: str, *, actor: Actor | str, permission: Permission = Permission.READ_DEALS) -> int:
+    def deal_id(
+        self, key: str, *, actor: Actor | str, permission: Permission = Permission.READ_DEALS
+    ) -> int:
         """The id of the deal ``key``, for an actor who may do ``permission`` (checked first, so a
         refused role never learns whether the deal exists)."""
         require(actor, permission)
@@ -124,7 +126,10 @@ class Listings:
         """What ``record_event`` accepts on ``funnel``'s deals: name, label, who causes it, fields it sets."""
         require(actor, Permission.READ_DEALS)
         rs = self._rulesets.get(funnel)
-        return [{"name": e.name, "label": e.label, "by": e.by.value, "fields": dict(e.fields)} for e in rs.events]
+        return [
+            {"name": e.name, "label": e.label, "by": e.by.value, "fields": dict(e.fields)}
+            for e in rs.events
+        ]
 
     def deal(self, key: str, *, actor: Actor | str) -> DealView:
         require(actor, Permission.READ_DEALS)
@@ -142,36 +147,85 @@ class Listings:
             except NotFound:
                 stage_name = deal.stage
             names = repo.manager_names(s)
-            tasks = [_task(t, deal.key, names.get(t.manager_id) if t.manager_id else None)
-                     for t in repo.list_tasks(s, status="open", deal_id=deal.id)]
-            firings = [FiringRow(f.rule_id, f.rule_name, f.fired_at, f.trigger, dict(f.values or {}))
-                       for f in reversed(repo.list_firings(s, deal_id=deal.id))]
-            return DealView(deal.key, deal.funnel_id, deal.stage, stage_name, bool(deal.closed), state.title,
-                            state.phone, state.email, state.amount, manager, state.fields, state.signals,
-                            deal.invoice_number, deal.created_at, deal.updated_at, tasks, firings)
+            tasks = [
+                _task(t, deal.key, names.get(t.manager_id) if t.manager_id else None)
+                for t in repo.list_tasks(s, status="open", deal_id=deal.id)
+            ]
+            firings = [
+                FiringRow(f.rule_id, f.rule_name, f.fired_at, f.trigger, dict(f.values or {}))
+                for f in reversed(repo.list_firings(s, deal_id=deal.id))
+            ]
+            return DealView(
+                deal.key,
+                deal.funnel_id,
+                deal.stage,
+                stage_name,
+                bool(deal.closed),
+                state.title,
+                state.phone,
+                state.email,
+                state.amount,
+                manager,
+                state.fields,
+                state.signals,
+                deal.invoice_number,
+                deal.created_at,
+                deal.updated_at,
+                tasks,
+                firings,
+            )
 
-    def tasks(self, *, actor: Actor | str, after: int = 0, limit: int = 50, status: str | None = None,
-              manager: str | None = None, due_before: datetime | None = None) -> list[TaskRow]:
+    def tasks(
+        self,
+        *,
+        actor: Actor | str,
+        after: int = 0,
+        limit: int = 50,
+        status: str | None = None,
+        manager: str | None = None,
+        due_before: datetime | None = None,
+    ) -> list[TaskRow]:
         require(actor, Permission.READ_TASKS)
         if status is not None and status not in TASK_STATUSES:
             raise InvalidChange(f"status must be one of {', '.join(TASK_STATUSES)}, got {status!r}")
         if manager is not None:
             clean_text("manager", manager, MAX_SHORT_TEXT, one_line=True)
         with self._context.read_transaction() as s:
-            return [_task(t, key, name) for t, key, name in
-                    pages.tasks_page(s, after=after, limit=_limit(limit), status=status, manager=manager,
-                                     due_before=due_before)]
+            return [
+                _task(t, key, name)
+                for t, key, name in pages.tasks_page(
+                    s,
+                    after=after,
+                    limit=_limit(limit),
+                    status=status,
+                    manager=manager,
+                    due_before=due_before,
+                )
+            ]
 
-    def actions(self, *, actor: Actor | str, after: int = 0, limit: int = 50, statuses: list[str] | None = None,
-                deal: str | None = None) -> list[ActionRow]:
+    def actions(
+        self,
+        *,
+        actor: Actor | str,
+        after: int = 0,
+        limit: int = 50,
+        statuses: list[str] | None = None,
+        deal: str | None = None,
+    ) -> list[ActionRow]:
         require(actor, Permission.READ_ACTIONS)
         for st in statuses or []:
             if st not in ACTION_STATUSES:
-                raise InvalidChange(f"status must be one of {', '.join(ACTION_STATUSES)}, got {st!r}")
+                raise InvalidChange(
+                    f"status must be one of {', '.join(ACTION_STATUSES)}, got {st!r}"
+                )
         deal_id = self._queries.deal_id(deal) if deal else None
         with self._context.read_transaction() as s:
-            return [_action(a, f, key) for a, f, key in pages.actions_page(s, after=after, limit=_limit(limit), statuses=statuses,
-                                                        deal_id=deal_id)]
+            return [
+                _action(a, f, key)
+                for a, f, key in pages.actions_page(
+                    s, after=after, limit=_limit(limit), statuses=statuses, deal_id=deal_id
+                )
+            ]
 
     def may_read_status(self, *, actor: Actor | str) -> None:
         """Refuses (``Forbidden``) an actor who may not read the service's health (``GET /status``)."""
@@ -193,14 +247,38 @@ class Listings:
     def export(self, funnel: str, fmt: str, version: int | None, *, actor: Actor | str) -> str:
         require(actor, Permission.READ_FUNNELS)
         if fmt not in ("conveyor", "business-rules"):
-            raise InvalidChange(f"unknown export format '{fmt}' (use 'conveyor' or 'business-rules')")
+            raise InvalidChange(
+                f"unknown export format '{fmt}' (use 'conveyor' or 'business-rules')"
+            )
         return self._rulesets.export(funnel, fmt, version)
 
 
 def _task(t: Any, deal_key: str, manager: str | None) -> TaskRow:
-    return TaskRow(t.id, deal_key, t.kind, t.title, t.priority, t.status, manager, t.due_at, t.created_at, t.done_at)
+    return TaskRow(
+        t.id,
+        deal_key,
+        t.kind,
+        t.title,
+        t.priority,
+        t.status,
+        manager,
+        t.due_at,
+        t.created_at,
+        t.done_at,
+    )
 
 
 def _action(a: Any, f: Any, deal_key: str) -> ActionRow:
-    return ActionRow(a.id, deal_key, f.rule_id, a.action, a.kind, a.status, a.attempts, a.next_attempt_at,
-                     a.last_error, a.created_at, a.updated_at)
+    return ActionRow(
+        a.id,
+        deal_key,
+        f.rule_id,
+        a.action,
+        a.kind,
+        a.status,
+        a.attempts,
+        a.next_attempt_at,
+        a.last_error,
+        a.created_at,
+        a.updated_at,
+    )

@@ -29,7 +29,14 @@ from storage.db import make_engine, read_transaction, sqlite_path
 from storage.models import Deal
 from storage.readonly import read_only_engine
 
-__all__ = ["NEIGHBOUR_CONNECT_SECONDS", "ActionInfo", "Queries", "TaskInfo", "deal_state", "stored_funnel_ids"]
+__all__ = [
+    "NEIGHBOUR_CONNECT_SECONDS",
+    "ActionInfo",
+    "Queries",
+    "TaskInfo",
+    "deal_state",
+    "stored_funnel_ids",
+]
 
 #: How long ``stored_funnel_ids`` waits for a PostgreSQL server (unless the URL says otherwise).
 NEIGHBOUR_CONNECT_SECONDS = 3
@@ -104,10 +111,14 @@ class Queries:
     def tasks(self, deal_id: int, *, status: str | None = None) -> list[TaskInfo]:
         """The deal's tasks and notifications (``status``: only those, e.g. ``"open"``)."""
         with self._context.transaction() as s:
-            return [TaskInfo(t.id, t.deal_id, t.kind, t.title, t.status)
-                    for t in repo.list_tasks(s, status=status, deal_id=deal_id)]
+            return [
+                TaskInfo(t.id, t.deal_id, t.kind, t.title, t.status)
+                for t in repo.list_tasks(s, status=status, deal_id=deal_id)
+            ]
 
-    def actions(self, statuses: list[str], *, deal_id: int | None = None, limit: int = 50) -> list[ActionInfo]:
+    def actions(
+        self, statuses: list[str], *, deal_id: int | None = None, limit: int = 50
+    ) -> list[ActionInfo]:
         """Outbox rows in ``statuses`` (of one deal), newest first, as ``repositories.list_outbox`` orders them.
 
         A status may also be a message's own state (``recorded``, ``sent``, ``delivered``); ``failed`` and
@@ -115,39 +126,84 @@ class Queries:
         """
         wanted = set(statuses)
         by_message = wanted & {"recorded", "sent", "delivered", "failed", "dead"}
-        outbox_statuses = sorted((wanted - {"recorded", "sent", "delivered"}) | ({"done"} if by_message else set()))
+        outbox_statuses = sorted(
+            (wanted - {"recorded", "sent", "delivered"}) | ({"done"} if by_message else set())
+        )
         with self._context.transaction() as s:
-            rows = repo.list_outbox(s, statuses=outbox_statuses, deal_id=deal_id, limit=limit * 4 if by_message else limit)
-            msgs = deliveries.messages_for_outbox(s, [a.id for a, _f in rows if a.kind == "message"])
-            rows = [(a, f) for a, f in rows
-                    if (a.status in wanted and a.status != "done") or (a.status == "done" and "done" in wanted)
-                    or (a.id in msgs and msgs[a.id].status in by_message)][:limit]
-            keys = {d.id: d.key for d in repo.deals_by_ids(s, sorted({a.deal_id for a, _f in rows}))}
-            return [ActionInfo(a.id, a.status, a.action, a.deal_id, keys.get(a.deal_id, str(a.deal_id)), f.rule_id,
-                               a.attempts, a.next_attempt_at, a.updated_at, a.last_error,
-                               msgs[a.id].status if a.id in msgs else "",
-                               (msgs[a.id].provider_ref or "") if a.id in msgs else "") for a, f in rows]
+            rows = repo.list_outbox(
+                s,
+                statuses=outbox_statuses,
+                deal_id=deal_id,
+                limit=limit * 4 if by_message else limit,
+            )
+            msgs = deliveries.messages_for_outbox(
+                s, [a.id for a, _f in rows if a.kind == "message"]
+            )
+            rows = [
+                (a, f)
+                for a, f in rows
+                if (a.status in wanted and a.status != "done")
+                or (a.status == "done" and "done" in wanted)
+                or (a.id in msgs and msgs[a.id].status in by_message)
+            ][:limit]
+            keys = {
+                d.id: d.key for d in repo.deals_by_ids(s, sorted({a.deal_id for a, _f in rows}))
+            }
+            return [
+                ActionInfo(
+                    a.id,
+                    a.status,
+                    a.action,
+                    a.deal_id,
+                    keys.get(a.deal_id, str(a.deal_id)),
+                    f.rule_id,
+                    a.attempts,
+                    a.next_attempt_at,
+                    a.updated_at,
+                    a.last_error,
+                    msgs[a.id].status if a.id in msgs else "",
+                    (msgs[a.id].provider_ref or "") if a.id in msgs else "",
+                )
+                for a, f in rows
+            ]
 
-    def dry_run(self, deal: int | DealState, at: datetime | None = None,
-                ruleset: RuleSet | None = None) -> list[RuleTrace]:
+    def dry_run(
+        self, deal: int | DealState, at: datetime | None = None, ruleset: RuleSet | None = None
+    ) -> list[RuleTrace]:
         """Which rules would fire for ``deal`` at ``at`` and why; executes and records nothing."""
         state = self.deal(deal) if isinstance(deal, int) else deal
         # A draft (e.g. from the builder) has not been through the validator yet: business-rules would
         # resolve its names with getattr, so it is validated here like any save.
-        rs = self._rulesets.validate(ruleset) if ruleset is not None else self._rulesets.get(state.funnel)
+        rs = (
+            self._rulesets.validate(ruleset)
+            if ruleset is not None
+            else self._rulesets.get(state.funnel)
+        )
         return trace(rs, state, at or self._context.clock.now())
 
-    def stage_references(self, funnel: str, stage: str, ruleset: RuleSet | None = None) -> list[str]:
+    def stage_references(
+        self, funnel: str, stage: str, ruleset: RuleSet | None = None
+    ) -> list[str]:
         """What refers to a stage (rules, transitions, guards, deals): deleting it is refused while any do."""
         rs = ruleset or self._rulesets.get(funnel)
-        refs = [f"rule '{r.name or r.id}' (rules[{i}])" for i, r in enumerate(rs.rules) if r.refers_to_stage(stage)]
-        refs += [f"transition {t.from_} → {t.to}" for t in rs.transitions if stage in (t.from_, t.to)]
+        refs = [
+            f"rule '{r.name or r.id}' (rules[{i}])"
+            for i, r in enumerate(rs.rules)
+            if r.refers_to_stage(stage)
+        ]
+        refs += [
+            f"transition {t.from_} → {t.to}" for t in rs.transitions if stage in (t.from_, t.to)
+        ]
         if rs.initial_stage == stage:
             refs.append("the funnel's initial stage")
         with self._context.transaction() as s:
             deals = repo.deals_referencing_stage(s, funnel, stage)
         if deals:
-            refs.append(f"{len(deals)} deal(s): " + ", ".join(d.key for d in deals[:10]) + (" …" if len(deals) > 10 else ""))
+            refs.append(
+                f"{len(deals)} deal(s): "
+                + ", ".join(d.key for d in deals[:10])
+                + (" …" if len(deals) > 10 else "")
+            )
         return refs
 
     # -- inside a caller's transaction (the outbox) ----------------------------------------------
@@ -167,12 +223,25 @@ class Queries:
 
 def deal_state(deal: Deal, manager_name: str | None = None) -> DealState:
     return DealState(
-        id=deal.id, key=deal.key, funnel=deal.funnel_id, stage=deal.stage, created_at=deal.created_at,
-        stage_entered_at=deal.stage_entered_at, stage_visit=deal.stage_visit, activity_seq=deal.activity_seq,
-        title=deal.title or "", phone=deal.phone or "", email=deal.email or "", amount=deal.amount,
-        manager_id=deal.manager_id, manager_name=manager_name, last_activity_at=deal.last_activity_at,
+        id=deal.id,
+        key=deal.key,
+        funnel=deal.funnel_id,
+        stage=deal.stage,
+        created_at=deal.created_at,
+        stage_entered_at=deal.stage_entered_at,
+        stage_visit=deal.stage_visit,
+        activity_seq=deal.activity_seq,
+        title=deal.title or "",
+        phone=deal.phone or "",
+        email=deal.email or "",
+        amount=deal.amount,
+        manager_id=deal.manager_id,
+        manager_name=manager_name,
+        last_activity_at=deal.last_activity_at,
         signals=dict(deal.signals or {}),
-        invoice_number=deal.invoice_number, fields=dict(deal.fields or {}))
+        invoice_number=deal.invoice_number,
+        fields=dict(deal.fields or {}),
+    )
 
 
 def stored_funnel_ids(url: str) -> set[str]:
@@ -190,7 +259,9 @@ def stored_funnel_ids(url: str) -> set[str]:
             engine = read_only_engine(url)
         else:
             if "connect_timeout" not in parsed.query:
-                parsed = parsed.update_query_dict({"connect_timeout": str(NEIGHBOUR_CONNECT_SECONDS)})
+                parsed = parsed.update_query_dict(
+                    {"connect_timeout": str(NEIGHBOUR_CONNECT_SECONDS)}
+                )
             engine = make_engine(parsed.render_as_string(hide_password=False))
         try:
             with read_transaction(engine) as s:

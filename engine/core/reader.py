@@ -38,9 +38,11 @@ def open_reader(url: str, **kwargs: Any) -> ReadOnlyConveyor:
             raise
         if revision != head:
             engine.dispose()
-            raise StorageError(f"the database {sqlite_path(url)} is read-only and its schema is out of date"
-                               f" (revision {revision or 'none'}, this Conveyor needs {head}): run `conveyor init`"
-                               " once with write access to upgrade it")
+            raise StorageError(
+                f"the database {sqlite_path(url)} is read-only and its schema is out of date"
+                f" (revision {revision or 'none'}, this Conveyor needs {head}): run `conveyor init`"
+                " once with write access to upgrade it"
+            )
         return ReadOnlyConveyor(engine, migrate=False, **kwargs)
     # Writable: a schema that is current is left alone (``upgrade`` only reads the revision then).
     return ReadOnlyConveyor(url, **kwargs)

@@ -64,7 +64,9 @@ class RuleSets:
             if version is None:
                 f = repo.get_funnel(s, funnel)
                 if f is None or f.active_version_id is None:
-                    raise NotFound(f"no funnel '{funnel}'{suggest(funnel, [x.id for x in repo.list_funnels(s)])}")
+                    raise NotFound(
+                        f"no funnel '{funnel}'{suggest(funnel, [x.id for x in repo.list_funnels(s)])}"
+                    )
                 return self.by_version_id(s, f.active_version_id)
             row = repo.get_version_by_number(s, funnel, version)
             if row is None:
@@ -107,7 +109,9 @@ class RuleSets:
         return self.by_version_id(s, f.active_version_id), f.active_version_id
 
     # -- changes ---------------------------------------------------------------------------------
-    def validate(self, document: RuleSet | dict | str | bytes, *, known_funnels: Iterable[str] = ()) -> RuleSet:
+    def validate(
+        self, document: RuleSet | dict | str | bytes, *, known_funnels: Iterable[str] = ()
+    ) -> RuleSet:
         """Check a document; ``known_funnels``: funnels ``start_process`` may name besides the stored ones."""
         if isinstance(document, RuleSet):
             document = document.to_document()
@@ -116,8 +120,16 @@ class RuleSets:
             return validate_text(document, known_funnels=known)
         return validate_document(document, known_funnels=known)
 
-    def save(self, document: RuleSet | dict | str | bytes, *, comment: str = "", author: str = "",
-             activate: bool = True, known_funnels: Iterable[str] = (), actor: Actor | str = "system") -> VersionInfo:
+    def save(
+        self,
+        document: RuleSet | dict | str | bytes,
+        *,
+        comment: str = "",
+        author: str = "",
+        activate: bool = True,
+        known_funnels: Iterable[str] = (),
+        actor: Actor | str = "system",
+    ) -> VersionInfo:
         """Validate and store a new immutable version (active unless ``activate=False``).
 
         Refused while deals sit in a stage the new version no longer has (move them first).
@@ -130,9 +142,19 @@ class RuleSets:
         try:
             with self._context.transaction() as s:
                 if activate:
-                    _refuse_orphaned_deals(s, ruleset, f"version of funnel '{ruleset.funnel}'", RuleSetInvalid)
+                    _refuse_orphaned_deals(
+                        s, ruleset, f"version of funnel '{ruleset.funnel}'", RuleSetInvalid
+                    )
                 funnel = repo.ensure_funnel(s, ruleset.funnel, ruleset.name, now)
-                row = repo.add_version(s, ruleset.funnel, ruleset.to_json(), ruleset.fingerprint(), comment, author, now)
+                row = repo.add_version(
+                    s,
+                    ruleset.funnel,
+                    ruleset.to_json(),
+                    ruleset.fingerprint(),
+                    comment,
+                    author,
+                    now,
+                )
                 if activate or funnel.active_version_id is None:
                     funnel.active_version_id = row.id
                     timers.rearm_funnel(s, ruleset.funnel, now)  # the new rules' timers differ
@@ -141,26 +163,45 @@ class RuleSets:
         except IntegrityError:
             # Two saves of one funnel at once: both read the same last version number (or both found
             # no funnel); the unique key let one through. Nothing of this save was stored.
-            raise ConveyorError(f"someone saved a version of funnel '{ruleset.funnel}' at the same time;"
-                                " nothing was saved from this attempt; try again") from None
+            raise ConveyorError(
+                f"someone saved a version of funnel '{ruleset.funnel}' at the same time;"
+                " nothing was saved from this attempt; try again"
+            ) from None
 
-    def load_dir(self, folder: str | Path, *, comment: str = "", author: str = "") -> list[VersionInfo]:
+    def load_dir(
+        self, folder: str | Path, *, comment: str = "", author: str = ""
+    ) -> list[VersionInfo]:
         """Save every ``*.json`` in ``folder``; funnels that ``start_process`` names are saved first."""
         return self.load_files(sorted(Path(folder).glob("*.json")), comment=comment, author=author)
 
-    def load_files(self, paths: Iterable[str | Path], *, comment: str = "", author: str = "") -> list[VersionInfo]:
+    def load_files(
+        self, paths: Iterable[str | Path], *, comment: str = "", author: str = ""
+    ) -> list[VersionInfo]:
         """Validate every file first (each may start the others' processes), then save them in order."""
         docs = read_rule_files(paths)
-        folder_funnels = [d["funnel"] for _, d in docs if isinstance(d, dict) and isinstance(d.get("funnel"), str)]
+        folder_funnels = [
+            d["funnel"] for _, d in docs if isinstance(d, dict) and isinstance(d.get("funnel"), str)
+        ]
         checked = []
         for path, doc in docs:  # nothing is saved unless every file is valid
             try:
                 checked.append((path, self.validate(doc, known_funnels=folder_funnels)))
             except RuleSetInvalid as exc:
-                raise RuleSetInvalid([Problem(f"{path.name}: {p.path}" if p.path else path.name, p.message)
-                                      for p in exc.problems]) from None
-        return [self.save(rs, comment=comment or f"loaded from {path.name}", author=author,
-                          known_funnels=folder_funnels) for path, rs in checked]
+                raise RuleSetInvalid(
+                    [
+                        Problem(f"{path.name}: {p.path}" if p.path else path.name, p.message)
+                        for p in exc.problems
+                    ]
+                ) from None
+        return [
+            self.save(
+                rs,
+                comment=comment or f"loaded from {path.name}",
+                author=author,
+                known_funnels=folder_funnels,
+            )
+            for path, rs in checked
+        ]
 
     def activate(self, funnel: str, version: int, *, actor: Actor | str = "system") -> VersionInfo:
         """Make an existing version the active one (rollback); refused while deals sit in a stage it lacks."""
@@ -170,20 +211,35 @@ class RuleSets:
             row = repo.get_version_by_number(s, funnel, version)
             if row is None:
                 raise NotFound(f"funnel '{funnel}' has no version {version}")
-            _refuse_orphaned_deals(s, self.by_version_id(s, row.id), f"version {version} of funnel '{funnel}'",
-                                   InvalidChange)
+            _refuse_orphaned_deals(
+                s,
+                self.by_version_id(s, row.id),
+                f"version {version} of funnel '{funnel}'",
+                InvalidChange,
+            )
             f = repo.get_funnel(s, funnel)
             f.active_version_id = row.id
-            timers.rearm_funnel(s, funnel, self._context.clock.now())  # the next tick re-derives due times
+            timers.rearm_funnel(
+                s, funnel, self._context.clock.now()
+            )  # the next tick re-derives due times
             return _version_info(row, row.id)
 
 
 def _version_info(row: Any, active_id: int | None) -> VersionInfo:
-    return VersionInfo(funnel=row.funnel_id, id=row.id, version=row.version, comment=row.comment,
-                       author=row.author, created_at=row.created_at, active=row.id == active_id)
+    return VersionInfo(
+        funnel=row.funnel_id,
+        id=row.id,
+        version=row.version,
+        comment=row.comment,
+        author=row.author,
+        created_at=row.created_at,
+        active=row.id == active_id,
+    )
 
 
-def _refuse_orphaned_deals(s: Session, ruleset: RuleSet, what: str, error: type[ConveyorError]) -> None:
+def _refuse_orphaned_deals(
+    s: Session, ruleset: RuleSet, what: str, error: type[ConveyorError]
+) -> None:
     """Refuse a version that lacks a stage deals are in: they could neither move nor be evaluated."""
     stages = {st.id for st in ruleset.stages}
     lines = []
@@ -191,11 +247,16 @@ def _refuse_orphaned_deals(s: Session, ruleset: RuleSet, what: str, error: type[
         if stage not in stages:
             keys = repo.deal_keys_in_stage(s, ruleset.funnel, stage, limit=5)
             more = " …" if count > len(keys) else ""
-            lines.append(f"stage '{stage}' is missing but {count} deal(s) are in it ({', '.join(keys)}{more})")
+            lines.append(
+                f"stage '{stage}' is missing but {count} deal(s) are in it ({', '.join(keys)}{more})"
+            )
     if not lines:
         return
-    message = (f"cannot activate this {what}: " + "; ".join(lines)
-               + "; move those deals to another stage first, or keep the stage")
+    message = (
+        f"cannot activate this {what}: "
+        + "; ".join(lines)
+        + "; move those deals to another stage first, or keep the stage"
+    )
     if error is RuleSetInvalid:
         raise RuleSetInvalid([Problem("stages", message)])
     raise error(message)
@@ -209,8 +270,11 @@ def read_rule_files(paths: Iterable[str | Path]) -> list[tuple[Path, Any]]:
     file is validated knowing all the folder's funnels.
     """
     docs = [(Path(p), parse_json(Path(p).read_bytes(), str(p))) for p in sorted(paths, key=str)]
-    by_funnel = {d["funnel"]: i for i, (_, d) in enumerate(docs)
-                 if isinstance(d, dict) and isinstance(d.get("funnel"), str)}
+    by_funnel = {
+        d["funnel"]: i
+        for i, (_, d) in enumerate(docs)
+        if isinstance(d, dict) and isinstance(d.get("funnel"), str)
+    }
 
     def started(doc: Any) -> list[str]:
         if not isinstance(doc, dict) or not isinstance(doc.get("rules"), list):

@@ -82,8 +82,13 @@ class Ticks:
                 queued += sum(len(d.actions) for d in recorded)
                 examined += len(ids)
                 seen.update(ids)
-        return TickReport(at=now, deals_examined=examined, rules_fired=fired, actions_queued=queued,
-                          deals_failed=failed)
+        return TickReport(
+            at=now,
+            deals_examined=examined,
+            rules_fired=fired,
+            actions_queued=queued,
+            deals_failed=failed,
+        )
 
     def _tick_deals(self, s: Session, ids: list[int], done: Fired, now: datetime) -> list[Decision]:
         """Evaluate due deals and record their firings (one flush; SQLAlchemy batches the UPDATEs)."""
@@ -94,11 +99,15 @@ class Ticks:
                     deal.next_due_at = None  # closed deals have no time rules to wait for
                     continue
                 plans.append(self._evaluation.decide(s, deal, now, done[deal.id]))
-            recorded = self._evaluation.record(s, plans, now, "tick")  # the whole batch in two INSERTs
+            recorded = self._evaluation.record(
+                s, plans, now, "tick"
+            )  # the whole batch in two INSERTs
         s.flush()
         return recorded
 
-    def _tick_one(self, s: Session, deal_id: int, done: Fired, now: datetime) -> tuple[bool, list[Decision]]:
+    def _tick_one(
+        self, s: Session, deal_id: int, done: Fired, now: datetime
+    ) -> tuple[bool, list[Decision]]:
         """One deal of a failed batch in its own savepoint; a failure is logged, recorded, postponed."""
         savepoint = s.begin_nested()
         try:
@@ -112,12 +121,22 @@ class Ticks:
             reason = str(exc) if isinstance(exc, ConveyorError) else f"{type(exc).__name__}: {exc}"
             reason = reason.splitlines()[0][:500] if reason else type(exc).__name__
             retry_at = now + TICK_RETRY_DELAY
-            log.warning("tick: deal %s could not be evaluated (tried again at %s): %s", deal_id,
-                        retry_at.isoformat(), reason)
+            log.warning(
+                "tick: deal %s could not be evaluated (tried again at %s): %s",
+                deal_id,
+                retry_at.isoformat(),
+                reason,
+            )
             deal = repo.get_deal(s, deal_id)
             if deal is not None:
                 timers.finish(s, deal, retry_at)
-                repo.add_event(s, deal_id, now, "evaluation_failed", "engine",
-                               {"error": reason, "retry_at": retry_at.isoformat()})
+                repo.add_event(
+                    s,
+                    deal_id,
+                    now,
+                    "evaluation_failed",
+                    "engine",
+                    {"error": reason, "retry_at": retry_at.isoformat()},
+                )
                 s.flush()
             return False, []

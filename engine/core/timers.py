@@ -28,14 +28,23 @@ _BUSY = "conveyor.evaluating"
 
 def due_deal_ids(s: Session, now: datetime, limit: int) -> list[int]:
     """Ids of deals due at ``now``, earliest first (uses ``ix_deals_next_due_at``)."""
-    q = select(Deal.id).where(Deal.next_due_at <= now).order_by(Deal.next_due_at, Deal.id).limit(limit)
+    q = (
+        select(Deal.id)
+        .where(Deal.next_due_at <= now)
+        .order_by(Deal.next_due_at, Deal.id)
+        .limit(limit)
+    )
     return list(s.scalars(q))
 
 
 def next_due_instant(s: Session) -> datetime | None:
     """The earliest stored due instant (what a scheduler may sleep until)."""
-    return s.scalar(select(Deal.next_due_at).where(Deal.next_due_at.is_not(None))
-                    .order_by(Deal.next_due_at).limit(1))
+    return s.scalar(
+        select(Deal.next_due_at)
+        .where(Deal.next_due_at.is_not(None))
+        .order_by(Deal.next_due_at)
+        .limit(1)
+    )
 
 
 def rearm_funnel(s: Session, funnel_id: str, now: datetime) -> int:
@@ -44,8 +53,12 @@ def rearm_funnel(s: Session, funnel_id: str, now: datetime) -> int:
     One UPDATE per activation; the next tick evaluates those deals under the new rules and stores
     their new due instants. Returns the number of deals marked.
     """
-    result = s.execute(update(Deal).where(Deal.funnel_id == funnel_id, Deal.closed.is_(False))
-                       .values(next_due_at=now).execution_options(synchronize_session=False))
+    result = s.execute(
+        update(Deal)
+        .where(Deal.funnel_id == funnel_id, Deal.closed.is_(False))
+        .values(next_due_at=now)
+        .execution_options(synchronize_session=False)
+    )
     return result.rowcount or 0
 
 
@@ -61,7 +74,12 @@ def _changed_outside_evaluation(s: Session, deal: Deal) -> bool:
 def _before_flush(s: Session, _context: Any, _instances: Any) -> None:
     busy = s.info.get(_BUSY, ())
     for obj in s.new:
-        if isinstance(obj, Deal) and id(obj) not in busy and obj.next_due_at is None and not obj.closed:
+        if (
+            isinstance(obj, Deal)
+            and id(obj) not in busy
+            and obj.next_due_at is None
+            and not obj.closed
+        ):
             obj.next_due_at = DUE_AT_ONCE
     for obj in s.dirty:
         if isinstance(obj, Deal) and id(obj) not in busy and _changed_outside_evaluation(s, obj):

@@ -24,8 +24,17 @@ from pydantic import (
     model_serializer,
 )
 
-__all__ = ["AllOf", "AnyOf", "Condition", "ConditionNode", "Group", "Visitor", "leaves", "parse",
-           "variable_names"]
+__all__ = [
+    "AllOf",
+    "AnyOf",
+    "Condition",
+    "ConditionNode",
+    "Group",
+    "Visitor",
+    "leaves",
+    "parse",
+    "variable_names",
+]
 
 T = TypeVar("T")
 
@@ -77,8 +86,11 @@ def _tag(node: Any) -> str | None:
 
 ConditionNode = Annotated[
     Annotated[AllOf, Tag("all")] | Annotated[AnyOf, Tag("any")] | Annotated[Condition, Tag("leaf")],
-    Discriminator(_tag, custom_error_type="condition_node",
-                  custom_error_message="a condition must be an object"),
+    Discriminator(
+        _tag,
+        custom_error_type="condition_node",
+        custom_error_message="a condition must be an object",
+    ),
 ]
 AllOf.model_rebuild()
 AnyOf.model_rebuild()
@@ -127,13 +139,17 @@ class _Leaves(Visitor[list[tuple[str, Condition]]]):
     def leaf(self, node: Condition, path: str) -> list[tuple[str, Condition]]:
         return [(path, node)]
 
-    def all_(self, node: Group, parts: list[list[tuple[str, Condition]]], path: str) -> list[tuple[str, Condition]]:
+    def all_(
+        self, node: Group, parts: list[list[tuple[str, Condition]]], path: str
+    ) -> list[tuple[str, Condition]]:
         return [leaf for part in parts for leaf in part]
 
     any_ = all_
 
 
-def leaves(node: AllOf | AnyOf | Condition, path: str = "conditions") -> list[tuple[str, Condition]]:
+def leaves(
+    node: AllOf | AnyOf | Condition, path: str = "conditions"
+) -> list[tuple[str, Condition]]:
     """Every leaf with its JSON path, in document order."""
     return _Leaves().visit(node, path)
 

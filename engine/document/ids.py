@@ -18,14 +18,51 @@ from engine.document.validate import MAX_ID_LENGTH
 __all__ = ["id_from_name", "romanize", "unique_id"]
 
 # Letters spelled differently at the start of a word: (start, elsewhere).
-_INITIAL = {"є": ("ye", "ie"), "ї": ("yi", "i"), "й": ("y", "i"), "ю": ("yu", "iu"), "я": ("ya", "ia")}
+_INITIAL = {
+    "є": ("ye", "ie"),
+    "ї": ("yi", "i"),
+    "й": ("y", "i"),
+    "ю": ("yu", "iu"),
+    "я": ("ya", "ia"),
+}
 _LETTERS = {
-    "а": "a", "б": "b", "в": "v", "г": "h", "ґ": "g", "д": "d", "е": "e", "ж": "zh", "з": "z",
-    "и": "y", "і": "i", "к": "k", "л": "l", "м": "m", "н": "n", "о": "o", "п": "p", "р": "r",
-    "с": "s", "т": "t", "у": "u", "ф": "f", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh",
-    "щ": "shch", "ь": "", "'": "", "’": "", "ʼ": "", "`": "",
+    "а": "a",
+    "б": "b",
+    "в": "v",
+    "г": "h",
+    "ґ": "g",
+    "д": "d",
+    "е": "e",
+    "ж": "zh",
+    "з": "z",
+    "и": "y",
+    "і": "i",
+    "к": "k",
+    "л": "l",
+    "м": "m",
+    "н": "n",
+    "о": "o",
+    "п": "p",
+    "р": "r",
+    "с": "s",
+    "т": "t",
+    "у": "u",
+    "ф": "f",
+    "х": "kh",
+    "ц": "ts",
+    "ч": "ch",
+    "ш": "sh",
+    "щ": "shch",
+    "ь": "",
+    "'": "",
+    "’": "",
+    "ʼ": "",
+    "`": "",
     # Russian letters an owner may type in a Ukrainian funnel: the usual passport spellings.
-    "ё": "yo", "ъ": "", "ы": "y", "э": "e",
+    "ё": "yo",
+    "ъ": "",
+    "ы": "y",
+    "э": "e",
 }
 _APOSTROPHES = "'’ʼ`"
 _NOT_ID = re.compile(r"[^a-z0-9]+")
@@ -73,7 +110,7 @@ def _trim(slug: str, limit: int) -> str:
         return slug
     cut = slug[:limit]
     # Cut at a word boundary when there is one in the last third, so the id does not end mid-word.
-    if "_" in cut[limit * 2 // 3:]:
+    if "_" in cut[limit * 2 // 3 :]:
         cut = cut[: cut.rindex("_")]
     return cut.rstrip("_")
 

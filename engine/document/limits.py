@@ -26,4 +26,3 @@ MAX_RULE_NAME = 300  # firings.rule_name
 #: Not stored in a column of their own, but shown in tables, menus and messages: kept readable.
 MAX_STAGE_NAME = 200
 MAX_LABEL = 200  # field labels and select options
-

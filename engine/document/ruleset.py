@@ -118,11 +118,21 @@ class Rule(_Model):
     def refers_to_stage(self, stage_id: str) -> bool:
         """Whether a condition compares ``stage`` with this stage id or an action moves deals into it."""
         for _path, leaf in leaves(self.conditions):
-            if leaf.name == "stage" and isinstance(leaf.value, str) and (
+            if (
+                leaf.name == "stage"
+                and isinstance(leaf.value, str)
+                and (
                     leaf.value == stage_id
-                    or (leaf.operator == "equal_to_case_insensitive" and leaf.value.lower() == stage_id.lower())):
+                    or (
+                        leaf.operator == "equal_to_case_insensitive"
+                        and leaf.value.lower() == stage_id.lower()
+                    )
+                )
+            ):
                 return True
-        return any(a.name == "move_to_stage" and a.params.get("to_stage") == stage_id for a in self.actions)
+        return any(
+            a.name == "move_to_stage" and a.params.get("to_stage") == stage_id for a in self.actions
+        )
 
     def business_rule(self) -> dict[str, Any]:
         """The rule as business-rules reads it (metadata dropped)."""

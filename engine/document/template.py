@@ -35,7 +35,9 @@ def placeholders(template: str) -> list[str]:
         if token in ("{{", "}}"):
             continue
         if m.group(1) is None:
-            raise TemplateError(f"unmatched '{token}' at character {m.start()} (write '{token * 2}' for a literal brace)")
+            raise TemplateError(
+                f"unmatched '{token}' at character {m.start()} (write '{token * 2}' for a literal brace)"
+            )
         name = m.group(1).strip()
         if not _NAME.match(name):
             raise TemplateError(
@@ -52,7 +54,9 @@ def localized(template: Template, language: str | None = None) -> str:
     if isinstance(template, str):
         return template
     if not isinstance(template, Mapping) or not template:
-        raise TemplateError("a template is a text or an object of texts by language, e.g. {\"uk\": \"…\", \"en\": \"…\"}")
+        raise TemplateError(
+            'a template is a text or an object of texts by language, e.g. {"uk": "…", "en": "…"}'
+        )
     wanted = (language or "").strip()
     for key in (wanted, wanted.split("-")[0].lower(), DEFAULT_LANGUAGE):
         if key and isinstance(template.get(key), str):

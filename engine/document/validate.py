@@ -44,17 +44,34 @@ from engine.document.ruleset import RuleSet
 from engine.errors import Problem, RuleSetInvalid
 
 __all__ = [
-    "MAX_CONDITION_DEPTH", "MAX_DOCUMENT_BYTES", "MAX_DUE_IN_HOURS", "MAX_FUNNEL_NAME", "MAX_ID_LENGTH",
-    "MAX_INT_DIGITS", "MAX_LABEL", "MAX_REGEX_LENGTH", "MAX_RULE_NAME", "MAX_RULES", "MAX_STAGE_NAME",
-    "MAX_STAGES", "MAX_TIME_HOURS", "parse_json", "read_document", "regex_differences", "rule_data",
-    "validate_document", "validate_text",
+    "MAX_CONDITION_DEPTH",
+    "MAX_DOCUMENT_BYTES",
+    "MAX_DUE_IN_HOURS",
+    "MAX_FUNNEL_NAME",
+    "MAX_ID_LENGTH",
+    "MAX_INT_DIGITS",
+    "MAX_LABEL",
+    "MAX_REGEX_LENGTH",
+    "MAX_RULE_NAME",
+    "MAX_RULES",
+    "MAX_STAGE_NAME",
+    "MAX_STAGES",
+    "MAX_TIME_HOURS",
+    "parse_json",
+    "read_document",
+    "regex_differences",
+    "rule_data",
+    "validate_document",
+    "validate_text",
 ]
 
 #: The old private name builder/views/designer.py still imports; new code uses ``limits.IDENT``.
 _IDENT = IDENT
 
 
-def validate_text(text: str | bytes, *, known_funnels: Iterable[str] = (), source: str = "document") -> RuleSet:
+def validate_text(
+    text: str | bytes, *, known_funnels: Iterable[str] = (), source: str = "document"
+) -> RuleSet:
     return validate_document(parse_json(text, source), known_funnels=known_funnels)
 
 
@@ -64,10 +81,19 @@ def validate_document(doc: Any, *, known_funnels: Iterable[str] = ()) -> RuleSet
     ``known_funnels`` are funnel ids that ``start_process`` may name besides the document's own.
     """
     if not isinstance(doc, dict):
-        raise RuleSetInvalid([Problem("", f"a rule set must be a JSON object, not {type(doc).__name__}")])
+        raise RuleSetInvalid(
+            [Problem("", f"a rule set must be a JSON object, not {type(doc).__name__}")]
+        )
     # Conditions nest by all/any objects inside lists: 2 JSON levels per group, plus the document's own.
     if nesting_depth(doc, 2 * MAX_CONDITION_DEPTH + 8) > 2 * MAX_CONDITION_DEPTH + 7:
-        raise RuleSetInvalid([Problem("", f"document is nested too deeply (conditions may nest at most {MAX_CONDITION_DEPTH} groups)")])
+        raise RuleSetInvalid(
+            [
+                Problem(
+                    "",
+                    f"document is nested too deeply (conditions may nest at most {MAX_CONDITION_DEPTH} groups)",
+                )
+            ]
+        )
     # Values no backend stores alike (a lone surrogate, NUL), numbers Python cannot print and NaN or
     # Infinity, which no JSON reader accepts: each refused with its path, before anything reads them.
     bad_values = value_problems(doc)
@@ -76,7 +102,9 @@ def validate_document(doc: Any, *, known_funnels: Iterable[str] = ()) -> RuleSet
     # Documents handed over as Python objects (API, builder) skip parse_json, so the size bound is here too.
     size = len(json.dumps(doc, ensure_ascii=False, default=str).encode("utf-8"))
     if size > MAX_DOCUMENT_BYTES:
-        raise RuleSetInvalid([Problem("", f"document is {size} bytes; the limit is {MAX_DOCUMENT_BYTES}")])
+        raise RuleSetInvalid(
+            [Problem("", f"document is {size} bytes; the limit is {MAX_DOCUMENT_BYTES}")]
+        )
     try:
         ruleset = RuleSet.model_validate(doc)
     except ValidationError as exc:
@@ -93,7 +121,9 @@ def validate_document(doc: Any, *, known_funnels: Iterable[str] = ()) -> RuleSet
     return ruleset
 
 
-def _problems_of_partial(doc: dict[str, Any], shape: list[Problem], known: set[str]) -> list[Problem]:
+def _problems_of_partial(
+    doc: dict[str, Any], shape: list[Problem], known: set[str]
+) -> list[Problem]:
     """The checker's problems on the well-formed parts of a document that failed the shape check.
 
     A problem at or under a path with a shape problem (a stand-in's), or at a path above one (e.g. "a
@@ -119,4 +149,8 @@ def _problems_of_partial(doc: dict[str, Any], shape: list[Problem], known: set[s
 
     # Items dropped as malformed shift the indices after them: only positions before the first dropped
     # item in a list are trustworthy, so problems in later items are re-indexed to document order.
-    return [p for p in (reindex(problem, doc, partial) for problem in found) if p is not None and not related(p.path)]
+    return [
+        p
+        for p in (reindex(problem, doc, partial) for problem in found)
+        if p is not None and not related(p.path)
+    ]

@@ -22,6 +22,12 @@ from engine.outbox.dispatcher import (
 from engine.outbox.errors import ActionFailed
 
 __all__ = [
-    "ActionFailed", "Dispatcher", "Executed", "RetryPolicy", "dispatch_internal", "dispatch_messages", "retry",
+    "ActionFailed",
+    "Dispatcher",
+    "Executed",
+    "RetryPolicy",
+    "dispatch_internal",
+    "dispatch_messages",
+    "retry",
     "run_until_idle",
 ]

@@ -45,8 +45,13 @@ log = logging.getLogger("conveyor.channels")
 
 #: Messages a second when the config does not say: what each gateway documents as its default limit
 #: (Telegram ~30/s per bot, Twilio 1/s per long-code number); a webhook or SMTP server is not limited.
-DEFAULT_RATES: dict[str, float | None] = {"telegram": 25.0, "twilio": 1.0, "smtp": None, "webhook": None,
-                                          "record": None}
+DEFAULT_RATES: dict[str, float | None] = {
+    "telegram": 25.0,
+    "twilio": 1.0,
+    "smtp": None,
+    "webhook": None,
+    "record": None,
+}
 
 
 @dataclass
@@ -64,13 +69,20 @@ class ChannelRouter:
 
     name = "channels"
 
-    def __init__(self, routes: Mapping[str, Route] | None = None, fallback: MessageProvider | None = None,
-                 *, max_wait: float | None = None):
+    def __init__(
+        self,
+        routes: Mapping[str, Route] | None = None,
+        fallback: MessageProvider | None = None,
+        *,
+        max_wait: float | None = None,
+    ):
         self.routes = dict(routes or {})
         self.fallback = fallback or RecordingProvider()
         self._fallback_buckets: dict[str, TokenBucket] = {}
         timeouts = [float(getattr(r.provider, "timeout", 0) or 0) for r in self.routes.values()]
-        self.timeout = max([*timeouts, float(getattr(self.fallback, "timeout", 0) or 0), 0.0]) or 10.0
+        self.timeout = (
+            max([*timeouts, float(getattr(self.fallback, "timeout", 0) or 0), 0.0]) or 10.0
+        )
         #: The longest a sender sleeps for a token; a longer wait defers the message instead.
         self.max_wait = self.timeout if max_wait is None else max_wait
 
@@ -106,7 +118,9 @@ class ChannelRouter:
         except Exception as exc:
             wait = getattr(exc, "retry_after", None)
             if wait is not None:
-                route.bucket.pause(wait)  # the gateway's own limit: nothing more on this channel till then
+                route.bucket.pause(
+                    wait
+                )  # the gateway's own limit: nothing more on this channel till then
             raise
 
     def reconcile(self, message: OutgoingMessage) -> Receipt | bool | None:
@@ -119,9 +133,13 @@ class ChannelRouter:
         return None  # the channel is needed to know whom to ask: the dispatcher calls ``reconcile``
 
 
-def channels_from_config(config: Config | None, *, legacy_url: str | None = None,
-                         env: Mapping[str, str] | None = None,
-                         monotonic: Callable[[], float] = time.monotonic) -> ChannelRouter:
+def channels_from_config(
+    config: Config | None,
+    *,
+    legacy_url: str | None = None,
+    env: Mapping[str, str] | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> ChannelRouter:
     """The router for ``config``; without one, ``CONVEYOR_PROVIDER``'s webhook (``legacy_url``) for every
     channel, or recording only. A config wins over ``CONVEYOR_PROVIDER`` (a warning says so).
     ``monotonic`` is the rate limits' clock (a test's virtual one)."""
@@ -134,15 +152,24 @@ def channels_from_config(config: Config | None, *, legacy_url: str | None = None
             return ChannelRouter({}, provider_from_url(legacy_url, env=env))
         return ChannelRouter({})
     if legacy_url and legacy_url != "record":
-        log.warning("CONVEYOR_PROVIDER is ignored: the channels come from %s", config.source or "the config file")
+        log.warning(
+            "CONVEYOR_PROVIDER is ignored: the channels come from %s",
+            config.source or "the config file",
+        )
     routes: dict[str, Route] = {}
     for channel, cfg in config.channels.items():
         try:
             provider = _provider(cfg, cfg.timeout or timeout)
         except ValueError as exc:
             raise ConfigInvalid(config.source or "config", [f"channels.{channel}: {exc}"]) from None
-        rate = cfg.rate_per_second if cfg.rate_per_second is not None else DEFAULT_RATES.get(provider.name)
-        routes[channel] = Route(provider, TokenBucket(rate, cfg.burst, channel=channel, clock=monotonic))
+        rate = (
+            cfg.rate_per_second
+            if cfg.rate_per_second is not None
+            else DEFAULT_RATES.get(provider.name)
+        )
+        routes[channel] = Route(
+            provider, TokenBucket(rate, cfg.burst, channel=channel, clock=monotonic)
+        )
     return ChannelRouter(routes)
 
 
@@ -150,18 +177,38 @@ def _provider(cfg: object, timeout: float) -> MessageProvider:
     if isinstance(cfg, RecordChannel):
         return RecordingProvider()
     if isinstance(cfg, SmtpChannel):
-        return SmtpProvider(cfg.url, sender=cfg.from_, reply_to=cfg.reply_to, username=cfg.username,
-                            password=cfg.password.get_secret_value() if cfg.password else None,
-                            starttls=cfg.starttls, timeout=timeout,
-                            tls_context=ssl.create_default_context(cafile=cfg.ca_file) if cfg.ca_file else None)
+        return SmtpProvider(
+            cfg.url,
+            sender=cfg.from_,
+            reply_to=cfg.reply_to,
+            username=cfg.username,
+            password=cfg.password.get_secret_value() if cfg.password else None,
+            starttls=cfg.starttls,
+            timeout=timeout,
+            tls_context=ssl.create_default_context(cafile=cfg.ca_file) if cfg.ca_file else None,
+        )
     if isinstance(cfg, TelegramChannel):
-        return TelegramProvider(cfg.token.get_secret_value(), base_url=cfg.base_url, timeout=timeout,
-                                parse_mode=cfg.parse_mode)
+        return TelegramProvider(
+            cfg.token.get_secret_value(),
+            base_url=cfg.base_url,
+            timeout=timeout,
+            parse_mode=cfg.parse_mode,
+        )
     if isinstance(cfg, TwilioChannel):
-        return TwilioProvider(cfg.account_sid, cfg.auth_token.get_secret_value(), sender=cfg.from_,
-                              messaging_service_sid=cfg.messaging_service_sid, base_url=cfg.base_url,
-                              status_callback=cfg.status_callback, timeout=timeout)
+        return TwilioProvider(
+            cfg.account_sid,
+            cfg.auth_token.get_secret_value(),
+            sender=cfg.from_,
+            messaging_service_sid=cfg.messaging_service_sid,
+            base_url=cfg.base_url,
+            status_callback=cfg.status_callback,
+            timeout=timeout,
+        )
     if isinstance(cfg, WebhookChannel):
-        return WebhookProvider(cfg.url, timeout=timeout, secret=cfg.secret.get_secret_value(),
-                               setting="url of the channel in the config file")
+        return WebhookProvider(
+            cfg.url,
+            timeout=timeout,
+            secret=cfg.secret.get_secret_value(),
+            setting="url of the channel in the config file",
+        )
     raise TypeError(f"no provider for {type(cfg).__name__}")

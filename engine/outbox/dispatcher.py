@@ -41,9 +41,21 @@ from storage.db import is_contention
 from storage.models import Firing, OutboxAction
 
 __all__ = [
-    "MAX_ERROR", "MESSAGE_STATES", "SKIPPED", "Dispatcher", "Executed", "HasDispatcher", "RetryPolicy",
-    "dispatch_internal", "dispatch_messages", "error_text", "is_contention", "message_channel", "record_delivery",
-    "retry", "run_until_idle",
+    "MAX_ERROR",
+    "MESSAGE_STATES",
+    "SKIPPED",
+    "Dispatcher",
+    "Executed",
+    "HasDispatcher",
+    "RetryPolicy",
+    "dispatch_internal",
+    "dispatch_messages",
+    "error_text",
+    "is_contention",
+    "message_channel",
+    "record_delivery",
+    "retry",
+    "run_until_idle",
 ]
 
 log = logging.getLogger("conveyor.dispatch")
@@ -77,7 +89,9 @@ class RetryPolicy:
     def delay(self, attempts: int, key: str) -> timedelta:
         """Exponential backoff with a jitter that is random across rows but repeatable for one row."""
         raw = min(self.base * (2 ** max(attempts - 1, 0)), self.cap)
-        spread = int.from_bytes(hashlib.sha256(f"{key}:{attempts}".encode()).digest()[:4], "big") / 2**32
+        spread = (
+            int.from_bytes(hashlib.sha256(f"{key}:{attempts}".encode()).digest()[:4], "big") / 2**32
+        )
         return raw * (1 - self.jitter + 2 * self.jitter * spread)
 
 
@@ -101,8 +115,15 @@ SKIPPED = "skipped: "
 MAX_ERROR = 1_000
 
 
-def _finish(row: OutboxAction, status: str, now: datetime, *, result: dict | None = None,
-            error: str | None = None, policy: RetryPolicy) -> str:
+def _finish(
+    row: OutboxAction,
+    status: str,
+    now: datetime,
+    *,
+    result: dict | None = None,
+    error: str | None = None,
+    policy: RetryPolicy,
+) -> str:
     row.updated_at = now
     row.claimed_by = None
     row.lease_until = None
@@ -117,8 +138,13 @@ def _finish(row: OutboxAction, status: str, now: datetime, *, result: dict | Non
         # end dead too, saying why; retrying this one queues them again (``retry``).
         session = object_session(row)
         if session is not None:
-            repo.skip_later_actions(session, row.firing_id, row.seq,
-                                    f"{SKIPPED}earlier action {row.id} ({row.action}) is dead: {error}", now)
+            repo.skip_later_actions(
+                session,
+                row.firing_id,
+                row.seq,
+                f"{SKIPPED}earlier action {row.id} ({row.action}) is dead: {error}",
+                now,
+            )
         return "dead"
     row.status = "failed"
     row.next_attempt_at = now + policy.delay(row.attempts, row.idempotency_key)
@@ -133,7 +159,9 @@ class Dispatcher:
         self._core = core
         self.provider = provider
 
-    def dispatch_internal(self, limit: int = 100, policy: RetryPolicy = RetryPolicy()) -> list[Executed]:
+    def dispatch_internal(
+        self, limit: int = 100, policy: RetryPolicy = RetryPolicy()
+    ) -> list[Executed]:
         """Apply up to ``limit`` ready internal actions; each is applied and marked done atomically.
 
         On PostgreSQL every action gets its own short transaction: several engines then hold row locks
@@ -150,8 +178,10 @@ class Dispatcher:
             except DBAPIError as exc:
                 if not is_contention(exc):
                     raise
-                log.info("internal action rolled back by lock contention; it stays ready: %s",
-                         str(getattr(exc, "orig", exc)).splitlines()[0])
+                log.info(
+                    "internal action rolled back by lock contention; it stays ready: %s",
+                    str(getattr(exc, "orig", exc)).splitlines()[0],
+                )
                 continue
             if not batch:
                 break
@@ -172,7 +202,9 @@ class Dispatcher:
                 savepoint = s.begin_nested()
                 try:
                     result = effects.apply(self._core, s, row, firing, now)
-                    crashpoint("during_internal_action")  # applied, not yet committed: must roll back whole
+                    crashpoint(
+                        "during_internal_action"
+                    )  # applied, not yet committed: must roll back whole
                     _finish(row, "done", now, result=result, policy=policy)
                     s.flush()  # a value the database refuses fails here, inside this row's savepoint
                     savepoint.commit()
@@ -182,14 +214,29 @@ class Dispatcher:
                         raise  # roll the whole transaction back: the database was busy, the action is fine
                     permanent = isinstance(exc, ActionFailed) and exc.permanent
                     message = error_text(exc)
-                    status = _finish(row, "dead" if permanent else "failed", now, error=message, policy=policy)
-                    log.warning("action %s (%s) for deal %s %s: %s", row_id, action, deal_id, status, message)
-                    out.append(Executed(row_id, deal_id, rule_id, action, status, now, error=row.last_error))
+                    status = _finish(
+                        row, "dead" if permanent else "failed", now, error=message, policy=policy
+                    )
+                    log.warning(
+                        "action %s (%s) for deal %s %s: %s",
+                        row_id,
+                        action,
+                        deal_id,
+                        status,
+                        message,
+                    )
+                    out.append(
+                        Executed(
+                            row_id, deal_id, rule_id, action, status, now, error=row.last_error
+                        )
+                    )
                     continue
                 out.append(Executed(row_id, deal_id, rule_id, action, "done", now, params=result))
         return out
 
-    def dispatch_messages(self, limit: int = 20, policy: RetryPolicy = RetryPolicy()) -> list[Executed]:
+    def dispatch_messages(
+        self, limit: int = 20, policy: RetryPolicy = RetryPolicy()
+    ) -> list[Executed]:
         """Send up to ``limit`` ready messages. The provider is called outside any transaction.
 
         Each row is claimed in its own savepoint: a row whose message cannot be prepared (rendered or
@@ -206,7 +253,9 @@ class Dispatcher:
                 # a crash mid-call (lease ran out) or a timeout/5xx whose effect we could not see.
                 was_sending = row.status == "sending"
                 row.attempts += 1
-                savepoint = s.begin_nested()  # flushes the attempt: it counts whatever happens below
+                savepoint = (
+                    s.begin_nested()
+                )  # flushes the attempt: it counts whatever happens below
                 try:
                     prepared = self._prepare_message(s, row, rule_id, now, policy, was_sending)
                     s.flush()  # a value the database refuses fails here, inside this row's savepoint
@@ -217,8 +266,14 @@ class Dispatcher:
                         raise  # the database was busy: nothing is claimed, every row stays ready
                     message = f"could not prepare the message: {error_text(exc)}"
                     status = _finish(row, "failed", now, error=message, policy=policy)
-                    log.warning("message %s for deal %s %s: %s", row_id, deal_id, status, row.last_error)
-                    out.append(Executed(row_id, deal_id, rule_id, action, status, now, error=row.last_error))
+                    log.warning(
+                        "message %s for deal %s %s: %s", row_id, deal_id, status, row.last_error
+                    )
+                    out.append(
+                        Executed(
+                            row_id, deal_id, rule_id, action, status, now, error=row.last_error
+                        )
+                    )
                     continue
                 if isinstance(prepared, Executed):
                     out.append(prepared)
@@ -230,8 +285,12 @@ class Dispatcher:
             except Exception as exc:  # noqa: BLE001 - the next message is still sent
                 # The row stays 'sending' under its lease and is reconciled with the provider when the
                 # lease runs out, like after a crash; nothing is lost or sent twice.
-                log.error("message %s for deal %s: recording the send failed (reconciled after its lease): %s",
-                          outbox_id, deal_id, storable(error_text(exc), MAX_ERROR))
+                log.error(
+                    "message %s for deal %s: recording the send failed (reconciled after its lease): %s",
+                    outbox_id,
+                    deal_id,
+                    storable(error_text(exc), MAX_ERROR),
+                )
         return out
 
     def _firing_values(self, s: Session, deal: Any, row: OutboxAction) -> dict[str, Any]:
@@ -246,8 +305,15 @@ class Dispatcher:
                 values["invoice_number"] = result["number"]
         return values
 
-    def _prepare_message(self, s: Session, row: OutboxAction, rule_id: str, now: datetime, policy: RetryPolicy,
-                         was_sending: bool) -> tuple[int, int, str, OutgoingMessage, bool] | Executed:
+    def _prepare_message(
+        self,
+        s: Session,
+        row: OutboxAction,
+        rule_id: str,
+        now: datetime,
+        policy: RetryPolicy,
+        was_sending: bool,
+    ) -> tuple[int, int, str, OutgoingMessage, bool] | Executed:
         """Address and store one claimed row's message (``sending``), or end it dead for a bad recipient."""
         msg = repo.message_for_outbox(s, row.id)
         reconcile = was_sending or msg is not None
@@ -265,34 +331,72 @@ class Dispatcher:
                 _finish(row, "dead", now, error=str(exc), policy=policy)
                 if msg is not None:
                     msg.status = "dead"
-                return Executed(row.id, row.deal_id, rule_id, row.action, "dead", now, error=row.last_error)
+                return Executed(
+                    row.id, row.deal_id, rule_id, row.action, "dead", now, error=row.last_error
+                )
             values = self._firing_values(s, deal, row)
             language = message_language(self._core, s, deal)
             text = render(params.get("text", ""), values, language)
-            subject = render(params.get("subject", ""), values, language) if channel == "email" else ""
+            subject = (
+                render(params.get("subject", ""), values, language) if channel == "email" else ""
+            )
             for what in (subject, text):
                 reason = refusal(what)
                 if reason is not None:
                     # Deal input refuses such text; this row holds some from before (or from outside).
-                    raise ConveyorError(f"the text for deal {storable(deal.key)} {reason}; fix the deal's fields it quotes")
+                    raise ConveyorError(
+                        f"the text for deal {storable(deal.key)} {reason}; fix the deal's fields it quotes"
+                    )
             provider = _provider_name(self.provider, channel)
             body = _with_subject(subject, text) if channel == "email" else text
             if msg is None:
-                msg = repo.add_message(s, deal_id=deal.id, outbox_id=row.id, channel=channel, to=to, text=body,
-                                       provider=provider, idempotency_key=row.idempotency_key,
-                                       status="sending", created_at=now)
+                msg = repo.add_message(
+                    s,
+                    deal_id=deal.id,
+                    outbox_id=row.id,
+                    channel=channel,
+                    to=to,
+                    text=body,
+                    provider=provider,
+                    idempotency_key=row.idempotency_key,
+                    status="sending",
+                    created_at=now,
+                )
             else:
                 msg.channel, msg.to, msg.text, msg.provider = channel, to, body, provider
         msg.status = "sending"
         row.status, row.claimed_by, row.lease_until, row.updated_at = (
-            "sending", self._context.engine_id, now + policy.lease, now)
+            "sending",
+            self._context.engine_id,
+            now + policy.lease,
+            now,
+        )
         subject, text = _split_subject(msg.text) if msg.channel == "email" else ("", msg.text)
-        return (row.id, row.deal_id, rule_id,
-                OutgoingMessage(row.idempotency_key, msg.channel, msg.to, text, deal.key, subject=subject,
-                                created_at=msg.created_at), reconcile)
+        return (
+            row.id,
+            row.deal_id,
+            rule_id,
+            OutgoingMessage(
+                row.idempotency_key,
+                msg.channel,
+                msg.to,
+                text,
+                deal.key,
+                subject=subject,
+                created_at=msg.created_at,
+            ),
+            reconcile,
+        )
 
-    def _send_one(self, outbox_id: int, deal_id: int, rule_id: str, message: OutgoingMessage,
-                  reconcile: bool, policy: RetryPolicy) -> Executed:
+    def _send_one(
+        self,
+        outbox_id: int,
+        deal_id: int,
+        rule_id: str,
+        message: OutgoingMessage,
+        reconcile: bool,
+        policy: RetryPolicy,
+    ) -> Executed:
         answer: Receipt | None = None
         error: str | None = None
         status = "done"
@@ -308,7 +412,9 @@ class Dispatcher:
             try:
                 crashpoint("before_provider_call")
                 answer = receipt(provider.send(message))
-                crashpoint("during_provider_call")  # the provider has it; we have not recorded that yet
+                crashpoint(
+                    "during_provider_call"
+                )  # the provider has it; we have not recorded that yet
             except RateLimited as exc:
                 status, error, defer = "failed", str(exc), exc.retry_after
             except PermanentSendError as exc:
@@ -318,7 +424,11 @@ class Dispatcher:
             except Exception as exc:  # noqa: BLE001 - a provider bug must not lose the message
                 status, error = "failed", f"{type(exc).__name__}: {exc}"
         now = self._context.clock.now()
-        result: dict[str, Any] = {"channel": message.channel, "to": message.to, "text": message.text}
+        result: dict[str, Any] = {
+            "channel": message.channel,
+            "to": message.to,
+            "text": message.text,
+        }
         if message.subject:
             result["subject"] = message.subject
         with self._context.transaction() as s:
@@ -332,7 +442,9 @@ class Dispatcher:
             else:
                 status = _finish(row, status, now, result=result, error=error, policy=policy)
             if status == "done" and answer is not None:
-                msg.status = "recorded" if recorded_only else "delivered" if answer.delivered else "sent"
+                msg.status = (
+                    "recorded" if recorded_only else "delivered" if answer.delivered else "sent"
+                )
                 msg.sent_at, msg.provider_ref = now, None if recorded_only else answer.gateway_id
                 if answer.gateway_id:
                     result["gateway_id"] = answer.gateway_id
@@ -341,9 +453,13 @@ class Dispatcher:
                 msg.status = "sending" if status == "pending" else status  # failed | dead
         if error:
             log.warning("message %s for deal %s %s: %s", outbox_id, deal_id, status, error)
-        return Executed(outbox_id, deal_id, rule_id, row.action, status, now, params=result, error=error)
+        return Executed(
+            outbox_id, deal_id, rule_id, row.action, status, now, params=result, error=error
+        )
 
-    def record_delivery(self, provider: str, gateway_id: str, status: str, detail: str | None = None) -> bool:
+    def record_delivery(
+        self, provider: str, gateway_id: str, status: str, detail: str | None = None
+    ) -> bool:
         """A gateway's later word on a message it accepted (a Twilio status callback, say).
 
         ``status`` is ``delivered`` or ``failed`` (or the provider's own word: Twilio's ``undelivered``
@@ -357,17 +473,27 @@ class Dispatcher:
             msg = deliveries.message_by_provider_ref(s, provider, gateway_id)
             if msg is None:
                 return False
-            if state is None or msg.status in ("delivered", "failed", "dead") and state != "delivered" \
-                    or msg.status == "delivered":
+            if (
+                state is None
+                or msg.status in ("delivered", "failed", "dead")
+                and state != "delivered"
+                or msg.status == "delivered"
+            ):
                 return True
             msg.status = state
             if state == "failed":
                 row = s.get(OutboxAction, msg.outbox_id)
                 if row is not None:
-                    text = f"{provider} reported the message {gateway_id} {status}" + (f": {detail}" if detail else "")
+                    text = f"{provider} reported the message {gateway_id} {status}" + (
+                        f": {detail}" if detail else ""
+                    )
                     row.last_error, row.updated_at = storable(text, MAX_ERROR), now
-                log.warning("message %s for deal %s failed after the gateway accepted it: %s",
-                            msg.outbox_id, msg.deal_id, detail or status)
+                log.warning(
+                    "message %s for deal %s failed after the gateway accepted it: %s",
+                    msg.outbox_id,
+                    msg.deal_id,
+                    detail or status,
+                )
         return True
 
     def apply_internal(self, rounds: int = 50) -> list[Executed]:
@@ -401,8 +527,10 @@ class Dispatcher:
             msg = repo.message_for_outbox(s, outbox_id) if row.kind == "message" else None
             undelivered = row.status == "done" and msg is not None and msg.status == "failed"
             if row.status not in ("failed", "dead") and not undelivered:
-                raise ConveyorError(f"action {outbox_id} is {row.status}; only failed or dead actions (or a message"
-                                    " the gateway reported undelivered) can be retried")
+                raise ConveyorError(
+                    f"action {outbox_id} is {row.status}; only failed or dead actions (or a message"
+                    " the gateway reported undelivered) can be retried"
+                )
             row.status, row.attempts, row.next_attempt_at, row.updated_at = "pending", 0, now, now
             # The later actions skipped because this one died run again after it (in order, as before).
             repo.requeue_skipped_actions(s, row.firing_id, row.seq, SKIPPED, now)
@@ -412,7 +540,9 @@ def error_text(exc: BaseException) -> str:
     """One line saying what went wrong, for ``last_error`` and logs (a driver's own words, not its SQL)."""
     if isinstance(exc, ConveyorError):
         return str(exc)
-    cause = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error with SQL and values
+    cause = (
+        getattr(exc, "orig", None) or exc
+    )  # SQLAlchemy wraps the driver's error with SQL and values
     lines = str(cause).strip().splitlines()
     return f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__
 
@@ -426,7 +556,9 @@ def _recipient(channel: str, deal: Any, params: dict[str, Any] | None = None) ->
     if channel == "telegram":
         chat = str((deal.fields or {}).get(TELEGRAM_FIELD) or "").strip()
         if not re.fullmatch(r"-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{4,31}", chat):
-            raise PermanentSendError(f"deal {deal.key} has no Telegram chat id (field '{TELEGRAM_FIELD}': {chat!r})")
+            raise PermanentSendError(
+                f"deal {deal.key} has no Telegram chat id (field '{TELEGRAM_FIELD}': {chat!r})"
+            )
         return chat
     phone = (deal.phone or "").strip()
     digits = re.sub(r"\D", "", phone)
@@ -446,7 +578,7 @@ def _with_subject(subject: str, text: str) -> str:
 def _split_subject(stored: str) -> tuple[str, str]:
     if stored.startswith(_SUBJECT) and "\n\n" in stored:
         head, _, text = stored.partition("\n\n")
-        return head[len(_SUBJECT):], text
+        return head[len(_SUBJECT) :], text
     return "", stored  # recorded before e-mails had subjects
 
 
@@ -463,8 +595,11 @@ def _reconcile(provider: Any, message: OutgoingMessage) -> Receipt | bool | None
             return ask(message)  # type: ignore[no-any-return]
         return provider.delivered(message.idempotency_key)  # type: ignore[no-any-return]
     except Exception as exc:  # noqa: BLE001 - a failed question is "cannot tell": the message is sent again
-        log.info("reconciling message %s failed (sending again with the same key): %s",
-                 message.idempotency_key, error_text(exc))
+        log.info(
+            "reconciling message %s failed (sending again with the same key): %s",
+            message.idempotency_key,
+            error_text(exc),
+        )
         return None
 
 
@@ -493,14 +628,16 @@ class HasDispatcher(Protocol):
     dispatcher: Dispatcher
 
 
-def dispatch_internal(conveyor: HasDispatcher, limit: int = 100,
-                      policy: RetryPolicy = RetryPolicy()) -> list[Executed]:
+def dispatch_internal(
+    conveyor: HasDispatcher, limit: int = 100, policy: RetryPolicy = RetryPolicy()
+) -> list[Executed]:
     """``Dispatcher.dispatch_internal`` of ``conveyor``'s outbox."""
     return conveyor.dispatcher.dispatch_internal(limit, policy)
 
 
-def dispatch_messages(conveyor: HasDispatcher, limit: int = 20,
-                      policy: RetryPolicy = RetryPolicy()) -> list[Executed]:
+def dispatch_messages(
+    conveyor: HasDispatcher, limit: int = 20, policy: RetryPolicy = RetryPolicy()
+) -> list[Executed]:
     """``Dispatcher.dispatch_messages`` of ``conveyor``'s outbox."""
     return conveyor.dispatcher.dispatch_messages(limit, policy)
 
@@ -515,7 +652,8 @@ def retry(conveyor: HasDispatcher, outbox_id: int) -> None:
     conveyor.dispatcher.retry(outbox_id)
 
 
-def record_delivery(conveyor: HasDispatcher, provider: str, gateway_id: str, status: str,
-                    detail: str | None = None) -> bool:
+def record_delivery(
+    conveyor: HasDispatcher, provider: str, gateway_id: str, status: str, detail: str | None = None
+) -> bool:
     """``Dispatcher.record_delivery`` of ``conveyor``'s outbox (the HTTP API's status-callback route)."""
     return conveyor.dispatcher.record_delivery(provider, gateway_id, status, detail)

@@ -21,8 +21,15 @@ __all__ = ["TokenBucket"]
 class TokenBucket:
     """Thread-safe; ``clock`` is monotonic seconds and ``sleep`` waits (both injectable for tests)."""
 
-    def __init__(self, rate: float | None, burst: float | None = None, *, channel: str = "",
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        rate: float | None,
+        burst: float | None = None,
+        *,
+        channel: str = "",
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         if rate is not None and rate <= 0:
             raise ValueError(f"rate for channel {channel!r} must be positive, got {rate}")
         self.rate = rate
@@ -49,9 +56,13 @@ class TokenBucket:
             if self.rate is not None and self._tokens < 1:
                 wait += (1 - self._tokens) / self.rate
             if wait > max_wait:
-                raise RateLimited(f"the {self.channel} channel is rate limited for {wait:.1f} s more", wait)
+                raise RateLimited(
+                    f"the {self.channel} channel is rate limited for {wait:.1f} s more", wait
+                )
             if self.rate is not None:
-                self._tokens -= 1  # may go negative: the next caller waits for the refill behind this one
+                self._tokens -= (
+                    1  # may go negative: the next caller waits for the refill behind this one
+                )
         if wait > 0:
             self._sleep(wait)
         return wait
@@ -63,4 +74,6 @@ class TokenBucket:
             if now > self._stamp and self.rate is not None:
                 self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
             self._stamp = max(self._stamp, now + max(0.0, seconds))
-            self._tokens = min(self._tokens, 1.0)  # one call when the pause ends, then the rate again
+            self._tokens = min(
+                self._tokens, 1.0
+            )  # one call when the pause ends, then the rate again

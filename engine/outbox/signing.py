@@ -26,8 +26,14 @@ def sign(secret: str, body: bytes, t: int | None = None) -> str:
     return f"t={t},v1={_mac(secret, t, body)}"
 
 
-def verify(secret: str, header: str | None, body: bytes, *, now: float | None = None,
-           tolerance: float = TOLERANCE_SECONDS) -> bool:
+def verify(
+    secret: str,
+    header: str | None,
+    body: bytes,
+    *,
+    now: float | None = None,
+    tolerance: float = TOLERANCE_SECONDS,
+) -> bool:
     """Whether ``header`` signs ``body`` with ``secret`` within ``tolerance`` seconds of ``now``."""
     if not header:
         return False

@@ -20,11 +20,19 @@ CHANNELS = ["telegram", "viber", "whatsapp", "email"]
 #: Actions that send something outside (at-least-once, through a provider); the rest are internal.
 MESSAGE_ACTIONS = frozenset({"send_sms", "send_message", "send_email"})
 #: Params that hold a safe template over deal fields.
-TEMPLATE_PARAMS = {"create_task": ("title",), "notify_manager": ("text",), "send_sms": ("text",),
-                   "send_message": ("text",), "send_email": ("subject", "text"), "start_process": ("title",)}
+TEMPLATE_PARAMS = {
+    "create_task": ("title",),
+    "notify_manager": ("text",),
+    "send_sms": ("text",),
+    "send_message": ("text",),
+    "send_email": ("subject", "text"),
+    "start_process": ("title",),
+}
 
 
-def _param(name: str, label: str, field_type: str, required: bool = True, **extra: Any) -> dict[str, Any]:
+def _param(
+    name: str, label: str, field_type: str, required: bool = True, **extra: Any
+) -> dict[str, Any]:
     return {"name": name, "label": label, "fieldType": field_type, "required": required, **extra}
 
 
@@ -52,7 +60,14 @@ class DealActions(BaseActions):
         params=[
             _param("title", "Title", FIELD_TEXT),
             _param("due_in_hours", "Due in (hours)", FIELD_NUMERIC),
-            _param("priority", "Priority", FIELD_SELECT, required=False, options=PRIORITIES, default="normal"),
+            _param(
+                "priority",
+                "Priority",
+                FIELD_SELECT,
+                required=False,
+                options=PRIORITIES,
+                default="normal",
+            ),
         ],
     )
     def create_task(self, title: str, due_in_hours: float, priority: str = "normal") -> None:
@@ -62,13 +77,22 @@ class DealActions(BaseActions):
         label="Notify the manager",
         params=[
             _param("text", "Text", FIELD_TEXT),
-            _param("priority", "Priority", FIELD_SELECT, required=False, options=PRIORITIES, default="normal"),
+            _param(
+                "priority",
+                "Priority",
+                FIELD_SELECT,
+                required=False,
+                options=PRIORITIES,
+                default="normal",
+            ),
         ],
     )
     def notify_manager(self, text: str, priority: str = "normal") -> None:
         self._plan("notify_manager", text=text, priority=priority)
 
-    @rule_action(label="Move to stage", params=[_param("to_stage", "Stage", FIELD_SELECT, options=[])])
+    @rule_action(
+        label="Move to stage", params=[_param("to_stage", "Stage", FIELD_SELECT, options=[])]
+    )
     def move_to_stage(self, to_stage: str) -> None:
         self._plan("move_to_stage", to_stage=to_stage)
 
@@ -78,7 +102,10 @@ class DealActions(BaseActions):
 
     @rule_action(
         label="Send the client a message",
-        params=[_param("channel", "Channel", FIELD_SELECT, options=CHANNELS), _param("text", "Text", FIELD_TEXT)],
+        params=[
+            _param("channel", "Channel", FIELD_SELECT, options=CHANNELS),
+            _param("text", "Text", FIELD_TEXT),
+        ],
     )
     def send_message(self, channel: str, text: str) -> None:
         self._plan("send_message", channel=channel, text=text)
@@ -96,7 +123,9 @@ class DealActions(BaseActions):
 
     @rule_action(
         label="Generate an invoice",
-        params=[_param("amount", "Amount (empty: the deal's amount)", FIELD_NUMERIC, required=False)],
+        params=[
+            _param("amount", "Amount (empty: the deal's amount)", FIELD_NUMERIC, required=False)
+        ],
     )
     def generate_invoice(self, amount: float | None = None) -> None:
         self._plan("generate_invoice", amount=amount)

@@ -53,5 +53,13 @@ class DealState:
 #: Names a template may use besides the funnel's custom fields.
 TEMPLATE_BUILTINS = frozenset(
     BUILTIN_FIELDS
-    + ("key", "stage", "stage_name", "funnel_name", "manager_name", "invoice_number", "proposal_link")
+    + (
+        "key",
+        "stage",
+        "stage_name",
+        "funnel_name",
+        "manager_name",
+        "invoice_number",
+        "proposal_link",
+    )
 )

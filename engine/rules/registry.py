@@ -29,9 +29,26 @@ from typing import Any
 
 from engine.document.ruleset import EventDef, FieldDef, FieldType, RuleSet
 
-__all__ = ["BUILTINS", "TIME_VARIABLES", "Attribute", "CustomField", "EventInVisit", "Kind", "Present", "Since",
-           "SinceEvent", "Variable", "custom_variable", "event_at", "event_variables", "field_value",
-           "hours_between", "time_variables", "variables_for", "with_event"]
+__all__ = [
+    "BUILTINS",
+    "TIME_VARIABLES",
+    "Attribute",
+    "CustomField",
+    "EventInVisit",
+    "Kind",
+    "Present",
+    "Since",
+    "SinceEvent",
+    "Variable",
+    "custom_variable",
+    "event_at",
+    "event_variables",
+    "field_value",
+    "hours_between",
+    "time_variables",
+    "variables_for",
+    "with_event",
+]
 
 
 class Kind(StrEnum):
@@ -87,7 +104,9 @@ class SinceEvent:
 Source = Since | Present | Attribute | CustomField | EventInVisit | SinceEvent
 
 
-def with_event(signals: dict[str, Any] | None, name: str, at: datetime, visit: int) -> dict[str, Any]:
+def with_event(
+    signals: dict[str, Any] | None, name: str, at: datetime, visit: int
+) -> dict[str, Any]:
     """``signals`` after an occurrence of ``name`` at ``at``, recorded during stage visit ``visit``.
 
     The summary keeps the latest instant (an occurrence reported late, e.g. a payment made earlier,
@@ -145,6 +164,7 @@ def _reader(source: Source) -> Callable[[Any, datetime], Any]:
         def since(d: Any, now: datetime) -> float:
             start = anchor(d)  # hours_between, inlined: this runs for every variable read
             return 0.0 if start is None else (now - start).total_seconds() / 3600.0
+
         return since
     if isinstance(source, Present):
         attribute = source.attribute
@@ -155,6 +175,7 @@ def _reader(source: Source) -> Callable[[Any, datetime], Any]:
         def in_visit(d: Any, now: datetime) -> bool:
             entry = (d.signals or {}).get(event)
             return entry is not None and entry["visit"] == d.stage_visit
+
         return in_visit
     if isinstance(source, Attribute):
         attribute, default = source.attribute, source.default
@@ -202,8 +223,12 @@ def _since(*anchors: str) -> Since:
 BUILTINS: tuple[Variable, ...] = (
     Variable("stage", Kind.STRING, "Stage", Attribute("stage", "")),
     Variable("hours_in_stage", Kind.NUMERIC, "Hours in stage", _since("stage_entered_at")),
-    Variable("hours_since_last_activity", Kind.NUMERIC, "Hours since last manager activity",
-             _since("last_activity_at", "created_at")),
+    Variable(
+        "hours_since_last_activity",
+        Kind.NUMERIC,
+        "Hours since last manager activity",
+        _since("last_activity_at", "created_at"),
+    ),
     Variable("hours_since_created", Kind.NUMERIC, "Hours since created", _since("created_at")),
     Variable("has_manager", Kind.BOOLEAN, "Has a manager", Present("manager_id")),
     Variable("amount", Kind.NUMERIC, "Amount", Attribute("amount", 0.0)),
@@ -215,20 +240,36 @@ TIME_VARIABLES: dict[str, Callable[[Any], datetime | None]] = {
     v.name: v.anchor for v in BUILTINS if v.is_time
 }
 
-_KIND_OF_FIELD = {FieldType.TEXT: Kind.STRING, FieldType.NUMERIC: Kind.NUMERIC,
-                  FieldType.BOOLEAN: Kind.BOOLEAN, FieldType.SELECT: Kind.SELECT}
+_KIND_OF_FIELD = {
+    FieldType.TEXT: Kind.STRING,
+    FieldType.NUMERIC: Kind.NUMERIC,
+    FieldType.BOOLEAN: Kind.BOOLEAN,
+    FieldType.SELECT: Kind.SELECT,
+}
 
 
 def custom_variable(field: FieldDef) -> Variable:
-    return Variable(field.name, _KIND_OF_FIELD[field.type], field.label or field.name,
-                    CustomField(field), tuple(field.options))
+    return Variable(
+        field.name,
+        _KIND_OF_FIELD[field.type],
+        field.label or field.name,
+        CustomField(field),
+        tuple(field.options),
+    )
 
 
 def event_variables(event: EventDef) -> tuple[Variable, Variable]:
     """A declared event's two variables: ``<name>`` (recorded in this stage visit), ``hours_since_<name>``."""
     label = event.label or event.name
-    return (Variable(event.name, Kind.BOOLEAN, label, EventInVisit(event.name)),
-            Variable(f"hours_since_{event.name}", Kind.NUMERIC, f"Hours since: {label}", SinceEvent(event.name)))
+    return (
+        Variable(event.name, Kind.BOOLEAN, label, EventInVisit(event.name)),
+        Variable(
+            f"hours_since_{event.name}",
+            Kind.NUMERIC,
+            f"Hours since: {label}",
+            SinceEvent(event.name),
+        ),
+    )
 
 
 def variables_for(ruleset: RuleSet | None) -> dict[str, Variable]:

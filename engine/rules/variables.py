@@ -30,8 +30,16 @@ from engine.rules.registry import (
     hours_between,
 )
 
-__all__ = ["BUILTIN_VARIABLES", "TIME_VARIABLES", "DealVariables", "SafeStringType", "compiled_regex",
-           "field_value", "hours_between", "variables_class"]
+__all__ = [
+    "BUILTIN_VARIABLES",
+    "TIME_VARIABLES",
+    "DealVariables",
+    "SafeStringType",
+    "compiled_regex",
+    "field_value",
+    "hours_between",
+    "variables_class",
+]
 
 
 class SafeStringType(StringType):
@@ -54,11 +62,17 @@ class SafeStringType(StringType):
 @lru_cache(maxsize=1024)
 def compiled_regex(pattern: str) -> Any:
     """The RE2 program for ``pattern``, compiled once for every evaluation path (cached)."""
-    return compile_pattern(pattern)  # the validator's options: memory bound, nothing logged to stderr
+    return compile_pattern(
+        pattern
+    )  # the validator's options: memory bound, nothing logged to stderr
 
 
-_TYPES = {Kind.STRING: SafeStringType, Kind.NUMERIC: NumericType, Kind.BOOLEAN: BooleanType,
-          Kind.SELECT: SelectType}
+_TYPES = {
+    Kind.STRING: SafeStringType,
+    Kind.NUMERIC: NumericType,
+    Kind.BOOLEAN: BooleanType,
+    Kind.SELECT: SelectType,
+}
 
 
 def _declared(var: Variable) -> Callable[..., Any]:
@@ -98,8 +112,11 @@ def _fields_key(ruleset: RuleSet) -> _FieldsKey:
 @lru_cache(maxsize=256)
 def _variables_class_for(key: _FieldsKey, events: _EventsKey = ()) -> type[DealVariables]:
     attrs = {
-        name: _declared(custom_variable(FieldDef(name=name, label=label, type=FieldType(type_),
-                                                 options=list(options))))
+        name: _declared(
+            custom_variable(
+                FieldDef(name=name, label=label, type=FieldType(type_), options=list(options))
+            )
+        )
         for name, label, type_, options in key
     }
     for name, label in events:
@@ -110,4 +127,6 @@ def _variables_class_for(key: _FieldsKey, events: _EventsKey = ()) -> type[DealV
 
 def variables_class(ruleset: RuleSet) -> type[DealVariables]:
     """``DealVariables`` extended with the rule set's custom fields and declared events (cached per list)."""
-    return _variables_class_for(_fields_key(ruleset), tuple((e.name, e.label) for e in ruleset.events))
+    return _variables_class_for(
+        _fields_key(ruleset), tuple((e.name, e.label) for e in ruleset.events)
+    )

@@ -71,7 +71,8 @@ class SqliteEngineLock:
             os.close(fd)
             raise EngineLocked(
                 f"another conveyor engine (pid {holder}) already runs on {self.db_path}; SQLite supports one "
-                "engine process — stop it first, or move to PostgreSQL to run several") from None
+                "engine process — stop it first, or move to PostgreSQL to run several"
+            ) from None
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
         self.fd = fd
@@ -138,8 +139,15 @@ class _WatchedProvider:
 
 
 class EngineService:
-    def __init__(self, conveyor: Conveyor, *, tick_seconds: float = 60, workers: int = 4,
-                 policy: RetryPolicy | None = None, db_url: str = ""):
+    def __init__(
+        self,
+        conveyor: Conveyor,
+        *,
+        tick_seconds: float = 60,
+        workers: int = 4,
+        policy: RetryPolicy | None = None,
+        db_url: str = "",
+    ):
         self.conveyor = conveyor
         self.tick_seconds = tick_seconds
         self.workers = max(1, workers)
@@ -148,7 +156,9 @@ class EngineService:
         self.db_path = sqlite_path(db_url) if db_url else None
         if self.db_path:
             self.lock = SqliteEngineLock(self.db_path)
-        self._db_identity: tuple[int, int] | None = None  # (st_dev, st_ino) of the SQLite file at start
+        self._db_identity: tuple[int, int] | None = (
+            None  # (st_dev, st_ino) of the SQLite file at start
+        )
         self._send_ready = threading.Condition()
         self.provider = _WatchedProvider(conveyor.provider, self._wake_a_sender)
         conveyor.provider = self.provider
@@ -167,7 +177,9 @@ class EngineService:
         started = time.perf_counter()
         try:
             report = self.conveyor.tick()
-            crashpoint("after_commit_before_dispatch")  # firings committed, outbox not yet dispatched
+            crashpoint(
+                "after_commit_before_dispatch"
+            )  # firings committed, outbox not yet dispatched
             applied = 0
             # Apply what the tick queued, but only for about one interval: a backlog is the internal
             # loop's to drain, and the next evaluation of due timers must not wait behind it.
@@ -181,18 +193,35 @@ class EngineService:
             return
         seconds = time.perf_counter() - started
         if seconds > self.tick_seconds:
-            log.warning("tick took %.1f s, longer than the %g s interval: the ticks in between were merged "
-                        "into the next one (nothing is lost; consider a larger --tick-seconds)", seconds,
-                        self.tick_seconds)
+            log.warning(
+                "tick took %.1f s, longer than the %g s interval: the ticks in between were merged "
+                "into the next one (nothing is lost; consider a larger --tick-seconds)",
+                seconds,
+                self.tick_seconds,
+            )
         self.ticks += 1
-        summary = {"deals_examined": report.deals_examined, "rules_fired": report.rules_fired,
-                   "actions_queued": report.actions_queued, "internal_actions_applied": applied,
-                   "deals_failed": report.deals_failed, "tick_seconds": self.tick_seconds,
-                   "heartbeat_seconds": HEARTBEAT_SECONDS, "ticks": self.ticks}
-        log.info("tick: examined %d deals, fired %d rules, queued %d actions, applied %d internal actions in %.3f s",
-                 report.deals_examined, report.rules_fired, report.actions_queued, applied, seconds)
+        summary = {
+            "deals_examined": report.deals_examined,
+            "rules_fired": report.rules_fired,
+            "actions_queued": report.actions_queued,
+            "internal_actions_applied": applied,
+            "deals_failed": report.deals_failed,
+            "tick_seconds": self.tick_seconds,
+            "heartbeat_seconds": HEARTBEAT_SECONDS,
+            "ticks": self.ticks,
+        }
+        log.info(
+            "tick: examined %d deals, fired %d rules, queued %d actions, applied %d internal actions in %.3f s",
+            report.deals_examined,
+            report.rules_fired,
+            report.actions_queued,
+            applied,
+            seconds,
+        )
         try:
-            self._heartbeat(last_tick_at=report.at, last_tick_seconds=seconds, last_tick_summary=summary)
+            self._heartbeat(
+                last_tick_at=report.at, last_tick_seconds=seconds, last_tick_summary=summary
+            )
         except Exception as exc:  # noqa: BLE001 - only the status screen misses this tick
             log.warning("could not record the tick for `conveyor status`: %s", describe_error(exc))
 
@@ -221,10 +250,14 @@ class EngineService:
     def internal_job(self) -> None:
         """Apply internal actions queued by changes made elsewhere (builder, CLI) between ticks."""
         try:
-            while not self._stopping.is_set() and dispatch_internal(self.conveyor, INTERNAL_BATCH, self.policy):
+            while not self._stopping.is_set() and dispatch_internal(
+                self.conveyor, INTERNAL_BATCH, self.policy
+            ):
                 pass
         except Exception as exc:  # noqa: BLE001 - the transaction rolled back; the rows stay ready
-            log.error("applying internal actions failed (retried in a second): %s", describe_error(exc))
+            log.error(
+                "applying internal actions failed (retried in a second): %s", describe_error(exc)
+            )
 
     def heartbeat_job(self) -> None:
         with self._sent_lock:
@@ -237,8 +270,9 @@ class EngineService:
             log.warning("heartbeat failed: %s", describe_error(exc))
 
     def _heartbeat(self, **values: object) -> None:
-        self.conveyor.engines.heartbeat(host=socket.gethostname(), pid=os.getpid(), started_at=self.started_at,
-                                        **values)
+        self.conveyor.engines.heartbeat(
+            host=socket.gethostname(), pid=os.getpid(), started_at=self.started_at, **values
+        )
 
     def _database_still_there(self) -> bool:
         """SQLite: is the file at the path still the one the engine started on? If not, stop the engine.
@@ -260,7 +294,8 @@ class EngineService:
             self._fatal = DatabaseUnavailable(
                 f"the SQLite database {self.db_path} was {what} while the engine ran; the engine stopped so as "
                 "not to carry on with a new, empty database — restore the file (or `conveyor init` a new one) "
-                "and start the engine again")
+                "and start the engine again"
+            )
             log.error("%s", self._fatal)
             self._stop_threads()
         return False
@@ -282,7 +317,9 @@ class EngineService:
                 next_at += math.ceil(behind / seconds) * seconds
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:
-        thread = threading.Thread(target=self._guarded, args=(name, target), name=f"conveyor-{name}", daemon=True)
+        thread = threading.Thread(
+            target=self._guarded, args=(name, target), name=f"conveyor-{name}", daemon=True
+        )
         self._threads.append(thread)
         thread.start()
 
@@ -292,7 +329,12 @@ class EngineService:
         except BaseException as exc:  # noqa: BLE001 - a broken loop must stop the engine visibly, not silently
             if self._fatal is None:
                 self._fatal = exc
-            log.error("engine %s: the %s loop failed: %s", self.conveyor.engine_id, name, describe_error(exc))
+            log.error(
+                "engine %s: the %s loop failed: %s",
+                self.conveyor.engine_id,
+                name,
+                describe_error(exc),
+            )
             self._stop_threads()
 
     def _stop_threads(self) -> None:
@@ -314,8 +356,13 @@ class EngineService:
             taken = self.conveyor.engines.take_back_leases(self.started_at)
             if taken:
                 log.info("took back %d message(s) left 'sending' by a stopped engine", taken)
-        self._heartbeat(stopped_at=None, last_tick_summary={"tick_seconds": self.tick_seconds,
-                                                            "heartbeat_seconds": HEARTBEAT_SECONDS})
+        self._heartbeat(
+            stopped_at=None,
+            last_tick_summary={
+                "tick_seconds": self.tick_seconds,
+                "heartbeat_seconds": HEARTBEAT_SECONDS,
+            },
+        )
 
     def _start_and_serve(self) -> None:
         try:
@@ -326,14 +373,22 @@ class EngineService:
             return
         if self._stopping.is_set():
             return
-        log.info("engine %s started: tick every %g s, %d message worker(s)", self.conveyor.engine_id,
-                 self.tick_seconds, self.workers)
+        log.info(
+            "engine %s started: tick every %g s, %d message worker(s)",
+            self.conveyor.engine_id,
+            self.tick_seconds,
+            self.workers,
+        )
         self._spawn("tick", lambda: self._every(self.tick_seconds, self.tick_job))
         for i in range(self.workers):
             self._spawn(f"send-{i + 1}", self._send_loop)
-        self._spawn("internal", lambda: self._every(POLL_SECONDS, self.internal_job, first_in=POLL_SECONDS))
-        self._spawn("heartbeat", lambda: self._every(HEARTBEAT_SECONDS, self.heartbeat_job,
-                                                      first_in=HEARTBEAT_SECONDS))
+        self._spawn(
+            "internal", lambda: self._every(POLL_SECONDS, self.internal_job, first_in=POLL_SECONDS)
+        )
+        self._spawn(
+            "heartbeat",
+            lambda: self._every(HEARTBEAT_SECONDS, self.heartbeat_job, first_in=HEARTBEAT_SECONDS),
+        )
 
     def run(self) -> None:
         """Serve until SIGTERM/SIGINT (exit normally) or a fatal problem (raised, after the stop)."""
@@ -354,6 +409,7 @@ class EngineService:
 
     def serve_in_thread(self) -> threading.Thread:
         """Start without signal handlers (tests, embedding): stop with ``stop()``, then ``join()`` the thread."""
+
         def body() -> None:
             self._spawn("start", self._start_and_serve)
             self._stopping.wait()
@@ -367,8 +423,11 @@ class EngineService:
         self._stop_threads()
 
     def _on_signal(self, signum: int, _frame: object) -> None:
-        log.info("engine %s: %s received, finishing the action in hand", self.conveyor.engine_id,
-                 signal.Signals(signum).name)
+        log.info(
+            "engine %s: %s received, finishing the action in hand",
+            self.conveyor.engine_id,
+            signal.Signals(signum).name,
+        )
         self._stop_threads()
 
     def _join_threads(self) -> list[str]:
@@ -391,8 +450,11 @@ class EngineService:
         def write() -> None:
             try:
                 outcome["released"] = self.conveyor.engines.record_stop(
-                    host=socket.gethostname(), pid=os.getpid(), started_at=self.started_at,
-                    within_seconds=FINAL_WRITE_SECONDS)
+                    host=socket.gethostname(),
+                    pid=os.getpid(),
+                    started_at=self.started_at,
+                    within_seconds=FINAL_WRITE_SECONDS,
+                )
             except Exception as exc:  # noqa: BLE001 - reported by the caller
                 outcome["error"] = describe_error(exc)
 
@@ -407,25 +469,45 @@ class EngineService:
         self._stop_threads()
         stuck = self._join_threads()
         if stuck:
-            log.warning("engine %s: %s still waiting on the database after %g s; not waiting longer (an "
-                        "unfinished transaction is rolled back, its work stays to do)", self.conveyor.engine_id,
-                        ", ".join(stuck), SHUTDOWN_GRACE_SECONDS)
+            log.warning(
+                "engine %s: %s still waiting on the database after %g s; not waiting longer (an "
+                "unfinished transaction is rolled back, its work stays to do)",
+                self.conveyor.engine_id,
+                ", ".join(stuck),
+                SHUTDOWN_GRACE_SECONDS,
+            )
         try:
-            if self.started_at is None:  # refused at start (e.g. the SQLite lock): nothing to hand back
+            if (
+                self.started_at is None
+            ):  # refused at start (e.g. the SQLite lock): nothing to hand back
                 return
             if self._db_identity is not None and not self._database_still_there():
-                log.error("engine %s stopped without writing to %s (the file is not the one it started on)",
-                          self.conveyor.engine_id, self.db_path)
+                log.error(
+                    "engine %s stopped without writing to %s (the file is not the one it started on)",
+                    self.conveyor.engine_id,
+                    self.db_path,
+                )
                 return
             released, error = self._final_write()
             if error:
-                log.error("engine %s stopped, but could not hand back its claims: %s; another engine takes them "
-                          "over when their leases run out", self.conveyor.engine_id, error)
+                log.error(
+                    "engine %s stopped, but could not hand back its claims: %s; another engine takes them "
+                    "over when their leases run out",
+                    self.conveyor.engine_id,
+                    error,
+                )
                 if self._fatal is None:
-                    self._fatal = DatabaseUnavailable(f"the engine stopped, but could not record its stop: {error}")
+                    self._fatal = DatabaseUnavailable(
+                        f"the engine stopped, but could not record its stop: {error}"
+                    )
                 return
             how = "cleanly" if not stuck else "(abandoning " + ", ".join(stuck) + ")"
-            log.info("engine %s stopped %s (released %d claim(s))", self.conveyor.engine_id, how, released or 0)
+            log.info(
+                "engine %s stopped %s (released %d claim(s))",
+                self.conveyor.engine_id,
+                how,
+                released or 0,
+            )
         finally:
             if self.lock:
                 self.lock.release()

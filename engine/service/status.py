@@ -57,7 +57,11 @@ class Health:
 
     @property
     def oldest_ready_age(self) -> timedelta | None:
-        return None if self.oldest_ready_at is None else max(self.now - self.oldest_ready_at, timedelta(0))
+        return (
+            None
+            if self.oldest_ready_at is None
+            else max(self.now - self.oldest_ready_at, timedelta(0))
+        )
 
     @property
     def alive(self) -> list[EngineSeen]:
@@ -70,13 +74,19 @@ class Health:
             out.append("no engine seen recently: start one with `conveyor engine`")
         for e in self.engines:
             if e.stale and self.now - e.seen_at <= REPORT_STALE_FOR:
-                out.append(f"engine {e.engine_id} is not responding: last heartbeat {_age(self.now - e.seen_at)}"
-                           " ago without a clean stop (killed, or stuck: `kill -USR1 <pid>` shows where)")
+                out.append(
+                    f"engine {e.engine_id} is not responding: last heartbeat {_age(self.now - e.seen_at)}"
+                    " ago without a clean stop (killed, or stuck: `kill -USR1 <pid>` shows where)"
+                )
         if self.counts.get("dead"):
-            out.append(f"{self.counts['dead']} dead action(s): see `conveyor actions --status dead`")
+            out.append(
+                f"{self.counts['dead']} dead action(s): see `conveyor actions --status dead`"
+            )
         if self.last_tick_failed:
-            out.append(f"the last tick could not evaluate {self.last_tick_failed} deal(s): see the engine log"
-                       " (they are retried an hour later)")
+            out.append(
+                f"the last tick could not evaluate {self.last_tick_failed} deal(s): see the engine log"
+                " (they are retried an hour later)"
+            )
         age = self.oldest_ready_age
         if age is not None and age > timedelta(minutes=10):
             out.append(f"the oldest ready action has waited {_age(age)}")
@@ -94,22 +104,43 @@ def health(conveyor: Conveyor) -> Health:
         snapshot = conveyor.engines.snapshot(now)
     except SQLAlchemyError as exc:
         raise StorageError(f"cannot read the engine status: {describe_error(exc)}") from None
-    counts, oldest, pending_since = snapshot.counts, snapshot.oldest_ready_at, snapshot.oldest_pending_at
+    counts, oldest, pending_since = (
+        snapshot.counts,
+        snapshot.oldest_ready_at,
+        snapshot.oldest_pending_at,
+    )
     beats = snapshot.heartbeats
     engines = []
     for b in beats:
         beat = float((b.last_tick_summary or {}).get("heartbeat_seconds") or HEARTBEAT_SECONDS)
         # A heartbeat from the future (another host's clock ahead, a clock step) counts as fresh.
         fresh = now - b.seen_at <= timedelta(seconds=STALE_AFTER_BEATS * beat)
-        engines.append(EngineSeen(b.engine_id, b.host, b.pid, b.started_at, b.seen_at, b.stopped_at,
-                                  b.last_tick_at, b.last_tick_seconds,
-                                  alive=b.stopped_at is None and fresh, stale=b.stopped_at is None and not fresh))
+        engines.append(
+            EngineSeen(
+                b.engine_id,
+                b.host,
+                b.pid,
+                b.started_at,
+                b.seen_at,
+                b.stopped_at,
+                b.last_tick_at,
+                b.last_tick_seconds,
+                alive=b.stopped_at is None and fresh,
+                stale=b.stopped_at is None and not fresh,
+            )
+        )
     ticked = [b for b in beats if b.last_tick_at is not None]
     last = max(ticked, key=lambda b: b.last_tick_at, default=None)
-    return Health(now=now, counts=counts, oldest_pending_at=pending_since, oldest_ready_at=oldest,
-                  last_tick_at=last.last_tick_at if last else None,
-                  last_tick_seconds=last.last_tick_seconds if last else None, engines=engines,
-                  last_tick_failed=(last.last_tick_summary or {}).get("deals_failed") if last else None)
+    return Health(
+        now=now,
+        counts=counts,
+        oldest_pending_at=pending_since,
+        oldest_ready_at=oldest,
+        last_tick_at=last.last_tick_at if last else None,
+        last_tick_seconds=last.last_tick_seconds if last else None,
+        engines=engines,
+        last_tick_failed=(last.last_tick_summary or {}).get("deals_failed") if last else None,
+    )
 
 
 def _age(delta: timedelta) -> str:
@@ -134,8 +165,10 @@ def render(h: Health) -> str:
         lines.append("last tick:      never")
     else:
         failed = "" if h.last_tick_failed is None else f", {h.last_tick_failed} deal(s) failed"
-        lines.append(f"last tick:      {for_display(h.last_tick_at, '%Y-%m-%d %H:%M:%S')}"
-                     f" ({_age(h.now - h.last_tick_at)} ago), took {h.last_tick_seconds or 0:.3f} s{failed}")
+        lines.append(
+            f"last tick:      {for_display(h.last_tick_at, '%Y-%m-%d %H:%M:%S')}"
+            f" ({_age(h.now - h.last_tick_at)} ago), took {h.last_tick_seconds or 0:.3f} s{failed}"
+        )
     order = ["pending", "sending", "failed", "dead", "done"]
     counts = ", ".join(f"{k} {h.counts.get(k, 0)}" for k in order)
     others = ", ".join(f"{printable(k)} {v}" for k, v in sorted(h.counts.items()) if k not in order)
@@ -143,14 +176,20 @@ def render(h: Health) -> str:
     if h.oldest_pending_at is None:
         lines.append("oldest pending: none (every action is done or dead)")
     else:
-        lines.append(f"oldest pending: {_age(max(h.now - h.oldest_pending_at, timedelta(0)))} old "
-                     "(queued, retrying or being sent)")
+        lines.append(
+            f"oldest pending: {_age(max(h.now - h.oldest_pending_at, timedelta(0)))} old "
+            "(queued, retrying or being sent)"
+        )
     age = h.oldest_ready_age
-    lines.append(f"oldest ready:   {'none waiting' if age is None else _age(age) + ' waiting to run'}")
+    lines.append(
+        f"oldest ready:   {'none waiting' if age is None else _age(age) + ' waiting to run'}"
+    )
     lines.append(f"engines:        {len(h.alive)} seen recently, {len(h.engines)} known")
     for e in h.engines:
         tick = "" if e.last_tick_seconds is None else f", last tick {e.last_tick_seconds:.3f} s"
-        lines.append(f"  {printable(e.engine_id):<40} {e.state:<14} seen {_age(h.now - e.seen_at)} ago{tick}")
+        lines.append(
+            f"  {printable(e.engine_id):<40} {e.state:<14} seen {_age(h.now - e.seen_at)} ago{tick}"
+        )
     problems = h.problems()
     lines.append("health:         " + ("ok" if not problems else "ATTENTION"))
     lines += [f"  - {printable(p)}" for p in problems]

@@ -21,9 +21,23 @@ from engine.text import storable
 
 #: Scenario lines that name the sample funnel's declared events by their old commands, kept so every
 #: scenario written before events were declared runs unchanged: line event -> declared event name.
-SIGNAL_ALIASES = {"attach_proposal": "proposal_attached", "proposal_opened": "proposal_opened",
-                  "client_replied": "client_replied", "payment": "payment_received"}
-EVENTS = ("manager", "create", "update", "move", "signal", *SIGNAL_ALIASES, "activity", "task_done", "end")
+SIGNAL_ALIASES = {
+    "attach_proposal": "proposal_attached",
+    "proposal_opened": "proposal_opened",
+    "client_replied": "client_replied",
+    "payment": "payment_received",
+}
+EVENTS = (
+    "manager",
+    "create",
+    "update",
+    "move",
+    "signal",
+    *SIGNAL_ALIASES,
+    "activity",
+    "task_done",
+    "end",
+)
 DEFAULT_FUNNEL = "techflow"
 
 
@@ -58,7 +72,9 @@ def parse_scenario(lines: Iterable[str], source: str = "scenario") -> list[Event
             continue
         kind = data.get("event")
         if kind not in EVENTS:
-            problems.append(f"{source}:{n}: unknown event {kind!r} (expected one of: {', '.join(EVENTS)})")
+            problems.append(
+                f"{source}:{n}: unknown event {kind!r} (expected one of: {', '.join(EVENTS)})"
+            )
             continue
         try:
             at = parse_instant(str(data["at"]))
@@ -72,7 +88,9 @@ def parse_scenario(lines: Iterable[str], source: str = "scenario") -> list[Event
             problems.append(f"{source}:{n}: event '{kind}' needs a 'deal' key")
             continue
         if events and at < events[-1].at:
-            problems.append(f"{source}:{n}: time goes backwards ({data['at']} is before line {events[-1].line})")
+            problems.append(
+                f"{source}:{n}: time goes backwards ({data['at']} is before line {events[-1].line})"
+            )
             continue
         events.append(Event(n, at, kind, data))
     if problems:
@@ -85,8 +103,13 @@ def _refuse_constant(name: str) -> Any:
 
 
 class Simulator:
-    def __init__(self, rules: Iterable[Path], tick_minutes: float = 15, emit: Callable[[dict], None] = print,
-                 db: str = "sqlite://"):
+    def __init__(
+        self,
+        rules: Iterable[Path],
+        tick_minutes: float = 15,
+        emit: Callable[[dict], None] = print,
+        db: str = "sqlite://",
+    ):
         """``db`` is the database the run uses, in-memory SQLite by default; it should start empty."""
         self.rule_paths = list(rules)
         self.db = db
@@ -122,8 +145,13 @@ class Simulator:
                 self._apply(ev)
             except ConveyorError as exc:
                 # Escaped: the refused value (a lone surrogate in the deal key) must not stop the printing.
-                self.emit({"at": format_instant(ev.at), "deal": storable(str(ev.data.get("deal", ""))),
-                           "error": storable(str(exc))})
+                self.emit(
+                    {
+                        "at": format_instant(ev.at),
+                        "deal": storable(str(ev.data.get("deal", ""))),
+                        "error": storable(str(exc)),
+                    }
+                )
             self._dispatch()
 
     def _load_rules(self) -> None:
@@ -144,8 +172,13 @@ class Simulator:
             key = str(d["deal"])
             if key in self.keys:
                 raise ConveyorError(f"deal '{key}' already exists")
-            self.keys[key] = c.create_deal(d.get("funnel", DEFAULT_FUNNEL), key=key, stage=d.get("stage"),
-                                           fields=_fields(d), manager=d.get("manager"))
+            self.keys[key] = c.create_deal(
+                d.get("funnel", DEFAULT_FUNNEL),
+                key=key,
+                stage=d.get("stage"),
+                fields=_fields(d),
+                manager=d.get("manager"),
+            )
         elif ev.kind == "update":
             c.update_deal(self._deal(ev), _fields(d))
         elif ev.kind == "move":
@@ -154,14 +187,21 @@ class Simulator:
             c.record_event(self._deal(ev), str(d.get("name", "")), _instant(d), _data(d))
         elif ev.kind in SIGNAL_ALIASES:
             # ``payment`` carried its amount beside the other keys: it is the event's data.amount.
-            data = {"amount": d["amount"]} if ev.kind == "payment" and d.get("amount") is not None else None
+            data = (
+                {"amount": d["amount"]}
+                if ev.kind == "payment" and d.get("amount") is not None
+                else None
+            )
             c.record_event(self._deal(ev), SIGNAL_ALIASES[ev.kind], data=data)
         elif ev.kind == "activity":
             c.record_activity(self._deal(ev), str(d.get("kind", "call")), str(d.get("note", "")))
         elif ev.kind == "task_done":
             deal_id = self._deal(ev)
-            open_tasks = [t.id for t in c.queries.tasks(deal_id, status="open")
-                          if not d.get("title") or t.title == d["title"]]
+            open_tasks = [
+                t.id
+                for t in c.queries.tasks(deal_id, status="open")
+                if not d.get("title") or t.title == d["title"]
+            ]
             if not open_tasks:
                 raise ConveyorError("no open task to complete on this deal")
             c.complete_task(open_tasks[0])
@@ -172,7 +212,13 @@ class Simulator:
 
     def _line(self, ex: Executed) -> dict[str, Any]:
         key = self.conveyor.deal(ex.deal_id).key
-        line = {"at": format_instant(ex.at), "deal": key, "rule": ex.rule_id, "action": ex.action, "params": ex.params}
+        line = {
+            "at": format_instant(ex.at),
+            "deal": key,
+            "rule": ex.rule_id,
+            "action": ex.action,
+            "params": ex.params,
+        }
         if ex.status != "done":
             line.update(status=ex.status, error=ex.error)
         return line
@@ -183,14 +229,18 @@ def _fields(data: dict[str, Any]) -> dict[str, Any]:
     if fields is None:
         return {}
     if not isinstance(fields, dict):
-        raise ConveyorError(f"'fields' must be a JSON object of field names and values, got {json.dumps(fields)[:60]}")
+        raise ConveyorError(
+            f"'fields' must be a JSON object of field names and values, got {json.dumps(fields)[:60]}"
+        )
     return dict(fields)
 
 
 def _data(data: dict[str, Any]) -> dict[str, Any] | None:
     carried = data.get("data")
     if carried is not None and not isinstance(carried, dict):
-        raise ConveyorError(f"'data' must be a JSON object of names and values, got {json.dumps(carried)[:60]}")
+        raise ConveyorError(
+            f"'data' must be a JSON object of names and values, got {json.dumps(carried)[:60]}"
+        )
     return carried
 
 
@@ -204,8 +254,13 @@ def _instant(data: dict[str, Any]) -> datetime | None:
         raise ConveyorError(f"'happened' is not an ISO-8601 time: {data['happened']!r}") from None
 
 
-def run_scenario(scenario: TextIO | Iterable[str], rules: Iterable[Path], tick_minutes: float = 15,
-                 emit: Callable[[dict], None] | None = None, db: str = "sqlite://") -> list[dict]:
+def run_scenario(
+    scenario: TextIO | Iterable[str],
+    rules: Iterable[Path],
+    tick_minutes: float = 15,
+    emit: Callable[[dict], None] | None = None,
+    db: str = "sqlite://",
+) -> list[dict]:
     """Run a scenario on ``db`` (in-memory SQLite by default); returns the printed lines (and passes each
     to ``emit`` as it happens)."""
     lines: list[dict] = []

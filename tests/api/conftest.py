@@ -27,9 +27,16 @@ class Api:
     db: str
     keys: dict[str, str] = field(default_factory=dict)
 
-    def client(self, role: str | None = "owner", *, headers: dict[str, str] | None = None) -> httpx.Client:
+    def client(
+        self, role: str | None = "owner", *, headers: dict[str, str] | None = None
+    ) -> httpx.Client:
         auth = {"Authorization": f"Bearer {self.keys[role]}"} if role else {}
-        return httpx.Client(base_url=self.url, headers={**auth, **(headers or {})}, timeout=30, follow_redirects=False)
+        return httpx.Client(
+            base_url=self.url,
+            headers={**auth, **(headers or {})},
+            timeout=30,
+            follow_redirects=False,
+        )
 
 
 @pytest.fixture
@@ -39,12 +46,18 @@ def api(backend: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     setup.load_rules_dir(SAMPLE_RULES)
     setup.add_manager("Olena", "+380501110001")
     setup.add_manager("Petro", "+380501110002")
-    keys = {role: setup.api_keys.create(f"{role}-key", role)[1] for role in ("owner", "manager", "integration", "viewer")}
+    keys = {
+        role: setup.api_keys.create(f"{role}-key", role)[1]
+        for role in ("owner", "manager", "integration", "viewer")
+    }
     setup.close()
     port = free_port()
     monkeypatch.setenv("CONVEYOR_PUBLIC_URL", f"http://127.0.0.1:{port}")
-    server = uvicorn.Server(uvicorn.Config(create_app(backend), host="127.0.0.1", port=port, log_level="warning",
-                                           access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(backend), host="127.0.0.1", port=port, log_level="warning", access_log=False
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -22,33 +22,73 @@ def _deals(api: Api) -> list[tuple]:
 
 
 def test_a_form_post_creates_a_lead_from_whitelisted_fields(api: Api) -> None:
-    token = _form(api, fields=["title", "phone", "email", "source"], origins=["https://techflow.example"])
+    token = _form(
+        api, fields=["title", "phone", "email", "source"], origins=["https://techflow.example"]
+    )
     with api.client(None) as c:
-        r = c.post("/forms/techflow", data={"form_token": token, "title": "Web lead", "phone": "+380501234567",
-                                            "email": "w@example.com", "source": "landing", "budget": "yes"})
+        r = c.post(
+            "/forms/techflow",
+            data={
+                "form_token": token,
+                "title": "Web lead",
+                "phone": "+380501234567",
+                "email": "w@example.com",
+                "source": "landing",
+                "budget": "yes",
+            },
+        )
         assert r.status_code == 201 and "Thank you" in r.text
-        j = c.post("/forms/techflow", json={"form_token": token, "title": "JSON lead"},
-                   headers={"Origin": "https://techflow.example"})
+        j = c.post(
+            "/forms/techflow",
+            json={"form_token": token, "title": "JSON lead"},
+            headers={"Origin": "https://techflow.example"},
+        )
         assert j.status_code == 201 and j.json() == {"received": True}
         assert j.headers["access-control-allow-origin"] == "https://techflow.example"
-        assert c.post("/forms/techflow", data={"form_token": "form_forged", "title": "x"}).status_code == 401
+        assert (
+            c.post("/forms/techflow", data={"form_token": "form_forged", "title": "x"}).status_code
+            == 401
+        )
         assert c.post("/forms/techflow", json={"title": "no token"}).status_code == 401
-        elsewhere = c.post("/forms/techflow", json={"form_token": token}, headers={"Origin": "https://evil.example"})
-        assert elsewhere.status_code == 403 and "access-control-allow-origin" not in elsewhere.headers
-        pre = c.options("/forms/techflow", headers={"Origin": "https://techflow.example",
-                                                    "Access-Control-Request-Method": "POST"})
-        assert pre.status_code == 204 and pre.headers["access-control-allow-origin"] == "https://techflow.example"
-        assert c.options("/forms/techflow", headers={"Origin": "https://evil.example"}).status_code == 403
+        elsewhere = c.post(
+            "/forms/techflow",
+            json={"form_token": token},
+            headers={"Origin": "https://evil.example"},
+        )
+        assert (
+            elsewhere.status_code == 403 and "access-control-allow-origin" not in elsewhere.headers
+        )
+        pre = c.options(
+            "/forms/techflow",
+            headers={"Origin": "https://techflow.example", "Access-Control-Request-Method": "POST"},
+        )
+        assert (
+            pre.status_code == 204
+            and pre.headers["access-control-allow-origin"] == "https://techflow.example"
+        )
+        assert (
+            c.options("/forms/techflow", headers={"Origin": "https://evil.example"}).status_code
+            == 403
+        )
     deals = _deals(api)
     assert [d[0] for d in deals] == ["Web lead", "JSON lead"]
-    assert deals[0][1] == "+380501234567" and "budget" not in str(deals[0][3]) and "landing" in str(deals[0][3])
-    assert rows(api.db, "SELECT count(*) FROM tasks")[0][0] == 2  # each lead got its manager and first task
+    assert (
+        deals[0][1] == "+380501234567"
+        and "budget" not in str(deals[0][3])
+        and "landing" in str(deals[0][3])
+    )
+    assert (
+        rows(api.db, "SELECT count(*) FROM tasks")[0][0] == 2
+    )  # each lead got its manager and first task
 
 
 def test_the_honeypot_creates_nothing_and_answers_as_usual(api: Api) -> None:
     token = _form(api)
     with api.client(None) as c:
-        r = c.post("/forms/techflow", data={"form_token": token, "title": "Bot", "website_url": "http://spam.example"})
+        r = c.post(
+            "/forms/techflow",
+            data={"form_token": token, "title": "Bot", "website_url": "http://spam.example"},
+        )
         assert r.status_code == 201
     assert _deals(api) == []
 
@@ -56,17 +96,25 @@ def test_the_honeypot_creates_nothing_and_answers_as_usual(api: Api) -> None:
 def test_one_address_is_rate_limited(api: Api) -> None:
     token = _form(api, rate_per_hour=3)
     with api.client(None) as c:
-        codes = [c.post("/forms/techflow", data={"form_token": token, "title": f"L{i}"}).status_code for i in range(5)]
+        codes = [
+            c.post("/forms/techflow", data={"form_token": token, "title": f"L{i}"}).status_code
+            for i in range(5)
+        ]
         assert codes == [201, 201, 201, 429, 429]
         r = c.post("/forms/techflow", data={"form_token": token, "title": "late"})
-        assert int(r.headers["retry-after"]) > 0 and r.headers["content-type"].startswith("application/problem+json")
+        assert int(r.headers["retry-after"]) > 0 and r.headers["content-type"].startswith(
+            "application/problem+json"
+        )
     assert len(_deals(api)) == 3
 
 
 def _proposal(api: Api) -> tuple[Conveyor, int]:
     with api.client("manager") as c:
         c.post("/api/v1/deals", json={"funnel": "techflow", "key": "T-1", "title": "Tracked"})
-        c.post("/api/v1/deals/T-1/events", json={"name": "proposal_attached", "data": {"url": "https://docs.example/p/1"}})
+        c.post(
+            "/api/v1/deals/T-1/events",
+            json={"name": "proposal_attached", "data": {"url": "https://docs.example/p/1"}},
+        )
     conveyor = Conveyor(api.db)
     return conveyor, conveyor.deal_id("T-1")
 
@@ -92,7 +140,12 @@ def test_a_forged_or_expired_link_records_nothing(api: Api) -> None:
     token = conveyor.links.token(deal_id)
     expired = conveyor.links.token(deal_id, signed_at=datetime.now(UTC) - timedelta(days=31))
     with api.client(None) as c:
-        for bad in (token[:-2] + ("AA" if not token.endswith("AA") else "BB"), expired, "nonsense", "a" * 400):
+        for bad in (
+            token[:-2] + ("AA" if not token.endswith("AA") else "BB"),
+            expired,
+            "nonsense",
+            "a" * 400,
+        ):
             r = c.get(f"/t/{bad}")
             assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
             assert "not valid or has expired" in r.text

@@ -15,17 +15,27 @@ from tests.support.database import rows
 
 def _deal(api: Api, key: str = "H-1") -> None:
     with api.client("manager") as c:
-        assert c.post("/api/v1/deals", json={"funnel": "techflow", "key": key, "title": "Hooked"}).status_code == 201
+        assert (
+            c.post(
+                "/api/v1/deals", json={"funnel": "techflow", "key": key, "title": "Hooked"}
+            ).status_code
+            == 201
+        )
 
 
-def _post(api: Api, name: str, secret: str, body: dict, *, t: int | None = None, mac: str | None = None):
+def _post(
+    api: Api, name: str, secret: str, body: dict, *, t: int | None = None, mac: str | None = None
+):
     raw = json.dumps(body).encode()
     header = sign(secret, int(time.time()) if t is None else t, raw)
     if mac is not None:
         header = header.split(",v1=")[0] + f",v1={mac}"
     with api.client(None) as c:
-        return c.post(f"/hooks/{name}", content=raw, headers={"Conveyor-Signature": header,
-                                                               "content-type": "application/json"})
+        return c.post(
+            f"/hooks/{name}",
+            content=raw,
+            headers={"Conveyor-Signature": header, "content-type": "application/json"},
+        )
 
 
 def _signals(api: Api, name: str) -> int:
@@ -75,20 +85,37 @@ def test_a_rotated_secret_keeps_the_old_one_for_its_grace_period(api: Api) -> No
     c = Conveyor(api.db)
     _info, old = c.hooks.create("bank")
     new = c.hooks.rotate("bank", grace=timedelta(hours=1))
-    assert _post(api, "bank", old, {"id": "a", "deal": "H-1", "event": "client_replied"}).status_code == 200
-    assert _post(api, "bank", new, {"id": "b", "deal": "H-1", "event": "client_replied"}).status_code == 200
+    assert (
+        _post(api, "bank", old, {"id": "a", "deal": "H-1", "event": "client_replied"}).status_code
+        == 200
+    )
+    assert (
+        _post(api, "bank", new, {"id": "b", "deal": "H-1", "event": "client_replied"}).status_code
+        == 200
+    )
     newer = c.hooks.rotate("bank", grace=timedelta(0))
-    assert _post(api, "bank", new, {"id": "c", "deal": "H-1", "event": "client_replied"}).status_code == 401
-    assert _post(api, "bank", newer, {"id": "d", "deal": "H-1", "event": "client_replied"}).status_code == 200
+    assert (
+        _post(api, "bank", new, {"id": "c", "deal": "H-1", "event": "client_replied"}).status_code
+        == 401
+    )
+    assert (
+        _post(api, "bank", newer, {"id": "d", "deal": "H-1", "event": "client_replied"}).status_code
+        == 200
+    )
     c.close()
 
 
 def test_a_foreign_payload_is_mapped_by_json_pointers(api: Api) -> None:
     _deal(api, "ORDER-77")
     c = Conveyor(api.db)
-    _info, secret = c.hooks.create("privat", parse_mapping(["/payment/id=id", "/order_id=deal", "/amount=data.amount"]),
-                                   event="payment_received")
-    r = _post(api, "privat", secret, {"order_id": "ORDER-77", "amount": 500, "payment": {"id": 98765}})
+    _info, secret = c.hooks.create(
+        "privat",
+        parse_mapping(["/payment/id=id", "/order_id=deal", "/amount=data.amount"]),
+        event="payment_received",
+    )
+    r = _post(
+        api, "privat", secret, {"order_id": "ORDER-77", "amount": 500, "payment": {"id": 98765}}
+    )
     assert r.status_code == 200 and r.json()["id"] == "98765"
     bad = _post(api, "privat", secret, {"amount": 500, "payment": {"id": 1}})
     assert bad.status_code == 422 and "deal" in bad.json()["detail"]

@@ -24,13 +24,25 @@ def test_a_replayed_post_returns_the_first_answer_and_changes_nothing(api: Api) 
         assert first.status_code == again.status_code == 201
         assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
         assert _counts(api.db) == (1, 1)
-        other = c.post("/api/v1/deals", json={**LEAD, "title": "Other"}, headers={"Idempotency-Key": "k-1"})
+        other = c.post(
+            "/api/v1/deals", json={**LEAD, "title": "Other"}, headers={"Idempotency-Key": "k-1"}
+        )
         assert other.status_code == 422 and "different request" in other.json()["detail"]
         assert _counts(api.db) == (1, 1)
-        refused = c.post("/api/v1/deals/NOPE/events", json={"name": "client_replied"}, headers={"Idempotency-Key": "k-2"})
+        refused = c.post(
+            "/api/v1/deals/NOPE/events",
+            json={"name": "client_replied"},
+            headers={"Idempotency-Key": "k-2"},
+        )
         assert refused.status_code == 404
-        assert c.post("/api/v1/deals/NOPE/events", json={"name": "client_replied"},
-                      headers={"Idempotency-Key": "k-2"}).json() == refused.json()
+        assert (
+            c.post(
+                "/api/v1/deals/NOPE/events",
+                json={"name": "client_replied"},
+                headers={"Idempotency-Key": "k-2"},
+            ).json()
+            == refused.json()
+        )
 
 
 def test_concurrent_requests_with_one_key_create_one_deal(api: Api) -> None:

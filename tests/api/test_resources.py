@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from tests.api.conftest import Api
 
-LEAD = {"funnel": "techflow", "key": "ACME-1", "title": "Acme", "phone": "+380501112233", "email": "a@acme.example"}
+LEAD = {
+    "funnel": "techflow",
+    "key": "ACME-1",
+    "title": "Acme",
+    "phone": "+380501112233",
+    "email": "a@acme.example",
+}
 
 
 def _qualified(c, key: str) -> None:
-    r = c.patch(f"/api/v1/deals/{key}", json={"fields": {"budget": "yes", "authority": "yes", "need": "yes"}})
+    r = c.patch(
+        f"/api/v1/deals/{key}",
+        json={"fields": {"budget": "yes", "authority": "yes", "need": "yes"}},
+    )
     assert r.status_code == 200, r.text
 
 
@@ -17,7 +26,11 @@ def test_a_created_deal_has_a_manager_a_task_and_its_firing(api: Api) -> None:
         r = c.post("/api/v1/deals", json=LEAD)
         assert r.status_code == 201, r.text
         deal = r.json()
-        assert deal["key"] == "ACME-1" and deal["stage"] == "incoming" and deal["manager"] in ("Olena", "Petro")
+        assert (
+            deal["key"] == "ACME-1"
+            and deal["stage"] == "incoming"
+            and deal["manager"] in ("Olena", "Petro")
+        )
         assert [t["title"] for t in deal["open_tasks"]] == ["Call the new lead Acme"]
         assert [f["rule_id"] for f in deal["firings"]] == ["assign_new_lead"]
         assert "stage" in deal["firings"][0]["values"]
@@ -29,18 +42,33 @@ def test_patch_move_event_activity_and_a_guard_refusal(api: Api) -> None:
     with api.client("manager") as c:
         c.post("/api/v1/deals", json=LEAD)
         _qualified(c, "ACME-1")
-        assert c.post("/api/v1/deals/ACME-1/move", json={"stage": "qualification"}).json()["stage"] == "qualification"
+        assert (
+            c.post("/api/v1/deals/ACME-1/move", json={"stage": "qualification"}).json()["stage"]
+            == "qualification"
+        )
         assert c.post("/api/v1/deals/ACME-1/move", json={"stage": "proposal"}).status_code == 200
         r = c.post("/api/v1/deals/ACME-1/move", json={"stage": "contract"})
         assert r.status_code == 409
         assert r.headers["content-type"].startswith("application/problem+json")
         problem = r.json()
         assert "Counterparty: company name" in problem["detail"]
-        assert {e["path"] for e in problem["errors"]} == {"fields.company_name", "fields.tax_id", "fields.billing_address"}
-        r = c.post("/api/v1/deals/ACME-1/events", json={"name": "proposal_attached", "data": {"url": "https://p.example/1"}})
+        assert {e["path"] for e in problem["errors"]} == {
+            "fields.company_name",
+            "fields.tax_id",
+            "fields.billing_address",
+        }
+        r = c.post(
+            "/api/v1/deals/ACME-1/events",
+            json={"name": "proposal_attached", "data": {"url": "https://p.example/1"}},
+        )
         assert r.status_code == 200, r.text
         assert "proposal_attached" in r.json()["events"]
-        assert c.post("/api/v1/deals/ACME-1/activities", json={"kind": "call", "note": "talked"}).status_code == 200
+        assert (
+            c.post(
+                "/api/v1/deals/ACME-1/activities", json={"kind": "call", "note": "talked"}
+            ).status_code
+            == 200
+        )
         r = c.post("/api/v1/deals/ACME-1/events", json={"name": "proposal_atached"})
         assert r.status_code == 422 and "proposal_attached" in r.json()["detail"]
 
@@ -52,11 +80,15 @@ def test_bad_input_is_a_problem_naming_the_field(api: Api) -> None:
         assert r.json()["errors"][0]["path"] == "fields.budget"
         r = c.post("/api/v1/deals", json={"funnel": "techflow", "colour": "red"})
         assert r.status_code == 422 and r.json()["errors"][0]["path"] == "colour"
-        r = c.post("/api/v1/deals", content=b"{not json", headers={"content-type": "application/json"})
+        r = c.post(
+            "/api/v1/deals", content=b"{not json", headers={"content-type": "application/json"}
+        )
         assert r.status_code == 422 and "Traceback" not in r.text
         r = c.get("/api/v1/deals/NOPE")
         assert r.status_code == 404 and r.json()["detail"] == "no deal with key 'NOPE'"
-        r = c.post("/api/v1/deals", content=b"x" * 2_200_000, headers={"content-type": "application/json"})
+        r = c.post(
+            "/api/v1/deals", content=b"x" * 2_200_000, headers={"content-type": "application/json"}
+        )
         assert r.status_code == 413
 
 
@@ -69,13 +101,18 @@ def test_tasks_are_paged_filtered_and_completed(api: Api) -> None:
         seen = [t["id"] for t in first["items"]]
         cursor = first["next_cursor"]
         while cursor:
-            page = c.get("/api/v1/tasks", params={"limit": 2, "status": "open", "cursor": cursor}).json()
+            page = c.get(
+                "/api/v1/tasks", params={"limit": 2, "status": "open", "cursor": cursor}
+            ).json()
             seen += [t["id"] for t in page["items"]]
             cursor = page["next_cursor"]
         assert seen == sorted(seen) and len(seen) == 5
         olena = c.get("/api/v1/tasks", params={"manager": "Olena"}).json()["items"]
         assert olena and all(t["manager"] == "Olena" for t in olena)
-        assert c.get("/api/v1/tasks", params={"due_before": "2000-01-01T00:00:00Z"}).json()["items"] == []
+        assert (
+            c.get("/api/v1/tasks", params={"due_before": "2000-01-01T00:00:00Z"}).json()["items"]
+            == []
+        )
         done = c.post(f"/api/v1/tasks/{seen[0]}/complete")
         assert done.status_code == 200 and done.json()["status"] == "done"
         assert c.post("/api/v1/tasks/999999/complete").status_code == 404
@@ -105,7 +142,11 @@ def test_funnels_versions_export_activate_and_a_refused_document(api: Api) -> No
         assert r.status_code == 422
         assert r.json()["errors"][0]["path"].startswith("rules[0].conditions.all[0].operator")
         doc["rules"][0]["conditions"]["all"][0]["operator"] = "equal_to"
-        r = c.post("/api/v1/funnels/techflow/versions", params={"activate": "false", "comment": "via API"}, json=doc)
+        r = c.post(
+            "/api/v1/funnels/techflow/versions",
+            params={"activate": "false", "comment": "via API"},
+            json=doc,
+        )
         assert r.status_code == 201 and r.json()["version"] == 2 and not r.json()["active"]
         versions = c.get("/api/v1/funnels/techflow/versions").json()
         assert [v["version"] for v in versions] == [2, 1]

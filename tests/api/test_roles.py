@@ -22,15 +22,23 @@ CASES = [
     ("GET", "/api/v1/actions", None, {"integration"}),
     ("POST", "/api/v1/actions/1/retry", None, {"viewer", "integration"}),
     ("GET", "/api/v1/funnels", None, {"integration"}),
-    ("POST", "/api/v1/funnels/techflow/activate?version=1", None, {"viewer", "integration", "manager"}),
+    (
+        "POST",
+        "/api/v1/funnels/techflow/activate?version=1",
+        None,
+        {"viewer", "integration", "manager"},
+    ),
     ("POST", DOC_PATH, {"format": "conveyor.ruleset/1"}, {"viewer", "integration", "manager"}),
     ("GET", "/api/v1/status", None, {"integration"}),
 ]
 
 
-@pytest.mark.parametrize("method,path,body,refused", CASES, ids=[f"{m} {p}" for m, p, _b, _r in CASES])
-def test_roles_without_the_right_get_403_and_no_key_gets_401(api: Api, method: str, path: str, body: object,
-                                                              refused: set[str]) -> None:
+@pytest.mark.parametrize(
+    "method,path,body,refused", CASES, ids=[f"{m} {p}" for m, p, _b, _r in CASES]
+)
+def test_roles_without_the_right_get_403_and_no_key_gets_401(
+    api: Api, method: str, path: str, body: object, refused: set[str]
+) -> None:
     with api.client(None) as anonymous:
         r = anonymous.request(method, path, json=body)
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"

@@ -23,10 +23,31 @@ def test_no_generated_request_gets_a_500(api: Api, tmp_path: Path) -> None:
     assert cli, "schemathesis is a dev dependency (pip install -e '.[dev]')"
     report = tmp_path / "schemathesis.txt"
     out = subprocess.run(
-        [cli, "run", f"{api.url}/openapi.json", "--checks", "not_a_server_error", "--max-examples", "30",
-         "--phases", "examples,coverage,fuzzing", "--generation-deterministic", "--workers", "2",
-         "--header", f"Authorization: Bearer {api.keys['owner']}", "--request-timeout", "30",
-         "--suppress-health-check", "all", "--no-color"],
-        capture_output=True, text=True, timeout=900, env={**os.environ, "SCHEMATHESIS_TELEMETRY": "false"})
+        [
+            cli,
+            "run",
+            f"{api.url}/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "30",
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--generation-deterministic",
+            "--workers",
+            "2",
+            "--header",
+            f"Authorization: Bearer {api.keys['owner']}",
+            "--request-timeout",
+            "30",
+            "--suppress-health-check",
+            "all",
+            "--no-color",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "SCHEMATHESIS_TELEMETRY": "false"},
+    )
     report.write_text(out.stdout + out.stderr, encoding="utf-8")
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]

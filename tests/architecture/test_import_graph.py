@@ -46,7 +46,9 @@ def _graph() -> dict[str, set[str]]:
                     for _ in range(node.level - 1):
                         anchor = anchor.rpartition(".")[0]
                     base = f"{anchor}.{base}" if base else anchor
-                targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in mods else base for a in node.names]
+                targets = [
+                    f"{base}.{a.name}" if f"{base}.{a.name}" in mods else base for a in node.names
+                ]
             else:
                 continue
             for target in filter(None, map(resolve, targets)):
@@ -106,11 +108,19 @@ def test_no_module_takes_part_in_an_import_cycle() -> None:
 
 def test_dependencies_point_one_way() -> None:
     graph = _graph()
-    wrong = sorted((m, d) for m, deps in graph.items() for d in deps
-                   if (m.startswith("storage") and d.split(".")[0] in ("engine", "builder"))
-                   or (m.startswith("engine") and d.startswith("builder"))
-                   # the core's services never reach the outbox; only the Conveyor façade builds it
-                   or (m.startswith("engine.core") and m != "engine.core.conveyor" and d.startswith("engine.outbox")))
+    wrong = sorted(
+        (m, d)
+        for m, deps in graph.items()
+        for d in deps
+        if (m.startswith("storage") and d.split(".")[0] in ("engine", "builder"))
+        or (m.startswith("engine") and d.startswith("builder"))
+        # the core's services never reach the outbox; only the Conveyor façade builds it
+        or (
+            m.startswith("engine.core")
+            and m != "engine.core.conveyor"
+            and d.startswith("engine.outbox")
+        )
+    )
     assert wrong == []
 
 

@@ -38,27 +38,38 @@ def _stage(doc: dict, sid: str) -> dict:
 
 
 def test_insert_after_qualification_derives_the_id_and_saves_it_between_qualification_and_proposal(
-        demo_db: Conveyor) -> None:
+    demo_db: Conveyor,
+) -> None:
     before = len(demo_db.versions("techflow"))
     at = session_app("designer").run()
     by_label(at.selectbox, "Edit").select("stage:qualification").run()
     by_label(at.text_input, "New stage name").input("Демо-дзвінок").run()
-    assert by_label(at.text_input, "New stage id").value == "demo_dzvinok"  # shown, derived from the name
+    assert (
+        by_label(at.text_input, "New stage id").value == "demo_dzvinok"
+    )  # shown, derived from the name
     by_label(at.button, "Insert stage").click().run()
     assert not at.exception and not at.error, errors(at)
-    assert any("Inserted stage Демо-дзвінок after Qualification — saved as version" in s.value for s in at.success)
+    assert any(
+        "Inserted stage Демо-дзвінок after Qualification — saved as version" in s.value
+        for s in at.success
+    )
     rs = demo_db.ruleset("techflow")
     assert len(demo_db.versions("techflow")) == before + 1
     moves = {(t.from_, t.to) for t in rs.transitions}
     assert {("qualification", "demo_dzvinok"), ("demo_dzvinok", "proposal")} <= moves
     assert ("qualification", "proposal") not in moves
-    assert {("qualification", "cold_call"), ("demo_dzvinok", "cold_call")} <= moves  # still losable at both
+    assert {
+        ("qualification", "cold_call"),
+        ("demo_dzvinok", "cold_call"),
+    } <= moves  # still losable at both
     ids = [s.id for s in rs.stages]
     assert ids.index("qualification") + 1 == ids.index("demo_dzvinok")
     assert by_label(at.selectbox, "Edit").value == "stage:demo_dzvinok"  # its editor opens
 
 
-def test_the_derived_id_can_be_edited_and_a_taken_or_invalid_one_is_refused(demo_db: Conveyor) -> None:
+def test_the_derived_id_can_be_edited_and_a_taken_or_invalid_one_is_refused(
+    demo_db: Conveyor,
+) -> None:
     at = session_app("designer").run()
     by_label(at.selectbox, "Edit").select("stage:qualification").run()
     by_label(at.text_input, "New stage name").input("Пропозиція").run()
@@ -88,7 +99,9 @@ def test_add_a_stage_gets_its_id_from_a_ukrainian_name(demo_db: Conveyor) -> Non
     assert by_label(at.selectbox, "Edit").value == "stage:zghoda_kliienta"
 
 
-def test_a_new_rule_is_named_for_its_stage_with_an_id_from_that_name_on_a_free_place(demo_db: Conveyor) -> None:
+def test_a_new_rule_is_named_for_its_stage_with_an_id_from_that_name_on_a_free_place(
+    demo_db: Conveyor,
+) -> None:
     at = session_app("designer").run()
     by_label(at.selectbox, "Edit").select("stage:qualification").run()
     by_label(at.button, "+ New rule for this stage").click().run()
@@ -98,7 +111,10 @@ def test_a_new_rule_is_named_for_its_stage_with_an_id_from_that_name_on_a_free_p
     rule = next(r for r in doc["rules"] if r["id"] == "qualification_reminder")
     assert rule["name"] == "Qualification: reminder"
     others = [n["position"] for n in doc["stages"] + doc["rules"] if n is not rule]
-    assert all(abs(p["x"] - rule["position"]["x"]) + abs(p["y"] - rule["position"]["y"]) > 30 for p in others)
+    assert all(
+        abs(p["x"] - rule["position"]["x"]) + abs(p["y"] - rule["position"]["y"]) > 30
+        for p in others
+    )
 
 
 def test_moving_a_stage_takes_its_rules_along(demo_db: Conveyor) -> None:
@@ -159,17 +175,27 @@ def test_thirty_stages_wrap_into_rows_and_labels_break_between_words() -> None:
     ys = {s["position"]["y"] for s in doc["stages"]}
     assert len(xs) == 6 and len(ys) == 5  # 6 to a row: fit-to-view keeps them readable
     assert wrap_words("Cold call (90 days)") == "Cold call (90\ndays)"
-    assert wrap_words("Дуже-довгий-етап-без-пробілів короткий") == "Дуже-довгий-етап-без-пробілів\nкороткий"
+    assert (
+        wrap_words("Дуже-довгий-етап-без-пробілів короткий")
+        == "Дуже-довгий-етап-без-пробілів\nкороткий"
+    )
     assert wrap_words("a " * 40, 6, 2).endswith("…")
 
 
 def test_canvas_labels_and_tooltips_are_plain_text(demo_db: Conveyor) -> None:
     doc = _techflow(demo_db)
     doc["stages"][0]["name"] = "<img src=x onerror=alert(1)> Вхідний\x07 лід"
-    rd = RuleData(rule_data(None), [s["id"] for s in doc["stages"]], {s["id"]: s["name"] for s in doc["stages"]}, [])
+    rd = RuleData(
+        rule_data(None),
+        [s["id"] for s in doc["stages"]],
+        {s["id"]: s["name"] for s in doc["stages"]},
+        [],
+    )
     els = canvas_elements(doc, rd, "stage:incoming")
     node = next(n for n in els["nodes"] if n["id"] == "stage:incoming")
     assert "\x07" not in node["label"] and "<img" in node["label"]  # drawn on the canvas as typed
     assert node["title"].startswith("Stage: <img")  # vis-network puts string titles in innerText
-    assert node["color"]["highlight"]["background"] == node["color"]["background"]  # selected stays legible
+    assert (
+        node["color"]["highlight"]["background"] == node["color"]["background"]
+    )  # selected stays legible
     assert node["borderWidth"] == 4

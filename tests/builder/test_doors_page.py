@@ -15,7 +15,9 @@ PAGE = "builder/views/doors.py"
 
 
 def _app() -> AppTest:
-    return AppTest.from_string("from builder.views import doors\ndoors.render()\n", default_timeout=60)
+    return AppTest.from_string(
+        "from builder.views import doors\ndoors.render()\n", default_timeout=60
+    )
 
 
 def test_the_page_lists_hook_calls_and_shows_a_form_snippet(demo_db: Conveyor, monkeypatch) -> None:  # noqa: ANN001

@@ -24,7 +24,6 @@ ROOT = Path(__file__).resolve().parents[2]
 _app, _go, _by_label, _plain = session_app, go, by_label, plain
 
 
-
 def _clean(at: AppTest) -> None:
     assert not at.exception, at.exception
     assert not at.error, "\n".join(e.value for e in at.error)
@@ -36,7 +35,9 @@ def test_imported_funnel_stays_picked_on_every_owner_page(demo_db: Conveyor) -> 
     at = _app("versions").run()
     _clean(at)
     assert at.selectbox(key="owner_funnel").value == "techflow"
-    _by_label(at.text_area, "…or paste the JSON here").input(json.dumps(doc, ensure_ascii=False)).run()
+    _by_label(at.text_area, "…or paste the JSON here").input(
+        json.dumps(doc, ensure_ascii=False)
+    ).run()
     _by_label(at.button, "Save imported version").click().run()
     _clean(at)
     assert [v.version for v in demo_db.versions("techflow_kyiv")] == [1]
@@ -56,7 +57,9 @@ def test_imported_funnel_stays_picked_on_every_owner_page(demo_db: Conveyor) -> 
     at.selectbox(key="owner_funnel").select("project_work").run()
     _go(at, "designer")
     assert at.selectbox(key="owner_funnel").value == "project_work"
-    assert "Project work" in at.markdown[-1].value or any(s.value == "Project work" for s in at.subheader)
+    assert "Project work" in at.markdown[-1].value or any(
+        s.value == "Project work" for s in at.subheader
+    )
 
 
 @pytest.fixture
@@ -72,8 +75,10 @@ def test_a_link_to_slash_designer_opens_the_designer_and_the_root_still_does(ser
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium",
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             for path in ("/designer", "/"):
@@ -87,8 +92,9 @@ def test_a_link_to_slash_designer_opens_the_designer_and_the_root_still_does(ser
             browser.close()
 
 
-def test_versions_show_the_display_zone_and_distinct_version_pickers(demo_db: Conveyor,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_versions_show_the_display_zone_and_distinct_version_pickers(
+    demo_db: Conveyor, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("CONVEYOR_TZ", raising=False)  # the default display zone, Europe/Kyiv
     doc = demo_db.ruleset("techflow").to_document()
     doc["description"] = "second version"
@@ -98,15 +104,20 @@ def test_versions_show_the_display_zone_and_distinct_version_pickers(demo_db: Co
     table = at.dataframe[0].value
     assert "Saved at (Europe/Kyiv)" in table.columns and "Saved at (UTC)" not in table.columns
     saved = {v.version: v.created_at for v in demo_db.versions("techflow")}
-    assert list(table["Saved at (Europe/Kyiv)"]) == [reports.to_display(saved[n]) for n in table["Version"]]
+    assert list(table["Saved at (Europe/Kyiv)"]) == [
+        reports.to_display(saved[n]) for n in table["Version"]
+    ]
     # Kyiv is 2-3 hours ahead of UTC: the shown time is not the stored UTC one.
-    assert table["Saved at (Europe/Kyiv)"].iloc[0] != saved[table["Version"].iloc[0]].strftime("%Y-%m-%d %H:%M")
+    assert table["Saved at (Europe/Kyiv)"].iloc[0] != saved[table["Version"].iloc[0]].strftime(
+        "%Y-%m-%d %H:%M"
+    )
     labels = [w.label for w in at.selectbox if w.label.startswith("Version")]
     assert len(labels) == len(set(labels)) == 2, labels
 
 
 def test_rule_editor_lists_variables_stage_then_times_then_builtins_then_events_then_fields_in_document_order(
-        demo_db: Conveyor) -> None:
+    demo_db: Conveyor,
+) -> None:
     at = _app("rule_editor").run()
     _clean(at)
     variable = next(w for w in at.selectbox if w.label == "Variable")
@@ -114,12 +125,20 @@ def test_rule_editor_lists_variables_stage_then_times_then_builtins_then_events_
     rs = demo_db.ruleset("techflow")
     fields = [f.label or f.name for f in rs.fields]
     assert shown[0] == "Stage"
-    hours = [i for i, label in enumerate(shown) if label.startswith("Hours") and not label.startswith("Hours since:")]
-    assert hours == list(range(1, 1 + len(hours))) and len(hours) == 3  # right after Stage, together
-    assert shown[-len(fields):] == fields  # the funnel's own fields last, as the document lists them
+    hours = [
+        i
+        for i, label in enumerate(shown)
+        if label.startswith("Hours") and not label.startswith("Hours since:")
+    ]
+    assert (
+        hours == list(range(1, 1 + len(hours))) and len(hours) == 3
+    )  # right after Stage, together
+    assert (
+        shown[-len(fields) :] == fields
+    )  # the funnel's own fields last, as the document lists them
     # Each declared event by the owner's label, with its "hours since" beside it, in document order.
     events = [text for e in rs.events for text in (e.label, f"Hours since: {e.label}")]
-    assert shown[1 + len(hours):-len(fields)] == ["Has a manager", "Amount", *events]
+    assert shown[1 + len(hours) : -len(fields)] == ["Has a manager", "Amount", *events]
     assert "Client opened the proposal" in events
 
 
@@ -135,11 +154,20 @@ def test_deal_card_messages_have_friendly_headers_and_the_send_status(demo_db: C
     at.run()
     _clean(at)
     table = next(d for d in at.dataframe if "channel" in d.value.columns)
-    assert list(table.value["status"]) == ["📝 recorded (no provider for this channel)"] * len(table.value)
+    assert list(table.value["status"]) == ["📝 recorded (no provider for this channel)"] * len(
+        table.value
+    )
     config = json.loads(table.proto.columns)
     assert {k: v["label"] for k, v in config.items() if k in table.value.columns} == {
-        "created_at": "When", "channel": "Channel", "to": "To", "text": "Text", "status": "Status",
-        "sent_at": "Sent at", "gateway_id": "Gateway id", "error": "Gateway's answer"}
+        "created_at": "When",
+        "channel": "Channel",
+        "to": "To",
+        "text": "Text",
+        "status": "Status",
+        "sent_at": "Sent at",
+        "gateway_id": "Gateway id",
+        "error": "Gateway's answer",
+    }
 
 
 def test_stage_editor_lists_every_required_field_of_the_entry_guard(demo_db: Conveyor) -> None:
@@ -154,17 +182,26 @@ def test_stage_editor_lists_every_required_field_of_the_entry_guard(demo_db: Con
         assert _plain(labels[name]) in _plain(shown), (name, shown)
 
 
-def test_rule_labels_in_the_graph_are_larger_and_wrap_instead_of_being_cut_short(demo_db: Conveyor) -> None:
+def test_rule_labels_in_the_graph_are_larger_and_wrap_instead_of_being_cut_short(
+    demo_db: Conveyor,
+) -> None:
     from builder.components import RuleData, graph_elements
     from engine.document.validate import rule_data
 
     rs = demo_db.ruleset("techflow")
     doc = rs.to_document()
-    rd = RuleData(rule_data(rs), [s["id"] for s in doc["stages"]], {s["id"]: s["name"] for s in doc["stages"]},
-                  ["techflow", "project_work"], [f["name"] for f in doc["fields"]])
+    rd = RuleData(
+        rule_data(rs),
+        [s["id"] for s in doc["stages"]],
+        {s["id"]: s["name"] for s in doc["stages"]},
+        ["techflow", "project_work"],
+        [f["name"] for f in doc["fields"]],
+    )
     nodes, _ = graph_elements(doc, rd)
     rules = [n.to_dict() for n in nodes if n.id.startswith("rule:")]
-    assert rules and all(r["font"]["size"] >= 16 and r["widthConstraint"]["maximum"] <= 200 for r in rules)
+    assert rules and all(
+        r["font"]["size"] >= 16 and r["widthConstraint"]["maximum"] <= 200 for r in rules
+    )
     names = [r.get("name") or r["id"] for r in doc["rules"]]
     # Names up to 30 characters are shown whole (vis-network wraps them onto two lines).
     assert any(24 < len(n) <= 30 and n in [r["label"] for r in rules] for n in names)
@@ -175,15 +212,23 @@ def test_one_funnel_choice_is_shared_by_owner_and_manager_pages(demo_db: Conveyo
     _clean(at)
     assert at.selectbox(key="deals_funnel").value == "techflow"  # the funnel with the most deals
     at.selectbox(key="deals_funnel").select("project_work").run()
-    for page, key in (("analytics", "an_funnel"), ("dry_run", "dry_funnel"), ("designer", "owner_funnel"),
-                      ("deals", "deals_funnel")):
+    for page, key in (
+        ("analytics", "an_funnel"),
+        ("dry_run", "dry_funnel"),
+        ("designer", "owner_funnel"),
+        ("deals", "deals_funnel"),
+    ):
         _go(at, page)
         _clean(at)
         assert at.selectbox(key=key).value == "project_work", page
     # Back to TechFlow from an owner page; a left-over value of another page's picker is not a pick.
     _go(at, "versions")
     at.selectbox(key="owner_funnel").select("techflow").run()
-    for page, key in (("deals", "deals_funnel"), ("analytics", "an_funnel"), ("rule_editor", "owner_funnel")):
+    for page, key in (
+        ("deals", "deals_funnel"),
+        ("analytics", "an_funnel"),
+        ("rule_editor", "owner_funnel"),
+    ):
         _go(at, page)
         _clean(at)
         assert at.selectbox(key=key).value == "techflow", page

@@ -33,18 +33,21 @@ def page(name: str) -> AppTest:
     return AppTest.from_function(_page_script, args=(name, str(ROOT)), default_timeout=60)
 
 
-
 def _no_errors(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
 
 
-@pytest.mark.parametrize(("name", "expected"), [
-    ("deals", "Acme Logistics"),
-    ("actions_review", "Urgent: call Acme Logistics"),
-    ("dry_run", "Proposal attached: call the client in 48 h"),
-    ("analytics", "Deals that reached each stage"),
-], ids=["deals", "actions_review", "dry_run", "analytics"])
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("deals", "Acme Logistics"),
+        ("actions_review", "Urgent: call Acme Logistics"),
+        ("dry_run", "Proposal attached: call the client in 48 h"),
+        ("analytics", "Deals that reached each stage"),
+    ],
+    ids=["deals", "actions_review", "dry_run", "analytics"],
+)
 def test_each_manager_page_renders_the_demo_database(demo_db, name, expected):
     at = page(name).run()
     _no_errors(at)
@@ -88,7 +91,9 @@ def test_queue_filters_by_manager_and_overdue(demo_db):
     _no_errors(at)
     expected = demo_db.reports.task_queue(manager="Iryna Bondarenko", overdue_only=True)
     assert len(expected) >= 1
-    shown = sorted(int(b.key.removeprefix("ar_done_")) for b in at.button if b.key.startswith("ar_done_"))
+    shown = sorted(
+        int(b.key.removeprefix("ar_done_")) for b in at.button if b.key.startswith("ar_done_")
+    )
     assert shown == sorted(expected["id"].tolist())
 
 
@@ -131,8 +136,10 @@ def test_a_refused_move_shows_the_guard_and_changes_nothing(demo_db):
     at.button(key=f"deals_move_{acme}_contract").click().run()
 
     assert not at.exception
-    assert ("Cannot move into stage 'Contract': fill in Counterparty: company name, Counterparty: tax id (ЄДРПОУ),"
-            " Counterparty: billing address first.") in plain(at.error[0].value)
+    assert (
+        "Cannot move into stage 'Contract': fill in Counterparty: company name, Counterparty: tax id (ЄДРПОУ),"
+        " Counterparty: billing address first."
+    ) in plain(at.error[0].value)
     assert demo_db.deal(acme).stage == "proposal"
 
 
@@ -164,7 +171,11 @@ def test_deal_event_buttons_record_real_changes(demo_db):
     at.text_input(key=f"deals_call_note_{lviv}").input("Передзвонити у вівторок")
     at.button(key=f"FormSubmitter:deals_call_{lviv}-📞 Log a call").click().run()
     labels = [b.label for b in at.button if b.key and b.key.startswith("deals_ev_")]
-    assert labels[:3] == ["Record: Proposal attached", "Record: Client opened the proposal", "Record: Client replied"]
+    assert labels[:3] == [
+        "Record: Proposal attached",
+        "Record: Client opened the proposal",
+        "Record: Client replied",
+    ]
     at.button(key=f"deals_ev_client_replied_{lviv}").click().run()
     _no_errors(at)
     after = demo_db.deal(lviv)
@@ -184,7 +195,9 @@ def test_dry_run_shows_values_and_writes_nothing(demo_db):
 
     at.button_group(key="dry_mode").set_value("Sample deal").run()
     at.selectbox(key="dry_s_stage").select("proposal").run()
-    at.checkbox(key="dry_s_ev_proposal_attached").check().run()  # a declared event, offered by its label
+    at.checkbox(
+        key="dry_s_ev_proposal_attached"
+    ).check().run()  # a declared event, offered by its label
     assert at.checkbox(key="dry_s_ev_proposal_attached").label == "Proposal attached"
     at.number_input(key="dry_s_ev_proposal_attached_h").set_value(50.0)
     at.number_input(key="dry_s_in_stage").set_value(60.0)
@@ -201,8 +214,17 @@ def test_dry_run_shows_values_and_writes_nothing(demo_db):
 def test_retry_puts_a_dead_action_back_in_the_queue(demo_db):
     deal = demo_db.create_deal("techflow", title="Bad phone Ltd", fields={"phone": "call me"})
     demo_db.move_deal(deal, "qualification")
-    demo_db.update_deal(deal, {"budget": "yes", "authority": "yes", "need": "yes", "company_name": "Bad phone Ltd",
-                               "tax_id": "1", "billing_address": "Lviv"})
+    demo_db.update_deal(
+        deal,
+        {
+            "budget": "yes",
+            "authority": "yes",
+            "need": "yes",
+            "company_name": "Bad phone Ltd",
+            "tax_id": "1",
+            "billing_address": "Lviv",
+        },
+    )
     demo_db.move_deal(deal, "proposal")
     demo_db.move_deal(deal, "contract")
     run_until_idle(demo_db)
@@ -233,7 +255,9 @@ def test_user_text_is_shown_as_typed_not_as_markdown(demo_db):
     at = page("deals").run()
     _no_errors(at)
     card = next(m.value for m in at.markdown if "Big" in m.value)
-    assert plain(card) == f"**{title}**"  # our bold around the title, the title's own markup escaped
+    assert (
+        plain(card) == f"**{title}**"
+    )  # our bold around the title, the title's own markup escaped
     assert "\\*\\*Big\\*\\* \\[deal\\]" in card
     at.button(key=f"deals_open_{deal}").click().run()
     assert any(plain(h.value) == title and h.value != title for h in at.subheader)

@@ -26,8 +26,11 @@ def test_router_and_every_owner_page_render_on_the_demo_database(demo_db: Convey
     # pages turn failures into red boxes (the error boundary), so both must be empty
     assert not at.exception and not at.error, _errors(at)
     assert at.title[0].value == "🗺️ Funnel designer"  # the designer is the default page
-    for page, title in (("designer", "Funnel designer"), ("rule_editor", "Rule editor"),
-                        ("versions", "Versions & import/export")):
+    for page, title in (
+        ("designer", "Funnel designer"),
+        ("rule_editor", "Rule editor"),
+        ("versions", "Versions & import/export"),
+    ):
         at = _owner_app(page).run()
         assert not at.exception, f"{page}: {at.exception}"
         assert title in at.title[0].value
@@ -51,7 +54,9 @@ def test_create_stage_add_rule_with_condition_builder_save_and_export(demo_db: C
     assert not at.exception and not at.error, _errors(at)
     assert _by_label(at.selectbox, "Edit").value == "stage:negotiation"  # its editor opens
     assert any("Stage editor" in m.value for m in at.markdown)
-    assert any(w.value == "Negotiation — переговори" for w in at.text_input if w.label == "Stage name")
+    assert any(
+        w.value == "Negotiation — переговори" for w in at.text_input if w.label == "Stage name"
+    )
 
     # A rule for the new stage, then a second condition row through the condition builder.
     _go(at, "rule_editor")
@@ -61,7 +66,9 @@ def test_create_stage_add_rule_with_condition_builder_save_and_export(demo_db: C
     at.run()
     assert not at.exception, at.exception
     rid = _by_label(at.selectbox, "Rule").value
-    assert rid == "negotiation_perehovory_reminder"  # named for its stage, the id from that name (issue 13)
+    assert (
+        rid == "negotiation_perehovory_reminder"
+    )  # named for its stage, the id from that name (issue 13)
     _by_label(at.button, "+ Condition").click()
     at.run()
     variables = [w for w in at.selectbox if w.label == "Variable"]
@@ -83,17 +90,27 @@ def test_create_stage_add_rule_with_condition_builder_save_and_export(demo_db: C
     assert latest.active and latest.comment == "negotiation stage and its reminder"
     saved = demo_db.ruleset("techflow").to_document()
     stage = next(s for s in saved["stages"] if s["id"] == "negotiation")
-    assert stage["name"] == "Negotiation — переговори" and stage["kind"] == "open" and "position" in stage
+    assert (
+        stage["name"] == "Negotiation — переговори"
+        and stage["kind"] == "open"
+        and "position" in stage
+    )
     assert {"from": "proposal", "to": "negotiation"} in saved["transitions"]
     rule = next(r for r in saved["rules"] if r["id"] == rid)
     assert rule["name"] == "Negotiation: no reply for a day"
-    assert rule["conditions"] == {"all": [
-        {"name": "stage", "operator": "equal_to", "value": "negotiation"},
-        {"name": "hours_in_stage", "operator": "greater_than_or_equal_to", "value": 24},
-        {"name": "client_replied", "operator": "is_false", "value": None},
-    ]}
-    assert rule["actions"] == [{"name": "notify_manager",
-                                "params": {"text": "Deal {title} needs attention", "priority": "normal"}}]
+    assert rule["conditions"] == {
+        "all": [
+            {"name": "stage", "operator": "equal_to", "value": "negotiation"},
+            {"name": "hours_in_stage", "operator": "greater_than_or_equal_to", "value": 24},
+            {"name": "client_replied", "operator": "is_false", "value": None},
+        ]
+    }
+    assert rule["actions"] == [
+        {
+            "name": "notify_manager",
+            "params": {"text": "Deal {title} needs attention", "priority": "normal"},
+        }
+    ]
     # Every rule got a stored position, so the layout is stable from now on.
     assert all("position" in r for r in saved["rules"])
 
@@ -109,7 +126,9 @@ def test_create_stage_add_rule_with_condition_builder_save_and_export(demo_db: C
     assert {"conditions": rule["conditions"], "actions": rule["actions"]} in bare
 
 
-def test_invalid_import_shows_every_error_with_its_path_and_saves_nothing(demo_db: Conveyor) -> None:
+def test_invalid_import_shows_every_error_with_its_path_and_saves_nothing(
+    demo_db: Conveyor,
+) -> None:
     doc = demo_db.ruleset("techflow").to_document()
     doc["rules"][1]["conditions"]["all"][1]["operator"] = "greater_then"
     doc["rules"][0]["actions"][1]["params"]["priority"] = "urgent"
@@ -117,7 +136,9 @@ def test_invalid_import_shows_every_error_with_its_path_and_saves_nothing(demo_d
     before = {f: len(demo_db.versions(f)) for f, _ in demo_db.funnels()}
 
     at = _owner_app("versions").run()
-    at.get("file_uploader")[0].set_value(("broken.json", json.dumps(doc).encode(), "application/json"))
+    at.get("file_uploader")[0].set_value(
+        ("broken.json", json.dumps(doc).encode(), "application/json")
+    )
     at.run()
     assert not at.exception
     assert "broken.json is not valid — nothing was saved" in _errors(at)
@@ -137,7 +158,9 @@ def test_invalid_import_shows_every_error_with_its_path_and_saves_nothing(demo_d
     assert {f: len(demo_db.versions(f)) for f, _ in demo_db.funnels()} == before
 
 
-def test_changing_the_24h_reminder_to_12h_and_saving_creates_a_new_version(demo_db: Conveyor) -> None:
+def test_changing_the_24h_reminder_to_12h_and_saving_creates_a_new_version(
+    demo_db: Conveyor,
+) -> None:
     before = demo_db.versions("techflow")
     at = _owner_app("rule_editor").run()
     _by_label(at.selectbox, "Rule").select("incoming_idle_24h").run()
@@ -157,8 +180,11 @@ def test_changing_the_24h_reminder_to_12h_and_saving_creates_a_new_version(demo_
     new = max(after, key=lambda v: v.version)
     assert new.active and new.comment == "remind after 12 h"
     rule = demo_db.ruleset("techflow").rule("incoming_idle_24h")
-    assert rule.conditions.all[1].model_dump() == {"name": "hours_since_last_activity",
-                                         "operator": "greater_than_or_equal_to", "value": 12}
+    assert rule.conditions.all[1].model_dump() == {
+        "name": "hours_since_last_activity",
+        "operator": "greater_than_or_equal_to",
+        "value": 12,
+    }
     # The old version is untouched and can be made active again from the Versions page.
     old = max(before, key=lambda v: v.version).version
     assert demo_db.ruleset("techflow", old).rule("incoming_idle_24h").conditions.all[1].value == 24
@@ -175,7 +201,9 @@ def test_changing_the_24h_reminder_to_12h_and_saving_creates_a_new_version(demo_
     assert next(v for v in demo_db.versions("techflow") if v.active).version == old
 
 
-def test_a_rule_with_errors_cannot_be_saved_and_the_message_names_the_row(demo_db: Conveyor) -> None:
+def test_a_rule_with_errors_cannot_be_saved_and_the_message_names_the_row(
+    demo_db: Conveyor,
+) -> None:
     at = _owner_app("rule_editor").run()
     _by_label(at.selectbox, "Rule").select("qualification_no").run()
     # The stage row (1) keeps "equal_to"; an empty text makes row 1 of a new text condition invalid.
@@ -196,7 +224,9 @@ def test_a_rule_with_errors_cannot_be_saved_and_the_message_names_the_row(demo_d
     assert len(demo_db.versions("techflow")) == versions
 
 
-def test_deleting_a_stage_that_rules_and_deals_use_is_refused_with_the_list(demo_db: Conveyor) -> None:
+def test_deleting_a_stage_that_rules_and_deals_use_is_refused_with_the_list(
+    demo_db: Conveyor,
+) -> None:
     at = _owner_app("designer").run()
     _by_label(at.selectbox, "Edit").select("stage:incoming").run()
     _by_label(at.button, "🗑️ Delete stage").click().run()
@@ -218,16 +248,24 @@ def test_deleting_a_stage_that_rules_and_deals_use_is_refused_with_the_list(demo
     assert any("No unsaved changes" in s.value for s in at.success)
 
 
-def test_graph_escapes_user_text_in_node_titles_and_hangs_rules_on_their_stage(demo_db: Conveyor) -> None:
+def test_graph_escapes_user_text_in_node_titles_and_hangs_rules_on_their_stage(
+    demo_db: Conveyor,
+) -> None:
     doc = demo_db.ruleset("techflow").to_document()
     doc["stages"][0]["name"] = '<img src=x onerror="alert(1)">'
     doc["rules"][0]["name"] = "<script>alert(2)</script>"
     rs = demo_db.ruleset("techflow")
-    rd = RuleData(rule_data(rs), [s["id"] for s in doc["stages"]], {s["id"]: s["name"] for s in doc["stages"]},
-                  ["techflow", "project_work"])
+    rd = RuleData(
+        rule_data(rs),
+        [s["id"] for s in doc["stages"]],
+        {s["id"]: s["name"] for s in doc["stages"]},
+        ["techflow", "project_work"],
+    )
     nodes, edges = graph_elements(doc, rd)
     titles = " ".join(n.title for n in nodes)
-    assert "<" not in titles and ">" not in titles  # no markup at all reaches the component's innerHTML
+    assert (
+        "<" not in titles and ">" not in titles
+    )  # no markup at all reaches the component's innerHTML
     assert esc('<img src=x onerror="alert(1)">') in titles
     assert "&lt;script&gt;alert(2)&lt;/script&gt;" in titles
     # Titles start with a fixed word, never with user text (the component window.open()s a title).
@@ -238,7 +276,9 @@ def test_graph_escapes_user_text_in_node_titles_and_hangs_rules_on_their_stage(d
     assert watched_stage(doc["rules"][1]) == "incoming"
 
 
-def test_renaming_a_stage_to_blank_is_shown_in_its_editor_and_blocks_saving(demo_db: Conveyor) -> None:
+def test_renaming_a_stage_to_blank_is_shown_in_its_editor_and_blocks_saving(
+    demo_db: Conveyor,
+) -> None:
     at = _owner_app("designer").run()
     _by_label(at.selectbox, "Edit").select("stage:proposal").run()
     _by_label(at.text_input, "Stage name").input("   ").run()
@@ -258,7 +298,9 @@ def test_valid_import_is_saved_once_as_a_new_version(demo_db: Conveyor) -> None:
     doc["name"] = "Project work (imported)"
     before = len(demo_db.versions("project_work"))
     at = _owner_app("versions").run()
-    at.get("file_uploader")[0].set_value(("project.json", json.dumps(doc).encode(), "application/json"))
+    at.get("file_uploader")[0].set_value(
+        ("project.json", json.dumps(doc).encode(), "application/json")
+    )
     at.run()
     assert any("project.json is valid" in s.value for s in at.success)
     at.text_input(key="versions:import_comment").input("renamed").run()
@@ -273,7 +315,9 @@ def test_valid_import_is_saved_once_as_a_new_version(demo_db: Conveyor) -> None:
     assert not [b for b in at.button if b.label == "Save imported version"]
 
 
-def test_owner_pages_explain_an_empty_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_owner_pages_explain_an_empty_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     url = f"sqlite:///{tmp_path / 'empty.db'}"
     Conveyor(url).close()
     monkeypatch.setenv("CONVEYOR_DB", url)

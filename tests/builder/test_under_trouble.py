@@ -72,7 +72,9 @@ def _errors(at: AppTest) -> list[str]:
 
 
 # -- reading under a writer's lock ---------------------------------------------------------------------
-def test_read_session_runs_while_another_connection_holds_the_write_lock(sqlite_conveyor, monkeypatch):
+def test_read_session_runs_while_another_connection_holds_the_write_lock(
+    sqlite_conveyor, monkeypatch
+):
     deal = sqlite_conveyor.create_deal("techflow", title="Acme")
     monkeypatch.setattr(storage.db, "BUSY_TIMEOUT_MS", 200)  # so the contrast below fails fast
     c = Conveyor(str(sqlite_conveyor.engine.url), migrate=False)
@@ -90,7 +92,10 @@ def test_read_session_runs_while_another_connection_holds_the_write_lock(sqlite_
 
 def test_read_session_refuses_to_write_instead_of_dropping_the_change(sqlite_conveyor):
     deal = sqlite_conveyor.create_deal("techflow", title="Acme")
-    with pytest.raises(StorageError, match="read-only session cannot write"), db_read_session(sqlite_conveyor) as s:
+    with (
+        pytest.raises(StorageError, match="read-only session cannot write"),
+        db_read_session(sqlite_conveyor) as s,
+    ):
         repo.get_deal(s, deal).title = "Changed"
         s.flush()
     assert sqlite_conveyor.deal(deal).title == "Acme"
@@ -108,7 +113,9 @@ def test_every_page_renders_while_the_engine_holds_the_write_lock(demo_db, name)
 
 
 def test_a_change_while_the_database_is_locked_says_busy_and_changes_nothing(demo_db, monkeypatch):
-    monkeypatch.setattr(storage.db, "BUSY_TIMEOUT_MS", 300)  # the builder's engine gives up after 0.3 s
+    monkeypatch.setattr(
+        storage.db, "BUSY_TIMEOUT_MS", 300
+    )  # the builder's engine gives up after 0.3 s
     deal = repo_first_open_deal(demo_db)
     at = page("deals")
     at.session_state["deals_selected"] = deal
@@ -130,7 +137,9 @@ def repo_first_open_deal(c: Conveyor) -> int:
 
 # -- a database that cannot be opened ------------------------------------------------------------------
 @pytest.mark.parametrize("name", PAGES)
-def test_every_page_says_clearly_when_the_database_folder_does_not_exist(tmp_path, monkeypatch, name):
+def test_every_page_says_clearly_when_the_database_folder_does_not_exist(
+    tmp_path, monkeypatch, name
+):
     missing = tmp_path / "no-such-folder" / "conveyor.db"
     monkeypatch.setenv("CONVEYOR_DB", f"sqlite:///{missing}")
     at = page(name).run()
@@ -165,14 +174,25 @@ def test_a_database_refusal_names_what_could_not_be_saved():
     assert message == "The change could not be saved: UNIQUE constraint failed: t.k"
 
 
-@pytest.mark.parametrize(("exc", "expected"), [
-    (OperationalError("BEGIN IMMEDIATE", {}, sqlite3.OperationalError("database is locked")), BUSY),
-    (OperationalError("SELECT 1", {}, sqlite3.OperationalError("no such table: deals")),
-     "The database could not be read or written: no such table: deals. Try again in a moment."),
-    (DatabaseUnavailable("not a database URL: 'x'"),
-     "The database is not available: not a database URL: 'x'. Check CONVEYOR_DB (or `conveyor builder --db`) "
-     "and reload the page."),
-], ids=["locked", "other-operational", "unavailable"])
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (
+            OperationalError("BEGIN IMMEDIATE", {}, sqlite3.OperationalError("database is locked")),
+            BUSY,
+        ),
+        (
+            OperationalError("SELECT 1", {}, sqlite3.OperationalError("no such table: deals")),
+            "The database could not be read or written: no such table: deals. Try again in a moment.",
+        ),
+        (
+            DatabaseUnavailable("not a database URL: 'x'"),
+            "The database is not available: not a database URL: 'x'. Check CONVEYOR_DB (or `conveyor builder --db`) "
+            "and reload the page.",
+        ),
+    ],
+    ids=["locked", "other-operational", "unavailable"],
+)
 def test_error_messages_are_sentences(exc, expected):
     assert error_message(exc) == expected
 
@@ -182,7 +202,10 @@ def test_integrity_error_message_keeps_the_driver_reason_only():
     with pytest.raises(IntegrityError) as info, engine.begin() as conn:
         conn.execute(text("CREATE TABLE t (k TEXT NOT NULL)"))
         conn.execute(text("INSERT INTO t VALUES (NULL)"))
-    assert error_message(info.value, "The deal") == "The deal could not be saved: NOT NULL constraint failed: t.k"
+    assert (
+        error_message(info.value, "The deal")
+        == "The deal could not be saved: NOT NULL constraint failed: t.k"
+    )
 
 
 # -- odd amounts on the deal card ----------------------------------------------------------------------
@@ -207,7 +230,9 @@ def test_deal_card_renders_a_stored_odd_amount(demo_db, amount):
         assert any("cannot be edited here" in c.value for c in at.caption)
 
 
-def test_importing_a_version_while_the_database_is_locked_says_busy_and_saves_nothing(demo_db, monkeypatch):
+def test_importing_a_version_while_the_database_is_locked_says_busy_and_saves_nothing(
+    demo_db, monkeypatch
+):
     monkeypatch.setattr(storage.db, "BUSY_TIMEOUT_MS", 300)
     doc = json.loads((ROOT / "sample_rules" / "techflow.json").read_text(encoding="utf-8"))
     doc["name"] = "TechFlow B2B sales (imported)"

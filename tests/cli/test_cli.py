@@ -22,38 +22,81 @@ SAMPLE_RULES = ROOT / "sample_rules"
 TECHFLOW: dict[str, Any] = json.loads((SAMPLE_RULES / "techflow.json").read_text(encoding="utf-8"))
 SCRIPT = Path(sys.executable).parent / "conveyor"
 COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "engine.cli"]
-REQUIRED_COMMANDS = {"init", "demo", "engine", "builder", "validate", "import", "export", "simulate",
-                     "versions", "activate"}
+REQUIRED_COMMANDS = {
+    "init",
+    "demo",
+    "engine",
+    "builder",
+    "validate",
+    "import",
+    "export",
+    "simulate",
+    "versions",
+    "activate",
+}
 
 
 def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("CONVEYOR_DB", "CONVEYOR_DEBUG", "CONVEYOR_PROVIDER")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CONVEYOR_DB", "CONVEYOR_DEBUG", "CONVEYOR_PROVIDER")
+    }
     env["PYTHONWARNINGS"] = "error"  # a warning printed at a user is a bug too
     return env
 
 
-def _check_no_traceback(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+def _check_no_traceback(
+    result: subprocess.CompletedProcess[str],
+) -> subprocess.CompletedProcess[str]:
     assert "Traceback" not in result.stdout + result.stderr, result.stderr
     return result
 
 
 def conveyor(*args: str | Path, cwd: Path, code: int = 0) -> subprocess.CompletedProcess[str]:
     """Run ``conveyor ARGS``; assert the exit code and that no traceback was printed."""
-    result = subprocess.run([*COMMAND, *map(str, args)], cwd=cwd, env=_env(), capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == code, f"exit {result.returncode}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+    result = subprocess.run(
+        [*COMMAND, *map(str, args)],
+        cwd=cwd,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == code, (
+        f"exit {result.returncode}\nstdout: {result.stdout}\nstderr: {result.stderr}"
+    )
     return _check_no_traceback(result)
 
 
-def conveyor_together(*runs: tuple[list[str | Path], int], cwd: Path) -> list[subprocess.CompletedProcess[str]]:
+def conveyor_together(
+    *runs: tuple[list[str | Path], int], cwd: Path
+) -> list[subprocess.CompletedProcess[str]]:
     """Run independent ``conveyor`` calls at the same time (saves start-up time); check each like ``conveyor``."""
-    procs = [(subprocess.Popen([*COMMAND, *map(str, args)], cwd=cwd, env=_env(), text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE), args, code) for args, code in runs]
+    procs = [
+        (
+            subprocess.Popen(
+                [*COMMAND, *map(str, args)],
+                cwd=cwd,
+                env=_env(),
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            ),
+            args,
+            code,
+        )
+        for args, code in runs
+    ]
     results = []
     for proc, args, code in procs:
         out, err = proc.communicate(timeout=120)
-        assert proc.returncode == code, f"{args}: exit {proc.returncode}\nstdout: {out}\nstderr: {err}"
-        results.append(_check_no_traceback(subprocess.CompletedProcess(args, proc.returncode, out, err)))
+        assert proc.returncode == code, (
+            f"{args}: exit {proc.returncode}\nstdout: {out}\nstderr: {err}"
+        )
+        results.append(
+            _check_no_traceback(subprocess.CompletedProcess(args, proc.returncode, out, err))
+        )
     return results
 
 
@@ -68,7 +111,9 @@ def techflow() -> dict[str, Any]:
 
 def test_help_works_on_every_command(tmp_path: Path) -> None:
     top = conveyor("--help", cwd=tmp_path)
-    listed = {line.split()[0] for line in top.stdout.split("Commands:")[1].splitlines() if line.strip()}
+    listed = {
+        line.split()[0] for line in top.stdout.split("Commands:")[1].splitlines() if line.strip()
+    }
     assert REQUIRED_COMMANDS <= listed
     # Every command's --help in one interpreter (one start-up instead of a dozen), exactly as click runs it.
     probe = (
@@ -82,8 +127,16 @@ def test_help_works_on_every_command(tmp_path: Path) -> None:
         "    out[cmd] = [code, buf.getvalue()]\n"
         "print(json.dumps(out))\n"
     )
-    result = _check_no_traceback(subprocess.run([sys.executable, "-c", probe, *sorted(listed)], cwd=ROOT, env=_env(),
-                                                capture_output=True, text=True, timeout=120))
+    result = _check_no_traceback(
+        subprocess.run(
+            [sys.executable, "-c", probe, *sorted(listed)],
+            cwd=ROOT,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    )
     assert result.returncode == 0, result.stderr
     helps = json.loads(result.stdout)
     assert set(helps) == listed
@@ -105,8 +158,10 @@ def test_validate_reports_ok_files_and_problems_with_json_paths(tmp_path: Path) 
     result = conveyor("validate", good, bad, cwd=tmp_path, code=1)
     assert f"{good}: ok (TechFlow B2B sales: 6 stages, 11 rules)" in result.stdout
     assert f"{bad}: 2 problem(s)" in result.stderr
-    assert ("rules[1].conditions.all[1].operator: 'greater_then' is not an operator for numeric variables; "
-            "did you mean 'greater_than'?") in result.stderr
+    assert (
+        "rules[1].conditions.all[1].operator: 'greater_then' is not an operator for numeric variables; "
+        "did you mean 'greater_than'?"
+    ) in result.stderr
     assert "rules[0].actions[0].name: '__init__' is not an action" in result.stderr
     assert "ok" not in result.stderr.split(str(bad))[1].split("\n")[0]
 
@@ -133,7 +188,9 @@ def _versions(db: str) -> list[int]:
 def test_import_export_activate_round_trip(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'c.db'}"
     init = conveyor("--db", db, "init", "--load", SAMPLE_RULES, cwd=tmp_path)
-    assert "saved techflow version 1" in init.stdout and "saved project_work version 1" in init.stdout
+    assert (
+        "saved techflow version 1" in init.stdout and "saved project_work version 1" in init.stdout
+    )
     original = validate_document(techflow(), known_funnels={"project_work"}).to_document()
 
     # Calls that do not depend on each other run together (each process start costs most of the time).
@@ -159,7 +216,9 @@ def test_import_export_activate_round_trip(tmp_path: Path) -> None:
     changed = techflow()
     changed["description"] = "Second version: reminders after 12 hours."
     changed["rules"][1]["conditions"]["all"][1]["value"] = 12
-    imported = conveyor("--db", db, "import", write_json(tmp_path / "v2.json", changed), cwd=tmp_path)
+    imported = conveyor(
+        "--db", db, "import", write_json(tmp_path / "v2.json", changed), cwd=tmp_path
+    )
     assert "saved techflow version 2 (active)" in imported.stdout
     exported = tmp_path / "export.json"
     _, br = conveyor_together(
@@ -175,7 +234,10 @@ def test_import_export_activate_round_trip(tmp_path: Path) -> None:
     assert rules[1]["conditions"]["all"][1]["value"] == 12
 
     # save → export → import gives the same document; then roll back to version 1.
-    assert "saved techflow version 3 (active)" in conveyor("--db", db, "import", exported, cwd=tmp_path).stdout
+    assert (
+        "saved techflow version 3 (active)"
+        in conveyor("--db", db, "import", exported, cwd=tmp_path).stdout
+    )
     again, rollback = conveyor_together(
         (["--db", db, "export", "techflow", "--version", "3"], 0),
         (["--db", db, "activate", "techflow", "1"], 0),
@@ -185,7 +247,11 @@ def test_import_export_activate_round_trip(tmp_path: Path) -> None:
     assert "techflow version 1 is active" in rollback.stdout
     c = Conveyor(db)
     try:
-        assert sorted((v.version, v.active) for v in c.versions("techflow")) == [(1, True), (2, False), (3, False)]
+        assert sorted((v.version, v.active) for v in c.versions("techflow")) == [
+            (1, True),
+            (2, False),
+            (3, False),
+        ]
         assert c.ruleset("techflow").to_document() == original
     finally:
         c.close()
@@ -193,24 +259,52 @@ def test_import_export_activate_round_trip(tmp_path: Path) -> None:
 
 def test_simulate_prints_one_json_line_per_action(tmp_path: Path) -> None:
     scenario = tmp_path / "s.jsonl"
-    scenario.write_text("\n".join(json.dumps(e) for e in [
-        {"at": "2026-03-02T09:00:00Z", "event": "manager", "name": "Olena"},
-        {"at": "2026-03-02T09:00:00Z", "deal": "d1", "event": "create", "fields": {"title": "Acme"}},
-        {"at": "2026-03-02T10:00:00Z", "deal": "d1", "event": "move", "stage": "qualification"},
-        {"at": "2026-03-02T10:30:00Z", "deal": "d1", "event": "move", "stage": "paid"},
-        {"at": "2026-03-02T11:00:00Z", "deal": "d1", "event": "update", "fields": {"budget": "no"}},
-        {"at": "2026-03-02T12:00:00Z", "event": "end"},
-    ]) + "\n", encoding="utf-8")
+    scenario.write_text(
+        "\n".join(
+            json.dumps(e)
+            for e in [
+                {"at": "2026-03-02T09:00:00Z", "event": "manager", "name": "Olena"},
+                {
+                    "at": "2026-03-02T09:00:00Z",
+                    "deal": "d1",
+                    "event": "create",
+                    "fields": {"title": "Acme"},
+                },
+                {
+                    "at": "2026-03-02T10:00:00Z",
+                    "deal": "d1",
+                    "event": "move",
+                    "stage": "qualification",
+                },
+                {"at": "2026-03-02T10:30:00Z", "deal": "d1", "event": "move", "stage": "paid"},
+                {
+                    "at": "2026-03-02T11:00:00Z",
+                    "deal": "d1",
+                    "event": "update",
+                    "fields": {"budget": "no"},
+                },
+                {"at": "2026-03-02T12:00:00Z", "event": "end"},
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     result = conveyor("simulate", scenario, "--tick-minutes", "30", cwd=tmp_path)
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert lines, result.stderr
     actions = [(x.get("deal"), x.get("rule"), x.get("action")) for x in lines if "action" in x]
-    assert actions[:2] == [("d1", "assign_new_lead", "assign_manager"), ("d1", "assign_new_lead", "create_task")]
+    assert actions[:2] == [
+        ("d1", "assign_new_lead", "assign_manager"),
+        ("d1", "assign_new_lead", "create_task"),
+    ]
     assert ("d1", "qualification_no", "move_to_stage") in actions
     move = next(x for x in lines if x.get("rule") == "qualification_no")
     assert move["params"]["to_stage"] == "cold_call" and move["at"] == "2026-03-02T11:00:00Z"
     task = next(x for x in lines if x.get("action") == "create_task")
-    assert task["params"]["due_at"] == "2026-03-02T11:00:00Z" and task["params"]["priority"] == "normal"
+    assert (
+        task["params"]["due_at"] == "2026-03-02T11:00:00Z"
+        and task["params"]["priority"] == "normal"
+    )
     # The move straight to "paid" is not an allowed transition: reported as a line, and the run goes on.
     errors = [x for x in lines if "error" in x]
     assert errors and errors[0]["deal"] == "d1" and errors[0]["at"] == "2026-03-02T10:30:00Z"
@@ -221,11 +315,16 @@ def test_simulate_with_an_invalid_rule_file_fails_cleanly(tmp_path: Path) -> Non
     doc["rules"][0]["conditions"] = {"all": []}
     scenario = tmp_path / "s.jsonl"
     scenario.write_text('{"at": "2026-03-02T09:00:00Z", "event": "end"}\n', encoding="utf-8")
-    result = conveyor("simulate", scenario, "--rules", write_json(tmp_path / "t.json", doc), cwd=tmp_path, code=1)
+    result = conveyor(
+        "simulate", scenario, "--rules", write_json(tmp_path / "t.json", doc), cwd=tmp_path, code=1
+    )
     assert "rules[0].conditions.all: 'all' is empty" in result.stderr
     assert result.stdout == ""
 
 
 def test_usage_errors_are_click_messages(tmp_path: Path) -> None:
     result = conveyor("activate", "techflow", "one", cwd=tmp_path, code=2)
-    assert "Usage: conveyor activate" in result.stderr and "'one' is not a valid integer" in result.stderr
+    assert (
+        "Usage: conveyor activate" in result.stderr
+        and "'one' is not a valid integer" in result.stderr
+    )

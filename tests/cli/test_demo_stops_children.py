@@ -25,12 +25,26 @@ from tests.support.processes import (
 
 def _start_demo(tmp_path, port: int):  # noqa: ANN001, ANN202
     log = tmp_path / "demo.log"
-    proc = start_cli("--db", f"sqlite:///{tmp_path / 'demo.db'}", "demo", "--port", str(port),
-                     "--tick-seconds", "2", log=log)
-    wait_until(lambda: listening(port) or proc.poll() is not None, 240, "the demo's builder to listen", log)
+    proc = start_cli(
+        "--db",
+        f"sqlite:///{tmp_path / 'demo.db'}",
+        "demo",
+        "--port",
+        str(port),
+        "--tick-seconds",
+        "2",
+        log=log,
+    )
+    wait_until(
+        lambda: listening(port) or proc.poll() is not None, 240, "the demo's builder to listen", log
+    )
     assert proc.poll() is None, log.read_text()
-    kids = wait_until(lambda: len(children(proc.pid)) >= 2 and children(proc.pid), 60, "the engine and the builder",
-                      log)
+    kids = wait_until(
+        lambda: len(children(proc.pid)) >= 2 and children(proc.pid),
+        60,
+        "the engine and the builder",
+        log,
+    )
     return proc, kids, log
 
 
@@ -55,7 +69,9 @@ def test_demo_killed_outright_still_takes_its_children_with_it(tmp_path):
     try:
         proc.kill()  # no handler runs: the children must notice by themselves (parent-death signal)
         proc.wait(30)
-        wait_until(lambda: not any(alive(pid) for pid in kids), 60, f"orphaned children {kids} to end", log)
+        wait_until(
+            lambda: not any(alive(pid) for pid in kids), 60, f"orphaned children {kids} to end", log
+        )
         wait_until(lambda: port_free(port), 30, f"port {port} to be free", log)
     finally:
         stop(proc, kids)
@@ -64,7 +80,9 @@ def test_demo_killed_outright_still_takes_its_children_with_it(tmp_path):
 def test_sigterm_to_builder_stops_its_streamlit_server_and_frees_the_port(tmp_path):
     port = free_port()
     log = tmp_path / "builder.log"
-    proc = start_cli("--db", f"sqlite:///{tmp_path / 'c.db'}", "builder", "--port", str(port), log=log)
+    proc = start_cli(
+        "--db", f"sqlite:///{tmp_path / 'c.db'}", "builder", "--port", str(port), log=log
+    )
     kids: list[int] = []
     try:
         wait_until(lambda: listening(port), 90, "the builder to listen", log)

@@ -25,7 +25,11 @@ SAMPLE_RULES = ROOT / "sample_rules"
 
 
 def _cli_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("CONVEYOR_DB", "CONVEYOR_DEBUG", "CONVEYOR_TZ")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CONVEYOR_DB", "CONVEYOR_DEBUG", "CONVEYOR_TZ")
+    }
     env["PYTHONWARNINGS"] = "error"
     return env
 
@@ -45,7 +49,10 @@ def test_the_first_unknown_zone_warning_names_the_fallback(monkeypatch, caplog) 
     monkeypatch.setenv("CONVEYOR_TZ", "Nowhere/At_All")
     with caplog.at_level(logging.WARNING, logger="engine.clock"):
         display_zone()
-    assert any("Nowhere/At_All" in r.getMessage() and "Europe/Kyiv" in r.getMessage() for r in caplog.records)
+    assert any(
+        "Nowhere/At_All" in r.getMessage() and "Europe/Kyiv" in r.getMessage()
+        for r in caplog.records
+    )
 
 
 def test_a_known_display_zone_is_used(monkeypatch) -> None:
@@ -58,16 +65,33 @@ def test_a_known_display_zone_is_used(monkeypatch) -> None:
 def test_versions_listing_shows_the_fallback_zone_and_the_warning(tmp_path: Path) -> None:
     env = {**_cli_env(), "CONVEYOR_TZ": "Bad/Zone", "CONVEYOR_DB": f"sqlite:///{tmp_path / 'c.db'}"}
     run = [sys.executable, "-m", "engine.cli"]
-    subprocess.run([*run, "init", "--load", ROOT / "sample_rules"], cwd=tmp_path, env=env, capture_output=True,
-                   text=True, timeout=120, check=True)
-    result = subprocess.run([*run, "versions", "techflow"], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=120)
+    subprocess.run(
+        [*run, "init", "--load", ROOT / "sample_rules"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    result = subprocess.run(
+        [*run, "versions", "techflow"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "times in Europe/Kyiv" in result.stdout
-    assert "'Bad/Zone' is not a known time zone" in result.stderr and "Traceback" not in result.stderr
+    assert (
+        "'Bad/Zone' is not a known time zone" in result.stderr and "Traceback" not in result.stderr
+    )
 
 
-def test_actions_and_status_show_times_in_the_display_zone_and_the_last_ticks_failed_deals(db_url, clock):
+def test_actions_and_status_show_times_in_the_display_zone_and_the_last_ticks_failed_deals(
+    db_url, clock
+):
     c = Conveyor(db_url, clock=clock)
     try:
         c.load_rules_dir(SAMPLE_RULES)
@@ -85,10 +109,15 @@ def test_actions_and_status_show_times_in_the_display_zone_and_the_last_ticks_fa
     assert status.exit_code == 0, status.output
     assert "(times in Europe/Kyiv)" in status.output
     # The virtual clock ticked at 2026-03-03 15:00 UTC: 17:00 in Kyiv (EET, UTC+2).
-    assert "last tick:      2026-03-03 17:00:00" in status.output and "0 deal(s) failed" in status.output
+    assert (
+        "last tick:      2026-03-03 17:00:00" in status.output
+        and "0 deal(s) failed" in status.output
+    )
     assert " UTC" not in status.output
 
-    listed = CliRunner().invoke(cli, ["--db", db_url, "actions", "--status", "pending", "--status", "done"], env=env)
+    listed = CliRunner().invoke(
+        cli, ["--db", db_url, "actions", "--status", "pending", "--status", "done"], env=env
+    )
     assert listed.exit_code == 0, listed.output
     assert "times in Europe/Kyiv" in listed.output.splitlines()[0]
     assert "Z\n" not in listed.output and "2026-03-0" in listed.output

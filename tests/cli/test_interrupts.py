@@ -14,11 +14,18 @@ from engine.cli.errors import friendly
 
 
 def _cli_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("CONVEYOR_DB", "CONVEYOR_DEBUG", "CONVEYOR_TZ")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CONVEYOR_DB", "CONVEYOR_DEBUG", "CONVEYOR_TZ")
+    }
     env["PYTHONWARNINGS"] = "error"
     return env
 
-def test_friendly_turns_ctrl_c_into_one_line_and_exit_130(capsys: pytest.CaptureFixture[str]) -> None:
+
+def test_friendly_turns_ctrl_c_into_one_line_and_exit_130(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     @friendly
     def interrupted() -> None:
         raise KeyboardInterrupt
@@ -32,8 +39,14 @@ def test_friendly_turns_ctrl_c_into_one_line_and_exit_130(capsys: pytest.Capture
 def test_ctrl_c_during_simulate_prints_no_traceback(tmp_path: Path) -> None:
     fifo = tmp_path / "scenario.jsonl"
     os.mkfifo(fifo)
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "simulate", fifo], cwd=tmp_path, env=_cli_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "simulate", fifo],
+        cwd=tmp_path,
+        env=_cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         # Opening the FIFO for writing returns once the command has opened it, inside the command itself;
         # it then waits for scenario lines that never come.

@@ -29,10 +29,14 @@ from tests.support.processes import (
 def test_builder_listens_on_127_0_0_1_only_by_default(tmp_path):
     port = free_port()
     log = tmp_path / "builder.log"
-    proc = start_cli("--db", f"sqlite:///{tmp_path / 'c.db'}", "builder", "--port", str(port), log=log)
+    proc = start_cli(
+        "--db", f"sqlite:///{tmp_path / 'c.db'}", "builder", "--port", str(port), log=log
+    )
     kids: list[int] = []
     try:
-        addresses = wait_until(lambda: listening(port), 90, f"the builder to listen on port {port}", log)
+        addresses = wait_until(
+            lambda: listening(port), 90, f"the builder to listen on port {port}", log
+        )
         kids += children(proc.pid)
         assert addresses == ["127.0.0.1"], addresses
         assert "Network URL" not in log.read_text()
@@ -47,14 +51,26 @@ def test_builder_listens_on_127_0_0_1_only_by_default(tmp_path):
 def test_builder_host_option_chooses_the_interface(tmp_path):
     port = free_port()
     log = tmp_path / "builder.log"
-    proc = start_cli("--db", f"sqlite:///{tmp_path / 'c.db'}", "builder", "--port", str(port), "--host", "0.0.0.0",
-                     log=log)
+    proc = start_cli(
+        "--db",
+        f"sqlite:///{tmp_path / 'c.db'}",
+        "builder",
+        "--port",
+        str(port),
+        "--host",
+        "0.0.0.0",
+        log=log,
+    )
     kids: list[int] = []
     try:
-        addresses = wait_until(lambda: listening(port), 90, f"the builder to listen on port {port}", log)
+        addresses = wait_until(
+            lambda: listening(port), 90, f"the builder to listen on port {port}", log
+        )
         kids += children(proc.pid)
         assert addresses in (["0.0.0.0"], ["*"]), addresses
-        assert "no sign-in" in log.read_text()  # it warns that the funnel is now open to the network
+        assert (
+            "no sign-in" in log.read_text()
+        )  # it warns that the funnel is now open to the network
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -65,10 +81,18 @@ def test_builder_host_option_chooses_the_interface(tmp_path):
 
 @pytest.mark.parametrize("command", ["builder", "demo"])
 def test_help_says_the_builder_serves_this_machine_only_and_names_host(command):
-    result = subprocess.run([sys.executable, "-m", "engine.cli", command, "--help"], cwd=ROOT, env=cli_env(),
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "engine.cli", command, "--help"],
+        cwd=ROOT,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0
-    text = re.sub(r"-\s+", "-", " ".join(result.stdout.split()))  # click wraps "sign-in" at its hyphen
+    text = re.sub(
+        r"-\s+", "-", " ".join(result.stdout.split())
+    )  # click wraps "sign-in" at its hyphen
     assert "--host ADDRESS" in text and "[default: 127.0.0.1]" in text
     assert "no sign-in" in text and "0.0.0.0" in text
 
@@ -79,11 +103,27 @@ def test_a_busy_port_is_refused_before_anything_starts(tmp_path, command):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = subprocess.run([sys.executable, "-m", "engine.cli", "--db", f"sqlite:///{tmp_path / 'c.db'}", command,
-                                 "--port", str(port)], cwd=tmp_path, env=cli_env(), capture_output=True, text=True,
-                                timeout=120)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "engine.cli",
+                "--db",
+                f"sqlite:///{tmp_path / 'c.db'}",
+                command,
+                "--port",
+                str(port),
+            ],
+            cwd=tmp_path,
+            env=cli_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert (f"port {port} is already in use — run `conveyor {command} --port {port + 1}`"
-            " (or stop what uses it)") in result.stderr
+    assert (
+        f"port {port} is already in use — run `conveyor {command} --port {port + 1}`"
+        " (or stop what uses it)"
+    ) in result.stderr
     assert "builder: http://" not in result.stdout
     assert not (tmp_path / "c.db").exists()  # nothing was started or loaded

@@ -27,26 +27,51 @@ RAW = ("\x1b", "\x07", "\x9b", "\u202e")
 
 
 def _conveyor_cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")},
-           "PYTHONPATH": str(ROOT), "CONVEYOR_TZ": "UTC"}
-    return subprocess.run([sys.executable, "-m", "engine.cli", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")},
+        "PYTHONPATH": str(ROOT),
+        "CONVEYOR_TZ": "UTC",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "engine.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture
 def hostile_db(sqlite_conveyor, clock, db_url):
     """The sample funnel, one deal with a dead action; then hostile text put straight into the rows."""
-    deal = sqlite_conveyor.create_deal("techflow", title="Acme", fields={"phone": "+380501112233", "amount": 1000})
+    deal = sqlite_conveyor.create_deal(
+        "techflow", title="Acme", fields={"phone": "+380501112233", "amount": 1000}
+    )
     with db_session(sqlite_conveyor) as s:
-        repo.upsert_heartbeat(s, EVIL_ENGINE, host="web1", pid=42, started_at=clock.now(), seen_at=clock.now(),
-                              last_tick_summary={})
+        repo.upsert_heartbeat(
+            s,
+            EVIL_ENGINE,
+            host="web1",
+            pid=42,
+            started_at=clock.now(),
+            seen_at=clock.now(),
+            last_tick_summary={},
+        )
     sqlite_conveyor.close()
     engine = sa.create_engine(db_url)
     with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE deals SET key = :k, title = :k WHERE id = :id"), {"k": EVIL_KEY, "id": deal})
-        conn.execute(sa.text("UPDATE outbox SET status = 'dead', last_error = :e WHERE deal_id = :id"),
-                     {"e": EVIL_ERROR, "id": deal})
-        conn.execute(sa.text("UPDATE ruleset_versions SET comment = :c, author = :c"), {"c": EVIL_COMMENT})
+        conn.execute(
+            sa.text("UPDATE deals SET key = :k, title = :k WHERE id = :id"),
+            {"k": EVIL_KEY, "id": deal},
+        )
+        conn.execute(
+            sa.text("UPDATE outbox SET status = 'dead', last_error = :e WHERE deal_id = :id"),
+            {"e": EVIL_ERROR, "id": deal},
+        )
+        conn.execute(
+            sa.text("UPDATE ruleset_versions SET comment = :c, author = :c"), {"c": EVIL_COMMENT}
+        )
     engine.dispose()
     return db_url
 
@@ -67,7 +92,9 @@ def test_actions_shows_escape_sequences_in_deal_keys_and_errors_escaped(hostile_
 def test_an_error_naming_a_hostile_value_is_escaped(hostile_db):
     result = _conveyor_cli("--db", hostile_db, "actions", "--deal", "NOPE\x1b]0;owned\x07")
     assert result.returncode == 1 and result.stderr.startswith("error: ")
-    _assert_escaped(result.stdout + result.stderr)  # whatever the message says of the key, it is escaped
+    _assert_escaped(
+        result.stdout + result.stderr
+    )  # whatever the message says of the key, it is escaped
 
 
 def test_status_shows_a_hostile_engine_id_escaped(hostile_db):
@@ -94,8 +121,10 @@ def test_export_keeps_valid_json_without_raw_terminal_controls(sqlite_conveyor, 
         for vid, text in conn.execute(sa.text("SELECT id, document FROM ruleset_versions")).all():
             doc = json.loads(text)
             doc["description"] = "TechFlow \x9b2J \u202eevil"
-            conn.execute(sa.text("UPDATE ruleset_versions SET document = :d WHERE id = :id"),
-                         {"d": json.dumps(doc, ensure_ascii=False), "id": vid})
+            conn.execute(
+                sa.text("UPDATE ruleset_versions SET document = :d WHERE id = :id"),
+                {"d": json.dumps(doc, ensure_ascii=False), "id": vid},
+            )
     engine.dispose()
     result = _conveyor_cli("--db", db_url, "export", "techflow")
     assert result.returncode == 0, result.stderr

@@ -24,14 +24,28 @@ from engine.outbox.dispatcher import run_until_idle
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_RULES = ROOT / "sample_rules"
-UNPRIVILEGED = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"] if os.geteuid() == 0 else []
+UNPRIVILEGED = (
+    ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
+    if os.geteuid() == 0
+    else []
+)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")},
-           "PYTHONPATH": str(ROOT), "CONVEYOR_TZ": "UTC", "PYTHONDONTWRITEBYTECODE": "1"}
-    return subprocess.run([*UNPRIVILEGED, sys.executable, "-m", "engine.cli", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")},
+        "PYTHONPATH": str(ROOT),
+        "CONVEYOR_TZ": "UTC",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    return subprocess.run(
+        [*UNPRIVILEGED, sys.executable, "-m", "engine.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def _digest(folder: Path) -> dict[str, str]:
@@ -49,14 +63,21 @@ def read_only_db(tmp_path: Path):
     c = Conveyor(url)
     c.load_rules_dir(SAMPLE_RULES)
     c.add_manager("Olena", "+380501110001")
-    c.create_deal("techflow", key="ACME-1", title="Acme", fields={"phone": "+380501112233", "amount": 1000})
+    c.create_deal(
+        "techflow", key="ACME-1", title="Acme", fields={"phone": "+380501112233", "amount": 1000}
+    )
     run_until_idle(c)
     c.close()
     (folder / "conveyor.db").chmod(0o444)
     folder.chmod(0o555)
-    probe = subprocess.run([*UNPRIVILEGED, "sh", "-c", f"echo x >> '{folder / 'conveyor.db'}'; touch '{folder}/x'"],
-                           capture_output=True, text=True)
-    assert sorted(p.name for p in folder.iterdir()) == ["conveyor.db"], "the folder must really be read-only"
+    probe = subprocess.run(
+        [*UNPRIVILEGED, "sh", "-c", f"echo x >> '{folder / 'conveyor.db'}'; touch '{folder}/x'"],
+        capture_output=True,
+        text=True,
+    )
+    assert sorted(p.name for p in folder.iterdir()) == ["conveyor.db"], (
+        "the folder must really be read-only"
+    )
     assert "ermission denied" in probe.stderr, "the file must really be read-only for the commands"
     before = _digest(folder)
     yield url, folder, before
@@ -64,15 +85,21 @@ def read_only_db(tmp_path: Path):
     (folder / "conveyor.db").chmod(0o644)
 
 
-@pytest.mark.parametrize("command", [
-    ["status"],
-    ["versions", "techflow"],
-    ["actions", "--status", "done"],
-    ["actions", "--status", "done", "--deal", "ACME-1"],
-    ["export", "techflow"],
-    ["export", "techflow", "--format", "business-rules"],
-], ids=lambda c: "-".join(c))
-def test_reading_commands_answer_on_a_read_only_sqlite_file_in_a_read_only_folder(read_only_db, command):
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["status"],
+        ["versions", "techflow"],
+        ["actions", "--status", "done"],
+        ["actions", "--status", "done", "--deal", "ACME-1"],
+        ["export", "techflow"],
+        ["export", "techflow", "--format", "business-rules"],
+    ],
+    ids=lambda c: "-".join(c),
+)
+def test_reading_commands_answer_on_a_read_only_sqlite_file_in_a_read_only_folder(
+    read_only_db, command
+):
     url, folder, before = read_only_db
     result = _cli("--db", url, *command)
     assert result.returncode == 0, result.stderr
@@ -131,13 +158,22 @@ def test_reading_commands_take_no_write_lock_on_a_current_database(tmp_path):
     holder = sqlite3.connect(tmp_path / "conveyor.db", isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # a writer in the middle of its transaction
     try:
-        env = {**{k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")},
-               "PYTHONPATH": str(ROOT), "CONVEYOR_TZ": "UTC"}
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("CONVEYOR_")},
+            "PYTHONPATH": str(ROOT),
+            "CONVEYOR_TZ": "UTC",
+        }
         for command in (["status"], ["versions", "techflow"], ["actions"], ["export", "techflow"]):
             # A write would wait for the lock up to the 30 s busy timeout and then fail; the timeout here
             # is far longer than any read takes, and shorter than that busy timeout.
-            result = subprocess.run([sys.executable, "-m", "engine.cli", "--db", url, *command], cwd=ROOT, env=env,
-                                    capture_output=True, text=True, timeout=25)
+            result = subprocess.run(
+                [sys.executable, "-m", "engine.cli", "--db", url, *command],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=25,
+            )
             assert result.returncode == 0, (command, result.stderr)
     finally:
         holder.execute("ROLLBACK")

@@ -26,9 +26,12 @@ from tests.support.sessions import db_session
 
 
 def _move_rule(rule_id: str, from_stage: str, to_stage: str) -> dict[str, Any]:
-    return {"id": rule_id, "name": f"{from_stage} → {to_stage}",
-            "conditions": {"all": [{"name": "stage", "operator": "equal_to", "value": from_stage}]},
-            "actions": [{"name": "move_to_stage", "params": {"to_stage": to_stage}}]}
+    return {
+        "id": rule_id,
+        "name": f"{from_stage} → {to_stage}",
+        "conditions": {"all": [{"name": "stage", "operator": "equal_to", "value": from_stage}]},
+        "actions": [{"name": "move_to_stage", "params": {"to_stage": to_stage}}],
+    }
 
 
 def funnel(funnel_id: str, rules: list[dict], guard: list[str] | None = None) -> dict[str, Any]:
@@ -36,36 +39,61 @@ def funnel(funnel_id: str, rules: list[dict], guard: list[str] | None = None) ->
     stages: list[dict[str, Any]] = [{"id": s, "name": s.upper()} for s in ("start", "a", "b", "c")]
     if guard:
         stages[3]["guard"] = {"required_fields": guard}
-    return {"format": "conveyor.ruleset/1", "funnel": funnel_id, "name": funnel_id.title(),
-            "fields": [{"name": "tax_id", "type": "text"}, {"name": "iban", "type": "text"}],
-            "stages": stages, "initial_stage": "start", "rules": rules}
+    return {
+        "format": "conveyor.ruleset/1",
+        "funnel": funnel_id,
+        "name": funnel_id.title(),
+        "fields": [{"name": "tax_id", "type": "text"}, {"name": "iban", "type": "text"}],
+        "stages": stages,
+        "initial_stage": "start",
+        "rules": rules,
+    }
 
 
 PING_PONG = funnel("ping_pong", [_move_rule("a_to_b", "a", "b"), _move_rule("b_to_a", "b", "a")])
-TRIANGLE = funnel("triangle", [_move_rule("a_to_b", "a", "b"), _move_rule("b_to_c", "b", "c"),
-                               _move_rule("c_to_a", "c", "a")])
+TRIANGLE = funnel(
+    "triangle",
+    [
+        _move_rule("a_to_b", "a", "b"),
+        _move_rule("b_to_c", "b", "c"),
+        _move_rule("c_to_a", "c", "a"),
+    ],
+)
 LOCKED = funnel("locked", [_move_rule("start_to_c", "start", "c")], guard=["tax_id", "iban"])
 
 
 def snapshot(url: str, deal_id: int) -> dict[str, Any]:
     """Everything a change could touch, read straight from the tables."""
-    tables = {"deal": "deals WHERE id", "events": "deal_events WHERE deal_id", "firings": "firings WHERE deal_id",
-              "outbox": "outbox WHERE deal_id", "tasks": "tasks WHERE deal_id", "messages": "messages WHERE deal_id",
-              "invoices": "invoices WHERE deal_id"}
-    return {what: rows(url, f"SELECT * FROM {where} = :deal_id", deal_id=deal_id) for what, where in tables.items()}
+    tables = {
+        "deal": "deals WHERE id",
+        "events": "deal_events WHERE deal_id",
+        "firings": "firings WHERE deal_id",
+        "outbox": "outbox WHERE deal_id",
+        "tasks": "tasks WHERE deal_id",
+        "messages": "messages WHERE deal_id",
+        "invoices": "invoices WHERE deal_id",
+    }
+    return {
+        what: rows(url, f"SELECT * FROM {where} = :deal_id", deal_id=deal_id)
+        for what, where in tables.items()
+    }
 
 
 def outbox_rows(c: Conveyor, deal_id: int) -> list[Any]:
     with db_session(c) as s:
-        rows = [(row.action, row.status, row.last_error, row.attempts, firing.rule_id)
-                for row, firing in repo.list_outbox(s, deal_id=deal_id)]
+        rows = [
+            (row.action, row.status, row.last_error, row.attempts, firing.rule_id)
+            for row, firing in repo.list_outbox(s, deal_id=deal_id)
+        ]
     return list(reversed(rows))  # oldest first
 
 
 # -- cascades ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("document,loop", [(PING_PONG, ["a_to_b", "b_to_a"]),
-                                           (TRIANGLE, ["a_to_b", "b_to_c", "c_to_a"])],
-                         ids=["two-stage loop", "three-stage loop"])
+@pytest.mark.parametrize(
+    "document,loop",
+    [(PING_PONG, ["a_to_b", "b_to_a"]), (TRIANGLE, ["a_to_b", "b_to_c", "c_to_a"])],
+    ids=["two-stage loop", "three-stage loop"],
+)
 def test_move_to_stage_loop_stops_with_a_dead_row_naming_the_rules(conveyor, document, loop):
     conveyor.save_ruleset(document)
     deal = conveyor.create_deal(document["funnel"], title="Loopy")
@@ -95,12 +123,15 @@ def test_move_to_stage_loop_stops_with_a_dead_row_naming_the_rules(conveyor, doc
 def test_a_loop_reports_its_error_line_in_the_simulator(tmp_path: Path, fresh_database):
     rules = tmp_path / "ping_pong.json"
     rules.write_text(json.dumps(PING_PONG), encoding="utf-8")
-    lines = [json.dumps(x) for x in (
-        {"at": "2026-03-02T09:00:00Z", "event": "manager", "name": "Olena"},
-        {"at": "2026-03-02T09:00:00Z", "event": "create", "deal": "L", "funnel": "ping_pong"},
-        {"at": "2026-03-02T09:01:00Z", "event": "move", "deal": "L", "stage": "a"},
-        {"at": "2026-03-02T10:00:00Z", "event": "end"},
-    )]
+    lines = [
+        json.dumps(x)
+        for x in (
+            {"at": "2026-03-02T09:00:00Z", "event": "manager", "name": "Olena"},
+            {"at": "2026-03-02T09:00:00Z", "event": "create", "deal": "L", "funnel": "ping_pong"},
+            {"at": "2026-03-02T09:01:00Z", "event": "move", "deal": "L", "stage": "a"},
+            {"at": "2026-03-02T10:00:00Z", "event": "end"},
+        )
+    ]
     out = run_scenario(lines, [rules], db=fresh_database())
     dead = [line for line in out if line.get("status") == "dead"]
     assert len(dead) == 1
@@ -110,8 +141,16 @@ def test_a_loop_reports_its_error_line_in_the_simulator(tmp_path: Path, fresh_da
 
 
 def test_a_long_but_finite_chain_of_moves_is_not_mistaken_for_a_loop(conveyor):
-    conveyor.save_ruleset(funnel("chain", [_move_rule("start_to_a", "start", "a"), _move_rule("a_to_b", "a", "b"),
-                                           _move_rule("b_to_c", "b", "c")]))
+    conveyor.save_ruleset(
+        funnel(
+            "chain",
+            [
+                _move_rule("start_to_a", "start", "a"),
+                _move_rule("a_to_b", "a", "b"),
+                _move_rule("b_to_c", "b", "c"),
+            ],
+        )
+    )
     deal = conveyor.create_deal("chain", title="Chain")
     run_until_idle(conveyor)
     assert conveyor.deal(deal).stage == "c"
@@ -119,10 +158,19 @@ def test_a_long_but_finite_chain_of_moves_is_not_mistaken_for_a_loop(conveyor):
 
 
 def test_a_process_that_starts_itself_stops_after_a_bounded_number_of_deals(conveyor):
-    spawn = {"format": "conveyor.ruleset/1", "funnel": "spawn", "name": "Spawn", "stages": [{"id": "s", "name": "S"}],
-             "rules": [{"id": "start_again", "conditions": {"all": [{"name": "stage", "operator": "equal_to",
-                                                                      "value": "s"}]},
-                        "actions": [{"name": "start_process", "params": {"funnel": "spawn"}}]}]}
+    spawn = {
+        "format": "conveyor.ruleset/1",
+        "funnel": "spawn",
+        "name": "Spawn",
+        "stages": [{"id": "s", "name": "S"}],
+        "rules": [
+            {
+                "id": "start_again",
+                "conditions": {"all": [{"name": "stage", "operator": "equal_to", "value": "s"}]},
+                "actions": [{"name": "start_process", "params": {"funnel": "spawn"}}],
+            }
+        ],
+    }
     conveyor.save_ruleset(spawn)
     conveyor.create_deal("spawn", title="Seed")
     executed = run_until_idle(conveyor, max_rounds=100)  # settles: no deal factory without end
@@ -137,22 +185,33 @@ def test_a_process_that_starts_itself_stops_after_a_bounded_number_of_deals(conv
 
 def test_a_second_process_of_the_same_funnel_gets_its_own_deal(conveyor):
     # Re-entering a stage whose rule starts a process (once per visit) starts a second project.
-    again = funnel("restarts", [{"id": "kick", "conditions": {"all": [{"name": "stage", "operator": "equal_to",
-                                                                         "value": "a"}]},
-                                 "actions": [{"name": "start_process", "params": {"funnel": "project_work"}}]}])
+    again = funnel(
+        "restarts",
+        [
+            {
+                "id": "kick",
+                "conditions": {"all": [{"name": "stage", "operator": "equal_to", "value": "a"}]},
+                "actions": [{"name": "start_process", "params": {"funnel": "project_work"}}],
+            }
+        ],
+    )
     conveyor.save_ruleset(again)
     deal = conveyor.create_deal("restarts", key="R-1", title="Twice", stage="a")
     conveyor.move_deal(deal, "b")
     conveyor.move_deal(deal, "a")
     executed = run_until_idle(conveyor)
     starts = [e for e in executed if e.action == "start_process"]
-    assert [(e.status, e.params.get("deal")) for e in starts] == [("done", "R-1/project_work"),
-                                                                   ("done", "R-1/project_work#2")]
+    assert [(e.status, e.params.get("deal")) for e in starts] == [
+        ("done", "R-1/project_work"),
+        ("done", "R-1/project_work#2"),
+    ]
 
 
 # -- manual moves into guarded stages -----------------------------------------------------------
 def _deal_in_proposal(conveyor: Conveyor, **fields: Any) -> int:
-    deal = conveyor.create_deal("techflow", title="Acme", fields={"phone": "+380501234567", "amount": 1000})
+    deal = conveyor.create_deal(
+        "techflow", title="Acme", fields={"phone": "+380501234567", "amount": 1000}
+    )
     conveyor.move_deal(deal, "qualification")
     conveyor.update_deal(deal, {"budget": "yes", "authority": "yes", "need": "yes", **fields})
     conveyor.move_deal(deal, "proposal")
@@ -160,45 +219,72 @@ def _deal_in_proposal(conveyor: Conveyor, **fields: Any) -> int:
     return deal
 
 
-def test_manual_move_into_guarded_stage_names_the_missing_fields_and_changes_nothing(conveyor, backend, clock):
+def test_manual_move_into_guarded_stage_names_the_missing_fields_and_changes_nothing(
+    conveyor, backend, clock
+):
     deal = _deal_in_proposal(conveyor, company_name="Acme LLC", billing_address="   ")
     before = snapshot(backend, deal)
     clock.advance(timedelta(minutes=5))
 
     with pytest.raises(GuardFailed) as info:
         conveyor.move_deal(deal, "contract")
-    assert str(info.value) == ("Cannot move into stage 'Contract': fill in Counterparty: tax id (ЄДРПОУ),"
-                               " Counterparty: billing address first.")
+    assert str(info.value) == (
+        "Cannot move into stage 'Contract': fill in Counterparty: tax id (ЄДРПОУ),"
+        " Counterparty: billing address first."
+    )
     assert info.value.missing == ["tax_id", "billing_address"]  # blank text is not filled
     assert "company name" not in str(info.value)
     assert "Traceback" not in str(info.value)
 
-    assert snapshot(backend, deal) == before  # stage, events, firings, outbox, activity: all as they were
+    assert (
+        snapshot(backend, deal) == before
+    )  # stage, events, firings, outbox, activity: all as they were
     assert run_until_idle(conveyor) == []
     assert conveyor.deal(deal).stage == "proposal"
 
 
 def test_guarded_move_succeeds_once_the_fields_are_filled(conveyor):
     deal = _deal_in_proposal(conveyor)
-    with pytest.raises(GuardFailed, match=r"fill in Counterparty: company name, Counterparty: tax id \(ЄДРПОУ\),"
-                                          r" Counterparty: billing address first"):
+    with pytest.raises(
+        GuardFailed,
+        match=r"fill in Counterparty: company name, Counterparty: tax id \(ЄДРПОУ\),"
+        r" Counterparty: billing address first",
+    ):
         conveyor.move_deal(deal, "contract")
-    conveyor.update_deal(deal, {"company_name": "Acme LLC", "tax_id": "12345678", "billing_address": "Kyiv"})
+    conveyor.update_deal(
+        deal, {"company_name": "Acme LLC", "tax_id": "12345678", "billing_address": "Kyiv"}
+    )
     conveyor.move_deal(deal, "contract")
     executed = run_until_idle(conveyor)
     assert conveyor.deal(deal).stage == "contract"
     assert [(e.rule_id, e.action, e.status) for e in executed] == [
-        ("contract_invoice_sms", "generate_invoice", "done"), ("contract_invoice_sms", "send_sms", "done")]
+        ("contract_invoice_sms", "generate_invoice", "done"),
+        ("contract_invoice_sms", "send_sms", "done"),
+    ]
 
 
 def test_creating_a_deal_straight_into_a_guarded_stage_is_held_to_the_guard(conveyor, backend):
-    with pytest.raises(GuardFailed, match=r"'Contract': fill in Counterparty: tax id \(ЄДРПОУ\), Counterparty: billing"):
-        conveyor.create_deal("techflow", key="C-1", stage="contract", fields={"company_name": "Acme LLC"})
+    with pytest.raises(
+        GuardFailed,
+        match=r"'Contract': fill in Counterparty: tax id \(ЄДРПОУ\), Counterparty: billing",
+    ):
+        conveyor.create_deal(
+            "techflow", key="C-1", stage="contract", fields={"company_name": "Acme LLC"}
+        )
     assert rows(backend, "SELECT count(*) FROM deals") == [(0,)]
     assert rows(backend, "SELECT count(*) FROM firings") == [(0,)]
-    deal = conveyor.create_deal("techflow", key="C-1", stage="contract",
-                                fields={"phone": "+380501234567", "amount": 10, "company_name": "Acme LLC",
-                                        "tax_id": "1", "billing_address": "Kyiv"})
+    deal = conveyor.create_deal(
+        "techflow",
+        key="C-1",
+        stage="contract",
+        fields={
+            "phone": "+380501234567",
+            "amount": 10,
+            "company_name": "Acme LLC",
+            "tax_id": "1",
+            "billing_address": "Kyiv",
+        },
+    )
     assert [e.action for e in run_until_idle(conveyor)] == ["generate_invoice", "send_sms"]
     assert conveyor.deal(deal).stage == "contract"
 
@@ -207,7 +293,9 @@ def test_a_move_the_transitions_do_not_allow_is_refused_and_changes_nothing(conv
     deal = conveyor.create_deal("techflow", title="Acme")
     run_until_idle(conveyor)
     before = snapshot(backend, deal)
-    with pytest.raises(TransitionNotAllowed, match="'incoming' to 'paid'.*qualification, cold_call"):
+    with pytest.raises(
+        TransitionNotAllowed, match="'incoming' to 'paid'.*qualification, cold_call"
+    ):
         conveyor.move_deal(deal, "paid")
     assert snapshot(backend, deal) == before
 
@@ -218,11 +306,15 @@ def test_engine_move_into_guarded_stage_fails_visibly_and_retries(conveyor, cloc
     deal = conveyor.create_deal("locked", title="Guarded", fields={"iban": "UA00"})
     first = run_until_idle(conveyor)
 
-    assert [(e.rule_id, e.action, e.status) for e in first] == [("start_to_c", "move_to_stage", "failed")]
+    assert [(e.rule_id, e.action, e.status) for e in first] == [
+        ("start_to_c", "move_to_stage", "failed")
+    ]
     assert "tax_id" in first[0].error and "iban" not in first[0].error
     [(action, status, error, attempts, rule_id)] = outbox_rows(conveyor, deal)
     assert (action, status, attempts, rule_id) == ("move_to_stage", "failed", 1, "start_to_c")
-    assert error == first[0].error and error.startswith("Cannot move into stage 'C': fill in tax_id")
+    assert error == first[0].error and error.startswith(
+        "Cannot move into stage 'C': fill in tax_id"
+    )
     assert conveyor.deal(deal).stage == "start"
 
     # Retried with backoff until it is dead, still naming the field; the deal never moves.
@@ -266,12 +358,16 @@ def test_a_dead_guarded_move_can_be_retried_by_hand(conveyor, clock):
 
 
 def test_guard_refusal_names_the_stage_and_the_field_labels_and_keeps_ids_for_programs(conveyor):
-    deal = conveyor.create_deal("techflow", title="Acme", fields={"phone": "+380501234567", "amount": 10})
+    deal = conveyor.create_deal(
+        "techflow", title="Acme", fields={"phone": "+380501234567", "amount": 10}
+    )
     for stage in ("qualification", "proposal"):
         conveyor.move_deal(deal, stage)
     with pytest.raises(GuardFailed) as info:
         conveyor.move_deal(deal, "contract")
-    assert str(info.value) == ("Cannot move into stage 'Contract': fill in Counterparty: company name,"
-                               " Counterparty: tax id (ЄДРПОУ), Counterparty: billing address first.")
+    assert str(info.value) == (
+        "Cannot move into stage 'Contract': fill in Counterparty: company name,"
+        " Counterparty: tax id (ЄДРПОУ), Counterparty: billing address first."
+    )
     assert info.value.missing == ["company_name", "tax_id", "billing_address"]
     assert info.value.stage == "contract"

@@ -34,11 +34,27 @@ def techflow():  # noqa: ANN201
 
 
 @pytest.mark.parametrize("op", OPS)
-@pytest.mark.parametrize("value,threshold", [
-    (24.0, 24), (24.0 - 1e-6, 24), (24.0 - 1e-6 - 1e-13, 24), (24.0 + 1e-6, 24), (24.0 + 1e-6 + 1e-12, 24),
-    (0.1 + 0.2, 0.3), (1e-6, 0), (-1e-6, 0), (2e-6, 1e-6), (1e6 + 1e-6, 1e6), (0.0, 2**60), (3.0, 2**60),
-], ids=lambda v: repr(v))
-def test_numeric_operators_decide_like_business_rules_decimal_epsilon(op: str, value: float, threshold: float) -> None:
+@pytest.mark.parametrize(
+    "value,threshold",
+    [
+        (24.0, 24),
+        (24.0 - 1e-6, 24),
+        (24.0 - 1e-6 - 1e-13, 24),
+        (24.0 + 1e-6, 24),
+        (24.0 + 1e-6 + 1e-12, 24),
+        (0.1 + 0.2, 0.3),
+        (1e-6, 0),
+        (-1e-6, 0),
+        (2e-6, 1e-6),
+        (1e6 + 1e-6, 1e6),
+        (0.0, 2**60),
+        (3.0, 2**60),
+    ],
+    ids=lambda v: repr(v),
+)
+def test_numeric_operators_decide_like_business_rules_decimal_epsilon(
+    op: str, value: float, threshold: float
+) -> None:
     expected = bool(getattr(NumericType(value), op)(threshold))
     assert numeric_test(op, threshold)(value) is expected
     assert exact_numeric(op, value, threshold) is expected
@@ -51,13 +67,25 @@ def test_values_within_epsilon_are_equal_and_not_greater() -> None:
     assert not numeric_test("less_than", 24)(24 - 9e-7)
 
 
-@pytest.mark.parametrize("op,value", [
-    ("equal_to", "Qual"), ("equal_to_case_insensitive", "QUAL"), ("starts_with", "Q"), ("ends_with", "al"),
-    ("contains", "ua"), ("matches_regex", "^q"), ("matches_regex", "(?i)^q"), ("non_empty", None),
-    ("equal_to", None), ("contains", ""),
-])
+@pytest.mark.parametrize(
+    "op,value",
+    [
+        ("equal_to", "Qual"),
+        ("equal_to_case_insensitive", "QUAL"),
+        ("starts_with", "Q"),
+        ("ends_with", "al"),
+        ("contains", "ua"),
+        ("matches_regex", "^q"),
+        ("matches_regex", "(?i)^q"),
+        ("non_empty", None),
+        ("equal_to", None),
+        ("contains", ""),
+    ],
+)
 @pytest.mark.parametrize("actual", ["Qual", "qual", "", "İstanbul"])
-def test_string_operators_match_conveyors_re2_string_type(op: str, value: str | None, actual: str) -> None:
+def test_string_operators_match_conveyors_re2_string_type(
+    op: str, value: str | None, actual: str
+) -> None:
     method = getattr(SafeStringType(actual), op)
     expected = bool(method() if op == "non_empty" else method(value))
     assert bool(string_test(op, value)(actual)) is expected
@@ -66,13 +94,23 @@ def test_string_operators_match_conveyors_re2_string_type(op: str, value: str | 
 @pytest.mark.parametrize("op", ["contains", "does_not_contain"])
 @pytest.mark.parametrize("actual", [[], ["Gold"], ["gold"], ["SILVER"], [1]])
 @pytest.mark.parametrize("value", ["gold", "Silver", 1])
-def test_select_operators_are_case_insensitive_like_business_rules(op: str, actual: list, value: object) -> None:
+def test_select_operators_are_case_insensitive_like_business_rules(
+    op: str, actual: list, value: object
+) -> None:
     assert select_test(op, value)(actual) is getattr(SelectType(actual), op)(value)
 
 
 def _deal(**kw: object) -> DealState:
-    base = dict(id=7, key="D-7", funnel="techflow", stage="qualification", created_at=NOW - timedelta(hours=50),
-                stage_entered_at=NOW - timedelta(hours=3), manager_id=1, fields={"budget": "yes"})
+    base = dict(
+        id=7,
+        key="D-7",
+        funnel="techflow",
+        stage="qualification",
+        created_at=NOW - timedelta(hours=50),
+        stage_entered_at=NOW - timedelta(hours=3),
+        manager_id=1,
+        fields={"budget": "yes"},
+    )
     base.update(kw)
     return DealState(**base)  # type: ignore[arg-type]
 
@@ -84,16 +122,20 @@ def test_compiled_decisions_equal_the_reference_decisions_for_the_sample_funnel(
         _deal(),
         _deal(stage_entered_at=NOW - timedelta(hours=25)),
         _deal(stage="incoming", last_activity_at=NOW - timedelta(hours=30)),
-        _deal(stage="proposal", signals=signals(proposal_attached=NOW - timedelta(hours=49)),
-              stage_entered_at=NOW - timedelta(hours=49)),
+        _deal(
+            stage="proposal",
+            signals=signals(proposal_attached=NOW - timedelta(hours=49)),
+            stage_entered_at=NOW - timedelta(hours=49),
+        ),
         _deal(stage="qualification", fields={"need": "NO"}),
         _deal(stage="contract", signals=signals(payment_received=NOW)),
     ]
     for deal in deals:
         ref = evaluate(rs, deal, NOW, skip={("assign_new_lead", "visit:1")})
         got = compiled.evaluate(deal, NOW, skip={("assign_new_lead", "visit:1")})
-        assert [(d.rule.id, d.occurrence, d.values, d.actions, d.due_at) for d in got] == \
-               [(d.rule.id, d.occurrence, d.values, d.actions, d.due_at) for d in ref]
+        assert [(d.rule.id, d.occurrence, d.values, d.actions, d.due_at) for d in got] == [
+            (d.rule.id, d.occurrence, d.values, d.actions, d.due_at) for d in ref
+        ]
     assert [d.rule.id for d in compiled.evaluate(deals[1], NOW)] == ["qualification_timeout"]
 
 
@@ -118,7 +160,9 @@ def test_next_due_skips_fired_rules_and_rules_that_time_alone_cannot_satisfy() -
     deal = _deal()
     assert compiled.next_due(deal, NOW, fired={("qualification_timeout", "visit:1")}) is None
     decided = _deal(fields={"budget": "yes", "authority": "yes", "need": "yes"})
-    assert compiled.next_due(decided, NOW, fired=set()) is None  # nothing undecided: timeout cannot fire
+    assert (
+        compiled.next_due(decided, NOW, fired=set()) is None
+    )  # nothing undecided: timeout cannot fire
     assert compiled.next_due(_deal(stage="paid"), NOW, fired=set()) is None
 
 

@@ -24,27 +24,38 @@ def test_an_explicit_key_shaped_like_a_generated_one_is_refused(conveyor):
 
 
 def test_keys_that_only_resemble_generated_ones_are_accepted(conveyor):
-    ids = [conveyor.create_deal("techflow", key=k) for k in ("D-2a", "d-3", "ACME-D-4", "  crm-77  ")]
+    ids = [
+        conveyor.create_deal("techflow", key=k) for k in ("D-2a", "d-3", "ACME-D-4", "  crm-77  ")
+    ]
     assert [conveyor.deal(i).key for i in ids] == ["D-2a", "d-3", "ACME-D-4", "crm-77"]
     with pytest.raises(InvalidChange, match="a deal with key 'crm-77' already exists"):
         conveyor.create_deal("techflow", key="crm-77")
 
 
-def test_a_generated_key_colliding_with_old_data_is_a_clear_error_not_an_integrity_error(conveyor, backend):
+def test_a_generated_key_colliding_with_old_data_is_a_clear_error_not_an_integrity_error(
+    conveyor, backend
+):
     # A row written before explicit D-<n> keys were refused holds the key the next deal would get.
     first = conveyor.create_deal("techflow", title="first")
     execute(backend, f"UPDATE deals SET key = 'D-{first + 1}' WHERE id = {first}")
-    with pytest.raises(InvalidChange, match=r"was created by someone else at the same time; nothing was saved; try again"):
+    with pytest.raises(
+        InvalidChange,
+        match=r"was created by someone else at the same time; nothing was saved; try again",
+    ):
         conveyor.create_deal("techflow", title="second")
     with db_session(conveyor) as s:
         assert [d.title for d in repo.list_deals(s)] == ["first"]
 
 
-@pytest.mark.parametrize(("fields", "message"), [
-    ({"title": "x" * 400}, "field 'title' is 400 characters long; the limit is 300"),
-    ({"phone": "1" * 51}, "field 'phone' is 51 characters long; the limit is 50"),
-    ({"email": "a" * 195 + "@x.com"}, "field 'email' is 201 characters long; the limit is 200"),
-], ids=["title", "phone", "email"])
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"title": "x" * 400}, "field 'title' is 400 characters long; the limit is 300"),
+        ({"phone": "1" * 51}, "field 'phone' is 51 characters long; the limit is 50"),
+        ({"email": "a" * 195 + "@x.com"}, "field 'email' is 201 characters long; the limit is 200"),
+    ],
+    ids=["title", "phone", "email"],
+)
 def test_deal_text_longer_than_its_column_is_refused(conveyor, fields, message):
     with pytest.raises(InvalidChange, match=message):
         conveyor.create_deal("techflow", fields=fields)
@@ -57,12 +68,17 @@ def test_deal_text_longer_than_its_column_is_refused(conveyor, fields, message):
 def test_a_long_key_and_a_long_manager_name_are_refused(conveyor):
     with pytest.raises(InvalidChange, match="deal key is 101 characters long; the limit is 100"):
         conveyor.create_deal("techflow", key="k" * 101)
-    with pytest.raises(InvalidChange, match="manager name is 201 characters long; the limit is 200"):
+    with pytest.raises(
+        InvalidChange, match="manager name is 201 characters long; the limit is 200"
+    ):
         conveyor.add_manager("m" * 201)
 
 
-@pytest.mark.parametrize("value", [float("inf"), float("-inf"), float("nan"), 10**400, 2e15],
-                         ids=["inf", "-inf", "nan", "10**400", "2e15"])
+@pytest.mark.parametrize(
+    "value",
+    [float("inf"), float("-inf"), float("nan"), 10**400, 2e15],
+    ids=["inf", "-inf", "nan", "10**400", "2e15"],
+)
 def test_non_finite_and_huge_numbers_are_refused_everywhere(conveyor, value):
     with pytest.raises(InvalidChange, match="must be a finite number between -1e\\+15 and 1e\\+15"):
         conveyor.create_deal("techflow", fields={"amount": value})
@@ -96,5 +112,7 @@ def test_negative_amounts_are_refused_and_event_data_is_checked_by_its_field(con
     state = conveyor.deal(deal)
     assert "payment_received" in state.signals and state.fields["paid_amount"] == 1e15
     conveyor.save_ruleset(funnel("scored", []))
-    scored = conveyor.create_deal("scored", fields={"score": -3})  # a custom number may be below zero
+    scored = conveyor.create_deal(
+        "scored", fields={"score": -3}
+    )  # a custom number may be below zero
     assert conveyor.deal(scored).fields["score"] == -3

@@ -33,7 +33,9 @@ def world(backend: str) -> Iterator[tuple[Conveyor, VirtualClock]]:
 
 def _firings(c: Conveyor, deal_id: int, rule: str) -> list[Firing]:
     with db_session(c) as s:
-        rows = list(s.scalars(select(Firing).where(Firing.deal_id == deal_id, Firing.rule_id == rule)))
+        rows = list(
+            s.scalars(select(Firing).where(Firing.deal_id == deal_id, Firing.rule_id == rule))
+        )
         s.expunge_all()
         return rows
 
@@ -87,15 +89,24 @@ def test_simulated_hourly_ticks_do_not_skip_the_reminder_due_between_them(tmp_pa
     scenario = tmp_path / "lead.jsonl"
     lines = [
         {"at": "2026-03-02T09:00:00Z", "event": "manager", "name": "Olena"},
-        {"at": "2026-03-02T09:05:00Z", "deal": "L1", "event": "create",
-         "fields": {"title": "Acme", "phone": "+380501112233"}},
+        {
+            "at": "2026-03-02T09:05:00Z",
+            "deal": "L1",
+            "event": "create",
+            "fields": {"title": "Acme", "phone": "+380501112233"},
+        },
         {"at": "2026-03-02T09:40:00Z", "deal": "L1", "event": "activity", "kind": "call"},
         {"at": "2026-03-03T09:50:00Z", "deal": "L1", "event": "activity", "kind": "call"},
         {"at": "2026-03-03T12:00:00Z", "event": "end"},
     ]
     scenario.write_text("".join(json.dumps(x) + "\n" for x in lines))
-    out = subprocess.run([sys.executable, "-m", "engine.cli", "simulate", str(scenario), "--tick-minutes", "60"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "simulate", str(scenario), "--tick-minutes", "60"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     actions = [json.loads(line) for line in out.stdout.splitlines()]
     reminders = [a for a in actions if a["rule"] == "incoming_idle_24h"]

@@ -31,19 +31,77 @@ FIELDS = [
     {"name": "vip", "type": "boolean"},
     {"name": "tier", "type": "select", "options": TIER_OPTIONS},
 ]
-EVENTS = [{"name": "proposal_attached", "by": "manager"}, {"name": "proposal_opened"}, {"name": "client_replied"},
-          {"name": "payment_received", "fields": {"amount": "score"}}]
-TIME_VARS = ["hours_in_stage", "hours_since_last_activity", "hours_since_created",
-             "hours_since_proposal_attached", "hours_since_proposal_opened", "hours_since_payment_received"]
+EVENTS = [
+    {"name": "proposal_attached", "by": "manager"},
+    {"name": "proposal_opened"},
+    {"name": "client_replied"},
+    {"name": "payment_received", "fields": {"amount": "score"}},
+]
+TIME_VARS = [
+    "hours_in_stage",
+    "hours_since_last_activity",
+    "hours_since_created",
+    "hours_since_proposal_attached",
+    "hours_since_proposal_opened",
+    "hours_since_payment_received",
+]
 NUMERIC_VARS = [*TIME_VARS, "amount", "score"]
-BOOLEAN_VARS = ["has_manager", "proposal_attached", "proposal_opened", "client_replied", "payment_received", "vip"]
-NUMERIC_OPS = ["equal_to", "greater_than", "greater_than_or_equal_to", "less_than", "less_than_or_equal_to"]
-STRING_OPS = ["equal_to", "equal_to_case_insensitive", "starts_with", "ends_with", "contains",
-              "matches_regex", "non_empty"]
-TEXTS = ["", "a", "A", "ab", "Ab", "qual", "Qualification", "proposal", "ß", "İstanbul", "x y",
-         "Олена", "олена", "Ґанок їжак", "Петро 42"]
-REGEXES = ["^a", "b$", "a|B", "[0-9]+", ".*", "(?i)qual", "^$", "al", "^pro.*al$",
-           "(?i)^олена$", r"^[\p{L}\p{Nd}_]+$", r"\p{Lu}", "[а-яіїєґ]+"]
+BOOLEAN_VARS = [
+    "has_manager",
+    "proposal_attached",
+    "proposal_opened",
+    "client_replied",
+    "payment_received",
+    "vip",
+]
+NUMERIC_OPS = [
+    "equal_to",
+    "greater_than",
+    "greater_than_or_equal_to",
+    "less_than",
+    "less_than_or_equal_to",
+]
+STRING_OPS = [
+    "equal_to",
+    "equal_to_case_insensitive",
+    "starts_with",
+    "ends_with",
+    "contains",
+    "matches_regex",
+    "non_empty",
+]
+TEXTS = [
+    "",
+    "a",
+    "A",
+    "ab",
+    "Ab",
+    "qual",
+    "Qualification",
+    "proposal",
+    "ß",
+    "İstanbul",
+    "x y",
+    "Олена",
+    "олена",
+    "Ґанок їжак",
+    "Петро 42",
+]
+REGEXES = [
+    "^a",
+    "b$",
+    "a|B",
+    "[0-9]+",
+    ".*",
+    "(?i)qual",
+    "^$",
+    "al",
+    "^pro.*al$",
+    "(?i)^олена$",
+    r"^[\p{L}\p{Nd}_]+$",
+    r"\p{Lu}",
+    "[а-яіїєґ]+",
+]
 
 # Thresholds and values meet on the edges business-rules draws with EPSILON = 1e-6.
 BASES = [0, 1, 24, 48, 1.5, 100.25, -3, 1e6]
@@ -66,11 +124,17 @@ def _leaf(draw: Any) -> dict[str, Any]:
         ops = [o for o in NUMERIC_OPS if o != "equal_to"] if name in TIME_VARS else NUMERIC_OPS
         return {"name": name, "operator": draw(st.sampled_from(ops)), "value": draw(thresholds)}
     if kind == "boolean":
-        return {"name": draw(st.sampled_from(BOOLEAN_VARS)), "operator": draw(st.sampled_from(["is_true", "is_false"])),
-                "value": None}
+        return {
+            "name": draw(st.sampled_from(BOOLEAN_VARS)),
+            "operator": draw(st.sampled_from(["is_true", "is_false"])),
+            "value": None,
+        }
     if kind == "select":
-        return {"name": "tier", "operator": draw(st.sampled_from(["contains", "does_not_contain"])),
-                "value": draw(st.sampled_from(["gold", "Gold", "SILVER", "bronze"]))}
+        return {
+            "name": "tier",
+            "operator": draw(st.sampled_from(["contains", "does_not_contain"])),
+            "value": draw(st.sampled_from(["gold", "Gold", "SILVER", "bronze"])),
+        }
     name = draw(st.sampled_from(["stage", "note"]))
     op = draw(st.sampled_from(STRING_OPS))
     if op == "matches_regex":
@@ -94,13 +158,28 @@ def trees(draw: Any, depth: int = 0) -> dict[str, Any]:
 
 @st.composite
 def rulesets(draw: Any) -> Any:
-    rules = [{"id": f"r{i}", "conditions": draw(trees()), "actions": [{"name": "assign_manager", "params": {}}],
-              "repeat": draw(st.sampled_from(["once_per_stage_visit", "once_per_deal", "after_each_activity"]))}
-             for i in range(draw(st.integers(1, 6)))]
-    doc = {"format": "conveyor.ruleset/1", "funnel": "prop", "name": "Property funnel", "fields": FIELDS,
-           "events": EVENTS,
-           "stages": [{"id": s, "name": s.title(), "kind": "won" if s == "won" else "open"} for s in STAGES],
-           "rules": rules}
+    rules = [
+        {
+            "id": f"r{i}",
+            "conditions": draw(trees()),
+            "actions": [{"name": "assign_manager", "params": {}}],
+            "repeat": draw(
+                st.sampled_from(["once_per_stage_visit", "once_per_deal", "after_each_activity"])
+            ),
+        }
+        for i in range(draw(st.integers(1, 6)))
+    ]
+    doc = {
+        "format": "conveyor.ruleset/1",
+        "funnel": "prop",
+        "name": "Property funnel",
+        "fields": FIELDS,
+        "events": EVENTS,
+        "stages": [
+            {"id": s, "name": s.title(), "kind": "won" if s == "won" else "open"} for s in STAGES
+        ],
+        "rules": rules,
+    }
     return validate_document(doc)
 
 
@@ -120,33 +199,53 @@ def deals() -> st.SearchStrategy[DealState]:
 def _plain_deals(draw: Any) -> DealState:
     created = draw(st.builds(_ago, numbers))
     return DealState(
-        id=1, key="D-1", funnel="prop", stage=draw(st.sampled_from(STAGES)), created_at=created,
-        stage_entered_at=draw(st.builds(_ago, numbers)), stage_visit=draw(st.integers(1, 3)),
+        id=1,
+        key="D-1",
+        funnel="prop",
+        stage=draw(st.sampled_from(STAGES)),
+        created_at=created,
+        stage_entered_at=draw(st.builds(_ago, numbers)),
+        stage_visit=draw(st.integers(1, 3)),
         activity_seq=draw(st.integers(0, 3)),
-        amount=draw(st.one_of(st.none(), numbers)), manager_id=draw(st.sampled_from([None, 1])),
+        amount=draw(st.one_of(st.none(), numbers)),
+        manager_id=draw(st.sampled_from([None, 1])),
         last_activity_at=draw(maybe_instant),
-        fields={"note": draw(st.sampled_from([None, *TEXTS])), "score": draw(st.one_of(st.none(), numbers)),
-                "vip": draw(st.sampled_from([None, True, False])),
-                "tier": draw(st.sampled_from([None, "", "Gold", "gold", "SILVER", "BRONZE"]))},
+        fields={
+            "note": draw(st.sampled_from([None, *TEXTS])),
+            "score": draw(st.one_of(st.none(), numbers)),
+            "vip": draw(st.sampled_from([None, True, False])),
+            "tier": draw(st.sampled_from([None, "", "Gold", "gold", "SILVER", "BRONZE"])),
+        },
     )
 
 
-@settings(max_examples=500, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=500,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(rs=rulesets(), sample=st.lists(deals(), min_size=1, max_size=8))
-def test_compiled_vectorised_and_business_rules_agree_on_every_rule_and_deal(rs: Any, sample: list[DealState]) -> None:
+def test_compiled_vectorised_and_business_rules_agree_on_every_rule_and_deal(
+    rs: Any, sample: list[DealState]
+) -> None:
     compiled = compile_ruleset(rs)
     variables = variables_class(rs)
     masks = rule_masks(rs, deals_frame(sample, rs), NOW)
     for i, deal in enumerate(sample):
         values = compiled.values(deal, NOW)
         for rule in compiled.rules:
-            expected = bool(check_conditions_recursively(rule.rule.business_rule()["conditions"], variables(deal, NOW)))
+            expected = bool(
+                check_conditions_recursively(
+                    rule.rule.business_rule()["conditions"], variables(deal, NOW)
+                )
+            )
             assert bool(rule.test(values)) == expected, (rule.rule.id, i, "compiled")
             assert bool(masks[rule.rule.id][i]) == expected, (rule.rule.id, i, "vectorised")
     # The full decisions (occurrence, values read, planned actions, due time) match the reference too.
     for deal in sample[:2]:
         ref = evaluate(rs, deal, NOW)
         got = compiled.evaluate(deal, NOW)
-        assert [(d.rule.id, d.occurrence, d.values, d.actions, d.due_at) for d in got] == \
-               [(d.rule.id, d.occurrence, d.values, d.actions, d.due_at) for d in ref]
+        assert [(d.rule.id, d.occurrence, d.values, d.actions, d.due_at) for d in got] == [
+            (d.rule.id, d.occurrence, d.values, d.actions, d.due_at) for d in ref
+        ]

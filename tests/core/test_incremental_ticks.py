@@ -52,7 +52,8 @@ def any_conveyor(backend: str, clock: VirtualClock):  # noqa: ANN201
 
 
 def test_a_time_rule_fires_at_the_first_tick_after_it_is_due_and_ticks_read_only_due_deals(
-        any_conveyor: Conveyor, clock: VirtualClock) -> None:
+    any_conveyor: Conveyor, clock: VirtualClock
+) -> None:
     c = any_conveyor
     ids = [c.create_deal("techflow", title=f"Lead {i}") for i in range(5)]
     assert _next_due(c, ids[1]) == START + timedelta(hours=24) - EPSILON_US
@@ -72,8 +73,9 @@ def test_a_time_rule_fires_at_the_first_tick_after_it_is_due_and_ticks_read_only
     assert sorted(f.deal_id for f in _firings(c, "incoming_idle_24h")) == sorted(ids)
 
 
-def test_after_downtime_one_tick_catches_up_and_a_rule_never_fires_twice(conveyor: Conveyor,
-                                                                           clock: VirtualClock) -> None:
+def test_after_downtime_one_tick_catches_up_and_a_rule_never_fires_twice(
+    conveyor: Conveyor, clock: VirtualClock
+) -> None:
     deal = conveyor.create_deal("techflow", title="Forgotten lead")
     clock.advance(timedelta(days=10))
     assert conveyor.tick().rules_fired == 1
@@ -84,7 +86,9 @@ def test_after_downtime_one_tick_catches_up_and_a_rule_never_fires_twice(conveyo
     assert firing.fired_at == START + timedelta(days=10)
 
 
-def test_activating_a_new_version_rearms_the_timers_of_open_deals(conveyor: Conveyor, clock: VirtualClock) -> None:
+def test_activating_a_new_version_rearms_the_timers_of_open_deals(
+    conveyor: Conveyor, clock: VirtualClock
+) -> None:
     deal = conveyor.create_deal("techflow", title="Lead")
     clock.advance(timedelta(hours=13))
     assert conveyor.tick().deals_examined == 0  # due at 24 h under version 1
@@ -101,7 +105,9 @@ def test_activating_a_new_version_rearms_the_timers_of_open_deals(conveyor: Conv
     assert _next_due(conveyor, deal) is None
 
 
-def test_a_deal_changed_outside_an_evaluation_is_looked_at_by_the_next_tick(conveyor: Conveyor) -> None:
+def test_a_deal_changed_outside_an_evaluation_is_looked_at_by_the_next_tick(
+    conveyor: Conveyor,
+) -> None:
     deal = conveyor.create_deal("techflow", title="Lead")
     dispatch_internal(conveyor)  # assign_manager sets the manager without evaluating the deal
     assert conveyor.deal(deal).manager_id is not None
@@ -118,7 +124,9 @@ def test_closed_deals_are_never_due(conveyor: Conveyor, clock: VirtualClock) -> 
     assert conveyor.tick().deals_examined == 0
 
 
-def test_upgrading_a_database_from_revision_0001_evaluates_every_open_deal_once(tmp_path: Path) -> None:
+def test_upgrading_a_database_from_revision_0001_evaluates_every_open_deal_once(
+    tmp_path: Path,
+) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = make_engine(url)
     cfg = alembic_config()
@@ -128,17 +136,29 @@ def test_upgrading_a_database_from_revision_0001_evaluates_every_open_deal_once(
     doc = (ROOT / "sample_rules" / "techflow.json").read_text(encoding="utf-8")
     created = "2026-03-01 09:00:00.000000"
     with engine.begin() as conn:
-        conn.execute(sa.text("INSERT INTO funnels (id, name, active_version_id, created_at) "
-                             "VALUES ('techflow', 'TechFlow', 1, :t)"), {"t": created})
-        conn.execute(sa.text("INSERT INTO ruleset_versions (id, funnel_id, version, document, fingerprint, comment,"
-                             " author, created_at) VALUES (1, 'techflow', 1, :d, 'x', '', '', :t)"),
-                     {"d": doc, "t": created})
+        conn.execute(
+            sa.text(
+                "INSERT INTO funnels (id, name, active_version_id, created_at) "
+                "VALUES ('techflow', 'TechFlow', 1, :t)"
+            ),
+            {"t": created},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO ruleset_versions (id, funnel_id, version, document, fingerprint, comment,"
+                " author, created_at) VALUES (1, 'techflow', 1, :d, 'x', '', '', :t)"
+            ),
+            {"d": doc, "t": created},
+        )
         for i, (stage, closed) in enumerate([("incoming", 0), ("cold_call", 1)], 1):
-            conn.execute(sa.text(
-                "INSERT INTO deals (id, key, funnel_id, title, phone, email, stage, closed, stage_visit,"
-                " stage_entered_at, activity_seq, fields, created_at, updated_at) VALUES"
-                " (:i, :k, 'techflow', '', '', '', :s, :c, 1, :t, 0, '{}', :t, :t)"),
-                {"i": i, "k": f"OLD-{i}", "s": stage, "c": closed, "t": created})
+            conn.execute(
+                sa.text(
+                    "INSERT INTO deals (id, key, funnel_id, title, phone, email, stage, closed, stage_visit,"
+                    " stage_entered_at, activity_seq, fields, created_at, updated_at) VALUES"
+                    " (:i, :k, 'techflow', '', '', '', :s, :c, 1, :t, 0, '{}', :t, :t)"
+                ),
+                {"i": i, "k": f"OLD-{i}", "s": stage, "c": closed, "t": created},
+            )
     engine.dispose()
     c = Conveyor(url, clock=VirtualClock(START))
     try:
@@ -146,7 +166,9 @@ def test_upgrading_a_database_from_revision_0001_evaluates_every_open_deal_once(
         assert _next_due(c, 2) is None
         report = c.tick()
         assert report.deals_examined == 1
-        assert report.rules_fired == 2  # the old lead: assign_new_lead, and idle since yesterday 09:00
+        assert (
+            report.rules_fired == 2
+        )  # the old lead: assign_new_lead, and idle since yesterday 09:00
         assert c.tick().deals_examined == 0
     finally:
         c.close()
@@ -154,9 +176,25 @@ def test_upgrading_a_database_from_revision_0001_evaluates_every_open_deal_once(
 
 def test_bench_command_prints_every_figure_as_json() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "engine.cli", "bench", "--deals", "2000", "--changes", "40", "--load-seconds", "0",
-         "--json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+        [
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "bench",
+            "--deals",
+            "2000",
+            "--changes",
+            "40",
+            "--load-seconds",
+            "0",
+            "--json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout)
     assert set(bench.KEYS) <= set(figures)

@@ -19,7 +19,10 @@ from tests.support.funnels import funnel, rule
 
 pytestmark = pytest.mark.postgres
 
-CHAIN_C = funnel("chain_c", [rule("note", "start", [{"name": "notify_manager", "params": {"text": "{title} started"}}])])
+CHAIN_C = funnel(
+    "chain_c",
+    [rule("note", "start", [{"name": "notify_manager", "params": {"text": "{title} started"}}])],
+)
 
 
 def _race(pg_url: str, competing_sql: str, call: Callable[[], Any]) -> BaseException | None:
@@ -53,9 +56,11 @@ def _race(pg_url: str, competing_sql: str, call: Callable[[], Any]) -> BaseExcep
 
 def _waiting_on_lock(eng: sa.Engine) -> bool:
     with eng.connect() as conn:
-        return bool(conn.exec_driver_sql(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
-        ).scalar())
+        return bool(
+            conn.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            ).scalar()
+        )
 
 
 @pytest.fixture
@@ -68,25 +73,43 @@ def pg_conveyor(pg_url: str, clock: Any) -> Iterator[Conveyor]:
 
 def test_concurrent_saves_of_one_funnel_end_in_try_again(pg_conveyor, pg_url):
     doc = pg_conveyor.export("techflow")
-    exc = _race(pg_url, "INSERT INTO ruleset_versions (funnel_id, version, document, fingerprint, comment, author,"
-                        " created_at) SELECT funnel_id, 2, document, fingerprint, 'other', 'other', created_at"
-                        " FROM ruleset_versions WHERE funnel_id = 'techflow'",
-                lambda: pg_conveyor.save_ruleset(doc, comment="mine"))
+    exc = _race(
+        pg_url,
+        "INSERT INTO ruleset_versions (funnel_id, version, document, fingerprint, comment, author,"
+        " created_at) SELECT funnel_id, 2, document, fingerprint, 'other', 'other', created_at"
+        " FROM ruleset_versions WHERE funnel_id = 'techflow'",
+        lambda: pg_conveyor.save_ruleset(doc, comment="mine"),
+    )
     assert isinstance(exc, ConveyorError) and not isinstance(exc, sa.exc.DBAPIError)
-    assert "someone saved a version of funnel 'techflow' at the same time" in str(exc) and "try again" in str(exc)
+    assert "someone saved a version of funnel 'techflow' at the same time" in str(
+        exc
+    ) and "try again" in str(exc)
     assert [v.comment for v in pg_conveyor.versions("techflow")][0] == "other"
 
 
 def test_concurrent_first_saves_of_a_new_funnel_end_in_try_again(pg_conveyor, pg_url):
-    exc = _race(pg_url, "INSERT INTO funnels (id, name, created_at) VALUES ('chain_c', 'Other', now())",
-                lambda: pg_conveyor.save_ruleset(CHAIN_C))
-    assert isinstance(exc, ConveyorError) and "at the same time" in str(exc) and "try again" in str(exc)
+    exc = _race(
+        pg_url,
+        "INSERT INTO funnels (id, name, created_at) VALUES ('chain_c', 'Other', now())",
+        lambda: pg_conveyor.save_ruleset(CHAIN_C),
+    )
+    assert (
+        isinstance(exc, ConveyorError)
+        and "at the same time" in str(exc)
+        and "try again" in str(exc)
+    )
 
 
 def test_concurrent_managers_of_one_name_end_in_try_again(pg_conveyor, pg_url):
-    exc = _race(pg_url, "INSERT INTO managers (name, phone, active, assign_seq) VALUES ('Ivan', '', true, 0)",
-                lambda: pg_conveyor.add_manager("Ivan"))
+    exc = _race(
+        pg_url,
+        "INSERT INTO managers (name, phone, active, assign_seq) VALUES ('Ivan', '', true, 0)",
+        lambda: pg_conveyor.add_manager("Ivan"),
+    )
     assert isinstance(exc, InvalidChange)
-    assert "a manager named 'Ivan' was added by someone else at the same time; refresh and try again" in str(exc)
+    assert (
+        "a manager named 'Ivan' was added by someone else at the same time; refresh and try again"
+        in str(exc)
+    )
     assert [m for m in pg_conveyor.funnels()]  # the conveyor still works after the collision
     assert pg_conveyor.add_manager("Ivanna") > 0

@@ -35,21 +35,55 @@ POLICY_FUNNEL = {
     "name": "Repeat policies",
     "stages": [{"id": "a", "name": "A"}, {"id": "b", "name": "B"}, {"id": "c", "name": "C"}],
     "initial_stage": "a",
-    "transitions": [{"from": "a", "to": "b"}, {"from": "b", "to": "a"}, {"from": "b", "to": "c"},
-                    {"from": "c", "to": "b"}],
+    "transitions": [
+        {"from": "a", "to": "b"},
+        {"from": "b", "to": "a"},
+        {"from": "b", "to": "c"},
+        {"from": "c", "to": "b"},
+    ],
     "rules": [
-        {"id": "welcome_once", "repeat": "once_per_deal",
-         "conditions": {"all": [{"name": "stage", "operator": "equal_to", "value": "b"}]},
-         "actions": [{"name": "notify_manager", "params": {"text": "{title} reached B for the first time"}}]},
-        {"id": "each_visit", "repeat": "once_per_stage_visit",
-         "conditions": {"all": [{"name": "stage", "operator": "equal_to", "value": "b"}]},
-         "actions": [{"name": "create_task", "params": {"title": "Work on {title} in B", "due_in_hours": 4}}]},
-        {"id": "nag", "repeat": "after_each_activity",
-         "conditions": {"all": [{"name": "stage", "operator": "equal_to", "value": "b"},
-                                {"name": "hours_since_last_activity", "operator": "greater_than_or_equal_to",
-                                 "value": 2}]},
-         "actions": [{"name": "notify_manager", "params": {"text": "{title}: 2 h without activity",
-                                                           "priority": "high"}}]},
+        {
+            "id": "welcome_once",
+            "repeat": "once_per_deal",
+            "conditions": {"all": [{"name": "stage", "operator": "equal_to", "value": "b"}]},
+            "actions": [
+                {
+                    "name": "notify_manager",
+                    "params": {"text": "{title} reached B for the first time"},
+                }
+            ],
+        },
+        {
+            "id": "each_visit",
+            "repeat": "once_per_stage_visit",
+            "conditions": {"all": [{"name": "stage", "operator": "equal_to", "value": "b"}]},
+            "actions": [
+                {
+                    "name": "create_task",
+                    "params": {"title": "Work on {title} in B", "due_in_hours": 4},
+                }
+            ],
+        },
+        {
+            "id": "nag",
+            "repeat": "after_each_activity",
+            "conditions": {
+                "all": [
+                    {"name": "stage", "operator": "equal_to", "value": "b"},
+                    {
+                        "name": "hours_since_last_activity",
+                        "operator": "greater_than_or_equal_to",
+                        "value": 2,
+                    },
+                ]
+            },
+            "actions": [
+                {
+                    "name": "notify_manager",
+                    "params": {"text": "{title}: 2 h without activity", "priority": "high"},
+                }
+            ],
+        },
     ],
 }
 
@@ -73,14 +107,22 @@ def restart(backend: str, clock: VirtualClock) -> Conveyor:
 
 def firings(backend: str, deal_id: int, rule: str | None = None) -> list[tuple[str, str]]:
     """(rule id, occurrence) of every firing of a deal, read from the table itself."""
-    found = rows(backend, "SELECT rule_id, occurrence FROM firings WHERE deal_id = :deal ORDER BY id", deal=deal_id)
+    found = rows(
+        backend,
+        "SELECT rule_id, occurrence FROM firings WHERE deal_id = :deal ORDER BY id",
+        deal=deal_id,
+    )
     return [(r, o) for r, o in found if rule is None or r == rule]
 
 
 def outbox(backend: str, deal_id: int) -> list[tuple[str, str, str]]:
     """(rule id, action, status) of every outbox row of a deal."""
-    return rows(backend, "SELECT f.rule_id, o.action, o.status FROM outbox o JOIN firings f ON f.id = o.firing_id "
-                        "WHERE o.deal_id = :deal ORDER BY o.id", deal=deal_id)
+    return rows(
+        backend,
+        "SELECT f.rule_id, o.action, o.status FROM outbox o JOIN firings f ON f.id = o.firing_id "
+        "WHERE o.deal_id = :deal ORDER BY o.id",
+        deal=deal_id,
+    )
 
 
 def count(backend: str, table: str, deal_id: int) -> int:
@@ -101,7 +143,9 @@ def test_rerunning_a_tick_after_a_restart_fires_nothing_new(backend, start):
     run_until_idle(c)
     clock.advance(25 * H)
     tick_and_dispatch(c)
-    assert firings(backend, deal, "incoming_idle_24h") == [("incoming_idle_24h", "visit:1/activity:0")]
+    assert firings(backend, deal, "incoming_idle_24h") == [
+        ("incoming_idle_24h", "visit:1/activity:0")
+    ]
     with db_session(c) as s:  # the firing records why: rule, rule-set version, the values it read
         [why] = [f for f in repo.list_firings(s, deal) if f.rule_id == "incoming_idle_24h"]
         assert why.ruleset_version_id == repo.get_funnel(s, "techflow").active_version_id
@@ -146,15 +190,30 @@ def test_the_database_refuses_a_second_firing_of_one_occurrence(backend, start):
     deal = c.create_deal("policies", title="Acme")
     c.move_deal(deal, "b")
     state = c.deal(deal)
-    decisions = evaluate(c.ruleset("policies"), state, clock.now())  # no skip: both rules "fire" again
+    decisions = evaluate(
+        c.ruleset("policies"), state, clock.now()
+    )  # no skip: both rules "fire" again
     assert {d.rule.id for d in decisions} == {"welcome_once", "each_visit"}
     with db_session(c) as s:
         version = repo.get_funnel(s, "policies").active_version_id
         for d in decisions:
-            assert repo.insert_firing(s, deal_id=deal, funnel_id="policies", rule_id=d.rule.id,
-                                      rule_name=d.rule.name, occurrence=d.occurrence,
-                                      ruleset_version_id=version, trigger="duplicate", values={},
-                                      due_at=clock.now(), fired_at=clock.now(), chain=[]) is None
+            assert (
+                repo.insert_firing(
+                    s,
+                    deal_id=deal,
+                    funnel_id="policies",
+                    rule_id=d.rule.id,
+                    rule_name=d.rule.name,
+                    occurrence=d.occurrence,
+                    ruleset_version_id=version,
+                    trigger="duplicate",
+                    values={},
+                    due_at=clock.now(),
+                    fired_at=clock.now(),
+                    chain=[],
+                )
+                is None
+            )
     c.close()
     assert len(firings(backend, deal)) == 2
 
@@ -172,8 +231,12 @@ def test_two_handles_on_one_database_ticking_at_the_same_instant_fire_once(backe
     first.close()
     second.close()
     assert firings(backend, deal, "nag") == [("nag", "visit:2/activity:1")]
-    assert [r for r in outbox(backend, deal) if r[0] == "nag"] == [("nag", "notify_manager", "done")]
-    assert count(backend, "tasks", deal) == 3  # each_visit's task, the welcome and one nag notification
+    assert [r for r in outbox(backend, deal) if r[0] == "nag"] == [
+        ("nag", "notify_manager", "done")
+    ]
+    assert (
+        count(backend, "tasks", deal) == 3
+    )  # each_visit's task, the welcome and one nag notification
 
 
 # -- after_each_activity -------------------------------------------------------------------------
@@ -201,8 +264,13 @@ def test_after_each_activity_rearms_after_record_activity_across_restarts(backen
     tick_and_dispatch(c)
     tick_and_dispatch(c)
     c.close()
-    assert firings(backend, deal, "nag") == [("nag", "visit:2/activity:1"), ("nag", "visit:2/activity:2")]
-    assert [r for r in outbox(backend, deal) if r[0] == "nag"] == [("nag", "notify_manager", "done")] * 2
+    assert firings(backend, deal, "nag") == [
+        ("nag", "visit:2/activity:1"),
+        ("nag", "visit:2/activity:2"),
+    ]
+    assert [r for r in outbox(backend, deal) if r[0] == "nag"] == [
+        ("nag", "notify_manager", "done")
+    ] * 2
 
 
 def test_after_each_activity_rearms_after_complete_task(backend, start):
@@ -227,7 +295,9 @@ def test_after_each_activity_rearms_after_complete_task(backend, start):
     tick_and_dispatch(c)
     c.close()
     assert firings(backend, deal, "incoming_idle_24h") == [
-        ("incoming_idle_24h", "visit:1/activity:0"), ("incoming_idle_24h", "visit:1/activity:1")]
+        ("incoming_idle_24h", "visit:1/activity:0"),
+        ("incoming_idle_24h", "visit:1/activity:1"),
+    ]
     assert count(backend, "tasks", deal) == 3  # first call task + two reminders
 
 
@@ -269,9 +339,18 @@ def test_once_per_stage_visit_rearms_only_after_leaving_and_reentering(backend, 
     run_until_idle(c)
     tick_and_dispatch(c)
     c.close()
-    assert firings(backend, deal, "each_visit") == [("each_visit", "visit:2"), ("each_visit", "visit:4")]
-    titles = [t for (t,) in rows(backend, "SELECT title FROM tasks WHERE deal_id = :deal AND kind = 'task' ORDER BY id",
-                                 deal=deal)]
+    assert firings(backend, deal, "each_visit") == [
+        ("each_visit", "visit:2"),
+        ("each_visit", "visit:4"),
+    ]
+    titles = [
+        t
+        for (t,) in rows(
+            backend,
+            "SELECT title FROM tasks WHERE deal_id = :deal AND kind = 'task' ORDER BY id",
+            deal=deal,
+        )
+    ]
     assert titles == ["Work on Acme in B", "Work on Acme Ltd in B"]  # rendered when carried out
 
 
@@ -290,8 +369,10 @@ def test_cold_call_task_once_per_visit_through_the_sample_funnel(backend, start)
     run_until_idle(c)
     run_until_idle(c)
     c.close()
-    assert firings(backend, deal, "cold_call_again") == [("cold_call_again", "visit:2"),
-                                                         ("cold_call_again", "visit:4")]
+    assert firings(backend, deal, "cold_call_again") == [
+        ("cold_call_again", "visit:2"),
+        ("cold_call_again", "visit:4"),
+    ]
 
 
 # -- once_per_deal -------------------------------------------------------------------------------
@@ -308,17 +389,31 @@ def test_once_per_deal_never_rearms(backend, start):
         tick_and_dispatch(c)
     c.close()
     assert firings(backend, deal, "welcome_once") == [("welcome_once", "deal")]
-    assert firings(backend, deal, "each_visit") == [("each_visit", "visit:2"), ("each_visit", "visit:4"),
-                                                   ("each_visit", "visit:6")]
+    assert firings(backend, deal, "each_visit") == [
+        ("each_visit", "visit:2"),
+        ("each_visit", "visit:4"),
+        ("each_visit", "visit:6"),
+    ]
 
 
 def test_payment_starts_one_project_however_often_it_is_reported(backend, start):
     clock = start
     c = restart(backend, clock)
-    deal = c.create_deal("techflow", title="Acme", fields={"phone": "+380501234567", "amount": 1000})
+    deal = c.create_deal(
+        "techflow", title="Acme", fields={"phone": "+380501234567", "amount": 1000}
+    )
     c.move_deal(deal, "qualification")
-    c.update_deal(deal, {"budget": "yes", "authority": "yes", "need": "yes",
-                         "company_name": "Acme LLC", "tax_id": "1", "billing_address": "Kyiv"})
+    c.update_deal(
+        deal,
+        {
+            "budget": "yes",
+            "authority": "yes",
+            "need": "yes",
+            "company_name": "Acme LLC",
+            "tax_id": "1",
+            "billing_address": "Kyiv",
+        },
+    )
     c.move_deal(deal, "proposal")
     c.move_deal(deal, "contract")
     run_until_idle(c)
@@ -358,8 +453,13 @@ TICK_SCRIPT = textwrap.dedent("""
 
 
 def run_process(backend: str, when: str, deal: int, action: str = "tick") -> dict:
-    proc = subprocess.run([sys.executable, "-c", TICK_SCRIPT, backend, when, str(deal), action],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-c", TICK_SCRIPT, backend, when, str(deal), action],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -372,13 +472,26 @@ def test_restarting_the_process_never_fires_a_rule_twice(backend, start):
     c.close()
 
     day = "2026-03-03T09:30:00Z"  # 24.5 h after creation
-    assert run_process(backend, day, deal) == {"fired": 1, "executed": [["incoming_idle_24h", "notify_manager"]]}
-    assert run_process(backend, day, deal) == {"fired": 0, "executed": []}  # the same tick, new process
+    assert run_process(backend, day, deal) == {
+        "fired": 1,
+        "executed": [["incoming_idle_24h", "notify_manager"]],
+    }
+    assert run_process(backend, day, deal) == {
+        "fired": 0,
+        "executed": [],
+    }  # the same tick, new process
     # A call a day later re-arms the reminder: the next process fires it once more, 24 h after the call.
-    assert run_process(backend, "2026-03-04T10:00:00Z", deal, "activity") == {"fired": 0, "executed": []}
-    assert run_process(backend, "2026-03-05T10:00:00Z", deal)["executed"] == [["incoming_idle_24h",
-                                                                              "notify_manager"]]
+    assert run_process(backend, "2026-03-04T10:00:00Z", deal, "activity") == {
+        "fired": 0,
+        "executed": [],
+    }
+    assert run_process(backend, "2026-03-05T10:00:00Z", deal)["executed"] == [
+        ["incoming_idle_24h", "notify_manager"]
+    ]
     assert firings(backend, deal, "incoming_idle_24h") == [
-        ("incoming_idle_24h", "visit:1/activity:0"), ("incoming_idle_24h", "visit:1/activity:1")]
+        ("incoming_idle_24h", "visit:1/activity:0"),
+        ("incoming_idle_24h", "visit:1/activity:1"),
+    ]
     assert [r for r in outbox(backend, deal) if r[0] == "incoming_idle_24h"] == [
-        ("incoming_idle_24h", "notify_manager", "done")] * 2
+        ("incoming_idle_24h", "notify_manager", "done")
+    ] * 2

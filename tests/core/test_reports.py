@@ -37,7 +37,14 @@ def test_conversion_counts_distinct_deals_per_move_on_the_demo(demo):
     rate = conv.set_index(["from", "to"])["rate"]
     assert rate[("incoming", "qualification")] == pytest.approx(0.6)
     reach = demo.reports.stage_reach("techflow").set_index("stage")["deals"].to_dict()
-    assert reach == {"incoming": 5, "qualification": 3, "proposal": 2, "contract": 1, "paid": 1, "cold_call": 1}
+    assert reach == {
+        "incoming": 5,
+        "qualification": 3,
+        "proposal": 2,
+        "contract": 1,
+        "paid": 1,
+        "cold_call": 1,
+    }
 
 
 def test_demo_summary_and_project_work_child(demo):
@@ -57,7 +64,7 @@ def test_time_in_stage_averages_finished_and_running_stays(conveyor, clock):
     b = conveyor.create_deal("techflow", title="B")
     clock.advance(timedelta(hours=2))
     conveyor.move_deal(a, "qualification")  # A: 6 h in incoming
-    clock.advance(timedelta(hours=10))      # B still in incoming: 12 h so far; A 10 h in qualification
+    clock.advance(timedelta(hours=10))  # B still in incoming: 12 h so far; A 10 h in qualification
     times = conveyor.reports.time_in_stage("techflow").set_index("stage")
     assert times.loc["incoming", "visits"] == 2
     assert times.loc["incoming", "finished"] == 1
@@ -82,11 +89,16 @@ def test_firings_are_counted_per_rule_per_monday_week(conveyor, clock):
 def test_overdue_counts_only_open_tasks_past_due_per_manager(conveyor, clock):
     first = conveyor.create_deal("techflow", title="First")
     conveyor.create_deal("techflow", title="Second")
-    run_until_idle(conveyor)  # round robin: Olena gets the first lead, Petro the second; tasks due in 2 h
+    run_until_idle(
+        conveyor
+    )  # round robin: Olena gets the first lead, Petro the second; tasks due in 2 h
     assert conveyor.reports.overdue_by_manager().empty
     clock.advance(timedelta(hours=3))
     overdue = conveyor.reports.overdue_by_manager()
-    assert dict(zip(overdue["manager"], overdue["overdue"], strict=True)) == {"Olena": 1, "Petro": 1}
+    assert dict(zip(overdue["manager"], overdue["overdue"], strict=True)) == {
+        "Olena": 1,
+        "Petro": 1,
+    }
     total = conveyor.reports.summary()
     assert (total.open_tasks, total.overdue_tasks, total.open_deals) == (2, 2, 2)
     task_id = int(conveyor.reports.task_queue(manager="Olena")["id"].iloc[0])
@@ -116,8 +128,17 @@ def test_task_queue_puts_high_priority_first_and_filters(conveyor, clock):
 
 def test_action_log_keeps_rule_reason_version_and_error(conveyor):
     deal = conveyor.create_deal("techflow", title="No phone")
-    conveyor.update_deal(deal, {"company_name": "X", "tax_id": "1", "billing_address": "Y", "budget": "yes",
-                                "authority": "yes", "need": "yes"})
+    conveyor.update_deal(
+        deal,
+        {
+            "company_name": "X",
+            "tax_id": "1",
+            "billing_address": "Y",
+            "budget": "yes",
+            "authority": "yes",
+            "need": "yes",
+        },
+    )
     for stage in ("qualification", "proposal", "contract"):
         conveyor.move_deal(deal, stage)
     run_until_idle(conveyor)
@@ -135,20 +156,28 @@ def test_dry_run_reads_write_nothing(demo):
     acme = demo.deal_id("D-1")
     for hours in (0, 24, 48, 24 * 90):
         demo.dry_run(acme, demo.clock.now() + timedelta(hours=hours))
-    sample = reports.sample_deal("techflow", "incoming", demo.clock.now(), hours_in_stage=30,
-                                 hours_since_created=30)
+    sample = reports.sample_deal(
+        "techflow", "incoming", demo.clock.now(), hours_in_stage=30, hours_since_created=30
+    )
     traces = {t.rule.id: t for t in demo.dry_run(sample)}
     assert traces["incoming_idle_24h"].fires
-    assert [c.actual for c in traces["incoming_idle_24h"].conditions] == ["incoming", pytest.approx(30)]
+    assert [c.actual for c in traces["incoming_idle_24h"].conditions] == [
+        "incoming",
+        pytest.approx(30),
+    ]
     assert demo.reports.row_counts() == before
 
 
-@pytest.mark.parametrize(("zone", "shown"), [
-    (None, "2026-03-02 11:00"),           # Europe/Kyiv by default (UTC+2 in winter)
-    ("UTC", "2026-03-02 09:00"),
-    ("America/New_York", "2026-03-02 04:00"),
-    ("Not/AZone", "2026-03-02 11:00"),    # an unknown zone falls back to Kyiv rather than failing
-], ids=["default-kyiv", "utc", "new-york", "unknown-falls-back"])
+@pytest.mark.parametrize(
+    ("zone", "shown"),
+    [
+        (None, "2026-03-02 11:00"),  # Europe/Kyiv by default (UTC+2 in winter)
+        ("UTC", "2026-03-02 09:00"),
+        ("America/New_York", "2026-03-02 04:00"),
+        ("Not/AZone", "2026-03-02 11:00"),  # an unknown zone falls back to Kyiv rather than failing
+    ],
+    ids=["default-kyiv", "utc", "new-york", "unknown-falls-back"],
+)
 def test_times_are_stored_utc_and_shown_in_the_display_zone(monkeypatch, zone, shown):
     if zone is None:
         monkeypatch.delenv("CONVEYOR_TZ", raising=False)
@@ -157,8 +186,9 @@ def test_times_are_stored_utc_and_shown_in_the_display_zone(monkeypatch, zone, s
     assert reports.to_display(datetime(2026, 3, 2, 9, 0, tzinfo=UTC)) == shown
 
 
-@pytest.mark.parametrize(("hours", "text"), [(0.5, "30 min"), (5.2, "5 h 12 min"), (48.5, "2 d 0 h"),
-                                             (-3, "-3 h 0 min")])
+@pytest.mark.parametrize(
+    ("hours", "text"), [(0.5, "30 min"), (5.2, "5 h 12 min"), (48.5, "2 d 0 h"), (-3, "-3 h 0 min")]
+)
 def test_hours_text_reads_naturally(hours, text):
     assert reports.hours_text(hours) == text
 
@@ -176,7 +206,9 @@ def test_summary_conversion_queue_card_and_firings_read_a_live_history(backend, 
         total = c.reports.summary("techflow")
         assert (total.open_deals, total.open_tasks, total.overdue_tasks) == (2, 2, 2)
         conv = c.reports.conversion("techflow")
-        assert conv[["from", "to", "deals", "entered_from"]].values.tolist() == [["incoming", "qualification", 1, 2]]
+        assert conv[["from", "to", "deals", "entered_from"]].values.tolist() == [
+            ["incoming", "qualification", 1, 2]
+        ]
         assert c.reports.overdue_by_manager()["overdue"].tolist() == [2]
         assert set(c.reports.task_queue()["deal_id"]) == {a, b}
         assert c.reports.deal_card(a).events["kind"].tolist()[-1] == "stage_moved"

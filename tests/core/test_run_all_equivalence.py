@@ -41,12 +41,17 @@ THRESHOLDS = (24, 48, 72)
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[RuleSet, list[dict]]]]:
+def exported(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, tuple[RuleSet, list[dict]]]]:
     """Per funnel: the active rule set and its ``export(..., "business-rules")`` parsed back."""
     url = f"sqlite:///{tmp_path_factory.mktemp('equivalence') / 'conveyor.db'}"
     c = Conveyor(url, clock=VirtualClock(START))
     c.load_rules_dir(SAMPLE_RULES)
-    out = {f: (c.ruleset(f), json.loads(c.export(f, "business-rules"))) for f in ("techflow", "project_work")}
+    out = {
+        f: (c.ruleset(f), json.loads(c.export(f, "business-rules")))
+        for f in ("techflow", "project_work")
+    }
     c.close()
     yield out
 
@@ -55,15 +60,22 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tup
 def _stage_ids(funnel: str) -> list[str]:
     """Every stage, the ones with time rules twice (they have the most conditions to get right)."""
     doc = json.loads((SAMPLE_RULES / f"{funnel}.json").read_text(encoding="utf-8"))
-    timed = [s["id"] for s in doc["stages"] if s["id"] in ("incoming", "qualification", "proposal", "kickoff")]
+    timed = [
+        s["id"]
+        for s in doc["stages"]
+        if s["id"] in ("incoming", "qualification", "proposal", "kickoff")
+    ]
     return [s["id"] for s in doc["stages"]] + timed
 
 
 #: Microseconds before NOW: anywhere in 20 days, or within a few µs / ms of a rule threshold.
 OFFSET = st.one_of(
     st.integers(0, 480 * US_PER_HOUR),
-    st.builds(lambda h, d: h * US_PER_HOUR + d, st.sampled_from(THRESHOLDS),
-              st.one_of(st.integers(-3, 3), st.integers(-2000, 2000))),
+    st.builds(
+        lambda h, d: h * US_PER_HOUR + d,
+        st.sampled_from(THRESHOLDS),
+        st.one_of(st.integers(-3, 3), st.integers(-2000, 2000)),
+    ),
     st.just(0),
 )
 INSTANT = OFFSET.map(lambda us: NOW - timedelta(microseconds=us))
@@ -76,27 +88,54 @@ TEXT = st.sampled_from([None, "", "  ", "Acme LLC", "12345678", "Kyiv"])
 
 def _fields(**values: st.SearchStrategy) -> st.SearchStrategy[dict[str, Any]]:
     """Custom fields as stored: an unset field is absent from the dict."""
-    return st.fixed_dictionaries(values).map(lambda d: {k: v for k, v in d.items() if v is not None})
+    return st.fixed_dictionaries(values).map(
+        lambda d: {k: v for k, v in d.items() if v is not None}
+    )
 
 
 def _deals(funnel: str, fields: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[DealState]:
-    return with_signals(_plain_deals(funnel, fields), MAYBE_INSTANT,
-                        TECHFLOW_EVENTS if funnel == "techflow" else ())
+    return with_signals(
+        _plain_deals(funnel, fields), MAYBE_INSTANT, TECHFLOW_EVENTS if funnel == "techflow" else ()
+    )
 
 
-def _plain_deals(funnel: str, fields: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[DealState]:
+def _plain_deals(
+    funnel: str, fields: st.SearchStrategy[dict[str, Any]]
+) -> st.SearchStrategy[DealState]:
     return st.builds(
-        DealState, id=st.integers(1, 10**6), key=st.just("D-1"), funnel=st.just(funnel),
-        stage=st.sampled_from(_stage_ids(funnel)), created_at=INSTANT, stage_entered_at=INSTANT,
-        stage_visit=st.integers(1, 20), activity_seq=st.integers(0, 50),
-        title=st.sampled_from(["Acme", "", "ТОВ «Ромашка»"]), phone=st.just("+380501234567"), amount=AMOUNT,
-        manager_id=st.one_of(st.none(), st.integers(1, 5)), last_activity_at=MAYBE_INSTANT,
-        fields=fields)
+        DealState,
+        id=st.integers(1, 10**6),
+        key=st.just("D-1"),
+        funnel=st.just(funnel),
+        stage=st.sampled_from(_stage_ids(funnel)),
+        created_at=INSTANT,
+        stage_entered_at=INSTANT,
+        stage_visit=st.integers(1, 20),
+        activity_seq=st.integers(0, 50),
+        title=st.sampled_from(["Acme", "", "ТОВ «Ромашка»"]),
+        phone=st.just("+380501234567"),
+        amount=AMOUNT,
+        manager_id=st.one_of(st.none(), st.integers(1, 5)),
+        last_activity_at=MAYBE_INSTANT,
+        fields=fields,
+    )
 
 
-TECHFLOW_DEALS = _deals("techflow", _fields(budget=ANSWER, authority=ANSWER, need=ANSWER, company_name=TEXT,
-                                            tax_id=TEXT, billing_address=TEXT, source=TEXT))
-PROJECT_DEALS = _deals("project_work", _fields(kickoff_date=st.sampled_from([None, "", "2026-04-01"])))
+TECHFLOW_DEALS = _deals(
+    "techflow",
+    _fields(
+        budget=ANSWER,
+        authority=ANSWER,
+        need=ANSWER,
+        company_name=TEXT,
+        tax_id=TEXT,
+        billing_address=TEXT,
+        source=TEXT,
+    ),
+)
+PROJECT_DEALS = _deals(
+    "project_work", _fields(kickoff_date=st.sampled_from([None, "", "2026-04-01"]))
+)
 
 
 # -- the comparison ------------------------------------------------------------------------------
@@ -104,8 +143,9 @@ def planned(actions: DealActions) -> list[tuple[str, dict]]:
     return [(a.name, a.params) for a in actions.planned]
 
 
-def business_rules_decisions(ruleset: RuleSet, rules: list[dict], deal: DealState,
-                             now: datetime) -> dict[str, list[tuple[str, dict]]]:
+def business_rules_decisions(
+    ruleset: RuleSet, rules: list[dict], deal: DealState, now: datetime
+) -> dict[str, list[tuple[str, dict]]]:
     """Rule id → planned actions, for every exported rule that ``run_all`` fires (one rule at a time)."""
     enabled = [r for r in ruleset.rules if r.enabled]
     assert len(enabled) == len(rules)
@@ -118,13 +158,19 @@ def business_rules_decisions(ruleset: RuleSet, rules: list[dict], deal: DealStat
     return out
 
 
-def assert_same_decisions(ruleset: RuleSet, rules: list[dict], deal: DealState, now: datetime) -> set[str]:
+def assert_same_decisions(
+    ruleset: RuleSet, rules: list[dict], deal: DealState, now: datetime
+) -> set[str]:
     expected = business_rules_decisions(ruleset, rules, deal, now)
 
-    reference = {d.rule.id: [(a.name, a.params) for a in d.actions] for d in evaluate(ruleset, deal, now)}
+    reference = {
+        d.rule.id: [(a.name, a.params) for a in d.actions] for d in evaluate(ruleset, deal, now)
+    }
     assert reference == expected, deal
-    compiled = {d.rule.id: [(a.name, a.params) for a in d.actions]
-                for d in compile_ruleset(ruleset).evaluate(deal, now)}
+    compiled = {
+        d.rule.id: [(a.name, a.params) for a in d.actions]
+        for d in compile_ruleset(ruleset).evaluate(deal, now)
+    }
     assert compiled == expected, deal
 
     # The whole list in one run_all call plans the same actions in the same order.
@@ -134,14 +180,18 @@ def assert_same_decisions(ruleset: RuleSet, rules: list[dict], deal: DealState, 
     return set(expected)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(deal=TECHFLOW_DEALS)
 def test_exported_techflow_rules_decide_like_conveyor_on_generated_deals(exported, deal):
     ruleset, rules = exported["techflow"]
     assert_same_decisions(ruleset, rules, deal, NOW)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(deal=PROJECT_DEALS)
 def test_exported_project_work_rules_decide_like_conveyor_on_generated_deals(exported, deal):
     ruleset, rules = exported["project_work"]
@@ -154,6 +204,7 @@ def _seeded_deal(rng: random.Random, stages: list[str]) -> DealState:
     Hypothesis' derandomised draws depend on which modules were imported before (it mines them for
     constants), so a coverage check over them changed with test order; a seeded sweep does not.
     """
+
     def instant() -> datetime:
         kind = rng.randrange(3)
         if kind == 0:
@@ -167,16 +218,37 @@ def _seeded_deal(rng: random.Random, stages: list[str]) -> DealState:
     def maybe() -> datetime | None:
         return instant() if rng.randrange(3) == 2 else None
 
-    fields = {k: v for k, v in {
-        "budget": rng.choice([None, "yes", "no"]), "authority": rng.choice([None, "yes", "no"]),
-        "need": rng.choice([None, "yes", "no"]), "company_name": rng.choice([None, "", "Acme LLC"]),
-        "tax_id": rng.choice([None, "12345678"]), "billing_address": rng.choice([None, "Kyiv"]),
-    }.items() if v is not None}
-    state = DealState(id=1, key="D-1", funnel="techflow", stage=rng.choice(stages), created_at=instant(),
-                     stage_entered_at=instant(), stage_visit=rng.randint(1, 20), activity_seq=rng.randint(0, 50),
-                     title="Acme", phone="+380501234567", amount=rng.choice([None, 0.0, 1000.0]),
-                     manager_id=rng.choice([None, 1]), last_activity_at=maybe(), fields=fields)
-    for name in TECHFLOW_EVENTS:  # each maybe happened, in this stage visit or (one in four) an earlier one
+    fields = {
+        k: v
+        for k, v in {
+            "budget": rng.choice([None, "yes", "no"]),
+            "authority": rng.choice([None, "yes", "no"]),
+            "need": rng.choice([None, "yes", "no"]),
+            "company_name": rng.choice([None, "", "Acme LLC"]),
+            "tax_id": rng.choice([None, "12345678"]),
+            "billing_address": rng.choice([None, "Kyiv"]),
+        }.items()
+        if v is not None
+    }
+    state = DealState(
+        id=1,
+        key="D-1",
+        funnel="techflow",
+        stage=rng.choice(stages),
+        created_at=instant(),
+        stage_entered_at=instant(),
+        stage_visit=rng.randint(1, 20),
+        activity_seq=rng.randint(0, 50),
+        title="Acme",
+        phone="+380501234567",
+        amount=rng.choice([None, 0.0, 1000.0]),
+        manager_id=rng.choice([None, 1]),
+        last_activity_at=maybe(),
+        fields=fields,
+    )
+    for name in (
+        TECHFLOW_EVENTS
+    ):  # each maybe happened, in this stage visit or (one in four) an earlier one
         at = maybe()
         if at is not None:
             visit = state.stage_visit - (rng.randrange(4) == 0 and state.stage_visit > 1)
@@ -204,14 +276,18 @@ def test_exported_rules_decide_like_conveyor_on_a_real_deal(conveyor, clock):
     """A deal walked through the funnel: at each step the engine recorded exactly what run_all fires."""
     ruleset = conveyor.ruleset("techflow")
     rules = json.loads(conveyor.export("techflow", "business-rules"))
-    deal = conveyor.create_deal("techflow", title="Acme", fields={"phone": "+380501234567", "amount": 1000})
+    deal = conveyor.create_deal(
+        "techflow", title="Acme", fields={"phone": "+380501234567", "amount": 1000}
+    )
     fired_so_far: set[tuple[str, str]] = set()
 
     def check(step: str) -> None:
         state = conveyor.deal(deal)
         assert_same_decisions(ruleset, rules, state, clock.now())
         by_run_all = business_rules_decisions(ruleset, rules, state, clock.now())
-        expected_new = {(rule_id, occurrence(ruleset.rule(rule_id), state)) for rule_id in by_run_all}
+        expected_new = {
+            (rule_id, occurrence(ruleset.rule(rule_id), state)) for rule_id in by_run_all
+        }
         expected_new -= fired_so_far
         with db_session(conveyor) as s:
             recorded = {(f.rule_id, f.occurrence) for f in repo.list_firings(s, deal)}
@@ -222,14 +298,23 @@ def test_exported_rules_decide_like_conveyor_on_a_real_deal(conveyor, clock):
     run_until_idle(conveyor)
     steps = [
         ("to qualification", lambda: conveyor.move_deal(deal, "qualification")),
-        ("answers", lambda: conveyor.update_deal(deal, {"budget": "yes", "authority": "yes", "need": "yes"})),
+        (
+            "answers",
+            lambda: conveyor.update_deal(
+                deal, {"budget": "yes", "authority": "yes", "need": "yes"}
+            ),
+        ),
         ("to proposal", lambda: conveyor.move_deal(deal, "proposal")),
         ("proposal attached", lambda: conveyor.record_event(deal, "proposal_attached")),
         ("proposal opened", lambda: conveyor.record_event(deal, "proposal_opened")),
         ("tick +24 h", lambda: (clock.advance(timedelta(hours=24)), conveyor.tick())),
         ("tick +48 h", lambda: (clock.advance(timedelta(hours=24)), conveyor.tick())),
-        ("counterparty", lambda: conveyor.update_deal(deal, {"company_name": "Acme LLC", "tax_id": "1",
-                                                             "billing_address": "Kyiv"})),
+        (
+            "counterparty",
+            lambda: conveyor.update_deal(
+                deal, {"company_name": "Acme LLC", "tax_id": "1", "billing_address": "Kyiv"}
+            ),
+        ),
         ("to contract", lambda: conveyor.move_deal(deal, "contract")),
         ("payment", lambda: conveyor.record_event(deal, "payment_received", data={"amount": 1000})),
     ]
@@ -238,8 +323,13 @@ def test_exported_rules_decide_like_conveyor_on_a_real_deal(conveyor, clock):
         step()
         check(name)
     assert {rule_id for rule_id, _ in fired_so_far} >= {
-        "assign_new_lead", "proposal_attached", "proposal_opened_no_reply", "proposal_stale_48h",
-        "contract_invoice_sms", "payment_to_paid"}
+        "assign_new_lead",
+        "proposal_attached",
+        "proposal_opened_no_reply",
+        "proposal_stale_48h",
+        "contract_invoice_sms",
+        "payment_to_paid",
+    }
 
 
 def test_disabled_rules_are_left_out_of_the_export_and_out_of_the_decisions(conveyor):
@@ -252,8 +342,14 @@ def test_disabled_rules_are_left_out_of_the_export_and_out_of_the_decisions(conv
     rules = json.loads(conveyor.export("techflow", "business-rules"))
     assert len(rules) == len(ruleset.rules) - 2
 
-    deal = DealState(id=1, key="D-1", funnel="techflow", stage="incoming", created_at=NOW - timedelta(hours=30),
-                     stage_entered_at=NOW - timedelta(hours=30))
+    deal = DealState(
+        id=1,
+        key="D-1",
+        funnel="techflow",
+        stage="incoming",
+        created_at=NOW - timedelta(hours=30),
+        stage_entered_at=NOW - timedelta(hours=30),
+    )
     assert assert_same_decisions(ruleset, rules, deal, NOW) == set()
     created = conveyor.create_deal("techflow", title="Paused")
     assert run_until_idle(conveyor) == []

@@ -94,15 +94,32 @@ class EngineMachine(RuleBasedStateMachine):
         shutil.rmtree(self.dir, ignore_errors=True)
 
     # -- steps -------------------------------------------------------------------------------------
-    @rule(stage=st.sampled_from(["incoming", "qualification", "proposal", "contract"]), bad_phone=st.booleans())
+    @rule(
+        stage=st.sampled_from(["incoming", "qualification", "proposal", "contract"]),
+        bad_phone=st.booleans(),
+    )
     def create_deal(self, stage: str, bad_phone: bool) -> None:
         fields = {"phone": "12" if bad_phone else "+380501234567", "amount": 500, **COUNTERPARTY}
         self.deals.append(self.a.create_deal("techflow", title="Deal", stage=stage, fields=fields))
 
     @precondition(lambda self: self.deals)
-    @rule(data=st.data(), kind=st.sampled_from(["activity", "attach", "opened", "replied", "budget_no",
-                                                 "to_qualification", "to_proposal", "to_contract", "pay"]),
-          second=st.booleans())
+    @rule(
+        data=st.data(),
+        kind=st.sampled_from(
+            [
+                "activity",
+                "attach",
+                "opened",
+                "replied",
+                "budget_no",
+                "to_qualification",
+                "to_proposal",
+                "to_contract",
+                "pay",
+            ]
+        ),
+        second=st.booleans(),
+    )
     def change(self, data: st.DataObject, kind: str, second: bool) -> None:
         c = self._engine(second)
         deal = data.draw(st.sampled_from(self.deals))
@@ -185,21 +202,33 @@ class EngineMachine(RuleBasedStateMachine):
     def one_firing_per_occurrence_and_all_its_actions_queued(self) -> None:
         with db_session(self.a) as s:
             assert repo.duplicate_firings(s) == 0
-            per_firing = dict(s.execute(select(OutboxAction.firing_id, func.count())
-                                        .group_by(OutboxAction.firing_id)).all())
+            per_firing = dict(
+                s.execute(
+                    select(OutboxAction.firing_id, func.count()).group_by(OutboxAction.firing_id)
+                ).all()
+            )
             actions_of = self._actions_per_rule(s)
             for f in s.scalars(select(Firing)):
-                assert per_firing.get(f.id, 0) == actions_of[(f.ruleset_version_id, f.rule_id)], f.rule_id
+                assert per_firing.get(f.id, 0) == actions_of[(f.ruleset_version_id, f.rule_id)], (
+                    f.rule_id
+                )
 
     @invariant()
     def no_action_carried_out_twice(self) -> None:
         with db_session(self.a) as s:
             tasks = Counter(s.scalars(select(Task.outbox_id)))
             assert max(tasks.values(), default=1) == 1
-            done = Counter(s.scalars(select(OutboxAction.action).where(OutboxAction.status == "done")))
+            done = Counter(
+                s.scalars(select(OutboxAction.action).where(OutboxAction.status == "done"))
+            )
             assert sum(tasks.values()) == done["create_task"] + done["notify_manager"]
-            assert (s.scalar(select(func.count()).select_from(Invoice)) or 0) == done["generate_invoice"]
-            sent = s.scalar(select(func.count()).select_from(Message).where(Message.status == "sent")) or 0
+            assert (s.scalar(select(func.count()).select_from(Invoice)) or 0) == done[
+                "generate_invoice"
+            ]
+            sent = (
+                s.scalar(select(func.count()).select_from(Message).where(Message.status == "sent"))
+                or 0
+            )
             assert sent == done["send_sms"] + done["send_message"]
         assert max(self.gateway.acked.values(), default=1) == 1  # no acknowledged message resent
 
@@ -222,9 +251,15 @@ class EngineMachine(RuleBasedStateMachine):
             # pending only behind an earlier action of the same rule that failed (order is kept)
             assert r.status == "pending", (r.id, r.status)
             earlier = [x for x in by_firing[r.firing_id] if x.seq < r.seq]
-            assert any(x.status in ("failed", "sending") for x in earlier) or r.next_attempt_at > now, (r.id, r.action)
+            assert (
+                any(x.status in ("failed", "sending") for x in earlier) or r.next_attempt_at > now
+            ), (r.id, r.action)
 
 
 TestEngineStateMachine = EngineMachine.TestCase
-TestEngineStateMachine.settings = settings(max_examples=25, stateful_step_count=25, deadline=None,
-                                           suppress_health_check=[HealthCheck.too_slow])
+TestEngineStateMachine.settings = settings(
+    max_examples=25,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)

@@ -11,7 +11,9 @@ from storage.models import Deal, Task
 from tests.support.sessions import db_session
 
 
-def test_a_task_completed_by_someone_else_meanwhile_is_recorded_once(conveyor, backend, clock, monkeypatch):
+def test_a_task_completed_by_someone_else_meanwhile_is_recorded_once(
+    conveyor, backend, clock, monkeypatch
+):
     deal = conveyor.create_deal("techflow", title="Lead")
     run_until_idle(conveyor)
     with db_session(conveyor) as s:
@@ -21,7 +23,9 @@ def test_a_task_completed_by_someone_else_meanwhile_is_recorded_once(conveyor, b
     real_change = conveyor.deals._change
 
     def change_after_the_other_click(*args: Any, **kwargs: Any) -> None:
-        other.complete_task(task_id)  # the other manager's click lands between our read and our write
+        other.complete_task(
+            task_id
+        )  # the other manager's click lands between our read and our write
         real_change(*args, **kwargs)
 
     monkeypatch.setattr(conveyor.deals, "_change", change_after_the_other_click)

@@ -25,19 +25,30 @@ def events(c: Conveyor, deal_id: int, kind: str) -> list[DealEvent]:
 
 def _idle_firings(c: Conveyor) -> dict[int, int]:
     with db_session(c) as s:
-        rows = s.execute(sa.select(Firing.deal_id).where(Firing.rule_id == "incoming_idle_24h")).scalars().all()
+        rows = (
+            s.execute(sa.select(Firing.deal_id).where(Firing.rule_id == "incoming_idle_24h"))
+            .scalars()
+            .all()
+        )
     return {d: rows.count(d) for d in set(rows)}
 
 
-def test_a_tick_evaluates_the_other_deals_when_one_fails_and_retries_it_an_hour_later(conveyor, backend, clock):
+def test_a_tick_evaluates_the_other_deals_when_one_fails_and_retries_it_an_hour_later(
+    conveyor, backend, clock
+):
     deals = [conveyor.create_deal("techflow", title=f"Lead {n}") for n in range(3)]
     run_until_idle(conveyor)
     bad = deals[1]
-    repair = refuse_inserts(backend, "firings", "value too long for type character varying(300)", deal_id=bad)
+    repair = refuse_inserts(
+        backend, "firings", "value too long for type character varying(300)", deal_id=bad
+    )
     clock.advance(timedelta(hours=25))
     report = conveyor.tick()
     assert report.deals_failed == 1
-    assert _idle_firings(conveyor) == {deals[0]: 1, deals[2]: 1}  # the others fired, the bad one waits
+    assert _idle_firings(conveyor) == {
+        deals[0]: 1,
+        deals[2]: 1,
+    }  # the others fired, the bad one waits
     [failure] = events(conveyor, bad, "evaluation_failed")
     assert "value too long" in failure.data["error"]
     with db_session(conveyor) as s:

@@ -25,10 +25,14 @@ def techflow():  # noqa: ANN201
     return validate_document(doc, known_funnels=["project_work"])
 
 
-@pytest.mark.parametrize("op", ["equal_to", "greater_than", "greater_than_or_equal_to", "less_than",
-                                "less_than_or_equal_to"])
+@pytest.mark.parametrize(
+    "op",
+    ["equal_to", "greater_than", "greater_than_or_equal_to", "less_than", "less_than_or_equal_to"],
+)
 def test_numeric_mask_settles_epsilon_edges_with_business_rules_decimals(op: str) -> None:
-    xs = np.array([24.0, 24 - 1e-6, 24 - 1e-6 - 1e-13, 24 + 1e-6, 24 + 1e-6 + 1e-13, 23.0, 25.0, 0.0])
+    xs = np.array(
+        [24.0, 24 - 1e-6, 24 - 1e-6 - 1e-13, 24 + 1e-6, 24 + 1e-6 + 1e-13, 23.0, 25.0, 0.0]
+    )
     expected = [bool(getattr(NumericType(float(x)), op)(24)) for x in xs]
     assert numeric_mask(xs, op, 24).tolist() == expected
 
@@ -46,11 +50,17 @@ def test_masks_over_the_benchmark_data_set_equal_the_compiled_decisions() -> Non
 
 def test_deals_frame_from_deal_states_counts_matches_per_rule() -> None:
     rs = techflow()
-    base = dict(funnel="techflow", created_at=NOW - timedelta(hours=80), stage_entered_at=NOW - timedelta(hours=30))
+    base = dict(
+        funnel="techflow",
+        created_at=NOW - timedelta(hours=80),
+        stage_entered_at=NOW - timedelta(hours=30),
+    )
     deals = [
         DealState(id=1, key="a", stage="qualification", fields={"budget": "yes"}, **base),
         DealState(id=2, key="b", stage="qualification", fields={"budget": "no"}, **base),
-        DealState(id=3, key="c", stage="incoming", last_activity_at=NOW - timedelta(hours=2), **base),
+        DealState(
+            id=3, key="c", stage="incoming", last_activity_at=NOW - timedelta(hours=2), **base
+        ),
         DealState(id=4, key="d", stage="incoming", **base),
     ]
     counts = match_counts(rs, deals_frame(deals, rs), NOW)

@@ -10,13 +10,17 @@ from tests.support.sessions import db_session
 
 
 def test_a_lead_walks_the_whole_funnel_to_project_work(conveyor, clock):
-    deal = conveyor.create_deal("techflow", title="Acme", fields={"phone": "+380501234567", "amount": 1000})
+    deal = conveyor.create_deal(
+        "techflow", title="Acme", fields={"phone": "+380501234567", "amount": 1000}
+    )
     run_until_idle(conveyor)
     conveyor.move_deal(deal, "qualification")
     conveyor.update_deal(deal, {"budget": "yes", "authority": "yes", "need": "yes"})
     conveyor.move_deal(deal, "proposal")
     conveyor.record_event(deal, "proposal_attached")
-    conveyor.update_deal(deal, {"company_name": "Acme LLC", "tax_id": "12345678", "billing_address": "Kyiv"})
+    conveyor.update_deal(
+        deal, {"company_name": "Acme LLC", "tax_id": "12345678", "billing_address": "Kyiv"}
+    )
     conveyor.move_deal(deal, "contract")
     run_until_idle(conveyor)
     clock.advance(timedelta(hours=3))

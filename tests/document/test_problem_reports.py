@@ -13,7 +13,10 @@ from engine.document.validate import validate_document
 from engine.errors import RuleSetInvalid
 
 TECHFLOW: dict[str, Any] = json.loads(
-    (Path(__file__).resolve().parents[2] / "sample_rules" / "techflow.json").read_text(encoding="utf-8"))
+    (Path(__file__).resolve().parents[2] / "sample_rules" / "techflow.json").read_text(
+        encoding="utf-8"
+    )
+)
 
 
 def problems_of(doc: dict[str, Any]) -> list[str]:
@@ -21,26 +24,35 @@ def problems_of(doc: dict[str, Any]) -> list[str]:
         validate_document(doc, known_funnels={"project_work"})
     return [str(p) for p in info.value.problems]
 
+
 def test_shape_and_semantic_problems_are_reported_together_shape_first():
     doc = json.loads(json.dumps(TECHFLOW))
     del doc["stages"][0]["name"]
-    doc["rules"][0]["conditions"] = {"all": [{"name": "amount", "operator": "bigger_than", "value": 1}]}
+    doc["rules"][0]["conditions"] = {
+        "all": [{"name": "amount", "operator": "bigger_than", "value": 1}]
+    }
     doc["rules"][1]["actions"][0]["name"] = "send_fax"
     found = problems_of(doc)
     assert found[0] == "stages[0].name: required key 'name' is missing"
-    assert any(p.startswith("rules[0].conditions.all[0].operator: 'bigger_than' is not an operator") for p in found)
+    assert any(
+        p.startswith("rules[0].conditions.all[0].operator: 'bigger_than' is not an operator")
+        for p in found
+    )
     assert "rules[1].actions[0].name: 'send_fax' is not an action" in "\n".join(found)
     assert len(found) == 3, found
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda d: d.update(stages="nope"),
-    lambda d: d.update(rules=[1, None, "x"]),
-    lambda d: d.update(fields=[{"name": 3}]),
-    lambda d: d["rules"][0].update(actions=[{"name": 5, "params": []}]),
-    lambda d: d.update(transitions=[{"from": 1}]),
-    lambda d: d.pop("funnel"),
-])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda d: d.update(stages="nope"),
+        lambda d: d.update(rules=[1, None, "x"]),
+        lambda d: d.update(fields=[{"name": 3}]),
+        lambda d: d["rules"][0].update(actions=[{"name": 5, "params": []}]),
+        lambda d: d.update(transitions=[{"from": 1}]),
+        lambda d: d.pop("funnel"),
+    ],
+)
 def test_odd_documents_still_report_problems_not_exceptions(mutate):
     doc = json.loads(json.dumps(TECHFLOW))
     mutate(doc)
@@ -53,7 +65,9 @@ def test_malformed_items_do_not_shift_the_paths_of_problems_after_them():
     doc["rules"][3]["actions"][0]["name"] = "send_fax"
     found = problems_of(doc)
     assert found[0].startswith("rules[0]: ")
-    assert found[1:] == ["rules[3].actions[0].name: 'send_fax' is not an action; did you mean 'send_email'?"]
+    assert found[1:] == [
+        "rules[3].actions[0].name: 'send_fax' is not an action; did you mean 'send_email'?"
+    ]
 
 
 def test_a_bad_stage_still_lets_rules_that_name_it_be_checked_without_false_alarms():

@@ -6,15 +6,25 @@ import pytest
 
 from engine.document.template import TemplateError, placeholders, render
 
-VALUES = {"title": "Acme", "company_name": "Acme LLC", "amount": 1500.0, "invoice_number": "INV-0007",
-          "tags": ["vip", "b2b"], "phone": None, "ratio": 0.5}
+VALUES = {
+    "title": "Acme",
+    "company_name": "Acme LLC",
+    "amount": 1500.0,
+    "invoice_number": "INV-0007",
+    "tags": ["vip", "b2b"],
+    "phone": None,
+    "ratio": 0.5,
+}
 
 
 @pytest.mark.parametrize(
     ("template", "expected"),
     [
         ("Hello {title}", "Hello Acme"),
-        ("{company_name}: pay {amount} UAH for {invoice_number}", "Acme LLC: pay 1500 UAH for INV-0007"),
+        (
+            "{company_name}: pay {amount} UAH for {invoice_number}",
+            "Acme LLC: pay 1500 UAH for INV-0007",
+        ),
         ("{ title }", "Acme"),
         ("no placeholders at all", "no placeholders at all"),
         ("", ""),
@@ -28,9 +38,22 @@ VALUES = {"title": "Acme", "company_name": "Acme LLC", "amount": 1500.0, "invoic
         ("{title}{title}", "AcmeAcme"),
         ("Привіт, {title}!", "Привіт, Acme!"),
     ],
-    ids=["one-placeholder", "several", "spaces-inside-braces", "plain-text", "empty", "escaped-braces",
-         "escape-around-placeholder", "lone-escapes", "none-renders-empty", "missing-renders-empty",
-         "list-joined", "fraction-kept", "adjacent", "unicode-text"],
+    ids=[
+        "one-placeholder",
+        "several",
+        "spaces-inside-braces",
+        "plain-text",
+        "empty",
+        "escaped-braces",
+        "escape-around-placeholder",
+        "lone-escapes",
+        "none-renders-empty",
+        "missing-renders-empty",
+        "list-joined",
+        "fraction-kept",
+        "adjacent",
+        "unicode-text",
+    ],
 )
 def test_render_fills_placeholders(template: str, expected: str) -> None:
     assert render(template, VALUES) == expected
@@ -66,14 +89,31 @@ def test_render_does_not_reinterpret_substituted_values() -> None:
         ("{title}}", "unmatched '}'"),
         ("{", "unmatched '{' at character 0"),
     ],
-    ids=["attribute", "dunder-chain", "indexing", "conversion", "format-spec", "format-precision", "dunder-name",
-         "leading-underscore", "positional", "empty-placeholder", "space-in-name", "call",
-         "unmatched-open", "unmatched-close", "escape-then-unmatched-close", "placeholder-then-unmatched-close",
-         "lone-open"],
+    ids=[
+        "attribute",
+        "dunder-chain",
+        "indexing",
+        "conversion",
+        "format-spec",
+        "format-precision",
+        "dunder-name",
+        "leading-underscore",
+        "positional",
+        "empty-placeholder",
+        "space-in-name",
+        "call",
+        "unmatched-open",
+        "unmatched-close",
+        "escape-then-unmatched-close",
+        "placeholder-then-unmatched-close",
+        "lone-open",
+    ],
 )
 def test_unsafe_or_broken_templates_are_refused(template: str, fragment: str) -> None:
     with pytest.raises(TemplateError) as info:
         placeholders(template)
     assert fragment in str(info.value)
     with pytest.raises(TemplateError):
-        render(template, VALUES)  # render checks too: a bad template never reaches a client half-filled
+        render(
+            template, VALUES
+        )  # render checks too: a bad template never reaches a client half-filled

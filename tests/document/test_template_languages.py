@@ -17,8 +17,10 @@ def _problems(doc: dict) -> list[tuple[str, str]]:
     return [(p.path, p.message) for p in caught.value.problems]
 
 
-@pytest.mark.parametrize(("language", "expected"), [
-    ("uk", "Привіт"), ("en", "Hello"), ("de", "Hello"), (None, "Hello"), ("uk-UA", "Привіт")])
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [("uk", "Привіт"), ("en", "Hello"), ("de", "Hello"), (None, "Hello"), ("uk-UA", "Привіт")],
+)
 def test_the_language_chooses_the_text_and_english_is_the_fallback(language, expected):
     assert localized({"uk": "Привіт", "en": "Hello"}, language) == expected
 
@@ -31,21 +33,35 @@ def test_without_english_the_first_language_written_is_the_fallback():
 
 
 def test_a_per_language_template_is_valid_and_each_text_is_checked_at_its_path():
-    ok = messaging_funnel([{"name": "send_sms", "params": {"text": {"uk": "Вітаємо, {title}", "en": "Hi {title}"}}}],
-                          language="uk")
+    ok = messaging_funnel(
+        [{"name": "send_sms", "params": {"text": {"uk": "Вітаємо, {title}", "en": "Hi {title}"}}}],
+        language="uk",
+    )
     assert validate_document(ok).language == "uk"
-    bad = messaging_funnel([{"name": "send_email", "params": {
-        "subject": {"uk": "Вітаємо, {titel}", "EN": "Hi"}, "text": {"en": ""}}}])
+    bad = messaging_funnel(
+        [
+            {
+                "name": "send_email",
+                "params": {"subject": {"uk": "Вітаємо, {titel}", "EN": "Hi"}, "text": {"en": ""}},
+            }
+        ]
+    )
     problems = _problems(bad)
-    assert ("rules[0].actions[0].params.subject.uk", "template names unknown field '{titel}'; did you mean 'title'?") \
-        in problems
-    assert ("rules[0].actions[0].params.subject.EN", "'EN' is not a language code (e.g. 'uk', 'en')") in problems
+    assert (
+        "rules[0].actions[0].params.subject.uk",
+        "template names unknown field '{titel}'; did you mean 'title'?",
+    ) in problems
+    assert (
+        "rules[0].actions[0].params.subject.EN",
+        "'EN' is not a language code (e.g. 'uk', 'en')",
+    ) in problems
     assert ("rules[0].actions[0].params.text.en", "text is empty") in problems
 
 
 def test_a_funnel_language_that_is_not_a_code_is_refused():
     assert ("language", "'Ukrainian' is not a language code (e.g. 'uk', 'en')") in _problems(
-        messaging_funnel([{"name": "send_sms", "params": {"text": "Hi"}}], language="Ukrainian"))
+        messaging_funnel([{"name": "send_sms", "params": {"text": "Hi"}}], language="Ukrainian")
+    )
 
 
 def test_send_email_needs_a_subject_and_a_text():

@@ -37,8 +37,14 @@ def demo(tmp_path: Path) -> Iterator[tuple[str, str]]:
 
 
 def export(url: str, funnel: str = "techflow") -> dict:
-    out = subprocess.run([sys.executable, "-m", "engine.cli", "--db", url, "export", funnel],
-                         cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "--db", url, "export", funnel],
+        cwd=ROOT,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -64,7 +70,9 @@ def saved(page, text: str) -> None:  # noqa: ANN001
 
 def test_owner_drags_connects_inserts_and_deletes_on_the_canvas(demo: tuple[str, str]) -> None:
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium is missing at {CHROMIUM}: install the Debian package 'chromium' — never skipped.")
+        pytest.fail(
+            f"Chromium is missing at {CHROMIUM}: install the Debian package 'chromium' — never skipped."
+        )
     from playwright.sync_api import expect, sync_playwright
 
     url, base = demo
@@ -93,10 +101,16 @@ def test_owner_drags_connects_inserts_and_deletes_on_the_canvas(demo: tuple[str,
             moved_x = stage(doc, "paid")["position"]["x"]
             expected = stage(before, "paid")["position"]["x"] + 200 / paid["scale"]
             assert abs(moved_x - expected) < 3, (moved_x, expected)
-            assert stage(doc, "paid")["position"]["y"] == pytest.approx(stage(before, "paid")["position"]["y"], abs=3)
-            assert after_reload["cx"] == pytest.approx(moved_x, abs=0.5)  # the reloaded canvas draws it there
+            assert stage(doc, "paid")["position"]["y"] == pytest.approx(
+                stage(before, "paid")["position"]["y"], abs=3
+            )
+            assert after_reload["cx"] == pytest.approx(
+                moved_x, abs=0.5
+            )  # the reloaded canvas draws it there
             rule = next(r for r in doc["rules"] if r["id"] == "paid_start_project")
-            assert rule["position"]["x"] == pytest.approx(rule_before["cx"] + 200 / paid["scale"], abs=3)
+            assert rule["position"]["x"] == pytest.approx(
+                rule_before["cx"] + 200 / paid["scale"], abs=3
+            )
             shot(page, "3-after-reload")
 
             # 2. Draw a transition: from Cold call's ● handle to Proposal (a cold lead comes back ready).
@@ -128,7 +142,9 @@ def test_owner_drags_connects_inserts_and_deletes_on_the_canvas(demo: tuple[str,
             name = page.get_by_role("textbox", name="New stage name")
             name.fill("Демо-дзвінок")
             name.press("Tab")
-            expect(page.get_by_role("textbox", name="New stage id")).to_have_value("demo_dzvinok", timeout=10000)
+            expect(page.get_by_role("textbox", name="New stage id")).to_have_value(
+                "demo_dzvinok", timeout=10000
+            )
             shot(page, "6-insert-form")
             page.get_by_role("button", name="Insert stage").click()
             saved(page, "Inserted stage Демо-дзвінок after Qualification — saved as version")
@@ -141,7 +157,9 @@ def test_owner_drags_connects_inserts_and_deletes_on_the_canvas(demo: tuple[str,
             assert ids.index("qualification") < ids.index("demo_dzvinok") < ids.index("proposal")
             # The row was laid out again: the new stage sits where Proposal was, Proposal moved right.
             assert stage(doc, "demo_dzvinok")["position"] == stage(before, "proposal")["position"]
-            assert stage(doc, "proposal")["position"]["x"] > stage(before, "proposal")["position"]["x"]
+            assert (
+                stage(doc, "proposal")["position"]["x"] > stage(before, "proposal")["position"]["x"]
+            )
             node_point(page, "stage:demo_dzvinok")
             shot(page, "7-stage-inserted")
             assert not errors, errors

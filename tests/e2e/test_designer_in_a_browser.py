@@ -23,6 +23,7 @@ OUTPUT = ROOT / "test-output"
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.browser
 
+
 @pytest.fixture
 def app_url(tmp_path: Path) -> Iterator[str]:
     url = f"sqlite:///{tmp_path / 'e2e.db'}"
@@ -41,14 +42,18 @@ def _node_point(page, node_id: str) -> tuple[float, float]:
 
 def test_designer_click_on_a_stage_node_opens_its_editor_in_a_real_browser(app_url: str) -> None:
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.fail(f"Chromium is missing at {CHROMIUM}: install the Debian package 'chromium' "
-                    "(make test does this) — the browser test is never skipped.")
+        pytest.fail(
+            f"Chromium is missing at {CHROMIUM}: install the Debian package 'chromium' "
+            "(make test does this) — the browser test is never skipped."
+        )
     from playwright.sync_api import expect, sync_playwright
 
     OUTPUT.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM,
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 1100})
             page.goto(app_url + "/")
@@ -57,8 +62,12 @@ def test_designer_click_on_a_stage_node_opens_its_editor_in_a_real_browser(app_u
             x, y = _node_point(page, "stage:qualification")
             page.mouse.click(x, y)
             expect(page.get_by_text("Stage editor")).to_be_visible(timeout=20000)
-            expect(page.get_by_role("textbox", name="Stage name", exact=True)).to_have_value("Qualification", timeout=10000)
-            expect(page.get_by_text("Qualification → Proposal").filter(visible=True)).to_have_count(1)
+            expect(page.get_by_role("textbox", name="Stage name", exact=True)).to_have_value(
+                "Qualification", timeout=10000
+            )
+            expect(page.get_by_text("Qualification → Proposal").filter(visible=True)).to_have_count(
+                1
+            )
             time.sleep(1)  # let the re-drawn graph settle for the screenshot
             page.screenshot(path=str(OUTPUT / "designer-stage-editor.png"), full_page=True)
 
@@ -69,8 +78,9 @@ def test_designer_click_on_a_stage_node_opens_its_editor_in_a_real_browser(app_u
             expect(button).to_be_visible(timeout=20000)
             button.click()
             expect(page.get_by_role("heading", name="Rule editor")).to_be_visible(timeout=20000)
-            expect(page.get_by_text("Stage = Incoming lead and Hours since last manager activity ≥ 24")
-                   ).to_be_visible(timeout=20000)
+            expect(
+                page.get_by_text("Stage = Incoming lead and Hours since last manager activity ≥ 24")
+            ).to_be_visible(timeout=20000)
             page.screenshot(path=str(OUTPUT / "rule-editor.png"), full_page=True)
         finally:
             browser.close()

@@ -21,28 +21,48 @@ from tests.support.database import refuse_inserts
 from tests.support.funnels import funnel, rule
 from tests.support.sessions import db_session
 
-INVOICE = funnel("billing", [rule("invoice_and_sms", "start", [
-    {"name": "generate_invoice", "params": {}},
-    {"name": "send_sms", "params": {"text": "Please pay invoice {invoice_number}"}},
-    {"name": "notify_manager", "params": {"text": "Invoice {invoice_number} sent"}}])])
+INVOICE = funnel(
+    "billing",
+    [
+        rule(
+            "invoice_and_sms",
+            "start",
+            [
+                {"name": "generate_invoice", "params": {}},
+                {"name": "send_sms", "params": {"text": "Please pay invoice {invoice_number}"}},
+                {"name": "notify_manager", "params": {"text": "Invoice {invoice_number} sent"}},
+            ],
+        )
+    ],
+)
 
 
 def _outbox(c: Conveyor, deal_id: int) -> list[tuple[str, str, str | None]]:
     with db_session(c) as s:
-        rows = s.scalars(sa.select(OutboxAction).where(OutboxAction.deal_id == deal_id).order_by(OutboxAction.seq))
+        rows = s.scalars(
+            sa.select(OutboxAction)
+            .where(OutboxAction.deal_id == deal_id)
+            .order_by(OutboxAction.seq)
+        )
         return [(r.action, r.status, r.last_error) for r in rows]
 
 
-def test_a_dead_action_marks_the_later_actions_of_its_rule_dead_and_retry_requeues_them(conveyor, backend):
+def test_a_dead_action_marks_the_later_actions_of_its_rule_dead_and_retry_requeues_them(
+    conveyor, backend
+):
     conveyor.save_ruleset(INVOICE)
-    deal = conveyor.create_deal("billing", title="Acme", fields={"phone": "+380501234567", "amount": 10})
+    deal = conveyor.create_deal(
+        "billing", title="Acme", fields={"phone": "+380501234567", "amount": 10}
+    )
     repair = refuse_inserts(backend, "invoices", "invoice numbering is locked")
     once = RetryPolicy(max_attempts=1)
     dispatch_internal(conveyor, policy=once)
     dispatch_messages(conveyor, policy=once)
     rows = _outbox(conveyor, deal)
     first_id = _outbox_id(conveyor, deal, "generate_invoice")
-    assert rows[0][:2] == ("generate_invoice", "dead") and "invoice numbering is locked" in rows[0][2]
+    assert (
+        rows[0][:2] == ("generate_invoice", "dead") and "invoice numbering is locked" in rows[0][2]
+    )
     for action, status, error in rows[1:]:
         assert status == "dead", action
         assert error.startswith(f"skipped: earlier action {first_id} (generate_invoice) is dead: ")
@@ -63,8 +83,11 @@ def test_a_dead_action_marks_the_later_actions_of_its_rule_dead_and_retry_requeu
 
 def _outbox_id(c: Conveyor, deal_id: int, action: str) -> int:
     with db_session(c) as s:
-        return s.scalar(sa.select(OutboxAction.id).where(OutboxAction.deal_id == deal_id,
-                                                         OutboxAction.action == action))
+        return s.scalar(
+            sa.select(OutboxAction.id).where(
+                OutboxAction.deal_id == deal_id, OutboxAction.action == action
+            )
+        )
 
 
 def test_a_dead_message_skips_the_rest_of_its_rule(conveyor):
@@ -74,4 +97,6 @@ def test_a_dead_message_skips_the_rest_of_its_rule(conveyor):
     rows = _outbox(conveyor, deal)
     assert [status for _, status, _ in rows] == ["done", "dead", "dead"]
     assert "bad phone number" in rows[1][2]
-    assert rows[2][2].startswith(f"skipped: earlier action {_outbox_id(conveyor, deal, 'send_sms')} (send_sms)")
+    assert rows[2][2].startswith(
+        f"skipped: earlier action {_outbox_id(conveyor, deal, 'send_sms')} (send_sms)"
+    )

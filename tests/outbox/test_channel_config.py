@@ -27,51 +27,116 @@ def test_the_sample_config_records_every_channel(conveyor):
     router = channels_from_config(load_config(ROOT / "conveyor.toml", {}))
     assert set(router.describe().values()) == {"record"}
     conveyor.provider = router
-    deal = conveyor.create_deal("techflow", title="Acme", stage="contract",
-                                fields={"phone": "+380501234567", "amount": 1000, **COUNTERPARTY})
+    deal = conveyor.create_deal(
+        "techflow",
+        title="Acme",
+        stage="contract",
+        fields={"phone": "+380501234567", "amount": 1000, **COUNTERPARTY},
+    )
     dispatch_internal(conveyor)
     [result] = dispatch_messages(conveyor)
     assert result.status == "done"
     with db_session(conveyor) as s:
         [m] = repo.list_messages(s, deal)
-    assert m.status == "recorded" and m.provider == "record" and m.provider_ref is None  # not "sent"
+    assert (
+        m.status == "recorded" and m.provider == "record" and m.provider_ref is None
+    )  # not "sent"
 
 
 def test_a_channel_with_no_provider_is_recorded_too():
-    router = channels_from_config(parse_config({"channels": {"email": {
-        "provider": "smtp", "url": "smtp://127.0.0.1:1", "from": "a@b.example"}}}, {}))
+    router = channels_from_config(
+        parse_config(
+            {
+                "channels": {
+                    "email": {
+                        "provider": "smtp",
+                        "url": "smtp://127.0.0.1:1",
+                        "from": "a@b.example",
+                    }
+                }
+            },
+            {},
+        )
+    )
     assert router.provider_name("email") == "smtp" and router.provider_name("telegram") == "record"
 
 
-@pytest.mark.parametrize(("data", "expected"), [
-    ({"channels": {"email": {"provider": "smtp", "url": "smtp://x", "form": "a@b.example"}}},
-     "channels.email.form: unknown key for provider 'smtp'; did you mean 'from'?"),
-    ({"channels": {"email": {"provider": "smpt", "url": "smtp://x"}}},
-     "channels.email.provider: 'smpt' is not a provider; did you mean 'smtp'?"),
-    ({"channels": {"emial": {"provider": "record"}}}, "channels.emial: unknown channel 'emial'; did you mean 'email'?"),
-    ({"channels": {"sms": {"provider": "twilio", "account_sid": "AC1", "from": "+1"}}}, "channels.sms.auth_token: required"),
-    ({"channels": {"sms": {"url": "https://x"}}}, "channels.sms.provider: missing"),
-    ({"chanels": {}}, "chanels: unknown section; did you mean 'channels'?"),
-    ({"channels": {"telegram": {"provider": "telegram", "token": "${NO_SUCH_VAR}"}}},
-     "channels.telegram.token: the environment variable NO_SUCH_VAR is not set"),
-    ({"channels": {"sms": {"provider": "webhook", "url": "https://x", "secret": "${S}", "rate_per_second": -1}}},
-     "channels.sms.rate_per_second: Input should be greater than 0"),
-], ids=["unknown-key", "unknown-provider", "unknown-channel", "missing-secret", "no-provider", "unknown-section",
-        "unset-variable", "negative-rate"])
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (
+            {"channels": {"email": {"provider": "smtp", "url": "smtp://x", "form": "a@b.example"}}},
+            "channels.email.form: unknown key for provider 'smtp'; did you mean 'from'?",
+        ),
+        (
+            {"channels": {"email": {"provider": "smpt", "url": "smtp://x"}}},
+            "channels.email.provider: 'smpt' is not a provider; did you mean 'smtp'?",
+        ),
+        (
+            {"channels": {"emial": {"provider": "record"}}},
+            "channels.emial: unknown channel 'emial'; did you mean 'email'?",
+        ),
+        (
+            {"channels": {"sms": {"provider": "twilio", "account_sid": "AC1", "from": "+1"}}},
+            "channels.sms.auth_token: required",
+        ),
+        ({"channels": {"sms": {"url": "https://x"}}}, "channels.sms.provider: missing"),
+        ({"chanels": {}}, "chanels: unknown section; did you mean 'channels'?"),
+        (
+            {"channels": {"telegram": {"provider": "telegram", "token": "${NO_SUCH_VAR}"}}},
+            "channels.telegram.token: the environment variable NO_SUCH_VAR is not set",
+        ),
+        (
+            {
+                "channels": {
+                    "sms": {
+                        "provider": "webhook",
+                        "url": "https://x",
+                        "secret": "${S}",
+                        "rate_per_second": -1,
+                    }
+                }
+            },
+            "channels.sms.rate_per_second: Input should be greater than 0",
+        ),
+    ],
+    ids=[
+        "unknown-key",
+        "unknown-provider",
+        "unknown-channel",
+        "missing-secret",
+        "no-provider",
+        "unknown-section",
+        "unset-variable",
+        "negative-rate",
+    ],
+)
 def test_mistakes_are_named_by_their_key(data, expected):
     assert expected in _problems(data, {"S": "x"})
 
 
 def test_a_secret_written_in_clear_is_refused_without_echoing_it():
-    text = _problems({"channels": {"telegram": {"provider": "telegram", "token": "123:SECRET-IN-CLEAR"}}})
+    text = _problems(
+        {"channels": {"telegram": {"provider": "telegram", "token": "123:SECRET-IN-CLEAR"}}}
+    )
     assert "channels.telegram.token: a secret is never written in the file" in text
     assert "SECRET-IN-CLEAR" not in text
 
 
 def test_resolved_secrets_are_never_printed():
-    config = parse_config({"channels": {"sms": {"provider": "twilio", "account_sid": "AC1", "from": "+15005550006",
-                                               "auth_token": "${TWILIO_AUTH_TOKEN}"}}},
-                          {"TWILIO_AUTH_TOKEN": "tok-very-secret-42"})
+    config = parse_config(
+        {
+            "channels": {
+                "sms": {
+                    "provider": "twilio",
+                    "account_sid": "AC1",
+                    "from": "+15005550006",
+                    "auth_token": "${TWILIO_AUTH_TOKEN}",
+                }
+            }
+        },
+        {"TWILIO_AUTH_TOKEN": "tok-very-secret-42"},
+    )
     router = channels_from_config(config, env={})
     shown = f"{config!r} {config} {config.model_dump()} {router!r} {router.route('sms').provider!r}"
     assert "tok-very-secret-42" not in shown
@@ -86,7 +151,19 @@ def test_a_file_that_is_not_toml_names_the_file_and_line(tmp_path):
 
 
 def test_an_smtp_url_with_a_password_in_it_is_refused(tmp_path):
-    config = parse_config({"channels": {"email": {"provider": "smtp", "url": "smtp://u:pw@127.0.0.1:25",
-                                                 "from": "a@b.example"}}}, {})
-    with pytest.raises(ConfigInvalid, match="channels.email: put the SMTP user and password in 'username'"):
+    config = parse_config(
+        {
+            "channels": {
+                "email": {
+                    "provider": "smtp",
+                    "url": "smtp://u:pw@127.0.0.1:25",
+                    "from": "a@b.example",
+                }
+            }
+        },
+        {},
+    )
+    with pytest.raises(
+        ConfigInvalid, match="channels.email: put the SMTP user and password in 'username'"
+    ):
         channels_from_config(config, env={})

@@ -13,8 +13,13 @@ from tests.support.sessions import db_session
 
 def test_sms_sent_after_a_second_contract_visit_quotes_the_first_invoice(conveyor) -> None:
     c = conveyor
-    deal = c.create_deal("techflow", key="C1", title="Acme", stage="contract",
-                         fields={"phone": GOOD_PHONE, "amount": 1000, **COUNTERPARTY})
+    deal = c.create_deal(
+        "techflow",
+        key="C1",
+        title="Acme",
+        stage="contract",
+        fields={"phone": GOOD_PHONE, "amount": 1000, **COUNTERPARTY},
+    )
     dispatch_internal(c)  # the first invoice is generated; its SMS is not sent yet
     for stage in ("cold_call", "qualification", "proposal", "contract"):
         c.move_deal(deal, stage)
@@ -22,8 +27,13 @@ def test_sms_sent_after_a_second_contract_visit_quotes_the_first_invoice(conveyo
     with db_session(c) as s:
         numbers = sorted(s.scalars(select(Invoice.number).where(Invoice.deal_id == deal)))
         texts = sorted(m.text for m in s.scalars(select(Message).where(Message.deal_id == deal)))
-        firings = list(s.scalars(select(Firing).where(Firing.deal_id == deal,
-                                                      Firing.rule_id == "contract_invoice_sms")))
+        firings = list(
+            s.scalars(
+                select(Firing).where(
+                    Firing.deal_id == deal, Firing.rule_id == "contract_invoice_sms"
+                )
+            )
+        )
     assert len(numbers) == 2, numbers
     assert len(texts) == 2, texts
     assert len(firings) == 2

@@ -122,14 +122,21 @@ def test_webhook_reconciliation_does_not_follow_a_redirect(redirecting, internal
 
 
 def test_a_redirecting_gateway_makes_the_message_dead_with_the_location_masked_and_no_foreign_reference(
-        conveyor, redirecting, internal):
+    conveyor, redirecting, internal
+):
     url, _target = redirecting
     conveyor.provider = WebhookProvider(url, timeout=5)
-    deal = conveyor.create_deal("techflow", title="Acme", stage="contract",
-                                fields={"phone": "+380501234567", "amount": 1000, **COUNTERPARTY})
+    deal = conveyor.create_deal(
+        "techflow",
+        title="Acme",
+        stage="contract",
+        fields={"phone": "+380501234567", "amount": 1000, **COUNTERPARTY},
+    )
     dispatch_internal(conveyor)  # the invoice; the SMS is next in line
     [sent] = dispatch_messages(conveyor)
-    assert sent.status == "dead"  # permanent: a redirect is not "delivered", and retrying will not help
+    assert (
+        sent.status == "dead"
+    )  # permanent: a redirect is not "delivered", and retrying will not help
     with db_session(conveyor) as s:
         row = next(a for a, _f in repo.list_outbox(s, deal_id=deal) if a.action == "send_sms")
         assert row.status == "dead" and row.attempts == 1
@@ -160,8 +167,11 @@ def test_the_stored_reference_is_bounded_and_printable(internal):
 
     gateway = _Server(Handler)
     try:
-        ref = WebhookProvider(gateway.url, timeout=5).send(OutgoingMessage("k-2", "sms", "+380501112233", "hi",
-                                                                           "D-1")).gateway_id
+        ref = (
+            WebhookProvider(gateway.url, timeout=5)
+            .send(OutgoingMessage("k-2", "sms", "+380501112233", "hi", "D-1"))
+            .gateway_id
+        )
     finally:
         gateway.stop()
     assert ref is not None and len(ref) <= 200

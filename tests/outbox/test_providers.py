@@ -24,8 +24,12 @@ POLICY = RetryPolicy(max_attempts=4, base=timedelta(seconds=30))
 
 
 def _contract_deal(conveyor: Conveyor, phone: str = "+380501234567") -> int:
-    deal = conveyor.create_deal("techflow", title="Acme", stage="contract",
-                                fields={"phone": phone, "amount": 1000, **COUNTERPARTY})
+    deal = conveyor.create_deal(
+        "techflow",
+        title="Acme",
+        stage="contract",
+        fields={"phone": phone, "amount": 1000, **COUNTERPARTY},
+    )
     dispatch_internal(conveyor, policy=POLICY)  # the invoice; the SMS is next in line
     return deal
 
@@ -50,7 +54,9 @@ def test_a_timed_out_message_is_reconciled_not_resent_when_the_gateway_got_it(co
         row = _sms_row(conveyor, deal)
         assert row.attempts == 1 and row.next_attempt_at > clock.now()  # backoff, not at once
         # the gateway did process the slow request after our timeout
-        wait_for(lambda: gw.acknowledged[row.idempotency_key] == 1, 10, "the slow request to finish")
+        wait_for(
+            lambda: gw.acknowledged[row.idempotency_key] == 1, 10, "the slow request to finish"
+        )
         _retry_when_due(conveyor, clock, deal)
         row = _sms_row(conveyor, deal)
         assert row.status == "done" and row.result["to"] == "+380501234567"
@@ -149,31 +155,53 @@ def test_a_hanging_gateway_delays_neither_ticks_nor_internal_actions(db_url, tmp
         engine = start_engine(db_url, log, provider=gw.url, timeout=60, lease=120, workers=2)
         c = Conveyor(db_url)
         try:
+
             def internal_done() -> bool:
                 with db_session(c) as s:
                     rows = [a for a, _f in repo.list_outbox(s, limit=1000)]
-                    reminders = [f for f in repo.list_firings(s) if f.rule_id == "incoming_idle_24h"]
-                return (len(reminders) == len(world.incoming)
-                        and all(a.status == "done" for a in rows if a.kind == "internal"))
+                    reminders = [
+                        f for f in repo.list_firings(s) if f.rule_id == "incoming_idle_24h"
+                    ]
+                return len(reminders) == len(world.incoming) and all(
+                    a.status == "done" for a in rows if a.kind == "internal"
+                )
 
             # every message is stuck at the gateway, yet the due reminders fire and tasks/invoices are made
-            wait_for(internal_done, 60, "ticks and internal actions while the gateway hangs", [engine], [log])
+            wait_for(
+                internal_done,
+                60,
+                "ticks and internal actions while the gateway hangs",
+                [engine],
+                [log],
+            )
             with db_session(c) as s:
                 stuck = [a for a, _f in repo.list_outbox(s) if a.kind == "message"]
             assert all(a.status in ("pending", "sending") for a in stuck) and len(stuck) == 4
             assert gw.max_in_flight <= 2  # bounded: never more calls at once than --workers
             gw.release.set()
-            wait_for(lambda: settled(c, world), 60, "the messages once the gateway answers", [engine], [log])
+            wait_for(
+                lambda: settled(c, world),
+                60,
+                "the messages once the gateway answers",
+                [engine],
+                [log],
+            )
         finally:
             assert stop(engine) == 0
         keys = gw.keys()
     with db_session(c) as s:
-        sent = {a.idempotency_key for a, _f in repo.list_outbox(s) if a.kind == "message" and a.status == "done"}
+        sent = {
+            a.idempotency_key
+            for a, _f in repo.list_outbox(s)
+            if a.kind == "message" and a.status == "done"
+        }
     c.close()
     assert len(sent) == 4 and keys == {k: 1 for k in sent}
 
 
-def test_a_dead_message_retried_after_fixing_the_number_goes_to_the_new_number_with_the_same_key(conveyor, clock):
+def test_a_dead_message_retried_after_fixing_the_number_goes_to_the_new_number_with_the_same_key(
+    conveyor, clock
+):
     with Gateway(lambda m: "reject400" if m["to"] == "+380500000000" else "ok") as gw:
         conveyor.provider = WebhookProvider(gw.url, timeout=2)
         deal = _contract_deal(conveyor, phone="+380500000000")

@@ -17,14 +17,22 @@ COUNTERPARTY = {"company_name": "Acme LLC", "tax_id": "12345678", "billing_addre
 
 
 def _webhook_config(url: str, channel: str = "sms") -> str:
-    return f'[channels.{channel}]\nprovider = "webhook"\nurl = "{url}"\nsecret = "${{HOOK_SECRET}}"\n'
+    return (
+        f'[channels.{channel}]\nprovider = "webhook"\nurl = "{url}"\nsecret = "${{HOOK_SECRET}}"\n'
+    )
 
 
 def test_a_signed_outbound_webhook_verifies_on_the_receiving_side(conveyor, tmp_path):
     with SignedHookReceiver(SECRET) as receiver:
-        conveyor.provider = router_from_toml(tmp_path, _webhook_config(receiver.url), {"HOOK_SECRET": SECRET})
-        conveyor.create_deal("techflow", title="Acme", stage="contract",
-                             fields={"phone": "+380501234567", "amount": 1000, **COUNTERPARTY})
+        conveyor.provider = router_from_toml(
+            tmp_path, _webhook_config(receiver.url), {"HOOK_SECRET": SECRET}
+        )
+        conveyor.create_deal(
+            "techflow",
+            title="Acme",
+            stage="contract",
+            fields={"phone": "+380501234567", "amount": 1000, **COUNTERPARTY},
+        )
         dispatch_internal(conveyor)
         [result] = dispatch_messages(conveyor)
     assert result.status == "done"
@@ -35,9 +43,15 @@ def test_a_signed_outbound_webhook_verifies_on_the_receiving_side(conveyor, tmp_
 
 def test_a_receiver_with_another_secret_refuses_it_and_the_message_is_dead(conveyor, tmp_path):
     with SignedHookReceiver("another-secret") as receiver:
-        conveyor.provider = router_from_toml(tmp_path, _webhook_config(receiver.url), {"HOOK_SECRET": SECRET})
-        conveyor.create_deal("techflow", title="Acme", stage="contract",
-                             fields={"phone": "+380501234567", "amount": 1000, **COUNTERPARTY})
+        conveyor.provider = router_from_toml(
+            tmp_path, _webhook_config(receiver.url), {"HOOK_SECRET": SECRET}
+        )
+        conveyor.create_deal(
+            "techflow",
+            title="Acme",
+            stage="contract",
+            fields={"phone": "+380501234567", "amount": 1000, **COUNTERPARTY},
+        )
         dispatch_internal(conveyor)
         [result] = dispatch_messages(conveyor)
     assert result.status == "dead" and "HTTP 401" in result.error
@@ -61,14 +75,22 @@ def test_no_channel_follows_a_redirect(tmp_path, channel):
         target = internal.url + "?token=INTERNAL-SECRET"
         with SignedHookReceiver(SECRET, redirect_to=target) as redirecting:
             if channel == "webhook":
-                text, env, msg_channel = _webhook_config(redirecting.url), {"HOOK_SECRET": SECRET}, "sms"
+                text, env, msg_channel = (
+                    _webhook_config(redirecting.url),
+                    {"HOOK_SECRET": SECRET},
+                    "sms",
+                )
             elif channel == "telegram":
-                text = (f'[channels.telegram]\nprovider = "telegram"\ntoken = "${{TG}}"\n'
-                        f'base_url = "{redirecting.base_url}"\n')
+                text = (
+                    f'[channels.telegram]\nprovider = "telegram"\ntoken = "${{TG}}"\n'
+                    f'base_url = "{redirecting.base_url}"\n'
+                )
                 env, msg_channel = {"TG": "1:abc"}, "telegram"
             else:
-                text = (f'[channels.sms]\nprovider = "twilio"\naccount_sid = "AC1"\nauth_token = "${{TW}}"\n'
-                        f'from = "+15005550006"\nbase_url = "{redirecting.base_url}"\n')
+                text = (
+                    f'[channels.sms]\nprovider = "twilio"\naccount_sid = "AC1"\nauth_token = "${{TW}}"\n'
+                    f'from = "+15005550006"\nbase_url = "{redirecting.base_url}"\n'
+                )
                 env, msg_channel = {"TW": "tok"}, "sms"
             router = router_from_toml(tmp_path, text, env)
             message = OutgoingMessage("k-1", msg_channel, "+380501234567", "hi", "D-1")

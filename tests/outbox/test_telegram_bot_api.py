@@ -13,20 +13,33 @@ from tests.support.gateways import BotApi
 from tests.support.sessions import db_session
 
 TOKEN = "123456:AAE-test-token_0123456789abcdef"
-HELLO = {"name": "send_message", "params": {"channel": "telegram", "text": {
-    "uk": "Вітаємо, {title}! Ваш менеджер зв'яжеться з вами.", "en": "Hello {title}! Your manager will be in touch."}}}
+HELLO = {
+    "name": "send_message",
+    "params": {
+        "channel": "telegram",
+        "text": {
+            "uk": "Вітаємо, {title}! Ваш менеджер зв'яжеться з вами.",
+            "en": "Hello {title}! Your manager will be in touch.",
+        },
+    },
+}
 
 
 def _config(base_url: str, extra: str = "") -> str:
-    return (f'[channels.telegram]\nprovider = "telegram"\ntoken = "${{TELEGRAM_BOT_TOKEN}}"\n'
-            f'base_url = "{base_url}"\n{extra}')
+    return (
+        f'[channels.telegram]\nprovider = "telegram"\ntoken = "${{TELEGRAM_BOT_TOKEN}}"\n'
+        f'base_url = "{base_url}"\n{extra}'
+    )
 
 
 def _setup(conveyor, tmp_path, bot: BotApi, extra: str = "", timeout: str = "5") -> int:  # noqa: ANN001
     conveyor.save_ruleset(messaging_funnel([HELLO], language="uk"))
-    conveyor.provider = router_from_toml(tmp_path, _config(bot.base_url, extra),
-                                         {"TELEGRAM_BOT_TOKEN": TOKEN, "CONVEYOR_PROVIDER_TIMEOUT": timeout},
-                                         clock=conveyor.clock)
+    conveyor.provider = router_from_toml(
+        tmp_path,
+        _config(bot.base_url, extra),
+        {"TELEGRAM_BOT_TOKEN": TOKEN, "CONVEYOR_PROVIDER_TIMEOUT": timeout},
+        clock=conveyor.clock,
+    )
     return conveyor.create_deal("outreach", title="Acme", fields={"telegram_chat_id": "987654321"})
 
 
@@ -44,19 +57,31 @@ def test_send_message_reaches_the_bot_api_and_its_answer_means_delivered(conveyo
     assert result.status == "done"
     [call] = bot.calls
     assert call["chat_id"] == "987654321" and call["content_type"] == "application/json"
-    assert call["text"] == "Вітаємо, Acme! Ваш менеджер зв'яжеться з вами."  # the funnel's language: uk
+    assert (
+        call["text"] == "Вітаємо, Acme! Ваш менеджер зв'яжеться з вами."
+    )  # the funnel's language: uk
     m, _row = _state(conveyor, deal)
-    assert m.status == "delivered" and m.provider == "telegram" and m.provider_ref == "987654321:101"
+    assert (
+        m.status == "delivered" and m.provider == "telegram" and m.provider_ref == "987654321:101"
+    )
 
 
-def test_a_429_waits_the_retry_after_it_names_without_counting_an_attempt(conveyor, tmp_path, clock):
+def test_a_429_waits_the_retry_after_it_names_without_counting_an_attempt(
+    conveyor, tmp_path, clock
+):
     answers = iter(["rate429", "ok"])
     with BotApi(TOKEN, lambda _c: next(answers), retry_after=7) as bot:
         deal = _setup(conveyor, tmp_path, bot)
         [first] = dispatch_messages(conveyor)
         m, row = _state(conveyor, deal)
-        assert first.status == "pending" and "429" in first.error and "Too Many Requests" in first.error
-        assert row.status == "pending" and row.attempts == 0  # the gateway's wait is not the message's fault
+        assert (
+            first.status == "pending"
+            and "429" in first.error
+            and "Too Many Requests" in first.error
+        )
+        assert (
+            row.status == "pending" and row.attempts == 0
+        )  # the gateway's wait is not the message's fault
         assert row.next_attempt_at == clock.now() + timedelta(seconds=7) and m.status == "sending"
         clock.advance(timedelta(seconds=6))
         assert dispatch_messages(conveyor) == []  # not before the gateway said
@@ -88,7 +113,9 @@ def test_a_429_pauses_the_whole_channel_for_that_long(tmp_path):
         assert len(bot.calls) == 1
 
 
-def test_server_errors_and_timeouts_are_retried_until_the_bot_api_accepts(conveyor, tmp_path, clock):
+def test_server_errors_and_timeouts_are_retried_until_the_bot_api_accepts(
+    conveyor, tmp_path, clock
+):
     answers = iter(["error500", "slow", "ok"])
     with BotApi(TOKEN, lambda _c: next(answers), delay=1.5) as bot:
         deal = _setup(conveyor, tmp_path, bot, timeout="0.5")
@@ -121,7 +148,9 @@ def test_a_chat_the_bot_cannot_write_to_is_dead_with_the_bot_apis_description(co
 def test_a_deal_without_a_chat_id_is_dead_before_any_call(conveyor, tmp_path):
     with BotApi(TOKEN) as bot:
         conveyor.save_ruleset(messaging_funnel([HELLO]))
-        conveyor.provider = router_from_toml(tmp_path, _config(bot.base_url), {"TELEGRAM_BOT_TOKEN": TOKEN})
+        conveyor.provider = router_from_toml(
+            tmp_path, _config(bot.base_url), {"TELEGRAM_BOT_TOKEN": TOKEN}
+        )
         conveyor.create_deal("outreach", title="Acme", fields={"phone": "+380501234567"})
         [result] = dispatch_messages(conveyor)
     assert result.status == "dead" and "no Telegram chat id" in result.error and bot.calls == []

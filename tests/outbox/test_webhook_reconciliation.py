@@ -40,17 +40,23 @@ def answering_gateway() -> Iterator[tuple[str, list[bytes]]]:
         thread.join(5)
 
 
-@pytest.mark.parametrize("body,expected", [
-    (b'{"delivered": true}', True),
-    (b'{"delivered": false}', False),
-    (b'{"delivered": "false"}', None),
-    (b'{"delivered": "true"}', None),
-    (b'{"delivered": 1}', None),
-    (b'{}', None),
-    (b'[true]', None),
-    (b'not json', None),
-], ids=["true", "false", "text-false", "text-true", "one", "missing", "a-list", "not-json"])
-def test_webhook_delivered_trusts_only_a_json_boolean(answering_gateway, body: bytes, expected: bool | None) -> None:
+@pytest.mark.parametrize(
+    "body,expected",
+    [
+        (b'{"delivered": true}', True),
+        (b'{"delivered": false}', False),
+        (b'{"delivered": "false"}', None),
+        (b'{"delivered": "true"}', None),
+        (b'{"delivered": 1}', None),
+        (b"{}", None),
+        (b"[true]", None),
+        (b"not json", None),
+    ],
+    ids=["true", "false", "text-false", "text-true", "one", "missing", "a-list", "not-json"],
+)
+def test_webhook_delivered_trusts_only_a_json_boolean(
+    answering_gateway, body: bytes, expected: bool | None
+) -> None:
     url, answers = answering_gateway
     answers[0] = body
     assert WebhookProvider(url, timeout=5).delivered("k-1") is expected

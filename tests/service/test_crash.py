@@ -26,8 +26,13 @@ from tests.support.webhook import Gateway
 
 pytestmark = pytest.mark.slow
 
-POINTS = ["after_evaluate_before_commit", "after_commit_before_dispatch", "during_internal_action",
-          "before_provider_call", "during_provider_call"]
+POINTS = [
+    "after_evaluate_before_commit",
+    "after_commit_before_dispatch",
+    "during_internal_action",
+    "before_provider_call",
+    "during_provider_call",
+]
 
 
 def _crash_then_recover(url: str, tmp_path: Path, gateway: Gateway, point: str) -> Conveyor:
@@ -40,7 +45,13 @@ def _crash_then_recover(url: str, tmp_path: Path, gateway: Gateway, point: str) 
     engine = start_engine(url, log, provider=gateway.url)
     c = Conveyor(url)
     try:
-        wait_for(lambda: settled(c, world), 60, "the restarted engine to finish the work", [engine], [log])
+        wait_for(
+            lambda: settled(c, world),
+            60,
+            "the restarted engine to finish the work",
+            [engine],
+            [log],
+        )
     finally:
         assert stop(engine) == 0, log.read_text()[-3000:]
     assert "stopped cleanly" in log.read_text()
@@ -68,7 +79,9 @@ def test_engine_killed_at_any_point_loses_nothing_and_doubles_nothing(db_url, tm
         c.close()
 
 
-def test_without_reconciliation_a_message_cut_off_by_a_crash_is_resent_with_the_same_key(db_url, tmp_path):
+def test_without_reconciliation_a_message_cut_off_by_a_crash_is_resent_with_the_same_key(
+    db_url, tmp_path
+):
     # A gateway that cannot say what it delivered: after the crash the engine must resend (at least
     # once), and it does so with the same idempotency key so the gateway can drop the duplicate.
     with Gateway("ok", reconcile=False) as gw:
@@ -86,18 +99,28 @@ def test_without_reconciliation_a_message_cut_off_by_a_crash_is_resent_with_the_
 
 
 @pytest.mark.postgres
-def test_on_postgresql_a_message_cut_off_by_a_crash_is_reconciled_when_its_lease_runs_out(pg_url, tmp_path):
+def test_on_postgresql_a_message_cut_off_by_a_crash_is_reconciled_when_its_lease_runs_out(
+    pg_url, tmp_path
+):
     # No engine lock on PostgreSQL: the restarted engine (or any other) may only touch the row once
     # the dead engine's lease has run out, and then asks the gateway before sending again.
     with Gateway("ok") as gw:
         world = seed(pg_url, incoming=2, contract=3)
         log = tmp_path / "engine.log"
-        crashed = start_engine(pg_url, log, provider=gw.url, crash_at="during_provider_call", lease=3)
+        crashed = start_engine(
+            pg_url, log, provider=gw.url, crash_at="during_provider_call", lease=3
+        )
         assert crashed.wait(timeout=60) == -signal.SIGKILL, log.read_text()
         engine = start_engine(pg_url, log, provider=gw.url, lease=3)
         c = Conveyor(pg_url)
         try:
-            wait_for(lambda: settled(c, world), 60, "the lease to run out and the rest to finish", [engine], [log])
+            wait_for(
+                lambda: settled(c, world),
+                60,
+                "the lease to run out and the rest to finish",
+                [engine],
+                [log],
+            )
         finally:
             assert stop(engine) == 0
         keys = gw.keys()

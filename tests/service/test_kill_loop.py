@@ -92,7 +92,10 @@ class Step:
 
 def _create(stage: str | None = None, **fields: object) -> Step:
     def do(c: Conveyor, _deal: int | None, title: str) -> int:
-        return c.create_deal("techflow", title=title, stage=stage, fields={"phone": GOOD_PHONE, **fields})
+        return c.create_deal(
+            "techflow", title=title, stage=stage, fields={"phone": GOOD_PHONE, **fields}
+        )
+
     return Step(do, ("contract_invoice_sms",) if stage == "contract" else ("assign_new_lead",))
 
 
@@ -111,20 +114,42 @@ PAYMENT = Step(lambda c, d, _t: c.record_event(d, "payment_received", data={"amo
 
 def _script(rnd: random.Random) -> tuple[str, list[Step]]:
     """A deal's life; once a step leaves a stage move to the engine, the driver leaves the deal alone."""
-    kind = rnd.choices(["lead", "lost", "won", "contract", "again"], weights=[15, 15, 20, 35, 15])[0]
+    kind = rnd.choices(["lead", "lost", "won", "contract", "again"], weights=[15, 15, 20, 35, 15])[
+        0
+    ]
     if kind == "lead":  # assigned; the manager calls a few times
         return kind, [_create(), *[ACTIVITY] * rnd.randint(1, 3)]
     if kind == "lost":  # a "no" in qualification: the engine moves it to cold call
-        return kind, [_create(), _move("qualification"),
-                      _update({"budget": "no"}, "qualification_no", "cold_call_again")]
+        return kind, [
+            _create(),
+            _move("qualification"),
+            _update({"budget": "no"}, "qualification_no", "cold_call_again"),
+        ]
     if kind == "won":  # the whole funnel: proposal, contract (invoice + SMS), payment, project
-        return kind, [_create(), _move("qualification"), _update(YES), _move("proposal"), PROPOSAL,
-                      _update(CONTRACT_FIELDS), _move("contract", "contract_invoice_sms"), PAYMENT]
+        return kind, [
+            _create(),
+            _move("qualification"),
+            _update(YES),
+            _move("proposal"),
+            PROPOSAL,
+            _update(CONTRACT_FIELDS),
+            _move("contract", "contract_invoice_sms"),
+            PAYMENT,
+        ]
     if kind == "contract":  # created in contract (an import): invoice + SMS, sometimes paid at once
-        return kind, [_create("contract", amount=250, **COUNTERPARTY), *([PAYMENT] if rnd.random() < 0.4 else [])]
+        return kind, [
+            _create("contract", amount=250, **COUNTERPARTY),
+            *([PAYMENT] if rnd.random() < 0.4 else []),
+        ]
     # contract twice: out to cold call and back through the funnel, a second invoice and SMS
-    return kind, [_create("contract", amount=250, **COUNTERPARTY), _update(YES), _move("cold_call", "cold_call_again"),
-                  _move("qualification"), _move("proposal"), _move("contract", "contract_invoice_sms")]
+    return kind, [
+        _create("contract", amount=250, **COUNTERPARTY),
+        _update(YES),
+        _move("cold_call", "cold_call_again"),
+        _move("qualification"),
+        _move("proposal"),
+        _move("contract", "contract_invoice_sms"),
+    ]
 
 
 @dataclass
@@ -189,7 +214,9 @@ class Driver:
         for attempt in range(10):
             try:
                 return step.do(c, deal, title)
-            except Exception as exc:  # a deadlock with an engine rolled the change back: a user retries
+            except (
+                Exception
+            ) as exc:  # a deadlock with an engine rolled the change back: a user retries
                 if not is_contention(exc) or attempt == 9:
                     raise
                 self.retried += 1
@@ -212,14 +239,29 @@ class Engines:
 
     def check_alive(self) -> None:
         for p, log in zip(self.procs, self.logs, strict=True):
-            assert p.poll() is None, f"an engine exited by itself ({p.returncode}):\n{log.read_text()[-3000:]}"
+            assert p.poll() is None, (
+                f"an engine exited by itself ({p.returncode}):\n{log.read_text()[-3000:]}"
+            )
 
     def kill_and_restart(self, slot: int, c: Conveyor) -> None:
         proc = self.procs[slot]
-        assert wait_started(proc), f"engine {slot} did not start:\n{self.logs[slot].read_text()[-3000:]}"
-        with db_session(c) as s:  # what it had in hand (engine ids are host:pid:suffix), for the report
-            sending = s.scalar(select(func.count()).select_from(OutboxAction).where(
-                OutboxAction.status == "sending", OutboxAction.claimed_by.like(f"%:{proc.pid}:%"))) or 0
+        assert wait_started(proc), (
+            f"engine {slot} did not start:\n{self.logs[slot].read_text()[-3000:]}"
+        )
+        with db_session(
+            c
+        ) as s:  # what it had in hand (engine ids are host:pid:suffix), for the report
+            sending = (
+                s.scalar(
+                    select(func.count())
+                    .select_from(OutboxAction)
+                    .where(
+                        OutboxAction.status == "sending",
+                        OutboxAction.claimed_by.like(f"%:{proc.pid}:%"),
+                    )
+                )
+                or 0
+            )
         in_flight = self.gateway.in_flight
         proc.send_signal(signal.SIGKILL)
         assert proc.wait(30) == -signal.SIGKILL, self.logs[slot].read_text()[-3000:]
@@ -230,13 +272,21 @@ class Engines:
         return [stop(p) for p in self.procs]
 
     def tails(self) -> str:
-        return "\n".join(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}" for log in self.logs)
+        return "\n".join(
+            f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}" for log in self.logs
+        )
 
 
 def _open_rows(c: Conveyor) -> int:
     with db_session(c) as s:
-        return s.scalar(select(func.count()).select_from(OutboxAction)
-                        .where(OutboxAction.status.not_in(("done", "dead")))) or 0
+        return (
+            s.scalar(
+                select(func.count())
+                .select_from(OutboxAction)
+                .where(OutboxAction.status.not_in(("done", "dead")))
+            )
+            or 0
+        )
 
 
 def _kill_loop(url: str, tmp_path: Path, engines: int) -> None:
@@ -264,45 +314,72 @@ def _kill_loop(url: str, tmp_path: Path, engines: int) -> None:
                         time.sleep(0.05)
                     group.kill_and_restart(slot, c)
                 driver.stop()
-                wait_for(lambda: _open_rows(c) == 0, 120, "the engines to drain the outbox", group.procs, group.logs,
-                         every=0.5)
+                wait_for(
+                    lambda: _open_rows(c) == 0,
+                    120,
+                    "the engines to drain the outbox",
+                    group.procs,
+                    group.logs,
+                    every=0.5,
+                )
             finally:
                 driver.stopping.set()
                 codes = group.stop_all()
             assert codes == [0] * engines, group.tails()
             accepted, posts = Counter(gw.accepted), gw.keys()
-        print(f"{driver.steps} changes on {len(driver.deals)} deals ({driver.retried} retried after contention), "
-              f"{sum(posts.values())} gateway POSTs, failures injected: {Counter(k for k, _ in failures.injected)}, "
-              f"kills: {group.kills}")
+        print(
+            f"{driver.steps} changes on {len(driver.deals)} deals ({driver.retried} retried after contention), "
+            f"{sum(posts.values())} gateway POSTs, failures injected: {Counter(k for k, _ in failures.injected)}, "
+            f"kills: {group.kills}"
+        )
         _assert_once_and_nothing_lost(c, driver, failures, accepted)
     finally:
         c.close()
 
 
-def _assert_once_and_nothing_lost(c: Conveyor, driver: Driver, failures: FivePercentFailures,
-                                  accepted: Counter) -> None:
+def _assert_once_and_nothing_lost(
+    c: Conveyor, driver: Driver, failures: FivePercentFailures, accepted: Counter
+) -> None:
     with db_session(c) as s:
-        firings = s.execute(select(Firing.id, Firing.deal_id, Firing.rule_id, Firing.occurrence)).all()
-        rows = s.execute(select(OutboxAction.id, OutboxAction.firing_id, OutboxAction.kind, OutboxAction.action,
-                                OutboxAction.status, OutboxAction.idempotency_key, OutboxAction.result,
-                                OutboxAction.last_error)).all()
+        firings = s.execute(
+            select(Firing.id, Firing.deal_id, Firing.rule_id, Firing.occurrence)
+        ).all()
+        rows = s.execute(
+            select(
+                OutboxAction.id,
+                OutboxAction.firing_id,
+                OutboxAction.kind,
+                OutboxAction.action,
+                OutboxAction.status,
+                OutboxAction.idempotency_key,
+                OutboxAction.result,
+                OutboxAction.last_error,
+            )
+        ).all()
         deals = {d.id: d for d in s.scalars(select(Deal))}
         children = Counter(d.parent_deal_id for d in deals.values() if d.parent_deal_id is not None)
         tasks = Counter(s.scalars(select(Task.outbox_id)))
         invoices = s.execute(select(Invoice.deal_id, Invoice.outbox_id, Invoice.number)).all()
-        messages = {m.outbox_id: (m.status, m.provider_ref, m.text) for m in s.scalars(select(Message))}
+        messages = {
+            m.outbox_id: (m.status, m.provider_ref, m.text) for m in s.scalars(select(Message))
+        }
 
     # every firing once per occurrence, and exactly the ones the changes called for
     assert max(Counter((f.deal_id, f.rule_id, f.occurrence) for f in firings).values()) == 1
     mine = set(driver.deals)
     fired = Counter((f.deal_id, f.rule_id) for f in firings if f.deal_id in mine)
-    assert fired == driver.fires, f"missing: {driver.fires - fired}, unexpected: {fired - driver.fires}"
+    assert fired == driver.fires, (
+        f"missing: {driver.fires - fired}, unexpected: {fired - driver.fires}"
+    )
     # each paid deal started its project exactly once, and the project's kick-off rule fired there
     assert children == {d: 1 for d in driver.paid}
     projects = {d for d, deal in deals.items() if deal.parent_deal_id is not None}
-    assert set(deals) == set(driver.deals) | projects, "a deal the driver did not create nor a payment started"
-    assert Counter(f.deal_id for f in firings if f.deal_id in projects and f.rule_id == "kickoff_meeting") == {
-        d: 1 for d in projects}
+    assert set(deals) == set(driver.deals) | projects, (
+        "a deal the driver did not create nor a payment started"
+    )
+    assert Counter(
+        f.deal_id for f in firings if f.deal_id in projects and f.rule_id == "kickoff_meeting"
+    ) == {d: 1 for d in projects}
     for deal_id in driver.paid:
         assert deals[deal_id].stage == "paid"
     for deal_id, rule in driver.fires:
@@ -316,7 +393,9 @@ def _assert_once_and_nothing_lost(c: Conveyor, driver: Driver, failures: FivePer
     assert tasks == {oid: 1 for oid in task_rows}, "a task action without its task, or with two"
     invoice_rows = {r.id for r in rows if r.action == "generate_invoice"}
     assert Counter(i.outbox_id for i in invoices) == {oid: 1 for oid in invoice_rows}
-    expected_invoices = Counter({d: n for (d, rule), n in driver.fires.items() if rule == "contract_invoice_sms"})
+    expected_invoices = Counter(
+        {d: n for (d, rule), n in driver.fires.items() if rule == "contract_invoice_sms"}
+    )
     assert Counter(i.deal_id for i in invoices) == expected_invoices
 
     # every message accepted by the gateway exactly once under its key: nothing lost, nothing doubled
@@ -324,7 +403,8 @@ def _assert_once_and_nothing_lost(c: Conveyor, driver: Driver, failures: FivePer
     assert len(message_rows) == sum(expected_invoices.values())
     keys = {r.idempotency_key for r in message_rows}
     assert accepted == {k: 1 for k in keys}, (
-        f"doubled: {sorted(k for k, n in accepted.items() if n > 1)}, lost: {sorted(keys - set(accepted))}")
+        f"doubled: {sorted(k for k, n in accepted.items() if n > 1)}, lost: {sorted(keys - set(accepted))}"
+    )
     assert all(messages[r.id][0] == "sent" for r in message_rows)
     # Each SMS quotes an invoice of its deal. Not necessarily its own firing's: the text is rendered
     # from the deal when first sent, so a deal back in contract before that quotes its newer invoice.
@@ -333,18 +413,28 @@ def _assert_once_and_nothing_lost(c: Conveyor, driver: Driver, failures: FivePer
         by_deal.setdefault(i.deal_id, set()).add(i.number)
     firing_deal = {f.id: f.deal_id for f in firings}
     for r in message_rows:
-        assert any(n in messages[r.id][2] for n in by_deal[firing_deal[r.firing_id]]), messages[r.id]
+        assert any(n in messages[r.id][2] for n in by_deal[firing_deal[r.firing_id]]), messages[
+            r.id
+        ]
     # a message the gateway took before failing was confirmed with it, never sent again
     kinds = Counter(kind for kind, _key in failures.injected)
-    assert set(kinds) == set(FAILURE_KINDS), f"too few gateway calls to inject every kind of failure: {kinds}"
+    assert set(kinds) == set(FAILURE_KINDS), (
+        f"too few gateway calls to inject every kind of failure: {kinds}"
+    )
     refs = {r.idempotency_key: messages[r.id][1] for r in message_rows}
-    assert all(refs[key] == "reconciled" for kind, key in failures.injected if kind in ACCEPTED_FIRST)
+    assert all(
+        refs[key] == "reconciled" for kind, key in failures.injected if kind in ACCEPTED_FIRST
+    )
 
 
-def test_an_sqlite_engine_killed_20_times_under_changes_loses_nothing_and_doubles_nothing(db_url, tmp_path):
+def test_an_sqlite_engine_killed_20_times_under_changes_loses_nothing_and_doubles_nothing(
+    db_url, tmp_path
+):
     _kill_loop(db_url, tmp_path, engines=1)
 
 
 @pytest.mark.postgres
-def test_three_postgresql_engines_killed_20_times_under_changes_lose_nothing_and_double_nothing(pg_url, tmp_path):
+def test_three_postgresql_engines_killed_20_times_under_changes_lose_nothing_and_double_nothing(
+    pg_url, tmp_path
+):
     _kill_loop(pg_url, tmp_path, engines=3)

@@ -33,11 +33,15 @@ def _assert_sound(result, capsys) -> None:  # noqa: ANN001
 
 
 def test_ten_thousand_deals_changing_on_sqlite_with_one_engine(db_url, tmp_path, capsys):
-    result = run_load(db_url, deals=DEALS, seconds=SECONDS, engines=1, log_dir=tmp_path, output=OUTPUT)
+    result = run_load(
+        db_url, deals=DEALS, seconds=SECONDS, engines=1, log_dir=tmp_path, output=OUTPUT
+    )
     _assert_sound(result, capsys)
 
 
 @pytest.mark.postgres
 def test_ten_thousand_deals_changing_on_postgresql_with_two_engines(pg_url, tmp_path, capsys):
-    result = run_load(pg_url, deals=DEALS, seconds=SECONDS, engines=2, log_dir=tmp_path, output=OUTPUT)
+    result = run_load(
+        pg_url, deals=DEALS, seconds=SECONDS, engines=2, log_dir=tmp_path, output=OUTPUT
+    )
     _assert_sound(result, capsys)

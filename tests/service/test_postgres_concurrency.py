@@ -50,7 +50,9 @@ def seeded_template() -> Iterator[tuple[str, World]]:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     url = sa.engine.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     try:
-        world = seed(url, incoming=INCOMING, contract=CONTRACT, bad_phone=BAD_PHONE, quiet=QUIET, threads=6)
+        world = seed(
+            url, incoming=INCOMING, contract=CONTRACT, bad_phone=BAD_PHONE, quiet=QUIET, threads=6
+        )
         yield name, world
     finally:
         with admin.connect() as conn:
@@ -69,7 +71,8 @@ def _copy_into(pg_url: str, template: str) -> None:
 
 @pytest.mark.parametrize("engines", [2, 4], ids=["two-engines", "four-engines"])
 def test_engines_started_together_on_postgresql_do_everything_exactly_once(
-        pg_url, seeded_template, tmp_path: Path, engines: int):
+    pg_url, seeded_template, tmp_path: Path, engines: int
+):
     template, world = seeded_template
     _copy_into(pg_url, template)
     logs = [tmp_path / f"engine{i}.log" for i in range(engines)]
@@ -77,7 +80,14 @@ def test_engines_started_together_on_postgresql_do_everything_exactly_once(
         procs = [start_engine(pg_url, log, provider=gw.url, lease=60, workers=3) for log in logs]
         c = Conveyor(pg_url)
         try:
-            wait_for(lambda: settled(c, world), 300, f"{engines} engines to finish the work", procs, logs, every=1)
+            wait_for(
+                lambda: settled(c, world),
+                300,
+                f"{engines} engines to finish the work",
+                procs,
+                logs,
+                every=1,
+            )
         finally:
             codes = [stop(p) for p in procs]
         keys = gw.keys()
@@ -91,9 +101,15 @@ def test_engines_started_together_on_postgresql_do_everything_exactly_once(
         with db_session(c) as s:
             # every engine took part (ticked) and said goodbye; the work really was shared
             beats = s.scalars(sa.select(EngineHeartbeat)).all()
-            fired_by_tick = s.scalar(sa.select(sa.func.count()).select_from(Firing).where(Firing.trigger == "tick"))
-        assert len(beats) == engines and all(b.stopped_at is not None and b.last_tick_at for b in beats)
-        assert fired_by_tick == INCOMING  # the due 24 h reminders, each once although every engine ticked
+            fired_by_tick = s.scalar(
+                sa.select(sa.func.count()).select_from(Firing).where(Firing.trigger == "tick")
+            )
+        assert len(beats) == engines and all(
+            b.stopped_at is not None and b.last_tick_at for b in beats
+        )
+        assert (
+            fired_by_tick == INCOMING
+        )  # the due 24 h reminders, each once although every engine ticked
         assert outcome(c).statuses["done"] == sum(o.statuses.values()) - BAD_PHONE
     finally:
         c.close()

@@ -29,14 +29,23 @@ def test_sqlite_connections_use_wal_full_sync_foreign_keys_and_a_busy_timeout(db
     engine = make_engine(db_url)
     try:
         with engine.connect() as conn:
-            pragmas = {name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
-                       for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")}
-        assert pragmas == {"journal_mode": "wal", "synchronous": 2, "foreign_keys": 1, "busy_timeout": 30000}
+            pragmas = {
+                name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                for name in ("journal_mode", "synchronous", "foreign_keys", "busy_timeout")
+            }
+        assert pragmas == {
+            "journal_mode": "wal",
+            "synchronous": 2,
+            "foreign_keys": 1,
+            "busy_timeout": 30000,
+        }
         # BEGIN IMMEDIATE: a transaction holds the write lock from its start, even before it writes,
         # so a second writer waits at BEGIN instead of failing half-way through its work.
         with transaction(session_factory(engine)) as s:
             s.execute(text("SELECT 1"))
-            other = sqlite3.connect(db_url.removeprefix("sqlite:///"), timeout=0, isolation_level=None)
+            other = sqlite3.connect(
+                db_url.removeprefix("sqlite:///"), timeout=0, isolation_level=None
+            )
             with pytest.raises(sqlite3.OperationalError, match="database is locked"):
                 other.execute("BEGIN IMMEDIATE")
             other.close()
@@ -50,11 +59,19 @@ def test_one_engine_per_sqlite_file_logs_each_tick_and_reports_status(db_url, tm
     first = start_engine(db_url, log)
     try:
         wait_for(lambda: "tick: examined" in log.read_text(), 60, "the first tick", [first], [log])
-        second = subprocess.run([sys.executable, "-m", "engine.cli", "engine", "--db", db_url], cwd=ROOT,
-                                capture_output=True, text=True, timeout=60)
+        second = subprocess.run(
+            [sys.executable, "-m", "engine.cli", "engine", "--db", db_url],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert second.returncode == 1
         assert f"another conveyor engine (pid {first.pid}) already runs on" in second.stderr
-        assert "SQLite supports one engine process" in second.stderr and "Traceback" not in second.stderr
+        assert (
+            "SQLite supports one engine process" in second.stderr
+            and "Traceback" not in second.stderr
+        )
         status = CliRunner().invoke(cli, ["status", "--db", db_url])
         assert status.exit_code == 0
         assert "engines:        1 seen recently" in status.output and "running" in status.output
@@ -62,13 +79,19 @@ def test_one_engine_per_sqlite_file_logs_each_tick_and_reports_status(db_url, tm
     finally:
         assert stop(first) == 0
     text_ = log.read_text()
-    assert "tick: examined 3 deals, fired 3 rules, queued 3 actions" in text_  # the three due reminders
+    assert (
+        "tick: examined 3 deals, fired 3 rules, queued 3 actions" in text_
+    )  # the three due reminders
     assert "stopped cleanly" in text_
     status = CliRunner().invoke(cli, ["--db", db_url, "status"])
-    assert "engines:        0 seen recently, 1 known" in status.output and "stopped" in status.output
+    assert (
+        "engines:        0 seen recently, 1 known" in status.output and "stopped" in status.output
+    )
 
 
-def test_reminders_due_during_downtime_fire_once_at_the_next_tick_stamped_due_and_fired(db_url, tmp_path):
+def test_reminders_due_during_downtime_fire_once_at_the_next_tick_stamped_due_and_fired(
+    db_url, tmp_path
+):
     created = datetime.now(UTC) - timedelta(hours=30)  # due 6 hours ago, while no engine ran
     world = seed(db_url, incoming=4, contract=0, hours_ago=30)
     log = tmp_path / "engine.log"
@@ -116,7 +139,9 @@ def test_sigterm_finishes_the_message_in_hand_and_releases_nothing_half_done(db_
     c.close()
 
 
-@pytest.mark.parametrize("option", ["--tick-seconds", "--workers", "--lease-seconds", "--max-attempts"])
+@pytest.mark.parametrize(
+    "option", ["--tick-seconds", "--workers", "--lease-seconds", "--max-attempts"]
+)
 def test_engine_options_must_be_positive(db_url, option):
     out = CliRunner().invoke(cli, ["--db", db_url, "engine", option, "0"])
     assert out.exit_code == 1 and f"error: {option} must be positive, got 0" in out.output
@@ -126,8 +151,13 @@ def test_engine_options_must_be_positive(db_url, option):
 def test_the_service_commands_work_on_postgresql(pg_url, tmp_path, monkeypatch):
     monkeypatch.setenv("CONVEYOR_DB", pg_url)  # as an operator would set it
     runner = CliRunner()
-    init = subprocess.run([sys.executable, "-m", "engine.cli", "init", "--load", str(ROOT / "sample_rules")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    init = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "init", "--load", str(ROOT / "sample_rules")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert init.returncode == 0 and "saved techflow version 1" in init.stdout
     world = seed(pg_url, incoming=2, contract=1, bad_phone=1)
     log = tmp_path / "engine.log"

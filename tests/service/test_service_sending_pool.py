@@ -30,13 +30,21 @@ ARRIVALS_PER_SECOND = 2.45
 ARRIVAL_SECONDS = 20
 
 
-def _create_over_time(url: str, count: int, every: float, created: list[int], failed: list[BaseException]) -> None:
+def _create_over_time(
+    url: str, count: int, every: float, created: list[int], failed: list[BaseException]
+) -> None:
     c = Conveyor(url)
     try:
         next_at = time.monotonic()
         for i in range(count):
-            created.append(c.create_deal("techflow", title=f"Contract {i}", stage="contract",
-                                         fields={"phone": GOOD_PHONE, "amount": 100 + i, **COUNTERPARTY}))
+            created.append(
+                c.create_deal(
+                    "techflow",
+                    title=f"Contract {i}",
+                    stage="contract",
+                    fields={"phone": GOOD_PHONE, "amount": 100 + i, **COUNTERPARTY},
+                )
+            )
             next_at += every
             time.sleep(max(0.0, next_at - time.monotonic()))
     except BaseException as exc:  # noqa: BLE001 - reported by the test
@@ -58,24 +66,43 @@ def _most_calls_started_within_a_second(starts: list[float]) -> int:
 
 def _messages_not_done(c: Conveyor) -> int:
     with db_session(c) as s:
-        return s.scalar(select(func.count()).select_from(OutboxAction)
-                        .where(OutboxAction.kind == "message", OutboxAction.status != "done")) or 0
+        return (
+            s.scalar(
+                select(func.count())
+                .select_from(OutboxAction)
+                .where(OutboxAction.kind == "message", OutboxAction.status != "done")
+            )
+            or 0
+        )
 
 
-def test_four_workers_keep_several_slow_gateway_calls_in_flight_while_messages_arrive(db_url, tmp_path):
+def test_four_workers_keep_several_slow_gateway_calls_in_flight_while_messages_arrive(
+    db_url, tmp_path
+):
     world = seed(db_url, incoming=0, contract=0)
     log = tmp_path / "engine.log"
     count = int(ARRIVALS_PER_SECOND * ARRIVAL_SECONDS)
     with Gateway("slow", delay=1.0) as gw:
-        engine = start_engine(db_url, log, provider=gw.url, timeout=10, workers=4, tick=0.5, lease=30)
+        engine = start_engine(
+            db_url, log, provider=gw.url, timeout=10, workers=4, tick=0.5, lease=30
+        )
         c = Conveyor(db_url)
         try:
-            wait_for(lambda: " started: tick every" in log.read_text(), 60, "the engine to start", [engine], [log])
+            wait_for(
+                lambda: " started: tick every" in log.read_text(),
+                60,
+                "the engine to start",
+                [engine],
+                [log],
+            )
             arrivals_from = time.monotonic()
             created: list[int] = []
             failed: list[BaseException] = []
-            writer = threading.Thread(target=_create_over_time,
-                                      args=(db_url, count, 1 / ARRIVALS_PER_SECOND, created, failed), daemon=True)
+            writer = threading.Thread(
+                target=_create_over_time,
+                args=(db_url, count, 1 / ARRIVALS_PER_SECOND, created, failed),
+                daemon=True,
+            )
             writer.start()
             writer.join(ARRIVAL_SECONDS * 5)
             assert not failed and len(created) == count
@@ -93,6 +120,9 @@ def test_four_workers_keep_several_slow_gateway_calls_in_flight_while_messages_a
         late = [m["at"] for m in gw.received if m["at"] >= arrivals_from + ARRIVAL_SECONDS / 2]
     assert len(keys) == count and set(keys.values()) == {1}, "each message sent exactly once"
     assert 3 <= max_in_flight <= 4, f"at most 4 and at least 3 calls in flight, saw {max_in_flight}"
-    assert _most_calls_started_within_a_second(late) >= 3, "the pool shrank while messages kept arriving"
+    assert _most_calls_started_within_a_second(late) >= 3, (
+        "the pool shrank while messages kept arriving"
+    )
     assert behind_when_arrivals_stopped <= 6, (
-        f"{behind_when_arrivals_stopped} messages not yet sent when the last of {count} arrived")
+        f"{behind_when_arrivals_stopped} messages not yet sent when the last of {count} arrived"
+    )

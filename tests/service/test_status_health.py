@@ -26,11 +26,19 @@ pytestmark = pytest.mark.slow
 
 def _status(db_url: str, timeout: float = 30) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "CONVEYOR_DB"}
-    return subprocess.run([sys.executable, "-m", "engine.cli", "--db", db_url, "status"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "engine.cli", "--db", db_url, "status"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
-def test_an_engine_killed_45_seconds_ago_reads_not_responding_and_health_needs_attention(db_url, tmp_path):
+def test_an_engine_killed_45_seconds_ago_reads_not_responding_and_health_needs_attention(
+    db_url, tmp_path
+):
     seed(db_url, incoming=1, contract=0)
     log = tmp_path / "engine.log"
     engine = start_engine(db_url, log)
@@ -63,15 +71,27 @@ def test_an_engine_killed_45_seconds_ago_reads_not_responding_and_health_needs_a
 
 def test_a_heartbeat_from_a_clock_ahead_of_ours_reads_zero_seconds_ago_never_negative(db_url):
     c = Conveyor(db_url)
-    ahead = datetime.now(UTC) + timedelta(seconds=22)  # an engine on a host whose clock runs 22 s fast
+    ahead = datetime.now(UTC) + timedelta(
+        seconds=22
+    )  # an engine on a host whose clock runs 22 s fast
     with db_session(c) as s:
-        repo.upsert_heartbeat(s, "web9:77:abcdef", host="web9", pid=77, started_at=ahead, seen_at=ahead,
-                              last_tick_at=ahead, last_tick_seconds=0.05,
-                              last_tick_summary={"tick_seconds": 60, "deals_failed": 0})
+        repo.upsert_heartbeat(
+            s,
+            "web9:77:abcdef",
+            host="web9",
+            pid=77,
+            started_at=ahead,
+            seen_at=ahead,
+            last_tick_at=ahead,
+            last_tick_seconds=0.05,
+            last_tick_summary={"tick_seconds": 60, "deals_failed": 0},
+        )
     c.close()
     out = _status(db_url)
     assert out.returncode == 0, out.stderr
-    assert "-" not in "".join(line.split(" ago")[0][-8:] for line in out.stdout.splitlines() if " ago" in line)
+    assert "-" not in "".join(
+        line.split(" ago")[0][-8:] for line in out.stdout.splitlines() if " ago" in line
+    )
     assert "(0 s ago)" in out.stdout and "running        seen 0 s ago" in out.stdout
     assert "health:         ok" in out.stdout
 
@@ -82,8 +102,12 @@ def test_status_answers_while_another_connection_holds_the_sqlite_write_lock(db_
     holder = sqlite3.connect(path, isolation_level=None, timeout=5)
     try:
         holder.execute("BEGIN IMMEDIATE")
-        holder.execute("UPDATE deals SET title = title || '!'")  # a writer in the middle of its work
-        out = _status(db_url, timeout=20)  # the busy timeout is 30 s: waiting for the lock would time out here
+        holder.execute(
+            "UPDATE deals SET title = title || '!'"
+        )  # a writer in the middle of its work
+        out = _status(
+            db_url, timeout=20
+        )  # the busy timeout is 30 s: waiting for the lock would time out here
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -92,7 +116,9 @@ def test_status_answers_while_another_connection_holds_the_sqlite_write_lock(db_
 
 
 @pytest.mark.parametrize("how", ["deleted", "replaced"])
-def test_an_engine_stops_with_a_clear_error_when_its_sqlite_file_is_deleted_or_replaced(db_url, tmp_path, how):
+def test_an_engine_stops_with_a_clear_error_when_its_sqlite_file_is_deleted_or_replaced(
+    db_url, tmp_path, how
+):
     seed(db_url, incoming=1, contract=0)
     path = db_url.removeprefix("sqlite:///")
     log = tmp_path / "engine.log"
@@ -111,16 +137,31 @@ def test_an_engine_stops_with_a_clear_error_when_its_sqlite_file_is_deleted_or_r
             engine.kill()
             engine.wait()
     text = log.read_text()
-    expected = "was deleted while the engine ran" if how == "deleted" else "was replaced by another file while"
+    expected = (
+        "was deleted while the engine ran"
+        if how == "deleted"
+        else "was replaced by another file while"
+    )
     assert code == 1, text[-2000:]
     # (the log may mask parts of the path that look like secrets, so only its end is compared)
-    assert "error: the SQLite database /" in text and f"/{os.path.basename(path)} {expected}" in text
+    assert (
+        "error: the SQLite database /" in text and f"/{os.path.basename(path)} {expected}" in text
+    )
     assert "Traceback" not in text
 
 
 def test_status_flags_deals_the_last_tick_could_not_evaluate(clock):
     now = clock.now()
-    text = render(Health(now=now, counts={}, oldest_pending_at=None, oldest_ready_at=None, last_tick_at=now,
-                         last_tick_seconds=0.2, last_tick_failed=2))
+    text = render(
+        Health(
+            now=now,
+            counts={},
+            oldest_pending_at=None,
+            oldest_ready_at=None,
+            last_tick_at=now,
+            last_tick_seconds=0.2,
+            last_tick_failed=2,
+        )
+    )
     assert "2 deal(s) failed" in text and "ATTENTION" in text
     assert "could not evaluate 2 deal(s): see the engine log" in text

@@ -121,8 +121,14 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _cli(args: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "engine.cli", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "engine.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _assert_clear(text: str) -> None:
@@ -130,7 +136,9 @@ def _assert_clear(text: str) -> None:
     assert PASSWORD not in text, "the database password was printed"
 
 
-def test_status_on_a_database_that_never_answers_ends_with_a_clear_error_within_the_connect_timeout(silent_db):
+def test_status_on_a_database_that_never_answers_ends_with_a_clear_error_within_the_connect_timeout(
+    silent_db,
+):
     out = _cli(["--db", silent_db.url, "status"], _env(CONVEYOR_DB_CONNECT_TIMEOUT="2"), timeout=45)
     assert out.returncode == 1
     assert "error: the database postgresql+psycopg://conveyor:***@127.0.0.1:" in out.stderr
@@ -148,8 +156,13 @@ def test_an_engine_on_a_database_that_never_answers_gives_up_with_a_clear_error(
 def test_sigterm_stops_an_engine_waiting_for_a_database_that_never_answers(silent_db, tmp_path):
     log = tmp_path / "engine.log"
     with open(log, "wb") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "--db", silent_db.url, "engine"], cwd=ROOT,
-                                env=_env(), stdout=fh, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "engine.cli", "--db", silent_db.url, "engine"],
+            cwd=ROOT,
+            env=_env(),
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_for(lambda: silent_db.accepted, 30, "the engine to connect")
         proc.send_signal(signal.SIGTERM)
@@ -170,9 +183,20 @@ def _start_on(url: str, tmp_path: Path, **env: str) -> tuple[subprocess.Popen, P
     finally:
         for k in env:
             os.environ.pop(k, None)
-    wait_for(lambda: " started: tick every" in log.read_text(errors="replace"), 60, "the engine to start",
-             [proc], [log])
-    wait_for(lambda: "tick: examined" in log.read_text(errors="replace"), 60, "a first tick", [proc], [log])
+    wait_for(
+        lambda: " started: tick every" in log.read_text(errors="replace"),
+        60,
+        "the engine to start",
+        [proc],
+        [log],
+    )
+    wait_for(
+        lambda: "tick: examined" in log.read_text(errors="replace"),
+        60,
+        "a first tick",
+        [proc],
+        [log],
+    )
     return proc, log
 
 
@@ -183,8 +207,10 @@ def _sigterm_and_wait(proc: subprocess.Popen, log: Path, within: float = 15) -> 
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-        raise AssertionError(f"the engine did not stop within {within} s of SIGTERM:\n"
-                             + log.read_text(errors="replace")[-3000:]) from None
+        raise AssertionError(
+            f"the engine did not stop within {within} s of SIGTERM:\n"
+            + log.read_text(errors="replace")[-3000:]
+        ) from None
 
 
 @pytest.mark.postgres
@@ -214,11 +240,20 @@ def _hold_lock(url: str, table: str) -> tuple[sa.Engine, sa.Connection]:
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("setting, message", [
-    ({"CONVEYOR_DB_LOCK_TIMEOUT": "1"}, "did not grant a lock held by another session in time (CONVEYOR_DB_LOCK_TIMEOUT"),
-    ({"CONVEYOR_DB_LOCK_TIMEOUT": "0", "CONVEYOR_DB_STATEMENT_TIMEOUT": "1"},
-     "did not finish a statement in time (CONVEYOR_DB_STATEMENT_TIMEOUT"),
-], ids=["lock-timeout", "statement-timeout"])
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        (
+            {"CONVEYOR_DB_LOCK_TIMEOUT": "1"},
+            "did not grant a lock held by another session in time (CONVEYOR_DB_LOCK_TIMEOUT",
+        ),
+        (
+            {"CONVEYOR_DB_LOCK_TIMEOUT": "0", "CONVEYOR_DB_STATEMENT_TIMEOUT": "1"},
+            "did not finish a statement in time (CONVEYOR_DB_STATEMENT_TIMEOUT",
+        ),
+    ],
+    ids=["lock-timeout", "statement-timeout"],
+)
 def test_status_on_a_locked_table_ends_with_a_clear_timeout_error(pg_url, setting, message):
     seed(pg_url, incoming=1, contract=0)
     eng, conn = _hold_lock(pg_url, "outbox")
@@ -234,19 +269,29 @@ def test_status_on_a_locked_table_ends_with_a_clear_timeout_error(pg_url, settin
 
 
 @pytest.mark.postgres
-def test_an_engine_on_a_locked_table_logs_lock_timeouts_and_still_stops_on_sigterm(pg_url, tmp_path):
+def test_an_engine_on_a_locked_table_logs_lock_timeouts_and_still_stops_on_sigterm(
+    pg_url, tmp_path
+):
     seed(pg_url, incoming=2, contract=1)
     proc, log = _start_on(pg_url, tmp_path, CONVEYOR_DB_LOCK_TIMEOUT="1")
     eng, conn = _hold_lock(pg_url, "outbox")
     try:
-        wait_for(lambda: "CONVEYOR_DB_LOCK_TIMEOUT" in log.read_text(errors="replace"), 30,
-                 "a lock timeout in the log", [proc], [log])
+        wait_for(
+            lambda: "CONVEYOR_DB_LOCK_TIMEOUT" in log.read_text(errors="replace"),
+            30,
+            "a lock timeout in the log",
+            [proc],
+            [log],
+        )
         code = _sigterm_and_wait(proc, log)
     finally:
         conn.rollback()
         conn.close()
         eng.dispose()
     text = log.read_text(errors="replace")
-    assert "failed (retried later): the database did not grant a lock held by another session in time" in text
+    assert (
+        "failed (retried later): the database did not grant a lock held by another session in time"
+        in text
+    )
     assert code == 1 and "could not hand back its claims" in text
     _assert_clear(text)

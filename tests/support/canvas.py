@@ -42,7 +42,9 @@ def launch(p: Any) -> Any:
     return p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
 
-def node_point(page: Any, node_id: str, where: str = "centre", timeout: float = 30) -> dict[str, float]:
+def node_point(
+    page: Any, node_id: str, where: str = "centre", timeout: float = 30
+) -> dict[str, float]:
     """Page coordinates (and canvas position, scale) of a node once the canvas has drawn it."""
     page.locator(".cv-root .cv-net canvas").first.wait_for(timeout=timeout * 1000)
     deadline = time.monotonic() + timeout
@@ -66,7 +68,9 @@ def drag(page: Any, start: tuple[float, float], end: tuple[float, float], steps:
     time.sleep(0.2)
     page.mouse.down()
     for i in range(1, steps + 1):
-        page.mouse.move(start[0] + (end[0] - start[0]) * i / steps, start[1] + (end[1] - start[1]) * i / steps)
+        page.mouse.move(
+            start[0] + (end[0] - start[0]) * i / steps, start[1] + (end[1] - start[1]) * i / steps
+        )
         time.sleep(0.03)
     page.mouse.up()
 

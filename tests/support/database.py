@@ -17,16 +17,23 @@ def execute(url: str, sql: str) -> None:
         engine.dispose()
 
 
-def refuse_inserts(url: str, table: str, message: str, *, deal_id: int | None = None) -> Callable[[], None]:
+def refuse_inserts(
+    url: str, table: str, message: str, *, deal_id: int | None = None
+) -> Callable[[], None]:
     """A trigger that makes the database refuse inserts into ``table`` (only ``deal_id``'s rows if given) with
     ``message``, as a database-side refusal (an over-long value, a lock) would; returns what removes it."""
     name = f"refuse_{table}"
     if url.startswith("sqlite"):
         when = f" WHEN NEW.deal_id = {deal_id}" if deal_id is not None else ""
-        execute(url, f"CREATE TRIGGER {name} BEFORE INSERT ON {table}{when} BEGIN SELECT RAISE(ABORT, '{message}'); END")
+        execute(
+            url,
+            f"CREATE TRIGGER {name} BEFORE INSERT ON {table}{when} BEGIN SELECT RAISE(ABORT, '{message}'); END",
+        )
         return lambda: execute(url, f"DROP TRIGGER {name}")
     condition = f"NEW.deal_id = {deal_id}" if deal_id is not None else "true"
-    execute(url, f"""
+    execute(
+        url,
+        f"""
         CREATE FUNCTION {name}() RETURNS trigger AS $$
         BEGIN
             IF {condition} THEN
@@ -35,7 +42,8 @@ def refuse_inserts(url: str, table: str, message: str, *, deal_id: int | None = 
             RETURN NEW;
         END $$ LANGUAGE plpgsql;
         CREATE TRIGGER {name} BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION {name}();
-    """)
+    """,
+    )
     return lambda: execute(url, f"DROP TRIGGER {name} ON {table}")
 
 

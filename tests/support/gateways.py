@@ -44,7 +44,9 @@ class _Peer:
 
             def _serve(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
-                code, headers, payload = peer.handle(self.command, self.path, dict(self.headers), body)
+                code, headers, payload = peer.handle(
+                    self.command, self.path, dict(self.headers), body
+                )
                 data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 try:
                     self.send_response(code)
@@ -65,7 +67,9 @@ class _Peer:
         self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], Any]:
+    def handle(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], Any]:
         raise NotImplementedError
 
     def __enter__(self) -> Any:
@@ -80,7 +84,9 @@ class _Peer:
 class BotApi(_Peer):
     """The Telegram Bot API's ``sendMessage`` for one bot ``token``."""
 
-    def __init__(self, token: str, behave: Behave = "ok", *, delay: float = 0.0, retry_after: int = 3):
+    def __init__(
+        self, token: str, behave: Behave = "ok", *, delay: float = 0.0, retry_after: int = 3
+    ):
         super().__init__()
         self.token = token
         self.behave = _behaviour(behave)
@@ -90,7 +96,9 @@ class BotApi(_Peer):
         self.delivered: list[dict[str, Any]] = []  # the ones answered ok (the client has them)
         self.next_id = 100
 
-    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], Any]:
+    def handle(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], Any]:
         if path != f"/bot{self.token}/sendMessage" or method != "POST":
             return 404, {}, {"ok": False, "error_code": 404, "description": "Not Found"}
         request = json.loads(body or b"{}")
@@ -99,13 +107,24 @@ class BotApi(_Peer):
             self.calls.append(call)
         mode = self.behave(call)
         if mode == "rate429":
-            return 429, {"Retry-After": str(self.retry_after)}, {
-                "ok": False, "error_code": 429, "description": f"Too Many Requests: retry after {self.retry_after}",
-                "parameters": {"retry_after": self.retry_after}}
+            return (
+                429,
+                {"Retry-After": str(self.retry_after)},
+                {
+                    "ok": False,
+                    "error_code": 429,
+                    "description": f"Too Many Requests: retry after {self.retry_after}",
+                    "parameters": {"retry_after": self.retry_after},
+                },
+            )
         if mode == "error500":
             return 500, {}, {"ok": False, "error_code": 500, "description": "Internal Server Error"}
         if mode == "reject":
-            return 400, {}, {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"}
+            return (
+                400,
+                {},
+                {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"},
+            )
         with self.lock:
             self.next_id += 1
             message_id = self.next_id
@@ -114,8 +133,19 @@ class BotApi(_Peer):
             time.sleep(self.delay)  # delivered, but the answer comes after the sender's timeout
         if mode == "accept_then_500":
             return 500, {}, {"ok": False, "error_code": 500, "description": "Internal Server Error"}
-        return 200, {}, {"ok": True, "result": {"message_id": message_id, "chat": {"id": request.get("chat_id")},
-                                                "date": int(time.time()), "text": request.get("text")}}
+        return (
+            200,
+            {},
+            {
+                "ok": True,
+                "result": {
+                    "message_id": message_id,
+                    "chat": {"id": request.get("chat_id")},
+                    "date": int(time.time()),
+                    "text": request.get("text"),
+                },
+            },
+        )
 
 
 @dataclass
@@ -133,8 +163,15 @@ class TwilioMessage:
 class TwilioApi(_Peer):
     """Twilio's Messages API for one account: create (``201`` + sid), list by To/From, basic auth."""
 
-    def __init__(self, account_sid: str, auth_token: str, behave: Behave = "ok", *, delay: float = 0.0,
-                 retry_after: int = 2):
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        behave: Behave = "ok",
+        *,
+        delay: float = 0.0,
+        retry_after: int = 2,
+    ):
         super().__init__()
         self.account_sid = account_sid
         self.auth_token = auth_token
@@ -146,38 +183,76 @@ class TwilioApi(_Peer):
         self.lists: list[dict[str, list[str]]] = []  # every list (reconciliation) query
 
     def _authorised(self, headers: dict[str, str]) -> bool:
-        expected = "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        expected = (
+            "Basic " + base64.b64encode(f"{self.account_sid}:{self.auth_token}".encode()).decode()
+        )
         return hmac.compare_digest(headers.get("Authorization", ""), expected)
 
-    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], Any]:
+    def handle(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], Any]:
         url = urlparse(path)
         if url.path != f"/2010-04-01/Accounts/{self.account_sid}/Messages.json":
-            return 404, {}, {"code": 20404, "message": "The requested resource was not found", "status": 404}
+            return (
+                404,
+                {},
+                {"code": 20404, "message": "The requested resource was not found", "status": 404},
+            )
         if not self._authorised(headers):
             return 401, {}, {"code": 20003, "message": "Authenticate", "status": 401}
         if method == "GET":
             query = parse_qs(url.query)
             with self.lock:
                 self.lists.append(query)
-                found = [m for m in reversed(self.messages)
-                         if m.to == query.get("To", [m.to])[0] and m.from_ == query.get("From", [m.from_])[0]]
+                found = [
+                    m
+                    for m in reversed(self.messages)
+                    if m.to == query.get("To", [m.to])[0]
+                    and m.from_ == query.get("From", [m.from_])[0]
+                ]
             size = int(query.get("PageSize", ["50"])[0])
-            return 200, {}, {"messages": [self._resource(m) for m in found[:size]], "page": 0, "page_size": size}
+            return (
+                200,
+                {},
+                {
+                    "messages": [self._resource(m) for m in found[:size]],
+                    "page": 0,
+                    "page_size": size,
+                },
+            )
         form = {k: v[0] for k, v in parse_qs(body.decode()).items()}
         call = {**form, "at": time.monotonic(), "content_type": headers.get("Content-Type")}
         with self.lock:
             self.calls.append(call)
         mode = self.behave(call)
         if mode == "rate429":
-            return 429, {"Retry-After": str(self.retry_after)}, {"code": 20429, "message": "Too Many Requests",
-                                                                 "status": 429}
+            return (
+                429,
+                {"Retry-After": str(self.retry_after)},
+                {"code": 20429, "message": "Too Many Requests", "status": 429},
+            )
         if mode == "error500":
             return 500, {}, {"code": 20500, "message": "Internal Server Error", "status": 500}
         if mode == "reject":
-            return 400, {}, {"code": 21211, "message": f"Invalid 'To' Phone Number: {form.get('To')}", "status": 400}
+            return (
+                400,
+                {},
+                {
+                    "code": 21211,
+                    "message": f"Invalid 'To' Phone Number: {form.get('To')}",
+                    "status": 400,
+                },
+            )
         with self.lock:
-            m = TwilioMessage(f"SM{len(self.messages) + 1:032x}", form["To"], form.get("From", ""), form["Body"],
-                              "queued", datetime.now(UTC), form.get("StatusCallback"))
+            m = TwilioMessage(
+                f"SM{len(self.messages) + 1:032x}",
+                form["To"],
+                form.get("From", ""),
+                form["Body"],
+                "queued",
+                datetime.now(UTC),
+                form.get("StatusCallback"),
+            )
             self.messages.append(m)
         if mode == "slow":
             time.sleep(self.delay)
@@ -186,10 +261,20 @@ class TwilioApi(_Peer):
         return 201, {}, self._resource(m)
 
     def _resource(self, m: TwilioMessage) -> dict[str, Any]:
-        return {"sid": m.sid, "account_sid": self.account_sid, "to": m.to, "from": m.from_, "body": m.body,
-                "status": m.status, "date_created": format_datetime(m.date_created), "error_code": None,
-                "error_message": None, "num_segments": "1", "direction": "outbound-api",
-                "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{m.sid}.json"}
+        return {
+            "sid": m.sid,
+            "account_sid": self.account_sid,
+            "to": m.to,
+            "from": m.from_,
+            "body": m.body,
+            "status": m.status,
+            "date_created": format_datetime(m.date_created),
+            "error_code": None,
+            "error_message": None,
+            "num_segments": "1",
+            "direction": "outbound-api",
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{m.sid}.json",
+        }
 
     def set_status(self, sid: str, status: str) -> None:
         """Twilio's own later news about a message (what its status callback reports)."""
@@ -218,13 +303,19 @@ class SignedHookReceiver(_Peer):
         t, signature = parts.get("t", ""), parts.get("v1", "")
         if not t.isdigit() or abs(time.time() - int(t)) > 300:
             return False
-        expected = hmac.new(self.secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+        expected = hmac.new(
+            self.secret.encode(), f"{t}.".encode() + body, hashlib.sha256
+        ).hexdigest()
         return hmac.compare_digest(expected, signature)
 
-    def handle(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], Any]:
+    def handle(
+        self, method: str, path: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], Any]:
         verified = self.verify(headers.get("Conveyor-Signature"), body)
         with self.lock:
-            self.received.append({"method": method, "path": path, "body": body, "verified": verified})
+            self.received.append(
+                {"method": method, "path": path, "body": body, "verified": verified}
+            )
         if self.redirect_to:
             return 302, {"Location": self.redirect_to}, {}
         if not verified:
@@ -243,8 +334,12 @@ class Mailbox:
 
 
 @contextmanager
-def smtp_server(*, tls_cert: tuple[str, str] | None = None, auth: tuple[str, str] | None = None,
-                port: int | None = None) -> Iterator[tuple[int, Mailbox]]:
+def smtp_server(
+    *,
+    tls_cert: tuple[str, str] | None = None,
+    auth: tuple[str, str] | None = None,
+    port: int | None = None,
+) -> Iterator[tuple[int, Mailbox]]:
     """An aiosmtpd server on 127.0.0.1 (``port``, default a free one); STARTTLS with ``tls_cert``
     (cert, key), AUTH with ``auth``."""
     import email
@@ -267,13 +362,23 @@ def smtp_server(*, tls_cert: tuple[str, str] | None = None, auth: tuple[str, str
 
         async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802
             parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-            box.messages.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos), "message": parsed,
-                                 "tls": session.ssl is not None, "authenticated": session.authenticated})
+            box.messages.append(
+                {
+                    "from": envelope.mail_from,
+                    "to": list(envelope.rcpt_tos),
+                    "message": parsed,
+                    "tls": session.ssl is not None,
+                    "authenticated": session.authenticated,
+                }
+            )
             return f"250 2.0.0 Ok: queued as Q{len(box.messages):04d}"
 
     def authenticator(server, session, envelope, mechanism, auth_data):  # noqa: ANN001, ANN202
-        ok = (isinstance(auth_data, LoginPassword) and auth is not None
-              and (auth_data.login.decode(), auth_data.password.decode()) == auth)
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth is not None
+            and (auth_data.login.decode(), auth_data.password.decode()) == auth
+        )
         return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535 itself
 
     kwargs: dict[str, Any] = {}

@@ -27,17 +27,26 @@ def cli_env(**extra: str) -> dict[str, str]:
 def start_cli(*args: str, log: Path) -> subprocess.Popen:
     """``python -m engine.cli ARGS`` from this checkout, output to ``log``."""
     with log.open("wb") as out:
-        return subprocess.Popen([sys.executable, "-m", "engine.cli", *args], cwd=ROOT, env=cli_env(),
-                                stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "engine.cli", *args],
+            cwd=ROOT,
+            env=cli_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def listening(port: int) -> list[str]:
     """Local addresses with a TCP socket listening on ``port`` (``ss -ltn``), e.g. ['127.0.0.1']."""
-    out = subprocess.run(["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["ss", "-Hltn", f"sport = :{port}"], capture_output=True, text=True, check=True
+    ).stdout
     return [line.split()[3].rsplit(":", 1)[0] for line in out.splitlines() if line.strip()]
 
 
-def wait_until(check: Callable[[], object], timeout: float, what: str, log: Path | None = None) -> object:
+def wait_until(
+    check: Callable[[], object], timeout: float, what: str, log: Path | None = None
+) -> object:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()

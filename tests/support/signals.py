@@ -23,13 +23,20 @@ def signals(visit: int = 1, **happened: datetime | None) -> dict:
     return out
 
 
-def with_signals(deals: st.SearchStrategy[DealState], instants: st.SearchStrategy[datetime | None],
-                 names: tuple[str, ...] = TECHFLOW_EVENTS) -> st.SearchStrategy[DealState]:
+def with_signals(
+    deals: st.SearchStrategy[DealState],
+    instants: st.SearchStrategy[datetime | None],
+    names: tuple[str, ...] = TECHFLOW_EVENTS,
+) -> st.SearchStrategy[DealState]:
     """``deals`` with each event of ``names`` maybe happened: in the deal's current visit or an earlier one."""
+
     def add(deal: DealState) -> st.SearchStrategy[DealState]:
         visits = st.sampled_from(sorted({deal.stage_visit, max(1, deal.stage_visit - 1)}))
         entry = st.tuples(instants, visits)
-        return st.fixed_dictionaries({n: entry for n in names}).map(lambda drawn: replace(deal, signals=_summary(drawn)))
+        return st.fixed_dictionaries({n: entry for n in names}).map(
+            lambda drawn: replace(deal, signals=_summary(drawn))
+        )
+
     return deals.flatmap(add)
 
 

@@ -22,7 +22,13 @@ from urllib.parse import parse_qs, urlparse
 
 
 class Gateway:
-    def __init__(self, behave: Callable[[dict], str] | str = "ok", *, delay: float = 0.0, reconcile: bool = True):
+    def __init__(
+        self,
+        behave: Callable[[dict], str] | str = "ok",
+        *,
+        delay: float = 0.0,
+        reconcile: bool = True,
+    ):
         self.behave = behave if callable(behave) else (lambda _msg, b=behave: b)
         self.delay = delay
         self.reconcile = reconcile
@@ -49,8 +55,14 @@ class Gateway:
                 self._answer(200, {"delivered": delivered})
 
             def do_POST(self) -> None:  # noqa: N802
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-                msg = {**body, "header_key": self.headers.get("Idempotency-Key"), "at": time.monotonic()}
+                body = json.loads(
+                    self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}"
+                )
+                msg = {
+                    **body,
+                    "header_key": self.headers.get("Idempotency-Key"),
+                    "at": time.monotonic(),
+                }
                 with gateway.lock:
                     gateway.received.append(msg)
                 mode = gateway.behave(msg)

@@ -28,7 +28,9 @@ def _re2_reason(exc: Exception) -> str:
     """RE2's reason for refusing a pattern as plain text (it arrives as bytes), with a hint where useful."""
     raw = exc.args[0] if exc.args else str(exc)
     reason = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-    if reason.startswith("invalid perl operator") or (reason.startswith("invalid escape sequence") and reason[-1:].isdigit()):
+    if reason.startswith("invalid perl operator") or (
+        reason.startswith("invalid escape sequence") and reason[-1:].isdigit()
+    ):
         reason += " (lookaround and backreferences are not supported)"
     return reason
 
@@ -45,29 +47,35 @@ def regex_differences(pattern: str) -> list[str]:
     while i < n:
         c = pattern[i]
         if c == "\\":
-            nxt = pattern[i + 1:i + 2]
+            nxt = pattern[i + 1 : i + 2]
             if nxt == "Q":  # RE2 quotes literally up to \E
                 end = pattern.find("\\E", i + 2)
                 i = n if end < 0 else end + 2
                 continue
             if nxt in _ASCII_SHORTHANDS:
                 what = "a word boundary" if nxt in "bB" else "a shorthand class"
-                found.append(f"\\{nxt} is {what} that RE2 limits to ASCII while Python's re does not (so"
-                             f" Cyrillic letters, other digits or non-ASCII spaces would match differently);"
-                             f" write {_ASCII_SHORTHANDS[nxt]} instead")
+                found.append(
+                    f"\\{nxt} is {what} that RE2 limits to ASCII while Python's re does not (so"
+                    f" Cyrillic letters, other digits or non-ASCII spaces would match differently);"
+                    f" write {_ASCII_SHORTHANDS[nxt]} instead"
+                )
             i += 2
             continue
         if in_class:
             if c == "]" and i > class_first:
                 in_class = False
-            elif c == "[" and pattern[i + 1:i + 2] in (":", ".", "="):
-                found.append(f"'[{pattern[i + 1]}' inside a character class is a POSIX class in RE2 (ASCII-only)"
-                             " but literal characters in Python's re; write \\p{L}, \\p{Nd}, … or escape the '['")
+            elif c == "[" and pattern[i + 1 : i + 2] in (":", ".", "="):
+                found.append(
+                    f"'[{pattern[i + 1]}' inside a character class is a POSIX class in RE2 (ASCII-only)"
+                    " but literal characters in Python's re; write \\p{L}, \\p{Nd}, … or escape the '['"
+                )
                 i += 2
                 continue
         elif c == "[":
             in_class = True
-            class_first = i + 2 if pattern[i + 1:i + 2] == "^" else i + 1  # a ']' right here is literal
+            class_first = (
+                i + 2 if pattern[i + 1 : i + 2] == "^" else i + 1
+            )  # a ']' right here is literal
         i += 1
     return found
 
@@ -84,6 +92,8 @@ def pattern_problems(pattern: str) -> list[str]:
     size = program_size(compiled)
     if size > MAX_PROGRAM:
         # RE2's DFA would not start within its memory: every match would run the slow NFA.
-        return [f"pattern {pattern!r} is too large for RE2 to match quickly ({size:,} instructions; the"
-                f" limit is {MAX_PROGRAM:,}): use a smaller count in {{m,n}} repetitions, or + and *"]
+        return [
+            f"pattern {pattern!r} is too large for RE2 to match quickly ({size:,} instructions; the"
+            f" limit is {MAX_PROGRAM:,}): use a smaller count in {{m,n}} repetitions, or + and *"
+        ]
     return [f"pattern {pattern!r}: {difference}" for difference in regex_differences(pattern)]

@@ -45,8 +45,12 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in pairs:
         if key in out:
-            near = ", ".join(f"{json.dumps(k)}: {json.dumps(v, ensure_ascii=False)[:40]}" for k, v in pairs[:3])
-            raise _DuplicateKey(f"key '{key}' appears twice in one object ({{{near}{', …' if len(pairs) > 3 else ''}}})")
+            near = ", ".join(
+                f"{json.dumps(k)}: {json.dumps(v, ensure_ascii=False)[:40]}" for k, v in pairs[:3]
+            )
+            raise _DuplicateKey(
+                f"key '{key}' appears twice in one object ({{{near}{', …' if len(pairs) > 3 else ''}}})"
+            )
         out[key] = value
     return out
 
@@ -55,30 +59,54 @@ def parse_json(text: str | bytes, source: str = "document") -> Any:
     """Parse JSON, reporting syntax errors with line and column."""
     if isinstance(text, bytes):
         if len(text) > MAX_DOCUMENT_BYTES:
-            raise RuleSetInvalid([Problem("", f"{source} is {len(text)} bytes; the limit is {MAX_DOCUMENT_BYTES}")])
+            raise RuleSetInvalid(
+                [Problem("", f"{source} is {len(text)} bytes; the limit is {MAX_DOCUMENT_BYTES}")]
+            )
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise RuleSetInvalid([Problem("", f"{source} is not UTF-8 text ({exc.reason} at byte {exc.start})")]) from None
+            raise RuleSetInvalid(
+                [Problem("", f"{source} is not UTF-8 text ({exc.reason} at byte {exc.start})")]
+            ) from None
     if len(text.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES:
-        raise RuleSetInvalid([Problem("", f"{source} is larger than the limit of {MAX_DOCUMENT_BYTES} bytes")])
+        raise RuleSetInvalid(
+            [Problem("", f"{source} is larger than the limit of {MAX_DOCUMENT_BYTES} bytes")]
+        )
     try:
-        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys,
-                          parse_int=_parse_int)
+        return json.loads(
+            text,
+            parse_constant=_reject_constant,
+            object_pairs_hook=_unique_keys,
+            parse_int=_parse_int,
+        )
     except _NonStandardConstant as exc:
         raise RuleSetInvalid(
-            [Problem("", f"{source} is not valid JSON: {exc} is not a JSON value (write a number or null)")]
+            [
+                Problem(
+                    "",
+                    f"{source} is not valid JSON: {exc} is not a JSON value (write a number or null)",
+                )
+            ]
         ) from None
     except _DuplicateKey as exc:
         raise RuleSetInvalid([Problem("", f"{source}: {exc}")]) from None
     except json.JSONDecodeError as exc:
         raise RuleSetInvalid(
-            [Problem("", f"{source} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")]
+            [
+                Problem(
+                    "",
+                    f"{source} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
+                )
+            ]
         ) from None
     except RecursionError:
         raise RuleSetInvalid([Problem("", f"{source} is nested too deeply to read")]) from None
-    except ValueError as exc:  # anything else Python's json refuses: still one sentence, no traceback
-        raise RuleSetInvalid([Problem("", f"{source} is not valid JSON: {storable(str(exc), 200)}")]) from None
+    except (
+        ValueError
+    ) as exc:  # anything else Python's json refuses: still one sentence, no traceback
+        raise RuleSetInvalid(
+            [Problem("", f"{source} is not valid JSON: {storable(str(exc), 200)}")]
+        ) from None
 
 
 def read_document(path: str | Path, source: str | None = None) -> Any:
@@ -92,7 +120,9 @@ def read_document(path: str | Path, source: str | None = None) -> Any:
     if not stat.S_ISREG(info.st_mode):
         raise RuleSetInvalid([Problem("", f"{source} is not a regular file")])
     if info.st_size > MAX_DOCUMENT_BYTES:
-        raise RuleSetInvalid([Problem("", f"{source} is {info.st_size} bytes; the limit is {MAX_DOCUMENT_BYTES}")])
+        raise RuleSetInvalid(
+            [Problem("", f"{source} is {info.st_size} bytes; the limit is {MAX_DOCUMENT_BYTES}")]
+        )
     with open(path, "rb") as fh:
         return parse_json(fh.read(MAX_DOCUMENT_BYTES + 1), source)
 
@@ -134,7 +164,7 @@ def value_problems(value: Any) -> list[Problem]:
     """
     found: list[tuple[str, Problem]] = []
     stack: list[tuple[Any, tuple[Any, ...]]] = [(value, ())]
-    huge = 10 ** MAX_INT_DIGITS
+    huge = 10**MAX_INT_DIGITS
 
     def add(loc: tuple[Any, ...], message: str) -> None:
         path = json_path(loc)
@@ -147,9 +177,15 @@ def value_problems(value: Any) -> list[Problem]:
             if reason is not None:
                 add(loc, f"text {reason}")
         elif isinstance(item, _HugeInt):
-            add(loc, f"a number with {item.digits} digits is too large (at most {MAX_INT_DIGITS} digits)")
+            add(
+                loc,
+                f"a number with {item.digits} digits is too large (at most {MAX_INT_DIGITS} digits)",
+            )
         elif isinstance(item, int) and not isinstance(item, bool) and not -huge < item < huge:
-            add(loc, f"a number with more than {MAX_INT_DIGITS} digits is too large (at most {MAX_INT_DIGITS} digits)")
+            add(
+                loc,
+                f"a number with more than {MAX_INT_DIGITS} digits is too large (at most {MAX_INT_DIGITS} digits)",
+            )
         elif isinstance(item, float) and (item != item or item in (float("inf"), float("-inf"))):
             add(loc, "not a finite number (NaN and Infinity are not JSON)")
         elif isinstance(item, dict):

@@ -47,7 +47,7 @@ def rule_data(ruleset: RuleSet | None = None) -> dict[str, Any]:
 
 def _position(path: str, root: str) -> list[int]:
     """Where ``path`` lies in the tree under ``root``, as list indices: sorts in document order."""
-    return [int(i) for i in _INDEX.findall(path[len(root):])]
+    return [int(i) for i in _INDEX.findall(path[len(root) :])]
 
 
 class Checker:
@@ -80,7 +80,10 @@ class Checker:
         else:
             self.data = rule_data(None)
         self.variables = {v["name"]: v for v in self.data["variables"]}
-        self.operators = {t: {o["name"]: o for o in ops} for t, ops in self.data["variable_type_operators"].items()}
+        self.operators = {
+            t: {o["name"]: o for o in ops}
+            for t, ops in self.data["variable_type_operators"].items()
+        }
         self.actions = {a["name"]: a for a in self.data["actions"]}
         self.check_stages()
         self.check_transitions()
@@ -98,25 +101,38 @@ class Checker:
         if len(self.rs.stages) > MAX_STAGES:
             self.add("stages", f"{len(self.rs.stages)} stages; the limit is {MAX_STAGES}")
         if self.rs.language is not None and not LANGUAGE.match(self.rs.language):
-            self.add("language", f"'{self.rs.language[:20]}' is not a language code (e.g. 'uk', 'en')")
+            self.add(
+                "language", f"'{self.rs.language[:20]}' is not a language code (e.g. 'uk', 'en')"
+            )
 
     def check_ident(self, path: str, value: str, what: str) -> bool:
         """A lowercase identifier that fits its storage column; False (and a problem) otherwise."""
         reason = name_refusal(value)
-        if reason is not None:  # said plainly: quoted in the message below, it would reorder the line
+        if (
+            reason is not None
+        ):  # said plainly: quoted in the message below, it would reorder the line
             self.add(path, f"{what} {reason}")
             return False
         if len(value) > MAX_ID_LENGTH:
-            self.add(path, f"'{value[:30]}…' is {len(value)} characters long; a {what} may have at most {MAX_ID_LENGTH}")
+            self.add(
+                path,
+                f"'{value[:30]}…' is {len(value)} characters long; a {what} may have at most {MAX_ID_LENGTH}",
+            )
             return False
         if not IDENT.match(value):
-            self.add(path, f"'{value}' is not a valid {what} (lowercase letters, digits and '_', starting with a letter)")
+            self.add(
+                path,
+                f"'{value}' is not a valid {what} (lowercase letters, digits and '_', starting with a letter)",
+            )
             return False
         return True
 
     def check_length(self, path: str, value: str, limit: int, what: str) -> None:
         if len(value) > limit:
-            self.add(path, f"'{value[:30]}…' is {len(value)} characters long; {what} may have at most {limit}")
+            self.add(
+                path,
+                f"'{value[:30]}…' is {len(value)} characters long; {what} may have at most {limit}",
+            )
 
     def check_name(self, path: str, value: str, what: str) -> None:
         """A name people read: no bidirectional overrides, and not only invisible characters."""
@@ -127,7 +143,9 @@ class Checker:
     @staticmethod
     def reserved_names() -> set[str]:
         """Names a field or an event variable may not take: built-in variables, deal attributes, engine names."""
-        return set(dir(DealVariables)) | set(BUILTIN_FIELDS) | set(TEMPLATE_BUILTINS) | {"deal", "now"}
+        return (
+            set(dir(DealVariables)) | set(BUILTIN_FIELDS) | set(TEMPLATE_BUILTINS) | {"deal", "now"}
+        )
 
     def check_fields(self) -> None:
         reserved = self.reserved_names()
@@ -137,7 +155,10 @@ class Checker:
             if not self.check_ident(f"{p}.name", f.name, "field name"):
                 pass
             elif f.name in reserved:
-                self.add(f"{p}.name", f"'{f.name}' is reserved (a built-in variable, deal attribute or engine name)")
+                self.add(
+                    f"{p}.name",
+                    f"'{f.name}' is reserved (a built-in variable, deal attribute or engine name)",
+                )
             if f.name in seen:
                 self.add(f"{p}.name", f"duplicate field name '{f.name}'")
             seen.add(f.name)
@@ -153,9 +174,13 @@ class Checker:
                     # An empty answer means "not answered" everywhere else, so it cannot also be an option.
                     self.add(f"{p}.options", f"select field '{f.name}' has an empty option")
                 if len({o.lower() for o in f.options}) != len(f.options):
-                    self.add(f"{p}.options", "options repeat (options are compared case-insensitively)")
+                    self.add(
+                        f"{p}.options", "options repeat (options are compared case-insensitively)"
+                    )
             elif f.options:
-                self.add(f"{p}.options", f"only select fields have options; '{f.name}' is {f.type.value}")
+                self.add(
+                    f"{p}.options", f"only select fields have options; '{f.name}' is {f.type.value}"
+                )
 
     def check_events(self) -> None:
         """Declared events: names whose two variables clash with nothing, labels, carried fields."""
@@ -167,14 +192,27 @@ class Checker:
             if self.check_ident(f"{p}.name", e.name, "event name"):
                 for var in (e.name, f"hours_since_{e.name}"):
                     if var in reserved:
-                        self.add(f"{p}.name", f"event '{e.name}' would give the rule variable '{var}', which is"
-                                 " reserved (a built-in variable, deal attribute or engine name)")
+                        self.add(
+                            f"{p}.name",
+                            f"event '{e.name}' would give the rule variable '{var}', which is"
+                            " reserved (a built-in variable, deal attribute or engine name)",
+                        )
                     elif var in fields:
-                        self.add(f"{p}.name", f"event '{e.name}' would give the rule variable '{var}', which is"
-                                 " already a custom field")
+                        self.add(
+                            f"{p}.name",
+                            f"event '{e.name}' would give the rule variable '{var}', which is"
+                            " already a custom field",
+                        )
                     elif var in taken:
-                        what = "a duplicate event name" if taken[var] == e.name else f"also a variable of event '{taken[var]}'"
-                        self.add(f"{p}.name", f"event '{e.name}' would give the rule variable '{var}': {what}")
+                        what = (
+                            "a duplicate event name"
+                            if taken[var] == e.name
+                            else f"also a variable of event '{taken[var]}'"
+                        )
+                        self.add(
+                            f"{p}.name",
+                            f"event '{e.name}' would give the rule variable '{var}': {what}",
+                        )
                     else:
                         taken[var] = e.name
             self.check_length(f"{p}.label", e.label, MAX_LABEL, "an event label")
@@ -183,12 +221,17 @@ class Checker:
             for key, target in e.fields.items():
                 kp = f"{p}.fields.{key}"
                 if not IDENT.match(key):
-                    self.add(kp, f"'{key[:30]}' is not a valid data key (lowercase letters, digits and '_',"
-                             " starting with a letter)")
+                    self.add(
+                        kp,
+                        f"'{key[:30]}' is not a valid data key (lowercase letters, digits and '_',"
+                        " starting with a letter)",
+                    )
                 if target not in targets:
                     self.add(kp, f"unknown field '{target}'{suggest(target, targets)}")
                 elif target in written:
-                    self.add(kp, f"field '{target}' is already written by data key '{written[target]}'")
+                    self.add(
+                        kp, f"field '{target}' is already written by data key '{written[target]}'"
+                    )
                 else:
                     written[target] = key
 
@@ -209,18 +252,29 @@ class Checker:
             if s.guard:
                 for j, name in enumerate(s.guard.required_fields):
                     if name not in self.field_names and name not in BUILTIN_FIELDS:
-                        self.add(f"{p}.guard.required_fields[{j}]", f"unknown field '{name}'{suggest(name, self.field_names + list(BUILTIN_FIELDS))}")
+                        self.add(
+                            f"{p}.guard.required_fields[{j}]",
+                            f"unknown field '{name}'{suggest(name, self.field_names + list(BUILTIN_FIELDS))}",
+                        )
         if self.rs.initial_stage is not None and self.rs.initial_stage not in self.stage_ids:
-            self.add("initial_stage", f"unknown stage '{self.rs.initial_stage}'{suggest(self.rs.initial_stage, self.stage_ids)}")
+            self.add(
+                "initial_stage",
+                f"unknown stage '{self.rs.initial_stage}'{suggest(self.rs.initial_stage, self.stage_ids)}",
+            )
 
     def check_transitions(self) -> None:
         seen: set[tuple[str, str]] = set()
         for i, t in enumerate(self.rs.transitions):
             for key, value in (("from", t.from_), ("to", t.to)):
                 if value not in self.stage_ids:
-                    self.add(f"transitions[{i}].{key}", f"unknown stage '{value}'{suggest(value, self.stage_ids)}")
+                    self.add(
+                        f"transitions[{i}].{key}",
+                        f"unknown stage '{value}'{suggest(value, self.stage_ids)}",
+                    )
             if t.from_ == t.to:
-                self.add(f"transitions[{i}]", f"a transition from '{t.from_}' to itself is not allowed")
+                self.add(
+                    f"transitions[{i}]", f"a transition from '{t.from_}' to itself is not allowed"
+                )
             if (t.from_, t.to) in seen:
                 self.add(f"transitions[{i}]", f"duplicate transition {t.from_} → {t.to}")
             seen.add((t.from_, t.to))
@@ -236,7 +290,9 @@ class Checker:
                 self.add(f"{p}.id", f"duplicate rule id '{rule.id}'")
             seen.add(rule.id)
             raw = self.raw_rules[i] if i < len(self.raw_rules) else None
-            self.check_conditions(raw.get("conditions") if isinstance(raw, dict) else None, f"{p}.conditions")
+            self.check_conditions(
+                raw.get("conditions") if isinstance(raw, dict) else None, f"{p}.conditions"
+            )
             if not rule.actions:
                 self.add(f"{p}.actions", "a rule needs at least one action")
             for j, action in enumerate(rule.actions):
@@ -251,7 +307,9 @@ class Checker:
         for path, leaf in leaves(tree, p):
             before = len(self.problems)
             self.check_leaf(leaf, path)
-            found += [(_position(problem.path, p), 1, problem) for problem in self.problems[before:]]
+            found += [
+                (_position(problem.path, p), 1, problem) for problem in self.problems[before:]
+            ]
             del self.problems[before:]
         self.problems += [problem for *_key, problem in sorted(found, key=lambda x: (x[0], x[1]))]
 
@@ -286,31 +344,46 @@ class Checker:
             elif value != value or value in (float("inf"), float("-inf")):
                 self.add(p, "the number must be finite")
             elif name in self.time_names and abs(value) > MAX_TIME_HOURS:
-                self.add(p, f"{value} hours is out of range for '{name}' (at most {MAX_TIME_HOURS:,} hours either way)")
+                self.add(
+                    p,
+                    f"{value} hours is out of range for '{name}' (at most {MAX_TIME_HOURS:,} hours either way)",
+                )
             elif name in self.time_names and op["name"] == "equal_to":
                 # Time flows between ticks: "exactly 24 h" holds for microseconds that no tick meets.
-                self.add(f"{p[:-len('.value')]}.operator",
-                         f"'equal_to' on '{name}' would almost never fire (time moves on between ticks, so the"
-                         f" value is exactly {value} only for an instant); use 'greater_than_or_equal_to'")
+                self.add(
+                    f"{p[: -len('.value')]}.operator",
+                    f"'equal_to' on '{name}' would almost never fire (time moves on between ticks, so the"
+                    f" value is exactly {value} only for an instant); use 'greater_than_or_equal_to'",
+                )
             return
         if input_type == "text":
             if not isinstance(value, str):
-                self.add(p, f"'{op['name']}' on '{name}' needs a text value, got {json.dumps(value)}")
+                self.add(
+                    p, f"'{op['name']}' on '{name}' needs a text value, got {json.dumps(value)}"
+                )
                 return
             if op["name"] == "matches_regex":
                 self.check_regex(value, p)
             elif name == "stage" and op["name"] == "equal_to" and value not in self.stage_ids:
                 self.add(p, f"unknown stage '{value}'{suggest(value, self.stage_ids)}")
-            elif (name == "stage" and op["name"] == "equal_to_case_insensitive"
-                  and value.lower() not in {s.lower() for s in self.stage_ids}):
+            elif (
+                name == "stage"
+                and op["name"] == "equal_to_case_insensitive"
+                and value.lower() not in {s.lower() for s in self.stage_ids}
+            ):
                 self.add(p, f"unknown stage '{value}'{suggest(value.lower(), self.stage_ids)}")
             return
         if input_type == "select":
             options = var.get("options") or []
             if isinstance(value, list | dict) or value is None:
                 self.add(p, f"'{op['name']}' on '{name}' needs one option, got {json.dumps(value)}")
-            elif options and (not isinstance(value, str) or value.lower() not in {o.lower() for o in options}):
-                self.add(p, f"'{value}' is not an option of '{name}' (options: {', '.join(options)}){suggest(value, options)}")
+            elif options and (
+                not isinstance(value, str) or value.lower() not in {o.lower() for o in options}
+            ):
+                self.add(
+                    p,
+                    f"'{value}' is not an option of '{name}' (options: {', '.join(options)}){suggest(value, options)}",
+                )
             return
         # No variable is of business-rules' select_multiple type (custom fields are single-choice),
         # so its operators are never offered: check_leaf refuses them by the variable's type.
@@ -327,8 +400,11 @@ class Checker:
         declared = {d["name"]: d for d in self.actions[name]["params"] or []}
         for key in params:
             if key not in declared:
-                self.add(f"{p}.params.{key}", f"'{key}' is not a parameter of '{name}'{suggest(key, declared)}"
-                         f" (parameters: {', '.join(declared) or 'none'})")
+                self.add(
+                    f"{p}.params.{key}",
+                    f"'{key}' is not a parameter of '{name}'{suggest(key, declared)}"
+                    f" (parameters: {', '.join(declared) or 'none'})",
+                )
         for key, d in declared.items():
             # null for an optional param means "the default", as the action itself treats it.
             if key not in params or (params[key] is None and not d.get("required", True)):
@@ -348,7 +424,10 @@ class Checker:
             elif value < 0:
                 self.add(p, f"must not be negative, got {value}")
             elif decl["name"] == "due_in_hours" and value > MAX_DUE_IN_HOURS:
-                self.add(p, f"is {value} hours; a task may be due at most {MAX_DUE_IN_HOURS} hours (ten years) ahead")
+                self.add(
+                    p,
+                    f"is {value} hours; a task may be due at most {MAX_DUE_IN_HOURS} hours (ten years) ahead",
+                )
             return
         key = decl["name"]
         if isinstance(value, dict) and key in TEMPLATE_PARAMS.get(action, ()):
@@ -357,7 +436,10 @@ class Checker:
                 self.add(p, 'needs a text, or texts by language such as {"uk": "…", "en": "…"}')
             for lang, text in value.items():
                 if not isinstance(lang, str) or not LANGUAGE.match(lang):
-                    self.add(f"{p}.{lang}", f"'{str(lang)[:20]}' is not a language code (e.g. 'uk', 'en')")
+                    self.add(
+                        f"{p}.{lang}",
+                        f"'{str(lang)[:20]}' is not a language code (e.g. 'uk', 'en')",
+                    )
                 elif not isinstance(text, str):
                     self.add(f"{p}.{lang}", f"needs a text value, got {json.dumps(text)}")
                 else:
@@ -378,9 +460,15 @@ class Checker:
                 what = "option"
             if value not in options:
                 # The other funnel usually exists, just not where the validator looked.
-                hint = (" — validate it together with that funnel's file, or import that funnel first"
-                        if what == "funnel" else "")
-                self.add(p, f"unknown {what} '{value}'{suggest(value, options)} (choose one of: {', '.join(options)}){hint}")
+                hint = (
+                    " — validate it together with that funnel's file, or import that funnel first"
+                    if what == "funnel"
+                    else ""
+                )
+                self.add(
+                    p,
+                    f"unknown {what} '{value}'{suggest(value, options)} (choose one of: {', '.join(options)}){hint}",
+                )
             return
         if key in TEMPLATE_PARAMS.get(action, ()):
             self.check_template(value, p)

@@ -27,7 +27,14 @@ from engine.document.ruleset import (
 from engine.document.suggestions import suggest
 from engine.errors import Problem
 
-__all__ = ["is_condition_error", "malformed", "read_conditions", "reindex", "salvage", "shape_problem"]
+__all__ = [
+    "is_condition_error",
+    "malformed",
+    "read_conditions",
+    "reindex",
+    "salvage",
+    "shape_problem",
+]
 
 LEAF_KEYS = ("name", "operator", "value")
 
@@ -38,7 +45,9 @@ def malformed() -> AllOf:
     return AllOf.model_construct(all=[])
 
 
-def read_conditions(node: Any, path: str, problems: list[Problem], depth: int = 1) -> AllOf | AnyOf | Condition:
+def read_conditions(
+    node: Any, path: str, problems: list[Problem], depth: int = 1
+) -> AllOf | AnyOf | Condition:
     """The model of a raw condition tree, appending every shape problem (with its path) to ``problems``.
 
     Malformed nodes become ``malformed()`` stand-ins; a leaf that names a variable and an operator is
@@ -46,6 +55,7 @@ def read_conditions(node: Any, path: str, problems: list[Problem], depth: int = 
     out of the leaf's ``model_fields_set``). ``depth`` counts groups: a leaf inside the deepest
     allowed group is fine.
     """
+
     def add(where: str, message: str) -> AllOf:
         problems.append(Problem(where, message))
         return malformed()
@@ -64,15 +74,35 @@ def read_conditions(node: Any, path: str, problems: list[Problem], depth: int = 
             return add(f"{path}.{kind}", f"'{kind}' must be a list of conditions")
         if not items:
             # business-rules only asserts this (and python -O drops the assert): an empty group would fire.
-            problems.append(Problem(f"{path}.{kind}", f"'{kind}' is empty; a group needs at least one condition"))
-        children = [read_conditions(child, f"{path}.{kind}[{k}]", problems, depth + 1) for k, child in enumerate(items)]
-        return AllOf.model_construct(all=children) if kind == "all" else AnyOf.model_construct(any=children)
+            problems.append(
+                Problem(
+                    f"{path}.{kind}", f"'{kind}' is empty; a group needs at least one condition"
+                )
+            )
+        children = [
+            read_conditions(child, f"{path}.{kind}[{k}]", problems, depth + 1)
+            for k, child in enumerate(items)
+        ]
+        return (
+            AllOf.model_construct(all=children)
+            if kind == "all"
+            else AnyOf.model_construct(any=children)
+        )
     for key in sorted(keys - set(LEAF_KEYS)):
-        problems.append(Problem(f"{path}.{key}", f"unknown key '{key}' in a condition (expected name, operator, value)"
-                                                 f"{suggest(key, [*LEAF_KEYS, 'all', 'any'])}"))
+        problems.append(
+            Problem(
+                f"{path}.{key}",
+                f"unknown key '{key}' in a condition (expected name, operator, value)"
+                f"{suggest(key, [*LEAF_KEYS, 'all', 'any'])}",
+            )
+        )
     for key in LEAF_KEYS:
         if key not in node:
-            hint = " (business-rules reads it even for operators without input; use null)" if key == "value" else ""
+            hint = (
+                " (business-rules reads it even for operators without input; use null)"
+                if key == "value"
+                else ""
+            )
             problems.append(Problem(path, f"required key '{key}' is missing{hint}"))
     if "name" not in node or "operator" not in node:
         return malformed()
@@ -100,11 +130,22 @@ def shape_problem(err: Any) -> Problem:
 
 #: Stand-ins for required values that are missing or malformed, so the rest of the item can be checked.
 #: Whatever the checker says about a stand-in is dropped (see ``_semantic_problems_of_partial``).
-_PLACEHOLDERS: dict[str, Any] = {"funnel": "", "name": "", "id": "", "stages": [], "from_": "", "to": "",
-                                 "actions": []}
+_PLACEHOLDERS: dict[str, Any] = {
+    "funnel": "",
+    "name": "",
+    "id": "",
+    "stages": [],
+    "from_": "",
+    "to": "",
+    "actions": [],
+}
 _ITEM_MODELS: dict[tuple[type, str], type] = {
-    (RuleSet, "fields"): FieldDef, (RuleSet, "events"): EventDef, (RuleSet, "stages"): Stage, (RuleSet, "transitions"): Transition,
-    (RuleSet, "rules"): Rule, (Rule, "actions"): ActionSpec,
+    (RuleSet, "fields"): FieldDef,
+    (RuleSet, "events"): EventDef,
+    (RuleSet, "stages"): Stage,
+    (RuleSet, "transitions"): Transition,
+    (RuleSet, "rules"): Rule,
+    (Rule, "actions"): ActionSpec,
 }
 
 
@@ -124,14 +165,22 @@ def salvage(model: type, data: Any) -> Any:
         item_model = _ITEM_MODELS.get((model, name))
         if item_model is not None:
             items = data[key] if isinstance(data[key], list) else []
-            values[name] = [x for x in (salvage(item_model, item) for item in items) if x is not None]
+            values[name] = [
+                x for x in (salvage(item_model, item) for item in items) if x is not None
+            ]
             continue
         try:
-            model.__pydantic_validator__.validate_assignment(model.model_construct(), name, data[key])
+            model.__pydantic_validator__.validate_assignment(
+                model.model_construct(), name, data[key]
+            )
         except ValidationError:
             continue
-        values[name] = getattr(model.__pydantic_validator__.validate_assignment(
-            model.model_construct(), name, data[key]), name)
+        values[name] = getattr(
+            model.__pydantic_validator__.validate_assignment(
+                model.model_construct(), name, data[key]
+            ),
+            name,
+        )
     for name, info in model.model_fields.items():
         if name not in values and info.is_required():
             if model is FieldDef and name == "type":
@@ -153,10 +202,10 @@ def reindex(problem: Problem, doc: dict[str, Any], partial: Any) -> Problem | No
         if not isinstance(raw, list):
             return problem
         kept = [i for i, item in enumerate(raw) if isinstance(item, dict)]
-        index_text = path[len(top) + 1:path.index("]")]
+        index_text = path[len(top) + 1 : path.index("]")]
         if not index_text.isdigit() or int(index_text) >= len(kept):
             return problem
-        path = f"{top}[{kept[int(index_text)]}]{path[path.index(']') + 1:]}"
+        path = f"{top}[{kept[int(index_text)]}]{path[path.index(']') + 1 :]}"
         if top == "rules":
             path = _reindex_actions(path, raw[kept[int(index_text)]])
         return Problem(path, problem.message)

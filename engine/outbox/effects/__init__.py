@@ -37,7 +37,9 @@ EFFECTS: dict[str, Effect] = {
 }
 
 
-def apply(core: Core, s: Session, row: OutboxAction, firing: Firing, now: datetime) -> dict[str, Any]:
+def apply(
+    core: Core, s: Session, row: OutboxAction, firing: Firing, now: datetime
+) -> dict[str, Any]:
     deal = repo.get_deal(s, row.deal_id, for_update=True)
     effect = EFFECTS.get(row.action)
     if effect is None:

@@ -12,7 +12,9 @@ from storage import repositories as repo
 from storage.models import Deal, Firing, OutboxAction
 
 
-def apply(core: Core, s: Session, deal: Deal, row: OutboxAction, firing: Firing, now: datetime) -> dict:
+def apply(
+    core: Core, s: Session, deal: Deal, row: OutboxAction, firing: Firing, now: datetime
+) -> dict:
     if deal.manager_id is not None:
         return {"manager": manager_name(s, deal), "kept": True}
     manager = repo.next_manager_round_robin(s)
@@ -21,5 +23,12 @@ def apply(core: Core, s: Session, deal: Deal, row: OutboxAction, firing: Firing,
     manager.assign_seq = repo.next_assign_seq(s)
     manager.last_assigned_at = now
     deal.manager_id = manager.id
-    repo.add_event(s, deal.id, now, "manager_assigned", "engine", {"manager": manager.name, "rule": firing.rule_id})
+    repo.add_event(
+        s,
+        deal.id,
+        now,
+        "manager_assigned",
+        "engine",
+        {"manager": manager.name, "rule": firing.rule_id},
+    )
     return {"manager": manager.name}

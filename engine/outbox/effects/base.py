@@ -50,8 +50,11 @@ def bounded_chain(firing: Firing) -> list[str]:
     chain = list(firing.chain or [])
     if len(chain) > MAX_CASCADE:
         loop = " → ".join(chain)
-        raise ActionFailed(f"cascade of stage moves and started processes stopped after {MAX_CASCADE} steps;"
-                           f" rules in the loop: {loop}", permanent=True)
+        raise ActionFailed(
+            f"cascade of stage moves and started processes stopped after {MAX_CASCADE} steps;"
+            f" rules in the loop: {loop}",
+            permanent=True,
+        )
     return chain
 
 

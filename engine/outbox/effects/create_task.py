@@ -13,12 +13,31 @@ from storage import repositories as repo
 from storage.models import Deal, Firing, OutboxAction
 
 
-def apply(core: Core, s: Session, deal: Deal, row: OutboxAction, firing: Firing, now: datetime) -> dict:
+def apply(
+    core: Core, s: Session, deal: Deal, row: OutboxAction, firing: Firing, now: datetime
+) -> dict:
     params = row.params or {}
-    title = render(params["title"], core.queries.template_values(s, deal), message_language(core, s, deal))
+    title = render(
+        params["title"], core.queries.template_values(s, deal), message_language(core, s, deal)
+    )
     priority = params.get("priority", "normal")
     due = now + timedelta(hours=float(params["due_in_hours"]))
-    repo.add_task(s, deal_id=deal.id, manager_id=deal.manager_id, kind="task", title=title, priority=priority,
-                  status="open", due_at=due, created_at=now, outbox_id=row.id)
-    return {"title": title, "priority": priority, "due_at": format_instant(due), "manager": manager_name(s, deal),
-            "due_in_hours": params["due_in_hours"]}
+    repo.add_task(
+        s,
+        deal_id=deal.id,
+        manager_id=deal.manager_id,
+        kind="task",
+        title=title,
+        priority=priority,
+        status="open",
+        due_at=due,
+        created_at=now,
+        outbox_id=row.id,
+    )
+    return {
+        "title": title,
+        "priority": priority,
+        "due_at": format_instant(due),
+        "manager": manager_name(s, deal),
+        "due_in_hours": params["due_in_hours"],
+    }

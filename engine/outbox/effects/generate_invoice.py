@@ -11,14 +11,19 @@ from storage import repositories as repo
 from storage.models import Deal, Firing, OutboxAction
 
 
-def apply(core: Core, s: Session, deal: Deal, row: OutboxAction, firing: Firing, now: datetime) -> dict:
+def apply(
+    core: Core, s: Session, deal: Deal, row: OutboxAction, firing: Firing, now: datetime
+) -> dict:
     params = row.params or {}
     amount = params.get("amount")
     amount = float(deal.amount or 0) if amount is None else float(amount)
     seq = repo.next_invoice_seq(s)
     number = f"INV-{now.year}-{seq:05d}"
-    repo.add_invoice(s, number=number, seq=seq, deal_id=deal.id, amount=amount, created_at=now,
-                     outbox_id=row.id)
+    repo.add_invoice(
+        s, number=number, seq=seq, deal_id=deal.id, amount=amount, created_at=now, outbox_id=row.id
+    )
     deal.invoice_number = number
-    repo.add_event(s, deal.id, now, "invoice_generated", "engine", {"number": number, "amount": amount})
+    repo.add_event(
+        s, deal.id, now, "invoice_generated", "engine", {"number": number, "amount": amount}
+    )
     return {"number": number, "amount": amount}

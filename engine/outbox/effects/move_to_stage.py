@@ -14,12 +14,16 @@ from storage import repositories as repo
 from storage.models import Deal, Firing, OutboxAction
 
 
-def apply(core: Core, s: Session, deal: Deal, row: OutboxAction, firing: Firing, now: datetime) -> dict:
+def apply(
+    core: Core, s: Session, deal: Deal, row: OutboxAction, firing: Firing, now: datetime
+) -> dict:
     params = row.params or {}
     rs, _ = core.rulesets.active(s, deal.funnel_id)
     to_stage = params["to_stage"]
     if rs.stage(to_stage) is None:
-        raise ActionFailed(f"stage '{to_stage}' no longer exists in funnel '{rs.funnel}'", permanent=True)
+        raise ActionFailed(
+            f"stage '{to_stage}' no longer exists in funnel '{rs.funnel}'", permanent=True
+        )
     if deal.stage == to_stage:
         return {"to_stage": to_stage, "from_stage": deal.stage, "skipped": "already there"}
     chain = bounded_chain(firing)

@@ -13,10 +13,29 @@ from storage import repositories as repo
 from storage.models import Deal, Firing, OutboxAction
 
 
-def apply(core: Core, s: Session, deal: Deal, row: OutboxAction, firing: Firing, now: datetime) -> dict:
+def apply(
+    core: Core, s: Session, deal: Deal, row: OutboxAction, firing: Firing, now: datetime
+) -> dict:
     params = row.params or {}
-    text = render(params["text"], core.queries.template_values(s, deal), message_language(core, s, deal))
+    text = render(
+        params["text"], core.queries.template_values(s, deal), message_language(core, s, deal)
+    )
     priority = params.get("priority", "normal")
-    repo.add_task(s, deal_id=deal.id, manager_id=deal.manager_id, kind="notification", title=text,
-                  priority=priority, status="open", due_at=now, created_at=now, outbox_id=row.id)
-    return {"text": text, "priority": priority, "due_at": format_instant(now), "manager": manager_name(s, deal)}
+    repo.add_task(
+        s,
+        deal_id=deal.id,
+        manager_id=deal.manager_id,
+        kind="notification",
+        title=text,
+        priority=priority,
+        status="open",
+        due_at=now,
+        created_at=now,
+        outbox_id=row.id,
+    )
+    return {
+        "text": text,
+        "priority": priority,
+        "due_at": format_instant(now),
+        "manager": manager_name(s, deal),
+    }

@@ -16,7 +16,9 @@ from storage import repositories as repo
 from storage.models import Deal, Firing, OutboxAction
 
 
-def apply(core: Core, s: Session, deal: Deal, row: OutboxAction, firing: Firing, now: datetime) -> dict:
+def apply(
+    core: Core, s: Session, deal: Deal, row: OutboxAction, firing: Firing, now: datetime
+) -> dict:
     params = row.params or {}
     funnel = params["funnel"]
     try:
@@ -24,8 +26,13 @@ def apply(core: Core, s: Session, deal: Deal, row: OutboxAction, firing: Firing,
     except ConveyorError:
         raise ActionFailed(f"funnel '{funnel}' does not exist (load its rule set)") from None
     chain = bounded_chain(firing)
-    title = (render(params["title"], core.queries.template_values(s, deal), message_language(core, s, deal))
-             if params.get("title") else deal.title)
+    title = (
+        render(
+            params["title"], core.queries.template_values(s, deal), message_language(core, s, deal)
+        )
+        if params.get("title")
+        else deal.title
+    )
     title = _fit(title or "", TEXT_LIMITS["title"])  # a rendered template may outgrow the column
     stage = rs.stage(rs.entry_stage)
     # A second process of the same funnel (the deal re-entered the stage) gets its own key.
@@ -33,13 +40,29 @@ def apply(core: Core, s: Session, deal: Deal, row: OutboxAction, firing: Firing,
     while repo.get_deal_by_key(s, key) is not None:
         n += 1
         key = _child_key(deal.key, funnel, f"#{n}", TEXT_LIMITS["key"])
-    child = repo.add_deal(s, key=key, funnel_id=funnel, stage=stage.id,
-                          closed=stage.kind is not StageKind.OPEN, stage_visit=1, stage_entered_at=now,
-                          activity_seq=0, fields={}, manager_id=deal.manager_id, created_at=now, updated_at=now,
-                          title=title, phone=deal.phone, email=deal.email, amount=deal.amount,
-                          parent_deal_id=deal.id)
+    child = repo.add_deal(
+        s,
+        key=key,
+        funnel_id=funnel,
+        stage=stage.id,
+        closed=stage.kind is not StageKind.OPEN,
+        stage_visit=1,
+        stage_entered_at=now,
+        activity_seq=0,
+        fields={},
+        manager_id=deal.manager_id,
+        created_at=now,
+        updated_at=now,
+        title=title,
+        phone=deal.phone,
+        email=deal.email,
+        amount=deal.amount,
+        parent_deal_id=deal.id,
+    )
     repo.add_event(s, child.id, now, "created", "engine", {"stage": stage.id, "parent": deal.key})
-    repo.add_event(s, deal.id, now, "process_started", "engine", {"funnel": funnel, "deal": child.key})
+    repo.add_event(
+        s, deal.id, now, "process_started", "engine", {"funnel": funnel, "deal": child.key}
+    )
     core.evaluation.evaluate(s, child, now, "create", chain=chain)
     return {"funnel": funnel, "deal": child.key, "title": title}
 
@@ -56,5 +79,5 @@ def _child_key(parent: str, funnel: str, suffix: str, limit: int) -> str:
     if len(parent) > room:
         head = max(room // 2, 0)
         end = max(room - head - 1, 0)
-        parent = parent[:head] + "…" + parent[len(parent) - end:]
+        parent = parent[:head] + "…" + parent[len(parent) - end :]
     return parent + tail

@@ -33,8 +33,19 @@ from engine.outbox.providers.twilio import TwilioProvider
 from engine.outbox.providers.webhook import WebhookProvider
 from storage.urls import mask_url
 
-__all__ = ["MessageProvider", "OutgoingMessage", "Receipt", "Reconciling", "RecordingProvider", "SmtpProvider",
-           "TelegramProvider", "TwilioProvider", "WebhookProvider", "provider_from_url", "receipt"]
+__all__ = [
+    "MessageProvider",
+    "OutgoingMessage",
+    "Receipt",
+    "Reconciling",
+    "RecordingProvider",
+    "SmtpProvider",
+    "TelegramProvider",
+    "TwilioProvider",
+    "WebhookProvider",
+    "provider_from_url",
+    "receipt",
+]
 
 log = logging.getLogger("conveyor.providers")
 
@@ -57,7 +68,12 @@ def provider_from_url(url: str | None, env: Mapping[str, str] | None = None) -> 
         secret = env.get(SECRET_ENV) or None
         if secret is None:
             # INFO, not WARNING: every command reads CONVEYOR_PROVIDER; the engine's log shows it.
-            log.info("the CONVEYOR_PROVIDER webhook is not signed: set %s, or configure the channels in"
-                     " conveyor.toml (provider = \"webhook\" with a secret)", SECRET_ENV)
+            log.info(
+                "the CONVEYOR_PROVIDER webhook is not signed: set %s, or configure the channels in"
+                ' conveyor.toml (provider = "webhook" with a secret)',
+                SECRET_ENV,
+            )
         return WebhookProvider(url, timeout=default_timeout(env), secret=secret)
-    raise ValueError(f"unknown message provider {mask_url(url)!r}: use 'record' or an http(s) webhook URL")
+    raise ValueError(
+        f"unknown message provider {mask_url(url)!r}: use 'record' or an http(s) webhook URL"
+    )

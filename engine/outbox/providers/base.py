@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-__all__ = ["MessageProvider", "OutgoingMessage", "Receipt", "Reconciling", "default_timeout", "receipt"]
+__all__ = [
+    "MessageProvider",
+    "OutgoingMessage",
+    "Receipt",
+    "Reconciling",
+    "default_timeout",
+    "receipt",
+]
 
 
 @dataclass(frozen=True)

@@ -81,9 +81,18 @@ def retry_after(value: str | None, default: float = DEFAULT_RETRY_AFTER) -> floa
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
-def call(method: str, url: str, *, what: str, timeout: float, data: bytes | None = None,
-         headers: Mapping[str, str] | None = None, hint: str = "",
-         describe: Any = None, body_retry_after: Any = None) -> Answer:
+def call(
+    method: str,
+    url: str,
+    *,
+    what: str,
+    timeout: float,
+    data: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    hint: str = "",
+    describe: Any = None,
+    body_retry_after: Any = None,
+) -> Answer:
     """Make one request; return a 2xx ``Answer`` or raise the send error its outcome means.
 
     ``what`` names the gateway in messages ("Telegram", "Twilio"); ``hint`` is added to the redirect
@@ -103,8 +112,10 @@ def call(method: str, url: str, *, what: str, timeout: float, data: bytes | None
         if 300 <= code < 400:
             location = exc.headers.get("Location") if exc.headers else None
             where = f" to {mask_url(location)[:300]}" if location else " without a Location"
-            raise PermanentSendError(f"{what} answered HTTP {code} (a redirect{where}); redirects are not"
-                                     f" followed{': ' + hint if hint else ''}") from None
+            raise PermanentSendError(
+                f"{what} answered HTTP {code} (a redirect{where}); redirects are not"
+                f" followed{': ' + hint if hint else ''}"
+            ) from None
         try:
             body = exc.read(ANSWER_LIMIT)
         except OSError:
@@ -113,7 +124,11 @@ def call(method: str, url: str, *, what: str, timeout: float, data: bytes | None
         msg = f"{what} answered HTTP {code}" + (f": {detail}" if detail else "")
         if code == 429:
             header = exc.headers.get("Retry-After") if exc.headers else None
-            wait = retry_after(header) if header or body_retry_after is None else body_retry_after(body)
+            wait = (
+                retry_after(header)
+                if header or body_retry_after is None
+                else body_retry_after(body)
+            )
             raise RateLimited(msg, wait) from None
         if 400 <= code < 500 and code != 408:
             raise PermanentSendError(msg) from None

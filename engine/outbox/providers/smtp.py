@@ -35,15 +35,26 @@ def message_id(idempotency_key: str, domain: str) -> str:
 class SmtpProvider:
     name = "smtp"
 
-    def __init__(self, url: str, *, sender: str, reply_to: str | None = None, username: str | None = None,
-                 password: str | None = None, starttls: bool | None = None, timeout: float = 10.0,
-                 tls_context: ssl.SSLContext | None = None):
+    def __init__(
+        self,
+        url: str,
+        *,
+        sender: str,
+        reply_to: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        starttls: bool | None = None,
+        timeout: float = 10.0,
+        tls_context: ssl.SSLContext | None = None,
+    ):
         parts = urlsplit(url)
         if parts.scheme not in ("smtp", "smtps"):
             raise ValueError(f"an SMTP url starts with smtp:// or smtps://, not {parts.scheme}://")
         if parts.password or parts.username:
-            raise ValueError("put the SMTP user and password in 'username' and 'password' (environment"
-                             " references), not in the url")
+            raise ValueError(
+                "put the SMTP user and password in 'username' and 'password' (environment"
+                " references), not in the url"
+            )
         self.host = parts.hostname or "localhost"
         self.implicit_tls = parts.scheme == "smtps"
         self.port = parts.port or (465 if self.implicit_tls else 25)
@@ -67,8 +78,11 @@ class SmtpProvider:
             mail["Reply-To"] = self.reply_to
         mail["Subject"] = message.subject or ""
         mail["Date"] = formatdate(localtime=False)
-        mail["Message-ID"] = message_id(message.idempotency_key, self.domain) if message.idempotency_key \
+        mail["Message-ID"] = (
+            message_id(message.idempotency_key, self.domain)
+            if message.idempotency_key
             else make_msgid(domain=self.domain)
+        )
         mail["X-Conveyor-Deal"] = message.deal
         mail.set_content(message.text)
         return mail
@@ -104,17 +118,25 @@ class SmtpProvider:
         except smtplib.SMTPResponseException as exc:
             self._refused(exc.smtp_code, exc.smtp_error, "refused the message")
         except smtplib.SMTPNotSupportedError as exc:
-            raise PermanentSendError(f"SMTP server {where}: {exc} (check starttls and the url's scheme)") from None
+            raise PermanentSendError(
+                f"SMTP server {where}: {exc} (check starttls and the url's scheme)"
+            ) from None
         except TimeoutError:
-            raise TransientSendError(f"SMTP server {where} timed out after {self.timeout:g} s") from None
+            raise TransientSendError(
+                f"SMTP server {where} timed out after {self.timeout:g} s"
+            ) from None
         except (smtplib.SMTPException, ssl.SSLError, ConnectionError, OSError) as exc:
-            raise TransientSendError(f"SMTP server {where} unreachable: {printable(str(exc)) or type(exc).__name__}") from None
+            raise TransientSendError(
+                f"SMTP server {where} unreachable: {printable(str(exc)) or type(exc).__name__}"
+            ) from None
         text = answer.decode(errors="replace") if isinstance(answer, bytes) else str(answer)
         queued = _QUEUED.search(text)
         return Receipt(printable(queued.group(1) if queued else str(mail["Message-ID"]), 200))
 
     def _refused(self, code: int, answer: bytes | str, what: str) -> None:
-        text = printable(answer.decode(errors="replace") if isinstance(answer, bytes) else str(answer))
+        text = printable(
+            answer.decode(errors="replace") if isinstance(answer, bytes) else str(answer)
+        )
         msg = f"SMTP server {self.host}:{self.port} {what}: {code} {text}".rstrip()
         if 500 <= code < 600:
             raise PermanentSendError(msg)

@@ -45,8 +45,14 @@ class TelegramProvider:
 
     name = "telegram"
 
-    def __init__(self, token: str, *, base_url: str = DEFAULT_BASE_URL, timeout: float = 10.0,
-                 parse_mode: str | None = None):
+    def __init__(
+        self,
+        token: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float = 10.0,
+        parse_mode: str | None = None,
+    ):
         self._token = token
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
@@ -57,19 +63,30 @@ class TelegramProvider:
 
     def send(self, message: OutgoingMessage) -> Receipt:
         if len(message.text) > MAX_TEXT:
-            raise PermanentSendError(f"the text has {len(message.text)} characters; Telegram takes at most {MAX_TEXT}")
+            raise PermanentSendError(
+                f"the text has {len(message.text)} characters; Telegram takes at most {MAX_TEXT}"
+            )
         request: dict[str, Any] = {"chat_id": message.to, "text": message.text}
         if self.parse_mode:
             request["parse_mode"] = self.parse_mode
         body = json.dumps(request, ensure_ascii=False).encode()
-        answer = call("POST", f"{self.base_url}/bot{self._token}/sendMessage", what="Telegram",
-                      timeout=self.timeout, data=body, headers={"Content-Type": "application/json"},
-                      hint="set base_url of the telegram channel to the Bot API's own address",
-                      describe=_describe, body_retry_after=_retry_after)
+        answer = call(
+            "POST",
+            f"{self.base_url}/bot{self._token}/sendMessage",
+            what="Telegram",
+            timeout=self.timeout,
+            data=body,
+            headers={"Content-Type": "application/json"},
+            hint="set base_url of the telegram channel to the Bot API's own address",
+            describe=_describe,
+            body_retry_after=_retry_after,
+        )
         parsed = answer.json()
         if not isinstance(parsed, dict) or parsed.get("ok") is not True:
             # A 200 that is not the Bot API's success: we cannot tell whether it was sent.
-            raise TransientSendError(f"Telegram answered without ok=true: {printable(answer.body.decode(errors='replace'))}")
+            raise TransientSendError(
+                f"Telegram answered without ok=true: {printable(answer.body.decode(errors='replace'))}"
+            )
         result = parsed.get("result") if isinstance(parsed.get("result"), dict) else {}
         message_id = result.get("message_id")
         if isinstance(message_id, bool) or not isinstance(message_id, int | str):

@@ -51,12 +51,16 @@ def delivery_state(twilio_status: str) -> str | None:
     return None
 
 
-def verify_signature(auth_token: str, url: str, params: Mapping[str, str], signature: str | None) -> bool:
+def verify_signature(
+    auth_token: str, url: str, params: Mapping[str, str], signature: str | None
+) -> bool:
     """Twilio's ``X-Twilio-Signature``: base64 HMAC-SHA1 of the full URL followed by the sorted form pairs."""
     if not signature:
         return False
     data = url + "".join(f"{k}{params[k]}" for k in sorted(params))
-    expected = base64.b64encode(hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()).decode()
+    expected = base64.b64encode(
+        hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()
+    ).decode()
     return hmac.compare_digest(expected, signature)
 
 
@@ -80,9 +84,17 @@ class TwilioProvider:
 
     name = "twilio"
 
-    def __init__(self, account_sid: str, auth_token: str, *, sender: str | None = None,
-                 messaging_service_sid: str | None = None, base_url: str = DEFAULT_BASE_URL,
-                 status_callback: str | None = None, timeout: float = 10.0):
+    def __init__(
+        self,
+        account_sid: str,
+        auth_token: str,
+        *,
+        sender: str | None = None,
+        messaging_service_sid: str | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        status_callback: str | None = None,
+        timeout: float = 10.0,
+    ):
         if not sender and not messaging_service_sid:
             raise ValueError("a Twilio channel needs 'from' (a number) or 'messaging_service_sid'")
         self._account = account_sid
@@ -95,7 +107,9 @@ class TwilioProvider:
         self.timeout = timeout
 
     def __repr__(self) -> str:
-        return f"TwilioProvider(base_url={self.base_url!r}, sender={self.sender!r})"  # never the token
+        return (
+            f"TwilioProvider(base_url={self.base_url!r}, sender={self.sender!r})"  # never the token
+        )
 
     @property
     def _messages(self) -> str:
@@ -109,11 +123,20 @@ class TwilioProvider:
             form["From"] = self.sender
         if self.status_callback:
             form["StatusCallback"] = self.status_callback
-        answer = call("POST", self._messages, what="Twilio", timeout=self.timeout,
-                      data=urllib.parse.urlencode(form).encode(),
-                      headers={"Authorization": self._auth, "Content-Type": "application/x-www-form-urlencoded",
-                               "Accept": "application/json"},
-                      hint="set base_url of the sms channel to Twilio's own address", describe=_describe)
+        answer = call(
+            "POST",
+            self._messages,
+            what="Twilio",
+            timeout=self.timeout,
+            data=urllib.parse.urlencode(form).encode(),
+            headers={
+                "Authorization": self._auth,
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Accept": "application/json",
+            },
+            hint="set base_url of the sms channel to Twilio's own address",
+            describe=_describe,
+        )
         parsed = answer.json()
         sid = parsed.get("sid") if isinstance(parsed, dict) else None
         if not isinstance(sid, str) or not sid:
@@ -121,8 +144,10 @@ class TwilioProvider:
             raise TransientSendError(f"Twilio answered HTTP {answer.status} without a message sid")
         status = str(parsed.get("status") or "")
         if status in FAILED:
-            raise PermanentSendError(f"Twilio refused the message {sid}: {status}"
-                                     f" ({printable(str(parsed.get('error_message') or parsed.get('error_code') or ''))})")
+            raise PermanentSendError(
+                f"Twilio refused the message {sid}: {status}"
+                f" ({printable(str(parsed.get('error_message') or parsed.get('error_code') or ''))})"
+            )
         return Receipt(printable(sid, 64), delivered=delivery_state(status) == "delivered")
 
     def callback_valid(self, url: str, params: Mapping[str, str], signature: str | None) -> bool:
@@ -138,8 +163,13 @@ class TwilioProvider:
         if self.sender:
             query["From"] = self.sender
         try:
-            answer = call("GET", f"{self._messages}?{urllib.parse.urlencode(query)}", what="Twilio",
-                          timeout=self.timeout, headers={"Authorization": self._auth, "Accept": "application/json"})
+            answer = call(
+                "GET",
+                f"{self._messages}?{urllib.parse.urlencode(query)}",
+                what="Twilio",
+                timeout=self.timeout,
+                headers={"Authorization": self._auth, "Accept": "application/json"},
+            )
         except Exception:  # noqa: BLE001 - any failure only means "cannot tell": the message is sent again
             return None
         parsed = answer.json()

@@ -16,8 +16,13 @@ REFERENCE_LIMIT = 200
 
 def payload(message: OutgoingMessage) -> dict[str, str]:
     """What the webhook receives (``subject`` only for e-mail)."""
-    body = {"idempotency_key": message.idempotency_key, "channel": message.channel, "to": message.to,
-            "text": message.text, "deal": message.deal}
+    body = {
+        "idempotency_key": message.idempotency_key,
+        "channel": message.channel,
+        "to": message.to,
+        "text": message.text,
+        "deal": message.deal,
+    }
     if message.subject:
         body["subject"] = message.subject
     return body
@@ -41,8 +46,13 @@ class WebhookProvider:
 
     name = "webhook"
 
-    def __init__(self, url: str, timeout: float = 10.0, secret: str | None = None,
-                 setting: str = "CONVEYOR_PROVIDER"):
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 10.0,
+        secret: str | None = None,
+        setting: str = "CONVEYOR_PROVIDER",
+    ):
         self.url = url
         self.timeout = timeout
         self._secret = secret
@@ -59,22 +69,34 @@ class WebhookProvider:
 
     def send(self, message: OutgoingMessage) -> Receipt:
         body = json.dumps(payload(message), ensure_ascii=False).encode()
-        answer = call("POST", self.url, what="webhook", timeout=self.timeout, data=body,
-                      headers=self._headers(body, **{"Content-Type": "application/json",
-                                                     "Idempotency-Key": message.idempotency_key}),
-                      hint=f"set {self._setting} to the gateway's final URL")
+        answer = call(
+            "POST",
+            self.url,
+            what="webhook",
+            timeout=self.timeout,
+            data=body,
+            headers=self._headers(
+                body,
+                **{"Content-Type": "application/json", "Idempotency-Key": message.idempotency_key},
+            ),
+            hint=f"set {self._setting} to the gateway's final URL",
+        )
         if not 200 <= answer.status < 300:
             raise PermanentSendError(f"webhook answered HTTP {answer.status}, not 2xx")
         parsed = answer.json()
         gateway_id = parsed.get("id") if isinstance(parsed, dict) else None
         if isinstance(gateway_id, str | int) and not isinstance(gateway_id, bool):
             return Receipt(printable(str(gateway_id), REFERENCE_LIMIT) or None)
-        return Receipt(printable(answer.body[:2000].decode(errors="replace"), REFERENCE_LIMIT) or None)
+        return Receipt(
+            printable(answer.body[:2000].decode(errors="replace"), REFERENCE_LIMIT) or None
+        )
 
     def delivered(self, idempotency_key: str) -> bool | None:
         url = f"{self.url}{'&' if '?' in self.url else '?'}idempotency_key={urllib.request.quote(idempotency_key)}"
         try:
-            answer = call("GET", url, what="webhook", timeout=self.timeout, headers=self._headers(b""))
+            answer = call(
+                "GET", url, what="webhook", timeout=self.timeout, headers=self._headers(b"")
+            )
             parsed = json.loads(answer.body) if answer.status == 200 else None
         except Exception:  # noqa: BLE001 - any failure (a 3xx included) only means "cannot tell": resend
             return None

@@ -29,8 +29,9 @@ class Decision:
 class Evaluator(Protocol):
     """One rule set's decisions for one deal at one instant (see the package docstring)."""
 
-    def evaluate(self, deal: Any, now: datetime,
-                 skip: set[tuple[str, str]] | None = None) -> list[Decision]: ...
+    def evaluate(
+        self, deal: Any, now: datetime, skip: set[tuple[str, str]] | None = None
+    ) -> list[Decision]: ...
 
 
 def occurrence(rule: Rule, deal: Any) -> str:

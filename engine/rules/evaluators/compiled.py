@@ -36,7 +36,13 @@ MARGIN = 1e-12
 #: Integers beyond this are not exactly representable as floats: always compare them exactly.
 _EXACT_INT = 2**53
 
-NUMERIC_OPS = ("equal_to", "greater_than", "greater_than_or_equal_to", "less_than", "less_than_or_equal_to")
+NUMERIC_OPS = (
+    "equal_to",
+    "greater_than",
+    "greater_than_or_equal_to",
+    "less_than",
+    "less_than_or_equal_to",
+)
 
 # Every numeric operator is a test of the exact difference ``dd = D(value) - D(threshold)`` (rounded in
 # the current Decimal context, as business-rules computes it) against -EPSILON / +EPSILON:
@@ -103,6 +109,7 @@ def numeric_test(op: str, threshold: float | int) -> Callable[[float], bool]:
             if d < lo_unsure:
                 return False
             return exact(x)
+
         return above
     if lo is None:
         hi_sure, hi_unsure = hi - MARGIN, hi + MARGIN
@@ -114,6 +121,7 @@ def numeric_test(op: str, threshold: float | int) -> Callable[[float], bool]:
             if d > hi_unsure:
                 return False
             return exact(x)
+
         return below
 
     def between(x: float) -> bool:
@@ -123,6 +131,7 @@ def numeric_test(op: str, threshold: float | int) -> Callable[[float], bool]:
         if d < lo - MARGIN or d > hi + MARGIN:
             return False
         return exact(x)
+
     return between
 
 
@@ -185,6 +194,7 @@ def _group(kind: str, parts: list[Test]) -> Test:
                 if not p(v):
                     return False
             return True
+
         return all_
     if len(parts) == 2:
         a, b = parts
@@ -195,6 +205,7 @@ def _group(kind: str, parts: list[Test]) -> Test:
             if p(v):
                 return True
         return False
+
     return any_
 
 
@@ -273,7 +284,9 @@ class _LazyValues(dict):
 
     __slots__ = ("deal", "now", "getters")
 
-    def __init__(self, deal: Any, now: datetime, getters: dict[str, Callable[[Any, datetime], Any]]):
+    def __init__(
+        self, deal: Any, now: datetime, getters: dict[str, Callable[[Any, datetime], Any]]
+    ):
         super().__init__()
         self.deal, self.now, self.getters = deal, now, getters
 
@@ -305,8 +318,11 @@ class CompiledRuleSet:
             do_actions(rule.business_rule()["actions"], planner)
             names = tuple(variable_names(rule.conditions))
             used += [n for n in names if n not in used]
-            self.rules.append(CompiledRule(rule, test, optimistic, names, tuple(planner.planned),
-                                           tuple(exact.time_leaves)))
+            self.rules.append(
+                CompiledRule(
+                    rule, test, optimistic, names, tuple(planner.planned), tuple(exact.time_leaves)
+                )
+            )
         self.getters = [(n, getters[n]) for n in used]
         self._getter_of = dict(self.getters)
         self.time_names = [n for n in used if n in self.anchors]
@@ -324,8 +340,13 @@ class CompiledRuleSet:
         v = self.values(deal, now)
         return [r for r in self.rules if r.test(v)]
 
-    def evaluate(self, deal: Any, now: datetime, skip: set[tuple[str, str]] | None = None,
-                 values: Values | None = None) -> list[Decision]:
+    def evaluate(
+        self,
+        deal: Any,
+        now: datetime,
+        skip: set[tuple[str, str]] | None = None,
+        values: Values | None = None,
+    ) -> list[Decision]:
         """Same decisions as ``engine.rules.evaluators.reference.evaluate``; ``skip`` holds (rule, occurrence) already fired.
 
         ``values``: ``self.values(deal, now)`` if the caller already read them.
@@ -338,13 +359,24 @@ class CompiledRuleSet:
                 continue
             if not r.test(v):
                 continue
-            out.append(Decision(rule=r.rule, occurrence=occ, values={n: v[n] for n in r.names},
-                                actions=[PlannedAction(a.name, dict(a.params)) for a in r.actions],
-                                due_at=due_time(r.rule.conditions, deal, self.anchors)))
+            out.append(
+                Decision(
+                    rule=r.rule,
+                    occurrence=occ,
+                    values={n: v[n] for n in r.names},
+                    actions=[PlannedAction(a.name, dict(a.params)) for a in r.actions],
+                    due_at=due_time(r.rule.conditions, deal, self.anchors),
+                )
+            )
         return out
 
-    def next_due(self, deal: Any, now: datetime, fired: set[tuple[str, str]] | None = None,
-                 values: Values | None = None) -> datetime | None:
+    def next_due(
+        self,
+        deal: Any,
+        now: datetime,
+        fired: set[tuple[str, str]] | None = None,
+        values: Values | None = None,
+    ) -> datetime | None:
         """The earliest instant after ``now`` at which a not-yet-fired rule may turn true with time alone.
 
         Only rising leaves on anchored time variables can turn a false rule true (all/any have no
@@ -381,8 +413,9 @@ def _hours(us: int) -> float:
     return us / 10**6 / 3600.0
 
 
-def first_true_instant(test: Callable[[float], bool], anchor: datetime, now: datetime,
-                       edge_hours: float | None = None) -> datetime | None:
+def first_true_instant(
+    test: Callable[[float], bool], anchor: datetime, now: datetime, edge_hours: float | None = None
+) -> datetime | None:
     """The first whole microsecond after ``now`` at which ``test(hours since anchor)`` holds.
 
     ``test`` must be monotone (false, then true) in the hours; None when that instant is past the

@@ -52,8 +52,9 @@ def read_values(variables: DealVariables, names: list[str]) -> dict[str, Any]:
     return {name: getattr(variables, name)() for name in names}
 
 
-def evaluate(ruleset: RuleSet, deal: DealState, now: datetime,
-             skip: set[tuple[str, str]] | None = None) -> list[Decision]:
+def evaluate(
+    ruleset: RuleSet, deal: DealState, now: datetime, skip: set[tuple[str, str]] | None = None
+) -> list[Decision]:
     """Decisions of every enabled rule whose conditions hold; ``skip`` holds (rule, occurrence) already fired."""
     variables = _variables(ruleset, deal, now)
     anchors = time_variables(ruleset)
@@ -69,9 +70,15 @@ def evaluate(ruleset: RuleSet, deal: DealState, now: datetime,
             continue
         planner = DealActions()
         do_actions(bare["actions"], planner)
-        decisions.append(Decision(rule=rule, occurrence=occ,
-                                  values=read_values(variables, variable_names(rule.conditions)),
-                                  actions=planner.planned, due_at=due_time(rule.conditions, deal, anchors)))
+        decisions.append(
+            Decision(
+                rule=rule,
+                occurrence=occ,
+                values=read_values(variables, variable_names(rule.conditions)),
+                actions=planner.planned,
+                due_at=due_time(rule.conditions, deal, anchors),
+            )
+        )
     return decisions
 
 
@@ -81,9 +88,14 @@ def trace(ruleset: RuleSet, deal: DealState, now: datetime) -> list[RuleTrace]:
     out = []
     for rule in ruleset.rules:
         conditions = [
-            ConditionTrace(path=path, name=leaf.name, operator=leaf.operator, value=leaf.value,
-                           actual=getattr(variables, leaf.name)(),
-                           result=bool(check_condition(leaf.model_dump(), variables)))
+            ConditionTrace(
+                path=path,
+                name=leaf.name,
+                operator=leaf.operator,
+                value=leaf.value,
+                actual=getattr(variables, leaf.name)(),
+                result=bool(check_condition(leaf.model_dump(), variables)),
+            )
             for path, leaf in leaves(rule.conditions)
         ]
         bare = rule.business_rule()
@@ -91,5 +103,7 @@ def trace(ruleset: RuleSet, deal: DealState, now: datetime) -> list[RuleTrace]:
         planner = DealActions()
         if fires:
             do_actions(bare["actions"], planner)
-        out.append(RuleTrace(rule=rule, fires=fires, conditions=conditions, actions=planner.planned))
+        out.append(
+            RuleTrace(rule=rule, fires=fires, conditions=conditions, actions=planner.planned)
+        )
     return out

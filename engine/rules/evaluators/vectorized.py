@@ -65,8 +65,12 @@ def deals_frame(deals: Iterable[Any], ruleset: RuleSet) -> pd.DataFrame:
     stamps = [*TIMESTAMP_COLUMNS, *(event_at_column(e) for e in events)]
     for d in deals:
         fields, signals = d.fields or {}, d.signals or {}
-        row = {"stage": d.stage, "stage_visit": d.stage_visit, "manager_id": d.manager_id,
-               "amount": np.nan if d.amount is None else d.amount}
+        row = {
+            "stage": d.stage,
+            "stage_visit": d.stage_visit,
+            "manager_id": d.manager_id,
+            "amount": np.nan if d.amount is None else d.amount,
+        }
         for col in TIMESTAMP_COLUMNS:
             row[col] = getattr(d, col)
         for n in names:
@@ -88,8 +92,11 @@ def deals_frame(deals: Iterable[Any], ruleset: RuleSet) -> pd.DataFrame:
 
 def _micros(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(microseconds since the epoch as int64, is-NaT mask) of a timestamp column."""
-    values = col.to_numpy(dtype="datetime64[us]") if col.dt.tz is None else \
-        col.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+    values = (
+        col.to_numpy(dtype="datetime64[us]")
+        if col.dt.tz is None
+        else col.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+    )
     nat = np.isnat(values)
     return values.astype("int64"), nat
 
@@ -102,8 +109,9 @@ class _Categorical:
         self.codes = codes
 
     def mask(self, test: Any) -> np.ndarray:
-        per_value = np.fromiter((bool(test(c)) for c in self.categories), dtype=bool,
-                                count=len(self.categories))
+        per_value = np.fromiter(
+            (bool(test(c)) for c in self.categories), dtype=bool, count=len(self.categories)
+        )
         return per_value[self.codes]
 
 
@@ -115,18 +123,24 @@ def _missing(x: Any) -> bool:
 def _categorical(values: pd.Series, convert: Any) -> _Categorical:
     if isinstance(values.dtype, pd.CategoricalDtype):
         # Already coded (e.g. the stage column): convert each category once; code -1 is "missing".
-        cats = [convert(None if _missing(c) else c) for c in values.cat.categories] + [convert(None)]
+        cats = [convert(None if _missing(c) else c) for c in values.cat.categories] + [
+            convert(None)
+        ]
         codes = values.cat.codes.to_numpy().astype(np.intp)
         codes[codes < 0] = len(cats) - 1
         return _Categorical(cats, codes)
     raw = values.astype(object).where(values.notna(), None)
     keys = raw.map(lambda x: tuple(x) if isinstance(x, list) else x)
     codes, uniques = pd.factorize(keys, use_na_sentinel=False)
-    cats = [convert(list(u) if isinstance(u, tuple) else None if _missing(u) else u) for u in uniques]
+    cats = [
+        convert(list(u) if isinstance(u, tuple) else None if _missing(u) else u) for u in uniques
+    ]
     return _Categorical(cats, codes.astype(np.intp))
 
 
-def variable_columns(compiled: CompiledRuleSet, frame: pd.DataFrame, now: datetime) -> dict[str, Any]:
+def variable_columns(
+    compiled: CompiledRuleSet, frame: pd.DataFrame, now: datetime
+) -> dict[str, Any]:
     """Every variable the rules read, one column each: float64 / bool arrays or categoricals."""
     now_us = int((now - datetime(1970, 1, 1, tzinfo=now.tzinfo)) // pd.Timedelta(microseconds=1))
     registry = variables_for(compiled.ruleset)
@@ -170,8 +184,10 @@ def _field_column(fd: Any, col: pd.Series) -> Any:
     if fd.type is FieldType.NUMERIC and col.dtype.kind == "f":
         return col.fillna(0.0).to_numpy(dtype="float64")
     if fd.type is FieldType.NUMERIC:
-        return np.array([field_value(fd, x) for x in col.astype(object).where(col.notna(), None)],
-                        dtype="float64")
+        return np.array(
+            [field_value(fd, x) for x in col.astype(object).where(col.notna(), None)],
+            dtype="float64",
+        )
     if fd.type is FieldType.BOOLEAN and col.dtype == bool:
         return col.to_numpy()
     if fd.type is FieldType.TEXT:
@@ -182,7 +198,9 @@ def _field_column(fd: Any, col: pd.Series) -> Any:
 def numeric_mask(x: np.ndarray, op: str, threshold: float | int) -> np.ndarray:
     """business-rules' ``NumericType(x).<op>(threshold)`` for every element of ``x``."""
     if isinstance(threshold, int) and abs(threshold) > _EXACT_INT:
-        return np.fromiter((exact_numeric(op, float(v), threshold) for v in x), dtype=bool, count=len(x))
+        return np.fromiter(
+            (exact_numeric(op, float(v), threshold) for v in x), dtype=bool, count=len(x)
+        )
     d = x - float(threshold)
     lo, _, hi, _ = _BOUNDS[op]
     sure = np.ones(len(x), dtype=bool)
@@ -196,7 +214,9 @@ def numeric_mask(x: np.ndarray, op: str, threshold: float | int) -> np.ndarray:
     idx = np.flatnonzero(unsure)
     if len(idx):
         sure = sure.copy()
-        for i in idx:  # the rare values within 1e-12 of an epsilon edge: business-rules' own Decimals
+        for (
+            i
+        ) in idx:  # the rare values within 1e-12 of an epsilon edge: business-rules' own Decimals
             sure[i] = exact_numeric(op, float(x[i]), threshold)
     return sure
 
@@ -233,7 +253,9 @@ class _Masks(Visitor[np.ndarray]):
         return mask
 
 
-def rule_masks(ruleset: RuleSet | CompiledRuleSet, frame: pd.DataFrame, now: datetime) -> dict[str, np.ndarray]:
+def rule_masks(
+    ruleset: RuleSet | CompiledRuleSet, frame: pd.DataFrame, now: datetime
+) -> dict[str, np.ndarray]:
     """For every enabled rule, a boolean array over ``frame``'s rows: do its conditions hold at ``now``?
 
     Repeat policies are not applied here (that needs each deal's firings); this answers "which deals

@@ -12,22 +12,28 @@ marked due at their creation time, so the first tick after the upgrade evaluates
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0002'
-down_revision = '0001'
+revision = "0002"
+down_revision = "0001"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('deals', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('next_due_at', sa.DateTime(), nullable=True))
-        batch_op.create_index('ix_deals_next_due_at', ['next_due_at'], unique=False)
-    deals = sa.table('deals', sa.column('next_due_at', sa.DateTime()), sa.column('created_at', sa.DateTime()),
-                     sa.column('closed', sa.Boolean()))
-    op.execute(deals.update().where(deals.c.closed == sa.false()).values(next_due_at=deals.c.created_at))
+    with op.batch_alter_table("deals", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("next_due_at", sa.DateTime(), nullable=True))
+        batch_op.create_index("ix_deals_next_due_at", ["next_due_at"], unique=False)
+    deals = sa.table(
+        "deals",
+        sa.column("next_due_at", sa.DateTime()),
+        sa.column("created_at", sa.DateTime()),
+        sa.column("closed", sa.Boolean()),
+    )
+    op.execute(
+        deals.update().where(deals.c.closed == sa.false()).values(next_due_at=deals.c.created_at)
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('deals', schema=None) as batch_op:
-        batch_op.drop_index('ix_deals_next_due_at')
-        batch_op.drop_column('next_due_at')
+    with op.batch_alter_table("deals", schema=None) as batch_op:
+        batch_op.drop_index("ix_deals_next_due_at")
+        batch_op.drop_column("next_due_at")
