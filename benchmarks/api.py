@@ -64,7 +64,7 @@ def bench_api(seconds: float = 5, log: Callable[[str], None] = lambda _m: None) 
         c.add_manager("Olena")
         for i in range(DEALS):
             c.create_deal("techflow", key=f"B-{i}", title=f"Bench {i}")
-        c.dispatch_until_idle()
+        c.dispatcher.run_until_idle()
         key = c.api_keys.create("bench", "integration")[1]
         c.close()
         port = _free_port()

@@ -91,7 +91,8 @@ def sqlite_conveyor(db_url: str, clock: VirtualClock) -> Iterator[Conveyor]:
     c.close()
 
 
-def _pg_admin_url() -> str:
+def pg_admin_url() -> str:
+    """The PostgreSQL server the tests use (``CONVEYOR_TEST_PG``), whether or not it answers."""
     return os.environ.get("CONVEYOR_TEST_PG", PG_DEFAULT)
 
 
@@ -110,7 +111,7 @@ def _pg_reachable(url: str) -> str | None:
 
 def require_postgres() -> str:
     """The admin URL of a PostgreSQL server that answers; skip outside CI, fail in CI, if none does."""
-    admin = _pg_admin_url()
+    admin = pg_admin_url()
     problem = _pg_reachable(admin)
     if problem:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):

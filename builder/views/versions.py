@@ -185,7 +185,7 @@ def _export(c: Any, funnel: str, versions: list[Any]) -> None:
             "business-rules": "Bare business-rules rules list (enabled rules)",
         }.get,
     )
-    text = c.export(funnel, fmt, version)
+    text = c.rulesets.export(funnel, fmt, version)
     suffix = "" if fmt == "conveyor" else ".business-rules"
     st.download_button(
         "⬇️ Download JSON",

@@ -34,13 +34,13 @@ def load_demo(conveyor: Conveyor, rules_dir: Path = SAMPLE_RULES) -> str:
     clock = VirtualClock(real_now - timedelta(days=4))
     replay = Conveyor(conveyor.engine, clock=clock, migrate=False)
     for name, phone in MANAGERS:
-        if not any(m.name == name for m in replay.managers()):
+        if not any(m.name == name for m in replay.deals.managers()):
             replay.add_manager(name, phone)
 
     def step(hours: float) -> None:
         clock.advance(timedelta(hours=hours))
         replay.tick()
-        replay.dispatch_until_idle()
+        replay.dispatcher.run_until_idle()
 
     acme = replay.create_deal(
         "techflow",
@@ -103,6 +103,6 @@ def load_demo(conveyor: Conveyor, rules_dir: Path = SAMPLE_RULES) -> str:
         step(1)
     clock.set(real_now)
     replay.tick()
-    replay.dispatch_until_idle()
+    replay.dispatcher.run_until_idle()
     done.append("created 3 managers and 5 demo deals")
     return "; ".join(done)

@@ -31,9 +31,9 @@ def api(ctx: click.Context, host: str, port: int) -> None:
     import uvicorn
 
     from engine.api.app import create_app
-    from engine.cli.serve import _check_port
+    from engine.cli.serve import check_port
 
-    _check_port(port, "api", host)
+    check_port(port, "api", host)
     c = open_conveyor(ctx)
     shown = "localhost" if host == "127.0.0.1" else host
     click.echo(f"api: http://{shown}:{port}  (docs: http://{shown}:{port}/docs; Ctrl-C stops it)")

@@ -165,7 +165,7 @@ def export(
     """Write a funnel's rule set as JSON."""
     c = open_read_only(ctx)
     try:
-        text = c.export(funnel, fmt, version)
+        text = c.rulesets.export(funnel, fmt, version)
     finally:
         c.close()
     if output:

@@ -35,7 +35,7 @@ def builder(ctx: click.Context, port: int, host: str, headless: bool) -> None:
 
     SIGTERM or Ctrl-C stops it and the Streamlit server it started (exit 0).
     """
-    _check_port(port, "builder", host)
+    check_port(port, "builder", host)
     open_conveyor(ctx)  # migrate before the app starts
     with _Children() as children:
         children.start(
@@ -69,7 +69,7 @@ def _port_in_use(port: int, host: str = LOCAL_HOST) -> bool:
     return False
 
 
-def _check_port(port: int, command: str, host: str = LOCAL_HOST) -> None:
+def check_port(port: int, command: str, host: str = LOCAL_HOST) -> None:
     """Refuse early, with the fix, instead of Streamlit's bare "Port 8501 is not available"."""
     if not 0 < port < 65536:
         raise ValueError(f"--port must be between 1 and 65535, got {port}")
@@ -238,7 +238,7 @@ def demo(
     from engine.cli.demo_data import load_demo
 
     if not (no_builder or load_only):
-        _check_port(
+        check_port(
             port, "demo", host
         )  # before anything starts, so a busy port leaves nothing running
 

@@ -159,15 +159,9 @@ class Conveyor:
         """The active rule set of ``funnel`` (or a given version number)."""
         return self.rulesets.get(funnel, version)
 
-    def export(self, funnel: str, fmt: str = "conveyor", version: int | None = None) -> str:
-        return self.rulesets.export(funnel, fmt, version)
-
     # -- managers --------------------------------------------------------------------------------
     def add_manager(self, name: str, phone: str = "") -> int:
         return self.deals.add_manager(name, phone)
-
-    def managers(self) -> list[Manager]:
-        return self.deals.managers()
 
     # -- deal changes ----------------------------------------------------------------------------
     def create_deal(
@@ -221,10 +215,6 @@ class Conveyor:
     def tick(self, batch: int = 500) -> TickReport:
         """Evaluate the deals whose time conditions became due by ``clock.now()`` (``engine.core.ticks``)."""
         return self.ticks.tick(batch)
-
-    def dispatch_until_idle(self) -> list[Executed]:
-        """Carry out everything the outbox has ready now, cascades included (demo, pages, scripts)."""
-        return self.dispatcher.run_until_idle()
 
     def retry_action(self, outbox_id: int, *, actor: Actor | str = "system") -> None:
         """Queue a failed or dead action again now (``conveyor actions --retry``, the API)."""

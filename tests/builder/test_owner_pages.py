@@ -122,7 +122,7 @@ def test_create_stage_add_rule_with_condition_builder_save_and_export(demo_db: C
     assert exported == saved
     at.radio(key="versions:techflow:fmt").set_value("business-rules").run()
     bare = json.loads(next(c.value for c in at.code if c.language == "json"))
-    assert bare == json.loads(demo_db.export("techflow", "business-rules"))
+    assert bare == json.loads(demo_db.rulesets.export("techflow", "business-rules"))
     assert {"conditions": rule["conditions"], "actions": rule["actions"]} in bare
 
 

@@ -13,12 +13,12 @@ from engine.document.validate import validate_document
 from engine.rules.deal import DealState
 from engine.rules.evaluators.compiled import (
     compile_ruleset,
-    exact_numeric,
     first_true_instant,
     numeric_test,
     select_test,
     string_test,
 )
+from engine.rules.evaluators.numeric import exact_numeric
 from engine.rules.evaluators.reference import evaluate
 from engine.rules.variables import SafeStringType
 from tests.support.signals import signals

@@ -72,7 +72,7 @@ def pg_conveyor(pg_url: str, clock: Any) -> Iterator[Conveyor]:
 
 
 def test_concurrent_saves_of_one_funnel_end_in_try_again(pg_conveyor, pg_url):
-    doc = pg_conveyor.export("techflow")
+    doc = pg_conveyor.rulesets.export("techflow")
     exc = _race(
         pg_url,
         "INSERT INTO ruleset_versions (funnel_id, version, document, fingerprint, comment, author,"

@@ -49,7 +49,7 @@ def exported(
     c = Conveyor(url, clock=VirtualClock(START))
     c.load_rules_dir(SAMPLE_RULES)
     out = {
-        f: (c.ruleset(f), json.loads(c.export(f, "business-rules")))
+        f: (c.ruleset(f), json.loads(c.rulesets.export(f, "business-rules")))
         for f in ("techflow", "project_work")
     }
     c.close()
@@ -275,7 +275,7 @@ def test_generated_deals_reach_every_sample_rule(exported):
 def test_exported_rules_decide_like_conveyor_on_a_real_deal(conveyor, clock):
     """A deal walked through the funnel: at each step the engine recorded exactly what run_all fires."""
     ruleset = conveyor.ruleset("techflow")
-    rules = json.loads(conveyor.export("techflow", "business-rules"))
+    rules = json.loads(conveyor.rulesets.export("techflow", "business-rules"))
     deal = conveyor.create_deal(
         "techflow", title="Acme", fields={"phone": "+380501234567", "amount": 1000}
     )
@@ -339,7 +339,7 @@ def test_disabled_rules_are_left_out_of_the_export_and_out_of_the_decisions(conv
             rule["enabled"] = False
     conveyor.save_ruleset(doc, comment="pause the incoming automations")
     ruleset = conveyor.ruleset("techflow")
-    rules = json.loads(conveyor.export("techflow", "business-rules"))
+    rules = json.loads(conveyor.rulesets.export("techflow", "business-rules"))
     assert len(rules) == len(ruleset.rules) - 2
 
     deal = DealState(

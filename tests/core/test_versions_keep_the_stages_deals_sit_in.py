@@ -10,7 +10,7 @@ from engine.errors import InvalidChange, RuleSetInvalid
 
 
 def test_a_version_without_a_stage_that_deals_sit_in_is_refused(conveyor):
-    doc = json.loads(conveyor.export("techflow"))
+    doc = json.loads(conveyor.rulesets.export("techflow"))
     keys = [
         conveyor.deal(conveyor.create_deal("techflow", stage="proposal", title=f"P{n}")).key
         for n in range(7)
@@ -34,7 +34,7 @@ def test_a_version_without_a_stage_that_deals_sit_in_is_refused(conveyor):
 
 
 def test_rolling_back_to_a_version_without_a_stage_that_deals_sit_in_is_refused(conveyor):
-    doc = json.loads(conveyor.export("techflow"))
+    doc = json.loads(conveyor.rulesets.export("techflow"))
     v1 = conveyor.versions("techflow")[0].version
     richer = dict(
         doc,

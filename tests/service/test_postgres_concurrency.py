@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from engine.core.conveyor import Conveyor
 from storage.models import EngineHeartbeat, Firing
-from tests.conftest import _pg_admin_url, require_postgres
+from tests.conftest import pg_admin_url, require_postgres
 from tests.support.engine_world import (
     World,
     assert_exactly_once,
@@ -37,7 +37,7 @@ INCOMING, CONTRACT, BAD_PHONE, QUIET = 300, 95, 5, 1600
 
 
 def _admin() -> sa.Engine:
-    return sa.create_engine(_pg_admin_url(), isolation_level="AUTOCOMMIT")
+    return sa.create_engine(pg_admin_url(), isolation_level="AUTOCOMMIT")
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,8 @@ The three:
   tick; also ``matching`` and ``next_due`` (when a time condition can next turn true).
 - ``vectorized.rule_masks(ruleset, frame, now)`` / ``match_counts``: numpy masks over many deals.
 
-``base.Evaluator`` is the per-deal protocol (``CompiledRuleSet`` satisfies it); the equivalence
+``numeric`` states business-rules' epsilon arithmetic once, for ``compiled`` and ``vectorized``
+alike. ``base.Evaluator`` is the per-deal protocol (``CompiledRuleSet`` satisfies it); the equivalence
 tests (tests/core/test_run_all_equivalence.py, test_evaluators_agree.py) hold all three to the same
 decisions.
 """

@@ -11,90 +11,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from business_rules.engine import do_actions
-from business_rules.operators import NumericType
 
 from engine.document.conditions import Condition, Group, Visitor, variable_names
 from engine.document.ruleset import Rule, RuleSet
 from engine.rules.actions import DealActions, PlannedAction
 from engine.rules.evaluators.base import RISING_OPS, Decision, due_time, occurrence
+from engine.rules.evaluators.numeric import BOUNDS, EXACT_INT, FLOAT_EPSILON, MARGIN, exact_numeric
 from engine.rules.registry import time_variables, variables_for
 from engine.rules.variables import compiled_regex
 
 Values = dict[str, Any]
 Test = Callable[[Values], bool]
 
-#: business-rules' numeric tolerance, as a Decimal (exact path) and as float thresholds.
-EPSILON: Decimal = NumericType.EPSILON
-_E = float(EPSILON)
-#: Half-width of the band around a threshold where the float difference is not trusted. Outside it
-#: the float difference (correctly rounded, relative error 2**-53) is on the same side as the exact one.
-MARGIN = 1e-12
-#: Integers beyond this are not exactly representable as floats: always compare them exactly.
-_EXACT_INT = 2**53
-
-NUMERIC_OPS = (
-    "equal_to",
-    "greater_than",
-    "greater_than_or_equal_to",
-    "less_than",
-    "less_than_or_equal_to",
-)
-
-# Every numeric operator is a test of the exact difference ``dd = D(value) - D(threshold)`` (rounded in
-# the current Decimal context, as business-rules computes it) against -EPSILON / +EPSILON:
-#   gt: dd > E   gte: dd >= -E   eq: -E <= dd <= E   lt: dd < -E   lte: dd <= E
-# (gte is "gt or eq", lte is "lt or eq"; Decimal rounding is sign-symmetric so other - value == -dd.)
-_BOUNDS: dict[str, tuple[float | None, bool, float | None, bool]] = {
-    # (low, low inclusive, high, high inclusive) on dd
-    "greater_than": (_E, False, None, False),
-    "greater_than_or_equal_to": (-_E, True, None, False),
-    "equal_to": (-_E, True, _E, True),
-    "less_than": (None, False, -_E, False),
-    "less_than_or_equal_to": (None, False, _E, True),
-}
-
-
-def to_decimal(x: float | int | Decimal) -> Decimal:
-    """The Decimal business-rules' NumericType casts a value to (exact for floats).
-
-    ``Decimal(float)`` is exact, so it has the same value as business-rules' ``float_to_decimal``
-    (which loops over contexts for Python 2.6) at a fraction of the cost.
-    """
-    if isinstance(x, float):
-        return Decimal(x)
-    if isinstance(x, Decimal):
-        return x
-    return Decimal(x)
-
-
-def exact_numeric(op: str, value: float | int, threshold: float | int) -> bool:
-    """business-rules' own arithmetic for ``value <op> threshold`` (the slow, exact path)."""
-    dd = to_decimal(value) - to_decimal(threshold)
-    if op == "greater_than":
-        return dd > EPSILON
-    if op == "greater_than_or_equal_to":
-        return dd >= -EPSILON
-    if op == "equal_to":
-        return -EPSILON <= dd <= EPSILON
-    if op == "less_than":
-        return dd < -EPSILON
-    if op == "less_than_or_equal_to":
-        return dd <= EPSILON
-    raise ValueError(f"'{op}' is not a numeric operator")
-
 
 def numeric_test(op: str, threshold: float | int) -> Callable[[float], bool]:
     """``x -> business-rules' NumericType(x).<op>(threshold)``, float-fast away from the boundaries."""
-    if op not in _BOUNDS:
+    if op not in BOUNDS:
         raise ValueError(f"'{op}' is not a numeric operator")
-    if isinstance(threshold, int) and abs(threshold) > _EXACT_INT:
+    if isinstance(threshold, int) and abs(threshold) > EXACT_INT:
         return lambda x: exact_numeric(op, x, threshold)
     c = float(threshold)
-    lo, lo_inc, hi, hi_inc = _BOUNDS[op]
+    lo, lo_inc, hi, hi_inc = BOUNDS[op]
 
     def exact(x: float) -> bool:
         return exact_numeric(op, x, threshold)
@@ -261,7 +201,7 @@ class _Compiler(Visitor[Test]):
         rising = name in self.time_names and op in RISING_OPS
         if rising and not self.optimistic:
             mono = test if op != "equal_to" else numeric_test("greater_than_or_equal_to", value)
-            edge = float(value) + (_E if op == "greater_than" else -_E)
+            edge = float(value) + (FLOAT_EPSILON if op == "greater_than" else -FLOAT_EPSILON)
             self.time_leaves.append(TimeLeaf(name, op, value, mono, edge))
         if rising and self.optimistic:
             anchored = "^" + name

@@ -19,15 +19,8 @@ import pandas as pd
 
 from engine.document.conditions import Condition, Group, Visitor
 from engine.document.ruleset import FieldType, RuleSet
-from engine.rules.evaluators.compiled import (
-    _BOUNDS,
-    _EXACT_INT,
-    MARGIN,
-    CompiledRuleSet,
-    compile_ruleset,
-    exact_numeric,
-    leaf_test,
-)
+from engine.rules.evaluators.compiled import CompiledRuleSet, compile_ruleset, leaf_test
+from engine.rules.evaluators.numeric import BOUNDS, EXACT_INT, MARGIN, exact_numeric
 from engine.rules.registry import (
     Attribute,
     CustomField,
@@ -197,12 +190,12 @@ def _field_column(fd: Any, col: pd.Series) -> Any:
 
 def numeric_mask(x: np.ndarray, op: str, threshold: float | int) -> np.ndarray:
     """business-rules' ``NumericType(x).<op>(threshold)`` for every element of ``x``."""
-    if isinstance(threshold, int) and abs(threshold) > _EXACT_INT:
+    if isinstance(threshold, int) and abs(threshold) > EXACT_INT:
         return np.fromiter(
             (exact_numeric(op, float(v), threshold) for v in x), dtype=bool, count=len(x)
         )
     d = x - float(threshold)
-    lo, _, hi, _ = _BOUNDS[op]
+    lo, _, hi, _ = BOUNDS[op]
     sure = np.ones(len(x), dtype=bool)
     unsure = np.zeros(len(x), dtype=bool)
     if lo is not None:
