@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat
 
 from engine.document.conditions import ConditionNode, leaves
+from engine.document.labels import Label
 
 FORMAT = "conveyor.ruleset/1"
 
@@ -54,7 +55,7 @@ class Position(_Model):
 
 class FieldDef(_Model):
     name: str
-    label: str = ""
+    label: Label = Label("")
     type: FieldType
     options: list[str] = Field(default_factory=list)
 
@@ -75,7 +76,7 @@ class EventDef(_Model):
     """
 
     name: str
-    label: str = ""
+    label: Label = Label("")
     by: EventSource = EventSource.CLIENT
     fields: dict[str, str] = Field(default_factory=dict)
 
@@ -88,7 +89,7 @@ class Guard(_Model):
 
 class Stage(_Model):
     id: str
-    name: str
+    name: Label
     kind: StageKind = StageKind.OPEN
     guard: Guard | None = None
     position: Position | None = None
@@ -108,7 +109,7 @@ class Rule(_Model):
     """A business-rules rule (``conditions`` + ``actions``) plus Conveyor's metadata keys."""
 
     id: str
-    name: str = ""
+    name: Label = Label("")
     enabled: StrictBool = True
     repeat: RepeatPolicy = RepeatPolicy.ONCE_PER_STAGE_VISIT
     conditions: ConditionNode
@@ -145,8 +146,10 @@ class Rule(_Model):
 class RuleSet(_Model):
     format: Literal["conveyor.ruleset/1"] = FORMAT
     funnel: str
-    name: str
-    description: str = ""
+    #: The funnel's, its stages', fields', events' and rules' labels: one text, or one per language
+    #: (``{"uk": …, "en": …}``, see ``engine.document.labels``); written back exactly as given.
+    name: Label
+    description: Label = Label("")
     #: The language client messages are written in when a template is given per language
     #: (``{"uk": …, "en": …}``); a deal's own ``language`` field, if the funnel declares one, wins.
     language: str | None = None

@@ -281,16 +281,21 @@ def test_renaming_a_stage_to_blank_is_shown_in_its_editor_and_blocks_saving(
 ) -> None:
     at = _owner_app("designer").run()
     _by_label(at.selectbox, "Edit").select("stage:proposal").run()
-    _by_label(at.text_input, "Stage name").input("   ").run()
-    assert "name: stage name is empty" in _errors(at)
+    # The sample funnel names its stages per language: one box each, checked each on its own path.
+    _by_label(at.text_input, "Stage name (en)").input("   ").run()
+    assert "name.en: stage name is empty" in _errors(at)
     assert at.button(key="owner_save:designer").disabled
-    _by_label(at.text_input, "Stage name").input("Пропозиція").run()
+    _by_label(at.text_input, "Stage name (en)").input("Пропозиція").run()
     assert not at.error, _errors(at)
     # The picker's labels changed with the name; the editor stays on the same stage.
     assert _by_label(at.selectbox, "Edit").value == "stage:proposal"
     assert any(o.endswith("Stage: Пропозиція") for o in _by_label(at.selectbox, "Edit").options)
     at.button(key="owner_save:designer").click().run()
     assert demo_db.ruleset("techflow").stage("proposal").name == "Пропозиція"
+    assert demo_db.ruleset("techflow").stage("proposal").name.texts == {
+        "uk": "Комерційна пропозиція",
+        "en": "Пропозиція",
+    }
 
 
 def test_valid_import_is_saved_once_as_a_new_version(demo_db: Conveyor) -> None:

@@ -12,6 +12,7 @@ from business_rules import export_rule_data
 from engine.document.checks.patterns import pattern_problems
 from engine.document.checks.shape import read_conditions
 from engine.document.conditions import Condition, leaves
+from engine.document.labels import label_texts
 from engine.document.limits import (
     IDENT,
     MAX_DUE_IN_HOURS,
@@ -128,6 +129,11 @@ class Checker:
         return True
 
     def check_length(self, path: str, value: str, limit: int, what: str) -> None:
+        texts = label_texts(value)
+        if texts is not None:  # a label per language: each text on its own path (stages[0].name.uk)
+            for lang, text in texts.items():
+                self.check_length(f"{path}.{lang}", text, limit, what)
+            return
         if len(value) > limit:
             self.add(
                 path,
@@ -136,6 +142,14 @@ class Checker:
 
     def check_name(self, path: str, value: str, what: str) -> None:
         """A name people read: no bidirectional overrides, and not only invisible characters."""
+        texts = label_texts(value)
+        if texts is not None:
+            for lang, text in texts.items():
+                if not text.strip():
+                    self.add(f"{path}.{lang}", f"{what} is empty")
+                else:
+                    self.check_name(f"{path}.{lang}", text, what)
+            return
         reason = name_refusal(value) if value.strip() else None  # empty: each caller's own rule
         if reason is not None:
             self.add(path, f"{what} {reason}")
