@@ -23,6 +23,7 @@ from builder.views import (  # noqa: E402
     rule_editor,
     versions,
 )
+from engine.i18n import _  # noqa: E402
 
 st.set_page_config(page_title="Conveyor", page_icon="🛠️", layout="wide")
 
@@ -32,23 +33,28 @@ def home() -> None:
     st.switch_page(state.page("designer"))
 
 
+# The language first: page titles, the menu and every page are drawn in it.
+state.language_switch()
+
 pages = {
-    "Design": [
+    _("Design"): [
         # Streamlit serves the default page only at "/" (its url_path then answers "Page not found"), so
         # the default is this hidden page and the Designer keeps a real address: links to /designer work.
         st.Page(
             home, title="Conveyor", icon="🛠️", url_path="home", default=True, visibility="hidden"
         ),
-        st.Page(designer.render, title="Designer", icon="🗺️", url_path="designer"),
-        st.Page(rule_editor.render, title="Rule editor", icon="🧩", url_path="rules"),
-        st.Page(versions.render, title="Versions & import/export", icon="🗂️", url_path="versions"),
-        st.Page(dry_run.render, title="Dry run", icon="🧪", url_path="dry-run"),
+        st.Page(designer.render, title=_("Designer"), icon="🗺️", url_path="designer"),
+        st.Page(rule_editor.render, title=_("Rule editor"), icon="🧩", url_path="rules"),
+        st.Page(
+            versions.render, title=_("Versions & import/export"), icon="🗂️", url_path="versions"
+        ),
+        st.Page(dry_run.render, title=_("Dry run"), icon="🧪", url_path="dry-run"),
     ],
-    "Work": [
-        st.Page(deals.render, title="Deals", icon="💼", url_path="deals"),
-        st.Page(actions_review.render, title="Actions review", icon="✅", url_path="actions"),
-        st.Page(analytics.render, title="Analytics", icon="📈", url_path="analytics"),
-        st.Page(doors.render, title="Hooks & forms", icon="🔌", url_path="doors"),
+    _("Work"): [
+        st.Page(deals.render, title=_("Deals"), icon="💼", url_path="deals"),
+        st.Page(actions_review.render, title=_("Actions review"), icon="✅", url_path="actions"),
+        st.Page(analytics.render, title=_("Analytics"), icon="📈", url_path="analytics"),
+        st.Page(doors.render, title=_("Hooks & forms"), icon="🔌", url_path="doors"),
     ],
 }
 state.register_pages({p.url_path: p for group in pages.values() for p in group if p.url_path})

@@ -20,10 +20,14 @@ import streamlit as st
 from pydantic import ValidationError
 
 from engine.document.conditions import AllOf, AnyOf, Condition, Group, Visitor, parse
+from engine.document.labels import label, label_texts
 from engine.errors import Problem
+from engine.i18n import N_, _
 
 KIND_COLOURS = {"open": "#2563EB", "won": "#16A34A", "lost": "#DC2626"}
 KIND_ICONS = {"open": "🔵", "won": "🟢", "lost": "🔴"}
+#: A stage's kind as shown (translated where shown: ``_(KIND_NAMES[kind])``).
+KIND_NAMES = {"open": N_("open"), "won": N_("won"), "lost": N_("lost")}
 RULE_COLOUR = "#F59E0B"
 RULE_DISABLED_COLOUR = "#9CA3AF"
 RULE_HIGH_COLOUR = "#B91C1C"
@@ -36,20 +40,21 @@ OP_SYMBOLS = {
     "greater_than_or_equal_to": "≥",
     "less_than": "<",
     "less_than_or_equal_to": "≤",
-    "equal_to_case_insensitive": "= (any case)",
-    "contains": "contains",
-    "does_not_contain": "does not contain",
-    "starts_with": "starts with",
-    "ends_with": "ends with",
-    "matches_regex": "matches pattern",
-    "non_empty": "is filled in",
-    "is_true": "is yes",
-    "is_false": "is no",
+    "equal_to_case_insensitive": N_("= (any case)"),
+    "contains": N_("contains"),
+    "does_not_contain": N_("does not contain"),
+    "starts_with": N_("starts with"),
+    "ends_with": N_("ends with"),
+    "matches_regex": N_("matches pattern"),
+    "non_empty": N_("is filled in"),
+    "is_true": N_("is yes"),
+    "is_false": N_("is no"),
 }
+#: Translated where shown: ``_(REPEAT_LABELS[policy])``.
 REPEAT_LABELS = {
-    "once_per_stage_visit": "Once per stage visit",
-    "once_per_deal": "Once per deal",
-    "after_each_activity": "Again after each manager activity",
+    "once_per_stage_visit": N_("Once per stage visit"),
+    "once_per_deal": N_("Once per deal"),
+    "after_each_activity": N_("Again after each manager activity"),
 }
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -83,7 +88,20 @@ def labels_key(labels: Iterable[Any]) -> str:
 
 
 def op_label(op: dict[str, Any]) -> str:
-    return OP_SYMBOLS.get(op["name"], op["label"].lower())
+    symbol = OP_SYMBOLS.get(op["name"])
+    return _(symbol) if symbol else op["label"].lower()
+
+
+def label_input(title: str, value: Any, key: str, where: Any = None) -> Any:
+    """A text box for a label; a label given per language gets one box per language and stays so."""
+    where = where or st
+    texts = label_texts(value)
+    if texts is not None:
+        return {
+            lang: where.text_input(f"{title} ({lang})", value=text, key=f"{key}:{lang}")
+            for lang, text in texts.items()
+        }
+    return where.text_input(title, value="" if value is None else str(value), key=key)
 
 
 def _builtin_variable_order() -> list[str]:
@@ -128,7 +146,9 @@ class RuleData:
         funnels: list[str],
         fields: list[str] | None = None,
         events: list[str] | None = None,
+        labels: dict[str, Any] | None = None,
     ):
+        # ``labels``: the document's own label (a text or texts per language) of each field and event.
         # ``fields``: the funnel's custom field names in document order (variable lists end with them);
         # ``events``: its declared event names in document order (their variables come before the fields).
         fields, names = list(fields or []), list(events or [])
@@ -143,10 +163,20 @@ class RuleData:
         self.stage_ids = stage_ids
         self.stage_names = stage_names
         self.funnels = funnels
+        self.labels = dict(labels or {})
+        self.events = names
 
     def var_label(self, name: str) -> str:
+        """A variable as the reader reads it: the document's label in their language, else ours."""
         v = self.variables.get(name)
-        return v["label"] if v else f"{name} (unknown)"
+        if v is None:
+            return _("{name} (unknown)").format(name=name)
+        if label(self.labels.get(name)):
+            return label(self.labels[name])
+        event = name.removeprefix("hours_since_")
+        if event != name and event in self.events:
+            return _("Hours since: {event}").format(event=label(self.labels.get(event)) or event)
+        return _(v["label"])
 
     def ops_for(self, name: str) -> list[dict[str, Any]]:
         v = self.variables.get(name)
@@ -159,7 +189,7 @@ class RuleData:
         return list(v.get("options") or []) if v else []
 
     def stage_label(self, sid: str) -> str:
-        name = self.stage_names.get(sid)
+        name = label(self.stage_names.get(sid))
         return f"{name} ({sid})" if name and name != sid else sid
 
 
@@ -198,13 +228,13 @@ class _Sentence(Visitor[str]):
 
     def _join(self, parts: list[str], word: str) -> str:
         inner = word.join(f"({p})" if (" and " in p or " or " in p) else p for p in parts)
-        return inner or "(empty group)"
+        return inner or _("(empty group)")
 
     def all_(self, node: Group, parts: list[str], path: str) -> str:
-        return self._join(parts, " and ")
+        return self._join(parts, " " + _("and") + " ")
 
     def any_(self, node: Group, parts: list[str], path: str) -> str:
-        return self._join(parts, " or ")
+        return self._join(parts, " " + _("or") + " ")
 
     def leaf(self, node: Condition, path: str) -> str:
         rd, name = self.rd, node.name
@@ -214,7 +244,7 @@ class _Sentence(Visitor[str]):
             return f"{rd.var_label(name)} {sym}"
         value = node.value
         if name == "stage" and isinstance(value, str):
-            value = rd.stage_names.get(value, value)
+            value = label(rd.stage_names.get(value, value))
         return f"{rd.var_label(name)} {sym} {value}"
 
 
@@ -226,12 +256,13 @@ def describe_condition(conditions: Any, rd: RuleData) -> str:
 
 def describe_action(action: dict[str, Any], rd: RuleData) -> str:
     decl = rd.actions.get(action.get("name", ""))
-    label = decl["label"] if decl else action.get("name", "?")
+    title = _(decl["label"]) if decl else action.get("name", "?")
     params = action.get("params") or {}
     if action.get("name") == "move_to_stage":
-        return f"{label}: {rd.stage_names.get(params.get('to_stage'), params.get('to_stage'))}"
-    shown = ", ".join(f"{k}={v}" for k, v in params.items())
-    return f"{label} ({shown})" if shown else label
+        target = params.get("to_stage")
+        return f"{title}: {label(rd.stage_names.get(target, target))}"
+    shown = ", ".join(f"{k}={label(v) if isinstance(v, dict) else v}" for k, v in params.items())
+    return f"{title} ({shown})" if shown else title
 
 
 def high_priority(rule: dict[str, Any]) -> bool:
@@ -262,15 +293,21 @@ def graph_elements(
         # Plain text with line breaks (the tooltip uses innerText); it starts with a fixed word because
         # the component window.open()s a title on double click and must never get a user URL.
         title = (
-            f"Stage: {esc(s['name'])}\nid: {esc(s['id'])} · {esc(kind)}"
-            + (f"\nrequired to enter: {esc(', '.join(guard))}" if guard else "")
-            + "\nclick to edit"
+            _("Stage: {name}").format(name=esc(label(s["name"])))
+            + f"\nid: {esc(s['id'])} · {esc(_(KIND_NAMES.get(kind, kind)))}"
+            + (
+                "\n" + _("required to enter: {fields}").format(fields=esc(", ".join(guard)))
+                if guard
+                else ""
+            )
+            + "\n"
+            + _("click to edit")
         )
         nid = stage_node_id(s["id"])
         nodes.append(
             Node(
                 id=nid,
-                label=canvas_label(s["name"], 40) + ("  🔒" if guard else ""),
+                label=canvas_label(label(s["name"]), 40) + ("  🔒" if guard else ""),
                 title=title,
                 shape="box",
                 x=pos["x"],
@@ -306,18 +343,21 @@ def graph_elements(
             colour = RULE_DISABLED_COLOUR
         nid = rule_node_id(r["id"])
         when = describe_condition(r.get("conditions"), rd)
+        then = "; ".join(describe_action(a, rd) for a in r.get("actions", []))
         title = (
-            f"Rule: {esc(r.get('name') or r['id'])}"
-            + ("" if enabled else " (disabled)")
-            + f"\nwhen {esc(canvas_label(when, 140))}"
-            + f"\nthen {esc(canvas_label('; '.join(describe_action(a, rd) for a in r.get('actions', [])), 140))}"
+            _("Rule: {name}").format(name=esc(label(r.get("name")) or r["id"]))
+            + ("" if enabled else " " + _("(disabled)"))
+            + "\n"
+            + _("when {conditions}").format(conditions=esc(canvas_label(when, 140)))
+            + "\n"
+            + _("then {actions}").format(actions=esc(canvas_label(then, 140)))
         )
         nodes.append(
             Node(
                 # Fit-to-view zooms the canvas out to about half size: a larger font, wrapped onto two short
                 # lines (widthConstraint), stays readable without running into the neighbouring rules.
                 id=nid,
-                label=canvas_label(r.get("name") or r["id"], 30),
+                label=canvas_label(label(r.get("name")) or r["id"], 30),
                 title=title,
                 shape="dot",
                 size=14 if nid == selected else 9,
@@ -400,14 +440,14 @@ def describe_path(path: str, rule_prefix: str) -> str:
         cond = rest[len("conditions") :]
         num = row_number(cond)
         leaf = cond.rsplit(".", 1)[-1] if "." in cond and not cond.endswith("]") else ""
-        where = f"condition row {num}" if num else "conditions"
+        where = _("condition row {number}").format(number=num) if num else _("conditions")
         return f"{where} — {leaf}" if leaf in ("name", "operator", "value") else where
     if rest.startswith("actions"):
         m = _INDEX.search(rest)
         tail = rest.split(".params.", 1)[1] if ".params." in rest else ""
-        where = f"action {int(m.group(1)) + 1}" if m else "actions"
+        where = _("action {number}").format(number=int(m.group(1)) + 1) if m else _("actions")
         return f"{where} — {tail}" if tail else where
-    return rest or "rule"
+    return rest or _("rule")
 
 
 def problems_under(problems: list[Problem], prefix: str) -> list[Problem]:
@@ -438,7 +478,7 @@ def _value_widget(rd: RuleData, var: str, op: dict[str, Any], value: Any, key: s
     if it == "numeric":
         start = value if isinstance(value, int | float) and not isinstance(value, bool) else 0
         out = st.number_input(
-            "Value",
+            _("Value"),
             value=float(start),
             step=1.0,
             format="%g",
@@ -456,7 +496,7 @@ def _value_widget(rd: RuleData, var: str, op: dict[str, Any], value: Any, key: s
         idx = options.index(value) if value in options else 0
         fmt = rd.stage_label if var == "stage" else str
         return st.selectbox(
-            "Value",
+            _("Value"),
             options,
             index=idx,
             key=f"{key}:{labels_key(map(fmt, options))}",
@@ -464,7 +504,7 @@ def _value_widget(rd: RuleData, var: str, op: dict[str, Any], value: Any, key: s
             label_visibility="collapsed",
         )
     return st.text_input(
-        "Value",
+        _("Value"),
         value=value if isinstance(value, str) else "",
         key=key,
         label_visibility="collapsed",
@@ -492,9 +532,9 @@ class _ConditionEditor(Visitor[AllOf | AnyOf | Condition | None]):
         children: list[Any] = list(self.children(node, path))
         with st.container(border=True):
             head = st.columns([3, 1.3, 1.3, 1])
-            label = {"all": "ALL of these are true", "any": "ANY of these is true"}
+            label = {"all": _("ALL of these are true"), "any": _("ANY of these is true")}
             new_kind = head[0].radio(
-                "Group",
+                _("Group"),
                 ["all", "any"],
                 index=0 if kind == "all" else 1,
                 horizontal=True,
@@ -504,23 +544,25 @@ class _ConditionEditor(Visitor[AllOf | AnyOf | Condition | None]):
             )
             added: list[AllOf | AnyOf | Condition] = []
             if head[1].button(
-                "+ Condition", key=f"{key}:addc", help="Add a condition row to this group"
+                "+ " + _("Condition"),
+                key=f"{key}:addc",
+                help=_("Add a condition row to this group"),
             ):
                 added.append(
                     Condition(name="hours_in_stage", operator="greater_than_or_equal_to", value=24)
                 )
-                self.change = "added a condition"
+                self.change = _("added a condition")
             if depth < 4 and head[2].button(
-                "+ Group", key=f"{key}:addg", help="Add a nested all/any group"
+                "+ " + _("Group"), key=f"{key}:addg", help=_("Add a nested all/any group")
             ):
                 added.append(
                     AnyOf(any=[Condition(name="has_manager", operator="is_true", value=None)])
                 )
-                self.change = "added a group"
+                self.change = _("added a group")
             if depth > 0 and head[3].button(
-                "✕ Group", key=f"{key}:delg", help="Remove this whole group"
+                "✕ " + _("Group"), key=f"{key}:delg", help=_("Remove this whole group")
             ):
-                self.change = "removed a group"
+                self.change = _("removed a group")
                 return None
             for p in problems_under(self.problems, path):
                 if p.path in (path, f"{path}.{kind}"):
@@ -536,7 +578,7 @@ class _ConditionEditor(Visitor[AllOf | AnyOf | Condition | None]):
     def leaf(self, node: Condition, path: str) -> Condition | None:
         leaf, removed = condition_row(node, self.rd, self.key_of(path), path, self.problems)
         if removed:
-            self.change = "removed a condition"
+            self.change = _("removed a condition")
             return None
         return leaf
 
@@ -569,7 +611,7 @@ def condition_row(
         names = [*names, str(var)]
     with cols[1]:
         var = st.selectbox(
-            "Variable",
+            _("Variable"),
             names,
             index=names.index(str(var)),
             key=f"{key}:var",
@@ -582,7 +624,7 @@ def condition_row(
     with cols[2]:
         if ops:
             op_name = st.selectbox(
-                "Operator",
+                _("Operator"),
                 op_names,
                 index=op_names.index(op_name),
                 key=f"{key}:op:{var}",
@@ -590,7 +632,7 @@ def condition_row(
                 label_visibility="collapsed",
             )
         else:
-            st.caption("no operators")
+            st.caption(_("no operators"))
     op = next((o for o in ops if o["name"] == op_name), None)
     value = node.value
     with cols[3]:
@@ -602,23 +644,29 @@ def condition_row(
                     else value
                 )
             value = _value_widget(rd, var, op, value, f"{key}:val:{var}:{op_name}")
-    removed = cols[4].button("✕", key=f"{key}:del", help="Remove this condition")
+    removed = cols[4].button("✕", key=f"{key}:del", help=_("Remove this condition"))
     for p in problems_under(problems, path):
-        st.error(f"Row {row_number(path.split('conditions', 1)[-1])}: {p.message}")
+        st.error(
+            _("Row {row}: {problem}").format(
+                row=row_number(path.split("conditions", 1)[-1]), problem=p.message
+            )
+        )
     return Condition(name=var, operator=op_name, value=value), removed
 
 
 # -- actions --------------------------------------------------------------------------------------------
 def _param_widget(rd: RuleData, action: str, decl: dict[str, Any], value: Any, key: str) -> Any:
     name, ftype = decl["name"], decl["fieldType"]
-    label = decl.get("label", name) + ("" if decl.get("required", True) else " (optional)")
+    label = _(decl.get("label", name)) + (
+        "" if decl.get("required", True) else " " + _("(optional)")
+    )
     if ftype == "numeric":
         if not decl.get("required", True):
             raw = st.text_input(
                 label,
                 value="" if value is None else str(value),
                 key=key,
-                help="Leave empty to use the default",
+                help=_("Leave empty to use the default"),
             )
             try:
                 return (
@@ -654,11 +702,14 @@ def _param_widget(rd: RuleData, action: str, decl: dict[str, Any], value: Any, k
             options,
             index=idx,
             key=f"{key}:{labels_key(map(fmt, options))}",
-            format_func=lambda v: fmt(v) if v else "(default)",
+            format_func=lambda v: fmt(v) if v else _("(default)"),
         )
         return out if out != "" else None
     hint = (
-        "You may use {title}, {manager_name}, {amount}, {invoice_number} and the funnel's field names in braces"
+        _(
+            "You may use {title}, {manager_name}, {amount}, {invoice_number} and the funnel's field "
+            "names in braces"
+        )
         if name in ("title", "text", "subject")
         else None
     )
@@ -696,17 +747,19 @@ def actions_editor(
             current = action.get("name")
             opts = names if current in names else [*names, str(current)]
             name = top[1].selectbox(
-                "Action",
+                _("Action"),
                 opts,
                 index=opts.index(str(current)),
                 key=f"{key}.{i}:name",
                 format_func=lambda n: (
-                    rd.actions[n]["label"] if n in rd.actions else f"{n} (unknown)"
+                    _(rd.actions[n]["label"])
+                    if n in rd.actions
+                    else _("{name} (unknown)").format(name=n)
                 ),
                 label_visibility="collapsed",
             )
-            if top[2].button("✕", key=f"{key}.{i}:del", help="Remove this action"):
-                change = "removed an action"
+            if top[2].button("✕", key=f"{key}.{i}:del", help=_("Remove this action")):
+                change = _("removed an action")
                 continue
             params = dict(action.get("params") or {}) if name == current else {}
             new_params: dict[str, Any] = {}
@@ -723,18 +776,18 @@ def actions_editor(
             if new_params.get("priority") == "high":
                 st.markdown(
                     "<span style='background:#FEE2E2;color:#B91C1C;font-weight:600;padding:2px 8px;"
-                    "border-radius:6px'>HIGH PRIORITY</span>",
+                    f"border-radius:6px'>{_('HIGH PRIORITY')}</span>",
                     unsafe_allow_html=True,
                 )
             for p in problems_under(problems, apath):
-                st.error(f"Action {i + 1}: {p.message}")
+                st.error(_("Action {number}: {problem}").format(number=i + 1, problem=p.message))
             out.append({"name": name, "params": new_params})
-    if st.button("+ Action", key=f"{key}:add"):
+    if st.button("+ " + _("Action"), key=f"{key}:add"):
         out.append(
             {
                 "name": "notify_manager",
-                "params": {"text": "Deal {title} needs attention", "priority": "normal"},
+                "params": {"text": _("Deal {title} needs attention"), "priority": "normal"},
             }
         )
-        change = "added an action"
+        change = _("added an action")
     return out, change

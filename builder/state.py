@@ -19,8 +19,10 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlche
 
 from engine.core.conveyor import Conveyor, VersionInfo
 from engine.core.reader import ReadOnlyConveyor
+from engine.document.labels import label
 from engine.document.validate import validate_document
 from engine.errors import ConveyorError, Problem, RuleSetInvalid
+from engine.i18n import LANGUAGES, N_, _, default_language, ngettext, set_language
 from storage.db import database_url
 from storage.errors import DatabaseUnavailable
 
@@ -34,7 +36,9 @@ def _conveyor(url: str) -> Conveyor:
         return Conveyor(url)
     except SQLAlchemyError as exc:
         raise DatabaseUnavailable(
-            f"cannot open the database {_safe_url(url)}: {_short(exc)}"
+            _("cannot open the database {url}: {error}").format(
+                url=_safe_url(url), error=_short(exc)
+            )
         ) from exc
 
 
@@ -58,7 +62,7 @@ def get_reader() -> ReadOnlyConveyor:
 
 
 # -- errors ----------------------------------------------------------------------------------------------
-BUSY = "The database is busy — try again in a moment (another process is writing)."
+BUSY = N_("The database is busy — try again in a moment (another process is writing).")
 
 
 def _safe_url(url: str) -> str:
@@ -75,31 +79,36 @@ def _short(exc: BaseException, width: int = 200) -> str:
     return line if len(line) <= width else line[: width - 1] + "…"
 
 
-def error_message(exc: Exception, what: str = "The change") -> str:
+def error_message(exc: Exception, what: str | None = None) -> str:
     """One clear sentence for an error a page cannot recover from; never a traceback.
 
     ``what`` names the thing being saved, for refusals by the database ("The deal could not be saved").
     """
+    what = what or _("The change")
     if isinstance(exc, DatabaseUnavailable):
-        return (
-            f"The database is not available: {exc}. Check CONVEYOR_DB (or `conveyor builder --db`) "
+        return _(
+            "The database is not available: {error}. Check CONVEYOR_DB (or `conveyor builder --db`) "
             "and reload the page."
-        )
+        ).format(error=exc)
     if isinstance(exc, ConveyorError):
         return str(exc)
     if isinstance(exc, OperationalError):
         text = _short(exc).lower()
         if "locked" in text or "busy" in text or "timeout" in text:
-            return BUSY
-        return f"The database could not be read or written: {_short(exc)}. Try again in a moment."
+            return _(BUSY)
+        return _(
+            "The database could not be read or written: {error}. Try again in a moment."
+        ).format(error=_short(exc))
     if isinstance(exc, IntegrityError | DataError):
-        return f"{what} could not be saved: {_short(exc)}"
+        return _("{what} could not be saved: {error}").format(what=what, error=_short(exc))
     if isinstance(exc, SQLAlchemyError):
-        return f"The database refused the request: {_short(exc)}"
-    return f"Something went wrong: {exc.__class__.__name__}: {_short(exc)}"
+        return _("The database refused the request: {error}").format(error=_short(exc))
+    return _("Something went wrong: {kind}: {error}").format(
+        kind=exc.__class__.__name__, error=_short(exc)
+    )
 
 
-def show_error(exc: Exception, what: str = "The change") -> None:
+def show_error(exc: Exception, what: str | None = None) -> None:
     """Show ``exc`` as a red box; unexpected ones are logged with their traceback for the operator."""
     if not isinstance(exc, ConveyorError | SQLAlchemyError | DatabaseUnavailable):
         _log.error("builder page failed", exc_info=exc)
@@ -111,18 +120,61 @@ def show_error(exc: Exception, what: str = "The change") -> None:
 def page_boundary(render: Callable[[], None]) -> Callable[[], None]:
     """Wrap a page's ``render``: any error becomes one clear red box instead of a traceback.
 
-    Streamlit's own control flow (``st.rerun``, ``st.stop``, ``st.switch_page``) raises
-    BaseException subclasses and passes through untouched.
+    The page is drawn in the session's language (``apply_language``). Streamlit's own control flow
+    (``st.rerun``, ``st.stop``, ``st.switch_page``) raises BaseException subclasses and passes
+    through untouched.
     """
 
     @functools.wraps(render)
     def guarded() -> None:
+        apply_language()
         try:
             render()
         except Exception as exc:  # noqa: BLE001 - the one place a page's unexpected errors end up
             show_error(exc)
 
     return guarded
+
+
+# -- the interface language -----------------------------------------------------------------------------
+LANGUAGE_KEY = "ui_language"  # the session's choice; a signed-in user's setting fills it at sign-in
+LANGUAGE_NAMES = {"uk": "Українська", "en": "English"}
+
+
+def language() -> str:
+    """The session's interface language: its own choice, else ``CONVEYOR_LANG`` (``uk`` or ``en``)."""
+    chosen = st.session_state.get(LANGUAGE_KEY)
+    return chosen if chosen in LANGUAGES else default_language()
+
+
+def apply_language() -> str:
+    """Make this run's ``_()`` and Babel formats speak the session's language (once per script run)."""
+    lang = language()
+    set_language(lang)
+    return lang
+
+
+def choose_language(lang: str) -> None:
+    """The session's new language (the switch in the sidebar calls this)."""
+    if lang not in LANGUAGES:
+        raise ValueError(f"language {lang!r} is not one of {', '.join(LANGUAGES)}")
+    st.session_state[LANGUAGE_KEY] = lang
+    set_language(lang)
+
+
+def language_switch(where: Any = None) -> str:
+    """The sidebar's language picker; returns the language this run is drawn in."""
+    lang = apply_language()
+    key = LANGUAGE_KEY + "_w"
+    st.session_state[key] = lang  # the widget starts at the session's language on every page
+    (where or st.sidebar).selectbox(
+        "🌐 " + _("Language"),
+        list(LANGUAGES),
+        format_func=LANGUAGE_NAMES.get,
+        key=key,
+        on_change=lambda: choose_language(st.session_state[key]),
+    )
+    return language()
 
 
 # -- per-funnel drafts of the owner pages ------------------------------------------------------------
@@ -237,8 +289,16 @@ def funnel_picker(where: Any = None) -> str | None:
     ids = [f for f, _ in funnels]
     names = dict(funnels)
     return shared_funnel_picker(
-        where or st, ids, lambda f: f"{names[f]} ({f})", FUNNEL_KEY, _main_funnel
+        where or st, ids, lambda f: f"{funnel_label(f, names[f])} ({f})", FUNNEL_KEY, _main_funnel
     )
+
+
+def funnel_label(funnel: str, stored: str = "") -> str:
+    """A funnel's name in the reader's language (its active version's label), else the stored name."""
+    try:
+        return label(get_reader().ruleset(funnel).name) or stored or funnel
+    except ConveyorError:
+        return stored or funnel
 
 
 def shared_funnel_picker(
@@ -267,7 +327,7 @@ def shared_funnel_picker(
     st.session_state[FUNNEL_CHOICE] = choice
     st.session_state[key] = choice  # set before the widget exists: the widget starts at the choice
     st.session_state[key + "_shown"] = choice
-    where.selectbox("Funnel", ids, format_func=label, key=key)
+    where.selectbox(_("Funnel"), ids, format_func=label, key=key)
     return choice
 
 
@@ -276,7 +336,7 @@ def owner_top() -> tuple[Any, str, dict[str, Any]] | None:
     top = st.columns([2, 3])
     funnel = funnel_picker(top[0])
     if funnel is None:
-        st.info("There are no funnels yet. Import one on the **Versions & import/export** page.")
+        st.info(_("There are no funnels yet. Import one on the **Versions & import/export** page."))
         return None
     return top[1], funnel, load_draft(funnel)
 
@@ -290,57 +350,73 @@ def _main_funnel(ids: list[str]) -> str:
 def save_bar(funnel: str, place: str) -> None:
     """'Unsaved changes' banner with a comment box, Save and Discard (shown on every owner page)."""
     if not is_dirty(funnel):
-        st.success("No unsaved changes: you are looking at the active version.", icon="✅")
+        st.success(_("No unsaved changes: you are looking at the active version."), icon="✅")
         return
     doc = load_draft(funnel)
     problems = draft_problems(doc)
     with st.container(border=True):
         st.warning(
-            "**Unsaved changes** in this funnel. Save them as a new version to make them active.",
+            _(
+                "**Unsaved changes** in this funnel. Save them as a new version to make them active."
+            ),
             icon="✏️",
         )
         base, active = draft_base_version(funnel), _active_version(funnel)
         if base != active:
             st.info(
-                f"These changes were made to version {base}; version {active} is active now. "
-                "Saving makes your draft the newest version; Discard to start from the active one."
+                _(
+                    "These changes were made to version {base}; version {active} is active now. "
+                    "Saving makes your draft the newest version; Discard to start from the active one."
+                ).format(base=base, active=active)
             )
         cols = st.columns([4, 1, 1])
         comment = cols[0].text_input(
-            "Comment for the new version (optional)",
+            _("Comment for the new version (optional)"),
             key=f"owner_comment:{place}",
-            placeholder="e.g. reminder after 12 h instead of 24 h",
+            placeholder=_("e.g. reminder after 12 h instead of 24 h"),
         )
         cols[1].markdown("<div style='height:1.75rem'></div>", unsafe_allow_html=True)
         save = cols[1].button(
-            "💾 Save version",
+            "💾 " + _("Save version"),
             type="primary",
             key=f"owner_save:{place}",
             disabled=bool(problems),
             width="stretch",
         )
         cols[2].markdown("<div style='height:1.75rem'></div>", unsafe_allow_html=True)
-        if cols[2].button("Discard", key=f"owner_discard:{place}", width="stretch"):
+        if cols[2].button(_("Discard"), key=f"owner_discard:{place}", width="stretch"):
             discard_draft(funnel)
             st.rerun()
         if problems:
+            count = ngettext(
+                "The draft cannot be saved: {count} problem.",
+                "The draft cannot be saved: {count} problems.",
+                len(problems),
+            ).format(count=len(problems))
             st.error(
-                f"The draft cannot be saved: {len(problems)} problem(s).\n\n"
-                + "\n".join(f"- `{p.path or 'document'}`: {p.message}" for p in problems[:20])
+                count
+                + "\n\n"
+                + "\n".join(f"- `{p.path or _('document')}`: {p.message}" for p in problems[:20])
             )
         if save:
             try:
                 info = save_draft(funnel, comment)
             except RuleSetInvalid as exc:
                 st.error(
-                    "Not saved:\n\n" + "\n".join(f"- `{p.path}`: {p.message}" for p in exc.problems)
+                    _("Not saved:")
+                    + "\n\n"
+                    + "\n".join(f"- `{p.path}`: {p.message}" for p in exc.problems)
                 )
             except (ConveyorError, SQLAlchemyError) as exc:
                 st.error(
-                    f"Not saved: {error_message(exc, 'The new version')} Your draft is kept; try again."
+                    _("Not saved: {error} Your draft is kept; try again.").format(
+                        error=error_message(exc, _("The new version"))
+                    )
                 )
             else:
-                st.session_state["owner_flash"] = f"Saved version {info.version} of '{funnel}'."
+                st.session_state["owner_flash"] = _(
+                    "Saved version {version} of '{funnel}'."
+                ).format(version=info.version, funnel=funnel)
                 st.rerun()
 
 

@@ -11,6 +11,7 @@ import contextlib
 import contextvars
 import functools
 import gettext as _gettext
+import io
 import os
 from collections.abc import Iterator
 from datetime import datetime
@@ -83,7 +84,25 @@ def _checked(language: str) -> str:
 
 @functools.cache
 def _translations(language: str) -> _gettext.NullTranslations:
-    return _gettext.translation(DOMAIN, localedir=LOCALE_DIR, languages=[language], fallback=True)
+    # The compiled .mo (``make translations``) when it is at least as new as its .po; otherwise the .po is
+    # compiled in memory, so a checkout that skipped the step (or edited a .po since) never silently
+    # falls back to English.
+    folder = LOCALE_DIR / language / "LC_MESSAGES"
+    po, mo = folder / f"{DOMAIN}.po", folder / f"{DOMAIN}.mo"
+    if mo.exists() and (not po.exists() or mo.stat().st_mtime >= po.stat().st_mtime):
+        with mo.open("rb") as compiled:
+            return _gettext.GNUTranslations(compiled)
+    if not po.exists():
+        return _gettext.NullTranslations()
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    with po.open("rb") as source:
+        catalogue = read_po(source, locale=language)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalogue)
+    buffer.seek(0)
+    return _gettext.GNUTranslations(buffer)
 
 
 def gettext(message: str) -> str:

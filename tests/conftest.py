@@ -25,6 +25,10 @@ SAMPLE_RULES = ROOT / "sample_rules"
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday morning
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
+# The suite reads the interface in English whatever the shell's CONVEYOR_LANG says (it reaches the
+# subprocesses too); a test of another language switches to it explicitly.
+os.environ["CONVEYOR_LANG"] = "en"
+
 
 @pytest.fixture
 def clock() -> VirtualClock:

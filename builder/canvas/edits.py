@@ -11,7 +11,9 @@ from typing import Any
 
 from builder.canvas.layout import STAGE_STEP, shift_stage
 from engine.document.ids import unique_id
+from engine.document.labels import label
 from engine.errors import ConveyorError
+from engine.i18n import _
 
 __all__ = ["EditRefused", "add_transition", "insert_stage_after", "move_node", "remove_transition"]
 
@@ -23,53 +25,65 @@ class EditRefused(ConveyorError):
 def _stage(doc: dict[str, Any], sid: str) -> dict[str, Any]:
     s = next((s for s in doc.get("stages", []) if s["id"] == sid), None)
     if s is None:
-        raise EditRefused(f"there is no stage '{sid}' in this funnel")
+        raise EditRefused(_("there is no stage '{id}' in this funnel").format(id=sid))
     return s
 
 
 def _name(doc: dict[str, Any], sid: str) -> str:
     s = next((s for s in doc.get("stages", []) if s["id"] == sid), None)
-    return s["name"] if s else sid
+    return label(s["name"]) if s else sid
 
 
 def move_node(doc: dict[str, Any], node: str, x: float, y: float) -> str:
     """Put a node at (x, y); a stage takes the rules drawn with it along."""
-    kind, _, ident = node.partition(":")
+    kind, _sep, ident = node.partition(":")
     x, y = float(round(x, 1)), float(round(y, 1))
     if kind == "stage":
         s = _stage(doc, ident)
         old = s.get("position") or {"x": x, "y": y}
         shift_stage(doc, ident, x - old["x"], y - old["y"])
         s["position"] = {"x": x, "y": y}
-        return f"Moved stage {s['name']}"
+        return _("Moved stage {stage}").format(stage=label(s["name"]))
     if kind == "rule":
         r = next((r for r in doc.get("rules", []) if r["id"] == ident), None)
         if r is None:
-            raise EditRefused(f"there is no rule '{ident}' in this funnel")
+            raise EditRefused(_("there is no rule '{id}' in this funnel").format(id=ident))
         r["position"] = {"x": x, "y": y}
-        return f"Moved rule {r.get('name') or ident}"
-    raise EditRefused(f"'{node}' is not a stage or a rule")
+        return _("Moved rule {rule}").format(rule=label(r.get("name")) or ident)
+    raise EditRefused(_("'{node}' is not a stage or a rule").format(node=node))
 
 
 def add_transition(doc: dict[str, Any], from_id: str, to_id: str) -> str:
     """Allow deals to move from one stage to another."""
     _stage(doc, from_id), _stage(doc, to_id)
     if from_id == to_id:
-        raise EditRefused(f"a stage cannot lead to itself ({_name(doc, from_id)})")
+        raise EditRefused(
+            _("a stage cannot lead to itself ({stage})").format(stage=_name(doc, from_id))
+        )
     if {"from": from_id, "to": to_id} in doc.get("transitions", []):
-        raise EditRefused(f"{_name(doc, from_id)} → {_name(doc, to_id)} is already allowed")
+        raise EditRefused(
+            _("{source} → {target} is already allowed").format(
+                source=_name(doc, from_id), target=_name(doc, to_id)
+            )
+        )
     doc.setdefault("transitions", []).append({"from": from_id, "to": to_id})
-    return f"Allowed {_name(doc, from_id)} → {_name(doc, to_id)}"
+    return _("Allowed {source} → {target}").format(
+        source=_name(doc, from_id), target=_name(doc, to_id)
+    )
 
 
 def remove_transition(doc: dict[str, Any], from_id: str, to_id: str) -> str:
     t = {"from": from_id, "to": to_id}
     if t not in doc.get("transitions", []):
         raise EditRefused(
-            f"{_name(doc, from_id)} → {_name(doc, to_id)} is not a transition of this funnel"
+            _("{source} → {target} is not a transition of this funnel").format(
+                source=_name(doc, from_id), target=_name(doc, to_id)
+            )
         )
     doc["transitions"] = [x for x in doc["transitions"] if x != t]
-    return f"Removed the transition {_name(doc, from_id)} → {_name(doc, to_id)}"
+    return _("Removed the transition {source} → {target}").format(
+        source=_name(doc, from_id), target=_name(doc, to_id)
+    )
 
 
 def insert_stage_after(
@@ -85,11 +99,11 @@ def insert_stage_after(
     base = _stage(doc, after)
     name = name.strip()
     if not name:
-        raise EditRefused("give the new stage a name")
+        raise EditRefused(_("give the new stage a name"))
     taken = {s["id"] for s in doc.get("stages", [])}
     sid = (sid or "").strip() or unique_id(name, taken, "stage")
     if sid in taken:
-        raise EditRefused(f"a stage with id '{sid}' already exists")
+        raise EditRefused(_("a stage with id '{id}' already exists").format(id=sid))
     kinds = {s["id"]: s.get("kind", "open") for s in doc.get("stages", [])}
 
     transitions = doc.setdefault("transitions", [])
@@ -129,4 +143,6 @@ def insert_stage_after(
             "position": {"x": float(pos["x"] + step), "y": float(pos["y"])},
         },
     )
-    return sid, f"Inserted stage {name} after {base['name']}"
+    return sid, _("Inserted stage {stage} after {after}").format(
+        stage=name, after=label(base["name"])
+    )

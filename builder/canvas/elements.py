@@ -13,6 +13,7 @@ from typing import Any
 from builder.canvas.layout import DENSE, attached_stage
 from builder.components import (
     KIND_COLOURS,
+    KIND_NAMES,
     RULE_COLOUR,
     RULE_DISABLED_COLOUR,
     RULE_HIGH_COLOUR,
@@ -23,6 +24,8 @@ from builder.components import (
     move_targets,
     watched_stage,
 )
+from engine.document.labels import label
+from engine.i18n import _
 
 __all__ = ["canvas_elements", "edge_id", "wrap_words"]
 
@@ -74,15 +77,21 @@ def canvas_elements(
         nid = f"stage:{s['id']}"
         chosen = nid == selected
         title = (
-            f"Stage: {_plain(s['name'])}\nid: {s['id']} · {kind}"
-            + (f"\nrequired to enter: {_plain(', '.join(guard))}" if guard else "")
-            + "\nclick to edit · drag to move · drag from the ● handle to allow a move"
+            _("Stage: {name}").format(name=_plain(label(s["name"])))
+            + f"\nid: {s['id']} · {_(KIND_NAMES.get(kind, kind))}"
+            + (
+                "\n" + _("required to enter: {fields}").format(fields=_plain(", ".join(guard)))
+                if guard
+                else ""
+            )
+            + "\n"
+            + _("click to edit · drag to move · drag from the ● handle to allow a move")
         )
         nodes.append(
             {
                 "id": nid,
                 "cv": "stage",
-                "label": wrap_words(s["name"]) + (" 🔒" if guard else ""),
+                "label": wrap_words(label(s["name"])) + (" 🔒" if guard else ""),
                 "title": title,
                 "x": pos["x"],
                 "y": pos["y"],
@@ -127,7 +136,7 @@ def canvas_elements(
                     "color": {"color": "#64748B", "highlight": "#111827", "hover": "#334155"},
                     "selectionWidth": 2,
                     "smooth": {"type": "curvedCW", "roundness": 0.12},
-                    "title": "Transition: click to select, then Delete to remove it",
+                    "title": _("Transition: click to select, then Delete to remove it"),
                 }
             )
     per_stage: dict[str, int] = {}
@@ -145,21 +154,24 @@ def canvas_elements(
         chosen = nid == selected
         sid = attached_stage(r, stage_ids)
         dense = per_stage.get(sid or "", 0) > DENSE
-        name = r.get("name") or r["id"]
+        name = label(r.get("name")) or r["id"]
         when = describe_condition(r.get("conditions"), rd)
         then = "; ".join(describe_action(a, rd) for a in r.get("actions", []))
         title = (
-            f"Rule: {_plain(name)}"
-            + ("" if enabled else " (disabled)")
-            + f"\nwhen {_plain(when)}\nthen {_plain(then)}"
+            _("Rule: {name}").format(name=_plain(name))
+            + ("" if enabled else " " + _("(disabled)"))
+            + "\n"
+            + _("when {conditions}").format(conditions=_plain(when))
+            + "\n"
+            + _("then {actions}").format(actions=_plain(then))
         )
         # In a dense grid only the selected rule is labelled (the others on hover): labels would overlap.
-        label = wrap_words(name, 22, 2) if (chosen or not dense) else ""
+        shown = wrap_words(name, 22, 2) if (chosen or not dense) else ""
         nodes.append(
             {
                 "id": nid,
                 "cv": "rule",
-                "label": label,
+                "label": shown,
                 "title": title,
                 "shape": "dot",
                 "size": 13 if chosen else 9,

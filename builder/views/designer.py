@@ -25,6 +25,7 @@ from builder.canvas.layout import free_rule_slot
 from builder.components import (
     KIND_COLOURS,
     KIND_ICONS,
+    KIND_NAMES,
     REPEAT_LABELS,
     RULE_COLOUR,
     RULE_HIGH_COLOUR,
@@ -32,6 +33,7 @@ from builder.components import (
     describe_action,
     describe_condition,
     esc,
+    label_input,
     labels_key,
     problems_under,
     rule_node_id,
@@ -41,10 +43,12 @@ from builder.components import (
 from builder.state import page_boundary
 from builder.views.deals import md
 from engine.document.ids import id_from_name, unique_id
+from engine.document.labels import label
 from engine.document.limits import IDENT  # the validator's id pattern: one rule for ids
 from engine.document.ruleset import RuleSet
 from engine.document.validate import rule_data
 from engine.errors import ConveyorError, RuleSetInvalid
+from engine.i18n import _
 from engine.rules.deal import BUILTIN_FIELDS
 
 PICK = "designer_pick"
@@ -70,24 +74,32 @@ def rule_data_for(doc: dict[str, Any]) -> RuleData:
     return RuleData(
         data,
         [s["id"] for s in stages],
-        {s["id"]: s["name"] for s in stages},
+        {s["id"]: label(s["name"]) for s in stages},
         [f for f, _ in state.get_reader().funnels()],
         [f.get("name") for f in doc.get("fields", []) if isinstance(f, dict)],
         [e.get("name") for e in doc.get("events", []) if isinstance(e, dict)],
+        {
+            item.get("name"): item.get("label")
+            for item in [*doc.get("fields", []), *doc.get("events", [])]
+            if isinstance(item, dict) and item.get("label")
+        },
     )
 
 
 def _legend() -> None:
+    kind_stage = {"open": _("open stage"), "won": _("won stage"), "lost": _("lost stage")}
     chips = "".join(
         f"<span style='display:inline-block;margin-right:14px'><span style='display:inline-block;width:12px;"
-        f"height:12px;border-radius:3px;background:{c};margin-right:5px;vertical-align:-1px'></span>{k} stage</span>"
+        f"height:12px;border-radius:3px;background:{c};margin-right:5px;vertical-align:-1px'></span>"
+        f"{kind_stage[k]}</span>"
         for k, c in KIND_COLOURS.items()
     )
     chips += (
-        f"<span style='margin-right:14px'><span style='color:{RULE_COLOUR}'>●</span> rule</span>"
-        f"<span style='margin-right:14px'><span style='color:{RULE_HIGH_COLOUR}'>●</span> high-priority rule</span>"
-        "<span style='margin-right:14px'>⤏ dashed arrow: rule moves the deal</span>"
-        "<span>🔒 entry guard</span>"
+        f"<span style='margin-right:14px'><span style='color:{RULE_COLOUR}'>●</span> {_('rule')}</span>"
+        f"<span style='margin-right:14px'><span style='color:{RULE_HIGH_COLOUR}'>●</span> "
+        f"{_('high-priority rule')}</span>"
+        f"<span style='margin-right:14px'>⤏ {_('dashed arrow: rule moves the deal')}</span>"
+        f"<span>🔒 {_('entry guard')}</span>"
     )
     st.markdown(
         f"<div style='font-size:0.85rem;color:#374151'>{chips}</div>", unsafe_allow_html=True
@@ -96,13 +108,18 @@ def _legend() -> None:
 
 def _node_label(doc: dict[str, Any], nid: str) -> str:
     if not nid:
-        return "— choose a stage or rule —"
-    kind, _, ident = nid.partition(":")
+        return _("— choose a stage or rule —")
+    kind, _sep, ident = nid.partition(":")
     if kind == "stage":
         s = next((s for s in doc["stages"] if s["id"] == ident), None)
-        return f"{KIND_ICONS.get(s.get('kind', 'open'), '')} Stage: {s['name']}" if s else nid
+        return (
+            f"{KIND_ICONS.get(s.get('kind', 'open'), '')} "
+            + _("Stage: {name}").format(name=label(s["name"]))
+            if s
+            else nid
+        )
     r = next((r for r in doc.get("rules", []) if r["id"] == ident), None)
-    return f"⚙️ Rule: {r.get('name') or r['id']}" if r else nid
+    return "⚙️ " + _("Rule: {name}").format(name=label(r.get("name")) or r["id"]) if r else nid
 
 
 def _canvas(funnel: str, doc: dict[str, Any], rd: RuleData, node_ids: list[str]) -> None:
@@ -123,15 +140,20 @@ def _canvas(funnel: str, doc: dict[str, Any], rd: RuleData, node_ids: list[str])
         )
     cols = st.columns([3, 2])
     cols[0].caption(
-        "Click a node to edit it · drag to move (a stage takes its rules along) · drag from a stage's "
-        "● handle to another stage to allow that move · click an arrow, then Delete, to remove it."
+        _(
+            "Click a node to edit it · drag to move (a stage takes its rules along) · drag from a "
+            "stage's ● handle to another stage to allow that move · click an arrow, then Delete, to "
+            "remove it."
+        )
     )
     cols[1].toggle(
-        "Save canvas changes at once",
+        _("Save canvas changes at once"),
         value=True,
         key=AUTOSAVE,
-        help="Each move or connection becomes a new version right away. While other changes are "
-        "unsaved, canvas changes join them and are saved with Save version.",
+        help=_(
+            "Each move or connection becomes a new version right away. While other changes are "
+            "unsaved, canvas changes join them and are saved with Save version."
+        ),
     )
     if not event or event.get("seq") == st.session_state.get(CANVAS_SEQ):
         return
@@ -170,7 +192,7 @@ def apply_edit(funnel: str, doc: dict[str, Any], edit: Any, pick: str | None = N
     try:
         summary = edit(new)
     except EditRefused as exc:
-        st.session_state[CANVAS_MSG] = ("error", f"Nothing changed: {exc}.")
+        st.session_state[CANVAS_MSG] = ("error", _("Nothing changed: {reason}.").format(reason=exc))
         st.rerun()
     if isinstance(summary, tuple):
         summary = summary[-1]
@@ -178,7 +200,8 @@ def apply_edit(funnel: str, doc: dict[str, Any], edit: Any, pick: str | None = N
     if problems and len(problems) > len(state.draft_problems(doc)):
         st.session_state[CANVAS_MSG] = (
             "error",
-            f"Nothing changed — {summary} would make the funnel invalid:\n\n"
+            _("Nothing changed — {change} would make the funnel invalid:").format(change=summary)
+            + "\n\n"
             + "\n".join(f"- `{p.path}`: {p.message}" for p in problems[:5]),
         )
         st.rerun()
@@ -190,26 +213,33 @@ def apply_edit(funnel: str, doc: dict[str, Any], edit: Any, pick: str | None = N
             state.set_draft(funnel, doc)
             st.session_state[CANVAS_MSG] = (
                 "error",
-                f"Not saved — {summary}:\n\n"
+                _("Not saved — {change}:").format(change=summary)
+                + "\n\n"
                 + "\n".join(f"- `{p.path}`: {p.message}" for p in exc.problems[:5]),
             )
         except (ConveyorError, SQLAlchemyError) as exc:
             state.set_draft(funnel, doc)
             st.session_state[CANVAS_MSG] = (
                 "error",
-                f"Not saved — {summary}: {state.error_message(exc, 'The new version')}",
+                _("Not saved — {change}: {error}").format(
+                    change=summary, error=state.error_message(exc, _("The new version"))
+                ),
             )
         else:
             st.session_state[CANVAS_MSG] = (
                 "success",
-                f"{summary} — saved as version {info.version}.",
+                _("{change} — saved as version {version}.").format(
+                    change=summary, version=info.version
+                ),
             )
     else:
         state.set_draft(funnel, new)
         state.bump(funnel)
         st.session_state[CANVAS_MSG] = (
             "success",
-            f"{summary} — in the draft; Save version above to make it active.",
+            _("{change} — in the draft; Save version above to make it active.").format(
+                change=summary
+            ),
         )
     if pick is not None:
         st.session_state[PICK_NEXT] = pick
@@ -218,13 +248,13 @@ def apply_edit(funnel: str, doc: dict[str, Any], edit: Any, pick: str | None = N
 
 @page_boundary
 def render() -> None:
-    st.title("🗺️ Funnel designer")
+    st.title("🗺️ " + _("Funnel designer"))
     c = state.get_reader()  # the designer only reads; saving goes through state.save_draft
     picked = state.owner_top()
     if picked is None:
         return
     right_top, funnel, doc = picked
-    right_top.caption(doc.get("description", ""))
+    right_top.caption(label(doc.get("description", "")))
     state.flash()
     bar = st.container()
     rd = rule_data_for(doc)
@@ -242,7 +272,7 @@ def render() -> None:
         _canvas(funnel, doc, rd, node_ids)
     with right:
         options = ["", *node_ids]
-        pick = state.picker(st, "Edit", options, {n: _node_label(doc, n) for n in options}, PICK)
+        pick = state.picker(st, _("Edit"), options, {n: _node_label(doc, n) for n in options}, PICK)
         if pick.startswith("stage:"):
             _stage_editor(c, funnel, doc, pick.split(":", 1)[1], rd)
         elif pick.startswith("rule:"):
@@ -257,47 +287,51 @@ def render() -> None:
 
 
 def _overview(doc: dict[str, Any]) -> None:
-    st.subheader(md(doc.get("name", "")))
+    st.subheader(md(label(doc.get("name", ""))))
     kinds = {k: sum(1 for s in doc["stages"] if s.get("kind", "open") == k) for k in KINDS}
     cols = st.columns(3)
     cols[0].metric(
-        "Stages", len(doc["stages"]), help=", ".join(f"{v} {k}" for k, v in kinds.items())
+        _("Stages"),
+        len(doc["stages"]),
+        help=", ".join(f"{v} {_(KIND_NAMES[k])}" for k, v in kinds.items()),
     )
-    cols[1].metric("Transitions", len(doc.get("transitions", [])))
-    cols[2].metric("Rules", len(doc.get("rules", [])))
-    st.info("Click a node in the graph (or pick it above) to edit a stage or a rule.", icon="👆")
+    cols[1].metric(_("Transitions"), len(doc.get("transitions", [])))
+    cols[2].metric(_("Rules"), len(doc.get("rules", [])))
+    st.info(_("Click a node in the graph (or pick it above) to edit a stage or a rule."), icon="👆")
 
 
 # -- stages ---------------------------------------------------------------------------------------------
 def _stage_editor(c: Any, funnel: str, doc: dict[str, Any], sid: str, rd: RuleData) -> None:
     i = next((k for k, s in enumerate(doc["stages"]) if s["id"] == sid), None)
     if i is None:
-        st.warning(f"Stage '{sid}' is no longer in the draft.")
+        st.warning(_("Stage '{id}' is no longer in the draft.").format(id=sid))
         return
     stage = doc["stages"][i]
     gen = state.generation(funnel)
     k = f"designer:{funnel}:{gen}:stage:{sid}"
     colour = KIND_COLOURS.get(stage.get("kind", "open"), "#2563EB")
     st.markdown(
-        f"<div style='border-left:6px solid {colour};padding-left:10px'><h3 style='margin:0'>Stage editor</h3>"
-        f"<span style='color:#6B7280'>id <code>{esc(sid)}</code> · the id is fixed, rename freely</span></div>",
+        f"<div style='border-left:6px solid {colour};padding-left:10px'><h3 style='margin:0'>"
+        f"{_('Stage editor')}</h3><span style='color:#6B7280'>"
+        + _("id {id} · the id is fixed, rename freely").format(id=f"<code>{esc(sid)}</code>")
+        + "</span></div>",
         unsafe_allow_html=True,
     )
     new = copy.deepcopy(stage)
-    new["name"] = st.text_input("Stage name", value=stage["name"], key=f"{k}:name")
+    new["name"] = label_input(_("Stage name"), stage["name"], f"{k}:name")
     new["kind"] = st.radio(
-        "Kind",
+        _("Kind"),
         KINDS,
         index=KINDS.index(stage.get("kind", "open")),
         horizontal=True,
         key=f"{k}:kind",
-        format_func=lambda x: f"{KIND_ICONS[x]} {x}",
+        format_func=lambda x: f"{KIND_ICONS[x]} {_(KIND_NAMES[x])}",
     )
     field_names = [f["name"] for f in doc.get("fields", [])] + list(BUILTIN_FIELDS)
-    labels = {f["name"]: f.get("label") or f["name"] for f in doc.get("fields", [])}
+    labels = {f["name"]: label(f.get("label")) or f["name"] for f in doc.get("fields", [])}
     current = list((stage.get("guard") or {}).get("required_fields") or [])
     required = st.multiselect(
-        "Entry guard: fields required before a deal may enter",
+        _("Entry guard: fields required before a deal may enter"),
         field_names + [n for n in current if n not in field_names],
         default=current,
         key=f"{k}:guard",
@@ -305,14 +339,18 @@ def _stage_editor(c: Any, funnel: str, doc: dict[str, Any], sid: str, rd: RuleDa
     )
     if required:
         # The chips are cut off in a narrow column: list every required field in full below them.
-        st.caption("Required to enter: " + ", ".join(md(labels.get(n, n)) for n in required))
+        st.caption(
+            _("Required to enter: {fields}").format(
+                fields=", ".join(md(labels.get(n, n)) for n in required)
+            )
+        )
         new["guard"] = {"required_fields": required}
     else:
         new.pop("guard", None)
     initial = st.checkbox(
-        "Deals start in this stage", value=doc.get("initial_stage") == sid, key=f"{k}:initial"
+        _("Deals start in this stage"), value=doc.get("initial_stage") == sid, key=f"{k}:initial"
     )
-    with st.expander("Position in the graph"):
+    with st.expander(_("Position in the graph")):
         pc = st.columns(2)
         pos = stage.get("position") or {"x": 0, "y": 0}
         new["position"] = {
@@ -333,12 +371,12 @@ def _stage_editor(c: Any, funnel: str, doc: dict[str, Any], sid: str, rd: RuleDa
     if changed:
         st.rerun()  # the graph and the picker above were drawn from the old draft
     for p in problems_under(state.draft_problems(doc), f"stages[{i}]"):
-        st.error(f"{p.path.split('.', 1)[-1] if '.' in p.path else 'stage'}: {p.message}")
+        st.error(f"{p.path.split('.', 1)[-1] if '.' in p.path else _('stage')}: {p.message}")
 
-    st.markdown("**Transitions**")
+    st.markdown("**" + _("Transitions") + "**")
     outgoing = [t for t in doc.get("transitions", []) if t["from"] == sid]
     incoming = [t for t in doc.get("transitions", []) if t["to"] == sid]
-    names = {s["id"]: s["name"] for s in doc["stages"]}
+    names = {s["id"]: label(s["name"]) for s in doc["stages"]}
     _transition_rows(funnel, doc, outgoing + incoming, f"{k}:deltr", [5, 1])
     targets = [
         s["id"]
@@ -348,26 +386,26 @@ def _stage_editor(c: Any, funnel: str, doc: dict[str, Any], sid: str, rd: RuleDa
     if targets:
         ac = st.columns([4, 2])
         to = ac[0].selectbox(
-            "Allow a move to",
+            _("Allow a move to"),
             targets,
             key=f"{k}:newto:{labels_key(names[x] for x in targets)}",
             format_func=lambda x: names[x],
         )
         ac[1].markdown("<div style='height:1.75rem'></div>", unsafe_allow_html=True)
-        if ac[1].button("+ Transition", key=f"{k}:addtr"):
+        if ac[1].button("+ " + _("Transition"), key=f"{k}:addtr"):
             doc.setdefault("transitions", []).append({"from": sid, "to": to})
             state.bump(funnel)
             st.rerun()
 
-    st.markdown("**Rules watching this stage**")
+    st.markdown("**" + _("Rules watching this stage") + "**")
     watching = [r for r in doc.get("rules", []) if watched_stage(r) == sid]
     if not watching:
-        st.caption("No rule watches this stage yet.")
+        st.caption(_("No rule watches this stage yet."))
     for r in watching:
-        if st.button(f"⚙️ {r.get('name') or r['id']}", key=f"{k}:open:{r['id']}"):
+        if st.button(f"⚙️ {label(r.get('name')) or r['id']}", key=f"{k}:open:{r['id']}"):
             st.session_state[PICK_NEXT] = rule_node_id(r["id"])
             st.rerun()
-    if st.button("+ New rule for this stage", key=f"{k}:newrule"):
+    if st.button("+ " + _("New rule for this stage"), key=f"{k}:newrule"):
         rid = new_rule(doc, sid)
         state.bump(funnel)
         st.session_state[PICK_NEXT] = rule_node_id(rid)
@@ -376,11 +414,14 @@ def _stage_editor(c: Any, funnel: str, doc: dict[str, Any], sid: str, rd: RuleDa
     _insert_after(funnel, doc, sid)
 
     st.divider()
-    if st.button("🗑️ Delete stage", key=f"{k}:delete"):
+    if st.button("🗑️ " + _("Delete stage"), key=f"{k}:delete"):
         refs = _blocking_references(c, funnel, doc, sid)
         if refs:
             st.error(
-                f"Stage '{stage['name']}' cannot be deleted while these refer to it:\n\n"
+                _("Stage '{name}' cannot be deleted while these refer to it:").format(
+                    name=label(stage["name"])
+                )
+                + "\n\n"
                 + "\n".join(f"- {r}" for r in refs)
             )
         else:
@@ -398,7 +439,7 @@ def _blocking_references(c: Any, funnel: str, doc: dict[str, Any], sid: str) -> 
     try:
         rs = RuleSet.model_validate(doc)
     except Exception:  # noqa: BLE001 - a structurally broken draft: refuse rather than guess
-        return ["the draft has errors; fix them before deleting stages"]
+        return [_("the draft has errors; fix them before deleting stages")]
     try:
         refs = c.queries.stage_references(funnel, sid, rs)
     except ConveyorError as exc:
@@ -408,10 +449,14 @@ def _blocking_references(c: Any, funnel: str, doc: dict[str, Any], sid: str) -> 
 
 def new_rule(doc: dict[str, Any], sid: str | None, name: str | None = None) -> str:
     """Append a starter rule (for stage ``sid``) named ``name``; its id comes from the name, unique."""
-    stage_names = {s["id"]: s["name"] for s in doc.get("stages", [])}
+    stage_names = {s["id"]: label(s["name"]) for s in doc.get("stages", [])}
     if not (name or "").strip():
-        taken_names = {r.get("name") for r in doc.get("rules", [])}
-        base = f"{stage_names[sid]}: reminder" if sid in stage_names else "New rule"
+        taken_names = {label(r.get("name")) for r in doc.get("rules", [])}
+        base = (
+            _("{stage}: reminder").format(stage=stage_names[sid])
+            if sid in stage_names
+            else _("New rule")
+        )
         name, n = base, 2
         while name in taken_names:
             name, n = f"{base} {n}", n + 1
@@ -431,7 +476,7 @@ def new_rule(doc: dict[str, Any], sid: str | None, name: str | None = None) -> s
         "actions": [
             {
                 "name": "notify_manager",
-                "params": {"text": "Deal {title} needs attention", "priority": "normal"},
+                "params": {"text": _("Deal {title} needs attention"), "priority": "normal"},
             }
         ],
     }
@@ -452,7 +497,9 @@ def name_and_id(
 
     Returns (name, id, problem or None). The id follows the name until the owner types one of their own.
     """
-    name_label, id_label = labels or (f"{what.capitalize()} name", f"{what.capitalize()} id")
+    name_label, id_label = labels or (
+        (_("Rule name"), _("Rule id")) if what == "rule" else (_("Stage name"), _("Stage id"))
+    )
     name = st.text_input(name_label, key=f"{key}:name", placeholder=placeholder)
     derived = unique_id(name, taken, what) if name.strip() else ""
     idk, autok = f"{key}:id", f"{key}:id_auto"
@@ -462,19 +509,26 @@ def name_and_id(
     sid = st.text_input(
         id_label,
         key=idk,
-        help="Made from the name (Ukrainian is romanised: Демо-дзвінок → demo_dzvinok); "
-        "lowercase letters, digits and _, starting with a letter. Fixed once saved.",
+        help=_(
+            "Made from the name (Ukrainian is romanised: Демо-дзвінок → demo_dzvinok); "
+            "lowercase letters, digits and _, starting with a letter. Fixed once saved."
+        ),
     ).strip()
     problem = None
     if not name.strip():
-        problem = f"Give the {what} a name."
+        problem = _("Give the rule a name.") if what == "rule" else _("Give the stage a name.")
     elif not IDENT.match(sid):
-        problem = (
-            f"'{sid}' cannot be an id: use lowercase letters, digits and _, starting with a letter "
-            f"(e.g. {id_from_name(name, what)})."
-        )
+        problem = _(
+            "'{id}' cannot be an id: use lowercase letters, digits and _, starting with a letter "
+            "(e.g. {example})."
+        ).format(id=sid, example=id_from_name(name, what))
     elif sid in taken:
-        problem = f"A {what} with id '{sid}' already exists; try '{unique_id(sid, taken, what)}'."
+        exists = (
+            _("A rule with id '{id}' already exists; try '{free}'.")
+            if what == "rule"
+            else _("A stage with id '{id}' already exists; try '{free}'.")
+        )
+        problem = exists.format(id=sid, free=unique_id(sid, taken, what))
     if problem and name.strip():
         st.caption(f"⚠️ {problem}")
     return name.strip(), sid, problem
@@ -483,30 +537,35 @@ def name_and_id(
 def _insert_after(funnel: str, doc: dict[str, Any], sid: str) -> None:
     """ "Insert a stage after X": X's forward moves go through the new stage; the row is laid out again."""
     stage = next(s for s in doc["stages"] if s["id"] == sid)
-    with st.expander(f"➕ Insert a stage after {md(stage['name'])}"):
+    with st.expander(
+        "➕ " + _("Insert a stage after {stage}").format(stage=md(label(stage["name"])))
+    ):
         key = f"designer:{funnel}:insert:{sid}"
         name, new_id, problem = name_and_id(
             key,
             {s["id"] for s in doc["stages"]},
-            placeholder="e.g. Демо-дзвінок",
-            labels=("New stage name", "New stage id"),
+            placeholder=_("e.g. Демо-дзвінок"),
+            labels=(_("New stage name"), _("New stage id")),
         )
         kind = st.radio(
-            "Kind of the new stage",
+            _("Kind of the new stage"),
             KINDS,
             horizontal=True,
             key=f"{key}:kind",
-            format_func=lambda x: f"{KIND_ICONS[x]} {x}",
+            format_func=lambda x: f"{KIND_ICONS[x]} {_(KIND_NAMES[x])}",
         )
         outgoing = [t["to"] for t in doc.get("transitions", []) if t["from"] == sid]
-        names = {s["id"]: s["name"] for s in doc["stages"]}
+        names = {s["id"]: label(s["name"]) for s in doc["stages"]}
         if outgoing:
             st.caption(
-                f"{md(stage['name'])} → new stage → "
-                + ", ".join(md(names.get(t, t)) for t in outgoing)
-                + " (moves into lost stages stay allowed from both)"
+                _(
+                    "{stage} → new stage → {next} (moves into lost stages stay allowed from both)"
+                ).format(
+                    stage=md(label(stage["name"])),
+                    next=", ".join(md(names.get(t, t)) for t in outgoing),
+                )
             )
-        if st.button("Insert stage", type="primary", key=f"{key}:go"):
+        if st.button(_("Insert stage"), type="primary", key=f"{key}:go"):
             if problem:
                 st.error(problem)
                 return
@@ -521,22 +580,27 @@ def _insert_after(funnel: str, doc: dict[str, Any], sid: str) -> None:
 
 
 def _add_stage(funnel: str, doc: dict[str, Any]) -> None:
-    with st.expander("➕ Add a stage", expanded=False):
+    with st.expander("➕ " + _("Add a stage"), expanded=False):
         key = f"designer:{funnel}:addstage"
-        stage_names = {s["id"]: s["name"] for s in doc["stages"]}
+        stage_names = {s["id"]: label(s["name"]) for s in doc["stages"]}
         cols = st.columns([3, 1])
         with cols[0]:
             name, sid, problem = name_and_id(
-                key, set(stage_names), placeholder="e.g. Negotiation", labels=("Name", "Id")
+                key,
+                set(stage_names),
+                placeholder=_("e.g. Negotiation"),
+                labels=(_("Name"), _("Id")),
             )
-        kind = cols[1].selectbox("Kind", KINDS, key=f"{key}:kind")
+        kind = cols[1].selectbox(
+            _("Kind"), KINDS, key=f"{key}:kind", format_func=lambda x: _(KIND_NAMES[x])
+        )
         after = st.selectbox(
-            "Allow a move into it from",
+            _("Allow a move into it from"),
             ["", *stage_names],
-            format_func=lambda x: stage_names.get(x, "— none —"),
+            format_func=lambda x: stage_names.get(x, _("— none —")),
             key=f"designer:{funnel}:after:{labels_key(stage_names.values())}",
         )
-        if st.button("Add stage", type="primary", key=f"{key}:go"):
+        if st.button(_("Add stage"), type="primary", key=f"{key}:go"):
             if problem:
                 st.error(problem)
                 return
@@ -559,8 +623,10 @@ def _add_stage(funnel: str, doc: dict[str, Any]) -> None:
 
 
 def _transitions(funnel: str, doc: dict[str, Any]) -> None:
-    names = {s["id"]: s["name"] for s in doc["stages"]}
-    with st.expander(f"↔️ All transitions ({len(doc.get('transitions', []))})"):
+    names = {s["id"]: label(s["name"]) for s in doc["stages"]}
+    with st.expander(
+        "↔️ " + _("All transitions ({count})").format(count=len(doc.get("transitions", [])))
+    ):
         _transition_rows(
             funnel, doc, list(doc.get("transitions", [])), f"designer:{funnel}:alltr", [6, 1], names
         )
@@ -575,11 +641,11 @@ def _transition_rows(
     names: dict[str, str] | None = None,
 ) -> None:
     """One row per transition, "A → B" with a ✕ that removes it from the draft."""
-    names = names if names is not None else {s["id"]: s["name"] for s in doc["stages"]}
+    names = names if names is not None else {s["id"]: label(s["name"]) for s in doc["stages"]}
     for t in transitions:
         tc = st.columns(widths)
         tc[0].write(f"{names.get(t['from'], t['from'])} → {names.get(t['to'], t['to'])}")
-        if tc[1].button("✕", key=f"{key}:{t['from']}:{t['to']}", help="Remove this transition"):
+        if tc[1].button("✕", key=f"{key}:{t['from']}:{t['to']}", help=_("Remove this transition")):
             doc["transitions"] = [x for x in doc["transitions"] if x != t]
             state.bump(funnel)
             st.rerun()
@@ -589,30 +655,32 @@ def _transition_rows(
 def _rule_panel(funnel: str, doc: dict[str, Any], rid: str, rd: RuleData) -> None:
     i = next((k for k, r in enumerate(doc.get("rules", [])) if r["id"] == rid), None)
     if i is None:
-        st.warning(f"Rule '{rid}' is no longer in the draft.")
+        st.warning(_("Rule '{id}' is no longer in the draft.").format(id=rid))
         return
     rule = doc["rules"][i]
     k = f"designer:{funnel}:{state.generation(funnel)}:rule:{rid}"
     st.markdown(
-        f"<div style='border-left:6px solid {RULE_COLOUR};padding-left:10px'><h3 style='margin:0'>Rule</h3>"
+        f"<div style='border-left:6px solid {RULE_COLOUR};padding-left:10px'><h3 style='margin:0'>{_('Rule')}</h3>"
         f"<span style='color:#6B7280'>id <code>{esc(rid)}</code></span></div>",
         unsafe_allow_html=True,
     )
-    st.markdown(f"**{md(rule.get('name') or rid)}**")
-    enabled = st.toggle("Enabled", value=rule.get("enabled", True), key=f"{k}:enabled")
+    st.markdown(f"**{md(label(rule.get('name')) or rid)}**")
+    enabled = st.toggle(_("Enabled"), value=rule.get("enabled", True), key=f"{k}:enabled")
     if enabled != rule.get("enabled", True):
         rule["enabled"] = enabled
         st.rerun()  # redraw the node grey / coloured
-    st.markdown(f"**When** {describe_condition(rule.get('conditions'), rd)}")
+    st.markdown(f"**{_('When')}** {describe_condition(rule.get('conditions'), rd)}")
     st.markdown(
-        "**Then**\n" + "\n".join(f"- {describe_action(a, rd)}" for a in rule.get("actions", []))
+        f"**{_('Then')}**\n"
+        + "\n".join(f"- {describe_action(a, rd)}" for a in rule.get("actions", []))
     )
-    st.caption(f"Repeat: {REPEAT_LABELS.get(rule.get('repeat', 'once_per_stage_visit'))}")
-    if st.button("🧩 Edit conditions and actions", type="primary", key=f"{k}:edit"):
+    repeat = REPEAT_LABELS.get(rule.get("repeat", "once_per_stage_visit"), "")
+    st.caption(_("Repeat: {policy}").format(policy=_(repeat)))
+    if st.button("🧩 " + _("Edit conditions and actions"), type="primary", key=f"{k}:edit"):
         st.session_state["rules_selected_next"] = rid  # applied by the rule editor
         try:
             target = state.page("rules")
         except KeyError:  # rendered outside the router (a page test): no navigation to switch with
-            st.info("Open the **Rule editor** page; this rule is selected there.")
+            st.info(_("Open the **Rule editor** page; this rule is selected there."))
         else:
             st.switch_page(target)

@@ -21,12 +21,15 @@ from builder.components import (
     describe_path,
     draft_conditions,
     esc,
+    label_input,
     problems_under,
     watched_stage,
 )
 from builder.state import page_boundary
 from builder.views.designer import new_rule, rule_data_for
 from engine.document.conditions import AllOf, Condition
+from engine.document.labels import label
+from engine.i18n import _, ngettext
 
 SELECTED = "rules_selected"  # other pages set this before switching here to preselect a rule
 SELECTED_NEXT = (
@@ -37,7 +40,7 @@ NEW = "__new__"
 
 @page_boundary
 def render() -> None:
-    st.title("🧩 Rule editor")
+    st.title("🧩 " + _("Rule editor"))
     picked = state.owner_top()
     if picked is None:
         return
@@ -48,21 +51,21 @@ def render() -> None:
     ids = [r["id"] for r in rules]
     by_id = {r["id"]: r for r in rules}
     labels = {
-        x: f"{'' if r.get('enabled', True) else '⏸ '}{r.get('name') or x}  ({x})"
+        x: f"{'' if r.get('enabled', True) else '⏸ '}{label(r.get('name')) or x}  ({x})"
         for x, r in by_id.items()
     }
-    labels[NEW] = "➕ New rule…"
-    rid = state.picker(right_top, "Rule", [*ids, NEW], labels, SELECTED)
+    labels[NEW] = "➕ " + _("New rule…")
+    rid = state.picker(right_top, _("Rule"), [*ids, NEW], labels, SELECTED)
     if rid == NEW:
-        stage_names = {s["id"]: s["name"] for s in doc["stages"]}
-        st.subheader("New rule")
+        stage_names = {s["id"]: label(s["name"]) for s in doc["stages"]}
+        st.subheader(_("New rule"))
         sid = st.selectbox(
-            "Stage it watches",
+            _("Stage it watches"),
             ["", *stage_names],
-            format_func=lambda s: stage_names.get(s, "— any stage —"),
+            format_func=lambda s: stage_names.get(s, _("— any stage —")),
             key=f"rules:{funnel}:newstage",
         )
-        if st.button("Create rule", type="primary", key=f"rules:{funnel}:create"):
+        if st.button(_("Create rule"), type="primary", key=f"rules:{funnel}:create"):
             new_id = new_rule(doc, sid or None)
             state.bump(funnel)
             st.session_state[SELECTED_NEXT] = new_id
@@ -89,35 +92,39 @@ def rule_editor(funnel: str, doc: dict[str, Any], i: int) -> None:
 
     st.markdown(
         "<div style='font-size:1.1rem;background:#F1F5F9;border-left:5px solid #F59E0B;border-radius:6px;"
-        f"padding:10px 14px;margin-bottom:0.8rem'><b>When</b> {esc(describe_condition(rule.get('conditions'), rd))}"
+        f"padding:10px 14px;margin-bottom:0.8rem'><b>{_('When')}</b> "
+        f"{esc(describe_condition(rule.get('conditions'), rd))}"
         "</div>",
         unsafe_allow_html=True,
     )
     head = st.columns([2, 3, 2, 1])
     new = copy.deepcopy(rule)
     new["id"] = head[0].text_input(
-        "Id",
+        _("Id"),
         value=rule["id"],
         key=f"{key}:id",
-        help="lowercase letters, digits and _; unique in the funnel",
+        help=_("lowercase letters, digits and _; unique in the funnel"),
     )
-    new["name"] = head[1].text_input("Name", value=rule.get("name", ""), key=f"{key}:name")
+    with head[1]:
+        new["name"] = label_input(_("Name"), rule.get("name", ""), f"{key}:name")
     repeats = list(REPEAT_LABELS)
     new["repeat"] = head[2].selectbox(
-        "Fires",
+        _("Fires"),
         repeats,
         index=repeats.index(rule.get("repeat", repeats[0])),
-        format_func=REPEAT_LABELS.get,
+        format_func=lambda r: _(REPEAT_LABELS[r]),
         key=f"{key}:repeat",
     )
     with head[3]:
         st.markdown("<div style='height:1.9rem'></div>", unsafe_allow_html=True)
-        new["enabled"] = st.toggle("Enabled", value=rule.get("enabled", True), key=f"{key}:enabled")
+        new["enabled"] = st.toggle(
+            _("Enabled"), value=rule.get("enabled", True), key=f"{key}:enabled"
+        )
     for p in mine:
         if p.path in (f"{prefix}.id", f"{prefix}.name", prefix):
             st.error(f"{describe_path(p.path, prefix)}: {p.message}")
 
-    st.markdown("##### Conditions")
+    st.markdown("##### " + _("Conditions"))
     cond = draft_conditions(rule.get("conditions") or {"all": []})
     c_change = None
     if cond is None:  # not a tree the builder can draw: kept as it is, the problems say what to fix
@@ -131,7 +138,7 @@ def rule_editor(funnel: str, doc: dict[str, Any], i: int) -> None:
         )
         new["conditions"] = new_cond.model_dump()
 
-    st.markdown("##### Actions")
+    st.markdown("##### " + _("Actions"))
     new_actions, a_change = actions_editor(
         rule.get("actions", []), rd, f"{key}:a", f"{prefix}.actions", problems
     )
@@ -154,16 +161,21 @@ def rule_editor(funnel: str, doc: dict[str, Any], i: int) -> None:
     st.divider()
     if mine:
         st.error(
-            f"**This rule has {len(mine)} problem(s)** and cannot be saved until they are fixed:\n\n"
+            ngettext(
+                "**This rule has {count} problem** and cannot be saved until it is fixed:",
+                "**This rule has {count} problems** and cannot be saved until they are fixed:",
+                len(mine),
+            ).format(count=len(mine))
+            + "\n\n"
             + "\n".join(f"- {describe_path(p.path, prefix)}: {p.message}" for p in mine)
         )
     else:
-        st.success("This rule is valid.", icon="✅")
+        st.success(_("This rule is valid."), icon="✅")
     cols = st.columns([1, 1, 4])
-    if cols[0].button("🗑️ Delete rule", key=f"{key}:delete"):
+    if cols[0].button("🗑️ " + _("Delete rule"), key=f"{key}:delete"):
         del doc["rules"][i]
         st.session_state[SELECTED_NEXT] = None
         state.bump(funnel)
         st.rerun()
-    with st.expander("JSON of this rule"):
+    with st.expander(_("JSON of this rule")):
         st.json(new, expanded=True)

@@ -14,6 +14,8 @@ from typing import Any
 from business_rules.actions import BaseActions, rule_action
 from business_rules.fields import FIELD_NUMERIC, FIELD_SELECT, FIELD_TEXT
 
+from engine.i18n import N_
+
 PRIORITIES = ["low", "normal", "high"]
 CHANNELS = ["telegram", "viber", "whatsapp", "email"]
 
@@ -51,18 +53,18 @@ class DealActions(BaseActions):
     def _plan(self, name: str, **params: Any) -> None:
         self.planned.append(PlannedAction(name, {k: v for k, v in params.items() if v is not None}))
 
-    @rule_action(label="Assign a manager (round robin)", params=[])
+    @rule_action(label=N_("Assign a manager (round robin)"), params=[])
     def assign_manager(self) -> None:
         self._plan("assign_manager")
 
     @rule_action(
-        label="Create a task",
+        label=N_("Create a task"),
         params=[
-            _param("title", "Title", FIELD_TEXT),
-            _param("due_in_hours", "Due in (hours)", FIELD_NUMERIC),
+            _param("title", N_("Title"), FIELD_TEXT),
+            _param("due_in_hours", N_("Due in (hours)"), FIELD_NUMERIC),
             _param(
                 "priority",
-                "Priority",
+                N_("Priority"),
                 FIELD_SELECT,
                 required=False,
                 options=PRIORITIES,
@@ -74,12 +76,12 @@ class DealActions(BaseActions):
         self._plan("create_task", title=title, due_in_hours=due_in_hours, priority=priority)
 
     @rule_action(
-        label="Notify the manager",
+        label=N_("Notify the manager"),
         params=[
-            _param("text", "Text", FIELD_TEXT),
+            _param("text", N_("Text"), FIELD_TEXT),
             _param(
                 "priority",
-                "Priority",
+                N_("Priority"),
                 FIELD_SELECT,
                 required=False,
                 options=PRIORITIES,
@@ -91,50 +93,53 @@ class DealActions(BaseActions):
         self._plan("notify_manager", text=text, priority=priority)
 
     @rule_action(
-        label="Move to stage", params=[_param("to_stage", "Stage", FIELD_SELECT, options=[])]
+        label=N_("Move to stage"),
+        params=[_param("to_stage", N_("Stage"), FIELD_SELECT, options=[])],
     )
     def move_to_stage(self, to_stage: str) -> None:
         self._plan("move_to_stage", to_stage=to_stage)
 
-    @rule_action(label="Send the client an SMS", params=[_param("text", "Text", FIELD_TEXT)])
+    @rule_action(
+        label=N_("Send the client an SMS"), params=[_param("text", N_("Text"), FIELD_TEXT)]
+    )
     def send_sms(self, text: str) -> None:
         self._plan("send_sms", text=text)
 
     @rule_action(
-        label="Send the client a message",
+        label=N_("Send the client a message"),
         params=[
-            _param("channel", "Channel", FIELD_SELECT, options=CHANNELS),
-            _param("text", "Text", FIELD_TEXT),
+            _param("channel", N_("Channel"), FIELD_SELECT, options=CHANNELS),
+            _param("text", N_("Text"), FIELD_TEXT),
         ],
     )
     def send_message(self, channel: str, text: str) -> None:
         self._plan("send_message", channel=channel, text=text)
 
     @rule_action(
-        label="Send the client an e-mail",
+        label=N_("Send the client an e-mail"),
         params=[
-            _param("subject", "Subject", FIELD_TEXT),
-            _param("text", "Text", FIELD_TEXT),
-            _param("to", "To (empty: the deal's e-mail)", FIELD_TEXT, required=False),
+            _param("subject", N_("Subject"), FIELD_TEXT),
+            _param("text", N_("Text"), FIELD_TEXT),
+            _param("to", N_("To (empty: the deal's e-mail)"), FIELD_TEXT, required=False),
         ],
     )
     def send_email(self, subject: str, text: str, to: str | None = None) -> None:
         self._plan("send_email", subject=subject, text=text, to=to)
 
     @rule_action(
-        label="Generate an invoice",
+        label=N_("Generate an invoice"),
         params=[
-            _param("amount", "Amount (empty: the deal's amount)", FIELD_NUMERIC, required=False)
+            _param("amount", N_("Amount (empty: the deal's amount)"), FIELD_NUMERIC, required=False)
         ],
     )
     def generate_invoice(self, amount: float | None = None) -> None:
         self._plan("generate_invoice", amount=amount)
 
     @rule_action(
-        label="Start a process (linked deal in another funnel)",
+        label=N_("Start a process (linked deal in another funnel)"),
         params=[
-            _param("funnel", "Funnel", FIELD_SELECT, options=[]),
-            _param("title", "Title of the new deal", FIELD_TEXT, required=False),
+            _param("funnel", N_("Funnel"), FIELD_SELECT, options=[]),
+            _param("title", N_("Title of the new deal"), FIELD_TEXT, required=False),
         ],
     )
     def start_process(self, funnel: str, title: str | None = None) -> None:

@@ -28,6 +28,7 @@ from operator import attrgetter
 from typing import Any
 
 from engine.document.ruleset import EventDef, FieldDef, FieldType, RuleSet
+from engine.i18n import N_
 
 __all__ = [
     "BUILTINS",
@@ -221,17 +222,17 @@ def _since(*anchors: str) -> Since:
 
 #: The built-in variables, in the order a person reads them (docs/rules-format.md lists them so).
 BUILTINS: tuple[Variable, ...] = (
-    Variable("stage", Kind.STRING, "Stage", Attribute("stage", "")),
-    Variable("hours_in_stage", Kind.NUMERIC, "Hours in stage", _since("stage_entered_at")),
+    Variable("stage", Kind.STRING, N_("Stage"), Attribute("stage", "")),
+    Variable("hours_in_stage", Kind.NUMERIC, N_("Hours in stage"), _since("stage_entered_at")),
     Variable(
         "hours_since_last_activity",
         Kind.NUMERIC,
-        "Hours since last manager activity",
+        N_("Hours since last manager activity"),
         _since("last_activity_at", "created_at"),
     ),
-    Variable("hours_since_created", Kind.NUMERIC, "Hours since created", _since("created_at")),
-    Variable("has_manager", Kind.BOOLEAN, "Has a manager", Present("manager_id")),
-    Variable("amount", Kind.NUMERIC, "Amount", Attribute("amount", 0.0)),
+    Variable("hours_since_created", Kind.NUMERIC, N_("Hours since created"), _since("created_at")),
+    Variable("has_manager", Kind.BOOLEAN, N_("Has a manager"), Present("manager_id")),
+    Variable("amount", Kind.NUMERIC, N_("Amount"), Attribute("amount", 0.0)),
 )
 
 #: The built-in time variables and the deal attribute each one counts from (used to derive due
