@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from engine.document.conditions import AllOf, AnyOf, Condition, Group, Visitor, parse
+from engine.document.labels import label
 from engine.document.ruleset import RuleSet
 from engine.i18n import _, current_language, format_number, ngettext
 
@@ -68,23 +69,23 @@ class Vocabulary:
         """From a rule set, or from a draft document (a dict that may not validate yet)."""
         if isinstance(source, RuleSet):
             return cls(
-                {s.id: s.name or s.id for s in source.stages},
+                {s.id: label(s.name) or s.id for s in source.stages},
                 {
-                    f.name: _FieldInfo(f.label or f.name, f.type.value, tuple(f.options))
+                    f.name: _FieldInfo(label(f.label) or f.name, f.type.value, tuple(f.options))
                     for f in source.fields
                 },
-                {e.name: e.label or e.name for e in source.events},
+                {e.name: label(e.label) or e.name for e in source.events},
                 dict(funnels or {}),
             )
         doc = source
         stages = {
-            str(s["id"]): str(s.get("name") or s["id"])
+            str(s["id"]): label(s.get("name")) or str(s["id"])
             for s in doc.get("stages") or []
             if isinstance(s, Mapping) and "id" in s
         }
         fields = {
             str(f["name"]): _FieldInfo(
-                str(f.get("label") or f["name"]),
+                label(f.get("label")) or str(f["name"]),
                 str(f.get("type", "text")),
                 tuple(str(o) for o in f.get("options") or []),
             )
@@ -92,7 +93,7 @@ class Vocabulary:
             if isinstance(f, Mapping) and "name" in f
         }
         events = {
-            str(e["name"]): str(e.get("label") or e["name"])
+            str(e["name"]): label(e.get("label")) or str(e["name"])
             for e in doc.get("events") or []
             if isinstance(e, Mapping) and "name" in e
         }
