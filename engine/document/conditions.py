@@ -63,7 +63,8 @@ class Group(_Model):
 
     @property
     def items(self) -> list[ConditionNode]:
-        return getattr(self, self.kind)
+        items: list[ConditionNode] = getattr(self, self.kind)
+        return items
 
 
 class AllOf(Group):
@@ -95,7 +96,7 @@ ConditionNode = Annotated[
 AllOf.model_rebuild()
 AnyOf.model_rebuild()
 
-_ADAPTER: TypeAdapter[Any] = TypeAdapter(ConditionNode)
+_ADAPTER: TypeAdapter[AllOf | AnyOf | Condition] = TypeAdapter(ConditionNode)
 
 
 def parse(raw: Any) -> AllOf | AnyOf | Condition:

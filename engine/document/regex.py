@@ -33,4 +33,5 @@ def compile_pattern(pattern: str) -> Any:
 
 def program_size(compiled: Any) -> int:
     """The larger of the forward and reverse programs (a search that reports a match runs both)."""
-    return max(compiled.programsize, compiled.reverseprogramsize)
+    size: int = max(compiled.programsize, compiled.reverseprogramsize)
+    return size

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat
 from engine.document.conditions import ConditionNode, leaves
 from engine.document.labels import Label
 
-FORMAT = "conveyor.ruleset/1"
+FORMAT: Literal["conveyor.ruleset/1"] = "conveyor.ruleset/1"
 
 
 class _Model(BaseModel):

@@ -132,7 +132,8 @@ def _problems_of_partial(
     """
     try:
         partial = salvage(RuleSet, doc)
-        raw_rules = doc.get("rules") if isinstance(doc.get("rules"), list) else []
+        rules = doc.get("rules")
+        raw_rules = rules if isinstance(rules, list) else []
         # salvage keeps exactly the rule objects, in order: the raw rules aligned with partial.rules.
         found = Checker(partial, known, [r for r in raw_rules if isinstance(r, dict)]).run()
     except Exception:  # noqa: BLE001 - a document too broken to check further still gets its shape problems

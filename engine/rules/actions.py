@@ -8,8 +8,9 @@ fieldType) plus Conveyor's ``required`` and, for selects, ``options``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from business_rules.actions import BaseActions, rule_action
 from business_rules.fields import FIELD_NUMERIC, FIELD_SELECT, FIELD_TEXT
@@ -32,6 +33,15 @@ TEMPLATE_PARAMS = {
 }
 
 
+_Method = TypeVar("_Method", bound=Callable[..., None])
+
+
+def action(label: str, params: list[dict[str, Any]]) -> Callable[[_Method], _Method]:
+    """business-rules' ``rule_action`` (untyped), typed: it marks the method and returns it unchanged."""
+    mark: Callable[[_Method], _Method] = rule_action(label=label, params=params)
+    return mark
+
+
 def _param(
     name: str, label: str, field_type: str, required: bool = True, **extra: Any
 ) -> dict[str, Any]:
@@ -44,7 +54,7 @@ class PlannedAction:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-class DealActions(BaseActions):
+class DealActions(BaseActions):  # type: ignore[misc]  # business-rules ships no types
     """The built-in actions. Every method records the call; none has a side effect."""
 
     def __init__(self) -> None:
@@ -53,11 +63,11 @@ class DealActions(BaseActions):
     def _plan(self, name: str, **params: Any) -> None:
         self.planned.append(PlannedAction(name, {k: v for k, v in params.items() if v is not None}))
 
-    @rule_action(label=N_("Assign a manager (round robin)"), params=[])
+    @action(label=N_("Assign a manager (round robin)"), params=[])
     def assign_manager(self) -> None:
         self._plan("assign_manager")
 
-    @rule_action(
+    @action(
         label=N_("Create a task"),
         params=[
             _param("title", N_("Title"), FIELD_TEXT),
@@ -75,7 +85,7 @@ class DealActions(BaseActions):
     def create_task(self, title: str, due_in_hours: float, priority: str = "normal") -> None:
         self._plan("create_task", title=title, due_in_hours=due_in_hours, priority=priority)
 
-    @rule_action(
+    @action(
         label=N_("Notify the manager"),
         params=[
             _param("text", N_("Text"), FIELD_TEXT),
@@ -92,20 +102,18 @@ class DealActions(BaseActions):
     def notify_manager(self, text: str, priority: str = "normal") -> None:
         self._plan("notify_manager", text=text, priority=priority)
 
-    @rule_action(
+    @action(
         label=N_("Move to stage"),
         params=[_param("to_stage", N_("Stage"), FIELD_SELECT, options=[])],
     )
     def move_to_stage(self, to_stage: str) -> None:
         self._plan("move_to_stage", to_stage=to_stage)
 
-    @rule_action(
-        label=N_("Send the client an SMS"), params=[_param("text", N_("Text"), FIELD_TEXT)]
-    )
+    @action(label=N_("Send the client an SMS"), params=[_param("text", N_("Text"), FIELD_TEXT)])
     def send_sms(self, text: str) -> None:
         self._plan("send_sms", text=text)
 
-    @rule_action(
+    @action(
         label=N_("Send the client a message"),
         params=[
             _param("channel", N_("Channel"), FIELD_SELECT, options=CHANNELS),
@@ -115,7 +123,7 @@ class DealActions(BaseActions):
     def send_message(self, channel: str, text: str) -> None:
         self._plan("send_message", channel=channel, text=text)
 
-    @rule_action(
+    @action(
         label=N_("Send the client an e-mail"),
         params=[
             _param("subject", N_("Subject"), FIELD_TEXT),
@@ -126,7 +134,7 @@ class DealActions(BaseActions):
     def send_email(self, subject: str, text: str, to: str | None = None) -> None:
         self._plan("send_email", subject=subject, text=text, to=to)
 
-    @rule_action(
+    @action(
         label=N_("Generate an invoice"),
         params=[
             _param("amount", N_("Amount (empty: the deal's amount)"), FIELD_NUMERIC, required=False)
@@ -135,7 +143,7 @@ class DealActions(BaseActions):
     def generate_invoice(self, amount: float | None = None) -> None:
         self._plan("generate_invoice", amount=amount)
 
-    @rule_action(
+    @action(
         label=N_("Start a process (linked deal in another funnel)"),
         params=[
             _param("funnel", N_("Funnel"), FIELD_SELECT, options=[]),

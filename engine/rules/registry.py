@@ -67,7 +67,7 @@ class Since:
 
     def anchor(self, deal: Any) -> datetime | None:
         for attribute in self.anchors:
-            at = getattr(deal, attribute)
+            at: datetime | None = getattr(deal, attribute)
             if at is not None:
                 return at
         return None

@@ -42,7 +42,13 @@ __all__ = [
 ]
 
 
-class SafeStringType(StringType):
+#: business-rules' ``type_operator(FIELD_TEXT)`` (untyped), typed: it marks the method, unchanged.
+_text_operator: Callable[[Callable[[Any, str], bool]], Callable[[Any, str], bool]] = type_operator(
+    FIELD_TEXT
+)
+
+
+class SafeStringType(StringType):  # type: ignore[misc]  # business-rules ships no types
     """business-rules' string type with ``matches_regex`` run by RE2 (linear time, cannot hang).
 
     Same operator names as ``StringType``. RE2 is not Python's ``re``: the validator refuses the
@@ -54,7 +60,7 @@ class SafeStringType(StringType):
     ``\\p{L}`` is accepted; Python's ``re`` refuses it outright rather than matching differently.
     """
 
-    @type_operator(FIELD_TEXT)
+    @_text_operator
     def matches_regex(self, regex: str) -> bool:
         return compiled_regex(regex).search(self.value) is not None
 
@@ -83,10 +89,13 @@ def _declared(var: Variable) -> Callable[..., Any]:
         return read(self.deal, self.now)
 
     method.__name__ = method.__qualname__ = var.name
-    return rule_variable(_TYPES[var.kind], label=var.label, options=list(var.options))(method)
+    declare: Callable[[Callable[..., Any]], Callable[..., Any]] = rule_variable(
+        _TYPES[var.kind], label=var.label, options=list(var.options)
+    )
+    return declare(method)
 
 
-class DealVariables(BaseVariables):
+class DealVariables(BaseVariables):  # type: ignore[misc]  # business-rules ships no types
     """The built-in variables (one method per ``registry.BUILTINS`` entry), against one deal at one instant."""
 
     def __init__(self, deal: DealState, now: datetime):

@@ -43,7 +43,8 @@ _INDEX = re2.compile(r"\[(\d+)\]")
 def rule_data(ruleset: RuleSet | None = None) -> dict[str, Any]:
     """``export_rule_data`` for a rule set: the single source of what a rule may name."""
     variables = variables_class(ruleset) if ruleset is not None else DealVariables
-    return export_rule_data(variables, DealActions)
+    data: dict[str, Any] = export_rule_data(variables, DealActions)
+    return data
 
 
 def _position(path: str, root: str) -> list[int]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from engine.document.checks.reading import json_path
 from engine.document.conditions import AllOf, AnyOf, Condition
@@ -139,7 +139,7 @@ _PLACEHOLDERS: dict[str, Any] = {
     "to": "",
     "actions": [],
 }
-_ITEM_MODELS: dict[tuple[type, str], type] = {
+_ITEM_MODELS: dict[tuple[type[BaseModel], str], type[BaseModel]] = {
     (RuleSet, "fields"): FieldDef,
     (RuleSet, "events"): EventDef,
     (RuleSet, "stages"): Stage,
@@ -149,7 +149,7 @@ _ITEM_MODELS: dict[tuple[type, str], type] = {
 }
 
 
-def salvage(model: type, data: Any) -> Any:
+def salvage(model: type[BaseModel], data: Any) -> Any:
     """``model`` built from the parts of ``data`` that validate on their own; None if ``data`` is no object."""
     if not isinstance(data, dict):
         return None

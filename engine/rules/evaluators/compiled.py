@@ -40,6 +40,7 @@ def numeric_test(op: str, threshold: float | int) -> Callable[[float], bool]:
         return exact_numeric(op, x, threshold)
 
     if hi is None:
+        assert lo is not None  # BOUNDS gives every operator at least one bound
         lo_sure, lo_unsure = lo + MARGIN, lo - MARGIN
 
         def above(x: float) -> bool:
@@ -100,7 +101,7 @@ def string_test(op: str, value: Any) -> Callable[[str], bool]:
 def _same_option(val: Any, other: Any) -> bool:
     if isinstance(val, str) and isinstance(other, str):
         return val.lower() == other.lower()
-    return val == other
+    return bool(val == other)
 
 
 def select_test(op: str, value: Any) -> Callable[[list[Any]], bool]:
@@ -219,7 +220,7 @@ class CompiledRule:
     time_leaves: tuple[TimeLeaf, ...]
 
 
-class _LazyValues(dict):
+class _LazyValues(dict[str, Any]):
     """Variable values computed on first access (``dict`` so closures index it at C speed)."""
 
     __slots__ = ("deal", "now", "getters")

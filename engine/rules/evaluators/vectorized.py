@@ -105,7 +105,8 @@ class _Categorical:
         per_value = np.fromiter(
             (bool(test(c)) for c in self.categories), dtype=bool, count=len(self.categories)
         )
-        return per_value[self.codes]
+        picked: np.ndarray = per_value[self.codes]
+        return picked
 
 
 def _missing(x: Any) -> bool:
