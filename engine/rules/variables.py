@@ -16,6 +16,7 @@ from business_rules.fields import FIELD_TEXT
 from business_rules.operators import BooleanType, NumericType, SelectType, StringType, type_operator
 from business_rules.variables import BaseVariables, rule_variable
 
+from engine.document.labels import Label
 from engine.document.regex import compile_pattern
 from engine.document.ruleset import EventDef, FieldDef, FieldType, RuleSet
 from engine.rules.deal import DealState
@@ -110,8 +111,8 @@ del _var
 BUILTIN_VARIABLES = frozenset(v.name for v in BUILTINS)
 
 
-_FieldsKey = tuple[tuple[str, str, str, tuple[str, ...]], ...]
-_EventsKey = tuple[tuple[str, str], ...]
+_FieldsKey = tuple[tuple[str, Label, str, tuple[str, ...]], ...]
+_EventsKey = tuple[tuple[str, Label], ...]
 
 
 def _fields_key(ruleset: RuleSet) -> _FieldsKey:
