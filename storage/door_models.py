@@ -68,7 +68,8 @@ class HookEvent(Base):
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
     hook_id: Mapped[int] = mapped_column(ID)
     event_id: Mapped[str] = mapped_column(String(200))
-    status: Mapped[str] = mapped_column(String(20))  # pending | done
+    #: "done": claimed in the event's own transaction (rows of an older version may say "pending").
+    status: Mapped[str] = mapped_column(String(20))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

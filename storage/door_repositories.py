@@ -121,32 +121,15 @@ def delete_hook(session: Session, hook_id: int) -> None:
 
 
 def claim_hook_event(session: Session, hook_id: int, event_id: str, now: datetime) -> bool:
-    """Insert (hook, event id) as pending; False if it was seen before."""
+    """Insert (hook, event id); False if it was seen before. Called inside the event's own
+    transaction, so the claim commits with the event or not at all."""
     stmt = (
         _insert(session)(HookEvent)
-        .values(hook_id=hook_id, event_id=event_id, status="pending", received_at=now)
+        .values(hook_id=hook_id, event_id=event_id, status="done", received_at=now)
         .on_conflict_do_nothing(index_elements=["hook_id", "event_id"])
         .returning(HookEvent.id)
     )
     return session.execute(stmt).scalar() is not None
-
-
-def finish_hook_event(session: Session, hook_id: int, event_id: str) -> None:
-    session.execute(
-        update(HookEvent)
-        .where(HookEvent.hook_id == hook_id, HookEvent.event_id == event_id)
-        .values(status="done")
-    )
-
-
-def release_hook_event(session: Session, hook_id: int, event_id: str) -> None:
-    session.execute(
-        delete(HookEvent).where(
-            HookEvent.hook_id == hook_id,
-            HookEvent.event_id == event_id,
-            HookEvent.status == "pending",
-        )
-    )
 
 
 def add_hook_call(session: Session, **values: Any) -> None:

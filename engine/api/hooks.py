@@ -1,7 +1,8 @@
 """``POST /hooks/{name}``: signed inbound webhooks (a bank's payment, a provider's event).
 
 Verified, de-duplicated and logged by ``engine.core.hooks``; the event is recorded with
-``record_event`` like any other, and what it sets in motion (a stage move) is applied at once.
+``record_event`` like any other, in one transaction with the claim of its id, and what it sets in
+motion (a stage move) is applied at once.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from fastapi import APIRouter, Depends, Header, Path, Request
 from starlette.concurrency import run_in_threadpool
 
 from engine.api.auth import conveyor_of
-from engine.core.access import Actor
 from engine.core.conveyor import Conveyor
 
 router = APIRouter(tags=["hooks"])
@@ -47,10 +47,7 @@ async def receive(
     conveyor_signature: Annotated[str | None, Header(max_length=1000)] = None,
 ) -> dict[str, Any]:
     body = await request.body()
-
-    def record(deal: str, event: str, data: dict[str, Any], actor: Actor) -> None:
-        c.record_event(c.deal_id(deal), event, data=data, actor=actor)
-        c.apply_queued()
-
-    delivery = await run_in_threadpool(c.hooks.receive, name, body, conveyor_signature, record)
+    delivery = await run_in_threadpool(c.hooks.receive, name, body, conveyor_signature)
+    if not delivery.duplicate:
+        await run_in_threadpool(c.apply_queued)
     return {"id": delivery.event_id, "duplicate": delivery.duplicate}

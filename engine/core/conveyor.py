@@ -90,7 +90,7 @@ class Conveyor:
         self.keyring = Keyring(self.engine)
         self.api_keys = ApiKeys(context)
         self.idempotency = Idempotency(context)
-        self.hooks = Hooks(context, self.keyring)
+        self.hooks = Hooks(context, self.keyring, self.deals, self.queries)
         self.forms = Forms(context, self.rulesets, self.deals)
         self.links = Links(context, self.keyring, self.deals)
         self.listings = Listings(context, self.rulesets, self.queries)

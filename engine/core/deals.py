@@ -227,13 +227,19 @@ class Deals:
         data: dict[str, Any] | None = None,
         *,
         actor: Actor | str | None = None,
-    ) -> None:
+        only_if: Callable[[Session, Deal, RuleSet], bool] | None = None,
+    ) -> bool:
         """One occurrence of an event the deal's funnel declares ("demo_booked", "contract_signed").
 
         ``at``: when it happened (default: now); it may lie in the past (a bank reporting an earlier
         payment), not in the future. ``data``: a flat JSON object kept with the occurrence; the keys
         the declaration maps to fields are written into them. ``actor`` defaults to who the funnel
         says causes the event (``by``); a manager's event counts as their activity.
+
+        ``only_if(session, deal, ruleset)`` runs under the deal's lock, in the event's own transaction,
+        before anything is written: when it says False nothing is recorded (and False is returned). A
+        door claims a delivery's id there (a signed hook) or checks that a link was not opened yet, so
+        the claim and the event commit together or not at all.
         """
         if actor is not None:
             actor = _acting(actor, Permission.RECORD_EVENTS).label
@@ -254,6 +260,8 @@ class Deals:
 
         def mutate(s: Session, deal: Deal, rs: RuleSet, now: datetime) -> dict[str, Any]:
             ev = declared(rs)
+            if only_if is not None and not only_if(s, deal, rs):
+                raise _NothingToDo
             carried = {f: payload[k] for k, f in ev.fields.items() if k in payload}
             changed = self._write_fields(deal, rs, carried) if carried else {}
             deal.signals = with_event(deal.signals, name, when, deal.stage_visit)
@@ -267,13 +275,17 @@ class Deals:
                 out["fields"] = changed
             return out
 
-        self._change(
-            deal_id,
-            "event",
-            lambda rs: actor or declared(rs).by.value,
-            mutate,
-            manager_activity=lambda rs: declared(rs).by is EventSource.MANAGER,
-        )
+        try:
+            self._change(
+                deal_id,
+                "event",
+                lambda rs: actor or declared(rs).by.value,
+                mutate,
+                manager_activity=lambda rs: declared(rs).by is EventSource.MANAGER,
+            )
+        except _NothingToDo:
+            return False
+        return True
 
     def record_activity(
         self, deal_id: int, kind: str = "call", note: str = "", *, actor: Actor | str = "manager"

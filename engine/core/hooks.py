@@ -3,9 +3,11 @@
 A call carries ``Conveyor-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>``.
 It is refused unless a ``v1`` verifies with the hook's secret (or, during a rotation's grace period,
 the previous one) and ``t`` is within ``TOLERANCE`` of now. The body is the canonical
-``{"id", "deal", "event", "data"}`` or a foreign payload mapped by JSON pointers. An event id is
-claimed under a unique key before its event is recorded, so a replayed delivery fires nothing
-again. Every call is logged (time, hook, id, outcome), whatever happened.
+``{"id", "deal", "event", "data"}`` or a foreign payload mapped by JSON pointers. The event id is
+claimed under a unique key inside the event's own transaction (``Deals.record_event(only_if=…)``):
+the claim, the event, its firings and outbox rows commit together, so a replayed delivery fires
+nothing again and a delivery whose process died mid-way left nothing behind and is processed when
+the sender retries. Every call is logged (time, hook, id, outcome), whatever happened.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +25,9 @@ from sqlalchemy.exc import IntegrityError
 from engine.core.access import Actor, ActorKind, Permission, Role, require
 from engine.core.context import Context
 from engine.core.deal_input import clean_text
+from engine.core.deals import Deals
 from engine.core.keyring import Keyring
+from engine.core.queries import Queries
 from engine.errors import ConveyorError, InvalidChange, NotFound, Problem, Unauthenticated
 from engine.printable import printable
 from storage import door_repositories as doors
@@ -46,9 +49,6 @@ DEFAULT_GRACE = timedelta(hours=24)
 CANONICAL = ("id", "deal", "event")
 NAME_LIMIT = 100
 EVENT_ID_LIMIT = 200
-
-#: Records the event on the deal: (deal key, event name, data, actor) → nothing (the core's record_event).
-Recorder = Callable[[str, str, dict[str, Any], Actor], None]
 
 
 @dataclass(frozen=True)
@@ -115,9 +115,11 @@ def _pointer(doc: Any, pointer: str) -> Any:
 
 
 class Hooks:
-    def __init__(self, context: Context, keyring: Keyring):
+    def __init__(self, context: Context, keyring: Keyring, deals: Deals, queries: Queries):
         self._context = context
         self._keyring = keyring
+        self._deals = deals
+        self._queries = queries
 
     # -- operator commands ---------------------------------------------------------------------------
     def create(
@@ -189,31 +191,32 @@ class Hooks:
             ]
 
     # -- a call --------------------------------------------------------------------------------------
-    def receive(self, name: str, body: bytes, signature: str | None, record: Recorder) -> Delivery:
-        """Verify, de-duplicate and record one call; every outcome is logged, secrets and bodies never."""
+    def receive(self, name: str, body: bytes, signature: str | None) -> Delivery:
+        """Verify, de-duplicate and record one call; every outcome is logged, secrets and bodies never.
+
+        Not a duplicate: the event was recorded and committed with its claim (apply what it queued).
+        """
         shown = printable(name)[:NAME_LIMIT]
         event_id: str | None = None
         try:
-            secrets_ = self._secrets(name)
-            self._verify(secrets_[1], body, signature)
-            event_id, deal, event, data = self._read(secrets_[2], body)
-            with self._context.transaction() as s:
-                claimed = doors.claim_hook_event(
-                    s, secrets_[0], event_id, self._context.clock.now()
-                )
-            if not claimed:
+            hook_id, keys, mapping = self._secrets(name)
+            self._verify(keys, body, signature)
+            event_id, deal, event, data = self._read(mapping, body)
+            claimed_id = event_id
+
+            def claim(s: Any, _deal: Any, _rs: Any) -> bool:
+                return doors.claim_hook_event(s, hook_id, claimed_id, self._context.clock.now())
+
+            recorded = self._deals.record_event(
+                self._queries.deal_id(deal),
+                event,
+                data=data,
+                actor=Actor(ActorKind.SYSTEM, f"hook:{name}", Role.INTEGRATION),
+                only_if=claim,
+            )
+            if not recorded:
                 self._log(shown, event_id, "duplicate", "")
                 return Delivery(event_id, deal, event, duplicate=True)
-            try:
-                record(deal, event, data, Actor(ActorKind.SYSTEM, f"hook:{name}", Role.INTEGRATION))
-            except BaseException:
-                with self._context.transaction() as s:
-                    doors.release_hook_event(
-                        s, secrets_[0], event_id
-                    )  # the sender's retry may succeed
-                raise
-            with self._context.transaction() as s:
-                doors.finish_hook_event(s, secrets_[0], event_id)
             self._log(shown, event_id, "accepted", f"{event} on {deal}")
             return Delivery(event_id, deal, event, duplicate=False)
         except Unauthenticated as exc:

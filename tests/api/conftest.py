@@ -6,10 +6,16 @@ Conveyor over the database URL, with the system clock; tests reach it only throu
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
@@ -18,7 +24,9 @@ import uvicorn
 from engine.api.app import create_app
 from engine.core.conveyor import Conveyor
 from tests.conftest import SAMPLE_RULES
-from tests.support.processes import free_port
+from tests.support.processes import ROOT, cli_env, free_port, listening, wait_until
+
+SECRET_KEY = "test-secret-key-for-the-api-suite"
 
 
 @dataclass
@@ -41,7 +49,7 @@ class Api:
 
 @pytest.fixture
 def api(backend: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
-    monkeypatch.setenv("CONVEYOR_SECRET_KEY", "test-secret-key-for-the-api-suite")
+    monkeypatch.setenv("CONVEYOR_SECRET_KEY", SECRET_KEY)
     setup = Conveyor(backend)
     setup.load_rules_dir(SAMPLE_RULES)
     setup.add_manager("Olena", "+380501110001")
@@ -70,3 +78,39 @@ def api(backend: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+@contextmanager
+def crashing_server(
+    api: Api, crash_before: str, log: Path
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A second API server on ``api``'s database, in a subprocess that SIGKILLs itself just before it
+    runs an SQL statement matching ``crash_before`` (``tests.support.crashing_api``): (URL, process)."""
+    port = free_port()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.support.crashing_api",
+                "--db",
+                api.db,
+                "--port",
+                str(port),
+            ]
+            + ["--crash-before", crash_before],
+            cwd=ROOT,
+            env=cli_env(CONVEYOR_SECRET_KEY=SECRET_KEY, CONVEYOR_PUBLIC_URL=api.url),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until(
+            lambda: proc.poll() is not None or listening(port), 60, "the crashing server", log
+        )
+        assert proc.poll() is None, log.read_text(errors="replace")
+        yield f"http://127.0.0.1:{port}", proc
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)

@@ -4,12 +4,17 @@ secret, a foreign payload mapped by JSON pointers; every call logged."""
 from __future__ import annotations
 
 import json
+import signal
 import time
 from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
 
 from engine.core.conveyor import Conveyor
 from engine.core.hooks import parse_mapping, sign
-from tests.api.conftest import Api
+from tests.api.conftest import Api, crashing_server
 from tests.support.database import rows
 
 
@@ -129,3 +134,36 @@ def test_hook_secrets_are_stored_encrypted(api: Api) -> None:
     c.close()
     stored = rows(api.db, "SELECT secret_enc FROM hooks")[0][0]
     assert secret not in stored and secret[6:] not in stored
+
+
+def test_a_delivery_whose_server_was_killed_mid_transaction_is_processed_when_redelivered(
+    api: Api, tmp_path: Path
+) -> None:
+    """The claim of the id, the event, its firing and outbox row are one transaction: a server killed
+    (SIGKILL) after the claim and the event were written, before the outbox row, left nothing, so the
+    bank's retry is processed, not answered as a duplicate."""
+    _deal(api)
+    c = Conveyor(api.db)
+    _info, secret = c.hooks.create("bank")
+    event = {"id": "evt-k", "deal": "H-1", "event": "payment_received", "data": {"amount": 900}}
+    raw = json.dumps(event).encode()
+    with crashing_server(api, r"^INSERT INTO outbox", tmp_path / "crash.log") as (url, proc):
+        with pytest.raises(httpx.TransportError):
+            httpx.post(
+                f"{url}/hooks/bank",
+                content=raw,
+                headers={"Conveyor-Signature": sign(secret, int(time.time()), raw)},
+                timeout=60,
+            )
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    assert _signals(api, "payment_received") == 0
+    assert rows(api.db, "SELECT count(*) FROM hook_events")[0][0] == 0
+    retried = _post(api, "bank", secret, event)
+    assert retried.status_code == 200 and retried.json() == {"id": "evt-k", "duplicate": False}
+    assert _post(api, "bank", secret, event).json()["duplicate"] is True
+    assert _signals(api, "payment_received") == 1
+    with api.client("viewer") as v:
+        deal = v.get("/api/v1/deals/H-1").json()
+    assert deal["stage"] == "paid"
+    assert [f["rule_id"] for f in deal["firings"]].count("payment_to_paid") == 1
+    c.close()
