@@ -1,7 +1,9 @@
-"""``GET /t/{token}``: a client opens a proposal link (``{proposal_link}`` in a message).
+"""``GET /t/{token}``: a client opens a tracking link (an event's ``link`` placeholder in a message,
+techflow's ``{proposal_link}``).
 
-A valid token records ``proposal_opened`` once and redirects to the proposal's URL; a forged or
-expired one records nothing and gets a plain page (never an error document, never a traceback).
+A valid token records the link's ``opened`` event once and redirects to the URL its event carries;
+a forged or expired one records nothing and gets a plain page (never an error document, never a
+traceback).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def _page(text: str, status: int) -> HTMLResponse:
 
 @router.get(
     "/t/{token}",
-    summary="A proposal link: records proposal_opened once, redirects to the proposal",
+    summary="A tracking link: records the link's opened event once, redirects to its URL",
     response_class=HTMLResponse,
     responses={303: {"description": "to the proposal's URL"}},
 )
@@ -41,7 +43,7 @@ async def open_link(
 ) -> Response:
     try:
         opened = await run_in_threadpool(c.links.open, token)
-    except ConveyorError as exc:  # e.g. the funnel no longer declares proposal_opened
+    except ConveyorError as exc:  # e.g. the funnel no longer declares the link
         log.warning("a proposal link could not be recorded: %s", exc)
         return _page("This link cannot be opened right now.", 409)
     if opened is None:

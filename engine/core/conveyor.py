@@ -92,9 +92,11 @@ class Conveyor:
         self.idempotency = Idempotency(context)
         self.hooks = Hooks(context, self.keyring, self.deals, self.queries)
         self.forms = Forms(context, self.rulesets, self.deals)
-        self.links = Links(context, self.keyring, self.deals)
+        self.links = Links(context, self.keyring, self.deals, self.rulesets)
         self.listings = Listings(context, self.rulesets, self.queries)
-        self.queries.link_maker = self.links.proposal_link  # {proposal_link} in a message template
+        self.queries.link_maker = (
+            self.links.url
+        )  # an event's link placeholder in a message template
 
     @property
     def clock(self) -> Clock:

@@ -76,8 +76,9 @@ class Queries:
     def __init__(self, context: Context, rulesets: RuleSets):
         self._context = context
         self._rulesets = rulesets
-        #: Makes a deal's ``{proposal_link}`` (``engine.core.links``; set by ``Conveyor``).
-        self.link_maker: Callable[[int], str] | None = None
+        #: Makes a deal's tracking link to what an event carries: (deal id, event) → URL
+        #: (``engine.core.links``; set by ``Conveyor``).
+        self.link_maker: Callable[[int, str], str] | None = None
 
     def deal(self, deal_id: int) -> DealState:
         with self._context.transaction() as s:
@@ -217,7 +218,11 @@ class Queries:
         stage = rs.stage(deal.stage)
         values = self.state(s, deal).template_values(stage.name if stage else deal.stage, rs.name)
         if self.link_maker is not None:  # signed only if a template names it (render calls it)
-            values["proposal_link"] = functools.partial(self.link_maker, deal.id)
+            for event in rs.linked_events():
+                if event.link is not None:
+                    values[event.link.placeholder] = functools.partial(
+                        self.link_maker, deal.id, event.name
+                    )
         return values
 
 

@@ -68,17 +68,31 @@ class EventSource(StrEnum):
     SYSTEM = "system"
 
 
+class EventLink(_Model):
+    """A tracking link to the URL an event carries (a proposal's, a contract's).
+
+    ``{<placeholder>}`` in a message template becomes a signed, expiring link; the client who opens it
+    is sent on to the URL in the latest occurrence's data under ``url``, and the declared event
+    ``opened`` is recorded once per occurrence of the event that carries the link.
+    """
+
+    placeholder: str
+    opened: str
+    url: str = "url"
+
+
 class EventDef(_Model):
     """A signal the funnel's owner declares ("Client opened the proposal"); rules read it as variables.
 
     ``fields`` maps keys of the data an occurrence carries to the deal fields they are written into
-    (``{"amount": "paid_amount"}``).
+    (``{"amount": "paid_amount"}``); ``link``: the event carries a URL a message may link to.
     """
 
     name: str
     label: Label = Label("")
     by: EventSource = EventSource.CLIENT
     fields: dict[str, str] = Field(default_factory=dict)
+    link: EventLink | None = None
 
 
 class Guard(_Model):
@@ -169,6 +183,10 @@ class RuleSet(_Model):
 
     def event(self, name: str) -> EventDef | None:
         return next((e for e in self.events if e.name == name), None)
+
+    def linked_events(self) -> list[EventDef]:
+        """The declared events that carry a tracking link (``EventDef.link``), in document order."""
+        return [e for e in self.events if e.link is not None]
 
     def rule(self, rule_id: str) -> Rule | None:
         return next((r for r in self.rules if r.id == rule_id), None)

@@ -50,7 +50,7 @@ class DealState:
         return values
 
 
-#: Names a template may use besides the funnel's custom fields.
+#: Names a template may use besides the funnel's custom fields and its events' link placeholders.
 TEMPLATE_BUILTINS = frozenset(
     BUILTIN_FIELDS
     + (
@@ -60,6 +60,5 @@ TEMPLATE_BUILTINS = frozenset(
         "funnel_name",
         "manager_name",
         "invoice_number",
-        "proposal_link",
     )
 )

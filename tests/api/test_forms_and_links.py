@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from engine.core.conveyor import Conveyor
@@ -125,7 +126,7 @@ def _opened(api: Api) -> int:
 
 def test_a_valid_link_records_proposal_opened_once_and_redirects(api: Api) -> None:
     conveyor, deal_id = _proposal(api)
-    link = conveyor.links.proposal_link(deal_id)
+    link = conveyor.links.url(deal_id, "proposal_attached")
     assert link.startswith(api.url + "/t/")
     with api.client(None) as c:
         for _ in range(2):
@@ -137,8 +138,10 @@ def test_a_valid_link_records_proposal_opened_once_and_redirects(api: Api) -> No
 
 def test_a_forged_or_expired_link_records_nothing(api: Api) -> None:
     conveyor, deal_id = _proposal(api)
-    token = conveyor.links.token(deal_id)
-    expired = conveyor.links.token(deal_id, signed_at=datetime.now(UTC) - timedelta(days=31))
+    token = conveyor.links.token(deal_id, "proposal_attached")
+    expired = conveyor.links.token(
+        deal_id, "proposal_attached", signed_at=datetime.now(UTC) - timedelta(days=31)
+    )
     with api.client(None) as c:
         for bad in (
             token[:-2] + ("AA" if not token.endswith("AA") else "BB"),
@@ -150,4 +153,37 @@ def test_a_forged_or_expired_link_records_nothing(api: Api) -> None:
             assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
             assert "not valid or has expired" in r.text
     assert _opened(api) == 0
+    conveyor.close()
+
+
+def test_simultaneous_first_opens_of_a_link_record_it_once(api: Api) -> None:
+    conveyor, deal_id = _proposal(api)
+    link = conveyor.links.url(deal_id, "proposal_attached")
+
+    def open_link(_i: int) -> tuple[int, str]:
+        with api.client(None) as c:
+            r = c.get(link)
+            return r.status_code, r.headers.get("location", "")
+
+    with ThreadPoolExecutor(12) as pool:
+        answers = list(pool.map(open_link, range(12)))
+    assert set(answers) == {(303, "https://docs.example/p/1")}
+    assert _opened(api) == 1
+    conveyor.close()
+
+
+def test_a_new_proposal_makes_the_link_record_an_opening_again(api: Api) -> None:
+    conveyor, deal_id = _proposal(api)
+    link = conveyor.links.url(deal_id, "proposal_attached")
+    with api.client(None) as c:
+        assert c.get(link).headers["location"] == "https://docs.example/p/1"
+    with api.client("manager") as m:
+        m.post(
+            "/api/v1/deals/T-1/events",
+            json={"name": "proposal_attached", "data": {"url": "https://docs.example/p/2"}},
+        )
+    with api.client(None) as c:
+        assert c.get(link).headers["location"] == "https://docs.example/p/2"
+        assert c.get(link).status_code == 303
+    assert _opened(api) == 2
     conveyor.close()

@@ -576,6 +576,66 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         "'manager', 'client' or 'system'",
     ),
     ("event-unknown-key", _set(["events", 0, "labl"], "x"), "events[0].labl", ""),
+    # -- tracking links (an event's link) -----------------------------------------------------------
+    (
+        "link-opens-undeclared-event",
+        _set(["events", 0, "link", "opened"], "proposal_openned"),
+        "events[0].link.opened",
+        "unknown event 'proposal_openned'; did you mean 'proposal_opened'?",
+    ),
+    (
+        "link-records-its-own-event",
+        _set(["events", 0, "link", "opened"], "proposal_attached"),
+        "events[0].link.opened",
+        "a link cannot record the event that carries it",
+    ),
+    (
+        "link-placeholder-is-a-builtin",
+        _set(["events", 0, "link", "placeholder"], "invoice_number"),
+        "events[0].link.placeholder",
+        "'{invoice_number}' already means a deal attribute or field in a template",
+    ),
+    (
+        "link-placeholder-not-an-identifier",
+        _set(["events", 0, "link", "placeholder"], "Proposal Link"),
+        "events[0].link.placeholder",
+        "link placeholder",
+    ),
+    (
+        "link-url-key-not-a-data-key",
+        _set(["events", 0, "link", "url"], "the url"),
+        "events[0].link.url",
+        "is not a valid data key",
+    ),
+    (
+        "link-without-opened",
+        _do(lambda d: d["events"][0]["link"].pop("opened")),
+        "events[0].link.opened",
+        "required key 'opened' is missing",
+    ),
+    (
+        "link-unknown-key",
+        _set(["events", 0, "link", "opens"], "proposal_opened"),
+        "events[0].link.opens",
+        "unknown key 'opens'",
+    ),
+    (
+        "two-links-record-one-event",
+        _set(["events", 2, "link"], {"placeholder": "reply_link", "opened": "proposal_opened"}),
+        "events[2].link.opened",
+        "event 'proposal_opened' is already recorded by the link of event 'proposal_attached'",
+    ),
+    (
+        "template-names-an-undeclared-link",
+        _do(
+            lambda d: (
+                d["events"][0].pop("link"),
+                d["rules"][8]["actions"][1]["params"].update(text="See {proposal_link}"),
+            )
+        ),
+        "rules[8].actions[1].params.text",
+        "template names unknown field '{proposal_link}'",
+    ),
     # -- regular expressions --------------------------------------------------------------------
     (
         "regex-backreference",

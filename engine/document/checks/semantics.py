@@ -249,6 +249,54 @@ class Checker:
                     )
                 else:
                     written[target] = key
+        self.check_links()
+
+    def check_links(self) -> None:
+        """Tracking links: a placeholder no template name already means, a declared event to record."""
+        events = [e.name for e in self.rs.events]
+        taken = set(TEMPLATE_BUILTINS) | set(self.field_names)
+        placeholders: dict[str, str] = {}  # placeholder -> the event that declares it
+        opened_by: dict[str, str] = {}  # opened event -> the event whose link records it
+        for i, e in enumerate(self.rs.events):
+            if e.link is None:
+                continue
+            p = f"events[{i}].link"
+            name = e.link.placeholder
+            if self.check_ident(f"{p}.placeholder", name, "link placeholder"):
+                if name in taken:
+                    self.add(
+                        f"{p}.placeholder",
+                        f"'{{{name}}}' already means a deal attribute or field in a template",
+                    )
+                elif name in placeholders:
+                    self.add(
+                        f"{p}.placeholder",
+                        f"'{{{name}}}' is already the link of event '{placeholders[name]}'",
+                    )
+                else:
+                    placeholders[name] = e.name
+            opened = e.link.opened
+            if opened not in events:
+                self.add(
+                    f"{p}.opened",
+                    f"unknown event '{opened}'{suggest(opened, events)}"
+                    f" (declared: {', '.join(events)})",
+                )
+            elif opened == e.name:
+                self.add(f"{p}.opened", "a link cannot record the event that carries it")
+            elif opened in opened_by:
+                self.add(
+                    f"{p}.opened",
+                    f"event '{opened}' is already recorded by the link of event '{opened_by[opened]}'",
+                )
+            else:
+                opened_by[opened] = e.name
+            if not IDENT.match(e.link.url):
+                self.add(
+                    f"{p}.url",
+                    f"'{e.link.url[:30]}' is not a valid data key (lowercase letters, digits and"
+                    " '_', starting with a letter)",
+                )
 
     def check_stages(self) -> None:
         if not self.rs.stages:
@@ -497,7 +545,11 @@ class Checker:
         except TemplateError as exc:
             self.add(p, str(exc))
             return
-        allowed = set(TEMPLATE_BUILTINS) | set(self.field_names)
+        allowed = (
+            set(TEMPLATE_BUILTINS)
+            | set(self.field_names)
+            | {e.link.placeholder for e in self.rs.linked_events() if e.link}
+        )
         for n in names:
             if n not in allowed:
                 self.add(p, f"template names unknown field '{{{n}}}'{suggest(n, allowed)}")
