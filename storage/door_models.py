@@ -1,5 +1,5 @@
 """Tables of the HTTP doors (engine.api): API keys, idempotency records, signed hooks and their call
-log, website forms and rate-limit counters. Changed only through Alembic migrations (0004).
+log, website forms and rate-limit counters. Changed only through Alembic migrations (0004, 0005).
 
 Nothing secret is stored in clear: API keys as a SHA-256 digest, hook secrets encrypted by the engine
 (storage only keeps the ciphertext), client addresses as a digest.
@@ -43,6 +43,8 @@ class IdempotencyRecord(Base):
     response_body: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: Until when a pending claim is its request's (renewed while it runs); lapsed: the request died.
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Hook(Base):

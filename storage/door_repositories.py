@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -56,16 +56,69 @@ def touch_api_key(session: Session, key_id: int, now: datetime) -> None:
 
 # -- idempotency ---------------------------------------------------------------------------------
 def claim_idempotency_key(
-    session: Session, scope: str, key: str, request_hash: str, now: datetime
+    session: Session, scope: str, key: str, request_hash: str, now: datetime, lease_until: datetime
 ) -> bool:
-    """Insert a pending record for (scope, key); False if one exists (this or another request's)."""
+    """Insert a pending record for (scope, key), leased until ``lease_until``; False if one exists."""
     stmt = (
         _insert(session)(IdempotencyRecord)
-        .values(scope=scope, key=key, request_hash=request_hash, status="pending", created_at=now)
+        .values(
+            scope=scope,
+            key=key,
+            request_hash=request_hash,
+            status="pending",
+            created_at=now,
+            lease_until=lease_until,
+        )
         .on_conflict_do_nothing(index_elements=["scope", "key"])
         .returning(IdempotencyRecord.id)
     )
     return session.execute(stmt).scalar() is not None
+
+
+def reclaim_idempotency_key(
+    session: Session,
+    scope: str,
+    key: str,
+    request_hash: str,
+    now: datetime,
+    lease_until: datetime,
+    unleased_before: datetime,
+) -> bool:
+    """Take over a pending claim of the same request whose lease lapsed (its request died); one
+    conditional update, so of several takers one wins. ``unleased_before``: a claim without a lease
+    (written before leases) counts as lapsed if created before this."""
+    lapsed = or_(
+        IdempotencyRecord.lease_until < now,
+        and_(
+            IdempotencyRecord.lease_until.is_(None),
+            IdempotencyRecord.created_at < unleased_before,
+        ),
+    )
+    result = session.execute(
+        update(IdempotencyRecord)
+        .where(
+            IdempotencyRecord.scope == scope,
+            IdempotencyRecord.key == key,
+            IdempotencyRecord.request_hash == request_hash,
+            IdempotencyRecord.status == "pending",
+            lapsed,
+        )
+        .values(lease_until=lease_until, created_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def renew_idempotency_key(session: Session, scope: str, key: str, lease_until: datetime) -> None:
+    session.execute(
+        update(IdempotencyRecord)
+        .where(
+            IdempotencyRecord.scope == scope,
+            IdempotencyRecord.key == key,
+            IdempotencyRecord.status == "pending",
+        )
+        .values(lease_until=lease_until)
+    )
 
 
 def get_idempotency_record(session: Session, scope: str, key: str) -> IdempotencyRecord | None:

@@ -6,6 +6,7 @@ Swagger UI served from the ``swagger-ui-bundle`` package (no CDN); ``/openapi.js
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -13,6 +14,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
@@ -32,6 +35,7 @@ from engine.api import (
     tracking,
 )
 from engine.core.conveyor import Conveyor
+from engine.core.idempotency import LEASE, Idempotency
 from engine.errors import ConveyorError
 
 __all__ = ["IDEMPOTENT_PREFIXES", "MAX_BODY", "create_app"]
@@ -178,11 +182,14 @@ class IdempotencyKeys:
                 chunks.append(message.get("body", b""))
             await send(message)
 
+        renewal = asyncio.ensure_future(_keep_lease(idem, who, key))
         try:
             await self.app(scope, _replay(body, receive), capture)
         except BaseException:
             await run_in_threadpool(idem.abandon, who, key)
             raise
+        finally:
+            renewal.cancel()
         status = int(start.get("status", 500))
         if status >= 500:  # not the caller's doing: the same key may try again
             await run_in_threadpool(idem.abandon, who, key)
@@ -196,6 +203,20 @@ class IdempotencyKeys:
             {"headers": kept, "body": b"".join(chunks).decode("utf-8", "surrogateescape")}
         )
         await run_in_threadpool(idem.finish, who, key, status, stored_body)
+
+
+#: Lease renewals get threads of their own: a pool busy with requests must not starve them.
+_RENEWALS = anyio.CapacityLimiter(4)
+
+
+async def _keep_lease(idem: Idempotency, who: str, key: str) -> None:
+    """Renew the request's claim every third of its lease while it runs (cancelled when it ends)."""
+    while True:
+        await anyio.sleep(LEASE.total_seconds() / 3)
+        try:
+            await anyio.to_thread.run_sync(idem.renew, who, key, limiter=_RENEWALS)
+        except Exception:  # a lost renewal only shortens the lease; the request goes on
+            log.warning("could not renew an Idempotency-Key lease", exc_info=True)
 
 
 class _MaskTokens(logging.Filter):

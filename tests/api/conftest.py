@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -61,9 +62,17 @@ def api(backend: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     setup.close()
     port = free_port()
     monkeypatch.setenv("CONVEYOR_PUBLIC_URL", f"http://127.0.0.1:{port}")
+    with serving(create_app(backend), port) as url:
+        yield Api(url, backend, keys)
+
+
+@contextmanager
+def serving(app: Any, port: int | None = None, **config: Any) -> Iterator[str]:
+    """``app`` served by uvicorn on 127.0.0.1 in a thread of this process, until the block ends: its URL."""
+    port = port or free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(backend), host="127.0.0.1", port=port, log_level="warning", access_log=False
+            app, host="127.0.0.1", port=port, log_level="warning", access_log=False, **config
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)
@@ -74,7 +83,7 @@ def api(backend: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
     try:
-        yield Api(f"http://127.0.0.1:{port}", backend, keys)
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=30)
