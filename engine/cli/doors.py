@@ -24,9 +24,27 @@ API_HOST_HELP = (
     "--host", default="127.0.0.1", show_default=True, metavar="ADDRESS", help=API_HOST_HELP
 )
 @click.option("--port", type=int, default=8000, show_default=True)
+@click.option(
+    "--proxy-headers/--no-proxy-headers",
+    default=False,
+    show_default=True,
+    help="Behind a reverse proxy: take the client's address (and scheme) from X-Forwarded-For"
+    " (X-Forwarded-Proto) when the connection comes from --forwarded-allow-ips; the website"
+    " form's rate limit then counts per real client instead of per proxy.",
+)
+@click.option(
+    "--forwarded-allow-ips",
+    default="127.0.0.1",
+    show_default=True,
+    metavar="ADDRESSES",
+    help="Comma-separated addresses or networks of the proxies trusted with --proxy-headers"
+    " ('*' trusts every peer: only when nothing but the proxy can reach the API).",
+)
 @click.pass_context
 @friendly
-def api(ctx: click.Context, host: str, port: int) -> None:
+def api(
+    ctx: click.Context, host: str, port: int, proxy_headers: bool, forwarded_allow_ips: str
+) -> None:
     """Serve the HTTP API (uvicorn) on http://127.0.0.1:PORT; docs at /docs, schema at /openapi.json."""
     import uvicorn
 
@@ -44,6 +62,10 @@ def api(ctx: click.Context, host: str, port: int) -> None:
         log_level="warning",
         access_log=False,
         timeout_graceful_shutdown=5,
+        # uvicorn trusts X-Forwarded-For from 127.0.0.1 unless told otherwise: off unless asked for,
+        # so a client cannot pick its own address for the rate limit.
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips=forwarded_allow_ips,
     )
     c.close()
 
