@@ -9,9 +9,10 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from engine.api.auth import conveyor_of, current_actor
-from engine.api.models import FunnelOut, VersionOut
+from engine.api.models import FunnelOut, Page, VersionOut, decode_cursor, encode_cursor
 from engine.core.access import Actor
 from engine.core.conveyor import Conveyor
+from engine.core.listings import MAX_PAGE
 from engine.document.validate import parse_json
 from engine.errors import InvalidChange, Problem, RuleSetInvalid
 
@@ -35,11 +36,24 @@ def list_funnels(actor: ActorDep, c: ConveyorDep) -> list[FunnelOut]:
 
 @router.get(
     "/{funnel}/versions",
-    response_model=list[VersionOut],
-    summary="A funnel's versions, newest first",
+    response_model=Page[VersionOut],
+    summary="A funnel's versions, newest first (cursor pages)",
 )
-def list_versions(funnel: FunnelId, actor: ActorDep, c: ConveyorDep) -> list[VersionOut]:
-    return [_version(v) for v in c.listings.versions(funnel, actor=actor)]
+def list_versions(
+    funnel: FunnelId,
+    actor: ActorDep,
+    c: ConveyorDep,
+    cursor: Annotated[str | None, Query(max_length=40)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+) -> Page[VersionOut]:
+    before = decode_cursor(cursor)  # the last version number of the previous page
+    versions = [
+        v for v in c.listings.versions(funnel, actor=actor) if not before or v.version < before
+    ][:limit]
+    return Page[VersionOut](
+        items=[_version(v) for v in versions],
+        next_cursor=encode_cursor(versions[-1].version) if len(versions) == limit else None,
+    )
 
 
 @router.post(

@@ -149,7 +149,14 @@ def test_funnels_versions_export_activate_and_a_refused_document(api: Api) -> No
         )
         assert r.status_code == 201 and r.json()["version"] == 2 and not r.json()["active"]
         versions = c.get("/api/v1/funnels/techflow/versions").json()
-        assert [v["version"] for v in versions] == [2, 1]
+        assert [v["version"] for v in versions["items"]] == [2, 1]
+        assert versions["next_cursor"] is None
+        first = c.get("/api/v1/funnels/techflow/versions", params={"limit": 1}).json()
+        assert [v["version"] for v in first["items"]] == [2]
+        rest = c.get(
+            "/api/v1/funnels/techflow/versions", params={"limit": 1, "cursor": first["next_cursor"]}
+        ).json()
+        assert [v["version"] for v in rest["items"]] == [1]
         assert c.post("/api/v1/funnels/techflow/activate", params={"version": 2}).json()["active"]
         assert c.post("/api/v1/funnels/techflow/activate", params={"version": 9}).status_code == 404
         events = c.get("/api/v1/funnels/techflow/events").json()
