@@ -19,6 +19,7 @@ from engine.core.context import Context
 from engine.core.deal_input import clean_text
 from engine.errors import InvalidChange, NotFound, Unauthenticated
 from storage import door_repositories as doors
+from storage.door_models import ApiKey
 
 __all__ = ["ApiKeyInfo", "ApiKeys", "NAME_LIMIT"]
 
@@ -108,12 +109,7 @@ class ApiKeys:
             return Actor(ActorKind.API_KEY, row.name, Role(row.role))
 
 
-def _info(row: object) -> ApiKeyInfo:
+def _info(row: ApiKey) -> ApiKeyInfo:
     return ApiKeyInfo(
-        row.name,
-        Role(row.role),
-        row.prefix,
-        row.created_at,
-        row.last_used_at,  # type: ignore[attr-defined]
-        row.revoked_at,
-    )  # type: ignore[attr-defined]
+        row.name, Role(row.role), row.prefix, row.created_at, row.last_used_at, row.revoked_at
+    )

@@ -126,7 +126,7 @@ class Conveyor:
 
     def save_ruleset(
         self,
-        document: RuleSet | dict | str | bytes,
+        document: RuleSet | dict[str, Any] | str | bytes,
         *,
         comment: str = "",
         author: str = "",

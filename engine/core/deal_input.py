@@ -107,9 +107,9 @@ def clean_text(
     return value
 
 
-def clean_key(key: Any) -> str:
+def clean_key(raw: Any) -> str:
     """An explicit deal key: text that fits its column and is not an engine-made ``D-<n>``."""
-    key = str(key).strip()
+    key = str(raw).strip()
     if len(key) > TEXT_LIMITS["key"]:
         raise InvalidChange(
             f"deal key is {len(key)} characters long; the limit is {TEXT_LIMITS['key']}"
@@ -147,7 +147,8 @@ def clean_value(fd: FieldDef, value: Any) -> Any:
 
 def clean_fields(rs: RuleSet, fields: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split and type-check fields: (built-in deal attributes, custom fields)."""
-    builtin, custom = {}, {}
+    builtin: dict[str, Any] = {}
+    custom: dict[str, Any] = {}
     if not isinstance(fields, dict):
         raise InvalidChange(
             f"fields must be an object of field names and values, got {shown(fields)}"

@@ -317,7 +317,7 @@ class Deals:
         def mutate(s: Session, deal: Deal, rs: RuleSet, now: datetime) -> dict[str, Any]:
             t = repo.get_task(s, task_id)
             # Checked again under the deal's lock: someone may have completed it since the read above.
-            if t.status == "done":
+            if t is None or t.status == "done":
                 raise _NothingToDo
             t.status, t.done_at = "done", now
             return {"task": task_id, "title": t.title}

@@ -18,7 +18,7 @@ from engine.core.deal_input import blank, jsonable
 from engine.core.rulesets import RuleSets
 from engine.crashpoints import crashpoint
 from engine.document.ruleset import RuleSet, Stage, StageKind
-from engine.errors import GuardFailed
+from engine.errors import GuardFailed, NotFound
 from engine.rules.actions import MESSAGE_ACTIONS
 from engine.rules.deal import BUILTIN_FIELDS
 from engine.rules.evaluators.compiled import compile_ruleset
@@ -156,6 +156,8 @@ class Evaluation:
 def enter_stage(deal: Deal, rs: RuleSet, stage: str, now: datetime) -> dict[str, Any]:
     """Put ``deal`` into ``stage`` (a new visit); GuardFailed if the stage's entry guard does not hold."""
     target = rs.stage(stage)
+    if target is None:
+        raise NotFound(f"no stage '{stage}' in funnel '{rs.funnel}'")
     if target.guard:
         missing = [f for f in target.guard.required_fields if blank(_field_of(deal, f))]
         if missing:

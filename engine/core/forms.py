@@ -9,6 +9,7 @@ statement so concurrent submissions count exactly.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -124,7 +125,7 @@ class Forms:
         """Origins any live form of ``funnel`` accepts (a CORS preflight carries no token)."""
         return {o for f in self._live() if f.funnel == funnel for o in f.origins}
 
-    def _live(self) -> list[FormInfo]:
+    def _live(self) -> builtins.list[FormInfo]:
         with self._context.read_transaction() as s:
             return [_info(r) for r in doors.list_forms(s) if r.revoked_at is None]
 

@@ -12,6 +12,7 @@ the sender retries. Every call is logged (time, hook, id, outcome), whatever hap
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import hmac
 import json
@@ -181,7 +182,7 @@ class Hooks:
 
     def calls(
         self, *, hook: str | None = None, limit: int = 100, actor: Actor | str = "system"
-    ) -> list[HookCallInfo]:
+    ) -> builtins.list[HookCallInfo]:
         """The latest calls, newest first: what the builder's hook log shows."""
         require(actor, Permission.READ_STATUS)
         with self._context.read_transaction() as s:
@@ -229,7 +230,7 @@ class Hooks:
             self._log(shown, event_id, "error", type(exc).__name__)
             raise
 
-    def _secrets(self, name: str) -> tuple[int, list[str], dict[str, Any]]:
+    def _secrets(self, name: str) -> tuple[int, builtins.list[str], dict[str, Any]]:
         if not isinstance(name, str) or len(name) > NAME_LIMIT or printable(name) != name:
             raise Unauthenticated("the signature does not verify")
         now = self._context.clock.now()
@@ -248,7 +249,7 @@ class Hooks:
                 keys.append(self._keyring.decrypt(row.previous_secret_enc))
             return row.id, keys, dict(row.mapping or {})
 
-    def _verify(self, keys: list[str], body: bytes, header: str | None) -> None:
+    def _verify(self, keys: builtins.list[str], body: bytes, header: str | None) -> None:
         if not header:
             raise Unauthenticated("the Conveyor-Signature header is missing")
         timestamp: int | None = None

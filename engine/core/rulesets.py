@@ -94,7 +94,10 @@ class RuleSets:
     def by_version_id(self, s: Session, version_id: int) -> RuleSet:
         rs = self._cache.get(version_id)
         if rs is None:
-            rs = RuleSet.model_validate_json(repo.get_version(s, version_id).document)
+            row = repo.get_version(s, version_id)
+            if row is None:
+                raise NotFound(f"no rule-set version {version_id}")
+            rs = RuleSet.model_validate_json(row.document)
             self._cache[version_id] = rs
         return rs
 
@@ -110,7 +113,7 @@ class RuleSets:
 
     # -- changes ---------------------------------------------------------------------------------
     def validate(
-        self, document: RuleSet | dict | str | bytes, *, known_funnels: Iterable[str] = ()
+        self, document: RuleSet | dict[str, Any] | str | bytes, *, known_funnels: Iterable[str] = ()
     ) -> RuleSet:
         """Check a document; ``known_funnels``: funnels ``start_process`` may name besides the stored ones."""
         if isinstance(document, RuleSet):
@@ -122,7 +125,7 @@ class RuleSets:
 
     def save(
         self,
-        document: RuleSet | dict | str | bytes,
+        document: RuleSet | dict[str, Any] | str | bytes,
         *,
         comment: str = "",
         author: str = "",
@@ -218,6 +221,8 @@ class RuleSets:
                 InvalidChange,
             )
             f = repo.get_funnel(s, funnel)
+            if f is None:
+                raise NotFound(f"no funnel '{funnel}'")
             f.active_version_id = row.id
             timers.rearm_funnel(
                 s, funnel, self._context.clock.now()

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import instance_state
 
 from storage.models import Deal
+from storage.repositories.common import rowcount
 
 #: "Due now, whatever now is": set on deals whose state changed without an evaluation.
 DUE_AT_ONCE = datetime(1970, 1, 1, tzinfo=UTC)
@@ -59,7 +60,7 @@ def rearm_funnel(s: Session, funnel_id: str, now: datetime) -> int:
         .values(next_due_at=now)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return rowcount(result)
 
 
 def _changed_outside_evaluation(s: Session, deal: Deal) -> bool:

@@ -16,23 +16,38 @@ Twilio status callback through ``record_delivery``), ``failed`` (the gateway's a
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session
 
 from engine.core.context import Context
 from engine.crashpoints import crashpoint
 from engine.document.template import render
 from engine.errors import ConveyorError, NotFound, PermanentSendError, TransientSendError
 from engine.outbox import effects
+from engine.outbox.addressing import (
+    MESSAGE_STATES,
+    delivery_state,
+    message_channel,
+    recipient,
+    split_subject,
+    with_subject,
+)
 from engine.outbox.effects.base import message_language
 from engine.outbox.errors import ActionFailed, RateLimited
+from engine.outbox.outcomes import (
+    DEFAULT_POLICY,
+    MAX_ERROR,
+    SKIPPED,
+    Executed,
+    RetryPolicy,
+    defer,
+    error_text,
+    finish,
+)
 from engine.outbox.providers import MessageProvider, OutgoingMessage, Receipt, receipt
 from engine.text import refusal, storable
 from storage import deliveries
@@ -60,96 +75,6 @@ __all__ = [
 
 log = logging.getLogger("conveyor.dispatch")
 
-_PHONE = re.compile(r"^\+?[0-9][0-9 ()\-]{5,22}$")
-_EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
-
-#: What a message's row in ``messages`` may say, in the order a message moves through them.
-MESSAGE_STATES = ("recorded", "sending", "sent", "delivered", "failed", "dead")
-#: Deal field holding a client's Telegram chat id (the Bot API cannot write to a phone number).
-TELEGRAM_FIELD = "telegram_chat_id"
-
-
-def message_channel(action: str, params: dict[str, Any]) -> str:
-    """The channel a message action uses: ``send_sms`` → sms, ``send_email`` → email, ``send_message`` its own."""
-    if action == "send_email":
-        return "email"
-    if action == "send_message":
-        return str(params.get("channel", "sms"))
-    return "sms"
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 6
-    base: timedelta = timedelta(seconds=30)
-    cap: timedelta = timedelta(hours=1)
-    jitter: float = 0.2
-    lease: timedelta = timedelta(seconds=120)
-
-    def delay(self, attempts: int, key: str) -> timedelta:
-        """Exponential backoff with a jitter that is random across rows but repeatable for one row."""
-        raw = min(self.base * (2 ** max(attempts - 1, 0)), self.cap)
-        spread = (
-            int.from_bytes(hashlib.sha256(f"{key}:{attempts}".encode()).digest()[:4], "big") / 2**32
-        )
-        return raw * (1 - self.jitter + 2 * self.jitter * spread)
-
-
-@dataclass
-class Executed:
-    """One attempt at one outbox row, as the simulator and the service log report it."""
-
-    outbox_id: int
-    deal_id: int
-    rule_id: str
-    action: str
-    status: str  # done | failed | dead
-    at: datetime
-    params: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-
-
-#: ``last_error`` of an action not run because an earlier action of its firing is dead.
-SKIPPED = "skipped: "
-#: Longest ``last_error`` kept (a driver's error may quote a whole SQL statement and its values).
-MAX_ERROR = 1_000
-
-
-def _finish(
-    row: OutboxAction,
-    status: str,
-    now: datetime,
-    *,
-    result: dict | None = None,
-    error: str | None = None,
-    policy: RetryPolicy,
-) -> str:
-    row.updated_at = now
-    row.claimed_by = None
-    row.lease_until = None
-    if status == "done":
-        row.status, row.result, row.done_at, row.last_error = "done", result, now, None
-        return "done"
-    # Escaped and bounded: an error quoting the bad value must not be refused by the database too.
-    row.last_error = error = None if error is None else storable(error, MAX_ERROR)
-    if status == "dead" or row.attempts >= policy.max_attempts:
-        row.status = "dead"
-        # The rule's later actions may depend on this one (an SMS quoting the invoice number): they
-        # end dead too, saying why; retrying this one queues them again (``retry``).
-        session = object_session(row)
-        if session is not None:
-            repo.skip_later_actions(
-                session,
-                row.firing_id,
-                row.seq,
-                f"{SKIPPED}earlier action {row.id} ({row.action}) is dead: {error}",
-                now,
-            )
-        return "dead"
-    row.status = "failed"
-    row.next_attempt_at = now + policy.delay(row.attempts, row.idempotency_key)
-    return "failed"
-
 
 class Dispatcher:
     """Carries out one database's outbox through one provider (``Conveyor.dispatcher``)."""
@@ -160,7 +85,7 @@ class Dispatcher:
         self.provider = provider
 
     def dispatch_internal(
-        self, limit: int = 100, policy: RetryPolicy = RetryPolicy()
+        self, limit: int = 100, policy: RetryPolicy = DEFAULT_POLICY
     ) -> list[Executed]:
         """Apply up to ``limit`` ready internal actions; each is applied and marked done atomically.
 
@@ -194,7 +119,7 @@ class Dispatcher:
         with self._context.transaction() as s:
             for row in repo.claim_ready(s, now, limit, kind="internal"):
                 row_id, deal_id, action = row.id, row.deal_id, row.action
-                firing = s.get(Firing, row.firing_id)
+                firing = _firing_of(s, row)
                 rule_id = firing.rule_id
                 row.attempts += 1
                 # The savepoint flushes the attempt first, so it counts (and commits with the batch)
@@ -205,7 +130,7 @@ class Dispatcher:
                     crashpoint(
                         "during_internal_action"
                     )  # applied, not yet committed: must roll back whole
-                    _finish(row, "done", now, result=result, policy=policy)
+                    finish(row, "done", now, result=result, policy=policy)
                     s.flush()  # a value the database refuses fails here, inside this row's savepoint
                     savepoint.commit()
                 except Exception as exc:  # noqa: BLE001 - every failure must end visible on the row
@@ -214,7 +139,7 @@ class Dispatcher:
                         raise  # roll the whole transaction back: the database was busy, the action is fine
                     permanent = isinstance(exc, ActionFailed) and exc.permanent
                     message = error_text(exc)
-                    status = _finish(
+                    status = finish(
                         row, "dead" if permanent else "failed", now, error=message, policy=policy
                     )
                     log.warning(
@@ -235,7 +160,7 @@ class Dispatcher:
         return out
 
     def dispatch_messages(
-        self, limit: int = 20, policy: RetryPolicy = RetryPolicy()
+        self, limit: int = 20, policy: RetryPolicy = DEFAULT_POLICY
     ) -> list[Executed]:
         """Send up to ``limit`` ready messages. The provider is called outside any transaction.
 
@@ -248,7 +173,7 @@ class Dispatcher:
         with self._context.transaction() as s:
             for row in repo.claim_ready(s, now, limit, kind="message"):
                 row_id, deal_id, action = row.id, row.deal_id, row.action
-                rule_id = s.get(Firing, row.firing_id).rule_id
+                rule_id = _firing_of(s, row).rule_id
                 # Ask the provider before sending again whenever an earlier attempt may have got through:
                 # a crash mid-call (lease ran out) or a timeout/5xx whose effect we could not see.
                 was_sending = row.status == "sending"
@@ -265,7 +190,7 @@ class Dispatcher:
                     if is_contention(exc):
                         raise  # the database was busy: nothing is claimed, every row stays ready
                     message = f"could not prepare the message: {error_text(exc)}"
-                    status = _finish(row, "failed", now, error=message, policy=policy)
+                    status = finish(row, "failed", now, error=message, policy=policy)
                     log.warning(
                         "message %s for deal %s %s: %s", row_id, deal_id, status, row.last_error
                     )
@@ -279,9 +204,9 @@ class Dispatcher:
                     out.append(prepared)
                 else:
                     claimed.append(prepared)
-        for outbox_id, deal_id, rule_id, message, reconcile in claimed:
+        for outbox_id, deal_id, rule_id, outgoing, reconcile in claimed:
             try:
-                out.append(self._send_one(outbox_id, deal_id, rule_id, message, reconcile, policy))
+                out.append(self._send_one(outbox_id, deal_id, rule_id, outgoing, reconcile, policy))
             except Exception as exc:  # noqa: BLE001 - the next message is still sent
                 # The row stays 'sending' under its lease and is reconciled with the provider when the
                 # lease runs out, like after a crash; nothing is lost or sent twice.
@@ -318,6 +243,8 @@ class Dispatcher:
         msg = repo.message_for_outbox(s, row.id)
         reconcile = was_sending or msg is not None
         deal = repo.get_deal(s, row.deal_id)
+        if deal is None:
+            raise NotFound(f"action {row.id}: no deal {row.deal_id}")
         params = row.params or {}
         channel = message_channel(row.action, params)
         readdress = msg is None or (msg.status in ("dead", "failed") and row.attempts == 1)
@@ -326,9 +253,9 @@ class Dispatcher:
         # is addressed afresh; its row (and when it was first recorded) stays, for reconciliation.
         if readdress:
             try:
-                to = _recipient(channel, deal, params)
+                to = recipient(channel, deal, params)
             except PermanentSendError as exc:
-                _finish(row, "dead", now, error=str(exc), policy=policy)
+                finish(row, "dead", now, error=str(exc), policy=policy)
                 if msg is not None:
                     msg.status = "dead"
                 return Executed(
@@ -348,7 +275,7 @@ class Dispatcher:
                         f"the text for deal {storable(deal.key)} {reason}; fix the deal's fields it quotes"
                     )
             provider = _provider_name(self.provider, channel)
-            body = _with_subject(subject, text) if channel == "email" else text
+            body = with_subject(subject, text) if channel == "email" else text
             if msg is None:
                 msg = repo.add_message(
                     s,
@@ -364,6 +291,7 @@ class Dispatcher:
                 )
             else:
                 msg.channel, msg.to, msg.text, msg.provider = channel, to, body, provider
+        assert msg is not None  # recorded before, or just now when it was addressed
         msg.status = "sending"
         row.status, row.claimed_by, row.lease_until, row.updated_at = (
             "sending",
@@ -371,7 +299,7 @@ class Dispatcher:
             now + policy.lease,
             now,
         )
-        subject, text = _split_subject(msg.text) if msg.channel == "email" else ("", msg.text)
+        subject, text = split_subject(msg.text) if msg.channel == "email" else ("", msg.text)
         return (
             row.id,
             row.deal_id,
@@ -400,7 +328,7 @@ class Dispatcher:
         answer: Receipt | None = None
         error: str | None = None
         status = "done"
-        defer: float | None = None
+        wait: float | None = None
         provider = self.provider
         recorded_only = _provider_name(provider, message.channel) == "record"
         found = _reconcile(provider, message) if reconcile and not recorded_only else None
@@ -416,7 +344,7 @@ class Dispatcher:
                     "during_provider_call"
                 )  # the provider has it; we have not recorded that yet
             except RateLimited as exc:
-                status, error, defer = "failed", str(exc), exc.retry_after
+                status, error, wait = "failed", str(exc), exc.retry_after
             except PermanentSendError as exc:
                 status, error = "dead", str(exc)
             except TransientSendError as exc:
@@ -435,12 +363,14 @@ class Dispatcher:
             # Locked, so that two dispatchers whose leases overlapped cannot both finish the row.
             row = s.get(OutboxAction, outbox_id, with_for_update=True)
             msg = repo.message_for_outbox(s, outbox_id)
+            if row is None or msg is None:
+                raise NotFound(f"message action {outbox_id} or its message is gone")
             if row.status == "done":  # another dispatcher finished it after our lease ran out
                 return Executed(outbox_id, deal_id, rule_id, row.action, "done", now, params=result)
-            if defer is not None:
-                status = _defer(row, now, defer, error or "rate limited")
+            if wait is not None:
+                status = defer(row, now, wait, error or "rate limited")
             else:
-                status = _finish(row, status, now, result=result, error=error, policy=policy)
+                status = finish(row, status, now, result=result, error=error, policy=policy)
             if status == "done" and answer is not None:
                 msg.status = (
                     "recorded" if recorded_only else "delivered" if answer.delivered else "sent"
@@ -467,7 +397,7 @@ class Dispatcher:
         action's error. News that would move a message backwards (``sent`` after ``delivered``) is
         ignored, as gateways may report out of order. False when no message has that id.
         """
-        state = _delivery_state(provider, status)
+        state = delivery_state(provider, status)
         now = self._context.clock.now()
         with self._context.transaction() as s:
             msg = deliveries.message_by_provider_ref(s, provider, gateway_id)
@@ -536,52 +466,6 @@ class Dispatcher:
             repo.requeue_skipped_actions(s, row.firing_id, row.seq, SKIPPED, now)
 
 
-def error_text(exc: BaseException) -> str:
-    """One line saying what went wrong, for ``last_error`` and logs (a driver's own words, not its SQL)."""
-    if isinstance(exc, ConveyorError):
-        return str(exc)
-    cause = (
-        getattr(exc, "orig", None) or exc
-    )  # SQLAlchemy wraps the driver's error with SQL and values
-    lines = str(cause).strip().splitlines()
-    return f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__
-
-
-def _recipient(channel: str, deal: Any, params: dict[str, Any] | None = None) -> str:
-    if channel == "email":
-        to = ((params or {}).get("to") or deal.email or "").strip()
-        if not _EMAIL.match(to):
-            raise PermanentSendError(f"deal {deal.key} has no valid e-mail address ({to!r})")
-        return to
-    if channel == "telegram":
-        chat = str((deal.fields or {}).get(TELEGRAM_FIELD) or "").strip()
-        if not re.fullmatch(r"-?[0-9]{1,20}|@[A-Za-z][A-Za-z0-9_]{4,31}", chat):
-            raise PermanentSendError(
-                f"deal {deal.key} has no Telegram chat id (field '{TELEGRAM_FIELD}': {chat!r})"
-            )
-        return chat
-    phone = (deal.phone or "").strip()
-    digits = re.sub(r"\D", "", phone)
-    if not _PHONE.match(phone) or not 7 <= len(digits) <= 15:
-        raise PermanentSendError(f"bad phone number {phone!r} on deal {deal.key}")
-    return phone
-
-
-#: An e-mail's subject is kept with its text in ``messages.text``: "Subject: …", a blank line, the text.
-_SUBJECT = "Subject: "
-
-
-def _with_subject(subject: str, text: str) -> str:
-    return f"{_SUBJECT}{subject}\n\n{text}"
-
-
-def _split_subject(stored: str) -> tuple[str, str]:
-    if stored.startswith(_SUBJECT) and "\n\n" in stored:
-        head, _, text = stored.partition("\n\n")
-        return head[len(_SUBJECT) :], text
-    return "", stored  # recorded before e-mails had subjects
-
-
 def _provider_name(provider: Any, channel: str) -> str:
     """Who carries ``channel``: the router's provider for it, or the one provider for every channel."""
     name_for = getattr(provider, "provider_name", None)
@@ -603,24 +487,11 @@ def _reconcile(provider: Any, message: OutgoingMessage) -> Receipt | bool | None
         return None
 
 
-def _defer(row: OutboxAction, now: datetime, seconds: float, error: str) -> str:
-    """The gateway said "later" (429): back in the queue after its wait, the attempt not counted."""
-    row.attempts = max(row.attempts - 1, 0)
-    row.status, row.claimed_by, row.lease_until, row.updated_at = "pending", None, None, now
-    row.next_attempt_at = now + timedelta(seconds=seconds)
-    row.last_error = storable(error, MAX_ERROR)
-    return "pending"
-
-
-def _delivery_state(provider: str, status: str) -> str | None:
-    word = status.strip().lower()
-    if word in ("delivered", "failed"):
-        return word
-    if provider == "twilio":
-        from engine.outbox.providers.twilio import delivery_state
-
-        return delivery_state(word)
-    return None
+def _firing_of(s: Session, row: OutboxAction) -> Firing:
+    firing = s.get(Firing, row.firing_id)
+    if firing is None:  # the foreign key makes this impossible short of a hand-edited database
+        raise ConveyorError(f"action {row.id}: its firing {row.firing_id} is gone")
+    return firing
 
 
 # -- the same, for a Conveyor (the service, the simulator, tests) -----------------------------------
@@ -629,14 +500,14 @@ class HasDispatcher(Protocol):
 
 
 def dispatch_internal(
-    conveyor: HasDispatcher, limit: int = 100, policy: RetryPolicy = RetryPolicy()
+    conveyor: HasDispatcher, limit: int = 100, policy: RetryPolicy = DEFAULT_POLICY
 ) -> list[Executed]:
     """``Dispatcher.dispatch_internal`` of ``conveyor``'s outbox."""
     return conveyor.dispatcher.dispatch_internal(limit, policy)
 
 
 def dispatch_messages(
-    conveyor: HasDispatcher, limit: int = 20, policy: RetryPolicy = RetryPolicy()
+    conveyor: HasDispatcher, limit: int = 20, policy: RetryPolicy = DEFAULT_POLICY
 ) -> list[Executed]:
     """``Dispatcher.dispatch_messages`` of ``conveyor``'s outbox."""
     return conveyor.dispatcher.dispatch_messages(limit, policy)

@@ -41,6 +41,8 @@ def apply(
     core: Core, s: Session, row: OutboxAction, firing: Firing, now: datetime
 ) -> dict[str, Any]:
     deal = repo.get_deal(s, row.deal_id, for_update=True)
+    if deal is None:
+        raise ActionFailed(f"deal {row.deal_id} is gone", permanent=True)
     effect = EFFECTS.get(row.action)
     if effect is None:
         raise ActionFailed(f"unknown internal action '{row.action}'", permanent=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -14,7 +15,7 @@ from storage.models import Deal, Firing, OutboxAction
 
 def apply(
     core: Core, s: Session, deal: Deal, row: OutboxAction, firing: Firing, now: datetime
-) -> dict:
+) -> dict[str, Any]:
     if deal.manager_id is not None:
         return {"manager": manager_name(s, deal), "kept": True}
     manager = repo.next_manager_round_robin(s)

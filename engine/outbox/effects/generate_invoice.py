@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -13,7 +14,7 @@ from storage.models import Deal, Firing, OutboxAction
 
 def apply(
     core: Core, s: Session, deal: Deal, row: OutboxAction, firing: Firing, now: datetime
-) -> dict:
+) -> dict[str, Any]:
     params = row.params or {}
     amount = params.get("amount")
     amount = float(deal.amount or 0) if amount is None else float(amount)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -16,7 +17,7 @@ from storage.models import Deal, Firing, OutboxAction
 
 def apply(
     core: Core, s: Session, deal: Deal, row: OutboxAction, firing: Firing, now: datetime
-) -> dict:
+) -> dict[str, Any]:
     params = row.params or {}
     rs, _ = core.rulesets.active(s, deal.funnel_id)
     to_stage = params["to_stage"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -15,7 +16,7 @@ from storage.models import Deal, Firing, OutboxAction
 
 def apply(
     core: Core, s: Session, deal: Deal, row: OutboxAction, firing: Firing, now: datetime
-) -> dict:
+) -> dict[str, Any]:
     params = row.params or {}
     text = render(
         params["text"], core.queries.template_values(s, deal), message_language(core, s, deal)

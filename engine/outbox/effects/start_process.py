@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -18,7 +19,7 @@ from storage.models import Deal, Firing, OutboxAction
 
 def apply(
     core: Core, s: Session, deal: Deal, row: OutboxAction, firing: Firing, now: datetime
-) -> dict:
+) -> dict[str, Any]:
     params = row.params or {}
     funnel = params["funnel"]
     try:
@@ -35,6 +36,8 @@ def apply(
     )
     title = _fit(title or "", TEXT_LIMITS["title"])  # a rendered template may outgrow the column
     stage = rs.stage(rs.entry_stage)
+    if stage is None:  # the validator makes the entry stage one of the stages
+        raise ActionFailed(f"funnel '{funnel}' has no entry stage", permanent=True)
     # A second process of the same funnel (the deal re-entered the stage) gets its own key.
     key, n = _child_key(deal.key, funnel, "", TEXT_LIMITS["key"]), 1
     while repo.get_deal_by_key(s, key) is not None:

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from engine.errors import PermanentSendError, TransientSendError
 from engine.outbox.errors import RateLimited
@@ -36,7 +36,15 @@ MAX_RETRY_AFTER = 3_600.0
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     """A 3xx is handed back as an ``HTTPError``: a provider call never goes to another URL."""
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001, ANN201, PLR0913
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+        newurl: str,
+    ) -> urllib.request.Request | None:
         return None
 
 

@@ -87,8 +87,8 @@ class TelegramProvider:
             raise TransientSendError(
                 f"Telegram answered without ok=true: {printable(answer.body.decode(errors='replace'))}"
             )
-        result = parsed.get("result") if isinstance(parsed.get("result"), dict) else {}
-        message_id = result.get("message_id")
+        result = parsed.get("result")
+        message_id = result.get("message_id") if isinstance(result, dict) else None
         if isinstance(message_id, bool) or not isinstance(message_id, int | str):
             raise TransientSendError("Telegram answered ok=true without a message_id")
         return Receipt(f"{printable(message.to, 60)}:{message_id}", delivered=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import urllib.parse
 import urllib.request
 
 from engine.errors import PermanentSendError
@@ -92,7 +93,7 @@ class WebhookProvider:
         )
 
     def delivered(self, idempotency_key: str) -> bool | None:
-        url = f"{self.url}{'&' if '?' in self.url else '?'}idempotency_key={urllib.request.quote(idempotency_key)}"
+        url = f"{self.url}{'&' if '?' in self.url else '?'}idempotency_key={urllib.parse.quote(idempotency_key)}"
         try:
             answer = call(
                 "GET", url, what="webhook", timeout=self.timeout, headers=self._headers(b"")
