@@ -201,10 +201,17 @@ class Task(Base):
     kind: Mapped[str] = mapped_column(String(20))  # task | notification
     title: Mapped[str] = mapped_column(Text)
     priority: Mapped[str] = mapped_column(String(20), default="normal")
-    status: Mapped[str] = mapped_column(String(20), default="open", index=True)
+    status: Mapped[str] = mapped_column(
+        String(20), default="open", index=True
+    )  # open|done|cancelled
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The stage visit whose rule created the task; NULL: the task outlives stage moves. Leaving that
+    # visit closes the task as "cancelled", with ``closed_reason`` "moved_to:<stage id>".
+    stage: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    stage_visit: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    closed_reason: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
 
 class Message(Base):

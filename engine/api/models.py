@@ -89,6 +89,7 @@ class TaskOut(BaseModel):
     due_at: datetime | None
     created_at: datetime
     done_at: datetime | None
+    closed_reason: str | None = None
 
 
 class FiringOut(BaseModel):

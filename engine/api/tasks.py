@@ -23,7 +23,7 @@ def list_tasks(
     c: Annotated[Conveyor, Depends(conveyor_of)],
     manager: Annotated[str | None, Query(max_length=200)] = None,
     due_before: datetime | None = None,
-    status: Annotated[str | None, Query(pattern="^(open|done)$")] = None,
+    status: Annotated[str | None, Query(pattern="^(open|done|cancelled)$")] = None,
     cursor: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
 ) -> Page[TaskOut]:

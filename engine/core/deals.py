@@ -31,10 +31,12 @@ from engine.core.deal_input import (
     jsonable,
 )
 from engine.core.evaluation import Evaluation, enter_stage, guard_failed
+from engine.core.explain import task_status_text
 from engine.core.rulesets import RuleSets
 from engine.document.ruleset import EventDef, EventSource, RuleSet, StageKind
 from engine.document.suggestions import suggest
 from engine.errors import InvalidChange, NotFound, TransitionNotAllowed
+from engine.i18n import _
 from engine.rules.deal import BUILTIN_FIELDS
 from engine.rules.registry import with_event
 from storage import repositories as repo
@@ -215,7 +217,7 @@ class Deals:
                     f"moving from '{deal.stage}' to '{stage}' is not an allowed transition"
                     f" (allowed from '{deal.stage}': {', '.join(allowed) or 'none'})"
                 )
-            return enter_stage(deal, rs, stage, now)
+            return enter_stage(s, deal, rs, stage, now)
 
         self._change(deal_id, "stage_moved", actor, mutate, manager_activity=True)
 
@@ -319,6 +321,12 @@ class Deals:
             # Checked again under the deal's lock: someone may have completed it since the read above.
             if t is None or t.status == "done":
                 raise _NothingToDo
+            if t.status == "cancelled":
+                raise InvalidChange(
+                    _("task {id} is {status}; there is nothing left to complete").format(
+                        id=task_id, status=task_status_text(rs, t.status, t.closed_reason)
+                    )
+                )
             t.status, t.done_at = "done", now
             return {"task": task_id, "title": t.title}
 

@@ -26,7 +26,18 @@ from engine.rules.evaluators.reference import Decision
 from storage import repositories as repo
 from storage.models import Deal
 
-__all__ = ["MAX_CASCADE", "Evaluation", "Plan", "enter_stage", "guard_failed"]
+__all__ = [
+    "MAX_CASCADE",
+    "MOVED_TO",
+    "Evaluation",
+    "Plan",
+    "enter_stage",
+    "guard_failed",
+    "moved_reason",
+]
+
+#: Prefix of ``Task.closed_reason`` for a task cancelled by a stage move; the stage id follows.
+MOVED_TO = "moved_to:"
 
 #: A cascade of engine stage moves longer than this is a loop; the move is refused and recorded.
 MAX_CASCADE = 10
@@ -153,8 +164,12 @@ class Evaluation:
         return recorded
 
 
-def enter_stage(deal: Deal, rs: RuleSet, stage: str, now: datetime) -> dict[str, Any]:
-    """Put ``deal`` into ``stage`` (a new visit); GuardFailed if the stage's entry guard does not hold."""
+def enter_stage(s: Session, deal: Deal, rs: RuleSet, stage: str, now: datetime) -> dict[str, Any]:
+    """Put ``deal`` into ``stage`` (a new visit); GuardFailed if the stage's entry guard does not hold.
+
+    The open tasks the left visit's rules created (``Task.stage``/``stage_visit``) close as cancelled
+    in the same transaction: "Call the new lead" is no one's job once the deal is in Contract.
+    """
     target = rs.stage(stage)
     if target is None:
         raise NotFound(f"no stage '{stage}' in funnel '{rs.funnel}'")
@@ -162,12 +177,21 @@ def enter_stage(deal: Deal, rs: RuleSet, stage: str, now: datetime) -> dict[str,
         missing = [f for f in target.guard.required_fields if blank(_field_of(deal, f))]
         if missing:
             raise guard_failed(rs, target, missing)
-    previous = deal.stage
+    previous, visit = deal.stage, deal.stage_visit
     deal.stage = stage
     deal.stage_visit += 1
     deal.stage_entered_at = now
     deal.closed = target.kind is not StageKind.OPEN
-    return {"from": previous, "to": stage}
+    moved: dict[str, Any] = {"from": previous, "to": stage}
+    cancelled = repo.cancel_stage_tasks(s, deal.id, previous, visit, moved_reason(stage), now)
+    if cancelled:
+        moved["cancelled_tasks"] = cancelled
+    return moved
+
+
+def moved_reason(stage: str) -> str:
+    """``Task.closed_reason`` of a task cancelled because its deal moved to ``stage``."""
+    return f"{MOVED_TO}{stage}"
 
 
 def guard_failed(rs: RuleSet, stage: Stage, missing: list[str]) -> GuardFailed:

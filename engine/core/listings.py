@@ -23,7 +23,7 @@ from storage import repositories as repo
 __all__ = ["ActionRow", "DealView", "FiringRow", "Listings", "MAX_PAGE", "TaskRow"]
 
 MAX_PAGE = 200
-TASK_STATUSES = ("open", "done")
+TASK_STATUSES = ("open", "done", "cancelled")
 ACTION_STATUSES = ("pending", "sending", "failed", "dead", "done")
 
 
@@ -39,6 +39,8 @@ class TaskRow:
     due_at: datetime | None
     created_at: datetime
     done_at: datetime | None
+    #: Why a cancelled task was closed ("moved_to:<stage id>"); None for open and done tasks.
+    closed_reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -265,6 +267,7 @@ def _task(t: Any, deal_key: str, manager: str | None) -> TaskRow:
         t.due_at,
         t.created_at,
         t.done_at,
+        t.closed_reason,
     )
 
 

@@ -117,6 +117,10 @@ class Transition(_Model):
 class ActionSpec(_Model):
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
+    #: Conveyor's option for a task or notification a stage's rule creates: stay open when the deal
+    #: leaves the stage (by default it is closed as cancelled). None (absent) means False, so documents
+    #: without it export and fingerprint as before.
+    keep_after_stage_exit: StrictBool | None = None
 
 
 class Rule(_Model):
@@ -130,21 +134,25 @@ class Rule(_Model):
     actions: list[ActionSpec]
     position: Position | None = None
 
+    def scoped_to_stage(self, stage_id: str) -> bool:
+        """Whether a condition compares ``stage`` with this stage id: the rule is one of that stage's."""
+        return any(
+            leaf.name == "stage"
+            and isinstance(leaf.value, str)
+            and (
+                leaf.value == stage_id
+                or (
+                    leaf.operator == "equal_to_case_insensitive"
+                    and leaf.value.lower() == stage_id.lower()
+                )
+            )
+            for _path, leaf in leaves(self.conditions)
+        )
+
     def refers_to_stage(self, stage_id: str) -> bool:
         """Whether a condition compares ``stage`` with this stage id or an action moves deals into it."""
-        for _path, leaf in leaves(self.conditions):
-            if (
-                leaf.name == "stage"
-                and isinstance(leaf.value, str)
-                and (
-                    leaf.value == stage_id
-                    or (
-                        leaf.operator == "equal_to_case_insensitive"
-                        and leaf.value.lower() == stage_id.lower()
-                    )
-                )
-            ):
-                return True
+        if self.scoped_to_stage(stage_id):
+            return True
         return any(
             a.name == "move_to_stage" and a.params.get("to_stage") == stage_id for a in self.actions
         )

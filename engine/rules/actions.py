@@ -22,6 +22,9 @@ CHANNELS = ["telegram", "viber", "whatsapp", "email"]
 
 #: Actions that send something outside (at-least-once, through a provider); the rest are internal.
 MESSAGE_ACTIONS = frozenset({"send_sms", "send_message", "send_email"})
+#: Actions that give the deal's manager something to close (a task, a notification): those a stage's
+#: rule creates close as cancelled when the deal leaves the stage, unless ``keep_after_stage_exit``.
+TASK_ACTIONS = frozenset({"create_task", "notify_manager"})
 #: Params that hold a safe template over deal fields.
 TEMPLATE_PARAMS = {
     "create_task": ("title",),

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
 from storage.models import Deal, Invoice, Message, Task
@@ -18,6 +18,24 @@ def add_task(session: Session, **values: Any) -> Task:
     session.add(row)
     session.flush()
     return row
+
+
+def cancel_stage_tasks(
+    session: Session, deal_id: int, stage: str, visit: int, reason: str, now: datetime
+) -> int:
+    """Close the deal's open tasks that belong to (``stage``, ``visit``) as cancelled; how many."""
+    result = session.execute(
+        update(Task)
+        .where(
+            Task.deal_id == deal_id,
+            Task.status == "open",
+            Task.stage == stage,
+            Task.stage_visit == visit,
+        )
+        .values(status="cancelled", closed_reason=reason[:100], done_at=now)
+        .execution_options(synchronize_session="fetch")
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def get_task(session: Session, task_id: int) -> Task | None:

@@ -182,7 +182,7 @@ def test_deal_event_buttons_record_real_changes(demo_db):
     assert after.activity_seq == before.activity_seq + 1
     assert "client_replied" in after.signals  # a client's event: not manager activity
     events = demo_db.reports.deal_card(lviv).events
-    assert "call: Передзвонити у вівторок" in events["what"].tolist()
+    assert "Call: Передзвонити у вівторок" in events["what"].tolist()
 
 
 def test_dry_run_shows_values_and_writes_nothing(demo_db):

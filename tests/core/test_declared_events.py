@@ -101,7 +101,7 @@ def test_an_owner_declares_their_own_events_and_rules_read_them(
     assert history == [("event", "manager", "demo_booked"), ("event", "client", "nda_returned")]
     card = conveyor.reports.deal_card(deal)
     assert "Demo booked" in list(card.events["what"])
-    assert "NDA returned (seats: 12.00, note: signed copy)" in list(card.events["what"])
+    assert "NDA returned (seats: 12, note: signed copy)" in list(card.events["what"])
 
 
 def test_an_undeclared_event_is_refused_with_a_suggestion(conveyor: Conveyor) -> None:

@@ -22,8 +22,10 @@ from engine.core.reports.text import (
     event_label,
     event_text,
     hours_text,
-    reason_text,
+    kind_label,
+    task_status_text,
     to_display,
+    why_text,
 )
 
 __all__ = [
@@ -40,7 +42,9 @@ __all__ = [
     "event_label",
     "event_text",
     "hours_text",
-    "reason_text",
+    "kind_label",
     "sample_deal",
+    "task_status_text",
     "to_display",
+    "why_text",
 ]

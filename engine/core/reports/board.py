@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -13,8 +14,10 @@ from engine.core.reports.text import (
     HIGH_PRIORITIES,
     action_summary,
     describe_event,
-    reason_text,
+    kind_label,
     stage_name,
+    task_status_text,
+    why_text,
 )
 from engine.core.rulesets import RuleSets
 from engine.document.ruleset import RuleSet
@@ -74,12 +77,15 @@ def _action_rows(
     versions: dict[int, tuple[str, int]],
     names: dict[int, str],
     messages: dict[int, Any] | None = None,
+    ruleset_of: Callable[[int], RuleSet] | None = None,
 ) -> pd.DataFrame:
     import pandas as pd
 
     out = []
     for o, f, d in rows:
         m = (messages or {}).get(o.id)
+        # Why it fired, in the words of the version that fired it (its rule's thresholds, its labels).
+        rs = ruleset_of(f.ruleset_version_id) if ruleset_of is not None else None
         out.append(
             {
                 "message": m.status if m is not None else "",
@@ -94,11 +100,13 @@ def _action_rows(
                 "deal_title": d.title or "",
                 "funnel": d.funnel_id,
                 "action": o.action,
-                "summary": action_summary(o.action, o.result or o.params or {}),
+                "summary": action_summary(o.action, o.result or o.params or {}, rs),
                 "status": o.status,
                 "attempts": o.attempts,
                 "error": o.last_error or "",
-                "reason": reason_text(f.values or {}),
+                "reason": why_text(rs, rs.rule(f.rule_id), f.values or {})
+                if rs is not None
+                else ", ".join(f"{k} = {v}" for k, v in (f.values or {}).items()),
                 "version": versions.get(f.ruleset_version_id, ("", 0))[1],
                 "trigger": f.trigger,
             }
@@ -242,12 +250,13 @@ class Reports(Analytics):
                     {
                         "at": e.at,
                         "kind": e.kind,
+                        "kind_label": kind_label(e.kind),
                         "actor": e.actor,
                         "what": describe_event(rs, e.kind, e.data or {}),
                     }
                     for e in repo.list_events(s, deal_id)
                 ],
-                columns=["at", "kind", "actor", "what"],
+                columns=["at", "kind", "kind_label", "actor", "what"],
             )
             tasks = pd.DataFrame(
                 [
@@ -257,6 +266,7 @@ class Reports(Analytics):
                         "title": t.title,
                         "priority": t.priority,
                         "status": t.status,
+                        "status_text": task_status_text(rs, t.status, t.closed_reason),
                         "due_at": t.due_at,
                         "manager": names.get(t.manager_id, "") if t.manager_id else "",
                         "created_at": t.created_at,
@@ -270,6 +280,7 @@ class Reports(Analytics):
                     "title",
                     "priority",
                     "status",
+                    "status_text",
                     "due_at",
                     "manager",
                     "created_at",
@@ -320,6 +331,7 @@ class Reports(Analytics):
                 versions,
                 names,
                 deliveries.messages_for_outbox(s, [o.id for o, _f in outbox]),
+                lambda vid: self._rulesets.by_version_id(s, vid),
             )
         allowed = [(t.to, stage_name(rs, t.to)) for t in rs.transitions if t.from_ == state.stage]
         if not rs.transitions:  # a funnel without transitions allows any move
@@ -433,6 +445,7 @@ class Reports(Analytics):
                 deliveries.messages_for_outbox(
                     s, [o.id for o, _f, _d in rows if o.kind == "message"]
                 ),
+                lambda vid: self._rulesets.by_version_id(s, vid),
             )
 
     def stuck_deals(

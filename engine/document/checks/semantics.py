@@ -29,7 +29,8 @@ from engine.document.ruleset import FieldType, RuleSet
 from engine.document.suggestions import suggest
 from engine.document.template import LANGUAGE, TemplateError, placeholders
 from engine.errors import Problem
-from engine.rules.actions import TEMPLATE_PARAMS, DealActions
+from engine.i18n import _
+from engine.rules.actions import TASK_ACTIONS, TEMPLATE_PARAMS, DealActions
 from engine.rules.deal import BUILTIN_FIELDS, TEMPLATE_BUILTINS
 from engine.rules.registry import TIME_VARIABLES, time_variables
 from engine.rules.variables import DealVariables, variables_class
@@ -360,6 +361,14 @@ class Checker:
                 self.add(f"{p}.actions", "a rule needs at least one action")
             for j, action in enumerate(rule.actions):
                 self.check_action(action.name, action.params, f"{p}.actions[{j}]")
+                if action.keep_after_stage_exit is not None and action.name not in TASK_ACTIONS:
+                    self.add(
+                        f"{p}.actions[{j}].keep_after_stage_exit",
+                        _(
+                            "only a task or a notification can stay open after the deal leaves"
+                            " the stage ('{action}' creates neither; it applies to: {allowed})"
+                        ).format(action=action.name, allowed=", ".join(sorted(TASK_ACTIONS))),
+                    )
 
     # -- conditions ------------------------------------------------------------------------------
     def check_conditions(self, raw: Any, p: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from engine.core.evaluation import MAX_CASCADE, Evaluation
+from engine.core.evaluation import MAX_CASCADE, Evaluation, moved_reason
 from engine.core.queries import Queries
 from engine.core.rulesets import RuleSets
 from engine.document.template import DEFAULT_LANGUAGE
@@ -21,7 +21,15 @@ from engine.outbox.errors import ActionFailed
 from storage import repositories as repo
 from storage.models import Deal, Firing, OutboxAction
 
-__all__ = ["Core", "Effect", "bounded_chain", "manager_name", "message_language"]
+__all__ = [
+    "Core",
+    "Effect",
+    "TaskPlace",
+    "bounded_chain",
+    "manager_name",
+    "message_language",
+    "task_place",
+]
 
 
 @dataclass(frozen=True)
@@ -70,3 +78,32 @@ def message_language(core: Core, s: Session, deal: Deal) -> str:
         if isinstance(own, str) and own.strip():
             return own.strip()
     return getattr(rs, "language", None) or DEFAULT_LANGUAGE
+
+
+@dataclass(frozen=True)
+class TaskPlace:
+    """Where a new task belongs: the stage visit it closes with (None: it outlives stage moves), and
+    ``cancelled`` (its ``closed_reason``) when the deal already left that visit before the dispatcher ran."""
+
+    stage: str | None = None
+    visit: int | None = None
+    cancelled: str | None = None
+
+
+def task_place(core: Core, s: Session, deal: Deal, row: OutboxAction, firing: Firing) -> TaskPlace:
+    """The stage visit a task created by ``row`` belongs to.
+
+    A task belongs to the visit in which its rule fired when the rule is one of that stage's (a
+    condition compares ``stage`` with it) and its action does not say ``keep_after_stage_exit``.
+    The rule is read from the version that fired it; the stage from the values it fired with.
+    """
+    rule = core.rulesets.by_version_id(s, firing.ruleset_version_id).rule(firing.rule_id)
+    stage = (firing.values or {}).get("stage")
+    if rule is None or not isinstance(stage, str) or not rule.scoped_to_stage(stage):
+        return TaskPlace()
+    spec = rule.actions[row.seq] if 0 <= row.seq < len(rule.actions) else None
+    if spec is not None and spec.keep_after_stage_exit:
+        return TaskPlace()
+    if deal.stage == stage and deal.stage_entered_at <= firing.fired_at:
+        return TaskPlace(stage, deal.stage_visit)
+    return TaskPlace(stage, None, moved_reason(deal.stage))

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from engine.clock import format_instant
 from engine.document.template import render
-from engine.outbox.effects.base import Core, manager_name, message_language
+from engine.outbox.effects.base import Core, manager_name, message_language, task_place
 from storage import repositories as repo
 from storage.models import Deal, Firing, OutboxAction
 
@@ -22,6 +22,7 @@ def apply(
         params["title"], core.queries.template_values(s, deal), message_language(core, s, deal)
     )
     priority = params.get("priority", "normal")
+    place = task_place(core, s, deal, row, firing)
     due = now + timedelta(hours=float(params["due_in_hours"]))
     repo.add_task(
         s,
@@ -30,7 +31,11 @@ def apply(
         kind="task",
         title=title,
         priority=priority,
-        status="open",
+        status="cancelled" if place.cancelled else "open",
+        stage=place.stage,
+        stage_visit=place.visit,
+        closed_reason=place.cancelled,
+        done_at=now if place.cancelled else None,
         due_at=due,
         created_at=now,
         outbox_id=row.id,

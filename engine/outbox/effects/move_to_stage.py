@@ -30,7 +30,7 @@ def apply(
     chain = bounded_chain(firing)
     core.evaluation.catch_up(s, deal, now)
     try:
-        moved = enter_stage(deal, rs, to_stage, now)
+        moved = enter_stage(s, deal, rs, to_stage, now)
     except ConveyorError as exc:  # a failed entry guard: the owner may fill the fields, so retry
         raise ActionFailed(str(exc)) from None
     repo.add_event(s, deal.id, now, "stage_moved", "engine", {**moved, "rule": firing.rule_id})
