@@ -212,8 +212,8 @@ def describe_event(rs: RuleSet, kind: str, data: dict[str, Any]) -> str:
         return _("Done: {title}").format(title=data.get("title", ""))
     if kind == "activity":
         what = data.get("kind", "activity")
-        label = _(_ACTIVITIES[what]) if what in _ACTIVITIES else str(what)
-        return label + (f": {data['note']}" if data.get("note") else "")
+        said = _(_ACTIVITIES[what]) if what in _ACTIVITIES else str(what)
+        return said + (f": {data['note']}" if data.get("note") else "")
     if (
         kind == "event" or rs.event(kind) is not None
     ):  # "event"; before migration 0003, the event's name
