@@ -110,8 +110,14 @@ def synthetic_deals(n: int, seed: int = SEED) -> DealColumns:
     )
 
 
+def _at(us: int) -> datetime:
+    """An instant of a column every synthetic deal has (created, entered its stage)."""
+    return _EPOCH + timedelta(microseconds=int(us))
+
+
 def _dt(us: int) -> datetime | None:
-    return None if us < 0 else _EPOCH + timedelta(microseconds=int(us))
+    """An instant of a column a deal may lack (negative: never happened)."""
+    return None if us < 0 else _at(us)
 
 
 #: The sample funnel's declared events and the synthetic column each one is read from.
@@ -149,8 +155,8 @@ def deal_states(cols: DealColumns, limit: int) -> list[Any]:
                 key=f"D-{i + 1}",
                 funnel="techflow",
                 stage=cols.stage[i],
-                created_at=_dt(cols.created[i]),
-                stage_entered_at=_dt(cols.entered[i]),
+                created_at=_at(cols.created[i]),
+                stage_entered_at=_at(cols.entered[i]),
                 last_activity_at=_dt(cols.activity[i]),
                 signals=signals,
                 manager_id=1 if cols.manager[i] > 0 else None,

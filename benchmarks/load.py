@@ -153,12 +153,17 @@ def _change(c: Conveyor, kind: str, deal_id: int, rng: random.Random) -> None:
 
 
 def _changer(
-    url: str, ids: list[int], deadline: float, seed_: int, counts: Counter, lock: threading.Lock
+    url: str,
+    ids: list[int],
+    deadline: float,
+    seed_: int,
+    counts: Counter[str],
+    lock: threading.Lock,
 ) -> None:
     rng = random.Random(seed_)
     kinds = [k for k, w in MIX for _ in range(w)]
     c = Conveyor(url, migrate=False)
-    local: Counter = Counter()
+    local: Counter[str] = Counter()
     try:
         while time.monotonic() < deadline:
             try:
@@ -338,7 +343,7 @@ def run_load(
                     stderr=subprocess.STDOUT,
                 )
             )
-    counts: Counter = Counter()
+    counts: Counter[str] = Counter()
     try:
         started = datetime.now(UTC)
         done_before = _done(c)

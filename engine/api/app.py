@@ -278,7 +278,7 @@ def create_app(db: str | Conveyor | None = None) -> FastAPI:
             swagger_favicon_url="/docs/assets/favicon-32x32.png",
         )
 
-    app.add_middleware(IdempotencyKeys, conveyor=lambda: holder["c"])  # type: ignore[arg-type]
-    app.add_middleware(BodyLimit)  # type: ignore[arg-type]
+    app.add_middleware(IdempotencyKeys, conveyor=lambda: holder["c"])
+    app.add_middleware(BodyLimit)
     logging.getLogger("uvicorn.access").addFilter(_MaskTokens())
     return app

@@ -98,7 +98,8 @@ async def submit(
         else:
             form = await request.form(max_files=0, max_fields=100)
             values = {k: v for k, v in form.items() if isinstance(v, str)}
-        token = values.pop(TOKEN_FIELD, None) or request.headers.get("conveyor-form-token")
+        given = values.pop(TOKEN_FIELD, None) or request.headers.get("conveyor-form-token")
+        token = given if isinstance(given, str) else ""  # none, or not text: refused as not valid
         client = request.client.host if request.client else "unknown"
         await run_in_threadpool(c.forms.submit, funnel, token, values, client=client, origin=origin)
         await run_in_threadpool(c.apply_queued)

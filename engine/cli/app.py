@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from engine.cli.errors import RedactSecrets, safe
 from storage.db import database_url
 
+if TYPE_CHECKING:
+    from engine.core.conveyor import Conveyor
+    from engine.core.reader import ReadOnlyConveyor
+    from engine.outbox.channels import ChannelRouter
 
-def open_conveyor(ctx: click.Context, **kwargs: Any):  # noqa: ANN202
+
+def open_conveyor(ctx: click.Context, **kwargs: Any) -> Conveyor:
     from engine.core.conveyor import Conveyor
 
     return Conveyor(ctx.obj["db"], provider=channels(ctx), **kwargs)
 
 
-def channels(ctx: click.Context):  # noqa: ANN201
+def channels(ctx: click.Context) -> ChannelRouter:
     """The channel router of this run: ``--config`` / ``CONVEYOR_CONFIG``, else ``CONVEYOR_PROVIDER``'s
     webhook for every channel, else recording only. Read once per run; a bad file fails here."""
     from engine.config import load_config
@@ -31,10 +36,11 @@ def channels(ctx: click.Context):  # noqa: ANN201
         root["channels"] = channels_from_config(
             config, legacy_url=os.environ.get("CONVEYOR_PROVIDER")
         )
-    return root["channels"]
+    router: ChannelRouter = root["channels"]
+    return router
 
 
-def open_read_only(ctx: click.Context):  # noqa: ANN202
+def open_read_only(ctx: click.Context) -> ReadOnlyConveyor:
     """For commands that only read: no writes, no migration when current; a read-only SQLite file works."""
     from engine.core.reader import open_reader
 
@@ -54,14 +60,14 @@ class _SafeGroup(click.Group):
         try:
             return super().make_context(info_name, args, parent, **extra)
         except click.ClickException as exc:
-            exc.message = safe(exc.message)
+            exc.message = safe(exc.message)  # type: ignore[misc]  # click types it Final; show() reads it
             raise
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except click.ClickException as exc:
-            exc.message = safe(exc.message)
+            exc.message = safe(exc.message)  # type: ignore[misc]  # click types it Final; show() reads it
             raise
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import NoReturn, ParamSpec, TypeVar
 
 import click
 
@@ -46,16 +47,20 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def fail(message: str, code: int = 1) -> None:
+def fail(message: str, code: int = 1) -> NoReturn:
     click.echo(f"error: {safe(message)}", err=True)
     sys.exit(code)
 
 
-def friendly(fn):  # noqa: ANN001, ANN201
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def friendly(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     """Turn every error into one clear message and a non-zero exit code."""
 
     @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return fn(*args, **kwargs)
         except KeyboardInterrupt:

@@ -6,7 +6,7 @@ import logging
 
 import click
 
-from engine.cli.app import main, open_conveyor, open_read_only, use_db
+from engine.cli.app import channels, main, open_conveyor, open_read_only, use_db
 from engine.cli.errors import friendly
 from engine.printable import printable
 
@@ -82,7 +82,7 @@ def engine(
     conveyor = open_conveyor(ctx)
     # Which provider carries each channel (names only: no URL, no secret); "record" sends nothing.
     logging.getLogger("conveyor.channels").info(
-        "channels: %s", ", ".join(f"{c} → {p}" for c, p in conveyor.provider.describe().items())
+        "channels: %s", ", ".join(f"{c} → {p}" for c, p in channels(ctx).describe().items())
     )
     EngineService(
         conveyor, tick_seconds=tick_seconds, workers=workers, policy=policy, db_url=ctx.obj["db"]

@@ -140,7 +140,7 @@ class _Children:
     STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
     def __init__(self) -> None:
-        self.procs: list[subprocess.Popen] = []
+        self.procs: list[subprocess.Popen[bytes]] = []
         self.stopped_by: int | None = None
         self._previous: dict[int, Any] = {}
         self._groups: dict[int, bool] = {}
@@ -155,13 +155,13 @@ class _Children:
 
     def start(
         self, argv: list[str], env: dict[str, str], *, own_group: bool = True
-    ) -> subprocess.Popen:
+    ) -> subprocess.Popen[bytes]:
         if self.stopped_by:
             raise KeyboardInterrupt
         proc = subprocess.Popen(
             argv,
             env=env,
-            process_group=0 if own_group else None,  # noqa: PLW1509
+            process_group=0 if own_group else None,
             preexec_fn=functools.partial(_die_with_parent, os.getpid()),
         )
         self.procs.append(proc)
@@ -194,7 +194,7 @@ class _Children:
             for sig, handler in self._previous.items():
                 signal.signal(sig, handler)
 
-    def _signal(self, proc: subprocess.Popen, sig: int) -> None:
+    def _signal(self, proc: subprocess.Popen[bytes], sig: int) -> None:
         try:
             if self._groups.get(proc.pid):
                 os.killpg(proc.pid, sig)

@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.core.conveyor import Conveyor
 from engine.crashpoints import crashpoint
@@ -52,6 +52,9 @@ POLL_SECONDS = 1.0
 SHUTDOWN_GRACE_SECONDS = 3.0
 #: Limit of the last write of a stop (hand back claims, record the stop).
 FINAL_WRITE_SECONDS = 3.0
+
+
+_T = TypeVar("_T")
 
 
 class SqliteEngineLock:
@@ -103,7 +106,7 @@ class _WatchedProvider:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+    def _call(self, fn: Callable[..., _T], *args: Any) -> _T:
         me = threading.get_ident()
         with self._lock:
             self._calls[me] = time.monotonic()
@@ -116,11 +119,13 @@ class _WatchedProvider:
 
     def send(self, message: Any) -> str | None:
         self._on_send()
-        return self._call(self.inner.send, message)
+        gateway_id: str | None = self._call(self.inner.send, message)
+        return gateway_id
 
     def delivered(self, idempotency_key: str) -> bool | None:
         self._on_send()
-        return self._call(self.inner.delivered, idempotency_key)
+        found: bool | None = self._call(self.inner.delivered, idempotency_key)
+        return found
 
     def reconcile(self, message: Any) -> Any:
         """Asking the gateway about a message is a gateway call too (the channel router needs the message)."""
@@ -347,7 +352,7 @@ class EngineService:
         """Take the SQLite lock, say hello, and (SQLite only) take back leases of dead processes."""
         if self.lock:
             self.lock.acquire()
-            st = os.stat(self.db_path)
+            st = os.stat(self.lock.db_path)
             self._db_identity = (st.st_dev, st.st_ino)
         self.started_at = self.conveyor.clock.now()
         if self.lock:

@@ -129,8 +129,11 @@ def health(conveyor: Conveyor) -> Health:
                 stale=b.stopped_at is None and not fresh,
             )
         )
-    ticked = [b for b in beats if b.last_tick_at is not None]
-    last = max(ticked, key=lambda b: b.last_tick_at, default=None)
+    last = max(
+        (b for b in beats if b.last_tick_at is not None),
+        key=lambda b: b.last_tick_at or now,
+        default=None,
+    )
     return Health(
         now=now,
         counts=counts,

@@ -107,7 +107,7 @@ class Simulator:
         self,
         rules: Iterable[Path],
         tick_minutes: float = 15,
-        emit: Callable[[dict], None] = print,
+        emit: Callable[[dict[str, Any]], None] = print,
         db: str = "sqlite://",
     ):
         """``db`` is the database the run uses, in-memory SQLite by default; it should start empty."""
@@ -212,7 +212,7 @@ class Simulator:
 
     def _line(self, ex: Executed) -> dict[str, Any]:
         key = self.conveyor.deal(ex.deal_id).key
-        line = {
+        line: dict[str, Any] = {
             "at": format_instant(ex.at),
             "deal": key,
             "rule": ex.rule_id,
@@ -220,7 +220,7 @@ class Simulator:
             "params": ex.params,
         }
         if ex.status != "done":
-            line.update(status=ex.status, error=ex.error)
+            line["status"], line["error"] = ex.status, ex.error
         return line
 
 
@@ -258,14 +258,14 @@ def run_scenario(
     scenario: TextIO | Iterable[str],
     rules: Iterable[Path],
     tick_minutes: float = 15,
-    emit: Callable[[dict], None] | None = None,
+    emit: Callable[[dict[str, Any]], None] | None = None,
     db: str = "sqlite://",
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Run a scenario on ``db`` (in-memory SQLite by default); returns the printed lines (and passes each
     to ``emit`` as it happens)."""
-    lines: list[dict] = []
+    lines: list[dict[str, Any]] = []
 
-    def collect(line: dict) -> None:
+    def collect(line: dict[str, Any]) -> None:
         lines.append(line)
         if emit:
             emit(line)
