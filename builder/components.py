@@ -1,4 +1,5 @@
-"""Shared widgets of the owner pages: the funnel graph, the condition builder and the action list.
+"""Shared widgets of the owner pages: the funnel graph and the condition builder (the action list is
+``builder.action_list``, user text and problem paths ``builder.text``).
 
 Everything here reads choices from ``engine.document.validate.rule_data`` (business-rules' ``export_rule_data``),
 so the builder offers exactly what the validator accepts. Drafts are plain document dicts; a rule's
@@ -9,18 +10,22 @@ by its visitor, and the condition builder hands back a model the caller dumps in
 
 from __future__ import annotations
 
-import html
-import json
-import re
-import zlib
-from collections.abc import Iterable
 from typing import Any
 
 import streamlit as st
 from pydantic import ValidationError
 
+# Moved to builder.text; still importable from here, where the pages have always found them.
+from builder.text import PATH_INDEX
+from builder.text import canvas_label as canvas_label
+from builder.text import describe_path as describe_path
+from builder.text import esc as esc
+from builder.text import label_input as label_input
+from builder.text import labels_key as labels_key
+from builder.text import problems_under as problems_under
+from builder.text import row_number as row_number
 from engine.document.conditions import AllOf, AnyOf, Condition, Group, Visitor, parse
-from engine.document.labels import label, label_texts
+from engine.document.labels import label
 from engine.errors import Problem
 from engine.i18n import N_, _
 
@@ -56,52 +61,14 @@ REPEAT_LABELS = {
     "once_per_deal": N_("Once per deal"),
     "after_each_activity": N_("Again after each manager activity"),
 }
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 # -- labels ------------------------------------------------------------------------------------------
-def esc(text: Any) -> str:
-    """User text for an agraph node title.
-
-    streamlit-agraph parses every title as HTML (``div.innerHTML = title``, used by its double-click
-    handler), so markup in a stage name would run inside the component's iframe. vis-network then
-    shows the same string in the hover tooltip as plain text (``innerText``), so only ``<``, ``>``
-    and ``&`` are escaped — quotes are harmless outside attributes and stay readable.
-    """
-    return html.escape(str(text), quote=False)
-
-
-def canvas_label(text: Any, limit: int = 34) -> str:
-    """A node label: vis draws it on the canvas as plain text, so only trim and drop control chars."""
-    text = _CONTROL.sub(" ", str(text)).strip()
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def labels_key(labels: Iterable[Any]) -> str:
-    """A short hash of a widget's option labels, for its key.
-
-    Streamlit keeps a selectbox's choice as the *formatted* option; when a label changes (a stage
-    renamed) the old choice no longer maps back. A key that changes with the labels starts a fresh
-    widget from the document instead.
-    """
-    return f"{zlib.crc32(json.dumps(list(labels), ensure_ascii=False, default=str).encode()):08x}"
 
 
 def op_label(op: dict[str, Any]) -> str:
     symbol = OP_SYMBOLS.get(op["name"])
     return _(symbol) if symbol else op["label"].lower()
-
-
-def label_input(title: str, value: Any, key: str, where: Any = None) -> Any:
-    """A text box for a label; a label given per language gets one box per language and stays so."""
-    where = where or st
-    texts = label_texts(value)
-    if texts is not None:
-        return {
-            lang: where.text_input(f"{title} ({lang})", value=text, key=f"{key}:{lang}")
-            for lang, text in texts.items()
-        }
-    return where.text_input(title, value="" if value is None else str(value), key=key)
 
 
 def _builtin_variable_order() -> list[str]:
@@ -424,40 +391,6 @@ def graph_config(height: int = 560) -> Any:
     )
 
 
-# -- problems -----------------------------------------------------------------------------------------
-_INDEX = re.compile(r"\[(\d+)\]")
-
-
-def row_number(path: str) -> str:
-    """``conditions.all[1].any[0]`` → ``2.1`` (1-based, the numbering shown next to each row)."""
-    return ".".join(str(int(i) + 1) for i in _INDEX.findall(path))
-
-
-def describe_path(path: str, rule_prefix: str) -> str:
-    """Where in the rule editor a JSON path points: ``condition row 2.1 — operator``."""
-    rest = path[len(rule_prefix) :].lstrip(".")
-    if rest.startswith("conditions"):
-        cond = rest[len("conditions") :]
-        num = row_number(cond)
-        leaf = cond.rsplit(".", 1)[-1] if "." in cond and not cond.endswith("]") else ""
-        where = _("condition row {number}").format(number=num) if num else _("conditions")
-        return f"{where} — {leaf}" if leaf in ("name", "operator", "value") else where
-    if rest.startswith("actions"):
-        m = _INDEX.search(rest)
-        tail = rest.split(".params.", 1)[1] if ".params." in rest else ""
-        where = _("action {number}").format(number=int(m.group(1)) + 1) if m else _("actions")
-        return f"{where} — {tail}" if tail else where
-    return rest or _("rule")
-
-
-def problems_under(problems: list[Problem], prefix: str) -> list[Problem]:
-    return [
-        p
-        for p in problems
-        if p.path == prefix or p.path.startswith(prefix + ".") or p.path.startswith(prefix + "[")
-    ]
-
-
 # -- the condition builder -----------------------------------------------------------------------------
 def _default_value(rd: RuleData, var: str, op: dict[str, Any]) -> Any:
     it = op["input_type"]
@@ -524,10 +457,10 @@ class _ConditionEditor(Visitor[AllOf | AnyOf | Condition | None]):
         self.change: str | None = None
 
     def key_of(self, path: str) -> str:
-        return self.key + "".join(f".{i}" for i in _INDEX.findall(path[len(self.root) :]))
+        return self.key + "".join(f".{i}" for i in PATH_INDEX.findall(path[len(self.root) :]))
 
     def group(self, node: Group, path: str) -> AllOf | AnyOf | None:
-        key, depth = self.key_of(path), len(_INDEX.findall(path[len(self.root) :]))
+        key, depth = self.key_of(path), len(PATH_INDEX.findall(path[len(self.root) :]))
         kind = node.kind
         children: list[Any] = list(self.children(node, path))
         with st.container(border=True):
@@ -652,142 +585,3 @@ def condition_row(
             )
         )
     return Condition(name=var, operator=op_name, value=value), removed
-
-
-# -- actions --------------------------------------------------------------------------------------------
-def _param_widget(rd: RuleData, action: str, decl: dict[str, Any], value: Any, key: str) -> Any:
-    name, ftype = decl["name"], decl["fieldType"]
-    label = _(decl.get("label", name)) + (
-        "" if decl.get("required", True) else " " + _("(optional)")
-    )
-    if ftype == "numeric":
-        if not decl.get("required", True):
-            raw = st.text_input(
-                label,
-                value="" if value is None else str(value),
-                key=key,
-                help=_("Leave empty to use the default"),
-            )
-            try:
-                return (
-                    None
-                    if raw.strip() == ""
-                    else (int(float(raw)) if float(raw).is_integer() else float(raw))
-                )
-            except ValueError:
-                return raw  # the validator names the field and says a number is needed
-        start = value if isinstance(value, int | float) and not isinstance(value, bool) else 0
-        out = st.number_input(
-            label, value=float(start), min_value=0.0, step=1.0, format="%g", key=key
-        )
-        return int(out) if float(out).is_integer() else out
-    if ftype == "select":
-        options = list(decl.get("options") or [])
-        fmt = str
-        if action == "move_to_stage" and name == "to_stage":
-            options, fmt = list(rd.stage_ids), rd.stage_label
-        elif action == "start_process" and name == "funnel":
-            options = list(rd.funnels)
-        if value is not None and value not in options:
-            options = [*options, value]
-        if not decl.get("required", True):
-            options = ["", *options] if "" not in options else options
-        if value is not None:
-            default = value
-        else:  # an absent optional param shows "(default)" so viewing a rule never changes it
-            default = "" if not decl.get("required", True) else (options[0] if options else "")
-        idx = options.index(default) if default in options else 0
-        out = st.selectbox(
-            label,
-            options,
-            index=idx,
-            key=f"{key}:{labels_key(map(fmt, options))}",
-            format_func=lambda v: fmt(v) if v else _("(default)"),
-        )
-        return out if out != "" else None
-    hint = (
-        _(
-            "You may use {title}, {manager_name}, {amount}, {invoice_number} and the funnel's field "
-            "names in braces"
-        )
-        if name in ("title", "text", "subject")
-        else None
-    )
-    if isinstance(value, dict):
-        # A template given per language ({"uk": …, "en": …}): one box each, so editing keeps them all.
-        return {
-            lang: st.text_input(
-                f"{label} ({lang})",
-                value=text if isinstance(text, str) else "",
-                key=f"{key}:{lang}",
-                help=hint,
-            )
-            for lang, text in value.items()
-        }
-    out = st.text_input(label, value=value if isinstance(value, str) else "", key=key, help=hint)
-    # An optional text left empty is absent (its default applies), not an empty template.
-    return out if (out or decl.get("required", True)) else None
-
-
-def actions_editor(
-    actions: list[dict[str, Any]], rd: RuleData, key: str, path: str, problems: list[Problem]
-) -> tuple[list[dict[str, Any]], str | None]:
-    """The rule's action list; parameter widgets come from each action's declared params."""
-    out: list[dict[str, Any]] = []
-    change = None
-    names = list(rd.actions)
-    for i, action in enumerate(actions):
-        apath = f"{path}[{i}]"
-        with st.container(border=True):
-            top = st.columns([0.35, 5, 0.5])
-            top[0].markdown(
-                f"<div style='padding-top:0.45rem;color:#6B7280'>{i + 1}</div>",
-                unsafe_allow_html=True,
-            )
-            current = action.get("name")
-            opts = names if current in names else [*names, str(current)]
-            name = top[1].selectbox(
-                _("Action"),
-                opts,
-                index=opts.index(str(current)),
-                key=f"{key}.{i}:name",
-                format_func=lambda n: (
-                    _(rd.actions[n]["label"])
-                    if n in rd.actions
-                    else _("{name} (unknown)").format(name=n)
-                ),
-                label_visibility="collapsed",
-            )
-            if top[2].button("✕", key=f"{key}.{i}:del", help=_("Remove this action")):
-                change = _("removed an action")
-                continue
-            params = dict(action.get("params") or {}) if name == current else {}
-            new_params: dict[str, Any] = {}
-            decls = (rd.actions.get(name) or {}).get("params") or []
-            if decls:
-                cols = st.columns(min(len(decls), 3))
-                for j, d in enumerate(decls):
-                    with cols[j % len(cols)]:
-                        v = _param_widget(
-                            rd, name, d, params.get(d["name"]), f"{key}.{i}:{name}:{d['name']}"
-                        )
-                    if v is not None:
-                        new_params[d["name"]] = v
-            if new_params.get("priority") == "high":
-                st.markdown(
-                    "<span style='background:#FEE2E2;color:#B91C1C;font-weight:600;padding:2px 8px;"
-                    f"border-radius:6px'>{_('HIGH PRIORITY')}</span>",
-                    unsafe_allow_html=True,
-                )
-            for p in problems_under(problems, apath):
-                st.error(_("Action {number}: {problem}").format(number=i + 1, problem=p.message))
-            out.append({"name": name, "params": new_params})
-    if st.button("+ " + _("Action"), key=f"{key}:add"):
-        out.append(
-            {
-                "name": "notify_manager",
-                "params": {"text": _("Deal {title} needs attention"), "priority": "normal"},
-            }
-        )
-        change = _("added an action")
-    return out, change

@@ -12,10 +12,10 @@ from typing import Any
 import streamlit as st
 
 from builder import state
+from builder.action_list import actions_editor
 from builder.canvas.layout import ensure_positions
 from builder.components import (
     REPEAT_LABELS,
-    actions_editor,
     condition_builder,
     describe_condition,
     describe_path,
