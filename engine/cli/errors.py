@@ -75,7 +75,7 @@ def friendly(fn: Callable[_P, _R]) -> Callable[_P, _R]:
             fail(f"no such file: {exc.filename}", 1)
         except OSError as exc:
             fail(f"{exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": "), 1)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             from sqlalchemy.exc import SQLAlchemyError
 
             if isinstance(exc, SQLAlchemyError):

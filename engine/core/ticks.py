@@ -67,7 +67,7 @@ class Ticks:
                 try:
                     recorded = self._tick_deals(s, ids, done, now)
                     savepoint.commit()
-                except Exception as exc:  # noqa: BLE001 - one bad deal must not block every other
+                except Exception as exc:
                     savepoint.rollback()
                     if is_contention(exc):
                         raise
@@ -114,7 +114,7 @@ class Ticks:
             recorded = self._tick_deals(s, [deal_id], done, now)
             savepoint.commit()
             return True, recorded
-        except Exception as exc:  # noqa: BLE001 - reported on the deal, never dropped
+        except Exception as exc:
             savepoint.rollback()
             if is_contention(exc):
                 raise

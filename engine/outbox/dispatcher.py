@@ -133,7 +133,7 @@ class Dispatcher:
                     finish(row, "done", now, result=result, policy=policy)
                     s.flush()  # a value the database refuses fails here, inside this row's savepoint
                     savepoint.commit()
-                except Exception as exc:  # noqa: BLE001 - every failure must end visible on the row
+                except Exception as exc:
                     savepoint.rollback()
                     if is_contention(exc):
                         raise  # roll the whole transaction back: the database was busy, the action is fine
@@ -185,7 +185,7 @@ class Dispatcher:
                     prepared = self._prepare_message(s, row, rule_id, now, policy, was_sending)
                     s.flush()  # a value the database refuses fails here, inside this row's savepoint
                     savepoint.commit()
-                except Exception as exc:  # noqa: BLE001 - one bad row must not hold up every other message
+                except Exception as exc:
                     savepoint.rollback()
                     if is_contention(exc):
                         raise  # the database was busy: nothing is claimed, every row stays ready

@@ -45,7 +45,7 @@ def _cli(api: Api, *args: str) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-def _wait(what: str, check, seconds: float = 60):  # noqa: ANN001, ANN202
+def _wait(what: str, check, seconds: float = 60):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         found = check()
@@ -55,7 +55,7 @@ def _wait(what: str, check, seconds: float = 60):  # noqa: ANN001, ANN202
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_a_website_lead_is_paid_and_starts_project_work_through_http(api: Api, tmp_path) -> None:  # noqa: ANN001
+def test_a_website_lead_is_paid_and_starts_project_work_through_http(api: Api, tmp_path) -> None:
     form_token = _cli(api, "forms", "create", "techflow", "--field", "title", "--field", "phone")
     bank_secret = _cli(
         api,

@@ -42,7 +42,7 @@ def go(at: AppTest, page: str) -> AppTest:
     return at.run()
 
 
-def by_label(widgets, label: str):  # noqa: ANN001, ANN201 - any AppTest widget list
+def by_label(widgets, label: str):
     found = [w for w in widgets if w.label == label]
     assert found, f"no widget labelled {label!r}; have {[w.label for w in widgets]}"
     return found[0]

@@ -20,7 +20,7 @@ def _app() -> AppTest:
     )
 
 
-def test_the_page_lists_hook_calls_and_shows_a_form_snippet(demo_db: Conveyor, monkeypatch) -> None:  # noqa: ANN001
+def test_the_page_lists_hook_calls_and_shows_a_form_snippet(demo_db: Conveyor, monkeypatch) -> None:
     monkeypatch.setenv("CONVEYOR_SECRET_KEY", "builder-test-key")
     _info, secret = demo_db.hooks.create("bank")
     body = json.dumps({"id": "evt-9", "deal": "NO-SUCH", "event": "payment_received"}).encode()

@@ -23,7 +23,7 @@ from tests.support.processes import (
 )
 
 
-def _start_demo(tmp_path, port: int):  # noqa: ANN001, ANN202
+def _start_demo(tmp_path, port: int):
     log = tmp_path / "demo.log"
     proc = start_cli(
         "--db",

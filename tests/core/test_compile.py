@@ -28,7 +28,7 @@ NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 OPS = ["equal_to", "greater_than", "greater_than_or_equal_to", "less_than", "less_than_or_equal_to"]
 
 
-def techflow():  # noqa: ANN201
+def techflow():
     doc = json.loads((SAMPLE_RULES / "techflow.json").read_text(encoding="utf-8"))
     return validate_document(doc, known_funnels=["project_work"])
 

@@ -43,7 +43,7 @@ def _next_due(c: Conveyor, deal_id: int) -> datetime | None:
 
 
 @pytest.fixture
-def any_conveyor(backend: str, clock: VirtualClock):  # noqa: ANN201
+def any_conveyor(backend: str, clock: VirtualClock):
     c = Conveyor(backend, clock=clock)
     c.load_rules_dir(ROOT / "sample_rules")
     c.add_manager("Olena", "+380501110001")

@@ -190,7 +190,7 @@ class EngineMachine(RuleBasedStateMachine):
             self.a = new
 
     # -- what must always hold ------------------------------------------------------------------------
-    def _actions_per_rule(self, s) -> dict[tuple[int, str], int]:  # noqa: ANN001
+    def _actions_per_rule(self, s) -> dict[tuple[int, str], int]:
         for v in s.scalars(select(RuleSetVersion)):
             if (v.id, "_seen") not in self.actions_of:
                 rs = RuleSet.model_validate_json(v.document)

@@ -20,7 +20,7 @@ SAMPLE_RULES = Path(__file__).resolve().parents[2] / "sample_rules"
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-def techflow():  # noqa: ANN201
+def techflow():
     doc = json.loads((SAMPLE_RULES / "techflow.json").read_text(encoding="utf-8"))
     return validate_document(doc, known_funnels=["project_work"])
 

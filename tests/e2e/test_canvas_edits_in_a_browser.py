@@ -57,12 +57,12 @@ def transitions(doc: dict) -> set[tuple[str, str]]:
     return {(t["from"], t["to"]) for t in doc["transitions"]}
 
 
-def shot(page, name: str) -> None:  # noqa: ANN001 - a Playwright page
+def shot(page, name: str) -> None:
     settled(page)
     page.screenshot(path=str(OUTPUT / f"canvas-{name}.png"), full_page=True)
 
 
-def saved(page, text: str) -> None:  # noqa: ANN001
+def saved(page, text: str) -> None:
     from playwright.sync_api import expect
 
     expect(page.get_by_text(text).first).to_be_visible(timeout=30000)

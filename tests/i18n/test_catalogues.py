@@ -45,7 +45,7 @@ def _catalogue(language: str) -> Catalog:
         return read_po(po)
 
 
-def _where(message) -> str:  # noqa: ANN001 - a Babel Message
+def _where(message) -> str:
     return ", ".join(f"{f}:{n}" for f, n in message.locations[:2])
 
 

@@ -35,7 +35,7 @@ def _email_config(port: int, extra: str = "") -> str:
     )
 
 
-def _only_message(conveyor, deal: int):  # noqa: ANN001, ANN202
+def _only_message(conveyor, deal: int):
     with db_session(conveyor) as s:
         [m] = repo.list_messages(s, deal)
         [row] = [a for a, _f in repo.list_outbox(s, deal_id=deal) if a.kind == "message"]

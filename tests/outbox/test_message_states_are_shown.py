@@ -15,7 +15,7 @@ COUNTERPARTY = {"company_name": "Acme LLC", "tax_id": "12345678", "billing_addre
 SID, TOKEN = "AC" + "1" * 32, "tok-for-the-listing"
 
 
-def _contract(conveyor, phone: str = "+380501234567") -> int:  # noqa: ANN001
+def _contract(conveyor, phone: str = "+380501234567") -> int:
     deal = conveyor.create_deal(
         "techflow",
         title="Acme",

@@ -18,7 +18,7 @@ TASK = {
 }
 
 
-def _texts(conveyor, deal: int) -> tuple[list[str], list[str]]:  # noqa: ANN001
+def _texts(conveyor, deal: int) -> tuple[list[str], list[str]]:
     with db_session(conveyor) as s:
         return [m.text for m in repo.list_messages(s, deal)], [
             t.title for t in repo.list_tasks(s, deal_id=deal)

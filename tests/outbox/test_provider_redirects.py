@@ -57,7 +57,7 @@ def internal() -> Iterator[tuple[_Server, list[str]]]:
             self.end_headers()
             self.wfile.write(body)
 
-        do_GET = do_POST = _answer  # noqa: N815
+        do_GET = do_POST = _answer
 
     server = _Server(Handler)
     yield server, hits
@@ -82,7 +82,7 @@ def redirecting(internal: tuple[_Server, list[str]]) -> Iterator[tuple[str, str]
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        do_GET = do_POST = _redirect  # noqa: N815
+        do_GET = do_POST = _redirect
 
     server = _Server(Handler)
     yield f"{server.url}/send", target
@@ -97,7 +97,7 @@ def test_webhook_send_does_not_follow_a_redirect_and_names_its_location(internal
         def log_message(self, *_args: object) -> None:
             pass
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
             self.send_response(code)
             self.send_header("Location", target)
@@ -157,7 +157,7 @@ def test_the_stored_reference_is_bounded_and_printable(internal):
         def log_message(self, *_args: object) -> None:
             pass
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
             body = b"\x1b[31mref-" + b"x" * 5000
             self.send_response(200)

@@ -34,12 +34,12 @@ def _contract_deal(conveyor: Conveyor, phone: str = "+380501234567") -> int:
     return deal
 
 
-def _sms_row(conveyor: Conveyor, deal: int):  # noqa: ANN202
+def _sms_row(conveyor: Conveyor, deal: int):
     with db_session(conveyor) as s:
         return next(a for a, _f in repo.list_outbox(s, deal_id=deal) if a.action == "send_sms")
 
 
-def _retry_when_due(conveyor: Conveyor, clock, deal: int) -> None:  # noqa: ANN001
+def _retry_when_due(conveyor: Conveyor, clock, deal: int) -> None:
     row = _sms_row(conveyor, deal)
     clock.set(max(clock.now(), row.next_attempt_at))
     dispatch_messages(conveyor, policy=POLICY)

@@ -29,7 +29,7 @@ def _config(base_url: str) -> str:
 
 def _contract_deal(
     conveyor, tmp_path, api: TwilioApi, timeout: str = "5", phone: str = "+380 50 123 45 67"
-) -> int:  # noqa: ANN001
+) -> int:
     conveyor.provider = router_from_toml(
         tmp_path,
         _config(api.base_url),
@@ -50,7 +50,7 @@ def _contract_deal(
     return deal
 
 
-def _sms(conveyor, deal: int):  # noqa: ANN001, ANN202
+def _sms(conveyor, deal: int):
     with db_session(conveyor) as s:
         [m] = repo.list_messages(s, deal)
         [row] = [a for a, _f in repo.list_outbox(s, deal_id=deal) if a.kind == "message"]

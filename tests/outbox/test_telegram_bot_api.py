@@ -32,7 +32,7 @@ def _config(base_url: str, extra: str = "") -> str:
     )
 
 
-def _setup(conveyor, tmp_path, bot: BotApi, extra: str = "", timeout: str = "5") -> int:  # noqa: ANN001
+def _setup(conveyor, tmp_path, bot: BotApi, extra: str = "", timeout: str = "5") -> int:
     conveyor.save_ruleset(messaging_funnel([HELLO], language="uk"))
     conveyor.provider = router_from_toml(
         tmp_path,
@@ -43,7 +43,7 @@ def _setup(conveyor, tmp_path, bot: BotApi, extra: str = "", timeout: str = "5")
     return conveyor.create_deal("outreach", title="Acme", fields={"telegram_chat_id": "987654321"})
 
 
-def _state(conveyor, deal: int):  # noqa: ANN001, ANN202
+def _state(conveyor, deal: int):
     with db_session(conveyor) as s:
         [m] = repo.list_messages(s, deal)
         [row] = [a for a, _f in repo.list_outbox(s, deal_id=deal) if a.kind == "message"]

@@ -18,7 +18,7 @@ def answering_gateway() -> Iterator[tuple[str, list[bytes]]]:
     answers: list[bytes] = [b"{}"]
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             body = answers[0]
             self.send_response(200)
             self.send_header("Content-Type", "application/json")

@@ -39,15 +39,15 @@ class _AnyDatetime(type):
 
 class SteppedDatetime(_REAL, metaclass=_AnyDatetime):
     @classmethod
-    def now(cls, tz=None):  # noqa: ANN001, ANN206
+    def now(cls, tz=None):
         return _REAL.now(tz) + _step()
 
     @classmethod
-    def utcnow(cls):  # noqa: ANN206
+    def utcnow(cls):
         return _REAL.now(_dt.UTC).replace(tzinfo=None) + _step()
 
     @classmethod
-    def today(cls):  # noqa: ANN206
+    def today(cls):
         return cls.now()
 
 

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 HOUR = 3600
 
 
-def _ticks(log) -> int:  # noqa: ANN001
+def _ticks(log) -> int:
     return log.read_text(errors="replace").count("tick: examined")
 
 

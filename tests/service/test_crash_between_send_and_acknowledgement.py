@@ -50,7 +50,7 @@ def _open_rows(c: Conveyor) -> int:
 
 def _crash_and_restart(
     url: str, tmp_path: Path, config: str, env: dict[str, str], done, workers: int = 4
-) -> None:  # noqa: ANN001
+) -> None:
     path = tmp_path / "conveyor.toml"
     path.write_text(config)
     log = tmp_path / "engine.log"

@@ -23,7 +23,7 @@ DEALS = int(os.environ.get("CONVEYOR_LOAD_DEALS", "10000"))
 OUTPUT = ROOT / "test-output" / "load.json"
 
 
-def _assert_sound(result, capsys) -> None:  # noqa: ANN001
+def _assert_sound(result, capsys) -> None:
     with capsys.disabled():
         print("\nload: " + describe(result))
     assert result.problems == []

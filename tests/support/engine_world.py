@@ -235,7 +235,7 @@ def wait_for(
     procs: list[subprocess.Popen] | None = None,
     logs: list[Path] | None = None,
     every: float = 0.3,
-) -> None:  # noqa: ANN001
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -59,7 +59,7 @@ class _Peer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (a timeout): that is what some tests do
 
-            do_GET = do_POST = _serve  # noqa: N815
+            do_GET = do_POST = _serve
 
         self.lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -354,13 +354,13 @@ def smtp_server(
     box = Mailbox()
 
     class Handler:
-        async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: ANN001, ANN201, N802
+        async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
             if address in box.reject:
                 return "550 5.1.1 mailbox unavailable"
             envelope.rcpt_tos.append(address)
             return "250 OK"
 
-        async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802
+        async def handle_DATA(self, server, session, envelope):
             parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
             box.messages.append(
                 {
@@ -373,7 +373,7 @@ def smtp_server(
             )
             return f"250 2.0.0 Ok: queued as Q{len(box.messages):04d}"
 
-    def authenticator(server, session, envelope, mechanism, auth_data):  # noqa: ANN001, ANN202
+    def authenticator(server, session, envelope, mechanism, auth_data):
         ok = (
             isinstance(auth_data, LoginPassword)
             and auth is not None

@@ -81,7 +81,7 @@ def alive(pid: int) -> bool:
 
 
 def port_free(port: int) -> bool:
-    for host in ("127.0.0.1", "0.0.0.0"):  # noqa: S104 - a bind test, closed at once
+    for host in ("127.0.0.1", "0.0.0.0"):
         with socket.socket() as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:

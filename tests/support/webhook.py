@@ -45,7 +45,7 @@ class Gateway:
             def log_message(self, *_args: object) -> None:  # keep test output clean
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 key = parse_qs(urlparse(self.path).query).get("idempotency_key", [""])[0]
                 if not gateway.reconcile:
                     self._answer(404, {"error": "no status endpoint"})
@@ -54,7 +54,7 @@ class Gateway:
                     delivered = gateway.accepted[key] > 0
                 self._answer(200, {"delivered": delivered})
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = json.loads(
                     self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}"
                 )
