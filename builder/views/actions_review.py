@@ -9,10 +9,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from builder.state import get_conveyor, get_reader, page_boundary
-from builder.views.deals import apply_change, local_times, md, show_flash
+from builder.state import funnel_label, get_conveyor, get_reader, page_boundary
+from builder.views.deals import apply_change, local_times, md, show_flash, when
 from engine.core import reports
 from engine.core.conveyor import Conveyor
+from engine.i18n import N_, _
 from engine.outbox.dispatcher import retry
 
 KEY = "ar_"  # session keys of this page
@@ -24,22 +25,34 @@ STATUS_ICON = {"pending": "⏳", "sending": "📤", "done": "✅", "failed": "�
 #: A message's own states beyond the action's (recorded: no provider for its channel).
 MESSAGE_ICON = {"recorded": "📝", "sent": "✅", "delivered": "📬"}
 UNASSIGNED = "(unassigned)"
+#: Action and message states as shown (translated where shown).
+STATE_NAMES = {
+    "pending": N_("pending"),
+    "sending": N_("sending"),
+    "done": N_("done"),
+    "failed": N_("failed"),
+    "dead": N_("dead"),
+    "recorded": N_("recorded"),
+    "sent": N_("sent"),
+    "delivered": N_("delivered"),
+}
+_COLOURS = {"⛔": "#fde2e2", "⚠️": "#fff1d6", "⏳": "#eef4ff", "📤": "#eef4ff"}
 
 
 @page_boundary
 def render() -> None:
-    st.title("✅ Actions review")
+    st.title("✅ " + _("Actions review"))
     conveyor = get_conveyor()
     show_flash(FLASH)
     funnels = dict(get_reader().reports.funnels_by_deals())
     total = get_reader().reports.summary()
     m = st.columns(4)
-    m[0].metric("Open tasks & notifications", total.open_tasks)
-    m[1].metric("Overdue tasks", total.overdue_tasks)
-    m[2].metric("Actions waiting", total.pending_actions)
-    m[3].metric("Failed actions", total.failed_actions)
-    st.caption(f"Times shown in {reports.display_zone().key}.")
-    queue_tab, log_tab = st.tabs(["📋 Queue", "⚙️ What the engine did"])
+    m[0].metric(_("Open tasks & notifications"), total.open_tasks)
+    m[1].metric(_("Overdue tasks"), total.overdue_tasks)
+    m[2].metric(_("Actions waiting"), total.pending_actions)
+    m[3].metric(_("Failed actions"), total.failed_actions)
+    st.caption(_("Times shown in {zone}.").format(zone=reports.display_zone().key))
+    queue_tab, log_tab = st.tabs(["📋 " + _("Queue"), "⚙️ " + _("What the engine did")])
     with queue_tab:
         _queue(conveyor, funnels)
     with log_tab:
@@ -51,21 +64,25 @@ def _queue(conveyor: Conveyor, funnels: dict[str, str]) -> None:
     managers = get_reader().reports.managers()
     f = st.columns([2, 2, 2, 1.3], vertical_alignment="bottom")
     manager = f[0].selectbox(
-        "Manager",
+        _("Manager"),
         ["", *managers, UNASSIGNED],
-        format_func=lambda x: x or "Everyone",
+        format_func=lambda x: _("(unassigned)") if x == UNASSIGNED else x or _("Everyone"),
         key=KEY + "manager",
     )
     priorities = f[1].multiselect(
-        "Priority", ["high", "normal", "low"], key=KEY + "priority", placeholder="Any priority"
+        _("Priority"),
+        ["high", "normal", "low"],
+        format_func=_,
+        key=KEY + "priority",
+        placeholder=_("Any priority"),
     )
     funnel = f[2].selectbox(
-        "Funnel",
+        _("Funnel"),
         ["", *funnels],
-        format_func=lambda x: funnels.get(x, "All funnels"),
+        format_func=lambda x: funnel_label(x, funnels[x]) if x in funnels else _("All funnels"),
         key=KEY + "funnel",
     )
-    overdue = f[3].toggle("Overdue only", key=KEY + "overdue")
+    overdue = f[3].toggle(_("Overdue only"), key=KEY + "overdue")
     queue = get_reader().reports.task_queue(
         manager=None if not manager else "" if manager == UNASSIGNED else manager,
         priorities=priorities or None,
@@ -74,21 +91,25 @@ def _queue(conveyor: Conveyor, funnels: dict[str, str]) -> None:
     )
     if queue.empty:
         st.success(
-            "Nothing waiting. 🎉"
+            _("Nothing waiting. 🎉")
             if not (manager or priorities or funnel or overdue)
-            else "Nothing matches these filters."
+            else _("Nothing matches these filters.")
         )
         return
     high = int(queue["high"].sum())
     late = int(queue["overdue"].sum())
     st.markdown(
-        f"**{len(queue)}** waiting · :red[**{high}** high priority] · :orange[**{late}** overdue]"
+        _(
+            "**{count}** waiting · :red[**{high}** high priority] · :orange[**{late}** overdue]"
+        ).format(count=len(queue), high=high, late=late)
     )
     for row in queue.head(MAX_ITEMS).itertuples():
         _item(conveyor, row)
     if len(queue) > MAX_ITEMS:
         st.caption(
-            f"Showing the first {MAX_ITEMS} of {len(queue)}; narrow the filters to see the rest."
+            _("Showing the first {shown} of {count}; narrow the filters to see the rest.").format(
+                shown=MAX_ITEMS, count=len(queue)
+            )
         )
 
 
@@ -99,22 +120,24 @@ def _item(conveyor: Conveyor, row: object) -> None:
         a.markdown(f"### {icon}")
         badges = []
         if row.high:
-            badges.append(f":red-badge[{row.priority.upper()}]")
+            badges.append(f":red-badge[{_(row.priority).upper()}]")
         if row.overdue:
-            badges.append(f":orange-badge[overdue {reports.hours_text(row.overdue_hours)}]")
-        badges.append(f":gray-badge[{row.kind}]")
+            overdue = _("overdue {time}").format(time=reports.hours_text(row.overdue_hours))
+            badges.append(f":orange-badge[{overdue}]")
+        badges.append(f":gray-badge[{_(row.kind)}]")
         title = f":red[**{md(row.title)}**]" if row.high else f"**{md(row.title)}**"
         b.markdown(" ".join(badges) + "  \n" + title)
         due = (
-            "due " + reports.to_display(row.due_at)
+            _("due {moment}").format(moment=when(row.due_at))
             if row.kind == "task"
-            else "since " + reports.to_display(row.due_at)
+            else _("since {moment}").format(moment=when(row.due_at))
         )
         b.caption(
-            f"{md(row.deal_key)} · {md(row.deal_title)} · 👤 {md(row.manager) or 'no manager'} · {due}"
+            f"{md(row.deal_key)} · {md(row.deal_title)} · 👤 {md(row.manager) or _('no manager')} · "
+            f"{due}"
         )
         if c.button(
-            "Done",
+            _("Done"),
             key=f"{KEY}done_{row.id}",
             type="primary" if row.high else "secondary",
             width="stretch",
@@ -122,7 +145,7 @@ def _item(conveyor: Conveyor, row: object) -> None:
             if apply_change(
                 conveyor,
                 lambda tid=int(row.id): conveyor.complete_task(tid),
-                f"Done: {md(row.title)}",
+                _("Done: {task}").format(task=md(row.title)),
                 FLASH,
             ):
                 st.rerun()
@@ -132,15 +155,19 @@ def _item(conveyor: Conveyor, row: object) -> None:
 def _log(conveyor: Conveyor, funnels: dict[str, str]) -> None:
     f = st.columns([3, 2, 2], vertical_alignment="bottom")
     statuses = f[0].multiselect(
-        "Status", list(reports.ACTION_STATUSES), key=KEY + "log_status", placeholder="Any status"
+        _("Status"),
+        list(reports.ACTION_STATUSES),
+        format_func=_state,
+        key=KEY + "log_status",
+        placeholder=_("Any status"),
     )
     funnel = f[1].selectbox(
-        "Funnel",
+        _("Funnel"),
         ["", *funnels],
-        format_func=lambda x: funnels.get(x, "All funnels"),
+        format_func=lambda x: funnel_label(x, funnels[x]) if x in funnels else _("All funnels"),
         key=KEY + "log_funnel",
     )
-    search = f[2].text_input("Rule or deal", key=KEY + "log_search", placeholder="search…")
+    search = f[2].text_input(_("Rule or deal"), key=KEY + "log_search", placeholder=_("search…"))
     log = get_reader().reports.action_log(
         statuses=statuses or None, funnel=funnel or None, limit=1000
     )
@@ -148,10 +175,13 @@ def _log(conveyor: Conveyor, funnels: dict[str, str]) -> None:
     # A message the gateway accepted and later reported undelivered needs a person too.
     trouble = log[log["status"].isin(["failed", "dead"]) | log["message"].isin(["failed", "dead"])]
     if not trouble.empty:
-        st.markdown(f"#### ⚠️ Needs attention ({len(trouble)})")
+        st.markdown("#### ⚠️ " + _("Needs attention ({count})").format(count=len(trouble)))
         st.caption(
-            "Failed actions retry by themselves with growing pauses; dead ones gave up. Fix the cause "
-            "(for example the phone number on the deal), then Retry puts the action back in the queue."
+            _(
+                "Failed actions retry by themselves with growing pauses; dead ones gave up. Fix the "
+                "cause (for example the phone number on the deal), then Retry puts the action back in "
+                "the queue."
+            )
         )
         for row in trouble.head(MAX_ITEMS).itertuples():
             with st.container(border=True):
@@ -159,17 +189,25 @@ def _log(conveyor: Conveyor, funnels: dict[str, str]) -> None:
                 state = row.message or row.status  # a message's own state: what the client got
                 colour = "red" if state == "dead" else "orange"
                 a.markdown(
-                    f":{colour}-badge[{state}] **{md(row.rule_name)}** → `{row.action}` on "
-                    f"{md(row.deal_key)} ({md(row.deal_title)}) · attempts {row.attempts}"
+                    f":{colour}-badge[{_state(state)}] "
+                    + _("**{rule}** → `{action}` on {deal} ({title}) · attempts {attempts}").format(
+                        rule=md(row.rule_name),
+                        action=row.action,
+                        deal=md(row.deal_key),
+                        title=md(row.deal_title),
+                        attempts=row.attempts,
+                    )
                 )
                 a.caption(
-                    f"Error: {md(row.error) or '—'} · last try {reports.to_display(row.updated_at)}"
+                    _("Error: {error} · last try {moment}").format(
+                        error=md(row.error) or "—", moment=when(row.updated_at)
+                    )
                 )
-                if b.button("Retry", key=f"{KEY}retry_{row.id}", width="stretch"):
+                if b.button(_("Retry"), key=f"{KEY}retry_{row.id}", width="stretch"):
                     if apply_change(
                         conveyor,
                         lambda oid=int(row.id): retry(conveyor, oid),
-                        f"Action {row.id} is queued again.",
+                        _("Action {id} is queued again.").format(id=row.id),
                         FLASH,
                     ):
                         st.rerun()
@@ -186,14 +224,16 @@ def _log(conveyor: Conveyor, funnels: dict[str, str]) -> None:
             + log["deal_title"]
         ).str.lower()
         log = log[hay.str.contains(needle, regex=False)]
-    st.markdown(f"#### Log ({len(log)})")
+    st.markdown("#### " + _("Log ({count})").format(count=len(log)))
     if log.empty:
-        st.caption("The engine has not done anything that matches.")
+        st.caption(_("The engine has not done anything that matches."))
         return
     view = local_times(log, ["created_at", "updated_at"])
     # A message shows its own state (recorded, sending, sent, delivered, failed, dead), not just "done".
     state = view["message"].where(view["message"] != "", view["status"])
-    view["status"] = state.map(lambda s: f"{STATUS_ICON.get(s, MESSAGE_ICON.get(s, ''))} {s}")
+    view["status"] = state.map(
+        lambda s: f"{STATUS_ICON.get(s, MESSAGE_ICON.get(s, ''))} {_state(s)}"
+    )
     view["deal"] = view["deal_key"] + " · " + view["deal_title"]
     st.dataframe(
         view[
@@ -214,26 +254,25 @@ def _log(conveyor: Conveyor, funnels: dict[str, str]) -> None:
         width="stretch",
         height=min(38 + 35 * len(view), 560),
         column_config={
-            "created_at": "When",
-            "status": "Status",
-            "rule_name": "Rule",
-            "deal": "Deal",
-            "action": "Action",
-            "summary": "Details",
-            "reason": "Why (values when it fired)",
-            "error": "Error",
-            "attempts": "Tries",
-            "version": st.column_config.NumberColumn("Rule-set v.", format="v%d"),
+            "created_at": _("When"),
+            "status": _("Status"),
+            "rule_name": _("Rule"),
+            "deal": _("Deal"),
+            "action": _("Action"),
+            "summary": _("Details"),
+            "reason": _("Why (values when it fired)"),
+            "error": _("Error"),
+            "attempts": _("Tries"),
+            "version": st.column_config.NumberColumn(_("Rule-set v."), format="v%d"),
         },
     )
 
 
+def _state(state: str) -> str:
+    return _(STATE_NAMES[state]) if state in STATE_NAMES else state
+
+
 def _status_colours(row: pd.Series) -> list[str]:
-    status = str(row["status"]).split()[-1]
-    colour = {
-        "dead": "#fde2e2",
-        "failed": "#fff1d6",
-        "pending": "#eef4ff",
-        "sending": "#eef4ff",
-    }.get(status, "")
-    return [f"background-color: {colour}" if colour else "" for _ in row]
+    # The shown status is translated; its icon says which state it is.
+    colour = _COLOURS.get(str(row["status"]).split(" ", 1)[0], "")
+    return [f"background-color: {colour}" if colour else "" for _cell in row]

@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from builder.state import (
     error_message,
+    funnel_label,
     get_conveyor,
     get_reader,
     page_boundary,
@@ -25,8 +26,10 @@ from builder.state import (
 )
 from engine.core import reports
 from engine.core.conveyor import Conveyor
+from engine.document.labels import label
 from engine.document.ruleset import FieldDef, FieldType, RuleSet, StageKind
 from engine.errors import ConveyorError
+from engine.i18n import N_, _, format_datetime, format_money, format_number, ngettext
 from engine.rules.deal import DealState
 
 _log = logging.getLogger(__name__)
@@ -37,13 +40,16 @@ KIND_BADGE = {"open": "blue", "won": "green", "lost": "red"}
 KIND_ICON = {"open": "🔵", "won": "🟢", "lost": "🔴"}
 #: messages.status, as the deal card shows it: "recorded" is not "sent" (no provider for the channel).
 MESSAGE_STATUS = {
-    "recorded": "📝 recorded (no provider for this channel)",
-    "sending": "📤 sending",
-    "sent": "✅ sent",
-    "delivered": "📬 delivered",
-    "failed": "⚠️ failed",
-    "dead": "⛔ dead",
+    "recorded": "📝 " + N_("recorded (no provider for this channel)"),
+    "sending": "📤 " + N_("sending"),
+    "sent": "✅ " + N_("sent"),
+    "delivered": "📬 " + N_("delivered"),
+    "failed": "⚠️ " + N_("failed"),
+    "dead": "⛔ " + N_("dead"),
 }
+KIND_NAMES = {"open": N_("open"), "won": N_("won"), "lost": N_("lost")}
+#: Task kinds and priorities the pages show through ``_(value)``: listed here for the catalogue.
+WORDS = (N_("task"), N_("notification"), N_("high"), N_("normal"), N_("low"))
 CARDS_PER_STAGE = 20
 
 
@@ -59,7 +65,9 @@ def settle(conveyor: Conveyor, rounds: int = 50) -> None:
         # Not the user's problem to retry: the change itself is committed. Keep the reason for the operator.
         _log.warning("settling internal actions stopped: %s", error_message(exc))
         st.warning(
-            "The change is saved; its follow-up actions will be carried out by the engine service."
+            _(
+                "The change is saved; its follow-up actions will be carried out by the engine service."
+            )
         )
 
 
@@ -98,24 +106,38 @@ def local_times(df: pd.DataFrame, columns: list[str], fmt: str = "%Y-%m-%d %H:%M
     return out
 
 
-def money(value: float | None) -> str:
-    return "" if value is None or pd.isna(value) else f"{value:,.0f}".replace(",", " ")
+def money(value: float | None, currency: str | None = None) -> str:
+    """An amount in the reader's locale, with the funnel's currency when it names one."""
+    if value is None or pd.isna(value):
+        return ""
+    if not math.isfinite(value) or abs(value) >= 1e15:  # a stored odd value: shown, never formatted
+        return f"{value:g}"
+    return format_money(value, currency) if currency else format_number(round(value))
+
+
+def when(moment: Any) -> str:
+    """A stored UTC instant in the display zone, written the reader's way ("1 груд. 2026 р., 12:05")."""
+    if moment is None or pd.isna(moment):
+        return ""
+    return format_datetime(moment, reports.display_zone(), "short")
 
 
 def funnel_picker(conveyor: Conveyor, key: str) -> str | None:
     funnels = conveyor.reports.funnels_by_deals()
     if not funnels:
-        st.info("No funnel yet. Load one on the Versions page (or run `conveyor demo`).")
+        st.info(_("No funnel yet. Load one on the Versions page (or run `conveyor demo`)."))
         return None
     names = dict(funnels)
     # The same shared choice as the owner pages: a funnel picked on one page stays picked on the others.
-    return shared_funnel_picker(st, list(names), lambda f: names[f], key, lambda ids: ids[0])
+    return shared_funnel_picker(
+        st, list(names), lambda f: funnel_label(f, names[f]), key, lambda ids: ids[0]
+    )
 
 
 # -- page ----------------------------------------------------------------------------------------------
 @page_boundary
 def render() -> None:
-    st.title("💼 Deals")
+    st.title("💼 " + _("Deals"))
     conveyor = get_conveyor()  # changes
     reader = get_reader()  # page reads: no write lock, so the page never waits for the engine
     show_flash(FLASH)
@@ -126,14 +148,14 @@ def render() -> None:
         return
     with top[1]:
         search = st.text_input(
-            "Search", placeholder="title, key, phone or manager", key=KEY + "search"
+            _("Search"), placeholder=_("title, key, phone or manager"), key=KEY + "search"
         )
     with top[2]:
-        show_closed = st.toggle("Show won / lost", value=True, key=KEY + "closed")
+        show_closed = st.toggle(_("Show won / lost"), value=True, key=KEY + "closed")
     rs = reader.ruleset(funnel)
     board = reader.reports.deal_board(funnel)
 
-    with st.expander("➕ New deal", expanded=board.empty):
+    with st.expander("➕ " + _("New deal"), expanded=board.empty):
         _new_deal_form(conveyor, rs)
 
     shown = board
@@ -151,11 +173,11 @@ def render() -> None:
     labels = {row.id: f"{row.key} · {row.title}" for row in board.itertuples()}
     st.divider()
     chosen = st.selectbox(
-        "Open a deal",
+        _("Open a deal"),
         ids,
         format_func=lambda i: labels.get(i, str(i)),
         index=None,
-        placeholder="Choose a deal, or click Open on a card",
+        placeholder=_("Choose a deal, or click Open on a card"),
         key=SELECTED,
     )
     if chosen is not None:
@@ -178,9 +200,12 @@ def _board(rs: RuleSet, board: pd.DataFrame, show_closed: bool) -> None:
             deals = board[board["stage"] == stage.id]
             with col:
                 colour = KIND_BADGE[stage.kind.value]
+                count = ngettext("{count} deal", "{count} deals", len(deals)).format(
+                    count=len(deals)
+                )
                 st.markdown(
-                    f"**{md(stage.name)}**  \n:{colour}-badge[{stage.kind.value}] "
-                    f":gray-badge[{len(deals)} deal{'s' if len(deals) != 1 else ''}]"
+                    f"**{md(label(stage.name))}**  \n"
+                    f":{colour}-badge[{_(KIND_NAMES[stage.kind.value])}] :gray-badge[{count}]"
                 )
                 if deals.empty:
                     st.caption("—")
@@ -193,26 +218,36 @@ def _board(rs: RuleSet, board: pd.DataFrame, show_closed: bool) -> None:
                         st.markdown(f"**{md(row.title or row.key)}**")
                         bits = [row.key]
                         if row.amount is not None and not pd.isna(row.amount):
-                            bits.append(f"💰 {money(row.amount)}")
-                        who = f"👤 {md(row.manager)}" if row.manager else ":orange[no manager]"
+                            bits.append(f"💰 {money(row.amount, rs.currency)}")
+                        who = (
+                            f"👤 {md(row.manager)}"
+                            if row.manager
+                            else ":orange[" + _("no manager") + "]"
+                        )
                         wait = (
                             ""
                             if row.closed
-                            else f"  \n⏱ {reports.hours_text(row.hours_in_stage)} in stage"
+                            else "  \n⏱ "
+                            + _("{time} in stage").format(
+                                time=reports.hours_text(row.hours_in_stage)
+                            )
                         )
                         st.caption(" · ".join(bits) + "  \n" + who + wait)
                         with st.container(
                             horizontal=True, vertical_alignment="center", gap="small"
                         ):
                             if row.high_tasks:
-                                st.markdown(f":red-badge[{row.high_tasks} urgent]", width="content")
+                                urgent = ngettext(
+                                    "{count} urgent", "{count} urgent", int(row.high_tasks)
+                                ).format(count=int(row.high_tasks))
+                                st.markdown(f":red-badge[{urgent}]", width="content")
                             elif row.open_tasks:
-                                st.markdown(
-                                    f":blue-badge[{row.open_tasks} task{'s' if row.open_tasks > 1 else ''}]",
-                                    width="content",
-                                )
+                                tasks = ngettext(
+                                    "{count} task", "{count} tasks", int(row.open_tasks)
+                                ).format(count=int(row.open_tasks))
+                                st.markdown(f":blue-badge[{tasks}]", width="content")
                             st.button(
-                                "Open →",
+                                _("Open →"),
                                 key=f"{KEY}open_{row.id}",
                                 on_click=_open,
                                 args=(int(row.id),),
@@ -220,7 +255,11 @@ def _board(rs: RuleSet, board: pd.DataFrame, show_closed: bool) -> None:
                                 width="content",
                             )
                 if len(deals) > CARDS_PER_STAGE:
-                    st.caption(f"+ {len(deals) - CARDS_PER_STAGE} more: search, or pick one below")
+                    st.caption(
+                        _("+ {count} more: search, or pick one below").format(
+                            count=len(deals) - CARDS_PER_STAGE
+                        )
+                    )
 
 
 # -- new deal ------------------------------------------------------------------------------------------
@@ -231,33 +270,35 @@ def _new_deal_form(conveyor: Conveyor, rs: RuleSet) -> None:
         KEY + "new", clear_on_submit=True, border=False
     ):  # no double creation on a second click
         c1, c2, c3 = st.columns(3)
-        title = c1.text_input("Title *", key=KEY + "new_title", placeholder="Company or contact")
-        phone = c2.text_input("Phone", key=KEY + "new_phone", placeholder="+380…")
-        email = c3.text_input("E-mail", key=KEY + "new_email")
+        title = c1.text_input(
+            _("Title") + " *", key=KEY + "new_title", placeholder=_("Company or contact")
+        )
+        phone = c2.text_input(_("Phone"), key=KEY + "new_phone", placeholder="+380…")
+        email = c3.text_input(_("E-mail"), key=KEY + "new_email")
         c4, c5, c6 = st.columns(3)
         amount = c4.number_input(
-            "Amount", min_value=0.0, value=None, step=1000.0, key=KEY + "new_amount"
+            _("Amount"), min_value=0.0, value=None, step=1000.0, key=KEY + "new_amount"
         )
         stage_ids = [s.id for s in open_stages]
         stage = c5.selectbox(
-            "Stage",
+            _("Stage"),
             stage_ids,
             index=stage_ids.index(rs.entry_stage) if rs.entry_stage in stage_ids else 0,
-            format_func=lambda s: rs.stage(s).name,
+            format_func=lambda s: label(rs.stage(s).name),
             key=KEY + "new_stage",
         )
         manager = c6.selectbox(
-            "Manager",
+            _("Manager"),
             [""] + managers,
-            format_func=lambda m: m or "Assigned by the rules",
+            format_func=lambda m: m or _("Assigned by the rules"),
             key=KEY + "new_manager",
         )
         custom = field_widgets(rs.fields, {}, KEY + "new_f_", columns=3)
-        submitted = st.form_submit_button("Create deal", type="primary")
+        submitted = st.form_submit_button(_("Create deal"), type="primary")
     if not submitted:
         return
     if not title.strip():
-        st.error("Give the deal a title (the company or contact name).")
+        st.error(_("Give the deal a title (the company or contact name)."))
         return
     fields: dict[str, Any] = {"phone": phone.strip(), "email": email.strip(), "amount": amount}
     fields.update({k: v for k, v in custom.items() if v is not None})
@@ -274,7 +315,10 @@ def _new_deal_form(conveyor: Conveyor, rs: RuleSet) -> None:
         )
 
     if apply_change(
-        conveyor, create, f"Deal “{md(title.strip())}” created; its rules have run.", FLASH
+        conveyor,
+        create,
+        _("Deal “{title}” created; its rules have run.").format(title=md(title.strip())),
+        FLASH,
     ):
         st.session_state[SELECTED] = created["id"]
         st.rerun()
@@ -289,7 +333,7 @@ def field_widgets(
         return out
     cols = st.columns(columns)
     for i, fd in enumerate(fields):
-        label = fd.label or fd.name
+        title = label(fd.label) or fd.name
         current = values.get(fd.name)
         with cols[i % columns]:
             key = prefix + fd.name
@@ -298,17 +342,17 @@ def field_widgets(
                 index = options.index(current) if current in options else 0
                 out[fd.name] = (
                     st.selectbox(
-                        label, options, index=index, format_func=lambda o: o or "—", key=key
+                        title, options, index=index, format_func=lambda o: _option(o), key=key
                     )
                     or None
                 )
             elif fd.type is FieldType.NUMERIC:
-                out[fd.name] = st.number_input(label, value=_number_value(current), key=key)
+                out[fd.name] = st.number_input(title, value=_number_value(current), key=key)
             elif fd.type is FieldType.BOOLEAN:
-                out[fd.name] = st.checkbox(label, value=bool(current), key=key)
+                out[fd.name] = st.checkbox(title, value=bool(current), key=key)
             else:
                 out[fd.name] = (
-                    st.text_input(label, value="" if current is None else str(current), key=key)
+                    st.text_input(title, value="" if current is None else str(current), key=key)
                     or None
                 )
     return out
@@ -327,18 +371,24 @@ def _deal_view(conveyor: Conveyor, deal_id: int) -> None:
     kind = stage.kind.value if stage else "open"
     st.subheader(md(d.title or d.key))
     facts = [f":{KIND_BADGE[kind]}-badge[{md(card.stage_name)}]", d.key]
-    facts.append(f"👤 {md(d.manager_name)}" if d.manager_name else ":orange[no manager]")
+    facts.append(
+        f"👤 {md(d.manager_name)}" if d.manager_name else ":orange[" + _("no manager") + "]"
+    )
     if d.amount is not None:
-        facts.append(f"💰 {money(d.amount)}")
+        facts.append(f"💰 {money(d.amount, rs.currency)}")
     if d.invoice_number:
         facts.append(f"🧾 {d.invoice_number}")
     if card.parent_key:
-        facts.append(f"started from {card.parent_key}")
+        facts.append(_("started from {deal}").format(deal=card.parent_key))
     st.markdown(" · ".join(facts))
+    waited = (conveyor.clock.now() - d.stage_entered_at).total_seconds() / 3600
     st.caption(
-        f"In this stage since {reports.to_display(d.stage_entered_at)} "
-        f"({reports.hours_text((conveyor.clock.now() - d.stage_entered_at).total_seconds() / 3600)}) · "
-        f"created {reports.to_display(d.created_at)} · times in {reports.display_zone().key}"
+        _("In this stage since {since} ({waited}) · created {created} · times in {zone}").format(
+            since=when(d.stage_entered_at),
+            waited=reports.hours_text(waited),
+            created=when(d.created_at),
+            zone=reports.display_zone().key,
+        )
     )
 
     left, right = st.columns([3, 2], gap="large")
@@ -349,34 +399,41 @@ def _deal_view(conveyor: Conveyor, deal_id: int) -> None:
         open_tasks = int((card.tasks["status"] == "open").sum()) if not card.tasks.empty else 0
         tabs = st.tabs(
             [
-                "Fields",
-                f"History ({len(card.events)})",
-                f"Tasks ({open_tasks} open)",
-                f"Messages & invoices ({len(card.messages) + len(card.invoices)})",
-                f"Actions fired ({len(card.actions)})",
+                _("Fields"),
+                _("History ({count})").format(count=len(card.events)),
+                _("Tasks ({count} open)").format(count=open_tasks),
+                _("Messages & invoices ({count})").format(
+                    count=len(card.messages) + len(card.invoices)
+                ),
+                _("Actions fired ({count})").format(count=len(card.actions)),
             ]
         )
         with tabs[0]:
             _fields_form(conveyor, rs, d)
         with tabs[1]:
             if card.events.empty:
-                st.caption("No history yet.")
+                st.caption(_("No history yet."))
             else:
                 st.dataframe(
                     local_times(card.events.iloc[::-1], ["at"]),
                     hide_index=True,
                     width="stretch",
-                    column_config={"at": "When", "kind": "Event", "actor": "By", "what": "What"},
+                    column_config={
+                        "at": _("When"),
+                        "kind": _("Event"),
+                        "actor": _("By"),
+                        "what": _("What"),
+                    },
                 )
         with tabs[2]:
             _tasks(conveyor, card.tasks)
         with tabs[3]:
             if card.messages.empty and card.invoices.empty:
-                st.caption("No messages or invoices yet.")
+                st.caption(_("No messages or invoices yet."))
             if not card.messages.empty:
-                st.markdown("**Messages**")
+                st.markdown("**" + _("Messages") + "**")
                 view = local_times(card.messages, ["created_at", "sent_at"])
-                view["status"] = view["status"].map(lambda x: MESSAGE_STATUS.get(x, x))
+                view["status"] = view["status"].map(lambda x: _message_status(x))
                 st.dataframe(
                     view[
                         [
@@ -393,27 +450,34 @@ def _deal_view(conveyor: Conveyor, deal_id: int) -> None:
                     hide_index=True,
                     width="stretch",
                     column_config={
-                        "created_at": "When",
-                        "channel": "Channel",
-                        "to": "To",
-                        "text": "Text",
-                        "status": "Status",
-                        "sent_at": "Sent at",
-                        "gateway_id": "Gateway id",
-                        "error": "Gateway's answer",
+                        "created_at": _("When"),
+                        "channel": _("Channel"),
+                        "to": _("To"),
+                        "text": _("Text"),
+                        "status": _("Status"),
+                        "sent_at": _("Sent at"),
+                        "gateway_id": _("Gateway id"),
+                        "error": _("Gateway's answer"),
                     },
                 )
             if not card.invoices.empty:
-                st.markdown("**Invoices**")
+                st.markdown("**" + _("Invoices") + "**")
+                invoices = local_times(card.invoices, ["created_at"])
+                if "amount" in invoices:
+                    invoices["amount"] = invoices["amount"].map(lambda a: money(a, rs.currency))
                 st.dataframe(
-                    local_times(card.invoices, ["created_at"]),
+                    invoices,
                     hide_index=True,
                     width="stretch",
-                    column_config={"number": "Number", "amount": "Amount", "created_at": "When"},
+                    column_config={
+                        "number": _("Number"),
+                        "amount": _("Amount"),
+                        "created_at": _("When"),
+                    },
                 )
         with tabs[4]:
             if card.actions.empty:
-                st.caption("No rule has fired for this deal yet.")
+                st.caption(_("No rule has fired for this deal yet."))
             else:
                 view = local_times(card.actions, ["created_at"])
                 st.dataframe(
@@ -432,22 +496,22 @@ def _deal_view(conveyor: Conveyor, deal_id: int) -> None:
                     hide_index=True,
                     width="stretch",
                     column_config={
-                        "created_at": "Fired",
-                        "rule_name": "Rule",
-                        "action": "Action",
-                        "summary": "What it does",
-                        "status": "Status",
-                        "reason": "Why (values when it fired)",
-                        "version": st.column_config.NumberColumn("Rule-set v.", format="v%d"),
-                        "error": "Error",
+                        "created_at": _("Fired"),
+                        "rule_name": _("Rule"),
+                        "action": _("Action"),
+                        "summary": _("What it does"),
+                        "status": _("Status"),
+                        "reason": _("Why (values when it fired)"),
+                        "version": st.column_config.NumberColumn(_("Rule-set v."), format="v%d"),
+                        "error": _("Error"),
                     },
                 )
 
 
 def _moves(conveyor: Conveyor, card: reports.DealCard) -> None:
-    st.markdown("**Move to stage**")
+    st.markdown("**" + _("Move to stage") + "**")
     if not card.allowed_moves:
-        st.caption("No move is allowed from this stage.")
+        st.caption(_("No move is allowed from this stage."))
         return
     cols = st.columns(min(len(card.allowed_moves), 3))
     for i, (stage_id, name) in enumerate(card.allowed_moves):
@@ -459,7 +523,7 @@ def _moves(conveyor: Conveyor, card: reports.DealCard) -> None:
             if apply_change(
                 conveyor,
                 lambda s=stage_id: conveyor.move_deal(card.state.id, s),
-                f"Moved to “{md(name)}”.",
+                _("Moved to “{stage}”.").format(stage=md(name)),
                 FLASH,
             ):
                 st.rerun()
@@ -467,19 +531,19 @@ def _moves(conveyor: Conveyor, card: reports.DealCard) -> None:
 
 def _events(conveyor: Conveyor, rs: RuleSet, d: DealState) -> None:
     """One "Record: <label>" per event the funnel declares; events that carry fields get a small form."""
-    st.markdown("**What happened**")
+    st.markdown("**" + _("What happened") + "**")
     plain = [ev for ev in rs.events if not ev.fields]
     if plain:
         row = st.container(horizontal=True, gap="small")
         for ev in plain:
-            label = reports.event_label(rs, ev.name)
+            event = reports.event_label(rs, ev.name)
             help_text = (
-                "Already recorded; recording it again updates the time."
+                _("Already recorded; recording it again updates the time.")
                 if ev.name in d.signals
                 else None
             )
             if row.button(
-                f"Record: {md(label)}",
+                _("Record: {event}").format(event=md(event)),
                 key=f"{KEY}ev_{ev.name}_{d.id}",
                 width="content",
                 help=help_text,
@@ -487,18 +551,18 @@ def _events(conveyor: Conveyor, rs: RuleSet, d: DealState) -> None:
                 if apply_change(
                     conveyor,
                     lambda n=ev.name: conveyor.record_event(d.id, n),
-                    f"Recorded: {md(label)}.",
+                    _("Recorded: {event}.").format(event=md(event)),
                     FLASH,
                 ):
                     st.rerun()
     for ev in (ev for ev in rs.events if ev.fields):
-        label = reports.event_label(rs, ev.name)
+        event = reports.event_label(rs, ev.name)
         with st.form(f"{KEY}ev_{ev.name}_{d.id}", border=True):
             targets = [_carried_field(rs, name) for name in ev.fields.values()]
             values = field_widgets(
                 targets, {}, f"{KEY}ev_{ev.name}_{d.id}_", columns=min(len(targets), 2)
             )
-            if st.form_submit_button(f"Record: {md(label)}", width="stretch"):
+            if st.form_submit_button(_("Record: {event}").format(event=md(event)), width="stretch"):
                 data = {
                     key: values[name]
                     for key, name in ev.fields.items()
@@ -507,20 +571,20 @@ def _events(conveyor: Conveyor, rs: RuleSet, d: DealState) -> None:
                 if apply_change(
                     conveyor,
                     lambda n=ev.name, data=data: conveyor.record_event(d.id, n, data=data),
-                    f"Recorded: {md(label)}.",
+                    _("Recorded: {event}.").format(event=md(event)),
                     FLASH,
                 ):
                     st.rerun()
     with st.form(f"{KEY}call_{d.id}", border=True):
         c1, c2 = st.columns([1, 1], vertical_alignment="bottom")
         note = c1.text_input(
-            "Call note", placeholder="What was agreed", key=f"{KEY}call_note_{d.id}"
+            _("Call note"), placeholder=_("What was agreed"), key=f"{KEY}call_note_{d.id}"
         )
-        if c2.form_submit_button("📞 Log a call", width="stretch"):
+        if c2.form_submit_button("📞 " + _("Log a call"), width="stretch"):
             if apply_change(
                 conveyor,
                 lambda: conveyor.record_activity(d.id, "call", note.strip()),
-                "Call logged (counts as manager activity).",
+                _("Call logged (counts as manager activity)."),
                 FLASH,
             ):
                 st.rerun()
@@ -530,22 +594,24 @@ def _fields_form(conveyor: Conveyor, rs: RuleSet, d: DealState) -> None:
     with st.form(f"{KEY}fields_{d.id}", border=False):
         c1, c2 = st.columns(2)
         values: dict[str, Any] = {
-            "title": c1.text_input("Title", value=d.title, key=f"{KEY}f_{d.id}_title"),
-            "phone": c2.text_input("Phone", value=d.phone, key=f"{KEY}f_{d.id}_phone"),
-            "email": c1.text_input("E-mail", value=d.email, key=f"{KEY}f_{d.id}_email"),
+            "title": c1.text_input(_("Title"), value=d.title, key=f"{KEY}f_{d.id}_title"),
+            "phone": c2.text_input(_("Phone"), value=d.phone, key=f"{KEY}f_{d.id}_phone"),
+            "email": c1.text_input(_("E-mail"), value=d.email, key=f"{KEY}f_{d.id}_email"),
             # No min_value: a stored negative amount is shown as it is, and the engine refuses bad input.
             "amount": c2.number_input(
-                "Amount", value=_number_value(d.amount), step=1000.0, key=f"{KEY}f_{d.id}_amount"
+                _("Amount"), value=_number_value(d.amount), step=1000.0, key=f"{KEY}f_{d.id}_amount"
             ),
         }
         if not _editable_number(d.amount) and d.amount is not None:
             c2.caption(
-                f"Stored amount {d.amount!r} cannot be edited here; type a new one to replace it."
+                _(
+                    "Stored amount {amount} cannot be edited here; type a new one to replace it."
+                ).format(amount=repr(d.amount))
             )
         if rs.fields:
-            st.markdown("**Funnel fields**")
+            st.markdown("**" + _("Funnel fields") + "**")
         values.update(field_widgets(rs.fields, d.fields, f"{KEY}f_{d.id}_"))
-        saved = st.form_submit_button("Save changes", type="primary")
+        saved = st.form_submit_button(_("Save changes"), type="primary")
     if not saved:
         return
     current = {"title": d.title, "phone": d.phone, "email": d.email, "amount": d.amount, **d.fields}
@@ -560,12 +626,12 @@ def _fields_form(conveyor: Conveyor, rs: RuleSet, d: DealState) -> None:
     }
     changed = {k: v for k, v in values.items() if k not in kept and not _same(current.get(k), v)}
     if not changed:
-        st.info("Nothing changed.")
+        st.info(_("Nothing changed."))
         return
     if apply_change(
         conveyor,
         lambda: conveyor.update_deal(d.id, changed),
-        f"Saved: {', '.join(changed)}.",
+        _("Saved: {fields}.").format(fields=", ".join(_field_label(rs, k) for k in changed)),
         FLASH,
     ):
         st.rerun()
@@ -577,7 +643,7 @@ def _carried_field(rs: RuleSet, name: str) -> FieldDef:
     if fd is not None:
         return fd
     kind = FieldType.NUMERIC if name == "amount" else FieldType.TEXT
-    return FieldDef(name=name, label=name.capitalize(), type=kind)
+    return FieldDef(name=name, label=_(name.capitalize()), type=kind)
 
 
 def _editable_number(value: Any) -> bool:
@@ -605,7 +671,7 @@ def _same(old: Any, new: Any) -> bool:
 
 def _tasks(conveyor: Conveyor, tasks: pd.DataFrame) -> None:
     if tasks.empty:
-        st.caption("No tasks for this deal.")
+        st.caption(_("No tasks for this deal."))
         return
     now = conveyor.clock.now()
     for t in tasks.itertuples():
@@ -614,30 +680,34 @@ def _tasks(conveyor: Conveyor, tasks: pd.DataFrame) -> None:
         with st.container(border=True):
             a, b = st.columns([5, 1], vertical_alignment="center")
             badge = (
-                ":red-badge[HIGH]"
+                ":red-badge[" + _("HIGH") + "]"
                 if t.priority in reports.HIGH_PRIORITIES
-                else ":gray-badge[normal]"
+                else ":gray-badge[" + _("normal") + "]"
             )
             late = (
-                " :orange-badge[overdue]"
+                " :orange-badge[" + _("overdue") + "]"
                 if t.kind == "task" and t.due_at is not None and t.due_at < now
                 else ""
             )
             a.markdown(f"{badge}{late} {md(t.title)}")
             a.caption(
-                f"{t.kind} · due {reports.to_display(t.due_at)} · {md(t.manager) or 'no manager'}"
+                _("{kind} · due {due} · {manager}").format(
+                    kind=_(t.kind),
+                    due=when(t.due_at),
+                    manager=md(t.manager) or _("no manager"),
+                )
             )
-            if b.button("Done", key=f"{KEY}task_done_{t.id}", width="stretch"):
+            if b.button(_("Done"), key=f"{KEY}task_done_{t.id}", width="stretch"):
                 if apply_change(
                     conveyor,
                     lambda tid=int(t.id): conveyor.complete_task(tid),
-                    "Task marked done.",
+                    _("Task marked done."),
                     FLASH,
                 ):
                     st.rerun()
     done = tasks[tasks["status"] != "open"]
     if not done.empty:
-        with st.expander(f"Done ({len(done)})"):
+        with st.expander(_("Done ({count})").format(count=len(done))):
             st.dataframe(
                 local_times(done, ["due_at", "done_at"])[
                     ["title", "kind", "priority", "done_at", "manager"]
@@ -645,6 +715,31 @@ def _tasks(conveyor: Conveyor, tasks: pd.DataFrame) -> None:
                 hide_index=True,
                 width="stretch",
             )
+
+
+def _option(value: str) -> str:
+    """A select field's option as shown: the sample funnels' yes/no in the reader's language."""
+    return {"": "—", "yes": _("yes"), "no": _("no")}.get(value, value)
+
+
+def _message_status(status: str) -> str:
+    shown = MESSAGE_STATUS.get(status)
+    if shown is None:
+        return status
+    icon, _sep, text = shown.partition(" ")
+    return f"{icon} {_(text)}"
+
+
+def _field_label(rs: RuleSet, name: str) -> str:
+    fd = rs.field(name)
+    if fd is not None and label(fd.label):
+        return label(fd.label)
+    return {
+        "title": _("Title"),
+        "phone": _("Phone"),
+        "email": _("E-mail"),
+        "amount": _("Amount"),
+    }.get(name, name)
 
 
 def md(text: Any) -> str:

@@ -14,6 +14,7 @@ from builder.state import get_reader, page_boundary
 from engine.clock import for_display
 from engine.core.forms import HONEYPOT, TOKEN_FIELD
 from engine.core.links import public_url
+from engine.i18n import _
 
 KEY = "doors_"
 
@@ -33,25 +34,25 @@ def snippet(funnel: str, token: str, fields: list[str]) -> str:
 
 @page_boundary
 def render() -> None:
-    st.title("🔌 Hooks & forms")
+    st.title("🔌 " + _("Hooks & forms"))
     reader = get_reader()
-    st.subheader("Hook calls")
+    st.subheader(_("Hook calls"))
     st.caption(
-        "Every call to POST /hooks/NAME, newest first. `conveyor hooks create NAME` adds a hook."
+        _("Every call to POST /hooks/NAME, newest first. `conveyor hooks create NAME` adds a hook.")
     )
     calls = reader.hooks.calls(
-        limit=int(st.number_input("Show the latest", 10, 1000, 100, key=KEY + "n"))
+        limit=int(st.number_input(_("Show the latest"), 10, 1000, 100, key=KEY + "n"))
     )
     if calls:
         st.dataframe(
             pd.DataFrame(
                 [
                     {
-                        "time": for_display(c.at, "%Y-%m-%d %H:%M:%S"),
-                        "hook": c.hook,
-                        "event id": c.event_id or "",
-                        "outcome": c.outcome,
-                        "detail": c.detail,
+                        _("time"): for_display(c.at, "%Y-%m-%d %H:%M:%S"),
+                        _("hook"): c.hook,
+                        _("event id"): c.event_id or "",
+                        _("outcome"): c.outcome,
+                        _("detail"): c.detail,
                     }
                     for c in calls
                 ]
@@ -60,14 +61,20 @@ def render() -> None:
             width="stretch",
         )
     else:
-        st.info("No hook has been called yet.")
-    st.subheader("Website forms")
+        st.info(_("No hook has been called yet."))
+    st.subheader(_("Website forms"))
     forms = [f for f in reader.forms.list() if not f.revoked]
     if not forms:
-        st.info("No form yet: `conveyor forms create FUNNEL` prints a form token.")
+        st.info(_("No form yet: `conveyor forms create FUNNEL` prints a form token."))
     for f in forms:
         st.markdown(
-            f"**{f.funnel}** — fields {', '.join(f.fields)}; {f.rate_per_hour} per hour per address;"
-            f" origins {', '.join(f.origins) or 'any (no browser CORS)'}"
+            _(
+                "**{funnel}** — fields {fields}; {rate} per hour per address; origins {origins}"
+            ).format(
+                funnel=f.funnel,
+                fields=", ".join(f.fields),
+                rate=f.rate_per_hour,
+                origins=", ".join(f.origins) or _("any (no browser CORS)"),
+            )
         )
         st.code(snippet(f.funnel, f.token, f.fields), language="html")

@@ -16,17 +16,21 @@ from sqlalchemy.exc import SQLAlchemyError
 from builder import state
 from builder.state import page_boundary
 from engine.core import reports
+from engine.document.labels import label
 from engine.document.ruleset import RuleSet
 from engine.errors import ConveyorError, RuleSetInvalid
+from engine.i18n import _, ngettext
 
 
 @page_boundary
 def render() -> None:
-    st.title("🗂️ Versions & import/export")
+    st.title("🗂️ " + _("Versions & import/export"))
     c = state.get_reader()  # reads; Make active and Save imported version use state.get_conveyor()
     funnel = state.funnel_picker(st.columns([2, 3])[0])
     state.flash()
-    tabs = st.tabs(["📜 Versions", "🔍 Compare", "⬇️ Export", "⬆️ Import"])
+    tabs = st.tabs(
+        ["📜 " + _("Versions"), "🔍 " + _("Compare"), "⬇️ " + _("Export"), "⬆️ " + _("Import")]
+    )
     if funnel is None:
         with tabs[3]:
             _import(c)
@@ -45,7 +49,9 @@ def render() -> None:
 def _versions(c: Any, funnel: str, versions: list[Any]) -> None:
     if state.is_dirty(funnel):
         st.warning(
-            "This funnel has unsaved changes in the designer; save them there to create a version.",
+            _(
+                "This funnel has unsaved changes in the designer; save them there to create a version."
+            ),
             icon="✏️",
         )
     zone = (
@@ -55,100 +61,117 @@ def _versions(c: Any, funnel: str, versions: list[Any]) -> None:
     table = pd.DataFrame(
         [
             {
-                "Version": v.version,
-                "Active": "✅ active" if v.active else "",
-                f"Saved at ({zone})": reports.to_display(v.created_at),
-                "By": v.author or "—",
-                "Comment": v.comment or "",
+                _("Version"): v.version,
+                _("Active"): "✅ " + _("active") if v.active else "",
+                _("Saved at ({zone})").format(zone=zone): reports.to_display(v.created_at),
+                _("By"): v.author or "—",
+                _("Comment"): v.comment or "",
             }
             for v in newest_first
         ]
     )
     st.dataframe(table, hide_index=True, width="stretch")
     active = next((v.version for v in versions if v.active), None)
-    st.markdown("**Make an older version active again** (rollback; nothing is deleted)")
+    st.markdown(_("**Make an older version active again** (rollback; nothing is deleted)"))
     numbers = [v.version for v in newest_first]
     if len(numbers) < 2:
-        st.caption("There is only one version, and it is active.")
+        st.caption(_("There is only one version, and it is active."))
         return
     cols = st.columns([2, 1, 3])
     # The newest version that is not active is the one a rollback usually wants.
     default = next(n for n in numbers if n != active)
     chosen = cols[0].selectbox(
-        f"Version to make active (v{active} is active now)",
+        _("Version to make active (v{version} is active now)").format(version=active),
         numbers,
         index=numbers.index(default),
         key=f"versions:{funnel}:activate",
-        format_func=lambda n: f"v{n} (active)" if n == active else f"v{n}",
+        format_func=lambda n: (
+            _("v{version} (active)").format(version=n) if n == active else f"v{n}"
+        ),
     )
     cols[1].markdown("<div style='height:1.75rem'></div>", unsafe_allow_html=True)
     if cols[1].button(
-        "Make active", type="primary", disabled=chosen == active, key=f"versions:{funnel}:go"
+        _("Make active"), type="primary", disabled=chosen == active, key=f"versions:{funnel}:go"
     ):
         try:
             info = state.get_conveyor().activate(funnel, chosen)
         except (ConveyorError, SQLAlchemyError) as exc:
-            state.show_error(exc, f"Version {chosen}")
+            state.show_error(exc, _("Version {version}").format(version=chosen))
         else:
             if not state.is_dirty(funnel):
                 state.discard_draft(funnel)  # the designer now shows the newly active version
-            st.session_state["owner_flash"] = f"Version {info.version} of '{funnel}' is active now."
+            st.session_state["owner_flash"] = _(
+                "Version {version} of '{funnel}' is active now."
+            ).format(version=info.version, funnel=funnel)
             st.rerun()
 
 
 def _summary(old: RuleSet, new: RuleSet) -> pd.DataFrame:
     """Added / removed / changed stages, transitions and rules between two versions."""
     rows = []
+    what_col, id_col, change_col = _("What"), _("Id"), _("Change")
     for what, a, b in (
         (
-            "stage",
+            _("stage"),
             {s.id: s.model_dump(mode="json") for s in old.stages},
             {s.id: s.model_dump(mode="json") for s in new.stages},
         ),
         (
-            "rule",
+            _("rule"),
             {r.id: r.model_dump(mode="json") for r in old.rules},
             {r.id: r.model_dump(mode="json") for r in new.rules},
         ),
         (
-            "field",
+            _("field"),
             {f.name: f.model_dump(mode="json") for f in old.fields},
             {f.name: f.model_dump(mode="json") for f in new.fields},
         ),
     ):
         for k in sorted(set(a) | set(b)):
             if k not in a:
-                rows.append({"What": what, "Id": k, "Change": "added"})
+                rows.append({what_col: what, id_col: k, change_col: _("added")})
             elif k not in b:
-                rows.append({"What": what, "Id": k, "Change": "removed"})
+                rows.append({what_col: what, id_col: k, change_col: _("removed")})
             elif a[k] != b[k]:
                 keys = sorted(x for x in set(a[k]) | set(b[k]) if a[k].get(x) != b[k].get(x))
-                rows.append({"What": what, "Id": k, "Change": "changed: " + ", ".join(keys)})
+                rows.append(
+                    {
+                        what_col: what,
+                        id_col: k,
+                        change_col: _("changed: {keys}").format(keys=", ".join(keys)),
+                    }
+                )
     ta = {(t.from_, t.to) for t in old.transitions}
     tb = {(t.from_, t.to) for t in new.transitions}
     rows += [
-        {"What": "transition", "Id": f"{f} → {t}", "Change": "added"} for f, t in sorted(tb - ta)
+        {what_col: _("transition"), id_col: f"{f} → {t}", change_col: _("added")}
+        for f, t in sorted(tb - ta)
     ]
     rows += [
-        {"What": "transition", "Id": f"{f} → {t}", "Change": "removed"} for f, t in sorted(ta - tb)
+        {what_col: _("transition"), id_col: f"{f} → {t}", change_col: _("removed")}
+        for f, t in sorted(ta - tb)
     ]
-    return pd.DataFrame(rows, columns=["What", "Id", "Change"])
+    return pd.DataFrame(rows, columns=[what_col, id_col, change_col])
 
 
 def _compare(c: Any, funnel: str, versions: list[Any]) -> None:
     numbers = sorted(v.version for v in versions)
     if len(numbers) < 2:
-        st.info("There is only one version so far; save a change to compare versions.")
+        st.info(_("There is only one version so far; save a change to compare versions."))
         return
     cols = st.columns(2)
     a = cols[0].selectbox(
-        "From version", numbers, index=len(numbers) - 2, key=f"versions:{funnel}:a"
+        _("From version"), numbers, index=len(numbers) - 2, key=f"versions:{funnel}:a"
     )
-    b = cols[1].selectbox("To version", numbers, index=len(numbers) - 1, key=f"versions:{funnel}:b")
+    b = cols[1].selectbox(
+        _("To version"), numbers, index=len(numbers) - 1, key=f"versions:{funnel}:b"
+    )
     old, new = c.ruleset(funnel, a), c.ruleset(funnel, b)
     summary = _summary(old, new)
     if summary.empty:
-        st.success(f"v{a} and v{b} have the same stages, transitions and rules.")
+        st.success(
+            _("v{old} and v{new} have the same stages, transitions and rules.").format(old=a, new=b)
+        )
     else:
         st.dataframe(summary, hide_index=True, width="stretch")
     diff = "".join(
@@ -160,8 +183,8 @@ def _compare(c: Any, funnel: str, versions: list[Any]) -> None:
             n=3,
         )
     )
-    with st.expander("Line-by-line diff of the JSON", expanded=not summary.empty):
-        st.code(diff or "(no differences)", language="diff")
+    with st.expander(_("Line-by-line diff of the JSON"), expanded=not summary.empty):
+        st.code(diff or _("(no differences)"), language="diff")
 
 
 def _export(c: Any, funnel: str, versions: list[Any]) -> None:
@@ -169,58 +192,69 @@ def _export(c: Any, funnel: str, versions: list[Any]) -> None:
     active = next((v.version for v in versions if v.active), numbers[0])
     cols = st.columns([1, 2])
     version = cols[0].selectbox(
-        f"Version to export (v{active} is active)",
+        _("Version to export (v{version} is active)").format(version=active),
         numbers,
         index=numbers.index(active),
         key=f"versions:{funnel}:export_v",
         format_func=lambda n: f"v{n}",
     )
     fmt = cols[1].radio(
-        "Format",
+        _("Format"),
         ["conveyor", "business-rules"],
         horizontal=True,
         key=f"versions:{funnel}:fmt",
         format_func={
-            "conveyor": "Whole rule-set document",
-            "business-rules": "Bare business-rules rules list (enabled rules)",
+            "conveyor": _("Whole rule-set document"),
+            "business-rules": _("Bare business-rules rules list (enabled rules)"),
         }.get,
     )
     text = c.rulesets.export(funnel, fmt, version)
     suffix = "" if fmt == "conveyor" else ".business-rules"
     st.download_button(
-        "⬇️ Download JSON",
+        "⬇️ " + _("Download JSON"),
         data=text.encode("utf-8"),
         file_name=f"{funnel}.v{version}{suffix}.json",
         mime="application/json",
         type="primary",
         key=f"versions:{funnel}:download",
     )
-    with st.expander("Preview"):
+    with st.expander(_("Preview")):
         st.code(text, language="json")
 
 
 def _import(c: Any) -> None:
     st.markdown(
-        "Upload a rule-set JSON file (or paste it). It is checked with the same validator as "
-        "`conveyor validate`; it is saved as a new version only if it has no problems."
+        _(
+            "Upload a rule-set JSON file (or paste it). It is checked with the same validator as "
+            "`conveyor validate`; it is saved as a new version only if it has no problems."
+        )
     )
-    upload = st.file_uploader("Rule-set JSON", type=["json"], key="versions:upload")
-    pasted = st.text_area("…or paste the JSON here", key="versions:paste", height=140)
+    upload = st.file_uploader(_("Rule-set JSON"), type=["json"], key="versions:upload")
+    pasted = st.text_area(_("…or paste the JSON here"), key="versions:paste", height=140)
     data: bytes | None = None
     source = ""
     if upload is not None:
         data, source = upload.getvalue(), upload.name
     elif pasted.strip():
-        data, source = pasted.encode("utf-8"), "pasted text"
+        data, source = pasted.encode("utf-8"), _("pasted text")
     if data is None:
         return
     try:
         rs = c.rulesets.validate(data)
     except RuleSetInvalid as exc:
-        st.error(f"**{source} is not valid — nothing was saved.** {len(exc.problems)} problem(s):")
+        st.error(
+            ngettext(
+                "**{source} is not valid — nothing was saved.** {count} problem:",
+                "**{source} is not valid — nothing was saved.** {count} problems:",
+                len(exc.problems),
+            ).format(source=source, count=len(exc.problems))
+        )
         st.dataframe(
             pd.DataFrame(
-                [{"JSON path": p.path or "(document)", "Problem": p.message} for p in exc.problems]
+                [
+                    {_("JSON path"): p.path or _("(document)"), _("Problem"): p.message}
+                    for p in exc.problems
+                ]
             ),
             hide_index=True,
             width="stretch",
@@ -228,23 +262,47 @@ def _import(c: Any) -> None:
         return
     done = st.session_state.get("versions:imported")
     if done and done[0] == (rs.funnel, rs.fingerprint()):
-        st.success(f"{source} was saved as version {done[1]} of '{rs.funnel}'.")
+        st.success(
+            _("{source} was saved as version {version} of '{funnel}'.").format(
+                source=source, version=done[1], funnel=rs.funnel
+            )
+        )
         return  # the uploader still holds the file; do not offer to save the same document twice
     known = dict(c.funnels())
-    what = f"a new version of **{known[rs.funnel]}**" if rs.funnel in known else "a **new funnel**"
+    what = (
+        _("a new version of **{funnel}**").format(
+            funnel=state.funnel_label(rs.funnel, known[rs.funnel])
+        )
+        if rs.funnel in known
+        else _("a **new funnel**")
+    )
     st.success(
-        f"{source} is valid: funnel `{rs.funnel}` ({rs.name}) with {len(rs.stages)} stages, "
-        f"{len(rs.transitions)} transitions and {len(rs.rules)} rules. Saving creates {what}."
+        _(
+            "{source} is valid: funnel `{funnel}` ({name}) with {stages} stages, {transitions} "
+            "transitions and {rules} rules. Saving creates {what}."
+        ).format(
+            source=source,
+            funnel=rs.funnel,
+            name=label(rs.name),
+            stages=len(rs.stages),
+            transitions=len(rs.transitions),
+            rules=len(rs.rules),
+            what=what,
+        )
     )
     comment = st.text_input(
-        "Comment", value=f"imported from {source}", key="versions:import_comment"
+        _("Comment"),
+        value=_("imported from {source}").format(source=source),
+        key="versions:import_comment",
     )
-    if st.button("Save imported version", type="primary", key="versions:import_save"):
+    if st.button(_("Save imported version"), type="primary", key="versions:import_save"):
         try:
             info = state.get_conveyor().save_ruleset(rs, comment=comment, author="owner (import)")
         except RuleSetInvalid as exc:
             st.error(
-                "Not saved:\n\n" + "\n".join(f"- `{p.path}`: {p.message}" for p in exc.problems)
+                _("Not saved:")
+                + "\n\n"
+                + "\n".join(f"- `{p.path}`: {p.message}" for p in exc.problems)
             )
             return
         except (
@@ -252,14 +310,17 @@ def _import(c: Any) -> None:
             SQLAlchemyError,
         ) as exc:  # e.g. someone saved a version at the same time
             st.error(
-                f"Not saved: {state.error_message(exc, 'The imported version')} Nothing was changed; "
-                "try again.",
+                _("Not saved: {error} Nothing was changed; try again.").format(
+                    error=state.error_message(exc, _("The imported version"))
+                ),
                 icon="🚫",
             )
             return
         st.session_state["versions:imported"] = ((rs.funnel, rs.fingerprint()), info.version)
         if not state.is_dirty(rs.funnel):
             state.discard_draft(rs.funnel)
-        st.session_state["owner_flash"] = f"Imported as version {info.version} of '{rs.funnel}'."
+        st.session_state["owner_flash"] = _("Imported as version {version} of '{funnel}'.").format(
+            version=info.version, funnel=rs.funnel
+        )
         st.session_state[state.FUNNEL_NEXT] = rs.funnel
         st.rerun()

@@ -186,6 +186,7 @@ def test_rule_labels_in_the_graph_are_larger_and_wrap_instead_of_being_cut_short
     demo_db: Conveyor,
 ) -> None:
     from builder.components import RuleData, graph_elements
+    from engine.document.labels import label
     from engine.document.validate import rule_data
 
     rs = demo_db.ruleset("techflow")
@@ -202,7 +203,9 @@ def test_rule_labels_in_the_graph_are_larger_and_wrap_instead_of_being_cut_short
     assert rules and all(
         r["font"]["size"] >= 16 and r["widthConstraint"]["maximum"] <= 200 for r in rules
     )
-    names = [r.get("name") or r["id"] for r in doc["rules"]]
+    names = [
+        label(r.get("name")) or r["id"] for r in doc["rules"]
+    ]  # the funnel names them per language
     # Names up to 30 characters are shown whole (vis-network wraps them onto two lines).
     assert any(24 < len(n) <= 30 and n in [r["label"] for r in rules] for n in names)
 

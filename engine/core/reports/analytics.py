@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from engine.core.context import Context
 from engine.core.reports.text import display_zone, stage_name
 from engine.core.rulesets import RuleSets
+from engine.document.labels import label
 from engine.document.ruleset import StageKind
 from storage import repositories as repo
 
@@ -81,7 +82,7 @@ class Analytics:
         rows = [
             {
                 "stage": st.id,
-                "stage_name": st.name,
+                "stage_name": label(st.name),
                 "kind": st.kind.value,
                 "deals": len(entered.get(st.id, ())),
                 "share": len(entered.get(st.id, ())) / top if top else 0.0,
@@ -154,7 +155,7 @@ class Analytics:
         rows = [
             {
                 "stage": st.id,
-                "stage_name": st.name,
+                "stage_name": label(st.name),
                 "visits": len(hours.get(st.id, [])),
                 "finished": finished.get(st.id, 0),
                 "avg_hours": sum(hours[st.id]) / len(hours[st.id]) if hours.get(st.id) else 0.0,

@@ -20,6 +20,7 @@ from engine.core.reports.text import (
     why_text,
 )
 from engine.core.rulesets import RuleSets
+from engine.document.labels import label
 from engine.document.ruleset import RuleSet
 from engine.errors import NotFound
 from engine.rules.deal import DealState
@@ -335,7 +336,7 @@ class Reports(Analytics):
             )
         allowed = [(t.to, stage_name(rs, t.to)) for t in rs.transitions if t.from_ == state.stage]
         if not rs.transitions:  # a funnel without transitions allows any move
-            allowed = [(st.id, st.name) for st in rs.stages if st.id != state.stage]
+            allowed = [(st.id, label(st.name)) for st in rs.stages if st.id != state.stage]
         return DealCard(
             state=state,
             ruleset=rs,
