@@ -127,7 +127,11 @@ def _locale() -> Locale:
 
 def format_money(amount: float | Decimal | int, currency: str) -> str:
     """``12 500,00 ₴`` in Ukrainian, ``UAH 12,500.00`` in English."""
-    return format_currency(amount, currency, locale=_locale())
+    text = format_currency(amount, currency, locale=_locale())
+    # Where the locale has no symbol for the currency, CLDR glues the code to the number ("UAH12.00").
+    if text.startswith(currency) and text[len(currency) : len(currency) + 1].isdigit():
+        text = f"{currency}\u00a0{text[len(currency) :]}"
+    return text
 
 
 def format_number(value: float | Decimal | int) -> str:

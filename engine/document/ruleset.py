@@ -175,6 +175,8 @@ class RuleSet(_Model):
     #: The language client messages are written in when a template is given per language
     #: (``{"uk": …, "en": …}``); a deal's own ``language`` field, if the funnel declares one, wins.
     language: str | None = None
+    #: The ISO 4217 code amounts are shown in (``UAH``: ``12 500,00 ₴``); none: plain numbers.
+    currency: str | None = None
     fields: list[FieldDef] = Field(default_factory=list)
     events: list[EventDef] = Field(default_factory=list)
     stages: list[Stage]

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import re2
+from babel.numbers import is_currency
 from business_rules import export_rule_data
 
 from engine.document.checks.patterns import pattern_problems
@@ -96,16 +97,40 @@ class Checker:
     def check_header(self) -> None:
         self.check_ident("funnel", self.rs.funnel, "funnel id")
         if not self.rs.name.strip():
-            self.add("name", "funnel name is empty")
-        self.check_name("name", self.rs.name, "funnel name")
-        self.check_length("name", self.rs.name, MAX_FUNNEL_NAME, "a funnel name")
+            self.add("name", _("funnel name is empty"))
+        self.check_name("name", self.rs.name, _("funnel name"))
+        self.check_length("name", self.rs.name, MAX_FUNNEL_NAME, _("a funnel name"))
         if len(self.rs.rules) > MAX_RULES:
-            self.add("rules", f"{len(self.rs.rules)} rules; the limit is {MAX_RULES}")
+            self.add(
+                "rules",
+                _("{count} rules; the limit is {limit}").format(
+                    count=len(self.rs.rules), limit=MAX_RULES
+                ),
+            )
         if len(self.rs.stages) > MAX_STAGES:
-            self.add("stages", f"{len(self.rs.stages)} stages; the limit is {MAX_STAGES}")
+            self.add(
+                "stages",
+                _("{count} stages; the limit is {limit}").format(
+                    count=len(self.rs.stages), limit=MAX_STAGES
+                ),
+            )
         if self.rs.language is not None and not LANGUAGE.match(self.rs.language):
             self.add(
-                "language", f"'{self.rs.language[:20]}' is not a language code (e.g. 'uk', 'en')"
+                "language",
+                _("'{code}' is not a language code (e.g. 'uk', 'en')").format(
+                    code=self.rs.language[:20]
+                ),
+            )
+        if self.rs.currency is not None and not (
+            len(self.rs.currency) == 3
+            and self.rs.currency.isupper()
+            and is_currency(self.rs.currency)
+        ):
+            self.add(
+                "currency",
+                _("'{code}' is not an ISO 4217 currency code (e.g. 'UAH', 'EUR')").format(
+                    code=self.rs.currency[:20]
+                ),
             )
 
     def check_ident(self, path: str, value: str, what: str) -> bool:
@@ -114,18 +139,23 @@ class Checker:
         if (
             reason is not None
         ):  # said plainly: quoted in the message below, it would reorder the line
-            self.add(path, f"{what} {reason}")
+            self.add(path, _("{what} {reason}").format(what=what, reason=reason))
             return False
         if len(value) > MAX_ID_LENGTH:
             self.add(
                 path,
-                f"'{value[:30]}…' is {len(value)} characters long; a {what} may have at most {MAX_ID_LENGTH}",
+                _(
+                    "'{value}…' is {length} characters long; a {what} may have at most {limit}"
+                ).format(value=value[:30], length=len(value), what=what, limit=MAX_ID_LENGTH),
             )
             return False
         if not IDENT.match(value):
             self.add(
                 path,
-                f"'{value}' is not a valid {what} (lowercase letters, digits and '_', starting with a letter)",
+                _(
+                    "'{value}' is not a valid {what} (lowercase letters, digits and '_', starting "
+                    "with a letter)"
+                ).format(value=value, what=what),
             )
             return False
         return True
@@ -139,7 +169,9 @@ class Checker:
         if len(value) > limit:
             self.add(
                 path,
-                f"'{value[:30]}…' is {len(value)} characters long; {what} may have at most {limit}",
+                _("'{value}…' is {length} characters long; {what} may have at most {limit}").format(
+                    value=value[:30], length=len(value), what=what, limit=limit
+                ),
             )
 
     def check_name(self, path: str, value: str, what: str) -> None:
@@ -148,13 +180,13 @@ class Checker:
         if texts is not None:
             for lang, text in texts.items():
                 if not text.strip():
-                    self.add(f"{path}.{lang}", f"{what} is empty")
+                    self.add(f"{path}.{lang}", _("{what} is empty").format(what=what))
                 else:
                     self.check_name(f"{path}.{lang}", text, what)
             return
         reason = name_refusal(value) if value.strip() else None  # empty: each caller's own rule
         if reason is not None:
-            self.add(path, f"{what} {reason}")
+            self.add(path, _("{what} {reason}").format(what=what, reason=reason))
 
     @staticmethod
     def reserved_names() -> set[str]:
@@ -168,34 +200,46 @@ class Checker:
         seen: set[str] = set()
         for i, f in enumerate(self.rs.fields):
             p = f"fields[{i}]"
-            if not self.check_ident(f"{p}.name", f.name, "field name"):
+            if not self.check_ident(f"{p}.name", f.name, _("field name")):
                 pass
             elif f.name in reserved:
                 self.add(
                     f"{p}.name",
-                    f"'{f.name}' is reserved (a built-in variable, deal attribute or engine name)",
+                    _(
+                        "'{name}' is reserved (a built-in variable, deal attribute or engine name)"
+                    ).format(name=f.name),
                 )
             if f.name in seen:
-                self.add(f"{p}.name", f"duplicate field name '{f.name}'")
+                self.add(f"{p}.name", _("duplicate field name '{name}'").format(name=f.name))
             seen.add(f.name)
-            self.check_length(f"{p}.label", f.label, MAX_LABEL, "a field label")
-            self.check_name(f"{p}.label", f.label, "field label")
+            self.check_length(f"{p}.label", f.label, MAX_LABEL, _("a field label"))
+            self.check_name(f"{p}.label", f.label, _("field label"))
             for k, option in enumerate(f.options):
-                self.check_length(f"{p}.options[{k}]", option, MAX_LABEL, "an option")
-                self.check_name(f"{p}.options[{k}]", option, "option")
+                self.check_length(f"{p}.options[{k}]", option, MAX_LABEL, _("an option"))
+                self.check_name(f"{p}.options[{k}]", option, _("option"))
             if f.type is FieldType.SELECT:
                 if not f.options:
-                    self.add(f"{p}.options", f"select field '{f.name}' needs at least one option")
+                    self.add(
+                        f"{p}.options",
+                        _("select field '{name}' needs at least one option").format(name=f.name),
+                    )
                 if any(not o.strip() for o in f.options):
                     # An empty answer means "not answered" everywhere else, so it cannot also be an option.
-                    self.add(f"{p}.options", f"select field '{f.name}' has an empty option")
+                    self.add(
+                        f"{p}.options",
+                        _("select field '{name}' has an empty option").format(name=f.name),
+                    )
                 if len({o.lower() for o in f.options}) != len(f.options):
                     self.add(
-                        f"{p}.options", "options repeat (options are compared case-insensitively)"
+                        f"{p}.options",
+                        _("options repeat (options are compared case-insensitively)"),
                     )
             elif f.options:
                 self.add(
-                    f"{p}.options", f"only select fields have options; '{f.name}' is {f.type.value}"
+                    f"{p}.options",
+                    _("only select fields have options; '{name}' is {type}").format(
+                        name=f.name, type=f.type.value
+                    ),
                 )
 
     def check_events(self) -> None:
@@ -205,48 +249,62 @@ class Checker:
         taken: dict[str, str] = {}  # variable name -> the event that gives it
         for i, e in enumerate(self.rs.events):
             p = f"events[{i}]"
-            if self.check_ident(f"{p}.name", e.name, "event name"):
+            if self.check_ident(f"{p}.name", e.name, _("event name")):
                 for var in (e.name, f"hours_since_{e.name}"):
                     if var in reserved:
                         self.add(
                             f"{p}.name",
-                            f"event '{e.name}' would give the rule variable '{var}', which is"
-                            " reserved (a built-in variable, deal attribute or engine name)",
+                            _(
+                                "event '{event}' would give the rule variable '{variable}', which "
+                                "is reserved (a built-in variable, deal attribute or engine name)"
+                            ).format(event=e.name, variable=var),
                         )
                     elif var in fields:
                         self.add(
                             f"{p}.name",
-                            f"event '{e.name}' would give the rule variable '{var}', which is"
-                            " already a custom field",
+                            _(
+                                "event '{event}' would give the rule variable '{variable}', which "
+                                "is already a custom field"
+                            ).format(event=e.name, variable=var),
                         )
                     elif var in taken:
                         what = (
-                            "a duplicate event name"
+                            _("a duplicate event name")
                             if taken[var] == e.name
-                            else f"also a variable of event '{taken[var]}'"
+                            else _("also a variable of event '{event}'").format(event=taken[var])
                         )
                         self.add(
                             f"{p}.name",
-                            f"event '{e.name}' would give the rule variable '{var}': {what}",
+                            _(
+                                "event '{event}' would give the rule variable '{variable}': {why}"
+                            ).format(event=e.name, variable=var, why=what),
                         )
                     else:
                         taken[var] = e.name
-            self.check_length(f"{p}.label", e.label, MAX_LABEL, "an event label")
-            self.check_name(f"{p}.label", e.label, "event label")
+            self.check_length(f"{p}.label", e.label, MAX_LABEL, _("an event label"))
+            self.check_name(f"{p}.label", e.label, _("event label"))
             written: dict[str, str] = {}
             for key, target in e.fields.items():
                 kp = f"{p}.fields.{key}"
                 if not IDENT.match(key):
                     self.add(
                         kp,
-                        f"'{key[:30]}' is not a valid data key (lowercase letters, digits and '_',"
-                        " starting with a letter)",
+                        _(
+                            "'{key}' is not a valid data key (lowercase letters, digits and '_', "
+                            "starting with a letter)"
+                        ).format(key=key[:30]),
                     )
                 if target not in targets:
-                    self.add(kp, f"unknown field '{target}'{suggest(target, targets)}")
+                    self.add(
+                        kp,
+                        _("unknown field '{name}'").format(name=target) + suggest(target, targets),
+                    )
                 elif target in written:
                     self.add(
-                        kp, f"field '{target}' is already written by data key '{written[target]}'"
+                        kp,
+                        _("field '{name}' is already written by data key '{key}'").format(
+                            name=target, key=written[target]
+                        ),
                     )
                 else:
                     written[target] = key
@@ -301,29 +359,31 @@ class Checker:
 
     def check_stages(self) -> None:
         if not self.rs.stages:
-            self.add("stages", "a funnel needs at least one stage")
+            self.add("stages", _("a funnel needs at least one stage"))
         seen: set[str] = set()
         for i, s in enumerate(self.rs.stages):
             p = f"stages[{i}]"
-            self.check_ident(f"{p}.id", s.id, "stage id")
+            self.check_ident(f"{p}.id", s.id, _("stage id"))
             if s.id in seen:
-                self.add(f"{p}.id", f"duplicate stage id '{s.id}'")
+                self.add(f"{p}.id", _("duplicate stage id '{id}'").format(id=s.id))
             seen.add(s.id)
             if not s.name.strip():
-                self.add(f"{p}.name", "stage name is empty")
-            self.check_name(f"{p}.name", s.name, "stage name")
-            self.check_length(f"{p}.name", s.name, MAX_STAGE_NAME, "a stage name")
+                self.add(f"{p}.name", _("stage name is empty"))
+            self.check_name(f"{p}.name", s.name, _("stage name"))
+            self.check_length(f"{p}.name", s.name, MAX_STAGE_NAME, _("a stage name"))
             if s.guard:
                 for j, name in enumerate(s.guard.required_fields):
                     if name not in self.field_names and name not in BUILTIN_FIELDS:
                         self.add(
                             f"{p}.guard.required_fields[{j}]",
-                            f"unknown field '{name}'{suggest(name, self.field_names + list(BUILTIN_FIELDS))}",
+                            _("unknown field '{name}'").format(name=name)
+                            + suggest(name, self.field_names + list(BUILTIN_FIELDS)),
                         )
         if self.rs.initial_stage is not None and self.rs.initial_stage not in self.stage_ids:
             self.add(
                 "initial_stage",
-                f"unknown stage '{self.rs.initial_stage}'{suggest(self.rs.initial_stage, self.stage_ids)}",
+                _("unknown stage '{id}'").format(id=self.rs.initial_stage)
+                + suggest(self.rs.initial_stage, self.stage_ids),
             )
 
     def check_transitions(self) -> None:
@@ -333,32 +393,38 @@ class Checker:
                 if value not in self.stage_ids:
                     self.add(
                         f"transitions[{i}].{key}",
-                        f"unknown stage '{value}'{suggest(value, self.stage_ids)}",
+                        _("unknown stage '{id}'").format(id=value) + suggest(value, self.stage_ids),
                     )
             if t.from_ == t.to:
                 self.add(
-                    f"transitions[{i}]", f"a transition from '{t.from_}' to itself is not allowed"
+                    f"transitions[{i}]",
+                    _("a transition from '{stage}' to itself is not allowed").format(stage=t.from_),
                 )
             if (t.from_, t.to) in seen:
-                self.add(f"transitions[{i}]", f"duplicate transition {t.from_} → {t.to}")
+                self.add(
+                    f"transitions[{i}]",
+                    _("duplicate transition {source} → {target}").format(
+                        source=t.from_, target=t.to
+                    ),
+                )
             seen.add((t.from_, t.to))
 
     def check_rules(self) -> None:
         seen: set[str] = set()
         for i, rule in enumerate(self.rs.rules):
             p = f"rules[{i}]"
-            self.check_ident(f"{p}.id", rule.id, "rule id")
-            self.check_length(f"{p}.name", rule.name, MAX_RULE_NAME, "a rule name")
-            self.check_name(f"{p}.name", rule.name, "rule name")
+            self.check_ident(f"{p}.id", rule.id, _("rule id"))
+            self.check_length(f"{p}.name", rule.name, MAX_RULE_NAME, _("a rule name"))
+            self.check_name(f"{p}.name", rule.name, _("rule name"))
             if rule.id in seen:
-                self.add(f"{p}.id", f"duplicate rule id '{rule.id}'")
+                self.add(f"{p}.id", _("duplicate rule id '{id}'").format(id=rule.id))
             seen.add(rule.id)
             raw = self.raw_rules[i] if i < len(self.raw_rules) else None
             self.check_conditions(
                 raw.get("conditions") if isinstance(raw, dict) else None, f"{p}.conditions"
             )
             if not rule.actions:
-                self.add(f"{p}.actions", "a rule needs at least one action")
+                self.add(f"{p}.actions", _("a rule needs at least one action"))
             for j, action in enumerate(rule.actions):
                 self.check_action(action.name, action.params, f"{p}.actions[{j}]")
                 if action.keep_after_stage_exit is not None and action.name not in TASK_ACTIONS:
@@ -388,15 +454,23 @@ class Checker:
     def check_leaf(self, leaf: Condition, p: str) -> None:
         name, op = leaf.name, leaf.operator
         if not isinstance(name, str) or name not in self.variables:
-            self.add(f"{p}.name", f"'{name}' is not a rule variable{suggest(name, self.variables)}")
+            self.add(
+                f"{p}.name",
+                _("'{name}' is not a rule variable").format(name=name)
+                + suggest(name, self.variables),
+            )
             return
         var = self.variables[name]
         ops = self.operators[var["field_type"]]
         if not isinstance(op, str) or op not in ops:
             self.add(
                 f"{p}.operator",
-                f"'{op}' is not an operator for {var['field_type']} variables{suggest(op, ops)}"
-                f" (allowed: {', '.join(sorted(ops))})",
+                _("'{operator}' is not an operator for {type} variables").format(
+                    operator=op, type=var["field_type"]
+                )
+                + suggest(op, ops)
+                + " "
+                + _("(allowed: {operators})").format(operators=", ".join(sorted(ops))),
             )
             return
         if "value" in leaf.model_fields_set:
@@ -408,53 +482,86 @@ class Checker:
         if input_type == "none":
             if value is not None:
                 # business-rules ignores it; a stray value only hides what the author meant.
-                self.add(p, f"'{op['name']}' takes no value; write null, got {json.dumps(value)}")
+                self.add(
+                    p,
+                    _("'{operator}' takes no value; write null, got {value}").format(
+                        operator=op["name"], value=json.dumps(value)
+                    ),
+                )
             return
         if input_type == "numeric":
             if isinstance(value, bool) or not isinstance(value, int | float):
-                self.add(p, f"'{op['name']}' on '{name}' needs a number, got {json.dumps(value)}")
+                self.add(
+                    p,
+                    _("'{operator}' on '{variable}' needs a number, got {value}").format(
+                        operator=op["name"], variable=name, value=json.dumps(value)
+                    ),
+                )
             elif value != value or value in (float("inf"), float("-inf")):
-                self.add(p, "the number must be finite")
+                self.add(p, _("the number must be finite"))
             elif name in self.time_names and abs(value) > MAX_TIME_HOURS:
                 self.add(
                     p,
-                    f"{value} hours is out of range for '{name}' (at most {MAX_TIME_HOURS:,} hours either way)",
+                    _(
+                        "{value} hours is out of range for '{variable}' (at most {limit} hours "
+                        "either way)"
+                    ).format(value=value, variable=name, limit=f"{MAX_TIME_HOURS:,}"),
                 )
             elif name in self.time_names and op["name"] == "equal_to":
                 # Time flows between ticks: "exactly 24 h" holds for microseconds that no tick meets.
                 self.add(
                     f"{p[: -len('.value')]}.operator",
-                    f"'equal_to' on '{name}' would almost never fire (time moves on between ticks, so the"
-                    f" value is exactly {value} only for an instant); use 'greater_than_or_equal_to'",
+                    _(
+                        "'equal_to' on '{variable}' would almost never fire (time moves on between "
+                        "ticks, so the value is exactly {value} only for an instant); use "
+                        "'greater_than_or_equal_to'"
+                    ).format(variable=name, value=value),
                 )
             return
         if input_type == "text":
             if not isinstance(value, str):
                 self.add(
-                    p, f"'{op['name']}' on '{name}' needs a text value, got {json.dumps(value)}"
+                    p,
+                    _("'{operator}' on '{variable}' needs a text value, got {value}").format(
+                        operator=op["name"], variable=name, value=json.dumps(value)
+                    ),
                 )
                 return
             if op["name"] == "matches_regex":
                 self.check_regex(value, p)
             elif name == "stage" and op["name"] == "equal_to" and value not in self.stage_ids:
-                self.add(p, f"unknown stage '{value}'{suggest(value, self.stage_ids)}")
+                self.add(
+                    p, _("unknown stage '{id}'").format(id=value) + suggest(value, self.stage_ids)
+                )
             elif (
                 name == "stage"
                 and op["name"] == "equal_to_case_insensitive"
                 and value.lower() not in {s.lower() for s in self.stage_ids}
             ):
-                self.add(p, f"unknown stage '{value}'{suggest(value.lower(), self.stage_ids)}")
+                self.add(
+                    p,
+                    _("unknown stage '{id}'").format(id=value)
+                    + suggest(value.lower(), self.stage_ids),
+                )
             return
         if input_type == "select":
             options = var.get("options") or []
             if isinstance(value, list | dict) or value is None:
-                self.add(p, f"'{op['name']}' on '{name}' needs one option, got {json.dumps(value)}")
+                self.add(
+                    p,
+                    _("'{operator}' on '{variable}' needs one option, got {value}").format(
+                        operator=op["name"], variable=name, value=json.dumps(value)
+                    ),
+                )
             elif options and (
                 not isinstance(value, str) or value.lower() not in {o.lower() for o in options}
             ):
                 self.add(
                     p,
-                    f"'{value}' is not an option of '{name}' (options: {', '.join(options)}){suggest(value, options)}",
+                    _("'{value}' is not an option of '{variable}' (options: {options})").format(
+                        value=value, variable=name, options=", ".join(options)
+                    )
+                    + suggest(value, options),
                 )
             return
         # No variable is of business-rules' select_multiple type (custom fields are single-choice),
@@ -467,21 +574,31 @@ class Checker:
     # -- actions -------------------------------------------------------------------------------
     def check_action(self, name: str, params: dict[str, Any], p: str) -> None:
         if name not in self.actions:
-            self.add(f"{p}.name", f"'{name}' is not an action{suggest(name, self.actions)}")
+            self.add(
+                f"{p}.name",
+                _("'{name}' is not an action").format(name=name) + suggest(name, self.actions),
+            )
             return
         declared = {d["name"]: d for d in self.actions[name]["params"] or []}
         for key in params:
             if key not in declared:
                 self.add(
                     f"{p}.params.{key}",
-                    f"'{key}' is not a parameter of '{name}'{suggest(key, declared)}"
-                    f" (parameters: {', '.join(declared) or 'none'})",
+                    _("'{key}' is not a parameter of '{action}'").format(key=key, action=name)
+                    + suggest(key, declared)
+                    + " "
+                    + _("(parameters: {parameters})").format(
+                        parameters=", ".join(declared) or _("none")
+                    ),
                 )
         for key, d in declared.items():
             # null for an optional param means "the default", as the action itself treats it.
             if key not in params or (params[key] is None and not d.get("required", True)):
                 if d.get("required", True):
-                    self.add(f"{p}.params", f"'{name}' needs parameter '{key}'")
+                    self.add(
+                        f"{p}.params",
+                        _("'{action}' needs parameter '{key}'").format(action=name, key=key),
+                    )
                 continue
             self.check_param(name, d, params[key], f"{p}.params.{key}")
 
@@ -489,57 +606,74 @@ class Checker:
         ftype = decl["fieldType"]
         if ftype == "numeric":
             if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-                self.add(p, f"needs a number, got {json.dumps(value)}")
+                self.add(p, _("needs a number, got {value}").format(value=json.dumps(value)))
             elif value in (float("inf"), float("-inf")):
                 # Infinity would pass the sign check and then crash the effect (timedelta overflow).
-                self.add(p, "the number must be finite")
+                self.add(p, _("the number must be finite"))
             elif value < 0:
-                self.add(p, f"must not be negative, got {value}")
+                self.add(p, _("must not be negative, got {value}").format(value=value))
             elif decl["name"] == "due_in_hours" and value > MAX_DUE_IN_HOURS:
                 self.add(
                     p,
-                    f"is {value} hours; a task may be due at most {MAX_DUE_IN_HOURS} hours (ten years) ahead",
+                    _(
+                        "is {value} hours; a task may be due at most {limit} hours (ten years) ahead"
+                    ).format(value=value, limit=MAX_DUE_IN_HOURS),
                 )
             return
         key = decl["name"]
         if isinstance(value, dict) and key in TEMPLATE_PARAMS.get(action, ()):
             # One template per language: {"uk": "…", "en": "…"}, each checked as a template.
             if not value:
-                self.add(p, 'needs a text, or texts by language such as {"uk": "…", "en": "…"}')
+                self.add(
+                    p,
+                    _("needs a text, or texts by language such as {example}").format(
+                        example='{"uk": "…", "en": "…"}'
+                    ),
+                )
             for lang, text in value.items():
                 if not isinstance(lang, str) or not LANGUAGE.match(lang):
                     self.add(
                         f"{p}.{lang}",
-                        f"'{str(lang)[:20]}' is not a language code (e.g. 'uk', 'en')",
+                        _("'{code}' is not a language code (e.g. 'uk', 'en')").format(
+                            code=str(lang)[:20]
+                        ),
                     )
                 elif not isinstance(text, str):
-                    self.add(f"{p}.{lang}", f"needs a text value, got {json.dumps(text)}")
+                    self.add(
+                        f"{p}.{lang}",
+                        _("needs a text value, got {value}").format(value=json.dumps(text)),
+                    )
                 else:
                     self.check_template(text, f"{p}.{lang}")
             return
         if not isinstance(value, str):
-            self.add(p, f"needs a text value, got {json.dumps(value)}")
+            self.add(p, _("needs a text value, got {value}").format(value=json.dumps(value)))
             return
         if ftype == "select":
             options = list(decl.get("options") or [])
             if action == "move_to_stage" and key == "to_stage":
                 options = self.stage_ids
-                what = "stage"
+                unknown = _("unknown stage '{id}'")
             elif action == "start_process" and key == "funnel":
                 options = sorted(self.known_funnels)
-                what = "funnel"
+                unknown = _("unknown funnel '{id}'")
             else:
-                what = "option"
+                unknown = _("unknown option '{id}'")
             if value not in options:
                 # The other funnel usually exists, just not where the validator looked.
                 hint = (
-                    " — validate it together with that funnel's file, or import that funnel first"
-                    if what == "funnel"
+                    " — "
+                    + _("validate it together with that funnel's file, or import that funnel first")
+                    if action == "start_process" and key == "funnel"
                     else ""
                 )
                 self.add(
                     p,
-                    f"unknown {what} '{value}'{suggest(value, options)} (choose one of: {', '.join(options)}){hint}",
+                    unknown.format(id=value)
+                    + suggest(value, options)
+                    + " "
+                    + _("(choose one of: {options})").format(options=", ".join(options))
+                    + hint,
                 )
             return
         if key in TEMPLATE_PARAMS.get(action, ()):
@@ -547,7 +681,7 @@ class Checker:
 
     def check_template(self, value: str, p: str) -> None:
         if not value.strip():
-            self.add(p, "text is empty")
+            self.add(p, _("text is empty"))
             return
         try:
             names = placeholders(value)
@@ -561,4 +695,8 @@ class Checker:
         )
         for n in names:
             if n not in allowed:
-                self.add(p, f"template names unknown field '{{{n}}}'{suggest(n, allowed)}")
+                self.add(
+                    p,
+                    _("template names unknown field '{placeholder}'").format(placeholder=f"{{{n}}}")
+                    + suggest(n, allowed),
+                )
