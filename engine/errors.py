@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.i18n import _
+
 
 class ConveyorError(Exception):
     """Base of every error Conveyor reports to a user."""
@@ -51,7 +53,9 @@ class GuardFailed(ConveyorError):
         self.missing = list(missing)
         shown = labels if labels and len(labels) == len(self.missing) else self.missing
         super().__init__(
-            f"Cannot move into stage '{stage_name or stage}': fill in {', '.join(shown)} first."
+            _("Cannot move into stage '{stage}': fill in {fields} first.").format(
+                stage=stage_name or stage, fields=", ".join(shown)
+            )
         )
 
 

@@ -260,6 +260,9 @@ def demo(
     if load_only:
         return
     env = _child_env(ctx.obj["db"])
+    # The demo's firm is Ukrainian: its builder starts in Ukrainian unless CONVEYOR_LANG says otherwise.
+    if not env.get("CONVEYOR_LANG", "").strip():
+        env["CONVEYOR_LANG"] = "uk"
     with _Children() as children:
         children.start(
             [sys.executable, "-m", "engine.cli", "engine", "--tick-seconds", str(tick_seconds)], env

@@ -14,6 +14,7 @@ from typing import Any
 from engine.document.ruleset import FieldDef, FieldType, RuleSet
 from engine.document.suggestions import suggest
 from engine.errors import InvalidChange
+from engine.i18n import _
 from engine.rules.deal import BUILTIN_FIELDS
 from engine.text import refusal as text_refusal
 
@@ -72,7 +73,9 @@ def shown(value: Any, limit: int = 40) -> str:
 def number(what: str, value: Any, *, non_negative: bool = False) -> float:
     """A finite float within ±``MAX_NUMBER`` (and not below zero if ``non_negative``), or InvalidChange."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidChange(f"{what} needs a number, got {value!r}")
+        raise InvalidChange(
+            _("{what} needs a number, got {value}").format(what=what, value=repr(value))
+        )
     try:
         result = float(value)
     except OverflowError:  # an int too large for a float
@@ -80,11 +83,14 @@ def number(what: str, value: Any, *, non_negative: bool = False) -> float:
     if not math.isfinite(result) or abs(result) > MAX_NUMBER:
         text = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "…"
         raise InvalidChange(
-            f"{what} must be a finite number between -{MAX_NUMBER:.0e} and {MAX_NUMBER:.0e},"
-            f" got {text}"
+            _("{what} must be a finite number between -{limit} and {limit}, got {value}").format(
+                what=what, limit=f"{MAX_NUMBER:.0e}", value=text
+            )
         )
     if non_negative and result < 0:
-        raise InvalidChange(f"{what} cannot be negative, got {value!r}")
+        raise InvalidChange(
+            _("{what} cannot be negative, got {value}").format(what=what, value=repr(value))
+        )
     return result
 
 
@@ -98,9 +104,15 @@ def clean_text(
     One such value stored would fail every later batch it joins (e.g. the SMS quoting it).
     """
     if not isinstance(value, str):
-        raise InvalidChange(f"{what} needs text, got {shown(value)}")
+        raise InvalidChange(
+            _("{what} needs text, got {value}").format(what=what, value=shown(value))
+        )
     if limit is not None and len(value) > limit:
-        raise InvalidChange(f"{what} is {len(value)} characters long; the limit is {limit}")
+        raise InvalidChange(
+            _("{what} is {length} characters long; the limit is {limit}").format(
+                what=what, length=len(value), limit=limit
+            )
+        )
     reason = text_refusal(value, one_line=one_line)
     if reason is not None:
         raise InvalidChange(f"{what} {reason}")
@@ -112,13 +124,17 @@ def clean_key(raw: Any) -> str:
     key = str(raw).strip()
     if len(key) > TEXT_LIMITS["key"]:
         raise InvalidChange(
-            f"deal key is {len(key)} characters long; the limit is {TEXT_LIMITS['key']}"
+            _("{what} is {length} characters long; the limit is {limit}").format(
+                what=_("deal key"), length=len(key), limit=TEXT_LIMITS["key"]
+            )
         )
-    clean_text("deal key", key, None, one_line=True)
+    clean_text(_("deal key"), key, None, one_line=True)
     if GENERATED_KEY.match(key):
         raise InvalidChange(
-            f"deal key '{key}' looks like a generated key (D-<number> is kept for deals"
-            " created without a key); choose another key, e.g. with a prefix of your own"
+            _(
+                "deal key '{key}' looks like a generated key (D-<number> is kept for deals created "
+                "without a key); choose another key, e.g. with a prefix of your own"
+            ).format(key=key)
         )
     return key
 
@@ -128,10 +144,14 @@ def clean_value(fd: FieldDef, value: Any) -> Any:
     if value is None or value == "":
         return None
     if fd.type is FieldType.NUMERIC:
-        return number(f"field '{fd.name}'", value)
+        return number(field_named(fd.name), value)
     if fd.type is FieldType.BOOLEAN:
         if not isinstance(value, bool):
-            raise InvalidChange(f"field '{fd.name}' needs true or false, got {shown(value)}")
+            raise InvalidChange(
+                _("{what} needs true or false, got {value}").format(
+                    what=field_named(fd.name), value=shown(value)
+                )
+            )
         return value
     if fd.type is FieldType.SELECT:
         match = next(
@@ -139,10 +159,17 @@ def clean_value(fd: FieldDef, value: Any) -> Any:
         )
         if match is None:
             raise InvalidChange(
-                f"field '{fd.name}': {shown(value)} is not one of its options ({', '.join(fd.options)})"
+                _("{what}: {value} is not one of its options ({options})").format(
+                    what=field_named(fd.name), value=shown(value), options=", ".join(fd.options)
+                )
             )
         return match
-    return clean_text(f"field '{fd.name}'", value, MAX_TEXT)
+    return clean_text(field_named(fd.name), value, MAX_TEXT)
+
+
+def field_named(name: str) -> str:
+    """``field 'budget'``: how an error message names a deal's field."""
+    return _("field '{name}'").format(name=name)
 
 
 def clean_fields(rs: RuleSet, fields: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -151,20 +178,24 @@ def clean_fields(rs: RuleSet, fields: dict[str, Any]) -> tuple[dict[str, Any], d
     custom: dict[str, Any] = {}
     if not isinstance(fields, dict):
         raise InvalidChange(
-            f"fields must be an object of field names and values, got {shown(fields)}"
+            _("fields must be an object of field names and values, got {value}").format(
+                value=shown(fields)
+            )
         )
     known = list(BUILTIN_FIELDS) + [f.name for f in rs.fields]
     for name, value in fields.items():
-        clean_text("a field name", name, MAX_SHORT_TEXT, one_line=True)
+        clean_text(_("a field name"), name, MAX_SHORT_TEXT, one_line=True)
         if name in BUILTIN_FIELDS:
             if name == "amount":
                 builtin[name] = (
-                    None if value is None else number("field 'amount'", value, non_negative=True)
+                    None
+                    if value is None
+                    else number(field_named("amount"), value, non_negative=True)
                 )
             else:
                 text = "" if value is None else str(value)
                 builtin[name] = clean_text(
-                    f"field '{name}'",
+                    field_named(name),
                     text,
                     TEXT_LIMITS.get(name, MAX_TEXT),
                     one_line=name != "title",
@@ -173,7 +204,8 @@ def clean_fields(rs: RuleSet, fields: dict[str, Any]) -> tuple[dict[str, Any], d
         fd = rs.field(name)
         if fd is None:
             raise InvalidChange(
-                f"unknown field '{name}' in funnel '{rs.funnel}'{suggest(name, known)}"
+                _("unknown field '{name}' in funnel '{funnel}'").format(name=name, funnel=rs.funnel)
+                + suggest(name, known)
             )
         custom[name] = clean_value(fd, value)
     return builtin, custom

@@ -17,6 +17,7 @@ from engine.core import timers
 from engine.core.deal_input import blank, jsonable
 from engine.core.rulesets import RuleSets
 from engine.crashpoints import crashpoint
+from engine.document.labels import label
 from engine.document.ruleset import RuleSet, Stage, StageKind
 from engine.errors import GuardFailed, NotFound
 from engine.rules.actions import MESSAGE_ACTIONS
@@ -200,9 +201,11 @@ def guard_failed(rs: RuleSet, stage: Stage, missing: list[str]) -> GuardFailed:
     for name in missing:
         fd = rs.field(name)
         labels.append(
-            (fd.label.strip() if fd is not None else "") or name
+            (label(fd.label).strip() if fd is not None else "") or name
         )  # no label: the name it was given
-    return GuardFailed(stage.id, missing, stage_name=stage.name.strip() or stage.id, labels=labels)
+    return GuardFailed(
+        stage.id, missing, stage_name=label(stage.name).strip() or stage.id, labels=labels
+    )
 
 
 def _field_of(deal: Deal, name: str) -> Any:

@@ -6,6 +6,8 @@ import difflib
 from collections.abc import Iterable
 from typing import Any
 
+from engine.i18n import _
+
 __all__ = ["suggest"]
 
 
@@ -14,4 +16,4 @@ def suggest(word: Any, choices: Iterable[str]) -> str:
     if not isinstance(word, str):
         return ""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
+    return _("; did you mean '{choice}'?").format(choice=close[0]) if close else ""

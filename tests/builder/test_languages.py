@@ -9,13 +9,19 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine.core.conveyor import Conveyor
-from tests.builder.support import errors, session_app
+from tests.builder.support import by_label, errors, go, session_app
 
 ROOT = Path(__file__).resolve().parents[2]
 
 UKRAINIAN_TITLES = {
     "designer": "Конструктор воронки",
     "rule_editor": "Редактор правил",
+    "versions": "Версії, імпорт і експорт",
+    "dry_run": "Пробний запуск",
+    "deals": "Угоди",
+    "actions_review": "Перевірка дій",
+    "analytics": "Аналітика",
+    "doors": "Вебхуки та форми",
 }
 
 
@@ -44,6 +50,29 @@ def test_conveyor_lang_gives_the_default_language(
     demo_db: Conveyor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CONVEYOR_LANG", "uk")
-    at = session_app("rule_editor").run()
+    at = session_app("deals").run()
     assert not at.exception, at.exception
-    assert UKRAINIAN_TITLES["rule_editor"] in at.title[0].value
+    assert UKRAINIAN_TITLES["deals"] in at.title[0].value
+
+
+def test_in_ukrainian_names_typed_in_cyrillic_give_transliterated_ids(demo_db: Conveyor) -> None:
+    at = session_app("designer")
+    at.session_state["ui_language"] = "uk"
+    at.run()
+    by_label(at.text_input, "Назва").input("Демо-дзвінок").run()
+    assert by_label(at.text_input, "Ідентифікатор").value == "demo_dzvinok"
+    by_label(at.button, "Додати етап").click().run()
+    assert not at.exception and not at.error, errors(at)
+    assert by_label(at.selectbox, "Редагувати").value == "stage:demo_dzvinok"
+
+    # A new rule for it is named in Ukrainian, and its id is that name romanised, never "rule".
+    go(at, "rule_editor")
+    by_label(at.selectbox, "Правило").select("__new__").run()
+    by_label(at.selectbox, "Етап, за яким стежить").select("demo_dzvinok").run()
+    by_label(at.button, "Створити правило").click().run()
+    assert not at.exception and not at.error, errors(at)
+    at.button(key="owner_save:rules").click().run()
+    rs = demo_db.ruleset("techflow")
+    assert rs.stage("demo_dzvinok").name == "Демо-дзвінок"
+    rule = next(r for r in rs.rules if r.refers_to_stage("demo_dzvinok"))
+    assert (rule.id, rule.name) == ("demo_dzvinok_nahaduvannia", "Демо-дзвінок: нагадування")
