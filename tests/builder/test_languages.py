@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine.core.conveyor import Conveyor
+from engine.i18n import use_language
 from tests.builder.support import by_label, errors, go, session_app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,6 +57,12 @@ def test_conveyor_lang_gives_the_default_language(
 
 
 def test_in_ukrainian_names_typed_in_cyrillic_give_transliterated_ids(demo_db: Conveyor) -> None:
+    # AppTest formats a widget's options in the test's own thread: it reads them in Ukrainian too.
+    with use_language("uk"):
+        _add_a_cyrillic_stage_and_a_rule_for_it(demo_db)
+
+
+def _add_a_cyrillic_stage_and_a_rule_for_it(demo_db: Conveyor) -> None:
     at = session_app("designer")
     at.session_state["ui_language"] = "uk"
     at.run()
