@@ -28,6 +28,7 @@ from engine.core.keyring import Keyring
 from engine.core.rulesets import RuleSets
 from engine.document.ruleset import EventLink, RuleSet
 from engine.errors import InvalidChange
+from engine.i18n import _
 from storage import repositories as repo
 from storage.models import Deal
 
@@ -154,8 +155,11 @@ def _carrier(rs: RuleSet, name: str | None) -> tuple[str, EventLink]:
     )
     if found is None:
         raise InvalidChange(
-            f"funnel '{rs.funnel}' declares no tracking link"
-            + (f" on event '{name}'" if name else "")
+            _("funnel '{funnel}' declares no tracking link on event '{event}'").format(
+                funnel=rs.funnel, event=name
+            )
+            if name
+            else _("funnel '{funnel}' declares no tracking link").format(funnel=rs.funnel)
         )
     return found
 

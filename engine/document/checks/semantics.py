@@ -321,16 +321,20 @@ class Checker:
                 continue
             p = f"events[{i}].link"
             name = e.link.placeholder
-            if self.check_ident(f"{p}.placeholder", name, "link placeholder"):
+            if self.check_ident(f"{p}.placeholder", name, _("link placeholder")):
                 if name in taken:
                     self.add(
                         f"{p}.placeholder",
-                        f"'{{{name}}}' already means a deal attribute or field in a template",
+                        _(
+                            "'{placeholder}' already means a deal attribute or field in a template"
+                        ).format(placeholder="{" + name + "}"),
                     )
                 elif name in placeholders:
                     self.add(
                         f"{p}.placeholder",
-                        f"'{{{name}}}' is already the link of event '{placeholders[name]}'",
+                        _("'{placeholder}' is already the link of event '{event}'").format(
+                            placeholder="{" + name + "}", event=placeholders[name]
+                        ),
                     )
                 else:
                     placeholders[name] = e.name
@@ -338,23 +342,28 @@ class Checker:
             if opened not in events:
                 self.add(
                     f"{p}.opened",
-                    f"unknown event '{opened}'{suggest(opened, events)}"
-                    f" (declared: {', '.join(events)})",
+                    _("unknown event '{name}'").format(name=opened)
+                    + suggest(opened, events)
+                    + _(" (declared: {events})").format(events=", ".join(events)),
                 )
             elif opened == e.name:
-                self.add(f"{p}.opened", "a link cannot record the event that carries it")
+                self.add(f"{p}.opened", _("a link cannot record the event that carries it"))
             elif opened in opened_by:
                 self.add(
                     f"{p}.opened",
-                    f"event '{opened}' is already recorded by the link of event '{opened_by[opened]}'",
+                    _("event '{event}' is already recorded by the link of event '{other}'").format(
+                        event=opened, other=opened_by[opened]
+                    ),
                 )
             else:
                 opened_by[opened] = e.name
             if not IDENT.match(e.link.url):
                 self.add(
                     f"{p}.url",
-                    f"'{e.link.url[:30]}' is not a valid data key (lowercase letters, digits and"
-                    " '_', starting with a letter)",
+                    _(
+                        "'{key}' is not a valid data key (lowercase letters, digits and '_', "
+                        "starting with a letter)"
+                    ).format(key=e.link.url[:30]),
                 )
 
     def check_stages(self) -> None:
