@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -166,4 +167,18 @@ def test_a_delivery_whose_server_was_killed_mid_transaction_is_processed_when_re
         deal = v.get("/api/v1/deals/H-1").json()
     assert deal["stage"] == "paid"
     assert [f["rule_id"] for f in deal["firings"]].count("payment_to_paid") == 1
+    c.close()
+
+
+def test_simultaneous_deliveries_of_one_id_record_it_once(api: Api) -> None:
+    _deal(api)
+    c = Conveyor(api.db)
+    _info, secret = c.hooks.create("bank")
+    event = {"id": "evt-c", "deal": "H-1", "event": "payment_received", "data": {"amount": 700}}
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _i: _post(api, "bank", secret, event), range(8)))
+    assert [r.status_code for r in answers] == [200] * 8
+    assert sorted(r.json()["duplicate"] for r in answers) == [False] + [True] * 7
+    assert _signals(api, "payment_received") == 1
+    assert rows(api.db, "SELECT count(*) FROM firings WHERE rule_id = 'payment_to_paid'")[0][0] == 1
     c.close()
