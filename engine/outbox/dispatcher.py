@@ -475,9 +475,10 @@ def _provider_name(provider: Any, channel: str) -> str:
 def _reconcile(provider: Any, message: OutgoingMessage) -> Receipt | bool | None:
     ask = getattr(provider, "reconcile", None)
     try:
-        if callable(ask):
-            return ask(message)  # type: ignore[no-any-return]
-        return provider.delivered(message.idempotency_key)  # type: ignore[no-any-return]
+        answer: Receipt | bool | None = (
+            ask(message) if callable(ask) else provider.delivered(message.idempotency_key)
+        )
+        return answer
     except Exception as exc:  # noqa: BLE001 - a failed question is "cannot tell": the message is sent again
         log.info(
             "reconciling message %s failed (sending again with the same key): %s",
