@@ -1,4 +1,9 @@
-"""Conveyor builder: the router. Each page is a thin function in ``builder/views``."""
+"""Conveyor builder: the router. Each page is a thin function in ``builder/views``.
+
+Nobody sees a page before signing in (``builder.session.gate``): until then the only page, at every
+address, is the sign-in form. Signed in, the menu holds the pages the role may open; the address of
+any other page answers with a refusal (and the engine refuses the change anyway).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from builder import state  # noqa: E402
+from builder import session, state  # noqa: E402
 from builder.views import (  # noqa: E402
     actions_review,
     analytics,
@@ -29,8 +34,10 @@ st.set_page_config(page_title="Conveyor", page_icon="🛠️", layout="wide")
 
 
 def home() -> None:
-    """The app's root URL "/": opens the Designer at its own address, /designer."""
-    st.switch_page(state.page("designer"))
+    """The app's root URL "/": the owner's Designer, or another role's first page, at its own address."""
+    signed = session.signed_in_user()
+    first = "designer" if signed is not None and signed.role.value == "owner" else "deals"
+    st.switch_page(state.page(first))
 
 
 # The language first: page titles, the menu and every page are drawn in it.
@@ -57,5 +64,39 @@ pages = {
         st.Page(doors.render, title=_("Hooks & forms"), icon="🔌", url_path="doors"),
     ],
 }
+signed = session.gate()
+if signed is None:
+    # No funnel data before sign-in: the form, at every address (a link to /deals signs in, then opens
+    # the Deals page; an unknown address would be Streamlit's "Page not found" over the form).
+    st.navigation(
+        [st.Page(session.sign_in_page, title="Sign in", icon="🔒", url_path="signin", default=True)]
+        + [
+            st.Page(session.sign_in_at(p.url_path), title="Sign in", url_path=p.url_path)
+            for group in pages.values()
+            for p in group
+            if p.url_path
+        ],
+        position="hidden",
+    ).run()
+    st.stop()
+
+session.sidebar()
+# A page the role may not open leaves the menu; its address stays, answering with a refusal.
+# (The default page's url_path reads "": it is the root, which every role may open.)
+refused = [
+    p
+    for group in pages.values()
+    for p in group
+    if not session.may_open(p.url_path or "home", signed)
+]
+pages = {
+    group: [p for p in items if session.may_open(p.url_path or "home", signed)]
+    for group, items in pages.items()
+}
+pages = {group: items for group, items in pages.items() if items}
+pages.setdefault("Design", []).extend(
+    st.Page(session.refusal(p.title), title=p.title, url_path=p.url_path, visibility="hidden")
+    for p in refused
+)
 state.register_pages({p.url_path: p for group in pages.values() for p in group if p.url_path})
 st.navigation(pages).run()

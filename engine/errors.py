@@ -75,6 +75,14 @@ class Unauthenticated(ConveyorError):
     """No credentials, or credentials that do not verify (an unknown or revoked key, a bad signature)."""
 
 
+class TooManyAttempts(Unauthenticated):
+    """Too many failed sign-ins in a row: the account or address waits ``retry_after`` seconds."""
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class Conflict(ConveyorError):
     """A request that collides with another one (an idempotency key in use, a name taken)."""
 

@@ -228,3 +228,17 @@ def demo_db(
     c = Conveyor(url)
     yield c
     c.close()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashing() -> Iterator[None]:
+    """argon2 at its real cost takes a second per hash on a loaded test machine; in this process the
+    tests hash with tiny parameters (the same code, verify included). Subprocesses hash for real."""
+    from argon2 import PasswordHasher
+
+    from engine.core import users
+
+    real = users.HASHER
+    users.HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+    yield
+    users.HASHER = real

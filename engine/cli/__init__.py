@@ -5,7 +5,7 @@ Each module holds one family of commands; importing them registers them on ``mai
 
 from __future__ import annotations
 
-from engine.cli import doors, operations, rulesets, serve, tools
+from engine.cli import doors, operations, rulesets, serve, tools, users
 from engine.cli.app import main
 
 __all__ = ["main"]
@@ -15,4 +15,5 @@ _COMMANDS = (
     rulesets,
     serve,
     tools,
+    users,
 )  # imported for their @main.command() registrations

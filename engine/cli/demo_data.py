@@ -1,4 +1,8 @@
-"""Demo data: the sample funnels, three managers and a handful of TechFlow deals at various stages.
+"""Demo data: the sample funnels, demo users (an owner, three managers, a viewer) and a handful of
+TechFlow deals at various stages.
+
+The demo users' passwords are written here and printed by ``conveyor demo``: they are not secrets, and
+only fit a throwaway demo database on this machine. Real users are added with ``conveyor users add``.
 
 Deals are replayed under a virtual clock over the last few days, so reminders, cold calls and an
 invoice have already happened when the owner first opens the builder.
@@ -18,6 +22,38 @@ MANAGERS = [
     ("Petro Shevchenko", "+380501110002"),
     ("Iryna Bondarenko", "+380501110003"),
 ]
+#: (name, role, password, phone) of the demo's users. NOT secrets: for the throwaway demo database only.
+DEMO_USERS = [
+    ("owner", "owner", "demo-owner", ""),
+    *((name, "manager", f"demo-{name.split()[0].lower()}", phone) for name, phone in MANAGERS),
+    ("viewer", "viewer", "demo-viewer", ""),
+]
+
+
+def demo_users_text() -> str:
+    """What ``conveyor demo`` prints: the demo users, their roles and passwords."""
+    lines = [
+        "demo users (sign in to the builder with one; these passwords are NOT secret and are only"
+        " for this throwaway demo database):"
+    ]
+    lines += [
+        f"  {name:<18} {role:<8} password: {password}" for name, role, password, _ in DEMO_USERS
+    ]
+    return "\n".join(lines)
+
+
+def ensure_demo_users(conveyor: Conveyor) -> bool:
+    """Add the demo users the database lacks (a manager takes over the managers row of that name)."""
+    from engine.errors import NotFound
+
+    added = False
+    for name, role, password, phone in DEMO_USERS:
+        try:
+            conveyor.users.get(name)
+        except NotFound:
+            conveyor.users.add(name, role, password, phone=phone, actor="demo")
+            added = True
+    return added
 
 
 def load_demo(conveyor: Conveyor, rules_dir: Path = SAMPLE_RULES) -> str:
@@ -28,14 +64,13 @@ def load_demo(conveyor: Conveyor, rules_dir: Path = SAMPLE_RULES) -> str:
     if not has_funnels:
         conveyor.load_rules_dir(rules_dir, comment="sample funnel", author="demo")
         done.append("loaded the sample funnels")
+    if ensure_demo_users(conveyor):
+        done.append("added the demo users")
     if has_deals:
         return "; ".join(done) or "database already has demo data"
     real_now = conveyor.clock.now()
     clock = VirtualClock(real_now - timedelta(days=4))
     replay = Conveyor(conveyor.engine, clock=clock, migrate=False)
-    for name, phone in MANAGERS:
-        if not any(m.name == name for m in replay.deals.managers()):
-            replay.add_manager(name, phone)
 
     def step(hours: float) -> None:
         clock.advance(timedelta(hours=hours))
@@ -104,5 +139,5 @@ def load_demo(conveyor: Conveyor, rules_dir: Path = SAMPLE_RULES) -> str:
     clock.set(real_now)
     replay.tick()
     replay.dispatcher.run_until_idle()
-    done.append("created 3 managers and 5 demo deals")
+    done.append("created 5 demo deals")
     return "; ".join(done)

@@ -19,8 +19,9 @@ from storage.urls import mask_database_url
 
 LOCAL_HOST = "127.0.0.1"
 HOST_HELP = (
-    "Address the builder listens on. It has no sign-in yet, so anyone who can reach it can change the"
-    " funnel: the default serves this machine only; 0.0.0.0 serves every network interface."
+    "Address the builder listens on: the default serves this machine only; 0.0.0.0 serves every"
+    " network interface. Everyone signs in (conveyor users add), but the builder speaks plain HTTP:"
+    " serve the network only behind a reverse proxy with TLS (docs/operations.md)."
 )
 
 
@@ -87,8 +88,8 @@ def _say_where(host: str, port: int, how_to_stop: str) -> None:
     click.echo(f"builder: http://{shown}:{port}  ({how_to_stop})")
     if host not in (LOCAL_HOST, "localhost", "::1"):
         click.echo(
-            f"warning: the builder has no sign-in yet; anyone who can reach {host}:{port} can change"
-            " the funnel",
+            f"warning: {host}:{port} serves the network in plain HTTP: passwords and pages cross it"
+            " unencrypted; put a reverse proxy with TLS in front (docs/operations.md)",
             err=True,
         )
 
@@ -109,6 +110,9 @@ def _builder_command(port: int, headless: bool, host: str) -> list[str]:
         str(headless).lower(),
         "--browser.gatherUsageStats",
         "false",
+        # Explicit, so no config file turns it off: a form posted from another site is refused.
+        "--server.enableXsrfProtection",
+        "true",
     ]
 
 
@@ -235,7 +239,7 @@ def demo(
     The builder listens on 127.0.0.1 unless --host says otherwise. SIGTERM or Ctrl-C stops the
     engine and the builder it started (exit 0).
     """
-    from engine.cli.demo_data import load_demo
+    from engine.cli.demo_data import demo_users_text, load_demo
 
     if not (no_builder or load_only):
         check_port(
@@ -244,6 +248,7 @@ def demo(
 
     c = open_conveyor(ctx)
     click.echo(f"database: {mask_database_url(ctx.obj['db'])} — {load_demo(c)}")
+    click.echo(demo_users_text())
     api_key = None
     if not load_only and api_port:
         if not 0 < api_port < 65536 or _port_in_use(api_port):

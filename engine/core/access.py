@@ -57,6 +57,8 @@ class Permission(enum.StrEnum):
     READ_STATUS = "read the service status"
     MANAGE_MANAGERS = "manage managers"
     MANAGE_ACCESS = "manage API keys, hooks and forms"
+    MANAGE_USERS = "manage users"
+    READ_AUDIT = "read the audit trail"
 
 
 _READS = {
@@ -65,6 +67,7 @@ _READS = {
     Permission.READ_ACTIONS,
     Permission.READ_FUNNELS,
     Permission.READ_STATUS,
+    Permission.READ_AUDIT,
 }
 _INTEGRATION = {
     Permission.READ_DEALS,
@@ -89,11 +92,22 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
 
 @dataclass(frozen=True)
 class Actor:
-    """Who makes a change: ``name`` goes to the deal's history, ``role`` decides what is allowed."""
+    """Who makes a change: ``name`` goes to the deal's history, ``role`` decides what is allowed.
+
+    A signed-in manager user also carries their ``managers`` row (``manager_id``) and whether they see
+    the whole team (``sees_team``); one who does not may change only the deals assigned to them.
+    """
 
     kind: ActorKind
     name: str
     role: Role
+    manager_id: int | None = None
+    sees_team: bool = True
+
+    @property
+    def own_deals_only(self) -> bool:
+        """Is this actor limited to the deals (and their tasks) assigned to them?"""
+        return self.kind is ActorKind.USER and self.role is Role.MANAGER and not self.sees_team
 
     @property
     def label(self) -> str:

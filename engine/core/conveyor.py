@@ -2,7 +2,8 @@
 
 A façade over small services of one concern each, which it builds on one database: ``rulesets``
 (versions, rule files), ``deals`` (deal commands, managers), ``evaluation``, ``ticks``, ``queries``,
-``engines`` (heartbeats, queue figures), ``reports`` (the pages' reads) and the outbox's ``dispatcher``. It is the composition root:
+``engines`` (heartbeats, queue figures), ``reports`` (the pages' reads), ``users`` (sign-in, roles),
+``audit`` (who changed what) and the outbox's ``dispatcher``. It is the composition root:
 the only core module that knows the outbox (the outbox depends on the core's services, not on it).
 """
 
@@ -21,6 +22,7 @@ from sqlalchemy.engine import Engine
 from engine.clock import Clock, SystemClock
 from engine.core.access import Actor, Permission, require
 from engine.core.api_keys import ApiKeys
+from engine.core.audit import Audit
 from engine.core.context import Context
 from engine.core.deals import Deals, Manager
 from engine.core.engines import Engines
@@ -35,6 +37,7 @@ from engine.core.queries import Queries
 from engine.core.reports import Reports
 from engine.core.rulesets import RuleSets, VersionInfo
 from engine.core.ticks import TickReport, Ticks
+from engine.core.users import Users
 from engine.document.ruleset import RuleSet
 from engine.outbox.dispatcher import Dispatcher, Executed
 from engine.outbox.effects import Core
@@ -94,6 +97,9 @@ class Conveyor:
         self.forms = Forms(context, self.rulesets, self.deals)
         self.links = Links(context, self.keyring, self.deals, self.rulesets)
         self.listings = Listings(context, self.rulesets, self.queries)
+        # The people who sign in (engine.core.users) and the trail of who changed what.
+        self.users = Users(context)
+        self.audit = Audit(context)
         self.queries.link_maker = (
             self.links.url
         )  # an event's link placeholder in a message template

@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.models import Deal, Manager
+from storage.people_models import User
 
 
 def add_manager(session: Session, name: str, phone: str = "") -> Manager:
@@ -40,8 +41,20 @@ def open_deal_counts(session: Session) -> dict[int, int]:
 
 
 def next_manager_round_robin(session: Session) -> Manager | None:
-    """Round robin over active managers (least recently assigned first), least-loaded on ties."""
+    """Round robin over active managers (least recently assigned first), least-loaded on ties.
+
+    Once the database has manager users, only managers who are an active manager user take deals
+    (a managers row left from before sign-in, or an owner's, is not assigned to).
+    """
     managers = list_managers(session, active_only=True)
+    user_rows = session.execute(
+        select(User.manager_id, User.active).where(
+            User.role == "manager", User.manager_id.is_not(None)
+        )
+    ).all()
+    if user_rows:
+        signing_in = {m for m, active in user_rows if active}
+        managers = [m for m in managers if m.id in signing_in]
     if not managers:
         return None
     load = open_deal_counts(session)

@@ -121,3 +121,55 @@ def served_builder(db_url: str, log_path: Path, start_timeout: float = 40) -> It
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+# -- signing in ------------------------------------------------------------------------------------
+#: The demo user of each role (engine.cli.demo_data.DEMO_USERS) a test signs in as by default.
+DEMO_USER = {"owner": "owner", "manager": "Olena Kovalenko", "viewer": "viewer"}
+
+
+def signed_in(role: str = "owner", name: str | None = None, *, db_url: str | None = None):  # noqa: ANN201
+    """A session (``engine.core.users.SignedIn``) of a user with ``role`` on the test's database
+    (``CONVEYOR_DB``): the demo user of that role, or ``name``; a user that does not exist yet is added
+    (without a password: nothing is hashed)."""
+    from engine.core.conveyor import Conveyor
+    from engine.core.users import SignedIn
+    from engine.errors import NotFound
+
+    name = name or DEMO_USER[role]
+    c = Conveyor(db_url or os.environ["CONVEYOR_DB"])
+    try:
+        try:
+            info = c.users.get(name)
+        except NotFound:
+            info = c.users.add(name, role, None, actor="test")
+        now = c.clock.now()
+        users = c.users.list()
+        manager_id = (
+            next((m.id for m in c.deals.managers() if m.name == info.name), None)
+            if info.role.value == "manager"
+            else None
+        )
+        assert any(u.name == info.name for u in users)
+        return SignedIn(info.name, info.role, manager_id, info.sees_team, now, now)
+    finally:
+        c.close()
+
+
+def sign_in(at: AppTest, role: str = "owner", name: str | None = None) -> AppTest:
+    """Sign ``at``'s session in as a user with ``role`` (see ``signed_in``); returns ``at``."""
+    from builder.session import KEY
+
+    at.session_state[KEY] = signed_in(role, name)
+    return at
+
+
+def sign_in_in_browser(page, name: str = "owner", password: str = "demo-owner") -> None:  # noqa: ANN001
+    """Fill the builder's sign-in form in a Playwright ``page`` showing it, and wait for it to go."""
+    page.get_by_role("textbox", name="User name").wait_for(timeout=30000)
+    page.get_by_role("textbox", name="User name").fill(name)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("heading", name="Sign in to Conveyor").wait_for(
+        state="detached", timeout=30000
+    )

@@ -17,7 +17,14 @@ from streamlit.testing.v1 import AppTest
 from engine.core import reports
 from engine.core.conveyor import Conveyor
 from storage import repositories as repo
-from tests.builder.support import by_label, go, plain, served_builder, session_app
+from tests.builder.support import (
+    by_label,
+    go,
+    plain,
+    served_builder,
+    session_app,
+    sign_in_in_browser,
+)
 from tests.support.sessions import db_read_session
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,6 +90,7 @@ def test_a_link_to_slash_designer_opens_the_designer_and_the_root_still_does(ser
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             for path in ("/designer", "/"):
                 page.goto(served + path)
+                sign_in_in_browser(page)  # each load is a new session: the demo owner signs in
                 page.get_by_role("heading", name="Funnel designer").wait_for(timeout=30000)
                 assert page.url == served + "/designer", path
                 assert page.get_by_text("Page not found").count() == 0, path

@@ -15,14 +15,14 @@ from streamlit.testing.v1 import AppTest
 from builder.components import RuleData, esc, graph_elements, watched_stage
 from engine.core.conveyor import Conveyor
 from engine.document.validate import rule_data
-from tests.builder.support import by_label, errors, go, session_app
+from tests.builder.support import by_label, errors, go, session_app, sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
 _owner_app, _go, _by_label, _errors = session_app, go, by_label, errors
 
 
 def test_router_and_every_owner_page_render_on_the_demo_database(demo_db: Conveyor) -> None:
-    at = AppTest.from_file(str(ROOT / "builder" / "app.py"), default_timeout=30).run()
+    at = sign_in(AppTest.from_file(str(ROOT / "builder" / "app.py"), default_timeout=30)).run()
     # pages turn failures into red boxes (the error boundary), so both must be empty
     assert not at.exception and not at.error, _errors(at)
     assert at.title[0].value == "🗺️ Funnel designer"  # the designer is the default page

@@ -69,8 +69,8 @@ def test_builder_host_option_chooses_the_interface(tmp_path):
         kids += children(proc.pid)
         assert addresses in (["0.0.0.0"], ["*"]), addresses
         assert (
-            "no sign-in" in log.read_text()
-        )  # it warns that the funnel is now open to the network
+            "reverse proxy with TLS" in log.read_text()
+        )  # it warns that passwords would now cross the network in plain HTTP
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -94,7 +94,8 @@ def test_help_says_the_builder_serves_this_machine_only_and_names_host(command):
         r"-\s+", "-", " ".join(result.stdout.split())
     )  # click wraps "sign-in" at its hyphen
     assert "--host ADDRESS" in text and "[default: 127.0.0.1]" in text
-    assert "no sign-in" in text and "0.0.0.0" in text
+    assert "this machine only" in text and "0.0.0.0" in text
+    assert "reverse proxy with TLS" in text
 
 
 @pytest.mark.parametrize("command", ["demo", "builder"])

@@ -17,7 +17,7 @@ import pytest
 
 from engine.cli.demo_data import load_demo
 from engine.core.conveyor import Conveyor
-from tests.builder.support import served_builder
+from tests.builder.support import served_builder, sign_in_in_browser
 from tests.support.canvas import CHROMIUM, drag, edge_point, launch, node_point, settled
 from tests.support.processes import cli_env
 
@@ -85,6 +85,7 @@ def test_owner_drags_connects_inserts_and_deletes_on_the_canvas(demo: tuple[str,
             errors: list[str] = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(base + "/designer")
+            sign_in_in_browser(page)  # the demo owner
             expect(page.get_by_role("heading", name="Funnel designer")).to_be_visible(timeout=30000)
             paid = node_point(page, "stage:paid")
             shot(page, "1-demo")

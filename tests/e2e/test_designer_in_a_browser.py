@@ -15,7 +15,7 @@ import pytest
 
 from engine.cli.demo_data import load_demo
 from engine.core.conveyor import Conveyor
-from tests.builder.support import served_builder
+from tests.builder.support import served_builder, sign_in_in_browser
 from tests.support.canvas import node_point
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,6 +57,7 @@ def test_designer_click_on_a_stage_node_opens_its_editor_in_a_real_browser(app_u
         try:
             page = browser.new_page(viewport={"width": 1500, "height": 1100})
             page.goto(app_url + "/")
+            sign_in_in_browser(page)  # the demo owner
             expect(page.get_by_role("heading", name="Funnel designer")).to_be_visible(timeout=30000)
 
             x, y = _node_point(page, "stage:qualification")
