@@ -94,7 +94,7 @@ pages = {
     for group, items in pages.items()
 }
 pages = {group: items for group, items in pages.items() if items}
-pages.setdefault("Design", []).extend(
+pages.setdefault(_("Design"), []).extend(
     st.Page(session.refusal(p.title), title=p.title, url_path=p.url_path, visibility="hidden")
     for p in refused
 )

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from engine.core.conveyor import Conveyor
 from engine.i18n import use_language
-from tests.builder.support import by_label, errors, go, session_app
+from tests.builder.support import by_label, errors, go, session_app, sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,7 +27,7 @@ UKRAINIAN_TITLES = {
 
 
 def test_the_sidebar_switch_turns_the_builder_ukrainian(demo_db: Conveyor) -> None:
-    at = AppTest.from_file(str(ROOT / "builder" / "app.py"), default_timeout=30).run()
+    at = sign_in(AppTest.from_file(str(ROOT / "builder" / "app.py"), default_timeout=30)).run()
     assert not at.exception and not at.error, errors(at)
     switch = at.sidebar.selectbox(key="ui_language_w")
     assert switch.value == "en"

@@ -43,7 +43,8 @@ def test_before_sign_in_the_builder_shows_only_the_form_and_no_funnel_data(demo_
     shown = _texts(at)
     for secret in ("Acme Logistics", "techflow", "Funnel designer", "Qualification"):
         assert secret not in shown
-    assert not at.dataframe and not at.metric and not at.selectbox
+    assert not at.dataframe and not at.metric
+    assert [w.key for w in at.selectbox] == ["ui_language_w"]  # only the language switch
     assert [w.label for w in at.text_input] == ["User name", "Password"]
 
 
