@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-import storage.door_models  # noqa: F401  - registers the doors' tables on Base.metadata
+import storage.door_models
 import storage.people_models  # noqa: F401  - and the users' and audit tables
 from storage.models import Base
 

@@ -128,7 +128,7 @@ def served_builder(db_url: str, log_path: Path, start_timeout: float = 40) -> It
 DEMO_USER = {"owner": "owner", "manager": "Olena Kovalenko", "viewer": "viewer"}
 
 
-def signed_in(role: str = "owner", name: str | None = None, *, db_url: str | None = None):  # noqa: ANN201
+def signed_in(role: str = "owner", name: str | None = None, *, db_url: str | None = None):
     """A session (``engine.core.users.SignedIn``) of a user with ``role`` on the test's database
     (``CONVEYOR_DB``): the demo user of that role, or ``name``; a user that does not exist yet is added
     (without a password: nothing is hashed)."""
@@ -164,7 +164,7 @@ def sign_in(at: AppTest, role: str = "owner", name: str | None = None) -> AppTes
     return at
 
 
-def sign_in_in_browser(page, name: str = "owner", password: str = "demo-owner") -> None:  # noqa: ANN001
+def sign_in_in_browser(page, name: str = "owner", password: str = "demo-owner") -> None:
     """Fill the builder's sign-in form in a Playwright ``page`` showing it, and wait for it to go."""
     page.get_by_role("textbox", name="User name").wait_for(timeout=30000)
     page.get_by_role("textbox", name="User name").fill(name)
