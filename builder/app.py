@@ -25,6 +25,7 @@ from builder.views import (  # noqa: E402
     designer,
     doors,
     dry_run,
+    my_day,
     rule_editor,
     versions,
 )
@@ -58,6 +59,7 @@ pages = {
         st.Page(dry_run.render, title=_("Dry run"), icon="🧪", url_path="dry-run"),
     ],
     _("Work"): [
+        st.Page(my_day.render, title=_("My day"), icon="☀️", url_path="day"),
         st.Page(deals.render, title=_("Deals"), icon="💼", url_path="deals"),
         st.Page(actions_review.render, title=_("Actions review"), icon="✅", url_path="actions"),
         st.Page(analytics.render, title=_("Analytics"), icon="📈", url_path="analytics"),

@@ -415,14 +415,16 @@ def _deal_view(conveyor: Conveyor, deal_id: int) -> None:
                 st.caption(_("No history yet."))
             else:
                 st.dataframe(
-                    local_times(card.events.iloc[::-1], ["at"]),
+                    local_times(card.events.iloc[::-1], ["at"])[
+                        ["at", "kind_label", "actor", "what"]
+                    ],
                     hide_index=True,
                     width="stretch",
                     column_config={
                         "at": _("When"),
-                        "kind": _("Event"),
+                        "kind_label": _("Event"),
                         "actor": _("By"),
-                        "what": _("What"),
+                        "what": st.column_config.TextColumn(_("What"), width="large"),
                     },
                 )
         with tabs[2]:
@@ -479,33 +481,28 @@ def _deal_view(conveyor: Conveyor, deal_id: int) -> None:
             if card.actions.empty:
                 st.caption(_("No rule has fired for this deal yet."))
             else:
-                view = local_times(card.actions, ["created_at"])
-                st.dataframe(
-                    view[
-                        [
-                            "created_at",
-                            "rule_name",
-                            "action",
-                            "summary",
-                            "status",
-                            "reason",
-                            "version",
-                            "error",
-                        ]
-                    ],
-                    hide_index=True,
-                    width="stretch",
-                    column_config={
-                        "created_at": _("Fired"),
-                        "rule_name": _("Rule"),
-                        "action": _("Action"),
-                        "summary": _("What it does"),
-                        "status": _("Status"),
-                        "reason": _("Why (values when it fired)"),
-                        "version": st.column_config.NumberColumn(_("Rule-set v."), format="v%d"),
-                        "error": _("Error"),
-                    },
+                _fired(card.actions)
+
+
+def _fired(actions: pd.DataFrame) -> None:
+    """What each rule did and why, one box each: the why wraps over lines instead of being cut."""
+    status_colour = {"done": "green", "pending": "blue", "sending": "blue", "failed": "orange"}
+    for a in local_times(actions, ["created_at"]).itertuples():
+        with st.container(border=True, gap="xsmall"):
+            colour = status_colour.get(a.status, "red")
+            st.markdown(
+                f"**{md(a.rule_name)}** · :{colour}-badge[{md(a.status)}] · "
+                f":gray-badge[v{a.version}] · {md(a.created_at)}"
+            )
+            st.markdown(md(a.summary))
+            if a.reason:
+                st.caption(
+                    _("Why:")
+                    + "\n"
+                    + "\n".join(f"- {md(line)}" for line in str(a.reason).splitlines())
                 )
+            if a.error:
+                st.markdown(f":red[{md(a.error)}]")
 
 
 def _moves(conveyor: Conveyor, card: reports.DealCard) -> None:
@@ -705,15 +702,26 @@ def _tasks(conveyor: Conveyor, tasks: pd.DataFrame) -> None:
                     FLASH,
                 ):
                     st.rerun()
-    done = tasks[tasks["status"] != "open"]
-    if not done.empty:
-        with st.expander(_("Done ({count})").format(count=len(done))):
+    # Done and cancelled apart: a task the deal left behind is not work a manager did.
+    for status, title in (("done", _("Done ({count})")), ("cancelled", _("Cancelled ({count})"))):
+        closed = tasks[tasks["status"] == status]
+        if closed.empty:
+            continue
+        with st.expander(title.format(count=len(closed))):
             st.dataframe(
-                local_times(done, ["due_at", "done_at"])[
-                    ["title", "kind", "priority", "done_at", "manager"]
+                local_times(closed, ["due_at", "done_at"])[
+                    ["title", "status_text", "kind", "priority", "done_at", "manager"]
                 ],
                 hide_index=True,
                 width="stretch",
+                column_config={
+                    "title": _("Task"),
+                    "status_text": st.column_config.TextColumn(_("State"), width="large"),
+                    "kind": _("Kind"),
+                    "priority": _("Priority"),
+                    "done_at": _("Closed"),
+                    "manager": _("Manager"),
+                },
             )
 
 

@@ -33,6 +33,7 @@ from engine.core.idempotency import Idempotency
 from engine.core.keyring import Keyring
 from engine.core.links import Links
 from engine.core.listings import Listings
+from engine.core.my_day import Day
 from engine.core.queries import Queries
 from engine.core.reports import Reports
 from engine.core.rulesets import RuleSets, VersionInfo
@@ -84,6 +85,7 @@ class Conveyor:
         self.ticks = Ticks(context, self.evaluation)
         self.engines = Engines(context)
         self.reports = Reports(context, self.rulesets, self.queries)
+        self.day = Day(context, self.rulesets)  # a manager's day: due tasks, deals that need them
         self.dispatcher = Dispatcher(
             context,
             Core(self.rulesets, self.evaluation, self.queries),

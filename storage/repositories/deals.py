@@ -35,10 +35,13 @@ def list_deals(
     *,
     open_only: bool = False,
     limit: int | None = None,
+    manager_id: int | None = None,
 ) -> list[Deal]:
     q = select(Deal).order_by(Deal.id)
     if funnel_id:
         q = q.where(Deal.funnel_id == funnel_id)
+    if manager_id is not None:
+        q = q.where(Deal.manager_id == manager_id)
     if open_only:
         q = q.where(Deal.closed.is_(False))
     if limit:

@@ -65,6 +65,7 @@ def list_tasks_with_deals(
     statuses: Iterable[str] | None = None,
     funnel_id: str | None = None,
     limit: int = 1000,
+    manager_id: int | None = None,
 ) -> list[tuple[Task, Deal]]:
     q = (
         select(Task, Deal)
@@ -76,6 +77,8 @@ def list_tasks_with_deals(
         q = q.where(Task.status.in_(list(statuses)))
     if funnel_id:
         q = q.where(Deal.funnel_id == funnel_id)
+    if manager_id is not None:
+        q = q.where(Task.manager_id == manager_id)
     return [(task, deal) for task, deal in session.execute(q)]
 
 
