@@ -37,7 +37,8 @@ st.set_page_config(page_title="Conveyor", page_icon="🛠️", layout="wide")
 def home() -> None:
     """The app's root URL "/": the owner's Designer, or another role's first page, at its own address."""
     signed = session.signed_in_user()
-    first = "designer" if signed is not None and signed.role.value == "owner" else "deals"
+    # A manager's first page is their day (My day): what is due, and which deals need them.
+    first = "designer" if signed is not None and signed.role.value == "owner" else "day"
     st.switch_page(state.page(first))
 
 

@@ -1,26 +1,26 @@
 """Builder page "My day": a manager's tasks due today and overdue, and their deals that need them.
 
 Each item is one click from done (``Conveyor.complete_task``) or from its deal card (the Deals page,
-opened on that deal). The counters count what the filters show. The manager is the signed-in user's
-manager (``MANAGER``, set by the sign-in), else the one picked here.
+opened on that deal). The counters count what the filters show. A signed-in manager sees their own
+day; one who may see the team, and an owner, pick a colleague or the whole team.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from builder import state
+from builder import session, state
 from builder.state import get_conveyor, get_reader, page_boundary
 from builder.views.deals import SELECTED as DEAL_SELECTED
 from builder.views.deals import apply_change, md, show_flash
 from engine.core import reports
+from engine.core.access import Role
+from engine.core.deals import Manager
 from engine.core.my_day import DayTask, ManagerDay, NeedsMe
 from engine.i18n import _
 
 KEY = "day_"  # session keys of this page
 FLASH = KEY + "flash"
-#: The signed-in manager's id (``None``: nobody's given; the page offers a picker), set by the sign-in.
-MANAGER = KEY + "manager_id"
 REASON_ICON = {"opened": "👀", "guard": "📝", "idle": "💤"}
 
 
@@ -71,18 +71,24 @@ def render() -> None:
             _deal(n)
 
 
-def _who(managers: list) -> int | None:
-    """The manager whose day this is: the signed-in one, else the one picked (or the whole team)."""
-    signed = st.session_state.get(MANAGER)
-    if isinstance(signed, int):
-        return signed
-    names = {m.id: m.name for m in managers if m.active}
-    return st.selectbox(
+def _who(managers: list[Manager]) -> int | None:
+    """The manager whose day this is: the signed-in manager's own; one who sees the team (and an owner
+    or a viewer) may pick a colleague or the whole team, starting at their own day."""
+    signed = session.signed_in_user()
+    own = signed.manager_id if signed is not None else None
+    if signed is not None and signed.role is Role.MANAGER and not signed.sees_team:
+        return own
+    names = {m.id: m.name for m in managers if m.active or m.id == own}
+    options: list[int | None] = [None, *names]
+    if KEY + "pick" not in st.session_state and own in names:
+        st.session_state[KEY + "pick"] = own
+    picked: int | None = st.selectbox(
         _("Manager"),
-        [None, *names],
+        options,
         format_func=lambda i: _("Whole team") if i is None else names.get(i, str(i)),
         key=KEY + "pick",
     )
+    return picked
 
 
 def _filtered(day: ManagerDay, search: str, high_only: bool) -> ManagerDay:
@@ -128,7 +134,9 @@ def _task(t: DayTask) -> None:
                 conveyor = get_conveyor()
                 if apply_change(
                     conveyor,
-                    lambda: conveyor.complete_task(t.id),
+                    lambda: conveyor.complete_task(
+                        t.id, actor=session.current_actor() or "manager"
+                    ),
                     _("Done: {title}").format(title=md(t.title)),
                     FLASH,
                 ):

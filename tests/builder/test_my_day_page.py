@@ -114,3 +114,25 @@ def test_the_deal_card_says_why_in_labels_and_lists_cancelled_tasks_apart(demo_d
     assert any(e.label.startswith("Cancelled (") for e in at.expander)
     text = plain(" ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption))
     assert "Why:" in text and "Stage: " in text and "hours_in_stage" not in text
+
+
+def test_a_signed_in_manager_sees_their_own_day_without_a_picker(demo_db):
+    from builder.session import KEY
+    from tests.builder.support import signed_in
+
+    me = signed_in("manager")
+    assert me.manager_id is not None and not me.sees_team
+    at = _app_test()
+    at.session_state[KEY] = me
+    at.run()
+
+    _no_errors(at)
+    assert not [s for s in at.selectbox if s.key == "day_pick"]
+    mine = demo_db.day.of(me.manager_id)
+    assert _metrics(at) == {
+        "Overdue": len(mine.overdue),
+        "Due today": len(mine.today),
+        "Deals that need me": len(mine.deals),
+    }
+    team = demo_db.day.of(None)
+    assert len(mine.deals) < len(team.deals)

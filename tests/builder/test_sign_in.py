@@ -69,8 +69,8 @@ def test_a_wrong_password_is_refused_and_five_make_the_next_attempt_wait(demo_db
     ("name", "password", "first_page"),
     [
         ("owner", "demo-owner", "🗺️ Funnel designer"),
-        ("Olena Kovalenko", "demo-olena", "💼 Deals"),
-        ("viewer", "demo-viewer", "💼 Deals"),
+        ("Olena Kovalenko", "demo-olena", "☀️ My day"),
+        ("viewer", "demo-viewer", "☀️ My day"),
     ],
     ids=["owner", "manager", "viewer"],
 )
@@ -94,7 +94,7 @@ def test_sign_out_shows_the_form_again(demo_db: Conveyor):
 
 def test_a_session_ends_when_the_owner_disables_its_user(demo_db: Conveyor):
     at = sign_in(router(), "manager").run()
-    assert at.title[0].value.startswith("💼 Deals")
+    assert at.title[0].value.startswith("☀️ My day")
     demo_db.users.disable("Olena Kovalenko", actor="test")
     at.run()
     assert [t.value for t in at.title] == ["Sign in to Conveyor"]
@@ -106,12 +106,32 @@ def test_a_session_ends_when_the_owner_disables_its_user(demo_db: Conveyor):
     [
         (
             "owner",
-            {"designer", "rules", "versions", "dry-run", "deals", "actions", "analytics", "doors"},
+            {
+                "designer",
+                "rules",
+                "versions",
+                "dry-run",
+                "day",
+                "deals",
+                "actions",
+                "analytics",
+                "doors",
+            },
         ),
-        ("manager", {"dry-run", "deals", "actions"}),
+        ("manager", {"dry-run", "day", "deals", "actions"}),
         (
             "viewer",
-            {"designer", "rules", "versions", "dry-run", "deals", "actions", "analytics", "doors"},
+            {
+                "designer",
+                "rules",
+                "versions",
+                "dry-run",
+                "day",
+                "deals",
+                "actions",
+                "analytics",
+                "doors",
+            },
         ),
     ],
 )
@@ -121,6 +141,7 @@ def test_the_pages_each_role_may_open(demo_db: Conveyor, role, pages):
         "rules",
         "versions",
         "dry-run",
+        "day",
         "deals",
         "actions",
         "analytics",
