@@ -9,6 +9,7 @@ owner can lift (``unlock``). Every change to a user is written to the audit trai
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import os
 from dataclasses import dataclass, replace
@@ -108,7 +109,7 @@ def retry_delay(failures: int) -> timedelta:
     doubling with each further failure, at most an hour."""
     if failures < FREE_ATTEMPTS:
         return timedelta(0)
-    return min(FIRST_DELAY * (2 ** (failures - FREE_ATTEMPTS)), MAX_DELAY)
+    return min(FIRST_DELAY * (1 << (failures - FREE_ATTEMPTS)), MAX_DELAY)
 
 
 def _account_key(name: str) -> str:
@@ -429,7 +430,7 @@ class Users:
             )
 
     @staticmethod
-    def _check_wait(s: Session, keys: list[str], now: datetime) -> None:
+    def _check_wait(s: Session, keys: builtins.list[str], now: datetime) -> None:
         for key in keys:
             row = people.get_failures(s, key)
             if row is None:
