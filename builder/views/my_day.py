@@ -147,12 +147,14 @@ def _task(t: DayTask) -> None:
 
 
 def _deal(n: NeedsMe) -> None:
-    with st.container(border=True):
-        a, b = st.columns([5, 1], vertical_alignment="top")
-        a.markdown(f"**{md(n.deal_title or n.deal_key)}** · {md(n.stage_name)}")
-        a.markdown("\n".join(f"- {REASON_ICON.get(r.kind, '')} {md(r.text)}" for r in n.reasons))
-        b.button(
-            _("Deal →"), key=f"{KEY}open_d{n.deal_id}", on_click=_open, args=(n.deal_id, n.funnel)
+    with st.container(border=True, gap="xsmall"):
+        st.markdown(f"**{md(n.deal_title or n.deal_key)}** · {md(n.stage_name)}")
+        st.markdown("\n".join(f"- {REASON_ICON.get(r.kind, '')} {md(r.text)}" for r in n.reasons))
+        st.button(
+            _("Open the deal →"),
+            key=f"{KEY}open_d{n.deal_id}",
+            on_click=_open,
+            args=(n.deal_id, n.funnel),
         )
 
 
