@@ -235,6 +235,7 @@ def _log(conveyor: Conveyor, funnels: dict[str, str]) -> None:
         lambda s: f"{STATUS_ICON.get(s, MESSAGE_ICON.get(s, ''))} {_state(s)}"
     )
     view["deal"] = view["deal_key"] + " · " + view["deal_title"]
+    view["reason"] = view["reason"].str.replace("\n", " · ", regex=False)  # one line per row
     st.dataframe(
         view[
             [
@@ -260,7 +261,7 @@ def _log(conveyor: Conveyor, funnels: dict[str, str]) -> None:
             "deal": _("Deal"),
             "action": _("Action"),
             "summary": _("Details"),
-            "reason": _("Why (values when it fired)"),
+            "reason": st.column_config.TextColumn(_("Why (values when it fired)"), width="large"),
             "error": _("Error"),
             "attempts": _("Tries"),
             "version": st.column_config.NumberColumn(_("Rule-set v."), format="v%d"),
