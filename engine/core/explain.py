@@ -270,6 +270,11 @@ def action_summary(action: str, params: dict[str, Any], rs: RuleSet | None = Non
         due = (
             " " + _("(due in {hours} h)").format(hours=format_number(params["due_in_hours"]))
             if params.get("due_in_hours") is not None
+            else " "
+            + _("(due in {hours} working h)").format(
+                hours=format_number(params["due_in_working_hours"])
+            )
+            if params.get("due_in_working_hours") is not None
             else ""
         )
         return f"{text}{due}"

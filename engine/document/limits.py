@@ -16,6 +16,9 @@ MAX_DUE_IN_HOURS = 87_600  # ten years
 #: Thresholds on "hours since" variables: the engine turns them into due times (anchor ± hours), and
 #: far beyond a thousand years that date arithmetic overflows and would break every change to a deal.
 MAX_TIME_HOURS = 10_000_000
+#: The same for working hours (and ``due_in_working_hours``): adding them walks the calendar year by
+#: year, and 100,000 working hours is some fifty years of full-time work.
+MAX_WORKING_HOURS = 100_000
 #: A lowercase identifier: funnel, stage and rule ids, field names.
 IDENT = re2.compile(r"^[a-z][a-z0-9_]{0,62}$")
 #: Lengths of the storage columns these values are copied into (storage/models.py). SQLite ignores

@@ -95,6 +95,27 @@ class EventDef(_Model):
     link: EventLink | None = None
 
 
+class Holidays(_Model):
+    """Days off besides the week's free days: a country's public holidays and dates listed by hand."""
+
+    #: An ISO 3166 code the ``holidays`` package knows ("UA"); None: listed dates only.
+    country: str | None = None
+    #: ISO dates ("2026-12-31"), kept as written so the document round-trips unchanged.
+    dates: list[str] = Field(default_factory=list)
+
+
+class Calendar(_Model):
+    """The funnel's working time: the hours of each weekday in a time zone, and days off.
+
+    ``week`` maps ``mon`` … ``sun`` to ``[["09:00", "18:00"], …]`` (wall-clock time in ``zone``;
+    ``"24:00"`` ends a day at midnight); a day that is not listed is a day off.
+    """
+
+    zone: str
+    week: dict[str, list[list[str]]]
+    holidays: Holidays | None = None
+
+
 class Guard(_Model):
     """Entry guard of a stage: every listed field must be filled before a deal may enter."""
 
@@ -177,6 +198,8 @@ class RuleSet(_Model):
     language: str | None = None
     #: The ISO 4217 code amounts are shown in (``UAH``: ``12 500,00 ₴``); none: plain numbers.
     currency: str | None = None
+    #: Working time for the ``working_hours_*`` variables and ``due_in_working_hours``; None: none declared.
+    calendar: Calendar | None = None
     fields: list[FieldDef] = Field(default_factory=list)
     events: list[EventDef] = Field(default_factory=list)
     stages: list[Stage]

@@ -74,7 +74,14 @@ class DealActions(BaseActions):  # type: ignore[misc]  # business-rules ships no
         label=N_("Create a task"),
         params=[
             _param("title", N_("Title"), FIELD_TEXT),
-            _param("due_in_hours", N_("Due in (hours)"), FIELD_NUMERIC),
+            # One of the two: calendar hours, or working hours of the funnel's calendar.
+            _param("due_in_hours", N_("Due in (hours)"), FIELD_NUMERIC, required=False),
+            _param(
+                "due_in_working_hours",
+                N_("Due in (working hours)"),
+                FIELD_NUMERIC,
+                required=False,
+            ),
             _param(
                 "priority",
                 N_("Priority"),
@@ -85,8 +92,20 @@ class DealActions(BaseActions):  # type: ignore[misc]  # business-rules ships no
             ),
         ],
     )
-    def create_task(self, title: str, due_in_hours: float, priority: str = "normal") -> None:
-        self._plan("create_task", title=title, due_in_hours=due_in_hours, priority=priority)
+    def create_task(
+        self,
+        title: str,
+        due_in_hours: float | None = None,
+        priority: str = "normal",
+        due_in_working_hours: float | None = None,
+    ) -> None:
+        self._plan(
+            "create_task",
+            title=title,
+            due_in_hours=due_in_hours,
+            due_in_working_hours=due_in_working_hours,
+            priority=priority,
+        )
 
     @action(
         label=N_("Notify the manager"),

@@ -12,6 +12,10 @@ kinds of source once instead of re-describing each variable:
 - ``EventInVisit(event)``: a declared event was recorded during the deal's current stage visit;
 - ``SinceEvent(event)``: hours since the declared event's latest occurrence (0 while it never happened).
 
+A funnel that declares a ``calendar`` also gets a working-time twin of every "hours since" variable
+(``working_hours_in_stage``, ``working_hours_since_<event>``, …): the same source with the funnel's
+``WorkingCalendar`` attached, read as working hours (``engine.rules.working_time``).
+
 Declared events are read from the deal's ``signals`` summary (``{name: {"at": ISO instant, "visit": n}}``),
 which storage keeps on the deal row. Time enters as numeric "hours since" variables (business-rules
 has no datetime type).
@@ -29,10 +33,12 @@ from typing import Any
 
 from engine.document.ruleset import EventDef, FieldDef, FieldType, RuleSet
 from engine.i18n import N_
+from engine.rules.working_time import WorkingCalendar, calendar_of
 
 __all__ = [
     "BUILTINS",
     "TIME_VARIABLES",
+    "WORKING_BUILTIN_NAMES",
     "Attribute",
     "CustomField",
     "EventInVisit",
@@ -49,6 +55,8 @@ __all__ = [
     "time_variables",
     "variables_for",
     "with_event",
+    "working_calendars",
+    "working_twin",
 ]
 
 
@@ -64,6 +72,8 @@ class Kind(StrEnum):
 @dataclass(frozen=True)
 class Since:
     anchors: tuple[str, ...]
+    #: Set on a working-time twin: the hours counted are this calendar's working hours.
+    calendar: WorkingCalendar | None = None
 
     def anchor(self, deal: Any) -> datetime | None:
         for attribute in self.anchors:
@@ -97,6 +107,7 @@ class EventInVisit:
 @dataclass(frozen=True)
 class SinceEvent:
     event: str
+    calendar: WorkingCalendar | None = None
 
     def anchor(self, deal: Any) -> datetime | None:
         return event_at(deal, self.event)
@@ -159,6 +170,9 @@ def _anchor_reader(source: Since | SinceEvent) -> Callable[[Any], datetime | Non
 
 def _reader(source: Source) -> Callable[[Any, datetime], Any]:
     """``(deal, now) -> value`` for a ``DealState`` or an ORM ``Deal`` (same attribute names)."""
+    if isinstance(source, Since | SinceEvent) and source.calendar is not None:
+        anchor, hours = _anchor_reader(source), source.calendar.hours
+        return lambda d, now: hours(anchor(d), now)
     if isinstance(source, Since | SinceEvent):
         anchor = _anchor_reader(source)
 
@@ -214,6 +228,11 @@ class Variable:
         if not isinstance(self.source, Since | SinceEvent):
             raise TypeError(f"'{self.name}' is not a time variable")
         return _anchor_reader(self.source)
+
+    @property
+    def calendar(self) -> WorkingCalendar | None:
+        """The calendar a working-time variable counts in (None: calendar hours, or not a time variable)."""
+        return self.source.calendar if isinstance(self.source, Since | SinceEvent) else None
 
 
 def _since(*anchors: str) -> Since:
@@ -273,8 +292,35 @@ def event_variables(event: EventDef) -> tuple[Variable, Variable]:
     )
 
 
+#: Labels of the built-in twins (an event's twin is labelled "Working hours since: <event>").
+_TWIN_LABELS = {
+    "hours_in_stage": N_("Working hours in stage"),
+    "hours_since_last_activity": N_("Working hours since last manager activity"),
+    "hours_since_created": N_("Working hours since created"),
+}
+#: The names the built-in twins take (reserved whether or not a funnel declares a calendar).
+WORKING_BUILTIN_NAMES = tuple(f"working_{name}" for name in _TWIN_LABELS)
+
+
+def working_twin(var: Variable, calendar: WorkingCalendar) -> Variable:
+    """``working_<name>``: the "hours since" variable ``var`` counted in ``calendar``'s working hours."""
+    source = var.source
+    if not isinstance(source, Since | SinceEvent):
+        raise TypeError(f"'{var.name}' is not a time variable")
+    label = _TWIN_LABELS.get(var.name) or "Working hours since: " + var.label.split(": ", 1)[-1]
+    return Variable(
+        f"working_{var.name}",
+        Kind.NUMERIC,
+        label,
+        Since(source.anchors, calendar)
+        if isinstance(source, Since)
+        else SinceEvent(source.event, calendar),
+    )
+
+
 def variables_for(ruleset: RuleSet | None) -> dict[str, Variable]:
-    """Every variable a rule of ``ruleset`` may read: the built-ins, its custom fields, its declared events."""
+    """Every variable a rule of ``ruleset`` may read: the built-ins, its custom fields, its declared
+    events, and with a calendar the working-time twin of each time variable."""
     out = {v.name: v for v in BUILTINS}
     if ruleset is None:
         return out
@@ -283,11 +329,28 @@ def variables_for(ruleset: RuleSet | None) -> dict[str, Variable]:
     for event in ruleset.events:
         for var in event_variables(event):
             out[var.name] = var
+    calendar = calendar_of(ruleset.calendar)
+    if calendar is not None:
+        for var in [v for v in out.values() if v.is_time]:
+            twin = working_twin(var, calendar)
+            out[twin.name] = twin
     return out
 
 
 def time_variables(ruleset: RuleSet | None) -> dict[str, Callable[[Any], datetime | None]]:
-    """Every time variable of ``ruleset`` and its anchor reader: the built-ins' and one per declared event."""
-    if ruleset is None or not ruleset.events:
+    """Every time variable of ``ruleset`` and its anchor reader: the built-ins', one per declared
+    event, and their working-time twins."""
+    if ruleset is None or (not ruleset.events and ruleset.calendar is None):
         return TIME_VARIABLES
     return {name: var.anchor for name, var in variables_for(ruleset).items() if var.is_time}
+
+
+def working_calendars(ruleset: RuleSet | None) -> dict[str, WorkingCalendar]:
+    """The working-time variables of ``ruleset`` and the calendar each counts in (empty: no calendar)."""
+    if ruleset is None or ruleset.calendar is None:
+        return {}
+    return {
+        name: var.calendar
+        for name, var in variables_for(ruleset).items()
+        if var.calendar is not None
+    }

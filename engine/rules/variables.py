@@ -29,7 +29,9 @@ from engine.rules.registry import (
     event_variables,
     field_value,
     hours_between,
+    working_twin,
 )
+from engine.rules.working_time import WorkingCalendar, calendar_of
 
 __all__ = [
     "BUILTIN_VARIABLES",
@@ -120,7 +122,9 @@ def _fields_key(ruleset: RuleSet) -> _FieldsKey:
 
 
 @lru_cache(maxsize=256)
-def _variables_class_for(key: _FieldsKey, events: _EventsKey = ()) -> type[DealVariables]:
+def _variables_class_for(
+    key: _FieldsKey, events: _EventsKey = (), calendar: WorkingCalendar | None = None
+) -> type[DealVariables]:
     attrs = {
         name: _declared(
             custom_variable(
@@ -129,14 +133,23 @@ def _variables_class_for(key: _FieldsKey, events: _EventsKey = ()) -> type[DealV
         )
         for name, label, type_, options in key
     }
+    times = [v for v in BUILTINS if v.is_time]
     for name, label in events:
         for var in event_variables(EventDef(name=name, label=label)):
             attrs[var.name] = _declared(var)
+            times += [var] if var.is_time else []
+    if calendar is not None:
+        for var in times:
+            twin = working_twin(var, calendar)
+            attrs[twin.name] = _declared(twin)
     return type("FunnelVariables", (DealVariables,), attrs)
 
 
 def variables_class(ruleset: RuleSet) -> type[DealVariables]:
-    """``DealVariables`` extended with the rule set's custom fields and declared events (cached per list)."""
+    """``DealVariables`` extended with the rule set's custom fields, declared events and, with a
+    calendar, the working-time twins (cached per list)."""
     return _variables_class_for(
-        _fields_key(ruleset), tuple((e.name, e.label) for e in ruleset.events)
+        _fields_key(ruleset),
+        tuple((e.name, e.label) for e in ruleset.events),
+        calendar_of(ruleset.calendar),
     )

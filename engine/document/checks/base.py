@@ -14,7 +14,7 @@ from engine.document.ruleset import RuleSet
 from engine.errors import Problem
 from engine.i18n import _
 from engine.rules.deal import BUILTIN_FIELDS, TEMPLATE_BUILTINS
-from engine.rules.registry import TIME_VARIABLES
+from engine.rules.registry import TIME_VARIABLES, WORKING_BUILTIN_NAMES
 from engine.rules.variables import DealVariables
 from engine.text import name_refusal
 
@@ -39,6 +39,8 @@ class Checks:
         self.stage_ids = [s.id for s in ruleset.stages]
         self.field_names = [f.name for f in ruleset.fields]
         self.time_names: set[str] = set(TIME_VARIABLES)
+        #: The working-time variables (with a valid calendar): their thresholds have their own bound.
+        self.working_names: set[str] = set()
 
     def add(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))
@@ -102,5 +104,9 @@ class Checks:
     def reserved_names() -> set[str]:
         """Names a field or an event variable may not take: built-in variables, deal attributes, engine names."""
         return (
-            set(dir(DealVariables)) | set(BUILTIN_FIELDS) | set(TEMPLATE_BUILTINS) | {"deal", "now"}
+            set(dir(DealVariables))
+            | set(BUILTIN_FIELDS)
+            | set(TEMPLATE_BUILTINS)
+            | set(WORKING_BUILTIN_NAMES)
+            | {"deal", "now"}
         )

@@ -9,6 +9,11 @@ from typing import Any
 import re2
 
 from engine.document.checks.base import Checks
+from engine.document.checks.calendar import (
+    is_working_twin,
+    task_delay_problems,
+    working_time_refusal,
+)
 from engine.document.checks.patterns import pattern_problems
 from engine.document.checks.shape import read_conditions
 from engine.document.conditions import Condition, leaves
@@ -16,6 +21,7 @@ from engine.document.limits import (
     MAX_DUE_IN_HOURS,
     MAX_RULE_NAME,
     MAX_TIME_HOURS,
+    MAX_WORKING_HOURS,
 )
 from engine.document.suggestions import suggest
 from engine.document.template import LANGUAGE, TemplateError, placeholders
@@ -80,6 +86,13 @@ class RuleChecks(Checks):
 
     def check_leaf(self, leaf: Condition, p: str) -> None:
         name, op = leaf.name, leaf.operator
+        if (
+            isinstance(name, str)
+            and name not in self.variables
+            and is_working_twin(name, self.time_names)
+        ):
+            self.add(f"{p}.name", working_time_refusal(name))
+            return
         if not isinstance(name, str) or name not in self.variables:
             self.add(
                 f"{p}.name",
@@ -126,6 +139,14 @@ class RuleChecks(Checks):
                 )
             elif value != value or value in (float("inf"), float("-inf")):
                 self.add(p, _("the number must be finite"))
+            elif name in self.working_names and abs(value) > MAX_WORKING_HOURS:
+                self.add(
+                    p,
+                    _(
+                        "{value} working hours is out of range for '{name}' (at most {limit:,}"
+                        " either way)"
+                    ).format(value=value, name=name, limit=MAX_WORKING_HOURS),
+                )
             elif name in self.time_names and abs(value) > MAX_TIME_HOURS:
                 self.add(
                     p,
@@ -215,6 +236,8 @@ class RuleChecks(Checks):
                         parameters=", ".join(declared) or _("none")
                     ),
                 )
+        if name == "create_task":
+            self.problems += task_delay_problems(params, p, self.rs.calendar is not None)
         for key, d in declared.items():
             # null for an optional param means "the default", as the action itself treats it.
             if key not in params or (params[key] is None and not d.get("required", True)):

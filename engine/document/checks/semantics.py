@@ -8,6 +8,7 @@ from typing import Any
 from babel.numbers import is_currency
 from business_rules import export_rule_data
 
+from engine.document.checks.calendar import calendar_problems
 from engine.document.checks.rules import RuleChecks
 from engine.document.limits import (
     IDENT,
@@ -24,7 +25,7 @@ from engine.errors import Problem
 from engine.i18n import _
 from engine.rules.actions import DealActions
 from engine.rules.deal import BUILTIN_FIELDS, TEMPLATE_BUILTINS
-from engine.rules.registry import time_variables
+from engine.rules.registry import time_variables, working_calendars
 from engine.rules.variables import DealVariables, variables_class
 
 __all__ = ["Checker", "rule_data"]
@@ -51,10 +52,20 @@ class Checker(RuleChecks):
         self.check_header()
         self.check_fields()
         self.check_events()
+        if self.rs.calendar is not None:
+            self.problems += calendar_problems(self.rs.calendar)
         if not self.problems:
             # Custom fields and events become variables; only build the class from clean lists.
             self.data = rule_data(self.rs)
             self.time_names = set(time_variables(self.rs))
+            self.working_names = set(working_calendars(self.rs))
+        elif self.rs.calendar is not None and all(
+            p.path.startswith("calendar") for p in self.problems
+        ):
+            # Only the calendar is wrong: check the rules as if there were none.
+            bare = self.rs.model_copy(update={"calendar": None})
+            self.data = rule_data(bare)
+            self.time_names = set(time_variables(bare))
         else:
             self.data = rule_data(None)
         self.variables = {v["name"]: v for v in self.data["variables"]}
@@ -162,7 +173,7 @@ class Checker(RuleChecks):
         for i, e in enumerate(self.rs.events):
             p = f"events[{i}]"
             if self.check_ident(f"{p}.name", e.name, _("event name")):
-                for var in (e.name, f"hours_since_{e.name}"):
+                for var in (e.name, f"hours_since_{e.name}", f"working_hours_since_{e.name}"):
                     if var in reserved:
                         self.add(
                             f"{p}.name",

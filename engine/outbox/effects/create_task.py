@@ -1,4 +1,6 @@
-"""``create_task``: a task for the deal's manager, due ``due_in_hours`` after the action runs."""
+"""``create_task``: a task for the deal's manager, due ``due_in_hours`` after the action runs, or
+``due_in_working_hours`` working hours of the funnel's calendar after it (Friday 17:00 + 2 working
+hours, 09:00–18:00 on weekdays: Monday 10:00)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from sqlalchemy.orm import Session
 from engine.clock import format_instant
 from engine.document.template import render
 from engine.outbox.effects.base import Core, manager_name, message_language, task_place
+from engine.outbox.errors import ActionFailed
+from engine.rules.working_time import calendar_of
 from storage import repositories as repo
 from storage.models import Deal, Firing, OutboxAction
 
@@ -23,7 +27,7 @@ def apply(
     )
     priority = params.get("priority", "normal")
     place = task_place(core, s, deal, row, firing)
-    due = now + timedelta(hours=float(params["due_in_hours"]))
+    due = _due(core, s, deal, firing, params, now)
     repo.add_task(
         s,
         deal_id=deal.id,
@@ -45,5 +49,25 @@ def apply(
         "priority": priority,
         "due_at": format_instant(due),
         "manager": manager_name(s, deal),
-        "due_in_hours": params["due_in_hours"],
+        **{k: params[k] for k in ("due_in_hours", "due_in_working_hours") if k in params},
     }
+
+
+def _due(
+    core: Core, s: Session, deal: Deal, firing: Firing, params: dict, now: datetime
+) -> datetime:
+    working = params.get("due_in_working_hours")
+    if working is None:
+        return now + timedelta(hours=float(params["due_in_hours"]))
+    # The version the rule fired under declared the calendar (the validator saw to that).
+    ruleset = core.rulesets.by_version_id(s, firing.ruleset_version_id)
+    calendar = calendar_of(ruleset.calendar)
+    if calendar is None:
+        raise ActionFailed(
+            "due_in_working_hours needs the funnel's calendar, and this version has none",
+            permanent=True,
+        )
+    due = calendar.add_hours(now, float(working))
+    if due is None:
+        raise ActionFailed(f"{working} working hours from now is past year 9998", permanent=True)
+    return due

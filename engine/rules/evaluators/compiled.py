@@ -20,8 +20,9 @@ from engine.document.ruleset import Rule, RuleSet
 from engine.rules.actions import DealActions, PlannedAction
 from engine.rules.evaluators.base import RISING_OPS, Decision, due_time, occurrence
 from engine.rules.evaluators.numeric import BOUNDS, EXACT_INT, FLOAT_EPSILON, MARGIN, exact_numeric
-from engine.rules.registry import time_variables, variables_for
+from engine.rules.registry import time_variables, variables_for, working_calendars
 from engine.rules.variables import compiled_regex
+from engine.rules.working_time import WorkingCalendar
 
 Values = dict[str, Any]
 Test = Callable[[Values], bool]
@@ -175,6 +176,8 @@ class TimeLeaf:
     rising: Callable[[float], bool]
     #: Float estimate of that edge in hours, to seed the exact search.
     edge_hours: float
+    #: The calendar whose working hours the variable counts (None: calendar hours).
+    calendar: WorkingCalendar | None = None
 
 
 class _Compiler(Visitor[Test]):
@@ -186,8 +189,15 @@ class _Compiler(Visitor[Test]):
     rising leaves in ``time_leaves``.
     """
 
-    def __init__(self, kinds: dict[str, str], time_names: Any, optimistic: bool):
+    def __init__(
+        self,
+        kinds: dict[str, str],
+        time_names: Any,
+        optimistic: bool,
+        calendars: dict[str, WorkingCalendar] | None = None,
+    ):
         self.kinds, self.time_names, self.optimistic = kinds, time_names, optimistic
+        self.calendars = calendars or {}
         self.time_leaves: list[TimeLeaf] = []
 
     def all_(self, node: Group, parts: list[Test], path: str) -> Test:
@@ -203,7 +213,7 @@ class _Compiler(Visitor[Test]):
         if rising and not self.optimistic:
             mono = test if op != "equal_to" else numeric_test("greater_than_or_equal_to", value)
             edge = float(value) + (FLOAT_EPSILON if op == "greater_than" else -FLOAT_EPSILON)
-            self.time_leaves.append(TimeLeaf(name, op, value, mono, edge))
+            self.time_leaves.append(TimeLeaf(name, op, value, mono, edge, self.calendars.get(name)))
         if rising and self.optimistic:
             anchored = "^" + name
             return lambda v: v[anchored] or test(v[name])
@@ -247,12 +257,14 @@ class CompiledRuleSet:
         self.kinds = kinds
         #: Each time variable's anchor reader: due times and ``next_due`` count from them.
         self.anchors = time_variables(ruleset)
+        #: The working-time variables and their calendar (due times add working hours).
+        self.calendars = working_calendars(ruleset)
         self.rules: list[CompiledRule] = []
         used: list[str] = []
         for rule in ruleset.rules:
             if not rule.enabled:
                 continue
-            exact = _Compiler(kinds, self.anchors, optimistic=False)
+            exact = _Compiler(kinds, self.anchors, optimistic=False, calendars=self.calendars)
             test = exact.visit(rule.conditions)
             optimistic = _Compiler(kinds, self.anchors, optimistic=True).visit(rule.conditions)
             planner = DealActions()
@@ -306,7 +318,7 @@ class CompiledRuleSet:
                     occurrence=occ,
                     values={n: v[n] for n in r.names},
                     actions=[PlannedAction(a.name, dict(a.params)) for a in r.actions],
-                    due_at=due_time(r.rule.conditions, deal, self.anchors),
+                    due_at=due_time(r.rule.conditions, deal, self.anchors, self.calendars),
                 )
             )
         return out
@@ -340,7 +352,13 @@ class CompiledRuleSet:
                 anchor = anchors.get(leaf.name)
                 if anchor is None or leaf.rising(v[leaf.name]):
                     continue
-                at = first_true_instant(leaf.rising, anchor, now, leaf.edge_hours)
+                at = (
+                    first_true_instant(leaf.rising, anchor, now, leaf.edge_hours)
+                    if leaf.calendar is None
+                    else first_true_working_instant(
+                        leaf.rising, leaf.calendar, anchor, now, leaf.edge_hours
+                    )
+                )
                 if at is not None and (best is None or at < best):
                     best = at
         return best
@@ -364,10 +382,56 @@ def first_true_instant(
     """
     start = (now - anchor) // timedelta(microseconds=1) + 1
     limit = (datetime.max.replace(tzinfo=anchor.tzinfo) - anchor) // timedelta(microseconds=1)
+    found = _first_true_offset(test, start, limit, edge_hours)
+    return None if found is None else anchor + timedelta(microseconds=found)
+
+
+def first_true_working_instant(
+    test: Callable[[float], bool],
+    calendar: WorkingCalendar,
+    anchor: datetime,
+    now: datetime,
+    edge_hours: float | None = None,
+) -> datetime | None:
+    """The first whole microsecond after ``now`` at which ``test(working hours since anchor)`` holds.
+
+    Working time advances by whole microseconds inside working intervals only, so the search runs
+    over *worked* microseconds (exactly as ``first_true_instant`` over elapsed ones) and the answer
+    is the instant that much work is done: there the variable reads exactly that value, and before
+    it one microsecond less. An anchor still ahead of ``now`` (a negative reading) is searched over
+    real instants up to the anchor, where the reading is 0.
+    """
+    us = timedelta(microseconds=1)
+    start = calendar.worked_us(anchor, now) + 1
+    if start <= 0:
+        if test(0.0):
+
+            def at(offset: int) -> bool:
+                return test(calendar.hours(anchor, now + offset * us))
+
+            ahead = (anchor - now) // us
+            lo, hi = 0, ahead  # false at now, true at the anchor
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                if at(mid):
+                    hi = mid
+                else:
+                    lo = mid
+            return now + hi * us
+        start = 1
+    limit = (datetime.max.replace(tzinfo=anchor.tzinfo) - anchor) // us  # worked ≤ elapsed
+    found = _first_true_offset(test, start, limit, edge_hours)
+    return None if found is None else calendar.add_us(anchor, found)
+
+
+def _first_true_offset(
+    test: Callable[[float], bool], start: int, limit: int, edge_hours: float | None
+) -> int | None:
+    """The least microsecount ``m`` in ``[start, limit]`` with ``test(hours of m)`` (monotone test)."""
     if start > limit or not test(_hours(limit)):
         return None
     if test(_hours(start)):
-        return anchor + timedelta(microseconds=start)
+        return start
     # Invariant: test false at lo, true at hi. Seed hi/lo near the estimate, then bisect.
     lo, hi = start, limit
     if edge_hours is not None and abs(edge_hours) < 1e12:
@@ -383,7 +447,7 @@ def first_true_instant(
             hi = mid
         else:
             lo = mid
-    return anchor + timedelta(microseconds=hi)
+    return hi
 
 
 _cache: dict[int, CompiledRuleSet] = {}

@@ -18,7 +18,7 @@ from engine.document.ruleset import Rule, RuleSet
 from engine.rules.actions import DealActions, PlannedAction
 from engine.rules.deal import DealState
 from engine.rules.evaluators.base import Decision, due_time, occurrence
-from engine.rules.registry import time_variables
+from engine.rules.registry import time_variables, working_calendars
 from engine.rules.variables import DealVariables, variables_class
 
 __all__ = ["ConditionTrace", "Decision", "RuleTrace", "evaluate", "occurrence", "trace"]
@@ -57,7 +57,7 @@ def evaluate(
 ) -> list[Decision]:
     """Decisions of every enabled rule whose conditions hold; ``skip`` holds (rule, occurrence) already fired."""
     variables = _variables(ruleset, deal, now)
-    anchors = time_variables(ruleset)
+    anchors, calendars = time_variables(ruleset), working_calendars(ruleset)
     decisions = []
     for rule in ruleset.rules:
         if not rule.enabled:
@@ -76,7 +76,7 @@ def evaluate(
                 occurrence=occ,
                 values=read_values(variables, variable_names(rule.conditions)),
                 actions=planner.planned,
-                due_at=due_time(rule.conditions, deal, anchors),
+                due_at=due_time(rule.conditions, deal, anchors, calendars),
             )
         )
     return decisions

@@ -32,6 +32,7 @@ from engine.rules.registry import (
     field_value,
     variables_for,
 )
+from engine.rules.working_time import WorkingCalendar
 
 #: Timestamp columns of a deals frame (``datetime64[us, UTC]``, NaT for "not yet").
 TIMESTAMP_COLUMNS = ("created_at", "stage_entered_at", "last_activity_at")
@@ -156,8 +157,13 @@ def variable_columns(
                     fb_us, fb_nat = stamps(fallback)
                     us, nat = np.where(nat, fb_us, us), nat & fb_nat
             # (now - start).total_seconds() / 3600.0: int microseconds -> exact float -> two correctly
-            # rounded divisions, the same floats as engine.rules.registry.hours_between.
-            hours = (now_us - us) / 1e6 / 3600.0
+            # rounded divisions, the same floats as engine.rules.registry.hours_between (and, for a
+            # working-time twin, as WorkingCalendar.hours over the worked microseconds).
+            if source.calendar is not None:
+                elapsed = worked_until(source.calendar, np.where(nat, now_us, us), now_us)
+            else:
+                elapsed = now_us - us
+            hours = elapsed / 1e6 / 3600.0
             hours[nat] = 0.0
             cols[name] = hours
         elif isinstance(source, Present):
@@ -172,6 +178,39 @@ def variable_columns(
         elif isinstance(source, CustomField):
             cols[name] = _field_column(source.field, frame[name])
     return cols
+
+
+def worked_until(calendar: WorkingCalendar, starts: np.ndarray, now_us: int) -> np.ndarray:
+    """Working microseconds from each of ``starts`` (UTC microseconds) to ``now_us``, as int64.
+
+    The calendar's yearly tables over the span, laid end to end, give one cumulative "worked before
+    t" curve; each reading is the difference of two points on it (two ``searchsorted``), the same
+    integers ``WorkingCalendar.worked_us`` sums year by year.
+    """
+    if len(starts) == 0:
+        return np.zeros(0, dtype="int64")
+    lo_us, hi_us = min(int(starts.min()), now_us), max(int(starts.max()), now_us)
+    first = int(np.datetime64(lo_us, "us").astype("datetime64[Y]").astype("int64")) + 1970 - 2
+    last = int(np.datetime64(hi_us, "us").astype("datetime64[Y]").astype("int64")) + 1970 + 2
+    tables = [calendar.year(y) for y in range(max(first, 2), min(last, 9998) + 1)]
+    offsets = np.cumsum([0] + [t.total for t in tables])[:-1]
+    begin = np.concatenate([np.asarray(t.starts, dtype="int64") for t in tables])
+    end = np.concatenate([np.asarray(t.ends, dtype="int64") for t in tables])
+    before = np.concatenate(
+        [np.asarray(t.before, dtype="int64") + off for t, off in zip(tables, offsets, strict=True)]
+    )
+
+    if len(begin) == 0:  # every day of the span is a day off
+        return np.zeros(len(starts), dtype="int64")
+
+    def curve(t: np.ndarray) -> np.ndarray:
+        k = np.searchsorted(begin, t, side="right") - 1
+        inside = k >= 0
+        kk = np.where(inside, k, 0)
+        value = before[kk] + np.minimum(t, end[kk]) - begin[kk]
+        return np.where(inside, value, 0)
+
+    return curve(np.full(1, now_us, dtype="int64"))[0] - curve(starts.astype("int64"))
 
 
 def _field_column(fd: Any, col: pd.Series) -> Any:
