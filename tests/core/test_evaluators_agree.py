@@ -45,7 +45,29 @@ TIME_VARS = [
     "hours_since_proposal_opened",
     "hours_since_payment_received",
 ]
+#: Every time variable's twin on the funnel's calendar (``CALENDARS``, one drawn per rule set).
+WORKING_TIME_VARS = [f"working_{name}" for name in TIME_VARS]
+TIME_VARS += WORKING_TIME_VARS
 NUMERIC_VARS = [*TIME_VARS, "amount", "score"]
+#: Two calendars: whole working weekdays in Kyiv (NOW, 11:00 on a Monday, sits 11 h into working
+#: time, so thresholds of 1 or 1.5 h meet their epsilon edges exactly as calendar hours do, and
+#: 24 or 48 h reach back across the weekend), and office hours with a lunch break and a holiday.
+CALENDARS = [
+    {
+        "zone": "Europe/Kyiv",
+        "week": {d: [["00:00", "24:00"]] for d in ("mon", "tue", "wed", "thu", "fri")},
+        "holidays": {"country": "UA", "dates": ["2026-02-23"]},
+    },
+    {
+        "zone": "America/New_York",
+        "week": {
+            **{d: [["09:00", "12:30"], ["13:30", "18:00"]] for d in ("mon", "tue", "wed", "thu")},
+            "fri": [["09:00", "15:00"]],
+            "sun": [["22:00", "24:00"]],
+        },
+        "holidays": {"country": "US", "dates": ["2026-02-27"]},
+    },
+]
 BOOLEAN_VARS = [
     "has_manager",
     "proposal_attached",
@@ -114,6 +136,8 @@ def _around(base: float, nudge: float) -> float:
 
 numbers = st.builds(_around, st.sampled_from(BASES), st.sampled_from(NUDGES))
 thresholds = st.one_of(st.sampled_from(BASES), numbers, st.integers(-5, 60))
+#: The validator bounds working-hour thresholds at 100,000 (MAX_WORKING_HOURS).
+working_thresholds = thresholds.filter(lambda v: abs(v) <= 100_000)
 
 
 def _leaf(draw: Any) -> dict[str, Any]:
@@ -122,7 +146,8 @@ def _leaf(draw: Any) -> dict[str, Any]:
         name = draw(st.sampled_from(NUMERIC_VARS))
         # The validator refuses equal_to on "hours since" variables (it would hold only for an instant).
         ops = [o for o in NUMERIC_OPS if o != "equal_to"] if name in TIME_VARS else NUMERIC_OPS
-        return {"name": name, "operator": draw(st.sampled_from(ops)), "value": draw(thresholds)}
+        bound = working_thresholds if name in WORKING_TIME_VARS else thresholds
+        return {"name": name, "operator": draw(st.sampled_from(ops)), "value": draw(bound)}
     if kind == "boolean":
         return {
             "name": draw(st.sampled_from(BOOLEAN_VARS)),
@@ -179,6 +204,7 @@ def rulesets(draw: Any) -> Any:
             {"id": s, "name": s.title(), "kind": "won" if s == "won" else "open"} for s in STAGES
         ],
         "rules": rules,
+        "calendar": draw(st.sampled_from(CALENDARS)),
     }
     return validate_document(doc)
 

@@ -52,8 +52,42 @@ def exported(
         f: (c.ruleset(f), json.loads(c.rulesets.export(f, "business-rules")))
         for f in ("techflow", "project_work")
     }
+    c.save_ruleset(working_time_techflow(c.ruleset("techflow").to_document()))
+    out["techflow_working"] = (
+        c.ruleset("techflow"),
+        json.loads(c.export("techflow", "business-rules")),
+    )
     c.close()
     yield out
+
+
+#: Office hours in Kyiv with a Saturday morning, Ukraine's days off and two listed dates.
+CALENDAR = {
+    "zone": "Europe/Kyiv",
+    "week": {
+        **{
+            d: [["09:00", "13:00"], ["14:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")
+        },
+        "sat": [["10:00", "14:00"]],
+    },
+    "holidays": {"country": "UA", "dates": ["2026-03-09", "2026-03-16"]},
+}
+
+
+def working_time_techflow(doc: dict[str, Any]) -> dict[str, Any]:
+    """The TechFlow funnel with ``CALENDAR`` and every time condition on its working-time twin."""
+
+    def twin(node: Any) -> Any:
+        if isinstance(node, dict) and "name" in node:
+            name = node["name"]
+            working = name.startswith("hours_")
+            return {**node, "name": f"working_{name}" if working else name}
+        if isinstance(node, dict):
+            return {k: [twin(n) for n in v] for k, v in node.items()}
+        return node
+
+    rules = [{**r, "conditions": twin(r["conditions"])} for r in doc["rules"]]
+    return {**doc, "calendar": CALENDAR, "rules": rules}
 
 
 # -- strategies (built once: constructing Hypothesis strategies per draw costs more than the test) --
@@ -186,6 +220,17 @@ def assert_same_decisions(
 @given(deal=TECHFLOW_DEALS)
 def test_exported_techflow_rules_decide_like_conveyor_on_generated_deals(exported, deal):
     ruleset, rules = exported["techflow"]
+    assert_same_decisions(ruleset, rules, deal, NOW)
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(deal=TECHFLOW_DEALS)
+def test_exported_working_time_rules_decide_like_conveyor_on_generated_deals(exported, deal):
+    ruleset, rules = exported["techflow_working"]
+    assert ruleset.calendar is not None
+    assert any("working_hours_in_stage" in json.dumps(r) for r in rules)
     assert_same_decisions(ruleset, rules, deal, NOW)
 
 
