@@ -90,7 +90,11 @@ def _variable_rank(
     name: str, fields: list[str], events: tuple[str, ...] | list[str] = ()
 ) -> tuple[int, int, str]:
     # export_rule_data lists variables by their Python name; a widget shows them in reading order:
-    # built-ins, then each declared event with its "hours since", then the custom fields.
+    # built-ins, then each declared event with its "hours since", then the custom fields; a
+    # working-time twin sorts right after the variable it counts like (its name is the longer).
+    twin_of = name[len("working_") :] if name.startswith("working_hours_") else None
+    if twin_of is not None and (twin_of in _BUILTIN_ORDER or twin_of.startswith("hours_since_")):
+        return _variable_rank(twin_of, fields, events)[:2] + (name,)
     if name in _BUILTIN_ORDER:
         return (0, _BUILTIN_ORDER.index(name), name)
     if name in events:

@@ -41,6 +41,7 @@ from builder.components import (
     watched_stage,
 )
 from builder.state import page_boundary
+from builder.views import calendar_form
 from builder.views.deals import md
 from engine.document.ids import id_from_name, unique_id
 from engine.document.labels import label
@@ -282,6 +283,7 @@ def render() -> None:
     with left:
         _add_stage(funnel, doc)
         _transitions(funnel, doc)
+        calendar_form.render(funnel, doc)
     with bar:
         state.save_bar(funnel, "designer")
 

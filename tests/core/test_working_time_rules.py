@@ -8,8 +8,10 @@ holiday stretches a 48-working-hour rule by a week. Tasks due in working hours l
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,6 +20,7 @@ import pytest
 from engine.clock import VirtualClock
 from engine.core.conveyor import Conveyor
 from engine.rules.evaluators import reference
+from engine.simulate.simulator import run_scenario
 from storage import repositories as repo
 from tests.support.sessions import db_session
 
@@ -173,3 +176,25 @@ def test_hours_since_an_event_count_working_time_in_the_twin(
     assert c.tick().deals_examined == 0
     clock.set(kyiv(2026, 12, 7, 11, 1).astimezone(UTC))
     assert c.tick().rules_fired == 1
+
+
+def test_the_simulator_fires_a_working_hours_rule_on_monday_afternoon(
+    fresh_database: Any, tmp_path: Path
+) -> None:
+    rules = tmp_path / "calls.json"
+    rules.write_text(json.dumps(funnel(8, [])), encoding="utf-8")
+
+    def line(when: datetime, event: str, **data: Any) -> str:
+        stamp = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return json.dumps({"at": stamp, "event": event, **data})
+
+    friday = kyiv(2026, 12, 4, 16)
+    scenario = [
+        line(friday, "manager", name="Olena", phone="+380501110001"),
+        line(friday, "create", deal="A", funnel="calls", fields={"title": "Acme"}),
+        line(kyiv(2026, 12, 7, 16), "end"),
+    ]
+    out = run_scenario(scenario, [rules], 60, db=fresh_database())
+    fired = [o for o in out if o.get("rule") == "escalate"]
+    # Hourly ticks from Friday 16:00: the first one at or after Monday 15:00 (13:00 UTC).
+    assert [o["at"] for o in fired] == ["2026-12-07T13:00:00Z"]
