@@ -19,6 +19,7 @@ import pytest
 
 from engine.clock import VirtualClock
 from engine.core.conveyor import Conveyor
+from engine.outbox.dispatcher import run_until_idle
 from engine.rules.evaluators import reference
 from engine.simulate.simulator import run_scenario
 from storage import repositories as repo
@@ -147,7 +148,7 @@ def test_a_task_due_in_working_hours_is_due_after_the_weekend(
     deal = c.create_deal("calls", title="Acme")
     clock.set(kyiv(2026, 12, 4, 17, 30).astimezone(UTC))
     assert c.tick().rules_fired == 1
-    c.dispatch_until_idle()
+    run_until_idle(c)
     with db_session(c) as s:
         (row,) = repo.list_tasks(s)
         assert row.deal_id == deal and row.title == "Call Acme"

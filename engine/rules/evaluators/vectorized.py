@@ -210,7 +210,9 @@ def worked_until(calendar: WorkingCalendar, starts: np.ndarray, now_us: int) -> 
         value = before[kk] + np.minimum(t, end[kk]) - begin[kk]
         return np.where(inside, value, 0)
 
-    return curve(np.full(1, now_us, dtype="int64"))[0] - curve(starts.astype("int64"))
+    at_now = int(curve(np.full(1, now_us, dtype="int64"))[0])
+    out: np.ndarray = at_now - curve(starts.astype("int64"))
+    return out
 
 
 def _field_column(fd: Any, col: pd.Series) -> Any:
