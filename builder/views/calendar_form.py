@@ -126,7 +126,15 @@ def render(funnel: str, doc: dict[str, Any]) -> None:
             key=f"{key}:dates",
         )
         apply, remove = st.columns(2)
-        if apply.button(_("Apply the calendar"), type="primary", key=f"{key}:apply"):
+        applied = apply.button(_("Apply the calendar"), type="primary", key=f"{key}:apply")
+        removed = isinstance(current, dict) and remove.button(
+            _("Remove the calendar"), key=f"{key}:remove"
+        )
+        if removed:
+            doc.pop("calendar", None)
+            state.bump(funnel)
+            st.rerun()
+        if applied:
             calendar: dict[str, Any] = {
                 "zone": zone,
                 "week": {d: parse_intervals(t) for d, t in texts.items() if t.strip()},
@@ -146,11 +154,5 @@ def render(funnel: str, doc: dict[str, Any]) -> None:
             if calendar["holidays"]["country"] is None:
                 del calendar["holidays"]["country"]
             doc["calendar"] = calendar
-            state.bump(funnel)
-            st.rerun()
-        if isinstance(current, dict) and remove.button(
-            _("Remove the calendar"), key=f"{key}:remove"
-        ):
-            doc.pop("calendar", None)
             state.bump(funnel)
             st.rerun()

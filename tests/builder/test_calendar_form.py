@@ -52,3 +52,10 @@ def test_the_owner_sets_working_hours_sees_mistakes_by_path_and_saves_the_calend
     offered = [o for w in at.selectbox if w.label == "Variable" for o in w.options]
     assert "Working hours in stage" in offered
     assert offered.index("Working hours in stage") == offered.index("Hours in stage") + 1
+
+    # Removing it takes it out of the draft (the expander says so); the saved version keeps it.
+    at = go(at, "designer")
+    by_label(at.button, "Remove the calendar").click().run()
+    assert not at.exception and not at.error, errors(at)
+    assert any("not declared" in e.label for e in at.expander)
+    assert demo_db.ruleset("techflow").calendar is not None
