@@ -55,7 +55,7 @@ def exported(
     c.save_ruleset(working_time_techflow(c.ruleset("techflow").to_document()))
     out["techflow_working"] = (
         c.ruleset("techflow"),
-        json.loads(c.export("techflow", "business-rules")),
+        json.loads(c.rulesets.export("techflow", "business-rules")),
     )
     c.close()
     yield out
