@@ -54,7 +54,7 @@ def apply(
 
 
 def _due(
-    core: Core, s: Session, deal: Deal, firing: Firing, params: dict, now: datetime
+    core: Core, s: Session, deal: Deal, firing: Firing, params: dict[str, Any], now: datetime
 ) -> datetime:
     working = params.get("due_in_working_hours")
     if working is None:
