@@ -1,21 +1,33 @@
-"""Checks of a funnel's ``calendar``: the zone, each weekday's intervals, the holidays' country and dates."""
+"""Checks of a funnel's ``calendar`` (the zone, each weekday's intervals, the holidays' country and
+dates) and of what needs one: the ``working_hours_*`` variables and ``create_task``'s working-hour delay."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import date
 from functools import cache
+from typing import Any
 from zoneinfo import available_timezones
 
 import holidays as holidays_package
 import re2
 
+from engine.document.limits import MAX_WORKING_HOURS
 from engine.document.ruleset import Calendar, Holidays
 from engine.document.suggestions import suggest
 from engine.errors import Problem
 from engine.i18n import _, ngettext
 from engine.rules.working_time import WEEKDAYS, parse_clock
 
-__all__ = ["MAX_HOLIDAY_DATES", "calendar_problems", "known_countries", "known_zones"]
+__all__ = [
+    "MAX_HOLIDAY_DATES",
+    "calendar_problems",
+    "is_working_twin",
+    "known_countries",
+    "known_zones",
+    "task_delay_problems",
+    "working_time_refusal",
+]
 
 #: Listed days off beyond this are a pasted table, not a calendar someone keeps.
 MAX_HOLIDAY_DATES = 1_000
@@ -176,4 +188,50 @@ def _holiday_problems(days_off: Holidays, p: str) -> list[Problem]:
         if text in seen:
             out.append(Problem(f"{p}.dates[{i}]", _("{date} is listed twice").format(date=text)))
         seen.add(text)
+    return out
+
+
+def is_working_twin(name: str, time_names: Collection[str]) -> bool:
+    """``working_<a time variable>``: a name that would be a variable if the funnel had a calendar."""
+    return name.startswith("working_") and name[len("working_") :] in time_names
+
+
+def working_time_refusal(name: str) -> str:
+    return _(
+        "'{name}' counts working time: the funnel needs a valid \"calendar\" (working hours and"
+        " days off)"
+    ).format(name=name)
+
+
+def task_delay_problems(params: dict[str, Any], p: str, has_calendar: bool) -> list[Problem]:
+    """A task is due in calendar hours or in working hours: exactly one of the two (``p``: the action)."""
+    out: list[Problem] = []
+    working = f"{p}.params.due_in_working_hours"
+    given = [k for k in ("due_in_hours", "due_in_working_hours") if params.get(k) is not None]
+    nulls = [k for k in ("due_in_hours", "due_in_working_hours") if k in params]
+    if not given and nulls:
+        out.append(
+            Problem(f"{p}.params.{nulls[0]}", _("needs a number, got {value}").format(value="null"))
+        )
+    elif not given:
+        out.append(
+            Problem(
+                f"{p}.params",
+                _("'create_task' needs parameter 'due_in_hours' (or 'due_in_working_hours')"),
+            )
+        )
+    elif len(given) == 2:
+        out.append(Problem(working, _("give 'due_in_hours' or 'due_in_working_hours', not both")))
+    elif given == ["due_in_working_hours"] and not has_calendar:
+        out.append(Problem(working, working_time_refusal("due_in_working_hours")))
+    value = params.get("due_in_working_hours")
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > MAX_WORKING_HOURS:
+        out.append(
+            Problem(
+                working,
+                _("is {value} working hours; a task may be due at most {limit:,} ahead").format(
+                    value=value, limit=MAX_WORKING_HOURS
+                ),
+            )
+        )
     return out
