@@ -26,6 +26,7 @@ from builder.text import problems_under as problems_under
 from builder.text import row_number as row_number
 from engine.document.conditions import AllOf, AnyOf, Condition, Group, Visitor, parse
 from engine.document.labels import label
+from engine.document.summary import Vocabulary, common_shape, summarise
 from engine.errors import Problem
 from engine.i18n import N_, _
 
@@ -118,6 +119,7 @@ class RuleData:
         fields: list[str] | None = None,
         events: list[str] | None = None,
         labels: dict[str, Any] | None = None,
+        vocabulary: Vocabulary | None = None,
     ):
         # ``labels``: the document's own label (a text or texts per language) of each field and event.
         # ``fields``: the funnel's custom field names in document order (variable lists end with them);
@@ -136,6 +138,8 @@ class RuleData:
         self.funnels = funnels
         self.labels = dict(labels or {})
         self.events = names
+        #: the names a rule summary uses (``engine.document.summary``); stage names at least
+        self.vocabulary = vocabulary or Vocabulary(stages=dict(stage_names))
 
     def var_label(self, name: str) -> str:
         """A variable as the reader reads it: the document's label in their language, else ours."""
@@ -223,6 +227,11 @@ def describe_condition(conditions: Any, rd: RuleData) -> str:
     """One line an owner can read: ``Hours in stage ≥ 24 and (Budget … or …)``; "?" for a malformed tree."""
     node = conditions if isinstance(conditions, Group | Condition) else draft_conditions(conditions)
     return "?" if node is None else _Sentence(rd).visit(node)
+
+
+def rule_summary(rule: Any, rd: RuleData, *, with_stage: bool = True) -> str:
+    """The rule in the owner's words, in the interface language (``engine.document.summary``)."""
+    return summarise(rule, rd.vocabulary, with_stage=with_stage)
 
 
 def describe_action(action: dict[str, Any], rd: RuleData) -> str:
@@ -313,15 +322,12 @@ def graph_elements(
         if not enabled:
             colour = RULE_DISABLED_COLOUR
         nid = rule_node_id(r["id"])
-        when = describe_condition(r.get("conditions"), rd)
-        then = "; ".join(describe_action(a, rd) for a in r.get("actions", []))
         title = (
+            # A fixed word first: the component window.open()s a title that starts with a URL.
             _("Rule: {name}").format(name=esc(label(r.get("name")) or r["id"]))
             + ("" if enabled else " " + _("(disabled)"))
             + "\n"
-            + _("when {conditions}").format(conditions=esc(canvas_label(when, 140)))
-            + "\n"
-            + _("then {actions}").format(actions=esc(canvas_label(then, 140)))
+            + esc(canvas_label(rule_summary(r, rd), 400))
         )
         nodes.append(
             Node(
@@ -456,8 +462,11 @@ class _ConditionEditor(Visitor[AllOf | AnyOf | Condition | None]):
     structural change (a row or group added or removed) is kept in ``change``.
     """
 
-    def __init__(self, rd: RuleData, key: str, root: str, problems: list[Problem]):
+    def __init__(
+        self, rd: RuleData, key: str, root: str, problems: list[Problem], compact: bool = True
+    ):
         self.rd, self.key, self.root, self.problems = rd, key, root, problems
+        self.compact = compact
         self.change: str | None = None
 
     def key_of(self, path: str) -> str:
@@ -465,6 +474,9 @@ class _ConditionEditor(Visitor[AllOf | AnyOf | Condition | None]):
 
     def group(self, node: Group, path: str) -> AllOf | AnyOf | None:
         key, depth = self.key_of(path), len(PATH_INDEX.findall(path[len(self.root) :]))
+        shape = common_shape(node, self.rd.vocabulary) if self.compact and depth > 0 else None
+        if shape is not None and isinstance(node, AllOf | AnyOf):
+            return self._shape_row(node, shape, key, path)
         kind = node.kind
         children: list[Any] = list(self.children(node, path))
         with st.container(border=True):
@@ -512,6 +524,27 @@ class _ConditionEditor(Visitor[AllOf | AnyOf | Condition | None]):
         items = [*kept, *added]
         return AllOf(all=items) if new_kind == "all" else AnyOf(any=items)
 
+    def _shape_row(
+        self, node: AllOf | AnyOf, shape: str, key: str, path: str
+    ) -> AllOf | AnyOf | None:
+        """A common shape ("Budget is still unanswered") as one row, kept as it is unless removed."""
+        cols = st.columns([0.35, 6.6, 0.45])
+        cols[0].markdown(
+            f"<div style='padding-top:0.45rem;color:#6B7280;font-size:0.8rem'>{row_number(path.split('conditions', 1)[-1])}</div>",
+            unsafe_allow_html=True,
+        )
+        cols[1].markdown(
+            "<div style='padding:0.45rem 0.7rem;background:#FFFBEB;border:1px solid #FCD34D;"
+            f"border-radius:6px'>{esc(shape)}</div>",
+            unsafe_allow_html=True,
+        )
+        if cols[2].button("✕", key=f"{key}:delshape", help="Remove this condition"):
+            self.change = "removed a condition"
+            return None
+        for p in problems_under(self.problems, path):
+            st.error(f"Row {row_number(path.split('conditions', 1)[-1])}: {p.message}")
+        return node
+
     def leaf(self, node: Condition, path: str) -> Condition | None:
         leaf, removed = condition_row(node, self.rd, self.key_of(path), path, self.problems)
         if removed:
@@ -521,14 +554,19 @@ class _ConditionEditor(Visitor[AllOf | AnyOf | Condition | None]):
 
 
 def condition_builder(
-    node: Group, rd: RuleData, key: str, path: str, problems: list[Problem]
+    node: Group,
+    rd: RuleData,
+    key: str,
+    path: str,
+    problems: list[Problem],
+    compact: bool = True,
 ) -> tuple[AllOf | AnyOf, str | None]:
     """Render a group (all/any with children) and return ``(new group, structural change or None)``.
 
     A structural change (add/remove a row or group) is returned as a message; the caller applies
     the new group, bumps its widget generation and reruns so row keys never point at shifted rows.
     """
-    editor = _ConditionEditor(rd, key, path, problems)
+    editor = _ConditionEditor(rd, key, path, problems, compact)
     edited = editor.visit(node, path)
     return (edited if isinstance(edited, AllOf | AnyOf) else AllOf(all=[])), editor.change
 

@@ -18,10 +18,9 @@ from builder.components import (
     RULE_DISABLED_COLOUR,
     RULE_HIGH_COLOUR,
     RuleData,
-    describe_action,
-    describe_condition,
     high_priority,
     move_targets,
+    rule_summary,
     watched_stage,
 )
 from engine.document.labels import label
@@ -155,18 +154,19 @@ def canvas_elements(
         sid = attached_stage(r, stage_ids)
         dense = per_stage.get(sid or "", 0) > DENSE
         name = label(r.get("name")) or r["id"]
-        when = describe_condition(r.get("conditions"), rd)
-        then = "; ".join(describe_action(a, rd) for a in r.get("actions", []))
+        # The rule in the owner's words: the tooltip in full; the label without "In <stage>", since
+        # the node hangs at its stage already.
         title = (
-            _("Rule: {name}").format(name=_plain(name))
+            f"{_plain(rule_summary(r, rd), 400)}\n"
+            + _("Rule: {name}").format(name=_plain(name))
             + ("" if enabled else " " + _("(disabled)"))
-            + "\n"
-            + _("when {conditions}").format(conditions=_plain(when))
-            + "\n"
-            + _("then {actions}").format(actions=_plain(then))
         )
         # In a dense grid only the selected rule is labelled (the others on hover): labels would overlap.
-        shown = wrap_words(name, 22, 2) if (chosen or not dense) else ""
+        # Unselected labels take the room a name took (two short lines); the selected one says it all.
+        short = rule_summary(r, rd, with_stage=False)
+        shown = (
+            wrap_words(short, 26, 6) if chosen else wrap_words(short, 22, 2) if not dense else ""
+        )
         nodes.append(
             {
                 "id": nid,

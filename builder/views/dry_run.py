@@ -18,6 +18,7 @@ from builder.views.deals import field_widgets, funnel_picker, md
 from engine.core import reports
 from engine.document.labels import label
 from engine.document.ruleset import RuleSet
+from engine.document.summary import Vocabulary, summarise
 from engine.document.template import render as render_template
 from engine.errors import ConveyorError
 from engine.i18n import N_, _, format_datetime, ngettext
@@ -116,7 +117,7 @@ def render() -> None:
     except ConveyorError as exc:
         st.error(md(str(exc)))
         return
-    _results(rs, state, traces, fired, at, offset)
+    _results(rs, state, traces, fired, at, offset, Vocabulary.of(rs, dict(conveyor.funnels())))
 
 
 def _sample(rs: RuleSet, now: Any) -> Any:
@@ -195,6 +196,7 @@ def _results(
     fired: set[tuple[str, str]],
     at: Any,
     offset: float,
+    vocabulary: Vocabulary,
 ) -> None:
     labels = {v["name"]: _(v["label"]) for v in variables_class(rs).get_all_variables()}
     labels.update({f.name: label(f.label) for f in rs.fields if f.label})
@@ -230,8 +232,8 @@ def _results(
     )
     for t in order:
         already = (t.rule.id, occurrence(t.rule, state)) in fired
-        # expander labels are Markdown: show the name as typed
-        name = md(label(t.rule.name) or t.rule.id)
+        # The heading is the rule in the owner's words; expander labels are Markdown: shown as typed.
+        name = md(summarise(t.rule, vocabulary))
         if not t.rule.enabled:
             head = "⏸️ " + _("{rule} — disabled").format(rule=name)
         elif t.fires and not already:
@@ -270,7 +272,9 @@ def _results(
             elif not t.fires:
                 st.caption(_("Would do:") + " " + ", ".join(f"`{a.name}`" for a in t.rule.actions))
             st.caption(
-                _("Rule `{id}` · repeat: {policy}").format(
+                md(label(t.rule.name) or t.rule.id)
+                + " · "
+                + _("Rule `{id}` · repeat: {policy}").format(
                     id=t.rule.id, policy=_(REPEAT_LABELS.get(t.rule.repeat.value, ""))
                 )
             )

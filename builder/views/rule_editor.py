@@ -14,20 +14,22 @@ import streamlit as st
 from builder import state
 from builder.action_list import actions_editor
 from builder.canvas.layout import ensure_positions
+from builder.common_conditions import common_condition_adder
 from builder.components import (
     REPEAT_LABELS,
+    RuleData,
     condition_builder,
-    describe_condition,
     describe_path,
     draft_conditions,
     esc,
     label_input,
     problems_under,
+    rule_summary,
     watched_stage,
 )
 from builder.state import page_boundary
 from builder.views.designer import new_rule, rule_data_for
-from engine.document.conditions import AllOf, Condition
+from engine.document.conditions import AllOf, AnyOf, Condition, parse
 from engine.document.labels import label
 from engine.i18n import _, ngettext
 
@@ -50,8 +52,10 @@ def render() -> None:
     rules = doc.setdefault("rules", [])
     ids = [r["id"] for r in rules]
     by_id = {r["id"]: r for r in rules}
+    rd = rule_data_for(doc)
+    # The rule list: each rule's name and what it does in the owner's words.
     labels = {
-        x: f"{'' if r.get('enabled', True) else '⏸ '}{label(r.get('name')) or x}  ({x})"
+        x: f"{'' if r.get('enabled', True) else '⏸ '}{label(r.get('name')) or x} — {rule_summary(r, rd)}"
         for x, r in by_id.items()
     }
     labels[NEW] = "➕ " + _("New rule…")
@@ -75,14 +79,14 @@ def render() -> None:
         return
 
     i = ids.index(rid)
-    rule_editor(funnel, doc, i)
+    rule_editor(funnel, doc, i, rd)
     with bar:
         state.save_bar(funnel, "rules")
 
 
-def rule_editor(funnel: str, doc: dict[str, Any], i: int) -> None:
+def rule_editor(funnel: str, doc: dict[str, Any], i: int, rd: RuleData | None = None) -> None:
     """Edit ``doc['rules'][i]`` in place; reruns on structural changes (rows added or removed)."""
-    rd = rule_data_for(doc)
+    rd = rd or rule_data_for(doc)
     rule = doc["rules"][i]
     gen = state.generation(funnel)
     key = f"rules:{funnel}:{gen}:{i}"
@@ -92,8 +96,7 @@ def rule_editor(funnel: str, doc: dict[str, Any], i: int) -> None:
 
     st.markdown(
         "<div style='font-size:1.1rem;background:#F1F5F9;border-left:5px solid #F59E0B;border-radius:6px;"
-        f"padding:10px 14px;margin-bottom:0.8rem'><b>{_('When')}</b> "
-        f"{esc(describe_condition(rule.get('conditions'), rd))}"
+        f"padding:10px 14px;margin-bottom:0.8rem'>{esc(rule_summary(rule, rd))}"
         "</div>",
         unsafe_allow_html=True,
     )
@@ -124,7 +127,16 @@ def rule_editor(funnel: str, doc: dict[str, Any], i: int) -> None:
         if p.path in (f"{prefix}.id", f"{prefix}.name", prefix):
             st.error(f"{describe_path(p.path, prefix)}: {p.message}")
 
-    st.markdown("##### " + _("Conditions"))
+    heading = st.columns([3, 2])
+    heading[0].markdown("##### " + _("Conditions"))
+    rows = heading[1].toggle(
+        _("Show every condition as rows"),
+        key=f"rules:{funnel}:rows",
+        help=_(
+            "Common conditions (answered, not answered, any of … is “no”) are shown as one row; "
+            "this shows the business-rules conditions they are made of."
+        ),
+    )
     cond = draft_conditions(rule.get("conditions") or {"all": []})
     c_change = None
     if cond is None:  # not a tree the builder can draw: kept as it is, the problems say what to fix
@@ -134,8 +146,12 @@ def rule_editor(funnel: str, doc: dict[str, Any], i: int) -> None:
         if isinstance(cond, Condition):
             cond = AllOf(all=[cond])  # a single leaf is edited as a one-row group
         new_cond, c_change = condition_builder(
-            cond, rd, f"{key}:c", f"{prefix}.conditions", problems
+            cond, rd, f"{key}:c", f"{prefix}.conditions", problems, compact=not rows
         )
+        shape = common_condition_adder(doc, rd, f"{key}:shape")
+        if shape is not None:
+            new_cond = _with(new_cond, parse(shape))
+            c_change = "added a condition"
         new["conditions"] = new_cond.model_dump()
 
     st.markdown("##### " + _("Actions"))
@@ -179,3 +195,10 @@ def rule_editor(funnel: str, doc: dict[str, Any], i: int) -> None:
         st.rerun()
     with st.expander(_("JSON of this rule")):
         st.json(new, expanded=True)
+
+
+def _with(group: AllOf | AnyOf, node: AllOf | AnyOf | Condition) -> AllOf | AnyOf:
+    """``group`` and ``node`` both required: appended to a top "all", an "any" kept whole beside it."""
+    if isinstance(group, AllOf):
+        return AllOf(all=[*group.all, node])
+    return AllOf(all=[group, node])

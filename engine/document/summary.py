@@ -526,7 +526,9 @@ def summarise(rule: Any, vocabulary: Vocabulary, *, with_stage: bool = True) -> 
             fill(_("if {conditions}") if parts else _("when {conditions}"), conditions=said)
         )
     # TRANSLATORS: joins the parts of a rule's situation: "In Qualification, 24 h after entering, if …".
-    situation = _(", ").join(parts) if parts else _("always")
+    if not parts:
+        parts.append(_("on entering the stage") if stage is not None else _("always"))
+    situation = _(", ").join(parts)
     return fill(_("{situation} → {actions}"), situation=_capital(situation), actions=actions)
 
 

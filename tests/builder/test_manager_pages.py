@@ -43,7 +43,10 @@ def _no_errors(at: AppTest) -> None:
     [
         ("deals", "Acme Logistics"),
         ("actions_review", "Urgent: call Acme Logistics"),
-        ("dry_run", "Proposal attached: call the client in 48 h"),
+        (
+            "dry_run",
+            "In Proposal, if Proposal attached → task “Call {title} to agree the proposal”",
+        ),
         ("analytics", "Deals that reached each stage"),
     ],
     ids=["deals", "actions_review", "dry_run", "analytics"],
@@ -204,7 +207,11 @@ def test_dry_run_shows_values_and_writes_nothing(demo_db):
     at.button_group(key="dry_moment").set_value("now").run()
     _no_errors(at)
     fired = [plain(e.label) for e in at.expander if "would fire" in e.label]
-    assert any("Proposal: 48 h without a stage change" in label for label in fired)
+    # headed by the rule in the owner's words
+    assert any(
+        "In Proposal, 48 h after Proposal attached and 48 h after entering" in label
+        for label in fired
+    )
     # the condition table shows the actual hours since the proposal was attached
     tables = [df.value for df in at.dataframe]
     assert any((t["Actual value"] == "50").any() for t in tables)
