@@ -14,10 +14,12 @@ import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
 from builder import state
+from builder.compare import differences, pictures
 from builder.state import page_boundary
+from builder.views.deals import md
+from builder.views.designer import rule_data_for
 from engine.core import reports
 from engine.document.labels import label
-from engine.document.ruleset import RuleSet
 from engine.errors import ConveyorError, RuleSetInvalid
 from engine.i18n import _, ngettext
 
@@ -106,75 +108,106 @@ def _versions(c: Any, funnel: str, versions: list[Any]) -> None:
             st.rerun()
 
 
-def _summary(old: RuleSet, new: RuleSet) -> pd.DataFrame:
-    """Added / removed / changed stages, transitions and rules between two versions."""
-    rows = []
-    what_col, id_col, change_col = _("What"), _("Id"), _("Change")
-    for what, a, b in (
-        (
-            _("stage"),
-            {s.id: s.model_dump(mode="json") for s in old.stages},
-            {s.id: s.model_dump(mode="json") for s in new.stages},
-        ),
-        (
-            _("rule"),
-            {r.id: r.model_dump(mode="json") for r in old.rules},
-            {r.id: r.model_dump(mode="json") for r in new.rules},
-        ),
-        (
-            _("field"),
-            {f.name: f.model_dump(mode="json") for f in old.fields},
-            {f.name: f.model_dump(mode="json") for f in new.fields},
-        ),
-    ):
-        for k in sorted(set(a) | set(b)):
-            if k not in a:
-                rows.append({what_col: what, id_col: k, change_col: _("added")})
-            elif k not in b:
-                rows.append({what_col: what, id_col: k, change_col: _("removed")})
-            elif a[k] != b[k]:
-                keys = sorted(x for x in set(a[k]) | set(b[k]) if a[k].get(x) != b[k].get(x))
-                rows.append(
-                    {
-                        what_col: what,
-                        id_col: k,
-                        change_col: _("changed: {keys}").format(keys=", ".join(keys)),
-                    }
-                )
-    ta = {(t.from_, t.to) for t in old.transitions}
-    tb = {(t.from_, t.to) for t in new.transitions}
-    rows += [
-        {what_col: _("transition"), id_col: f"{f} → {t}", change_col: _("added")}
-        for f, t in sorted(tb - ta)
-    ]
-    rows += [
-        {what_col: _("transition"), id_col: f"{f} → {t}", change_col: _("removed")}
-        for f, t in sorted(ta - tb)
-    ]
-    return pd.DataFrame(rows, columns=[what_col, id_col, change_col])
-
-
 def _compare(c: Any, funnel: str, versions: list[Any]) -> None:
     numbers = sorted(v.version for v in versions)
     if len(numbers) < 2:
         st.info(_("There is only one version so far; save a change to compare versions."))
         return
-    cols = st.columns(2)
+    cols = st.columns([1, 1, 2], vertical_alignment="bottom")
     a = cols[0].selectbox(
         _("From version"), numbers, index=len(numbers) - 2, key=f"versions:{funnel}:a"
     )
     b = cols[1].selectbox(
         _("To version"), numbers, index=len(numbers) - 1, key=f"versions:{funnel}:b"
     )
+    with_positions = cols[2].toggle(
+        _("Show position-only changes"),
+        key=f"versions:{funnel}:positions",
+        help=_(
+            "Nodes dragged on the canvas change only where they are drawn, not what the funnel does."
+        ),
+    )
     old, new = c.ruleset(funnel, a), c.ruleset(funnel, b)
-    summary = _summary(old, new)
-    if summary.empty:
+    diff = differences(old, new, dict(c.funnels()))
+    shown = diff.shown(with_positions)
+    hidden = 0 if with_positions else diff.position_only
+    if not shown:
         st.success(
-            _("v{old} and v{new} have the same stages, transitions and rules.").format(old=a, new=b)
+            _("v{old} and v{new} do the same.").format(old=a, new=b)
+            + (
+                " "
+                + ngettext(
+                    "({count} node only moved on the canvas.)",
+                    "({count} nodes only moved on the canvas.)",
+                    hidden,
+                ).format(count=hidden)
+                if hidden
+                else ""
+            )
         )
     else:
-        st.dataframe(summary, hide_index=True, width="stretch")
-    diff = "".join(
+        before = _("Before (v{version})").format(version=a)
+        after = _("After (v{version})").format(version=b)
+        what = {
+            "funnel": _("funnel"),
+            "stage": _("stage"),
+            "transition": _("transition"),
+            "rule": _("rule"),
+            "field": _("field"),
+            "event": _("event"),
+        }
+        st.dataframe(
+            pd.DataFrame(
+                [
+                    {
+                        _("What"): what.get(ch.what, ch.what),
+                        _("Name"): ch.name,
+                        _("Change"): ch.change,
+                        before: ch.before,
+                        after: ch.after,
+                    }
+                    for ch in shown
+                ]
+            ),
+            hide_index=True,
+            width="stretch",
+            column_config={
+                before: st.column_config.TextColumn(width="large"),
+                after: st.column_config.TextColumn(width="large"),
+            },
+        )
+        # Cells cut long sentences: a changed condition or action is also written out in full.
+        for ch in shown:
+            if ch.before and ch.after and ch.change in (_("conditions"), _("actions")):
+                st.markdown(
+                    f"**{md(ch.name)}** — {md(ch.change)}:  \n~~{md(ch.before)}~~  \n→ {md(ch.after)}"
+                )
+        if hidden:
+            st.caption(
+                ngettext(
+                    "{count} position-only change hidden: a node moved on the canvas. "
+                    "Turn on “Show position-only changes” to list it.",
+                    "{count} position-only changes hidden: nodes moved on the canvas. "
+                    "Turn on “Show position-only changes” to list them.",
+                    hidden,
+                ).format(count=hidden)
+            )
+    marks = diff.nodes(with_positions)
+    with st.expander(_("Picture of both versions"), expanded=bool(marks)):
+        st.markdown(
+            f"<span style='color:#16A34A'>■</span> {_('added')} · "
+            f"<span style='color:#7C3AED'>■</span> {_('changed')} · "
+            f"<span style='color:#DC2626'>■</span> {_('removed')}",
+            unsafe_allow_html=True,
+        )
+        pictures(
+            old,
+            new,
+            marks,
+            (rule_data_for(old.to_document()), rule_data_for(new.to_document())),
+            (f"v{a}", f"v{b}"),
+        )
+    text = "".join(
         difflib.unified_diff(
             old.to_json().splitlines(True),
             new.to_json().splitlines(True),
@@ -183,8 +216,8 @@ def _compare(c: Any, funnel: str, versions: list[Any]) -> None:
             n=3,
         )
     )
-    with st.expander(_("Line-by-line diff of the JSON"), expanded=not summary.empty):
-        st.code(diff or _("(no differences)"), language="diff")
+    with st.expander(_("Line-by-line diff of the JSON")):
+        st.code(text or _("(no differences)"), language="diff")
 
 
 def _export(c: Any, funnel: str, versions: list[Any]) -> None:
