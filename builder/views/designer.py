@@ -31,22 +31,24 @@ from builder.components import (
     RULE_HIGH_COLOUR,
     RuleData,
     describe_action,
-    describe_condition,
     esc,
     label_input,
     labels_key,
     problems_under,
     rule_node_id,
+    rule_summary,
     stage_node_id,
     watched_stage,
 )
+from builder.naming import name_and_id
 from builder.state import page_boundary
 from builder.views import calendar_form
 from builder.views.deals import md
-from engine.document.ids import id_from_name, unique_id
+from builder.views.new_funnel import start_funnel
+from engine.document.ids import unique_id
 from engine.document.labels import label
-from engine.document.limits import IDENT  # the validator's id pattern: one rule for ids
 from engine.document.ruleset import RuleSet
+from engine.document.summary import Vocabulary
 from engine.document.validate import rule_data
 from engine.errors import ConveyorError, RuleSetInvalid
 from engine.i18n import _
@@ -72,11 +74,12 @@ def rule_data_for(doc: dict[str, Any]) -> RuleData:
     except Exception:  # noqa: BLE001 - a broken field list falls back to the built-in variables
         data = rule_data(None)
     stages = doc.get("stages", [])
+    funnels = dict(state.get_reader().funnels())
     return RuleData(
         data,
         [s["id"] for s in stages],
         {s["id"]: label(s["name"]) for s in stages},
-        [f for f, _ in state.get_reader().funnels()],
+        list(funnels),
         [f.get("name") for f in doc.get("fields", []) if isinstance(f, dict)],
         [e.get("name") for e in doc.get("events", []) if isinstance(e, dict)],
         {
@@ -84,6 +87,7 @@ def rule_data_for(doc: dict[str, Any]) -> RuleData:
             for item in [*doc.get("fields", []), *doc.get("events", [])]
             if isinstance(item, dict) and item.get("label")
         },
+        Vocabulary.of(doc, funnels),
     )
 
 
@@ -253,6 +257,7 @@ def render() -> None:
     c = state.get_reader()  # the designer only reads; saving goes through state.save_draft
     picked = state.owner_top()
     if picked is None:
+        start_funnel(expanded=True)
         return
     right_top, funnel, doc = picked
     right_top.caption(label(doc.get("description", "")))
@@ -284,6 +289,7 @@ def render() -> None:
         _add_stage(funnel, doc)
         _transitions(funnel, doc)
         calendar_form.render(funnel, doc)
+        start_funnel()
     with bar:
         state.save_bar(funnel, "designer")
 
@@ -404,9 +410,14 @@ def _stage_editor(c: Any, funnel: str, doc: dict[str, Any], sid: str, rd: RuleDa
     if not watching:
         st.caption(_("No rule watches this stage yet."))
     for r in watching:
-        if st.button(f"⚙️ {label(r.get('name')) or r['id']}", key=f"{k}:open:{r['id']}"):
+        if st.button(
+            f"⚙️ {label(r.get('name')) or r['id']}",
+            key=f"{k}:open:{r['id']}",
+            help=rule_summary(r, rd),
+        ):
             st.session_state[PICK_NEXT] = rule_node_id(r["id"])
             st.rerun()
+        st.caption(md(rule_summary(r, rd, with_stage=False)))
     if st.button("+ " + _("New rule for this stage"), key=f"{k}:newrule"):
         rid = new_rule(doc, sid)
         state.bump(funnel)
@@ -485,55 +496,6 @@ def new_rule(doc: dict[str, Any], sid: str | None, name: str | None = None) -> s
     doc.setdefault("rules", []).append(rule)
     rule["position"] = free_rule_slot(doc, rule)  # next to its stage, never on another node
     return rid
-
-
-def name_and_id(
-    key: str,
-    taken: set[str],
-    *,
-    what: str = "stage",
-    placeholder: str = "",
-    labels: tuple[str, str] | None = None,
-) -> tuple[str, str, str | None]:
-    """A name field and an id field derived from it (transliterated, unique), which the owner may edit.
-
-    Returns (name, id, problem or None). The id follows the name until the owner types one of their own.
-    """
-    name_label, id_label = labels or (
-        (_("Rule name"), _("Rule id")) if what == "rule" else (_("Stage name"), _("Stage id"))
-    )
-    name = st.text_input(name_label, key=f"{key}:name", placeholder=placeholder)
-    derived = unique_id(name, taken, what) if name.strip() else ""
-    idk, autok = f"{key}:id", f"{key}:id_auto"
-    if st.session_state.get(idk, "") in ("", st.session_state.get(autok)):
-        st.session_state[idk] = derived  # set before the widget exists: it shows the derived id
-    st.session_state[autok] = derived
-    sid = st.text_input(
-        id_label,
-        key=idk,
-        help=_(
-            "Made from the name (Ukrainian is romanised: Демо-дзвінок → demo_dzvinok); "
-            "lowercase letters, digits and _, starting with a letter. Fixed once saved."
-        ),
-    ).strip()
-    problem = None
-    if not name.strip():
-        problem = _("Give the rule a name.") if what == "rule" else _("Give the stage a name.")
-    elif not IDENT.match(sid):
-        problem = _(
-            "'{id}' cannot be an id: use lowercase letters, digits and _, starting with a letter "
-            "(e.g. {example})."
-        ).format(id=sid, example=id_from_name(name, what))
-    elif sid in taken:
-        exists = (
-            _("A rule with id '{id}' already exists; try '{free}'.")
-            if what == "rule"
-            else _("A stage with id '{id}' already exists; try '{free}'.")
-        )
-        problem = exists.format(id=sid, free=unique_id(sid, taken, what))
-    if problem and name.strip():
-        st.caption(f"⚠️ {problem}")
-    return name.strip(), sid, problem
 
 
 def _insert_after(funnel: str, doc: dict[str, Any], sid: str) -> None:
@@ -671,10 +633,10 @@ def _rule_panel(funnel: str, doc: dict[str, Any], rid: str, rd: RuleData) -> Non
     if enabled != rule.get("enabled", True):
         rule["enabled"] = enabled
         st.rerun()  # redraw the node grey / coloured
-    st.markdown(f"**{_('When')}** {describe_condition(rule.get('conditions'), rd)}")
+    st.info(md(rule_summary(rule, rd)), icon="💬")
     st.markdown(
         f"**{_('Then')}**\n"
-        + "\n".join(f"- {describe_action(a, rd)}" for a in rule.get("actions", []))
+        + "\n".join(f"- {md(describe_action(a, rd))}" for a in rule.get("actions", []))
     )
     repeat = REPEAT_LABELS.get(rule.get("repeat", "once_per_stage_visit"), "")
     st.caption(_("Repeat: {policy}").format(policy=_(repeat)))

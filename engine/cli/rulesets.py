@@ -11,7 +11,8 @@ import click
 
 from engine.cli.app import main, open_conveyor, open_read_only
 from engine.cli.errors import friendly
-from engine.errors import RuleSetInvalid
+from engine.document.templates import TEMPLATES
+from engine.errors import ConveyorError, RuleSetInvalid
 from engine.printable import printable
 from storage.urls import mask_database_url
 
@@ -24,15 +25,55 @@ from storage.urls import mask_database_url
     default=None,
     help="Also save every rule set in this folder (e.g. sample_rules).",
 )
+@click.option(
+    "--template",
+    type=click.Choice([t.name for t in TEMPLATES]),
+    default=None,
+    help="Also start a funnel from a template: "
+    + "; ".join(f"{t.name}: {t.title}" for t in TEMPLATES)
+    + ".",
+)
+@click.option(
+    "--funnel",
+    "funnel_id",
+    default=None,
+    metavar="ID",
+    help="Id of the funnel started from --template (default: the template's own).",
+)
+@click.option(
+    "--name",
+    "funnel_name",
+    default=None,
+    help="Name of the funnel started from --template (default: the template's own).",
+)
 @click.pass_context
 @friendly
-def init(ctx: click.Context, load: Path | None) -> None:
-    """Create or upgrade the database schema (Alembic migrations)."""
+def init(
+    ctx: click.Context,
+    load: Path | None,
+    template: str | None,
+    funnel_id: str | None,
+    funnel_name: str | None,
+) -> None:
+    """Create or upgrade the database schema (Alembic migrations); optionally load funnels.
+
+    \b
+    conveyor init --template ecommerce --funnel shop --name "My shop"
+    """
+    if (funnel_id or funnel_name) and not template:
+        raise ConveyorError(
+            "--funnel and --name name the funnel started from --template; add --template"
+        )
     c = open_conveyor(ctx)
     click.echo(f"database ready: {mask_database_url(ctx.obj['db'])}")
     if load:
         for v in c.load_rules_dir(load, author="cli"):
             click.echo(f"saved {printable(v.funnel)} version {v.version}")
+    if template:
+        for v in c.rulesets.start_from_template(template, funnel_id, funnel_name, author="cli"):
+            click.echo(
+                f"saved {printable(v.funnel)} version {v.version} (from the template {template})"
+            )
 
 
 @main.command()

@@ -22,6 +22,8 @@ from engine.core.context import Context
 from engine.core.deal_input import MAX_COMMENT, MAX_SHORT_TEXT, clean_text
 from engine.document.ruleset import RuleSet
 from engine.document.suggestions import suggest
+from engine.document.templates import instantiate
+from engine.document.templates import template as find_template
 from engine.document.validate import parse_json, validate_document, validate_text
 from engine.errors import ConveyorError, InvalidChange, NotFound, Problem, RuleSetInvalid
 from storage import repositories as repo
@@ -204,6 +206,43 @@ class RuleSets:
                 known_funnels=folder_funnels,
             )
             for path, rs in checked
+        ]
+
+    def start_from_template(
+        self,
+        template: str,
+        funnel: str | None = None,
+        name: str | None = None,
+        *,
+        author: str = "",
+        actor: Actor | str = "system",
+    ) -> list[VersionInfo]:
+        """A new funnel from a template (``engine.document.templates``), as its first version.
+
+        The funnels its rules start are saved first when they are not stored yet; an id already taken
+        is refused and nothing is saved.
+        """
+        doc = instantiate(template, funnel, name)
+        known = set(self.known_funnels())
+        if doc["funnel"] in known:
+            raise ConveyorError(
+                f"funnel '{doc['funnel']}' exists already; choose another id for the new funnel"
+            )
+        companions = [
+            d for d in find_template(template).companion_documents() if d["funnel"] not in known
+        ]
+        names = [*known, doc["funnel"], *(d["funnel"] for d in companions)]
+        for d in companions:  # validated before anything is saved
+            self.validate(d, known_funnels=names)
+        self.validate(doc, known_funnels=names)
+        comment = f"started from the template '{template}'"
+        saved = [
+            self.save(d, comment=comment, author=author, known_funnels=names, actor=actor)
+            for d in companions
+        ]
+        return [
+            *saved,
+            self.save(doc, comment=comment, author=author, known_funnels=names, actor=actor),
         ]
 
     def activate(self, funnel: str, version: int, *, actor: Actor | str = "system") -> VersionInfo:

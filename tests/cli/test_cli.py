@@ -328,3 +328,28 @@ def test_usage_errors_are_click_messages(tmp_path: Path) -> None:
         "Usage: conveyor activate" in result.stderr
         and "'one' is not a valid integer" in result.stderr
     )
+
+
+def test_init_starts_a_funnel_from_a_template(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'templates.db'}"
+    out = conveyor(
+        "--db",
+        db,
+        "init",
+        "--template",
+        "ecommerce",
+        "--funnel",
+        "shop",
+        "--name",
+        "Мій магазин",
+        cwd=tmp_path,
+    )
+    assert "saved shop version 1 (from the template ecommerce)" in out.stdout
+    exported = json.loads(conveyor("--db", db, "export", "shop", cwd=tmp_path).stdout)
+    assert exported["name"] == "Мій магазин" and exported["stages"][0]["id"] == "order_placed"
+    taken = conveyor(
+        "--db", db, "init", "--template", "empty", "--funnel", "shop", cwd=tmp_path, code=1
+    )
+    assert "funnel 'shop' exists already" in taken.stderr
+    unknown = conveyor("--db", db, "init", "--template", "crm", cwd=tmp_path, code=2)
+    assert "'crm' is not one of 'techflow', 'ecommerce', 'empty'" in unknown.stderr
