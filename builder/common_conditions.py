@@ -14,6 +14,7 @@ from pydantic import ValidationError
 
 from builder.components import RuleData, labels_key
 from engine.document import shapes
+from engine.document.labels import label
 from engine.document.ruleset import FieldDef, FieldType
 from engine.document.summary import describe_conditions
 from engine.i18n import _
@@ -53,7 +54,10 @@ def _moments(doc: dict[str, Any]) -> dict[str, tuple[str, str | None]]:
     }
     for e in doc.get("events") or []:
         if isinstance(e, dict) and e.get("name"):
-            out[str(e.get("label") or e["name"])] = (f"hours_since_{e['name']}", str(e["name"]))
+            out[label(e.get("label")) or str(e["name"])] = (
+                f"hours_since_{e['name']}",
+                str(e["name"]),
+            )
     return out
 
 
@@ -83,7 +87,7 @@ def common_condition_adder(doc: dict[str, Any], rd: RuleData, key: str) -> dict[
                     name = st.selectbox(
                         _("Field"),
                         names,
-                        format_func=lambda n: by_name[n].label or n,
+                        format_func=lambda n: label(by_name[n].label) or n,
                         key=f"{key}:field:{labels_key(names)}",
                     )
                     f = by_name[name]
@@ -95,7 +99,7 @@ def common_condition_adder(doc: dict[str, Any], rd: RuleData, key: str) -> dict[
                     _("Fields"),
                     names,
                     default=names[:3],
-                    format_func=lambda n: by_name[n].label or n,
+                    format_func=lambda n: label(by_name[n].label) or n,
                     key=f"{key}:fields:{shape}:{labels_key(names)}",
                 )
                 picked = [by_name[n] for n in chosen]

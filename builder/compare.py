@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from builder.components import RuleData, graph_config, graph_elements
+from engine.document.labels import label
 from engine.document.ruleset import RuleSet
 from engine.document.summary import Vocabulary, describe_actions, describe_conditions, summarise
 from engine.i18n import _
@@ -60,25 +61,24 @@ def _stage_changes(old: RuleSet, new: RuleSet) -> list[Change]:
     for sid in [*a, *(x for x in b if x not in a)]:
         node = f"stage:{sid}"
         if sid not in b:
-            out.append(Change("stage", a[sid].name, _("removed"), node=node, kind=REMOVED))
+            out.append(Change("stage", label(a[sid].name), _("removed"), node=node, kind=REMOVED))
             continue
         if sid not in a:
-            out.append(Change("stage", b[sid].name, _("added"), node=node, kind=ADDED))
+            out.append(Change("stage", label(b[sid].name), _("added"), node=node, kind=ADDED))
             continue
         s, t = a[sid], b[sid]
-        if s.name != t.name:
-            out.append(Change("stage", t.name, _("renamed"), s.name, t.name, node))
+        name = label(t.name)
+        if s.name != t.name or label(s.name) != name:
+            out.append(Change("stage", name, _("renamed"), label(s.name), name, node))
         if s.kind != t.kind:
-            out.append(Change("stage", t.name, _("kind"), s.kind.value, t.kind.value, node))
+            out.append(Change("stage", name, _("kind"), s.kind.value, t.kind.value, node))
         guard_a = ", ".join(s.guard.required_fields) if s.guard else ""
         guard_b = ", ".join(t.guard.required_fields) if t.guard else ""
         if guard_a != guard_b:
-            out.append(
-                Change("stage", t.name, _("fields required to enter"), guard_a, guard_b, node)
-            )
+            out.append(Change("stage", name, _("fields required to enter"), guard_a, guard_b, node))
         if s.position != t.position:
             out.append(
-                Change("stage", t.name, _("moved on the canvas"), node=node, position_only=True)
+                Change("stage", name, _("moved on the canvas"), node=node, position_only=True)
             )
     return out
 
@@ -91,17 +91,21 @@ def _rule_changes(old: RuleSet, new: RuleSet, va: Vocabulary, vb: Vocabulary) ->
         if rid not in b:
             r = a[rid]
             out.append(
-                Change("rule", r.name or rid, _("removed"), summarise(r, va), "", node, REMOVED)
+                Change(
+                    "rule", label(r.name) or rid, _("removed"), summarise(r, va), "", node, REMOVED
+                )
             )
             continue
         if rid not in a:
             r = b[rid]
-            out.append(Change("rule", r.name or rid, _("added"), "", summarise(r, vb), node, ADDED))
+            out.append(
+                Change("rule", label(r.name) or rid, _("added"), "", summarise(r, vb), node, ADDED)
+            )
             continue
         r, s = a[rid], b[rid]
-        name = s.name or rid
-        if r.name != s.name:
-            out.append(Change("rule", name, _("renamed"), r.name, s.name, node))
+        name = label(s.name) or rid
+        if r.name != s.name or label(r.name) != label(s.name):
+            out.append(Change("rule", name, _("renamed"), label(r.name), name, node))
         if r.conditions.model_dump() != s.conditions.model_dump():
             out.append(
                 Change(
@@ -170,7 +174,7 @@ def _named_changes(what: str, a: dict[str, Any], b: dict[str, Any]) -> list[Chan
 
 
 def _label(item: dict[str, Any], key: str) -> str:
-    return str(item.get("label") or key)
+    return label(item.get("label")) or key
 
 
 def _text(value: Any) -> str:
@@ -184,16 +188,22 @@ def _text(value: Any) -> str:
 def differences(old: RuleSet, new: RuleSet, funnels: dict[str, str] | None = None) -> Differences:
     va, vb = Vocabulary.of(old, funnels), Vocabulary.of(new, funnels)
     out = Differences()
-    for attr, label in (("name", _("name")), ("description", _("description"))):
+    for attr, what in (("name", _("name")), ("description", _("description"))):
         if getattr(old, attr) != getattr(new, attr):
             out.changes.append(
-                Change("funnel", new.name, label, getattr(old, attr), getattr(new, attr))
+                Change(
+                    "funnel",
+                    label(new.name),
+                    what,
+                    label(getattr(old, attr)),
+                    label(getattr(new, attr)),
+                )
             )
     if old.entry_stage != new.entry_stage:
         out.changes.append(
             Change(
                 "funnel",
-                new.name,
+                label(new.name),
                 _("deals start in"),
                 va.stage(old.entry_stage),
                 vb.stage(new.entry_stage),

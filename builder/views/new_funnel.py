@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from builder import state
 from builder.naming import name_and_id
+from engine.document.labels import label
 from engine.document.templates import TEMPLATES, template
 from engine.errors import ConveyorError
 from engine.i18n import _
@@ -35,7 +36,7 @@ def start_funnel(expanded: bool = False) -> None:
         stages, rules = len(doc.get("stages", [])), len(doc.get("rules", []))
         st.caption(
             _("{description} · {stages} stages, {rules} rules").format(
-                description=doc.get("description", ""), stages=stages, rules=rules
+                description=label(doc.get("description")), stages=stages, rules=rules
             )
         )
         taken = {f for f, _name in state.get_reader().funnels()}
@@ -43,7 +44,7 @@ def start_funnel(expanded: bool = False) -> None:
             f"{KEY}:{chosen}",
             taken,
             what="funnel",
-            placeholder=doc.get("name", ""),
+            placeholder=label(doc.get("name")),
             labels=(_("Funnel name"), _("Funnel id")),
         )
         if st.button(_("Create funnel"), type="primary", key=f"{KEY}:go"):
