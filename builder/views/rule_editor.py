@@ -18,7 +18,6 @@ from builder.common_conditions import common_condition_adder
 from builder.components import (
     REPEAT_LABELS,
     RuleData,
-    condition_builder,
     describe_path,
     draft_conditions,
     esc,
@@ -27,6 +26,7 @@ from builder.components import (
     rule_summary,
     watched_stage,
 )
+from builder.condition_editor import condition_builder
 from builder.state import page_boundary
 from builder.views.designer import new_rule, rule_data_for
 from engine.document.conditions import AllOf, AnyOf, Condition, parse

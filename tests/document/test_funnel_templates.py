@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from engine.document.templates import TEMPLATES, TemplateUnknown, instantiate
+from engine.document.templates import TEMPLATES, Template, TemplateUnknown, instantiate
 from engine.document.validate import validate_document
 from engine.errors import ConveyorError
 
 
 @pytest.mark.parametrize("tpl", TEMPLATES, ids=[t.name for t in TEMPLATES])
-def test_every_template_validates_with_its_companions(tpl) -> None:  # noqa: ANN001
+def test_every_template_validates_with_its_companions(tpl: Template) -> None:
     doc = tpl.document()
     known = {doc["funnel"], *(d["funnel"] for d in tpl.companion_documents())}
     rs = validate_document(doc, known_funnels=known)
