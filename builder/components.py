@@ -24,7 +24,7 @@ from builder.text import problems_under as problems_under
 from builder.text import row_number as row_number
 from engine.document.conditions import AllOf, AnyOf, Condition, Group, Visitor, parse
 from engine.document.labels import label
-from engine.document.summary import Vocabulary, summarise
+from engine.document.summary import Vocabulary, summarise, summarise_both
 from engine.i18n import N_, _
 
 KIND_COLOURS = {"open": "#2563EB", "won": "#16A34A", "lost": "#DC2626"}
@@ -229,6 +229,11 @@ def describe_condition(conditions: Any, rd: RuleData) -> str:
 def rule_summary(rule: Any, rd: RuleData, *, with_stage: bool = True) -> str:
     """The rule in the owner's words, in the interface language (``engine.document.summary``)."""
     return summarise(rule, rd.vocabulary, with_stage=with_stage)
+
+
+def rule_summaries(rule: Any, rd: RuleData) -> tuple[str, str]:
+    """The rule's line with and without "In <stage>" (one walk)."""
+    return summarise_both(rule, rd.vocabulary)
 
 
 def describe_action(action: dict[str, Any], rd: RuleData) -> str:

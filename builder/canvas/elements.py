@@ -20,7 +20,7 @@ from builder.components import (
     RuleData,
     high_priority,
     move_targets,
-    rule_summary,
+    rule_summaries,
     watched_stage,
 )
 from engine.document.labels import label
@@ -156,14 +156,14 @@ def canvas_elements(
         name = label(r.get("name")) or r["id"]
         # The rule in the owner's words: the tooltip in full; the label without "In <stage>", since
         # the node hangs at its stage already.
+        full, short = rule_summaries(r, rd)
         title = (
-            f"{_plain(rule_summary(r, rd), 400)}\n"
+            f"{_plain(full, 400)}\n"
             + _("Rule: {name}").format(name=_plain(name))
             + ("" if enabled else " " + _("(disabled)"))
         )
         # In a dense grid only the selected rule is labelled (the others on hover): labels would overlap.
         # Unselected labels take the room a name took (two short lines); the selected one says it all.
-        short = rule_summary(r, rd, with_stage=False)
         shown = (
             wrap_words(short, 26, 6) if chosen else wrap_words(short, 22, 2) if not dense else ""
         )

@@ -10,6 +10,7 @@ placeholders so a translation may reorder them.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from pydantic import ValidationError
 from engine.document.conditions import AllOf, AnyOf, Condition, Group, Visitor, parse
 from engine.document.labels import label
 from engine.document.ruleset import RuleSet
-from engine.i18n import _, current_language, format_number, ngettext
+from engine.i18n import N_, _, current_language, format_number, ngettext
 
 __all__ = [
     "Vocabulary",
@@ -30,9 +31,18 @@ __all__ = [
     "describe_conditions",
     "fill",
     "summarise",
+    "summarise_both",
     "summaries",
 ]
 
+_BUILTIN_LABELS = {
+    "stage": N_("the stage"),
+    "amount": N_("Amount"),
+    "has_manager": N_("a manager is assigned"),
+    "hours_in_stage": N_("hours in stage"),
+    "hours_since_last_activity": N_("hours since the last manager activity"),
+    "hours_since_created": N_("hours since the deal was created"),
+}
 #: The built-in "hours since" variables and what each counts from (declared events add their own).
 _BUILTIN_TIMES = ("hours_in_stage", "hours_since_last_activity", "hours_since_created")
 _TEXT_LIMIT = 48
@@ -107,14 +117,8 @@ class Vocabulary:
             return self.fields[variable].label
         if variable in self.events:
             return self.events[variable]
-        return {
-            "stage": _("the stage"),
-            "amount": _("Amount"),
-            "has_manager": _("a manager is assigned"),
-            "hours_in_stage": _("hours in stage"),
-            "hours_since_last_activity": _("hours since the last manager activity"),
-            "hours_since_created": _("hours since the deal was created"),
-        }.get(variable, variable)
+        builtin = _BUILTIN_LABELS.get(variable)
+        return _(builtin) if builtin else variable
 
     def event_of(self, variable: str) -> str | None:
         """The declared event an ``hours_since_<event>`` variable counts from."""
@@ -147,7 +151,13 @@ def _short(text: Any, limit: int = _TEXT_LIMIT) -> str:
 def _number(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return str(value)
-    return format_number(int(value) if float(value).is_integer() else value)
+    return _formatted(int(value) if float(value).is_integer() else value, current_language())
+
+
+@functools.lru_cache(maxsize=4096)
+def _formatted(value: float, language: str) -> str:
+    # Babel's formatting costs ~0.3 ms a call; a funnel repeats the same few numbers in every rule.
+    return format_number(value)
 
 
 def _hours(value: Any) -> str:
@@ -155,7 +165,9 @@ def _hours(value: Any) -> str:
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         if value >= 72 and float(value).is_integer() and int(value) % 24 == 0:
             days = int(value) // 24
-            return fill(ngettext("{n} day", "{n} days", days), n=format_number(days))
+            return fill(
+                ngettext("{n} day", "{n} days", days), n=_formatted(days, current_language())
+            )
     # TRANSLATORS: a number of hours, short: Ukrainian "{n} год".
     return fill(_("{n} h"), n=_number(value))
 
@@ -339,25 +351,27 @@ _SYMBOLS = {
 }
 
 
+_OPERATOR_WORDS = {
+    "equal_to": N_("{field} is {value}"),
+    "equal_to_case_insensitive": N_("{field} is {value} (any case)"),
+    "contains": N_("{field} contains {value}"),
+    "does_not_contain": N_("{field} does not contain {value}"),
+    "starts_with": N_("{field} starts with {value}"),
+    "ends_with": N_("{field} ends with {value}"),
+    "matches_regex": N_("{field} matches the pattern {value}"),
+    "non_empty": N_("{field} is answered"),
+    "is_true": N_("{field} is yes"),
+    "is_false": N_("{field} is no"),
+}
+
+
 def _generic(label: str, op: str, value: Any) -> str:
     if op in _SYMBOLS and not isinstance(value, str):
         return f"{label} {_SYMBOLS[op]} {_number(value)}"
-    words = {
-        "equal_to": _("{field} is {value}"),
-        "equal_to_case_insensitive": _("{field} is {value} (any case)"),
-        "contains": _("{field} contains {value}"),
-        "does_not_contain": _("{field} does not contain {value}"),
-        "starts_with": _("{field} starts with {value}"),
-        "ends_with": _("{field} ends with {value}"),
-        "matches_regex": _("{field} matches the pattern {value}"),
-        "non_empty": _("{field} is answered"),
-        "is_true": _("{field} is yes"),
-        "is_false": _("{field} is no"),
-    }
-    template = words.get(op)
+    template = _OPERATOR_WORDS.get(op)
     if template is None:
         return f"{label} {op} {_short(value)}"
-    return fill(template, field=label, value=_quoted(value))
+    return fill(_(template), field=label, value=_quoted(value))
 
 
 def _time_phrase(v: Vocabulary, name: str, op: str, value: Any) -> str:
@@ -483,10 +497,18 @@ def _get(obj: Any, key: str) -> Any:
 def summarise(rule: Any, vocabulary: Vocabulary, *, with_stage: bool = True) -> str:
     """The rule (a ``Rule`` or a draft dict) as one line; ``with_stage=False`` leaves out "In <stage>"
     (the canvas draws a rule at its stage already)."""
+    full, short = summarise_both(rule, vocabulary)
+    return full if with_stage else short
+
+
+def summarise_both(rule: Any, vocabulary: Vocabulary) -> tuple[str, str]:
+    """The line with and without "In <stage>", from one walk (the canvas shows both)."""
     node = _node(_get(rule, "conditions"))
     actions = describe_actions(_get(rule, "actions") or [], vocabulary)
+    line = _("{situation} → {actions}")
     if node is None:
-        return fill(_("{situation} → {actions}"), situation="?", actions=actions)
+        text = fill(line, situation="?", actions=actions)
+        return text, text
     top = list(node.all) if isinstance(node, AllOf) else [node]
     words = _Words(vocabulary)
     stage: str | None = None
@@ -514,22 +536,30 @@ def summarise(rule: Any, vocabulary: Vocabulary, *, with_stage: bool = True) -> 
         for c in rest
         if not (isinstance(c, Condition) and c.name in anchors and c.operator == "is_true")
     ]
-    parts: list[str] = []
-    if stage is not None and with_stage:
-        # TRANSLATORS: the stage a rule watches; Ukrainian: "На етапі «{stage}»" (no case ending on the name).
-        parts.append(fill(_("In {stage}"), stage=stage))
-    if times:
-        parts.append(_and(times))
+    said = None
     if rest:
         said = words.visit(AllOf(all=rest)).text if len(rest) > 1 else words.visit(rest[0]).text
-        parts.append(
-            fill(_("if {conditions}") if parts else _("when {conditions}"), conditions=said)
-        )
-    # TRANSLATORS: joins the parts of a rule's situation: "In Qualification, 24 h after entering, if …".
-    if not parts:
-        parts.append(_("on entering the stage") if stage is not None else _("always"))
-    situation = _(", ").join(parts)
-    return fill(_("{situation} → {actions}"), situation=_capital(situation), actions=actions)
+
+    def situation(with_stage: bool) -> str:
+        parts: list[str] = []
+        if stage is not None and with_stage:
+            # TRANSLATORS: the stage a rule watches; Ukrainian: "На етапі «{stage}»" (no case ending on the name).
+            parts.append(fill(_("In {stage}"), stage=stage))
+        if times:
+            parts.append(_and(times))
+        if said is not None:
+            parts.append(
+                fill(_("if {conditions}") if parts else _("when {conditions}"), conditions=said)
+            )
+        if not parts:
+            parts.append(_("on entering the stage") if stage is not None else _("always"))
+        # TRANSLATORS: joins the parts of a rule's situation: "In Qualification, 24 h after entering, if …".
+        return _capital(_(", ").join(parts))
+
+    return (
+        fill(line, situation=situation(True), actions=actions),
+        fill(line, situation=situation(False), actions=actions),
+    )
 
 
 def summaries(ruleset: RuleSet, funnels: Mapping[str, str] | None = None) -> dict[str, str]:
