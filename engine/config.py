@@ -44,11 +44,13 @@ __all__ = [
     "ChannelConfig",
     "Config",
     "ConfigInvalid",
+    "DigestConfig",
     "RecordChannel",
     "SmtpChannel",
     "TelegramChannel",
     "TwilioChannel",
     "WebhookChannel",
+    "channel_names",
     "config_path",
     "load_config",
     "parse_config",
@@ -58,6 +60,8 @@ __all__ = [
 CONFIG_ENV = "CONVEYOR_CONFIG"
 #: Channels a message can name: ``send_sms`` uses ``sms``, ``send_email`` ``email``, ``send_message`` its own.
 CHANNEL_NAMES = ("sms", "email", "telegram", "viber", "whatsapp")
+#: The file's sections.
+SECTIONS = ("channels", "digest")
 #: Keys whose values are secrets: only ``${ENV_VAR}`` references are accepted there.
 SECRET_KEYS = frozenset({"password", "token", "auth_token", "secret"})
 
@@ -139,10 +143,22 @@ _MODELS: dict[str, type[_Channel]] = {
 }
 
 
+class DigestConfig(BaseModel):
+    """``[digest]``: each manager's daily list of tasks due today and overdue, at ``hour:minute`` in
+    the display zone (``CONVEYOR_TZ``); ``enabled = false`` sends none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: StrictBool = True
+    hour: Annotated[int, Field(ge=0, le=23, strict=True)] = 9
+    minute: Annotated[int, Field(ge=0, le=59, strict=True)] = 0
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
+    digest: DigestConfig = Field(default_factory=DigestConfig)
     #: Where the settings came from (a path, or a description), for messages.
     source: str = Field(default="", exclude=True)
 
@@ -154,6 +170,19 @@ def config_path(option: str | None, env: Mapping[str, str] | None = None) -> Pat
     """The config file: ``--config``, else ``$CONVEYOR_CONFIG``, else none (every channel recorded)."""
     value = option or (os.environ if env is None else env).get(CONFIG_ENV) or None
     return Path(value) if value else None
+
+
+def channel_names(path: Path | None) -> list[str]:
+    """The channels ``path`` configures, read without resolving its secrets (a page that only needs
+    to know which channels exist runs without the gateways' environment); [] without a file."""
+    if path is None:
+        return []
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []
+    channels = data.get("channels", {})
+    return [c for c in channels if c in CHANNEL_NAMES] if isinstance(channels, Mapping) else []
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
@@ -180,8 +209,10 @@ def parse_config(
     env = os.environ if env is None else env
     problems: list[str] = []
     for key in data:
-        if key != "channels":
-            problems.append(f"{key}: unknown section{suggest(key, ['channels'])} (known: channels)")
+        if key not in SECTIONS:
+            problems.append(
+                f"{key}: unknown section{suggest(key, list(SECTIONS))} (known: {', '.join(SECTIONS)})"
+            )
     channels = data.get("channels", {})
     if not isinstance(channels, Mapping):
         problems.append(
@@ -207,7 +238,8 @@ def parse_config(
     if problems:
         raise ConfigInvalid(source, problems)
     try:
-        config = Config.model_validate({"channels": resolved})
+        digest = data.get("digest", {})
+        config = Config.model_validate({"channels": resolved, "digest": digest})
     except ValidationError as exc:
         raise ConfigInvalid(source, [_problem(err, resolved) for err in exc.errors()]) from None
     config.source = source

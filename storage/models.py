@@ -78,6 +78,10 @@ class Manager(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     last_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     assign_seq: Mapped[int] = mapped_column(Integer, default=0)
+    #: Where the manager is told of notifications, urgent tasks and the daily digest: a configured
+    #: channel (``telegram``, ``email``, ``sms``) and the address on it; none → only recorded.
+    notify_channel: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    notify_address: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class Deal(Base):
@@ -167,8 +171,15 @@ class OutboxAction(Base):
         UniqueConstraint("firing_id", "seq", name="uq_outbox_firing_seq"),
     )
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
-    firing_id: Mapped[int] = mapped_column(ForeignKey("firings.id"), index=True)
-    deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id"), index=True)
+    #: None for a message to a manager (independent of any rule's later actions; a digest has no deal).
+    firing_id: Mapped[int | None] = mapped_column(
+        ForeignKey("firings.id"), index=True, nullable=True
+    )
+    deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id"), index=True, nullable=True)
+    #: The manager a message to a manager is for (``notify_manager``, an urgent task, the digest).
+    manager_id: Mapped[int | None] = mapped_column(
+        ForeignKey("managers.id"), index=True, nullable=True
+    )
     seq: Mapped[int] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(64))
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -215,11 +226,12 @@ class Task(Base):
 
 
 class Message(Base):
-    """A message to a client, recorded by the dispatcher around the provider call."""
+    """A message to a client or a manager, recorded by the dispatcher around the provider call."""
 
     __tablename__ = "messages"
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
-    deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id"), index=True)
+    #: None for a manager's digest (it is about many deals).
+    deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id"), index=True, nullable=True)
     outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), unique=True)
     channel: Mapped[str] = mapped_column(String(20))
     to: Mapped[str] = mapped_column(String(200))

@@ -20,7 +20,11 @@ if TYPE_CHECKING:
 def open_conveyor(ctx: click.Context, **kwargs: Any) -> Conveyor:
     from engine.core.conveyor import Conveyor
 
-    return Conveyor(ctx.obj["db"], provider=channels(ctx), **kwargs)
+    conveyor = Conveyor(ctx.obj["db"], provider=channels(ctx), **kwargs)
+    config = ctx.find_root().obj.get("loaded_config")
+    if config is not None:
+        conveyor.digests.configure(config.digest)  # [digest]: the hour of the managers' digest
+    return conveyor
 
 
 def channels(ctx: click.Context) -> ChannelRouter:
@@ -33,6 +37,7 @@ def channels(ctx: click.Context) -> ChannelRouter:
     if "channels" not in root:
         path = root.get("config")
         config = load_config(path) if path else None
+        root["loaded_config"] = config
         root["channels"] = channels_from_config(
             config, legacy_url=os.environ.get("CONVEYOR_PROVIDER")
         )

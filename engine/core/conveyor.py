@@ -33,6 +33,7 @@ from engine.core.idempotency import Idempotency
 from engine.core.keyring import Keyring
 from engine.core.links import Links
 from engine.core.listings import Listings
+from engine.core.manager_channels import ManagerChannels
 from engine.core.my_day import Day
 from engine.core.queries import Queries
 from engine.core.reports import Reports
@@ -40,6 +41,7 @@ from engine.core.rulesets import RuleSets, VersionInfo
 from engine.core.ticks import TickReport, Ticks
 from engine.core.users import Users
 from engine.document.ruleset import RuleSet
+from engine.outbox.digest import Digests
 from engine.outbox.dispatcher import Dispatcher, Executed
 from engine.outbox.effects import Core
 from engine.outbox.providers import MessageProvider, RecordingProvider
@@ -102,6 +104,9 @@ class Conveyor:
         # The people who sign in (engine.core.users) and the trail of who changed what.
         self.users = Users(context)
         self.audit = Audit(context)
+        # Managers told where they are: their channel preference, and each one's daily digest.
+        self.manager_channels = ManagerChannels(context, self._configured_channels)
+        self.digests = Digests(context)
         self.queries.link_maker = (
             self.links.url
         )  # an event's link placeholder in a message template
@@ -126,6 +131,15 @@ class Conveyor:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def _configured_channels(self) -> list[str]:
+        """The channels this run's config file configures: the router's, else the file's names."""
+        routes = getattr(self.dispatcher.provider, "routes", None)
+        if isinstance(routes, dict):
+            return list(routes)
+        from engine.config import channel_names, config_path
+
+        return channel_names(config_path(None))
 
     # -- rule sets -------------------------------------------------------------------------------
     def funnels(self) -> list[tuple[str, str]]:

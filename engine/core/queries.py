@@ -148,15 +148,18 @@ class Queries:
                 or (a.id in msgs and msgs[a.id].status in by_message)
             ][:limit]
             keys = {
-                d.id: d.key for d in repo.deals_by_ids(s, sorted({a.deal_id for a, _f in rows}))
+                d.id: d.key
+                for d in repo.deals_by_ids(
+                    s, sorted({a.deal_id for a, _f in rows if a.deal_id is not None})
+                )
             }
             return [
                 ActionInfo(
                     a.id,
                     a.status,
                     a.action,
-                    a.deal_id,
-                    keys.get(a.deal_id, str(a.deal_id)),
+                    a.deal_id or 0,  # a firing's action always has its deal
+                    keys.get(a.deal_id or 0, str(a.deal_id)),
                     f.rule_id,
                     a.attempts,
                     a.next_attempt_at,

@@ -27,7 +27,7 @@ from engine.core.context import Context
 from engine.crashpoints import crashpoint
 from engine.document.template import render
 from engine.errors import ConveyorError, NotFound, PermanentSendError, TransientSendError
-from engine.outbox import effects
+from engine.outbox import effects, manager_messages
 from engine.outbox.addressing import (
     MESSAGE_STATES,
     delivery_state,
@@ -169,11 +169,11 @@ class Dispatcher:
         """
         now = self._context.clock.now()
         out: list[Executed] = []
-        claimed: list[tuple[int, int, str, OutgoingMessage, bool]] = []
+        claimed: list[tuple[int, int | None, str, OutgoingMessage, bool]] = []
         with self._context.transaction() as s:
             for row in repo.claim_ready(s, now, limit, kind="message"):
                 row_id, deal_id, action = row.id, row.deal_id, row.action
-                rule_id = _firing_of(s, row).rule_id
+                rule_id = _rule_of(s, row)
                 # Ask the provider before sending again whenever an earlier attempt may have got through:
                 # a crash mid-call (lease ran out) or a timeout/5xx whose effect we could not see.
                 was_sending = row.status == "sending"
@@ -225,6 +225,8 @@ class Dispatcher:
         invoice): an SMS quotes the invoice its own firing generated, not the deal's newest one.
         """
         values = self._core.queries.template_values(s, deal)
+        if row.firing_id is None:
+            return values
         for action, result in repo.earlier_results(s, row.firing_id, row.seq):
             if action == "generate_invoice" and result.get("number"):
                 values["invoice_number"] = result["number"]
@@ -238,12 +240,12 @@ class Dispatcher:
         now: datetime,
         policy: RetryPolicy,
         was_sending: bool,
-    ) -> tuple[int, int, str, OutgoingMessage, bool] | Executed:
+    ) -> tuple[int, int | None, str, OutgoingMessage, bool] | Executed:
         """Address and store one claimed row's message (``sending``), or end it dead for a bad recipient."""
         msg = repo.message_for_outbox(s, row.id)
         reconcile = was_sending or msg is not None
-        deal = repo.get_deal(s, row.deal_id)
-        if deal is None:
+        deal = repo.get_deal(s, row.deal_id) if row.deal_id is not None else None
+        if deal is None and row.manager_id is None:  # only a manager's digest is about no deal
             raise NotFound(f"action {row.id}: no deal {row.deal_id}")
         params = row.params or {}
         channel = message_channel(row.action, params)
@@ -251,7 +253,10 @@ class Dispatcher:
         # ``attempts == 1`` with a message already recorded: queued again by hand (Retry) after it
         # failed or died. The owner may have fixed the phone number or address since, so the message
         # is addressed afresh; its row (and when it was first recorded) stays, for reconciliation.
-        if readdress:
+        if readdress and row.manager_id is not None:  # to a manager: their channel as it stands now
+            channel, to, subject, text = manager_messages.address(s, row)
+        elif readdress:
+            assert deal is not None  # checked above: a message to a client has its deal
             try:
                 to = recipient(channel, deal, params)
             except PermanentSendError as exc:
@@ -274,12 +279,17 @@ class Dispatcher:
                     raise ConveyorError(
                         f"the text for deal {storable(deal.key)} {reason}; fix the deal's fields it quotes"
                     )
-            provider = _provider_name(self.provider, channel)
+        if readdress:
+            provider = (
+                "record"
+                if channel == manager_messages.BUILDER_ONLY
+                else _provider_name(self.provider, channel)
+            )
             body = with_subject(subject, text) if channel == "email" else text
             if msg is None:
                 msg = repo.add_message(
                     s,
-                    deal_id=deal.id,
+                    deal_id=row.deal_id,
                     outbox_id=row.id,
                     channel=channel,
                     to=to,
@@ -309,7 +319,7 @@ class Dispatcher:
                 msg.channel,
                 msg.to,
                 text,
-                deal.key,
+                deal.key if deal is not None else f"manager:{row.manager_id}",
                 subject=subject,
                 created_at=msg.created_at,
             ),
@@ -319,7 +329,7 @@ class Dispatcher:
     def _send_one(
         self,
         outbox_id: int,
-        deal_id: int,
+        deal_id: int | None,
         rule_id: str,
         message: OutgoingMessage,
         reconcile: bool,
@@ -330,7 +340,10 @@ class Dispatcher:
         status = "done"
         wait: float | None = None
         provider = self.provider
-        recorded_only = _provider_name(provider, message.channel) == "record"
+        recorded_only = (
+            message.channel == manager_messages.BUILDER_ONLY
+            or _provider_name(provider, message.channel) == "record"
+        )
         found = _reconcile(provider, message) if reconcile and not recorded_only else None
         if found is True or isinstance(found, Receipt):
             answer = found if isinstance(found, Receipt) else Receipt("reconciled")
@@ -463,7 +476,8 @@ class Dispatcher:
                 )
             row.status, row.attempts, row.next_attempt_at, row.updated_at = "pending", 0, now, now
             # The later actions skipped because this one died run again after it (in order, as before).
-            repo.requeue_skipped_actions(s, row.firing_id, row.seq, SKIPPED, now)
+            if row.firing_id is not None:
+                repo.requeue_skipped_actions(s, row.firing_id, row.seq, SKIPPED, now)
 
 
 def _provider_name(provider: Any, channel: str) -> str:
@@ -486,6 +500,14 @@ def _reconcile(provider: Any, message: OutgoingMessage) -> Receipt | bool | None
             error_text(exc),
         )
         return None
+
+
+def _rule_of(s: Session, row: OutboxAction) -> str:
+    """The rule whose firing queued ``row``; a manager's message belongs to no firing: the rule it
+    tells of (kept in its params), else its action (a digest)."""
+    if row.firing_id is None:
+        return str((row.params or {}).get("rule") or row.action)
+    return _firing_of(s, row).rule_id
 
 
 def _firing_of(s: Session, row: OutboxAction) -> Firing:

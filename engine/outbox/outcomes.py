@@ -52,7 +52,7 @@ class Executed:
     """One attempt at one outbox row, as the simulator and the service log report it."""
 
     outbox_id: int
-    deal_id: int
+    deal_id: int | None  # None: a manager's digest
     rule_id: str
     action: str
     status: str  # done | failed | dead
@@ -92,7 +92,7 @@ def finish(
         # The rule's later actions may depend on this one (an SMS quoting the invoice number): they
         # end dead too, saying why; retrying this one queues them again (``retry``).
         session = object_session(row)
-        if session is not None:
+        if session is not None and row.firing_id is not None:  # a manager's message has no firing
             repo.skip_later_actions(
                 session,
                 row.firing_id,

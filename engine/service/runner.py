@@ -28,7 +28,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from engine.core.conveyor import Conveyor
@@ -174,6 +174,8 @@ class EngineService:
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
         self._fatal: BaseException | None = None  # why the engine stops by itself (exit non-zero)
+        self._scheduler: Any = None  # APScheduler: the daily digest's wake-up only
+        self.digest_wake_ups = 0
 
     # -- jobs ------------------------------------------------------------------------------------
     def tick_job(self) -> None:
@@ -264,6 +266,37 @@ class EngineService:
                 "applying internal actions failed (retried in a second): %s", describe_error(exc)
             )
 
+    def digest_job(self) -> None:
+        """Queue the managers' digests that are due (at the hour, or late after a start): once a day
+        each, whichever engine wakes first (the outbox's unique key)."""
+        if self._stopping.is_set():
+            return
+        try:
+            self.conveyor.digests.queue_due()
+        except Exception as exc:  # noqa: BLE001 - the next wake-up (or start) tries again
+            log.error("queueing the daily digests failed: %s", describe_error(exc))
+        self.digest_wake_ups += 1
+
+    def digest_wake_up(self) -> Any:
+        """The digest's APScheduler job (its trigger says when it next wakes), or None."""
+        scheduler = self._scheduler
+        return scheduler.get_job("digest") if scheduler is not None else None
+
+    def _start_digest(self) -> None:
+        # APScheduler as a wake-up only: an in-memory job store of this process, the state in the
+        # outbox. Its cron trigger runs on the wall clock, which is what "09:00 every day" means.
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        if not self.conveyor.digests.settings.enabled:
+            return
+        self._scheduler = BackgroundScheduler(timezone=UTC, daemon=True)
+        self.conveyor.digests.schedule(self._scheduler, self.digest_job)
+        self._scheduler.start()
+        if self._stopping.is_set():  # stopped while this thread started it
+            self._stop_threads()
+            return
+        self.digest_job()  # an engine that starts after the hour catches up on today's digest
+
     def heartbeat_job(self) -> None:
         with self._sent_lock:
             sent, self.sent = self.sent, 0
@@ -344,6 +377,9 @@ class EngineService:
 
     def _stop_threads(self) -> None:
         self._stopping.set()
+        scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None and scheduler.running:
+            scheduler.shutdown(wait=False)
         with self._send_ready:
             self._send_ready.notify_all()
 
@@ -385,6 +421,7 @@ class EngineService:
             self.workers,
         )
         self._spawn("tick", lambda: self._every(self.tick_seconds, self.tick_job))
+        self._spawn("digest", self._start_digest)
         for i in range(self.workers):
             self._spawn(f"send-{i + 1}", self._send_loop)
         self._spawn(

@@ -40,7 +40,7 @@ EFFECTS: dict[str, Effect] = {
 def apply(
     core: Core, s: Session, row: OutboxAction, firing: Firing, now: datetime
 ) -> dict[str, Any]:
-    deal = repo.get_deal(s, row.deal_id, for_update=True)
+    deal = repo.get_deal(s, row.deal_id, for_update=True) if row.deal_id is not None else None
     if deal is None:
         raise ActionFailed(f"deal {row.deal_id} is gone", permanent=True)
     effect = EFFECTS.get(row.action)

@@ -1,6 +1,7 @@
 """``create_task``: a task for the deal's manager, due ``due_in_hours`` after the action runs, or
 ``due_in_working_hours`` working hours of the funnel's calendar after it (Friday 17:00 + 2 working
-hours, 09:00–18:00 on weekdays: Monday 10:00)."""
+hours, 09:00–18:00 on weekdays: Monday 10:00); a high-priority one is also told to the manager on
+their channel."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from sqlalchemy.orm import Session
 
 from engine.clock import format_instant
 from engine.document.template import render
+from engine.i18n import gettext as _
+from engine.outbox import manager_messages
 from engine.outbox.effects.base import Core, manager_name, message_language, task_place
 from engine.outbox.errors import ActionFailed
 from engine.rules.working_time import calendar_of
@@ -44,13 +47,24 @@ def apply(
         created_at=now,
         outbox_id=row.id,
     )
-    return {
+    result: dict[str, Any] = {
         "title": title,
         "priority": priority,
         "due_at": format_instant(due),
         "manager": manager_name(s, deal),
         **{k: params[k] for k in ("due_in_hours", "due_in_working_hours") if k in params},
     }
+    if priority == "high":  # an urgent task reaches the manager where they are (unless cancelled)
+        result["told"] = not place.cancelled and manager_messages.tell(
+            s,
+            row=row,
+            rule=firing.rule_id,
+            deal=deal,
+            headline=_("Urgent task"),
+            text=title,
+            now=now,
+        )
+    return result
 
 
 def _due(

@@ -1,4 +1,4 @@
-"""``notify_manager``: a notification for the deal's manager, due at once."""
+"""``notify_manager``: a notification for the deal's manager, due at once, and told on their channel."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from sqlalchemy.orm import Session
 
 from engine.clock import format_instant
 from engine.document.template import render
+from engine.i18n import gettext as _
+from engine.outbox import manager_messages
 from engine.outbox.effects.base import Core, manager_name, message_language, task_place
 from storage import repositories as repo
 from storage.models import Deal, Firing, OutboxAction
@@ -39,9 +41,13 @@ def apply(
         created_at=now,
         outbox_id=row.id,
     )
+    told = not place.cancelled and manager_messages.tell(
+        s, row=row, rule=firing.rule_id, deal=deal, headline=_("Notification"), text=text, now=now
+    )
     return {
         "text": text,
         "priority": priority,
         "due_at": format_instant(now),
         "manager": manager_name(s, deal),
+        "told": told,
     }

@@ -1,0 +1,180 @@
+"""Messages to managers: ``notify_manager``, an urgent task and the daily digest, through the outbox.
+
+Each is one outbox row (kind ``message``, ``manager_id`` set, no rule firing: a manager's message
+neither waits for nor stops its rule's later actions), queued in the same transaction as what it
+tells of, under an idempotency key of its own, and sent by the dispatcher like a client's message:
+at least once to the gateway, exactly once after its acknowledgement. The manager's channel and
+address are read when the message is first addressed; a manager with none has it ``recorded`` on
+the ``builder`` channel (shown in the builder, sent nowhere): a clear state, never lost.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from engine.i18n import gettext as _
+from engine.text import storable
+from storage import repositories as repo
+from storage.models import Deal, Manager, OutboxAction
+
+__all__ = [
+    "BUILDER_ONLY",
+    "DIGEST",
+    "MANAGER_MESSAGE",
+    "address",
+    "queue",
+    "queue_once",
+    "tell",
+]
+
+#: The outbox action of a notification or urgent task told to a manager, and of the daily digest.
+MANAGER_MESSAGE = "manager_message"
+DIGEST = "manager_digest"
+#: The channel of a manager's message when the manager has no preference: recorded, shown in the builder.
+BUILDER_ONLY = "builder"
+#: Longest text kept for a manager's message (a Telegram message holds 4096 characters).
+MAX_TEXT = 4000
+
+
+def _row(
+    *,
+    manager_id: int,
+    deal_id: int | None,
+    action: str,
+    text: str,
+    subject: str,
+    key: str,
+    now: datetime,
+    rule: str = "",
+) -> dict[str, Any]:
+    params = {"text": storable(text, MAX_TEXT), "subject": storable(subject, 200)}
+    if rule:
+        params["rule"] = rule  # what the actions review shows as its rule
+    return {
+        "firing_id": None,
+        "deal_id": deal_id,
+        "manager_id": manager_id,
+        "seq": 0,
+        "action": action,
+        "params": params,
+        "kind": "message",
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "idempotency_key": key,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def queue(
+    s: Session,
+    *,
+    manager_id: int,
+    deal_id: int | None,
+    text: str,
+    subject: str,
+    key: str,
+    now: datetime,
+    action: str = MANAGER_MESSAGE,
+    rule: str = "",
+) -> None:
+    """Queue a message to a manager in ``s``'s transaction (the effect that tells of it runs once)."""
+    repo.add_outbox_rows(
+        s,
+        [
+            _row(
+                manager_id=manager_id,
+                deal_id=deal_id,
+                action=action,
+                text=text,
+                subject=subject,
+                key=key,
+                now=now,
+                rule=rule,
+            )
+        ],
+    )
+
+
+def queue_once(
+    s: Session,
+    *,
+    manager_id: int,
+    text: str,
+    subject: str,
+    key: str,
+    now: datetime,
+    action: str = DIGEST,
+) -> bool:
+    """Queue it unless a row with ``key`` exists (another engine, an earlier run): True if queued.
+
+    The outbox's unique idempotency key decides between engines that queue at the same moment.
+    """
+    if s.scalar(select(OutboxAction.id).where(OutboxAction.idempotency_key == key)) is not None:
+        return False
+    savepoint = s.begin_nested()
+    try:
+        queue(
+            s,
+            manager_id=manager_id,
+            deal_id=None,
+            text=text,
+            subject=subject,
+            key=key,
+            now=now,
+            action=action,
+        )
+        savepoint.commit()
+    except IntegrityError:
+        savepoint.rollback()
+        return False
+    return True
+
+
+def address(s: Session, row: OutboxAction) -> tuple[str, str, str, str]:
+    """(channel, to, subject, text) of a manager's message as the manager's preference stands now."""
+    params = row.params or {}
+    manager = s.get(Manager, row.manager_id)
+    text, subject = str(params.get("text", "")), str(params.get("subject", ""))
+    if manager is None or not manager.notify_channel or not manager.notify_address:
+        name = manager.name if manager is not None else f"manager {row.manager_id}"
+        return BUILDER_ONLY, name, subject, text
+    return manager.notify_channel, manager.notify_address, subject, text
+
+
+def tell(
+    s: Session,
+    *,
+    row: OutboxAction,
+    rule: str,
+    deal: Deal,
+    headline: str,
+    text: str,
+    now: datetime,
+) -> bool:
+    """Queue, for the deal's manager, what the effect of ``row`` made (a notification, an urgent task).
+
+    One message per outbox row (its key is the row's own plus ``:manager``); False when the deal has
+    no manager to tell (the task or notification still shows in the builder).
+    """
+    if deal.manager_id is None:
+        return False
+    title = deal.title or deal.key
+    body = f"{headline}: {text}\n{_('Deal')}: {title}"
+    queue(
+        s,
+        manager_id=deal.manager_id,
+        deal_id=deal.id,
+        text=body,
+        subject=f"{headline}: {text}".splitlines()[0][:150],
+        key=f"{row.idempotency_key}:manager",
+        now=now,
+        rule=rule,
+    )
+    return True
