@@ -26,6 +26,7 @@ from builder.views import (  # noqa: E402
     doors,
     dry_run,
     my_day,
+    notifications,
     rule_editor,
     versions,
 )
@@ -65,6 +66,12 @@ pages = {
         st.Page(actions_review.render, title=_("Actions review"), icon="✅", url_path="actions"),
         st.Page(analytics.render, title=_("Analytics"), icon="📈", url_path="analytics"),
         st.Page(doors.render, title=_("Hooks & forms"), icon="🔌", url_path="doors"),
+        st.Page(
+            notifications.render,
+            title=_("My notifications"),
+            icon="🔔",
+            url_path="notifications",
+        ),
     ],
 }
 signed = session.gate()

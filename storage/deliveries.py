@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.models import Message
+from storage.models import Message, OutboxAction
 
-__all__ = ["message_by_provider_ref", "messages_for_outbox"]
+__all__ = ["message_by_provider_ref", "messages_for_outbox", "messages_to_manager"]
 
 
 def message_by_provider_ref(session: Session, provider: str, ref: str) -> Message | None:
@@ -34,3 +34,15 @@ def messages_for_outbox(session: Session, outbox_ids: Iterable[int]) -> dict[int
         ):
             out[m.outbox_id] = m
     return out
+
+
+def messages_to_manager(session: Session, manager_id: int, limit: int = 10) -> list[Message]:
+    """The latest messages to one manager (notifications, urgent tasks, digests), newest first."""
+    q = (
+        select(Message)
+        .join(OutboxAction, OutboxAction.id == Message.outbox_id)
+        .where(OutboxAction.manager_id == manager_id)
+        .order_by(Message.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(q))

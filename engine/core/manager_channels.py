@@ -11,17 +11,20 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from datetime import datetime
 
 from engine.core.access import Actor, ActorKind, Permission, Role, actor_of, require
 from engine.core.context import Context
 from engine.errors import Forbidden, InvalidChange, NotFound
 from engine.i18n import gettext as _
+from storage import deliveries
 from storage import repositories as repo
 
 __all__ = [
     "MANAGER_CHANNELS",
     "ManagerChannels",
     "Preference",
+    "SentToManager",
     "check_address",
     "parse_preference",
 ]
@@ -44,6 +47,17 @@ class Preference:
 
     def __str__(self) -> str:
         return f"{self.channel}:{self.address}" if self.channel else "none"
+
+
+@dataclass(frozen=True)
+class SentToManager:
+    """One message to a manager, as the settings page lists it."""
+
+    created_at: datetime
+    channel: str
+    to: str
+    status: str
+    text: str
 
 
 def check_address(channel: str, address: str, *, field: str = "notify") -> str:
@@ -137,3 +151,14 @@ class ManagerChannels:
                 raise NotFound(_("no manager named '{name}'").format(name=manager))
             m.notify_channel, m.notify_address = channel, address
             return Preference(m.name, channel, address)
+
+    def recent(self, manager: str, limit: int = 10) -> list[SentToManager]:
+        """The latest messages to ``manager``, newest first, with their states."""
+        with self._context.transaction() as s:
+            m = repo.get_manager_by_name(s, manager)
+            if m is None:
+                raise NotFound(_("no manager named '{name}'").format(name=manager))
+            return [
+                SentToManager(x.created_at, x.channel, x.to, x.status, x.text)
+                for x in deliveries.messages_to_manager(s, m.id, limit)
+            ]
