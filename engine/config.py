@@ -287,6 +287,9 @@ def _problem(err: Any, resolved: Mapping[str, Any]) -> str:
         key = loc[-1]
         known = [f.alias or n for n, f in _MODELS[provider].model_fields.items()]
         return f"{where}: unknown key for provider '{provider}'{suggest(key, known)} (keys: {', '.join(known)})"
+    if kind == "extra_forbidden" and loc[:1] == ["digest"]:
+        known = list(DigestConfig.model_fields)
+        return f"{where}: unknown key{suggest(loc[-1], known)} (keys: {', '.join(known)})"
     if kind == "missing":
         return f"{where}: required"
     # Never echo a value: it may be a resolved secret.

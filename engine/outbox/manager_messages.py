@@ -5,7 +5,7 @@ neither waits for nor stops its rule's later actions), queued in the same transa
 tells of, under an idempotency key of its own, and sent by the dispatcher like a client's message:
 at least once to the gateway, exactly once after its acknowledgement. The manager's channel and
 address are read when the message is first addressed; a manager with none has it ``recorded`` on
-the ``builder`` channel (shown in the builder, sent nowhere): a clear state, never lost.
+the ``builder`` channel (shown in the builder, sent nowhere) at once: a clear state, never lost.
 """
 
 from __future__ import annotations
@@ -84,21 +84,45 @@ def queue(
     action: str = MANAGER_MESSAGE,
     rule: str = "",
 ) -> None:
-    """Queue a message to a manager in ``s``'s transaction (the effect that tells of it runs once)."""
-    repo.add_outbox_rows(
+    """Queue a message to a manager in ``s``'s transaction (the effect that tells of it runs once).
+
+    A manager with no channel has nothing to send: the row is done at once and its message
+    ``recorded`` on the ``builder`` channel (kept, shown in the builder), never handed to a gateway.
+    """
+    values = _row(
+        manager_id=manager_id,
+        deal_id=deal_id,
+        action=action,
+        text=text,
+        subject=subject,
+        key=key,
+        now=now,
+        rule=rule,
+    )
+    manager = s.get(Manager, manager_id)
+    if manager is not None and manager.notify_channel and manager.notify_address:
+        repo.add_outbox_rows(s, [values])
+        return
+    name = manager.name if manager is not None else f"manager {manager_id}"
+    body = str(values["params"]["text"])
+    row = OutboxAction(
+        **{**values, "status": "done", "done_at": now},
+        result={"channel": BUILDER_ONLY, "to": name, "text": body},
+    )
+    s.add(row)
+    s.flush()
+    repo.add_message(
         s,
-        [
-            _row(
-                manager_id=manager_id,
-                deal_id=deal_id,
-                action=action,
-                text=text,
-                subject=subject,
-                key=key,
-                now=now,
-                rule=rule,
-            )
-        ],
+        deal_id=deal_id,
+        outbox_id=row.id,
+        channel=BUILDER_ONLY,
+        to=name,
+        text=body,
+        provider="record",
+        idempotency_key=key,
+        status="recorded",
+        created_at=now,
+        sent_at=now,
     )
 
 

@@ -34,7 +34,6 @@ def test_a_lead_walks_the_whole_funnel_to_project_work(conveyor, clock):
         ("payment_to_paid", "move_to_stage"),
         ("paid_start_project", "start_process"),
         ("kickoff_meeting", "create_task"),
-        ("kickoff_meeting", "manager_message"),  # a high-priority task is told to the manager
     ]
     with db_session(conveyor) as s:
         messages = repo.list_messages(s, deal)

@@ -99,6 +99,8 @@ def test_a_channel_with_no_provider_is_recorded_too():
             },
             "channels.sms.rate_per_second: Input should be greater than 0",
         ),
+        ({"digest": {"hours": 9}}, "digest.hours: unknown key; did you mean 'hour'?"),
+        ({"digest": {"hour": 24}}, "digest.hour: Input should be less than or equal to 23"),
     ],
     ids=[
         "unknown-key",
@@ -109,6 +111,8 @@ def test_a_channel_with_no_provider_is_recorded_too():
         "unknown-section",
         "unset-variable",
         "negative-rate",
+        "digest-unknown-key",
+        "digest-hour-out-of-range",
     ],
 )
 def test_mistakes_are_named_by_their_key(data, expected):
