@@ -50,7 +50,7 @@ KEY = "auth_session"
 #: changes; the core refuses them).
 PAGES_BY_ROLE: dict[Role, frozenset[str] | None] = {
     Role.OWNER: None,
-    Role.MANAGER: frozenset({"home", "day", "deals", "actions", "dry-run"}),
+    Role.MANAGER: frozenset({"home", "day", "deals", "actions", "dry-run", "notifications"}),
     Role.VIEWER: None,
 }
 _OWNER_ONLY = frozenset({"users"})

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from builder import session
 from builder.state import get_conveyor, get_reader, page_boundary, show_error
 from engine.clock import for_display
-from engine.core.access import Actor
+from engine.core.access import Actor, Role
 from engine.i18n import _
 
 KEY = "notify_"
@@ -39,12 +40,18 @@ def _placeholder(channel: str) -> str:
 def whose() -> tuple[str | None, Actor | str]:
     """The manager whose settings this page shows, and who changes them.
 
-    Without sign-in, the builder is the owner's: they pick a manager.
+    A signed-in manager sees their own; the owner (or the builder without sign-in) picks a manager.
     """
-    names = [m.name for m in get_reader().deals.managers()]
+    signed = session.signed_in_user()
+    managers = get_reader().deals.managers()
+    if signed is not None and signed.role is Role.MANAGER:
+        own = [m.name for m in managers if m.id == signed.manager_id]
+        return (own[0] if own else None), signed.actor
+    names = [m.name for m in managers]
+    actor: Actor | str = signed.actor if signed is not None else "owner"
     if not names:
-        return None, "owner"
-    return st.selectbox(_("Manager"), names, key=KEY + "manager"), "owner"
+        return None, actor
+    return st.selectbox(_("Manager"), names, key=KEY + "manager"), actor
 
 
 @page_boundary

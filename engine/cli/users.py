@@ -168,12 +168,30 @@ def users_passwd(ctx: click.Context, name: str, password_stdin: bool) -> None:
     default=None,
     help="Whether a manager sees the whole team's deals or only their own.",
 )
+@click.option(
+    "--notify",
+    default=None,
+    metavar="CHANNEL:ADDRESS",
+    help="Where a manager is told of notifications, urgent tasks and the daily digest:"
+    " telegram:CHAT_ID, email:ADDRESS or sms:PHONE on a configured channel; 'none' for the builder only.",
+)
 @click.pass_context
 @friendly
-def users_set(ctx: click.Context, name: str, email: str | None, team: bool | None) -> None:
-    """Change a user's e-mail or whether a manager sees the whole team."""
+def users_set(
+    ctx: click.Context, name: str, email: str | None, team: bool | None, notify: str | None
+) -> None:
+    """Change a user's e-mail, whether a manager sees the whole team, or where a manager is notified."""
     c = open_conveyor(ctx)
     try:
+        if notify is not None:  # first: a refused preference leaves everything as it was
+            where = c.manager_channels.set(name, notify, actor=cli_actor())
+            click.echo(
+                _("manager '{name}' is notified on: {where}").format(
+                    name=printable(where.manager), where=printable(str(where))
+                )
+            )
+            if email is None and team is None:
+                return
         info = c.users.update(name, email=email, sees_team=team, actor=cli_actor())
     finally:
         c.close()

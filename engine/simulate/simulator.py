@@ -211,7 +211,7 @@ class Simulator:
             self.emit(self._line(ex))
 
     def _line(self, ex: Executed) -> dict[str, Any]:
-        key = self.conveyor.deal(ex.deal_id).key
+        key = self.conveyor.deal(ex.deal_id).key if ex.deal_id is not None else ""  # a digest
         line: dict[str, Any] = {
             "at": format_instant(ex.at),
             "deal": key,

@@ -20,7 +20,7 @@ def _app() -> AppTest:
     )
 
 
-def _configure(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+def _configure(tmp_path, monkeypatch) -> None:
     path = tmp_path / "conveyor.toml"
     path.write_text(CONFIG, encoding="utf-8")
     monkeypatch.setenv("CONVEYOR_CONFIG", str(path))
@@ -65,3 +65,21 @@ def test_without_a_config_file_only_the_builder_is_offered(demo_db: Conveyor, mo
     assert not at.exception
     assert at.selectbox(key="notify_channel").options == ["Only in the builder"]
     assert any("No channel is configured" in c.value for c in at.caption)
+
+
+def test_a_signed_in_manager_sees_and_sets_only_their_own(demo_db: Conveyor, tmp_path, monkeypatch):
+    from builder.session import KEY
+
+    _configure(tmp_path, monkeypatch)
+    demo_db.users.add("Marta", "manager", "Kx7-long-passphrase")
+    signed = demo_db.users.sign_in("Marta", "Kx7-long-passphrase")
+    app = _app()
+    app.session_state[KEY] = signed
+    at = app.run()
+    assert not at.exception
+    assert not [s for s in at.selectbox if s.key == "notify_manager"]  # no picking someone else
+    at.selectbox(key="notify_channel").set_value("email")
+    at.text_input(key="notify_address").set_value("marta@techflow.example")
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    assert str(demo_db.manager_channels.get("Marta")) == "email:marta@techflow.example"

@@ -27,7 +27,7 @@ TASKS = [
 ]
 
 
-def _engine(backend: str, clock: VirtualClock, bot: BotApi, tmp_path) -> Conveyor:  # noqa: ANN001
+def _engine(backend: str, clock: VirtualClock, bot: BotApi, tmp_path) -> Conveyor:
     c = Conveyor(backend, clock=clock)
     c.provider = router_from_toml(
         tmp_path,
@@ -50,7 +50,7 @@ def _digests(conveyor: Conveyor) -> list[tuple[str, str]]:
     return [(k, st or "") for k, st in rows]
 
 
-def _world(backend: str, tmp_path, bot: BotApi) -> tuple[Conveyor, VirtualClock]:  # noqa: ANN001
+def _world(backend: str, tmp_path, bot: BotApi) -> tuple[Conveyor, VirtualClock]:
     # Yesterday a deal got two tasks: one is overdue by this morning, one is due tomorrow.
     clock = VirtualClock(MORNING - timedelta(days=1))
     c = _engine(backend, clock, bot, tmp_path)

@@ -40,7 +40,7 @@ def _email(port: int) -> str:
     )
 
 
-def _manager_messages(conveyor, deal: int):  # noqa: ANN001, ANN202
+def _manager_messages(conveyor, deal: int):
     with db_session(conveyor) as s:
         rows = list(
             s.scalars(
