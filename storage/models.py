@@ -230,7 +230,7 @@ class Message(Base):
 
     __tablename__ = "messages"
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
-    #: None for a manager's digest (it is about many deals).
+    #: None for a message to a manager (its outbox row keeps the deal): the deal's are to its client.
     deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id"), index=True, nullable=True)
     outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"), unique=True)
     channel: Mapped[str] = mapped_column(String(20))

@@ -289,7 +289,8 @@ class Dispatcher:
             if msg is None:
                 msg = repo.add_message(
                     s,
-                    deal_id=row.deal_id,
+                    # A manager's message is not one of the deal's messages to its client.
+                    deal_id=row.deal_id if row.manager_id is None else None,
                     outbox_id=row.id,
                     channel=channel,
                     to=to,

@@ -113,7 +113,7 @@ def queue(
     s.flush()
     repo.add_message(
         s,
-        deal_id=deal_id,
+        deal_id=None,  # not one of the deal's messages to its client (the outbox row keeps the deal)
         outbox_id=row.id,
         channel=BUILDER_ONLY,
         to=name,

@@ -49,7 +49,11 @@ def _manager_messages(conveyor, deal: int):
                 .order_by(OutboxAction.id)
             )
         )
-        return rows, [m for m in repo.list_messages(s, deal) if m.outbox_id in {r.id for r in rows}]
+        ids = {r.id for r in rows}
+        messages = [m for m in repo.list_messages(s) if m.outbox_id in ids]
+        # Not among the deal's messages to its client (the deal card's Messages tab):
+        assert not [m for m in repo.list_messages(s, deal) if m.outbox_id in ids]
+        return rows, messages
 
 
 def test_notify_manager_reaches_the_managers_telegram_chat_once_and_stays_in_the_builder(
