@@ -136,7 +136,7 @@ def actions_editor(
             if new_params.get("priority") == "high":
                 st.markdown(
                     "<span style='background:#FEE2E2;color:#B91C1C;font-weight:600;padding:2px 8px;"
-                    f"border-radius:6px'>{_('HIGH PRIORITY')}</span>",
+                    "border-radius:6px'>" + _("HIGH PRIORITY") + "</span>",
                     unsafe_allow_html=True,
                 )
             for p in problems_under(problems, apath):

@@ -388,6 +388,7 @@ def save_bar(funnel: str, place: str) -> None:
             discard_draft(funnel)
             st.rerun()
         if problems:
+            whole = _("document")
             count = ngettext(
                 "The draft cannot be saved: {count} problem.",
                 "The draft cannot be saved: {count} problems.",
@@ -396,7 +397,7 @@ def save_bar(funnel: str, place: str) -> None:
             st.error(
                 count
                 + "\n\n"
-                + "\n".join(f"- `{p.path or _('document')}`: {p.message}" for p in problems[:20])
+                + "\n".join(f"- `{p.path or whole}`: {p.message}" for p in problems[:20])
             )
         if save:
             try:

@@ -15,6 +15,7 @@ from typing import Any
 import streamlit as st
 
 from builder.canvas.layout import STAGE_STEP
+from engine.i18n import _
 
 __all__ = ["STATIC", "funnel_canvas"]
 
@@ -32,6 +33,24 @@ def _component() -> Any:
     css = (STATIC / "canvas.css").read_text(encoding="utf-8")
     # No shadow root: vis-network injects its stylesheet into the document, and the page's fonts apply.
     return st.components.v2.component(NAME, html="", css=css, js=js, isolate_styles=False)
+
+
+def _texts() -> dict[str, str]:
+    """The canvas's own buttons and hints in the reader's language (the script has English ones)."""
+    return {
+        "fit": "⤢ " + _("Fit to view"),
+        "reset": "1:1 " + _("Reset zoom"),
+        "move": "✥ " + _("Move nodes"),
+        "connect": "➜ " + _("Connect stages"),
+        "delete": "✕ " + _("Delete transition"),
+        "delete_edge": "✕ " + _("Delete {source} → {target}"),
+        "hint_move": _(
+            "Drag to move · drag a stage's ● handle (or Shift+drag) to connect · click an arrow to "
+            "select it"
+        ),
+        "hint_connect": _("Drag from one stage to another to allow that move."),
+        "hint_edge": _("Press Delete (or the button) to remove this transition."),
+    }
 
 
 def _ignore() -> None:
@@ -54,6 +73,7 @@ def funnel_canvas(
             "revision": revision,
             "height": height,
             "step": STAGE_STEP,
+            "texts": _texts(),
         },
         on_edit_change=_ignore,
         height="content",

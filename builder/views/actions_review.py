@@ -132,10 +132,8 @@ def _item(conveyor: Conveyor, row: object) -> None:
             if row.kind == "task"
             else _("since {moment}").format(moment=when(row.due_at))
         )
-        b.caption(
-            f"{md(row.deal_key)} · {md(row.deal_title)} · 👤 {md(row.manager) or _('no manager')} · "
-            f"{due}"
-        )
+        who = md(row.manager) or _("no manager")
+        b.caption(f"{md(row.deal_key)} · {md(row.deal_title)} · 👤 {who} · {due}")
         if c.button(
             _("Done"),
             key=f"{KEY}done_{row.id}",

@@ -100,3 +100,22 @@ def test_ukrainian_plurals_have_three_forms() -> None:
     for entry in catalogue:
         if isinstance(entry.id, tuple) and entry.string:
             assert len(entry.string) == 3 and all(entry.string), entry.id
+
+
+def test_no_message_is_marked_inside_an_f_string() -> None:
+    # Babel reads an f-string as one token: `f"{_('Then')}"` is shown translated at run time only if
+    # the catalogue happens to have the message, and the extraction above never sees it.
+    import io
+    import re
+    import tokenize
+
+    marked = re.compile(r"""\b(?:_|N_|ngettext)\(\s*[rbu]*["']""")
+    found = []
+    for package in ("builder", "engine"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            source = path.read_text(encoding="utf-8")
+            for token in tokenize.generate_tokens(io.StringIO(source).readline):
+                prefix = re.match(r"[A-Za-z]*", token.string).group(0).lower()
+                if token.type == tokenize.STRING and "f" in prefix and marked.search(token.string):
+                    found.append(f"{path.relative_to(ROOT)}:{token.start[0]}: {token.string[:60]}")
+    assert not found, "\n".join(found)

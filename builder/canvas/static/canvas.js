@@ -8,6 +8,19 @@ const VIS = globalThis.vis;
 const HANDLE_PX = 7; // radius of the "connect" handle on a stage's right edge, in screen pixels
 const MIN_LABEL_PX = 13; // stage labels never draw smaller than this on screen
 
+// The interface words, in English until Python sends the reader's language (data.texts).
+const TEXTS = {
+  fit: "⤢ Fit to view",
+  reset: "1:1 Reset zoom",
+  move: "✥ Move",
+  connect: "➜ Connect stages",
+  delete: "✕ Delete transition",
+  delete_edge: "✕ Delete {source} → {target}",
+  hint_move: "Drag to move · drag a stage's ● handle (or Shift+drag) to connect · click an arrow to select it",
+  hint_connect: "Drag from one stage to another to allow that move.",
+  hint_edge: "Press Delete (or the button) to remove this transition.",
+};
+
 function el(tag, cls, text) {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
@@ -19,14 +32,14 @@ function mount(parent) {
   const root = el("div", "cv-root");
   root.tabIndex = 0;
   const bar = el("div", "cv-bar");
-  const fit = el("button", "cv-btn", "⤢ Fit to view");
+  const fit = el("button", "cv-btn", TEXTS.fit);
   fit.dataset.testid = "canvas-fit";
-  const reset = el("button", "cv-btn", "1:1 Reset zoom");
+  const reset = el("button", "cv-btn", TEXTS.reset);
   reset.dataset.testid = "canvas-reset";
-  const move = el("button", "cv-btn cv-on", "✥ Move");
-  const connect = el("button", "cv-btn", "➜ Connect stages");
+  const move = el("button", "cv-btn cv-on", TEXTS.move);
+  const connect = el("button", "cv-btn", TEXTS.connect);
   connect.dataset.testid = "canvas-connect";
-  const del = el("button", "cv-btn cv-danger", "✕ Delete transition");
+  const del = el("button", "cv-btn cv-danger", TEXTS.delete);
   del.dataset.testid = "canvas-delete-edge";
   del.disabled = true;
   const hint = el("span", "cv-hint", "");
@@ -57,9 +70,7 @@ function mount(parent) {
     move.classList.toggle("cv-on", m === "move");
     connect.classList.toggle("cv-on", m === "connect");
     root.classList.toggle("cv-connecting", m === "connect");
-    hint.textContent = m === "connect"
-      ? "Drag from one stage to another to allow that move."
-      : "Drag to move · drag a stage's ● handle (or Shift+drag) to connect · click an arrow to select it";
+    hint.textContent = m === "connect" ? TEXTS.hint_connect : TEXTS.hint_move;
   };
   setMode("move");
   const emit = (payload) => {
@@ -97,10 +108,10 @@ function mount(parent) {
     if (e) {
       const a = nodes.get(e.from), b = nodes.get(e.to);
       const name = (n) => (n ? n.label.replace(/\s*\n\s*/g, " ").replace(" 🔒", "") : "?");
-      del.textContent = `✕ Delete ${name(a)} → ${name(b)}`;
-      hint.textContent = "Press Delete (or the button) to remove this transition.";
+      del.textContent = TEXTS.delete_edge.replace("{source}", name(a)).replace("{target}", name(b));
+      hint.textContent = TEXTS.hint_edge;
     } else {
-      del.textContent = "✕ Delete transition";
+      del.textContent = TEXTS.delete;
       setMode(s.mode);
     }
   };
@@ -275,10 +286,22 @@ function mount(parent) {
   };
   s.setMode = setMode;
   s.showEdge = showEdge;
+  s.relabel = () => {
+    fit.textContent = TEXTS.fit;
+    reset.textContent = TEXTS.reset;
+    move.textContent = TEXTS.move;
+    connect.textContent = TEXTS.connect;
+    showEdge(s.selectedEdge);
+  };
   return s;
 }
 
 function update(s, data) {
+  if (data.texts && JSON.stringify(data.texts) !== s.texts) {
+    s.texts = JSON.stringify(data.texts);
+    Object.assign(TEXTS, data.texts);
+    s.relabel();
+  }
   s.step = data.step || 220;
   s.net.style.height = `${data.height || 600}px`;
   const incoming = data.nodes || [];

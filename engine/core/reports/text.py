@@ -18,6 +18,7 @@ from engine.core.explain import (
     task_status_text,
     why_text,
 )
+from engine.i18n import _
 
 __all__ = [
     "ACTION_STATUSES",
@@ -60,5 +61,10 @@ def hours_text(hours: float | None) -> str:
     minutes = int(round(abs(hours) * 60))
     d, rem = divmod(minutes, 24 * 60)
     h, m = divmod(rem, 60)
-    text = f"{d} d {h} h" if d else f"{h} h {m} min" if h else f"{m} min"
+    if d:
+        text = _("{days} d {hours} h").format(days=d, hours=h)
+    elif h:
+        text = _("{hours} h {minutes} min").format(hours=h, minutes=m)
+    else:
+        text = _("{minutes} min").format(minutes=m)
     return f"-{text}" if hours < 0 else text
