@@ -102,7 +102,7 @@ def test_a_website_lead_is_paid_and_starts_project_work_through_http(api: Api, t
             )
             assert r.status_code == 201
             tasks = manager.get("/api/v1/tasks", params={"status": "open"}).json()["items"]
-            assert [t["title"] for t in tasks] == ["Call the new lead Acme web lead"]
+            assert [t["title"] for t in tasks] == ["Зателефонувати новому ліду Acme web lead"]
             key = tasks[0]["deal"]
             deal = manager.get(f"/api/v1/deals/{key}").json()
             assert deal["manager"] in ("Olena", "Petro") and deal["stage"] == "incoming"
@@ -176,7 +176,7 @@ def test_a_website_lead_is_paid_and_starts_project_work_through_http(api: Api, t
                 " WHERE p.key = :k",
                 k=key,
             )
-            assert project == [("Project: Acme web lead", "project_work")]
+            assert project == [("Проєкт: Acme web lead", "project_work")]
             actions = manager.get("/api/v1/actions", params={"deal": key}).json()["items"]
             assert [a["action"] for a in actions].count("start_process") == 1
             assert rows(api.db, "SELECT count(*) FROM messages WHERE text LIKE '%/t/%'")[0][0] == 1

@@ -31,7 +31,7 @@ def test_a_created_deal_has_a_manager_a_task_and_its_firing(api: Api) -> None:
             and deal["stage"] == "incoming"
             and deal["manager"] in ("Olena", "Petro")
         )
-        assert [t["title"] for t in deal["open_tasks"]] == ["Call the new lead Acme"]
+        assert [t["title"] for t in deal["open_tasks"]] == ["Зателефонувати новому ліду Acme"]
         assert [f["rule_id"] for f in deal["firings"]] == ["assign_new_lead"]
         assert "stage" in deal["firings"][0]["values"]
         got = c.get("/api/v1/deals/ACME-1").json()

@@ -114,7 +114,7 @@ def test_new_lead_gets_a_manager_and_a_call_task_due_in_two_hours():
     ]
     assert lines[0]["params"]["manager"] == "Olena"
     task = lines[1]["params"]
-    assert task["title"] == "Call the new lead Acme"
+    assert task["title"] == "Зателефонувати новому ліду Acme"
     assert task["due_at"] == iso(created + timedelta(hours=2))
     assert task["priority"] == "normal"
     assert task["manager"] == "Olena"
@@ -182,7 +182,7 @@ def test_idle_lead_gets_one_reminder_after_24_hours():
     assert reminders[0]["at"] == iso(due)
     assert reminders[0]["action"] == "notify_manager"
     assert reminders[0]["params"]["priority"] == "high"
-    assert reminders[0]["params"]["text"] == "Lead Acme has had no activity for 24 hours"
+    assert reminders[0]["params"]["text"] == "Лід Acme уже 24 години без жодної дії"
     assert reminders[0]["params"]["manager"] == "Olena"
 
 
@@ -349,7 +349,7 @@ def test_entering_cold_call_creates_a_call_again_task_due_in_90_days():
     assert len(tasks) == 1
     assert tasks[0]["at"] == iso(moved)
     assert tasks[0]["action"] == "create_task"
-    assert tasks[0]["params"]["title"] == "Call Acme again"
+    assert tasks[0]["params"]["title"] == "Передзвонити Acme"
     assert tasks[0]["params"]["due_at"] == iso(moved + timedelta(days=90))
     assert tasks[0]["params"]["priority"] == "normal"
 
@@ -391,7 +391,7 @@ def test_attaching_a_proposal_creates_a_call_task_due_48_hours_later():
 
     tasks = fired(out, "proposal_attached")
     assert [(t["action"], t["at"]) for t in tasks] == [("create_task", iso(attached))]
-    assert tasks[0]["params"]["title"] == "Call Acme to agree the proposal"
+    assert tasks[0]["params"]["title"] == "Зателефонувати Acme, щоб погодити КП"
     assert tasks[0]["params"]["due_at"] == iso(attached + timedelta(hours=48))
     assert tasks[0]["params"]["priority"] == "normal"
 
@@ -425,7 +425,7 @@ def test_proposal_waiting_48_hours_gets_a_high_priority_call_task():
     assert urgent[0]["action"] == "create_task"
     assert urgent[0]["params"]["priority"] == "high"
     assert urgent[0]["params"]["due_at"] == iso(due)
-    assert urgent[0]["params"]["title"] == "Urgent: call Acme, the proposal has waited 48 h"
+    assert urgent[0]["params"]["title"] == "Терміново: зателефонувати Acme — КП чекає вже 48 год"
 
 
 def test_stage_change_before_48_hours_cancels_the_urgent_call_task():
@@ -480,7 +480,7 @@ def test_opened_proposal_without_reply_notifies_the_manager_after_24_hours():
     assert due == at(hours=30, minutes=45)
     assert [(n["action"], n["at"]) for n in notes] == [("notify_manager", iso(due))]
     assert notes[0]["params"]["priority"] == "high"
-    assert notes[0]["params"]["text"] == "Acme opened the proposal 24 h ago and has not replied"
+    assert notes[0]["params"]["text"] == "Acme відкрив КП 24 год тому й досі не відповів"
 
 
 def test_client_reply_before_24_hours_after_opening_means_no_notification():
@@ -642,7 +642,7 @@ def test_payment_moves_to_paid_and_starts_the_project_work_deal():
     assert starts[0]["params"] == {
         "funnel": "project_work",
         "deal": "A/project_work",
-        "title": "Project: Acme",
+        "title": "Проєкт: Acme",
     }
     # The new deal runs its own funnel's rules at once.
     kickoff = fired(out, "kickoff_meeting", deal="A/project_work")

@@ -33,11 +33,11 @@ def _to_proposal(conveyor, title="Acme"):
 def test_call_the_new_lead_is_cancelled_when_the_deal_moves_on(conveyor):
     deal = conveyor.create_deal("techflow", title="Acme")
     run_until_idle(conveyor)
-    assert _tasks(conveyor, deal)["Call the new lead Acme"] == ("open", None)
+    assert _tasks(conveyor, deal)["Зателефонувати новому ліду Acme"] == ("open", None)
 
     conveyor.move_deal(deal, "qualification")
 
-    assert _tasks(conveyor, deal)["Call the new lead Acme"] == (
+    assert _tasks(conveyor, deal)["Зателефонувати новому ліду Acme"] == (
         "cancelled",
         "moved_to:qualification",
     )
@@ -49,7 +49,7 @@ def test_call_the_new_lead_is_cancelled_when_the_deal_moves_on(conveyor):
 
 def test_a_paid_deal_is_no_longer_asked_to_agree_the_proposal(conveyor, clock):
     deal = _to_proposal(conveyor)
-    assert _tasks(conveyor, deal)["Call Acme to agree the proposal"] == ("open", None)
+    assert _tasks(conveyor, deal)["Зателефонувати Acme, щоб погодити КП"] == ("open", None)
     conveyor.update_deal(
         deal, {"company_name": "Acme LLC", "tax_id": "12345678", "billing_address": "Kyiv"}
     )
@@ -60,7 +60,7 @@ def test_a_paid_deal_is_no_longer_asked_to_agree_the_proposal(conveyor, clock):
     run_until_idle(conveyor)
 
     assert conveyor.deal(deal).stage == "paid"
-    assert _tasks(conveyor, deal)["Call Acme to agree the proposal"] == (
+    assert _tasks(conveyor, deal)["Зателефонувати Acme, щоб погодити КП"] == (
         "cancelled",
         "moved_to:contract",
     )
@@ -77,7 +77,7 @@ def test_keep_after_stage_exit_keeps_the_task_open(conveyor):
 
     conveyor.move_deal(deal, "qualification")
 
-    assert _tasks(conveyor, deal)["Call the new lead Acme"] == ("open", None)
+    assert _tasks(conveyor, deal)["Зателефонувати новому ліду Acme"] == ("open", None)
     exported = conveyor.ruleset("techflow").to_document()
     kept = next(r for r in exported["rules"] if r["id"] == "assign_new_lead")["actions"]
     assert [a.get("keep_after_stage_exit") for a in kept] == [None, True]
@@ -89,7 +89,7 @@ def test_a_task_queued_before_the_move_is_created_cancelled(conveyor):
 
     run_until_idle(conveyor)
 
-    assert _tasks(conveyor, deal)["Call the new lead Late"] == (
+    assert _tasks(conveyor, deal)["Зателефонувати новому ліду Late"] == (
         "cancelled",
         "moved_to:qualification",
     )
@@ -110,7 +110,7 @@ def test_overdue_counts_only_open_tasks(conveyor, clock):
     assert conveyor.reports.task_queue(overdue_only=True).empty
     assert conveyor.reports.overdue_by_manager("techflow").empty
     cancelled = conveyor.reports.task_queue(status="cancelled")
-    assert cancelled["title"].tolist() == ["Call the new lead Acme"]
+    assert cancelled["title"].tolist() == ["Зателефонувати новому ліду Acme"]
     assert not cancelled["overdue"].any()
 
 
@@ -138,7 +138,7 @@ def test_completing_a_cancelled_task_is_refused_with_the_reason(conveyor):
 
     with pytest.raises(InvalidChange, match="cancelled: deal moved to Qualification"):
         conveyor.complete_task(task.id)
-    assert _tasks(conveyor, deal)["Call the new lead Acme"][0] == "cancelled"
+    assert _tasks(conveyor, deal)["Зателефонувати новому ліду Acme"][0] == "cancelled"
 
 
 @pytest.mark.parametrize(
