@@ -44,7 +44,7 @@ def home() -> None:
 
 
 # The language first: page titles, the menu and every page are drawn in it.
-state.language_switch()
+state.language_switch(remember=session.remember_language)
 
 pages = {
     _("Design"): [
@@ -79,9 +79,13 @@ if signed is None:
     # No funnel data before sign-in: the form, at every address (a link to /deals signs in, then opens
     # the Deals page; an unknown address would be Streamlit's "Page not found" over the form).
     st.navigation(
-        [st.Page(session.sign_in_page, title="Sign in", icon="🔒", url_path="signin", default=True)]
+        [
+            st.Page(
+                session.sign_in_page, title=_("Sign in"), icon="🔒", url_path="signin", default=True
+            )
+        ]
         + [
-            st.Page(session.sign_in_at(p.url_path), title="Sign in", url_path=p.url_path)
+            st.Page(session.sign_in_at(p.url_path), title=_("Sign in"), url_path=p.url_path)
             for group in pages.values()
             for p in group
             if p.url_path

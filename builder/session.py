@@ -18,15 +18,17 @@ mapped to the Conveyor user with that e-mail (``sso_email`` + ``Users.sign_in_by
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import streamlit as st
 
+from builder import state
 from builder.state import error_message, get_conveyor
 from engine.core.access import Actor, Permission, Role, allowed
 from engine.core.users import SignedIn
 from engine.errors import TooManyAttempts, Unauthenticated
-from engine.i18n import _
+from engine.i18n import N_, _
 
 __all__ = [
     "KEY",
@@ -54,6 +56,8 @@ PAGES_BY_ROLE: dict[Role, frozenset[str] | None] = {
     Role.VIEWER: None,
 }
 _OWNER_ONLY = frozenset({"users"})
+#: The roles as the sidebar names them (``_(role.value)``): listed here for the catalogue.
+ROLE_NAMES = (N_("owner"), N_("manager"), N_("viewer"))
 
 
 def signed_in_user() -> SignedIn | None:
@@ -172,7 +176,7 @@ def sign_in_page() -> None:
         except Exception as exc:  # noqa: BLE001 - a clear sentence, never a traceback
             st.error(error_message(exc), icon="🚫")
         else:
-            st.session_state[KEY] = signed
+            _start(signed)
             st.session_state.pop("auth_password", None)
             st.rerun()
     st.caption(
@@ -207,8 +211,28 @@ def _sso_section() -> None:
         if st.button(_("Sign out of single sign-on"), key="auth_sso_out"):
             st.logout()
         return
-    st.session_state[KEY] = signed
+    _start(signed)
     st.rerun()
+
+
+def _start(signed: SignedIn) -> None:
+    """The tab's new session; the user's own language, if they chose one, replaces the default."""
+    st.session_state[KEY] = signed
+    if signed.language:
+        state.choose_language(signed.language)
+
+
+def remember_language(language: str) -> None:
+    """The language switch's choice kept on the signed-in user, so their next sign-in starts in it."""
+    signed = signed_in_user()
+    if signed is None:
+        return
+    try:
+        get_conveyor().users.set_language(signed.name, language, actor=signed.actor)
+    except Exception as exc:  # noqa: BLE001 - the session keeps the choice; a toast says why it was not kept
+        st.toast(error_message(exc), icon="🚫")
+    else:
+        st.session_state[KEY] = replace(signed, language=language)
 
 
 def sidebar() -> None:

@@ -162,17 +162,27 @@ def choose_language(lang: str) -> None:
     set_language(lang)
 
 
-def language_switch(where: Any = None) -> str:
-    """The sidebar's language picker; returns the language this run is drawn in."""
+def language_switch(where: Any = None, remember: Callable[[str], None] | None = None) -> str:
+    """The sidebar's language picker; returns the language this run is drawn in.
+
+    ``remember`` keeps a new choice beyond this session (the router passes the signed-in user's
+    setting, ``builder.session.remember_language``).
+    """
     lang = apply_language()
     key = LANGUAGE_KEY + "_w"
     st.session_state[key] = lang  # the widget starts at the session's language on every page
+
+    def chosen() -> None:
+        choose_language(st.session_state[key])
+        if remember is not None:
+            remember(st.session_state[key])
+
     (where or st.sidebar).selectbox(
         "🌐 " + _("Language"),
         list(LANGUAGES),
         format_func=LANGUAGE_NAMES.get,
         key=key,
-        on_change=lambda: choose_language(st.session_state[key]),
+        on_change=chosen,
     )
     return language()
 

@@ -36,6 +36,8 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     #: Sessions started before this instant are over (a new password, a disabled account).
     sessions_valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    #: The interface language the user chose (``uk``, ``en``); none: ``CONVEYOR_LANG``'s.
+    language: Mapped[str | None] = mapped_column(String(8), nullable=True)
 
 
 class SignInFailures(Base):

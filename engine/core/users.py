@@ -25,7 +25,7 @@ from engine.core.audit import record
 from engine.core.context import Context
 from engine.core.deal_input import MANAGER_PHONE_LIMIT, clean_text
 from engine.errors import InvalidChange, NotFound, TooManyAttempts, Unauthenticated
-from engine.i18n import _
+from engine.i18n import LANGUAGES, _
 from storage import people_repositories as people
 from storage import repositories as repo
 from storage.people_models import User
@@ -79,6 +79,7 @@ class UserInfo:
     sees_team: bool
     has_password: bool
     created_at: datetime
+    language: str | None = None  # the interface language chosen; None: CONVEYOR_LANG's
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class SignedIn:
     signed_in_at: datetime
     last_seen_at: datetime
     via: str = "password"  # or "sso"
+    language: str | None = None  # the interface language the user chose last
 
     @property
     def actor(self) -> Actor:
@@ -129,6 +131,7 @@ def _info(u: User) -> UserInfo:
         bool(u.sees_team),
         bool(u.password_hash),
         u.created_at,
+        u.language,
     )
 
 
@@ -314,6 +317,29 @@ class Users:
                 record(s, actor, "user_changed", now, subject=u.name, detail=changed)
             return _info(u)
 
+    def set_language(
+        self, name: str, language: str | None, *, actor: Actor | str = "system"
+    ) -> UserInfo:
+        """The user's interface language (``uk``, ``en``; None: the default). Everyone may set their
+        own (a viewer too: it changes nothing but what they read); the owner anyone's."""
+        if language is not None and language not in LANGUAGES:
+            raise InvalidChange(
+                _("unknown language '{language}' (use {languages})").format(
+                    language=language, languages=", ".join(LANGUAGES)
+                )
+            )
+        own = isinstance(actor, Actor) and actor.kind is ActorKind.USER and actor.name == name
+        if not own:
+            require(actor, Permission.MANAGE_USERS)
+        now = self._context.clock.now()
+        with self._context.transaction() as s:
+            u = self._user(s, name)
+            if u.language != language:
+                detail = {"language": {"from": u.language, "to": language}}
+                record(s, actor, "user_changed", now, subject=u.name, detail=detail)
+                u.language = language
+            return _info(u)
+
     def unlock(self, name: str | None = None, *, actor: Actor | str = "system") -> int:
         """Lift the wait after failed sign-ins: of one account, or (``None``) of every account and address."""
         require(actor, Permission.MANAGE_USERS)
@@ -427,6 +453,7 @@ class Users:
                 manager_id=u.manager_id,
                 sees_team=bool(u.sees_team),
                 last_seen_at=now,
+                language=u.language,
             )
 
     @staticmethod
@@ -463,4 +490,6 @@ def _verify(digest: str, password: str) -> bool:
 
 
 def _session(u: User, now: datetime, via: str) -> SignedIn:
-    return SignedIn(u.name, Role(u.role), u.manager_id, bool(u.sees_team), now, now, via)
+    return SignedIn(
+        u.name, Role(u.role), u.manager_id, bool(u.sees_team), now, now, via, u.language
+    )

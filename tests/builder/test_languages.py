@@ -23,6 +23,7 @@ UKRAINIAN_TITLES = {
     "actions_review": "Перевірка дій",
     "analytics": "Аналітика",
     "doors": "Вебхуки та форми",
+    "my_day": "Мій день",
 }
 
 
@@ -40,7 +41,7 @@ def test_the_sidebar_switch_turns_the_builder_ukrainian(demo_db: Conveyor) -> No
 
 @pytest.mark.parametrize("page", list(UKRAINIAN_TITLES))
 def test_every_page_is_ukrainian_once_the_session_chose_it(demo_db: Conveyor, page: str) -> None:
-    at = session_app(page)
+    at = sign_in(session_app(page), "manager" if page == "my_day" else "owner")
     at.session_state["ui_language"] = "uk"
     at.run()
     assert not at.exception and not at.error, errors(at)
@@ -83,3 +84,21 @@ def _add_a_cyrillic_stage_and_a_rule_for_it(demo_db: Conveyor) -> None:
     assert rs.stage("demo_dzvinok").name == "Демо-дзвінок"
     rule = next(r for r in rs.rules if r.refers_to_stage("demo_dzvinok"))
     assert (rule.id, rule.name) == ("demo_dzvinok_nahaduvannia", "Демо-дзвінок: нагадування")
+
+
+def test_the_language_a_signed_in_user_picks_is_theirs_at_the_next_sign_in(
+    demo_db: Conveyor,
+) -> None:
+    at = sign_in(AppTest.from_file(str(ROOT / "builder" / "app.py"), default_timeout=30)).run()
+    at.sidebar.selectbox(key="ui_language_w").select("uk").run()
+    assert not at.exception and not at.error, errors(at)
+    assert demo_db.users.get("owner").language == "uk"
+
+    # A new tab signs in through the form (CONVEYOR_LANG is en) and is Ukrainian from the first page.
+    fresh = AppTest.from_file(str(ROOT / "builder" / "app.py"), default_timeout=30).run()
+    assert fresh.title[0].value == "Sign in to Conveyor"
+    by_label(fresh.text_input, "User name").input("owner")
+    by_label(fresh.text_input, "Password").input("demo-owner")
+    by_label(fresh.button, "Sign in").click().run()
+    assert not fresh.exception and not fresh.error, errors(fresh)
+    assert fresh.title[0].value == "🗺️ " + UKRAINIAN_TITLES["designer"]
