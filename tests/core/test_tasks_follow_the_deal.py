@@ -64,7 +64,7 @@ def test_a_paid_deal_is_no_longer_asked_to_agree_the_proposal(conveyor, clock):
         "cancelled",
         "moved_to:contract",
     )
-    assert not [t for t in conveyor.queries.tasks(deal, status="open") if "proposal" in t.title]
+    assert not [t for t in conveyor.queries.tasks(deal, status="open") if "КП" in t.title]
 
 
 def test_keep_after_stage_exit_keeps_the_task_open(conveyor):
@@ -116,7 +116,7 @@ def test_overdue_counts_only_open_tasks(conveyor, clock):
 
 def test_the_deal_card_tells_done_from_cancelled(conveyor):
     deal = _to_proposal(conveyor)
-    agree = next(t for t in conveyor.queries.tasks(deal) if "agree" in t.title)
+    agree = next(t for t in conveyor.queries.tasks(deal) if "погодити КП" in t.title)
     conveyor.move_deal(deal, "cold_call")  # the proposal task is cancelled
     first = conveyor.create_deal("techflow", title="Other")
     run_until_idle(conveyor)
