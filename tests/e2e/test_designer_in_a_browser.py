@@ -63,8 +63,12 @@ def test_designer_click_on_a_stage_node_opens_its_editor_in_a_real_browser(app_u
             x, y = _node_point(page, "stage:qualification")
             page.mouse.click(x, y)
             expect(page.get_by_text("Stage editor")).to_be_visible(timeout=20000)
-            expect(page.get_by_role("textbox", name="Stage name", exact=True)).to_have_value(
+            # The sample funnel names its stages per language: one box each.
+            expect(page.get_by_role("textbox", name="Stage name (en)", exact=True)).to_have_value(
                 "Qualification", timeout=10000
+            )
+            expect(page.get_by_role("textbox", name="Stage name (uk)", exact=True)).to_have_value(
+                "Кваліфікація", timeout=10000
             )
             expect(page.get_by_text("Qualification → Proposal").filter(visible=True)).to_have_count(
                 1
