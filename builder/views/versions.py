@@ -194,10 +194,11 @@ def _compare(c: Any, funnel: str, versions: list[Any]) -> None:
             )
     marks = diff.nodes(with_positions)
     with st.expander(_("Picture of both versions"), expanded=bool(marks)):
+        added, changed, removed = _("added"), _("changed"), _("removed")
         st.markdown(
-            f"<span style='color:#16A34A'>■</span> {_('added')} · "
-            f"<span style='color:#7C3AED'>■</span> {_('changed')} · "
-            f"<span style='color:#DC2626'>■</span> {_('removed')}",
+            f"<span style='color:#16A34A'>■</span> {added} · "
+            f"<span style='color:#7C3AED'>■</span> {changed} · "
+            f"<span style='color:#DC2626'>■</span> {removed}",
             unsafe_allow_html=True,
         )
         pictures(
