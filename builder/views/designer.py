@@ -63,12 +63,14 @@ def _legend() -> None:
         f"{kind_stage[k]}</span>"
         for k, c in KIND_COLOURS.items()
     )
+    rule, high = _("rule"), _("high-priority rule")
+    moves, guard = _("dashed arrow: rule moves the deal"), _("entry guard")
     chips += (
-        f"<span style='margin-right:14px'><span style='color:{RULE_COLOUR}'>●</span> {_('rule')}</span>"
+        f"<span style='margin-right:14px'><span style='color:{RULE_COLOUR}'>●</span> {rule}</span>"
         f"<span style='margin-right:14px'><span style='color:{RULE_HIGH_COLOUR}'>●</span> "
-        f"{_('high-priority rule')}</span>"
-        f"<span style='margin-right:14px'>⤏ {_('dashed arrow: rule moves the deal')}</span>"
-        f"<span>🔒 {_('entry guard')}</span>"
+        f"{high}</span>"
+        f"<span style='margin-right:14px'>⤏ {moves}</span>"
+        f"<span>🔒 {guard}</span>"
     )
     st.markdown(
         f"<div style='font-size:0.85rem;color:#374151'>{chips}</div>", unsafe_allow_html=True
@@ -213,9 +215,10 @@ def _rule_panel(funnel: str, doc: dict[str, Any], rid: str, rd: RuleData) -> Non
         return
     rule = doc["rules"][i]
     k = f"designer:{funnel}:{state.generation(funnel)}:rule:{rid}"
+    heading = _("Rule")
     st.markdown(
-        f"<div style='border-left:6px solid {RULE_COLOUR};padding-left:10px'><h3 style='margin:0'>{_('Rule')}</h3>"
-        f"<span style='color:#6B7280'>id <code>{esc(rid)}</code></span></div>",
+        f"<div style='border-left:6px solid {RULE_COLOUR};padding-left:10px'><h3 style='margin:0'>"
+        f"{heading}</h3><span style='color:#6B7280'>id <code>{esc(rid)}</code></span></div>",
         unsafe_allow_html=True,
     )
     st.markdown(f"**{md(label(rule.get('name')) or rid)}**")
@@ -225,7 +228,9 @@ def _rule_panel(funnel: str, doc: dict[str, Any], rid: str, rd: RuleData) -> Non
         st.rerun()  # redraw the node grey / coloured
     st.info(md(rule_summary(rule, rd)), icon="💬")
     st.markdown(
-        f"**{_('Then')}**\n"
+        "**"
+        + _("Then")
+        + "**\n"
         + "\n".join(f"- {md(describe_action(a, rd))}" for a in rule.get("actions", []))
     )
     repeat = REPEAT_LABELS.get(rule.get("repeat", "once_per_stage_visit"), "")

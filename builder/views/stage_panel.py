@@ -49,7 +49,8 @@ def stage_editor(c: Any, funnel: str, doc: dict[str, Any], sid: str, rd: RuleDat
     colour = KIND_COLOURS.get(stage.get("kind", "open"), "#2563EB")
     st.markdown(
         f"<div style='border-left:6px solid {colour};padding-left:10px'><h3 style='margin:0'>"
-        f"{_('Stage editor')}</h3><span style='color:#6B7280'>"
+        + _("Stage editor")
+        + "</h3><span style='color:#6B7280'>"
         + _("id {id} · the id is fixed, rename freely").format(id=f"<code>{esc(sid)}</code>")
         + "</span></div>",
         unsafe_allow_html=True,
@@ -108,7 +109,8 @@ def stage_editor(c: Any, funnel: str, doc: dict[str, Any], sid: str, rd: RuleDat
     if changed:
         st.rerun()  # the graph and the picker above were drawn from the old draft
     for p in problems_under(state.draft_problems(doc), f"stages[{i}]"):
-        st.error(f"{p.path.split('.', 1)[-1] if '.' in p.path else _('stage')}: {p.message}")
+        where = p.path.split(".", 1)[-1] if "." in p.path else _("stage")
+        st.error(f"{where}: {p.message}")
 
     st.markdown("**" + _("Transitions") + "**")
     outgoing = [t for t in doc.get("transitions", []) if t["from"] == sid]

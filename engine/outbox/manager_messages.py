@@ -190,7 +190,8 @@ def tell(
     if deal.manager_id is None:
         return False
     title = deal.title or deal.key
-    body = f"{headline}: {text}\n{_('Deal')}: {title}"
+    deal_word = _("Deal")
+    body = f"{headline}: {text}\n{deal_word}: {title}"
     queue(
         s,
         manager_id=deal.manager_id,

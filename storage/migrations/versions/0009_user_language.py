@@ -1,7 +1,7 @@
 """a user's interface language
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-01
 
 One nullable column: users who never chose keep the installation's default (CONVEYOR_LANG).
@@ -10,8 +10,8 @@ One nullable column: users who never chose keep the installation's default (CONV
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
