@@ -2,7 +2,8 @@
 
 The one public question for pages: **``current_actor()``** — the signed-in user as the
 ``engine.core.access.Actor`` every engine call takes (``actor=current_actor()``), or ``None`` when
-nobody is signed in. ``signed_in_user()`` gives the whole session (``SignedIn``: name, role, the
+nobody is signed in. ``acting_conveyor()`` is the app's ``Conveyor`` with that actor already given
+to every change method (what a page changes through). ``signed_in_user()`` gives the whole session (``SignedIn``: name, role, the
 manager row, whether a manager sees the team); ``require_actor()`` is ``current_actor()`` for a page
 that must not render without one (it shows a notice and stops the run); ``can(permission)`` says
 whether the signed-in role may do something, so a page hides what it may not use (the engine
@@ -17,6 +18,7 @@ mapped to the Conveyor user with that e-mail (``sso_email`` + ``Users.sign_in_by
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -33,6 +35,7 @@ from engine.i18n import N_, _
 __all__ = [
     "KEY",
     "PAGES_BY_ROLE",
+    "acting_conveyor",
     "can",
     "current_actor",
     "gate",
@@ -79,6 +82,45 @@ def require_actor() -> Actor:
         st.warning(_("Sign in first."), icon="🔒")
         st.stop()
     return actor  # type: ignore[return-value]  # st.stop() does not return
+
+
+class _Acting:
+    """A ``Conveyor`` whose changes are made as one actor: each change method gets ``actor=`` filled."""
+
+    CHANGES = frozenset(
+        {
+            "save_ruleset",
+            "activate",
+            "create_deal",
+            "update_deal",
+            "move_deal",
+            "record_event",
+            "record_activity",
+            "complete_task",
+            "retry_action",
+        }
+    )
+
+    def __init__(self, conveyor: Any, actor: Actor):
+        self._conveyor = conveyor
+        self.actor = actor
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._conveyor, name)
+        if name in self.CHANGES:
+            return functools.partial(attr, actor=self.actor)
+        return attr
+
+
+def acting_conveyor() -> Any:
+    """The app's ``Conveyor`` for changes, made as the signed-in user (``actor=current_actor()`` on
+    every change method: ``save_ruleset``, ``activate``, ``create_deal``, ``update_deal``, ``move_deal``,
+    ``record_event``, ``record_activity``, ``complete_task``, ``retry_action``). Without a signed-in
+    user, ``Unauthenticated``: a page never changes anything as nobody."""
+    actor = current_actor()
+    if actor is None:
+        raise Unauthenticated(_("Sign in first."))
+    return _Acting(get_conveyor(), actor)
 
 
 def can(permission: Permission) -> bool:

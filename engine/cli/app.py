@@ -12,6 +12,7 @@ from engine.cli.errors import RedactSecrets, safe
 from storage.db import database_url
 
 if TYPE_CHECKING:
+    from engine.core.access import Actor
     from engine.core.conveyor import Conveyor
     from engine.core.reader import ReadOnlyConveyor
     from engine.outbox.channels import ChannelRouter
@@ -25,6 +26,19 @@ def open_conveyor(ctx: click.Context, **kwargs: Any) -> Conveyor:
     if config is not None:
         conveyor.digests.configure(config.digest)  # [digest]: the hour of the managers' digest
     return conveyor
+
+
+def cli_actor() -> Actor:
+    """Who a change from the command line is by, as the audit trail names it: ``cli:<login>``."""
+    import getpass
+
+    from engine.core.access import Actor, ActorKind, Role  # imported late: the CLI starts fast
+
+    try:
+        login = getpass.getuser()
+    except (KeyError, OSError):
+        login = "unknown"
+    return Actor(ActorKind.SYSTEM, f"cli:{login}"[:100], Role.OWNER)
 
 
 def channels(ctx: click.Context) -> ChannelRouter:

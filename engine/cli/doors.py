@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import click
 
-from engine.cli.app import main, open_conveyor
+from engine.cli.app import cli_actor, main, open_conveyor
 from engine.cli.errors import friendly
 from engine.printable import printable
 
@@ -90,7 +90,7 @@ def keys_create(ctx: click.Context, name: str, role: str) -> None:
     """Create an API key; it is printed once, alone on the last line (store it now)."""
     c = open_conveyor(ctx)
     try:
-        info, key = c.api_keys.create(name, role)
+        info, key = c.api_keys.create(name, role, actor=cli_actor())
     finally:
         c.close()
     click.echo(
@@ -128,7 +128,7 @@ def keys_revoke(ctx: click.Context, name: str) -> None:
     """Revoke a key: every request with it is refused from now on."""
     c = open_conveyor(ctx)
     try:
-        c.api_keys.revoke(name)
+        c.api_keys.revoke(name, actor=cli_actor())
     finally:
         c.close()
     click.echo(f"API key '{printable(name)}' revoked")
@@ -162,7 +162,7 @@ def hooks_create(
 
     c = open_conveyor(ctx)
     try:
-        info, secret = c.hooks.create(name, parse_mapping(mappings), event=event)
+        info, secret = c.hooks.create(name, parse_mapping(mappings), event=event, actor=cli_actor())
     finally:
         c.close()
     click.echo(
@@ -188,7 +188,7 @@ def hooks_rotate(ctx: click.Context, name: str, grace_hours: float) -> None:
     """Give a hook a new secret (printed once, last line); the old one works for --grace-hours more."""
     c = open_conveyor(ctx)
     try:
-        secret = c.hooks.rotate(name, grace=timedelta(hours=grace_hours))
+        secret = c.hooks.rotate(name, grace=timedelta(hours=grace_hours), actor=cli_actor())
     finally:
         c.close()
     click.echo(
@@ -264,7 +264,11 @@ def forms_create(
     c = open_conveyor(ctx)
     try:
         info = c.forms.create(
-            funnel, fields=list(fields), origins=list(origins), rate_per_hour=rate
+            funnel,
+            fields=list(fields),
+            origins=list(origins),
+            rate_per_hour=rate,
+            actor=cli_actor(),
         )
     finally:
         c.close()
@@ -302,7 +306,7 @@ def forms_revoke(ctx: click.Context, token: str) -> None:
     """Stop accepting submissions with TOKEN."""
     c = open_conveyor(ctx)
     try:
-        c.forms.revoke(token)
+        c.forms.revoke(token, actor=cli_actor())
     finally:
         c.close()
     click.echo("form revoked")

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from engine.cli.app import main, open_conveyor, open_read_only
+from engine.cli.app import cli_actor, main, open_conveyor, open_read_only
 from engine.cli.errors import friendly
 from engine.document.templates import TEMPLATES
 from engine.errors import ConveyorError, RuleSetInvalid
@@ -180,6 +180,7 @@ def import_(ctx: click.Context, file: Path, comment: str, author: str, inactive:
         comment=comment or f"imported {file.name}",
         author=author,
         activate=not inactive,
+        actor=cli_actor(),
     )
     click.echo(f"saved {printable(v.funnel)} version {v.version}{' (active)' if v.active else ''}")
 
@@ -252,5 +253,5 @@ def versions(ctx: click.Context, funnel: str) -> None:
 @friendly
 def activate(ctx: click.Context, funnel: str, version: int) -> None:
     """Make an older version active again (rollback)."""
-    v = open_conveyor(ctx).activate(funnel, version)
+    v = open_conveyor(ctx).activate(funnel, version, actor=cli_actor())
     click.echo(f"{printable(v.funnel)} version {v.version} is active")

@@ -6,14 +6,13 @@ of standard input; it is never an argument (it would sit in the shell's history)
 
 from __future__ import annotations
 
-import getpass
 import sys
 
 import click
 
-from engine.cli.app import main, open_conveyor
+from engine.cli.app import cli_actor, main, open_conveyor
 from engine.cli.errors import friendly
-from engine.core.access import Actor, ActorKind, Role
+from engine.core.access import Role
 from engine.i18n import _
 from engine.printable import printable
 
@@ -21,15 +20,6 @@ ROLE_HELP = (
     "owner: everything; manager: the Deals board, their own deals and tasks, actions review;"
     " viewer: reads everything, changes nothing."
 )
-
-
-def cli_actor() -> Actor:
-    """Who a change from the command line is by, as the audit trail names it: ``cli:<login>``."""
-    try:
-        login = getpass.getuser()
-    except (KeyError, OSError):
-        login = "unknown"
-    return Actor(ActorKind.SYSTEM, f"cli:{login}"[:100], Role.OWNER)
 
 
 def _read_password(from_stdin: bool) -> str:

@@ -67,7 +67,6 @@ _READS = {
     Permission.READ_ACTIONS,
     Permission.READ_FUNNELS,
     Permission.READ_STATUS,
-    Permission.READ_AUDIT,
 }
 _INTEGRATION = {
     Permission.READ_DEALS,
@@ -85,7 +84,7 @@ _MANAGER = (
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.OWNER: frozenset(Permission),
     Role.MANAGER: frozenset(_MANAGER),
-    Role.VIEWER: frozenset(_READS),
+    Role.VIEWER: frozenset(_READS | {Permission.READ_AUDIT}),
     Role.INTEGRATION: frozenset(_INTEGRATION),
 }
 

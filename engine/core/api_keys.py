@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 
 from engine.core.access import Actor, ActorKind, Permission, Role, require
+from engine.core.audit import record
 from engine.core.context import Context
 from engine.core.deal_input import clean_text
 from engine.errors import InvalidChange, NotFound, Unauthenticated
@@ -73,6 +74,7 @@ class ApiKeys:
                     prefix=key[: len(PREFIX) + 4],
                     created_at=now,
                 )
+                record(s, actor, "api_key_created", now, subject=name, detail={"role": role.value})
                 return _info(row), key
         except IntegrityError:
             raise InvalidChange(
@@ -91,7 +93,9 @@ class ApiKeys:
             row = doors.get_api_key_by_name(s, name)
             if row is None:
                 raise NotFound(f"no API key named '{name}'")
-            row.revoked_at = row.revoked_at or self._context.clock.now()
+            if row.revoked_at is None:
+                row.revoked_at = self._context.clock.now()
+                record(s, actor, "api_key_revoked", row.revoked_at, subject=name)
 
     def authenticate(self, key: str) -> Actor:
         """The actor a presented key stands for; ``Unauthenticated`` for an unknown or revoked one."""

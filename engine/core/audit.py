@@ -126,3 +126,42 @@ class Audit:
 def _cell(text: str) -> str:
     """A cell a spreadsheet will not run as a formula (CSV injection)."""
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+#: The trail's kind for each kind of deal history event (others keep their own name).
+DEAL_KINDS = {
+    "created": "deal_created",
+    "updated": "deal_edited",
+    "stage_moved": "deal_moved",
+    "task_done": "task_completed",
+    "event": "event_recorded",
+    "activity": "activity_recorded",
+}
+
+
+def deal_change(
+    s: Session,
+    deal: Any,
+    at: datetime,
+    kind: str,
+    actor: Actor | str,
+    data: dict[str, Any],
+    *,
+    rule: str | None = None,
+) -> None:
+    """One change of a deal: a line of its history (``deal_events``) and an entry of the trail, in the
+    change's transaction. ``rule``: the engine made it, for this rule."""
+    from storage import repositories as repo
+
+    who = engine_actor(rule) if rule is not None else actor_of(actor)
+    history_actor = "engine" if rule is not None else who.label
+    repo.add_event(s, deal.id, at, kind, history_actor, jsonable(data))
+    record(
+        s,
+        who,
+        DEAL_KINDS.get(kind, kind),
+        at,
+        deal_id=deal.id,
+        subject=f"{deal.key} {deal.title or ''}".strip(),
+        detail=data,
+    )

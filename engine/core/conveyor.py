@@ -242,8 +242,7 @@ class Conveyor:
 
     def retry_action(self, outbox_id: int, *, actor: Actor | str = "system") -> None:
         """Queue a failed or dead action again now (``conveyor actions --retry``, the API)."""
-        require(actor, Permission.RETRY_ACTIONS)
-        self.dispatcher.retry(outbox_id)
+        self.dispatcher.retry(outbox_id, actor=require(actor, Permission.RETRY_ACTIONS))
 
     def apply_queued(self, rounds: int = 50) -> list[Executed]:
         """Apply the internal actions changes queued (tasks, moves, invoices), cascades included, now;

@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine.core.access import Actor, Permission, require
+from engine.core.access import Actor, Permission, actor_of, require
+from engine.core.audit import deal_change
 from engine.core.context import Context
 from engine.core.deal_input import (
     MANAGER_NAME_LIMIT,
@@ -35,7 +36,7 @@ from engine.core.explain import task_status_text
 from engine.core.rulesets import RuleSets
 from engine.document.ruleset import EventDef, EventSource, RuleSet, StageKind
 from engine.document.suggestions import suggest
-from engine.errors import InvalidChange, NotFound, TransitionNotAllowed
+from engine.errors import Forbidden, InvalidChange, NotFound, TransitionNotAllowed
 from engine.i18n import _
 from engine.rules.deal import BUILTIN_FIELDS
 from engine.rules.registry import with_event
@@ -119,7 +120,8 @@ class Deals:
         manager: str | None = None,
         actor: Actor | str = "system",
     ) -> int:
-        actor = _acting(actor, Permission.WRITE_DEALS).label
+        who = _acting(actor, Permission.WRITE_DEALS)
+        actor = who.label
         now = self._context.clock.now()
         # Checked before any query: a NUL or a lone surrogate in a lookup is a raw database error.
         clean_text("funnel", funnel, MAX_SHORT_TEXT, one_line=True)
@@ -129,7 +131,7 @@ class Deals:
             clean_text("manager", manager, MAX_SHORT_TEXT, one_line=True)
         clean_text("actor", actor, MAX_SHORT_TEXT, one_line=True)
         with self._context.transaction() as s:
-            rs, _ = self._rulesets.active(s, funnel)
+            rs, _version = self._rulesets.active(s, funnel)
             stage = stage or rs.entry_stage
             st = rs.stage(stage)
             if st is None:
@@ -156,6 +158,10 @@ class Deals:
                 if m is None:
                     raise NotFound(f"no manager named '{manager}'")
                 manager_id = m.id
+            if who.own_deals_only:  # a manager's new deal is theirs
+                if manager_id not in (None, who.manager_id):
+                    raise Forbidden(_("a manager creates deals for themselves only"))
+                manager_id = who.manager_id
             try:
                 deal = repo.add_deal(
                     s,
@@ -180,8 +186,8 @@ class Deals:
                     f"a deal with key '{key or 'D-<number>'}' was created by someone else at"
                     " the same time; nothing was saved; try again (with another key)"
                 ) from None
-            repo.add_event(
-                s, deal.id, now, "created", actor, {"stage": stage, "fields": {**builtin, **custom}}
+            deal_change(
+                s, deal, now, "created", who, {"stage": stage, "fields": {**builtin, **custom}}
             )
             self._evaluation.evaluate(s, deal, now, "create")
             return deal.id
@@ -195,13 +201,11 @@ class Deals:
         def mutate(s: Session, deal: Deal, rs: RuleSet, now: datetime) -> dict[str, Any]:
             return self._write_fields(deal, rs, fields)
 
-        self._change(
-            deal_id, "updated", who.label, mutate, manager_activity=who.is_manager_activity
-        )
+        self._change(deal_id, "updated", who, mutate, manager_activity=who.is_manager_activity)
 
     def move(self, deal_id: int, stage: str, *, actor: Actor | str = "manager") -> None:
         """A manual stage move: allowed transitions and the target's entry guard are enforced."""
-        actor = _acting(actor, Permission.MOVE_DEALS).label
+        who = _acting(actor, Permission.MOVE_DEALS)
         clean_text("stage", stage, MAX_SHORT_TEXT, one_line=True)
 
         def mutate(s: Session, deal: Deal, rs: RuleSet, now: datetime) -> dict[str, Any]:
@@ -219,7 +223,7 @@ class Deals:
                 )
             return enter_stage(s, deal, rs, stage, now)
 
-        self._change(deal_id, "stage_moved", actor, mutate, manager_activity=True)
+        self._change(deal_id, "stage_moved", who, mutate, manager_activity=True)
 
     def record_event(
         self,
@@ -243,8 +247,7 @@ class Deals:
         door claims a delivery's id there (a signed hook) or checks that a link was not opened yet, so
         the claim and the event commit together or not at all.
         """
-        if actor is not None:
-            actor = _acting(actor, Permission.RECORD_EVENTS).label
+        who = _acting(actor, Permission.RECORD_EVENTS) if actor is not None else None
         clean_text("event name", name, MAX_SHORT_TEXT, one_line=True)
         now = self._context.clock.now()
         when = now if at is None else event_instant(at, now)
@@ -281,7 +284,7 @@ class Deals:
             self._change(
                 deal_id,
                 "event",
-                lambda rs: actor or declared(rs).by.value,
+                who if who is not None else lambda rs: actor_of(declared(rs).by.value),
                 mutate,
                 manager_activity=lambda rs: declared(rs).by is EventSource.MANAGER,
             )
@@ -293,21 +296,20 @@ class Deals:
         self, deal_id: int, kind: str = "call", note: str = "", *, actor: Actor | str = "manager"
     ) -> None:
         """A manager's call, note, meeting...: re-arms ``after_each_activity`` rules."""
-        actor = _acting(actor, Permission.RECORD_ACTIVITIES).label
+        who = _acting(actor, Permission.RECORD_ACTIVITIES)
         clean_text("activity kind", kind, MAX_SHORT_TEXT, one_line=True)
         clean_text("activity note", note, MAX_TEXT)
-        clean_text("actor", actor, MAX_SHORT_TEXT, one_line=True)
         self._change(
             deal_id,
             "activity",
-            actor,
+            who,
             lambda s, d, rs, now: {"kind": kind, "note": note},
             manager_activity=True,
         )
 
     def complete_task(self, task_id: int, *, actor: Actor | str = "manager") -> None:
         """Mark a task or notification done; counts as the manager's activity on its deal."""
-        actor = _acting(actor, Permission.COMPLETE_TASKS).label
+        who = _acting(actor, Permission.COMPLETE_TASKS)
         with self._context.transaction() as s:
             task = repo.get_task(s, task_id)
             if task is None:
@@ -331,7 +333,7 @@ class Deals:
             return {"task": task_id, "title": t.title}
 
         try:
-            self._change(deal_id, "task_done", actor, mutate, manager_activity=True)
+            self._change(deal_id, "task_done", who, mutate, manager_activity=True)
         except _NothingToDo:
             return
 
@@ -390,7 +392,7 @@ class Deals:
         self,
         deal_id: int,
         kind: str,
-        actor: str | Callable[[RuleSet], str],
+        actor: Actor | Callable[[RuleSet], Actor],
         mutate: Mutation,
         *,
         manager_activity: bool | Callable[[RuleSet], bool],
@@ -402,8 +404,15 @@ class Deals:
             deal = repo.get_deal(s, deal_id, for_update=True)
             if deal is None:
                 raise NotFound(f"no deal {deal_id}")
+            if not callable(actor) and actor.own_deals_only and deal.manager_id != actor.manager_id:
+                raise Forbidden(
+                    _(
+                        "deal {key} is assigned to another manager: a manager changes only their"
+                        " own deals"
+                    ).format(key=deal.key)
+                )
             self._evaluation.catch_up(s, deal, now)
-            rs, _ = self._rulesets.active(s, deal.funnel_id)
+            rs, _version = self._rulesets.active(s, deal.funnel_id)
             data = mutate(s, deal, rs, now)
             if callable(actor):
                 actor = actor(rs)
@@ -413,7 +422,7 @@ class Deals:
                 deal.activity_seq += 1
                 deal.last_activity_at = now
             deal.updated_at = now
-            repo.add_event(s, deal.id, now, kind, actor, jsonable(data))
+            deal_change(s, deal, now, kind, actor, jsonable(data))
             self._evaluation.evaluate(s, deal, now, kind)
 
 

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from engine.core.access import Actor, ActorKind, Permission, Role, require
+from engine.core.audit import record
 from engine.core.context import Context
 from engine.core.deal_input import clean_text
 from engine.core.deals import Deals
@@ -106,6 +107,7 @@ class Forms:
                 rate_per_hour=rate_per_hour,
                 created_at=now,
             )
+            record(s, actor, "form_created", now, subject=funnel, detail={"fields": chosen})
             return _info(row)
 
     def list(self, *, actor: Actor | str = "system") -> list[FormInfo]:
@@ -119,7 +121,9 @@ class Forms:
             row = doors.get_form_by_token(s, clean_text("form token", token, 64, one_line=True))
             if row is None:
                 raise NotFound("no form with this token")
-            row.revoked_at = row.revoked_at or self._context.clock.now()
+            if row.revoked_at is None:
+                row.revoked_at = self._context.clock.now()
+                record(s, actor, "form_revoked", row.revoked_at, subject=row.funnel_id)
 
     def origins(self, funnel: str) -> set[str]:
         """Origins any live form of ``funnel`` accepts (a CORS preflight carries no token)."""

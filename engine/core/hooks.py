@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from engine.core.access import Actor, ActorKind, Permission, Role, require
+from engine.core.audit import record
 from engine.core.context import Context
 from engine.core.deal_input import clean_text
 from engine.core.deals import Deals
@@ -153,6 +154,7 @@ class Hooks:
                     mapping=stored,
                     created_at=now,
                 )
+                record(s, actor, "hook_created", now, subject=name, detail={"event": event})
                 return _info(row), secret
         except IntegrityError:
             raise InvalidChange(f"a hook named '{name}' was created at the same time") from None
@@ -173,6 +175,7 @@ class Hooks:
                 raise NotFound(f"no hook named '{name}'")
             row.previous_secret_enc, row.previous_valid_until = row.secret_enc, now + grace
             row.secret_enc, row.rotated_at = self._keyring.encrypt(secret), now
+            record(s, actor, "hook_rotated", now, subject=name)
         return secret
 
     def list(self, *, actor: Actor | str = "system") -> list[HookInfo]:

@@ -17,7 +17,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.core import timers
-from engine.core.access import Actor, Permission, require
+from engine.core.access import SYSTEM as SYSTEM_ACTOR
+from engine.core.access import Actor, ActorKind, Permission, actor_of, require
+from engine.core.audit import record
 from engine.core.context import Context
 from engine.core.deal_input import MAX_COMMENT, MAX_SHORT_TEXT, clean_text
 from engine.document.ruleset import RuleSet
@@ -139,7 +141,9 @@ class RuleSets:
 
         Refused while deals sit in a stage the new version no longer has (move them first).
         """
-        require(actor, Permission.WRITE_FUNNELS)
+        who = require(actor, Permission.WRITE_FUNNELS)
+        if who.kind is ActorKind.USER or (who.kind is ActorKind.API_KEY and not author):
+            author = who.label  # a signed-in user (or a key) is the author, whatever a page says
         clean_text("version comment", comment, MAX_COMMENT)
         clean_text("author", author, MAX_SHORT_TEXT, one_line=True)
         ruleset = self.validate(document, known_funnels=known_funnels)
@@ -163,6 +167,19 @@ class RuleSets:
                 if activate or funnel.active_version_id is None:
                     funnel.active_version_id = row.id
                     timers.rearm_funnel(s, ruleset.funnel, now)  # the new rules' timers differ
+                record(
+                    s,
+                    actor_of(author) if who == SYSTEM_ACTOR and author else who,
+                    "version_saved",
+                    now,
+                    subject=f"{ruleset.funnel} v{row.version}",
+                    detail={
+                        "funnel": ruleset.funnel,
+                        "version": row.version,
+                        "comment": comment,
+                        "active": funnel.active_version_id == row.id,
+                    },
+                )
                 self._cache[row.id] = ruleset
                 return _version_info(row, funnel.active_version_id)
         except IntegrityError:
@@ -247,7 +264,7 @@ class RuleSets:
 
     def activate(self, funnel: str, version: int, *, actor: Actor | str = "system") -> VersionInfo:
         """Make an existing version the active one (rollback); refused while deals sit in a stage it lacks."""
-        require(actor, Permission.WRITE_FUNNELS)
+        who = require(actor, Permission.WRITE_FUNNELS)
         clean_text("funnel", funnel, None, one_line=True)
         with self._context.transaction() as s:
             row = repo.get_version_by_number(s, funnel, version)
@@ -262,7 +279,16 @@ class RuleSets:
             f = repo.get_funnel(s, funnel)
             if f is None:
                 raise NotFound(f"no funnel '{funnel}'")
+            before = repo.version_numbers(s).get(f.active_version_id or -1, ("", None))[1]
             f.active_version_id = row.id
+            record(
+                s,
+                who,
+                "version_activated",
+                self._context.clock.now(),
+                subject=f"{funnel} v{version}",
+                detail={"funnel": funnel, "version": version, "was": before},
+            )
             timers.rearm_funnel(
                 s, funnel, self._context.clock.now()
             )  # the next tick re-derives due times

@@ -111,7 +111,7 @@ def retry_delay(failures: int) -> timedelta:
     doubling with each further failure, at most an hour."""
     if failures < FREE_ATTEMPTS:
         return timedelta(0)
-    return min(FIRST_DELAY * (1 << (failures - FREE_ATTEMPTS)), MAX_DELAY)
+    return min(FIRST_DELAY * (1 << min(failures - FREE_ATTEMPTS, 20)), MAX_DELAY)
 
 
 def _account_key(name: str) -> str:

@@ -23,10 +23,18 @@ from typing import Any, Protocol
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from engine.core.access import Actor, actor_of
+from engine.core.audit import record
 from engine.core.context import Context
 from engine.crashpoints import crashpoint
 from engine.document.template import render
-from engine.errors import ConveyorError, NotFound, PermanentSendError, TransientSendError
+from engine.errors import (
+    ConveyorError,
+    Forbidden,
+    NotFound,
+    PermanentSendError,
+    TransientSendError,
+)
 from engine.outbox import effects, manager_messages
 from engine.outbox.addressing import (
     MESSAGE_STATES,
@@ -461,13 +469,19 @@ class Dispatcher:
             done.extend(batch)
         raise ConveyorError(f"dispatcher did not settle after {max_rounds} rounds")
 
-    def retry(self, outbox_id: int) -> None:
-        """Put a failed or dead action back in the queue now (the Actions review's Retry button)."""
+    def retry(self, outbox_id: int, *, actor: Actor | str = "system") -> None:
+        """Put a failed or dead action back in the queue now (the Actions review's Retry button).
+
+        A manager who sees only their own deals retries only their deals' actions."""
+        who = actor_of(actor)
         now = self._context.clock.now()
         with self._context.transaction() as s:
             row = repo.get_outbox(s, outbox_id)
             if row is None:
                 raise NotFound(f"no action {outbox_id}")
+            deal = repo.get_deal(s, row.deal_id)
+            if who.own_deals_only and (deal is None or deal.manager_id != who.manager_id):
+                raise Forbidden("this action is on a deal assigned to another manager")
             msg = repo.message_for_outbox(s, outbox_id) if row.kind == "message" else None
             undelivered = row.status == "done" and msg is not None and msg.status == "failed"
             if row.status not in ("failed", "dead") and not undelivered:
@@ -476,6 +490,15 @@ class Dispatcher:
                     " the gateway reported undelivered) can be retried"
                 )
             row.status, row.attempts, row.next_attempt_at, row.updated_at = "pending", 0, now, now
+            record(
+                s,
+                who,
+                "action_retried",
+                now,
+                deal_id=row.deal_id,
+                subject=f"{deal.key if deal else ''} {row.kind}".strip(),
+                detail={"action": outbox_id},
+            )
             # The later actions skipped because this one died run again after it (in order, as before).
             if row.firing_id is not None:
                 repo.requeue_skipped_actions(s, row.firing_id, row.seq, SKIPPED, now)

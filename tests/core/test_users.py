@@ -186,7 +186,11 @@ def test_user_management_is_in_the_audit_trail_with_who_did_it(conveyor):
     conveyor.users.set_password("Olena", "a new password!", actor="cli:anna")
     with pytest.raises(Unauthenticated):
         conveyor.users.sign_in("Olena", "guess")
-    trail = [(e.actor, e.kind, e.subject) for e in reversed(conveyor.audit.entries())]
+    trail = [
+        (e.actor, e.kind, e.subject)
+        for e in reversed(conveyor.audit.entries())
+        if e.kind != "version_saved"  # the sample funnels the fixture loaded
+    ]
     assert trail == [
         ("cli:anna", "user_added", "Olena"),
         ("cli:anna", "user_disabled", "Olena"),

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from engine.core.access import Actor, Permission, require
 from engine.core.context import Context
 from engine.core.queries import Queries
 from engine.core.reports.analytics import Analytics
@@ -22,7 +23,8 @@ from engine.core.reports.text import (
 from engine.core.rulesets import RuleSets
 from engine.document.labels import label
 from engine.document.ruleset import RuleSet
-from engine.errors import NotFound
+from engine.errors import Forbidden, NotFound
+from engine.i18n import _
 from engine.rules.deal import DealState
 from engine.rules.registry import with_event
 from storage import deliveries
@@ -173,6 +175,15 @@ def _overdue(task: Any, now: datetime) -> bool:
     )
 
 
+def sees(actor: Actor | str | None, manager_id: int | None) -> bool:
+    """May ``actor`` read a deal (or task) assigned to ``manager_id``? Everyone but a manager limited to
+    their own deals may; ``None`` (a caller without sign-in: CLI, scripts) reads everything."""
+    if actor is None:
+        return True
+    who = require(actor, Permission.READ_DEALS)
+    return not who.own_deals_only or manager_id == who.manager_id
+
+
 class Reports(Analytics):
     """The read queries behind the manager pages, each in one read-only transaction (analytics inherited)."""
 
@@ -180,15 +191,20 @@ class Reports(Analytics):
         super().__init__(context, rulesets)
         self._queries = queries
 
-    def deal_board(self, funnel: str, now: datetime | None = None) -> pd.DataFrame:
-        """Every deal of ``funnel``: one row each, with its stage name, manager and open-task count."""
+    def deal_board(
+        self, funnel: str, now: datetime | None = None, *, actor: Actor | str | None = None
+    ) -> pd.DataFrame:
+        """Every deal of ``funnel``: one row each, with its stage name, manager and open-task count.
+
+        ``actor``: a manager who sees only their own deals gets only those (every read here that takes
+        an actor applies the same rule, ``sees``)."""
         import pandas as pd
 
         now = now or self._context.clock.now()
         rs = self._rulesets.get(funnel)
         with self._context.read_transaction() as s:
             names = repo.manager_names(s)
-            deals = repo.list_deals(s, funnel)
+            deals = [d for d in repo.list_deals(s, funnel) if sees(actor, d.manager_id)]
             open_tasks: dict[int, int] = {}
             high: dict[int, int] = {}
             for task, deal in repo.list_tasks_with_deals(
@@ -234,10 +250,12 @@ class Reports(Analytics):
             ],
         )
 
-    def deal_card(self, deal_id: int) -> DealCard:
+    def deal_card(self, deal_id: int, *, actor: Actor | str | None = None) -> DealCard:
         import pandas as pd
 
         state = self._queries.deal(deal_id)
+        if not sees(actor, state.manager_id):
+            raise Forbidden(_("deal {key} is assigned to another manager").format(key=state.key))
         rs = self._rulesets.get(state.funnel)
         with self._context.read_transaction() as s:
             names = repo.manager_names(s)
@@ -359,6 +377,7 @@ class Reports(Analytics):
         overdue_only: bool = False,
         status: str = "open",
         now: datetime | None = None,
+        actor: Actor | str | None = None,
     ) -> pd.DataFrame:
         """Tasks and notifications waiting for managers; high priority and most overdue first.
 
@@ -374,6 +393,8 @@ class Reports(Analytics):
             )
             rows = []
             for t, d in pairs:
+                if not (sees(actor, d.manager_id) or sees(actor, t.manager_id)):
+                    continue
                 who = names.get(t.manager_id, "") if t.manager_id else ""
                 if manager is not None and who != manager:
                     continue
@@ -434,11 +455,20 @@ class Reports(Analytics):
         return df
 
     def action_log(
-        self, *, statuses: list[str] | None = None, funnel: str | None = None, limit: int = 500
+        self,
+        *,
+        statuses: list[str] | None = None,
+        funnel: str | None = None,
+        limit: int = 500,
+        actor: Actor | str | None = None,
     ) -> pd.DataFrame:
         """Everything the engine did or will do, newest first: rule, deal, action, status, error."""
         with self._context.read_transaction() as s:
-            rows = repo.list_outbox_log(s, statuses=statuses, funnel_id=funnel, limit=limit)
+            rows = [
+                r
+                for r in repo.list_outbox_log(s, statuses=statuses, funnel_id=funnel, limit=limit)
+                if sees(actor, r[2].manager_id)
+            ]
             return _action_rows(
                 rows,
                 repo.version_numbers(s),

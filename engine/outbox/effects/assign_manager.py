@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from engine.core.audit import deal_change
 from engine.outbox.effects.base import Core, manager_name
 from engine.outbox.errors import ActionFailed
 from storage import repositories as repo
@@ -24,12 +25,13 @@ def apply(
     manager.assign_seq = repo.next_assign_seq(s)
     manager.last_assigned_at = now
     deal.manager_id = manager.id
-    repo.add_event(
+    deal_change(
         s,
-        deal.id,
+        deal,
         now,
         "manager_assigned",
         "engine",
         {"manager": manager.name, "rule": firing.rule_id},
+        rule=firing.rule_id,
     )
     return {"manager": manager.name}

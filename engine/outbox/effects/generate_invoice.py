@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from engine.core.audit import deal_change
 from engine.outbox.effects.base import Core
 from storage import repositories as repo
 from storage.models import Deal, Firing, OutboxAction
@@ -24,7 +25,13 @@ def apply(
         s, number=number, seq=seq, deal_id=deal.id, amount=amount, created_at=now, outbox_id=row.id
     )
     deal.invoice_number = number
-    repo.add_event(
-        s, deal.id, now, "invoice_generated", "engine", {"number": number, "amount": amount}
+    deal_change(
+        s,
+        deal,
+        now,
+        "invoice_generated",
+        "engine",
+        {"number": number, "amount": amount},
+        rule=firing.rule_id,
     )
     return {"number": number, "amount": amount}

@@ -7,11 +7,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from engine.core.audit import deal_change
 from engine.core.evaluation import enter_stage
 from engine.errors import ConveyorError
 from engine.outbox.effects.base import Core, bounded_chain
 from engine.outbox.errors import ActionFailed
-from storage import repositories as repo
 from storage.models import Deal, Firing, OutboxAction
 
 
@@ -33,6 +33,14 @@ def apply(
         moved = enter_stage(s, deal, rs, to_stage, now)
     except ConveyorError as exc:  # a failed entry guard: the owner may fill the fields, so retry
         raise ActionFailed(str(exc)) from None
-    repo.add_event(s, deal.id, now, "stage_moved", "engine", {**moved, "rule": firing.rule_id})
+    deal_change(
+        s,
+        deal,
+        now,
+        "stage_moved",
+        "engine",
+        {**moved, "rule": firing.rule_id},
+        rule=firing.rule_id,
+    )
     core.evaluation.evaluate(s, deal, now, "stage_moved", chain=chain)
     return {"to_stage": to_stage, "from_stage": moved["from"]}

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from engine.core.audit import deal_change
 from engine.core.deal_input import TEXT_LIMITS
 from engine.document.ruleset import StageKind
 from engine.document.template import render
@@ -62,9 +63,23 @@ def apply(
         amount=deal.amount,
         parent_deal_id=deal.id,
     )
-    repo.add_event(s, child.id, now, "created", "engine", {"stage": stage.id, "parent": deal.key})
-    repo.add_event(
-        s, deal.id, now, "process_started", "engine", {"funnel": funnel, "deal": child.key}
+    deal_change(
+        s,
+        child,
+        now,
+        "created",
+        "engine",
+        {"stage": stage.id, "parent": deal.key},
+        rule=firing.rule_id,
+    )
+    deal_change(
+        s,
+        deal,
+        now,
+        "process_started",
+        "engine",
+        {"funnel": funnel, "deal": child.key},
+        rule=firing.rule_id,
     )
     core.evaluation.evaluate(s, child, now, "create", chain=chain)
     return {"funnel": funnel, "deal": child.key, "title": title}
