@@ -21,6 +21,7 @@ from builder import session, state  # noqa: E402
 from builder.views import (  # noqa: E402
     actions_review,
     analytics,
+    audit,
     deals,
     designer,
     doors,
@@ -72,6 +73,7 @@ pages = {
             icon="🔔",
             url_path="notifications",
         ),
+        st.Page(audit.render, title=_("Audit trail"), icon="🧾", url_path="audit"),
     ],
 }
 signed = session.gate()

@@ -51,12 +51,15 @@ __all__ = [
 KEY = "auth_session"
 
 #: The pages (by ``url_path``) a role may open; every other page's address answers with a refusal.
-#: ``None``: every page. A viewer opens every page but the users', read only (the pages hide their
-#: changes; the core refuses them).
+#: ``None``: every page. A viewer reads every page but a manager's own day, and changes nothing (the
+#: pages hide their changes; the core refuses them).
 PAGES_BY_ROLE: dict[Role, frozenset[str] | None] = {
     Role.OWNER: None,
     Role.MANAGER: frozenset({"home", "day", "deals", "actions", "dry-run", "notifications"}),
-    Role.VIEWER: None,
+    Role.VIEWER: frozenset(
+        {"home", "designer", "rules", "versions", "dry-run", "deals", "actions", "analytics"}
+        | {"doors", "audit"}
+    ),
 }
 _OWNER_ONLY = frozenset({"users"})
 #: The roles as the sidebar names them (``_(role.value)``): listed here for the catalogue.
@@ -107,9 +110,16 @@ class _Acting:
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._conveyor, name)
-        if name in self.CHANGES:
-            return functools.partial(attr, actor=self.actor)
-        return attr
+        if name not in self.CHANGES:
+            return attr
+
+        @functools.wraps(attr)
+        def as_actor(*args: Any, **kwargs: Any) -> Any:
+            if "actor" in kwargs:  # a page never says who it is: the session does
+                raise TypeError(f"{name}() through acting_conveyor() takes no actor")
+            return attr(*args, actor=self.actor, **kwargs)
+
+        return as_actor
 
 
 def acting_conveyor() -> Any:

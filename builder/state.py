@@ -281,8 +281,10 @@ def draft_problems(doc: dict[str, Any]) -> list[Problem]:
 
 def save_draft(funnel: str, comment: str, author: str = "owner") -> VersionInfo:
     """Save the draft as a new active version; raises ``RuleSetInvalid`` and saves nothing if invalid."""
+    from builder.session import acting_conveyor
+
     doc = load_draft(funnel)
-    info = get_conveyor().save_ruleset(doc, comment=comment, author=author)
+    info = acting_conveyor().save_ruleset(doc, comment=comment, author=author)
     load_draft(funnel, reset=True)
     return info
 
@@ -358,7 +360,14 @@ def _main_funnel(ids: list[str]) -> str:
 
 
 def save_bar(funnel: str, place: str) -> None:
-    """'Unsaved changes' banner with a comment box, Save and Discard (shown on every owner page)."""
+    """'Unsaved changes' banner with a comment box, Save and Discard (shown on every owner page);
+    a role that may not save rule sets reads the funnel only."""
+    from builder.session import can
+    from engine.core.access import Permission
+
+    if not can(Permission.WRITE_FUNNELS):
+        st.info(_("Read only: your role may look at the funnel, not change it."), icon="👁️")
+        return
     if not is_dirty(funnel):
         st.success(_("No unsaved changes: you are looking at the active version."), icon="✅")
         return

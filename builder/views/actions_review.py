@@ -9,12 +9,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from builder.state import funnel_label, get_conveyor, get_reader, page_boundary
+from builder import session
+from builder.state import funnel_label, get_reader, page_boundary
 from builder.views.deals import apply_change, local_times, md, show_flash, when
 from engine.core import reports
+from engine.core.access import Permission
 from engine.core.conveyor import Conveyor
 from engine.i18n import N_, _
-from engine.outbox.dispatcher import retry
 
 KEY = "ar_"  # session keys of this page
 FLASH = KEY + "flash"
@@ -42,7 +43,7 @@ _COLOURS = {"⛔": "#fde2e2", "⚠️": "#fff1d6", "⏳": "#eef4ff", "📤": "#e
 @page_boundary
 def render() -> None:
     st.title("✅ " + _("Actions review"))
-    conveyor = get_conveyor()
+    conveyor = session.acting_conveyor()  # changes, made as the signed-in user
     show_flash(FLASH)
     funnels = dict(get_reader().reports.funnels_by_deals())
     total = get_reader().reports.summary()
@@ -88,6 +89,7 @@ def _queue(conveyor: Conveyor, funnels: dict[str, str]) -> None:
         priorities=priorities or None,
         funnel=funnel or None,
         overdue_only=overdue,
+        actor=session.current_actor(),
     )
     if queue.empty:
         st.success(
@@ -134,7 +136,7 @@ def _item(conveyor: Conveyor, row: object) -> None:
         )
         who = md(row.manager) or _("no manager")
         b.caption(f"{md(row.deal_key)} · {md(row.deal_title)} · 👤 {who} · {due}")
-        if c.button(
+        if session.can(Permission.COMPLETE_TASKS) and c.button(
             _("Done"),
             key=f"{KEY}done_{row.id}",
             type="primary" if row.high else "secondary",
@@ -167,7 +169,10 @@ def _log(conveyor: Conveyor, funnels: dict[str, str]) -> None:
     )
     search = f[2].text_input(_("Rule or deal"), key=KEY + "log_search", placeholder=_("search…"))
     log = get_reader().reports.action_log(
-        statuses=statuses or None, funnel=funnel or None, limit=1000
+        statuses=statuses or None,
+        funnel=funnel or None,
+        limit=1000,
+        actor=session.current_actor(),
     )
 
     # A message the gateway accepted and later reported undelivered needs a person too.
@@ -201,10 +206,12 @@ def _log(conveyor: Conveyor, funnels: dict[str, str]) -> None:
                         error=md(row.error) or "—", moment=when(row.updated_at)
                     )
                 )
-                if b.button(_("Retry"), key=f"{KEY}retry_{row.id}", width="stretch"):
+                if session.can(Permission.RETRY_ACTIONS) and b.button(
+                    _("Retry"), key=f"{KEY}retry_{row.id}", width="stretch"
+                ):
                     if apply_change(
                         conveyor,
-                        lambda oid=int(row.id): retry(conveyor, oid),
+                        lambda oid=int(row.id): conveyor.retry_action(oid),
                         _("Action {id} is queued again.").format(id=row.id),
                         FLASH,
                     ):

@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from builder import session
 from builder.state import (
     get_reader,
 )
@@ -27,6 +28,7 @@ from builder.views.shared import (
     when,
 )
 from engine.core import reports
+from engine.core.access import Permission
 from engine.core.conveyor import Conveyor
 from engine.document.labels import label
 from engine.document.ruleset import FieldDef, FieldType, RuleSet
@@ -39,7 +41,7 @@ __all__ = ["deal_view"]
 
 def deal_view(conveyor: Conveyor, deal_id: int) -> None:
     try:
-        card = get_reader().reports.deal_card(deal_id)
+        card = get_reader().reports.deal_card(deal_id, actor=session.current_actor())
     except ConveyorError as exc:
         st.error(md(str(exc)))
         return
@@ -71,8 +73,11 @@ def deal_view(conveyor: Conveyor, deal_id: int) -> None:
 
     left, right = st.columns([3, 2], gap="large")
     with right:
-        _moves(conveyor, card)
-        _events(conveyor, rs, d)
+        # What the role may not change is not shown (the engine refuses it anyway).
+        if session.can(Permission.MOVE_DEALS):
+            _moves(conveyor, card)
+        if session.can(Permission.RECORD_EVENTS):
+            _events(conveyor, rs, d)
     with left:
         open_tasks = int((card.tasks["status"] == "open").sum()) if not card.tasks.empty else 0
         tabs = st.tabs(
@@ -87,7 +92,10 @@ def deal_view(conveyor: Conveyor, deal_id: int) -> None:
             ]
         )
         with tabs[0]:
-            _fields_form(conveyor, rs, d)
+            if session.can(Permission.WRITE_DEALS):
+                _fields_form(conveyor, rs, d)
+            else:
+                _fields_read_only(rs, d)
         with tabs[1]:
             if card.events.empty:
                 st.caption(_("No history yet."))
@@ -312,6 +320,21 @@ def _fields_form(conveyor: Conveyor, rs: RuleSet, d: DealState) -> None:
         st.rerun()
 
 
+def _fields_read_only(rs: RuleSet, d: DealState) -> None:
+    """The deal's fields for a role that may not change them: a table, no form."""
+    values = {"title": d.title, "phone": d.phone, "email": d.email, "amount": d.amount, **d.fields}
+    st.dataframe(
+        pd.DataFrame(
+            [
+                {_("Field"): _field_label(rs, k), _("Value"): "" if v is None else str(v)}
+                for k, v in values.items()
+            ]
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+
+
 def _carried_field(rs: RuleSet, name: str) -> FieldDef:
     """The field an event's data is written into, as a widget needs it (built-ins: amount or text)."""
     fd = rs.field(name)
@@ -358,7 +381,9 @@ def _tasks(conveyor: Conveyor, tasks: pd.DataFrame) -> None:
                     manager=md(t.manager) or _("no manager"),
                 )
             )
-            if b.button(_("Done"), key=f"{KEY}task_done_{t.id}", width="stretch"):
+            if session.can(Permission.COMPLETE_TASKS) and b.button(
+                _("Done"), key=f"{KEY}task_done_{t.id}", width="stretch"
+            ):
                 if apply_change(
                     conveyor,
                     lambda tid=int(t.id): conveyor.complete_task(tid),

@@ -11,7 +11,8 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from builder.state import get_conveyor, get_reader, page_boundary
+from builder import session
+from builder.state import get_reader, page_boundary
 from builder.views.deal_card import deal_view
 from builder.views.shared import (
     CARDS_PER_STAGE,
@@ -33,6 +34,7 @@ from builder.views.shared import (
     when,
 )
 from engine.core import reports
+from engine.core.access import Permission
 from engine.core.conveyor import Conveyor
 from engine.document.labels import label
 from engine.document.ruleset import RuleSet, StageKind
@@ -64,7 +66,7 @@ __all__ = [
 @page_boundary
 def render() -> None:
     st.title("💼 " + _("Deals"))
-    conveyor = get_conveyor()  # changes
+    conveyor = session.acting_conveyor()  # changes, made as the signed-in user
     reader = get_reader()  # page reads: no write lock, so the page never waits for the engine
     show_flash(FLASH)
     top = st.columns([2, 2, 1], vertical_alignment="bottom")
@@ -79,10 +81,11 @@ def render() -> None:
     with top[2]:
         show_closed = st.toggle(_("Show won / lost"), value=True, key=KEY + "closed")
     rs = reader.ruleset(funnel)
-    board = reader.reports.deal_board(funnel)
+    board = reader.reports.deal_board(funnel, actor=session.current_actor())
 
-    with st.expander("➕ " + _("New deal"), expanded=board.empty):
-        _new_deal_form(conveyor, rs)
+    if session.can(Permission.WRITE_DEALS):  # a viewer reads the board only
+        with st.expander("➕ " + _("New deal"), expanded=board.empty):
+            _new_deal_form(conveyor, rs)
 
     shown = board
     if search.strip():
@@ -236,7 +239,6 @@ def _new_deal_form(conveyor: Conveyor, rs: RuleSet) -> None:
             stage=stage,
             fields=fields,
             manager=manager or None,
-            actor="manager",
         )
 
     if apply_change(

@@ -13,12 +13,13 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
-from builder import state
+from builder import session, state
 from builder.compare import differences, pictures
 from builder.state import page_boundary
 from builder.views.deals import md
 from builder.views.designer import rule_data_for
 from engine.core import reports
+from engine.core.access import Permission
 from engine.document.labels import label
 from engine.errors import ConveyorError, RuleSetInvalid
 from engine.i18n import _, ngettext
@@ -45,7 +46,10 @@ def render() -> None:
     with tabs[2]:
         _export(c, funnel, versions)
     with tabs[3]:
-        _import(c)
+        if session.can(Permission.WRITE_FUNNELS):
+            _import(c)
+        else:
+            st.caption(_("Only the owner imports rule sets."))
 
 
 def _versions(c: Any, funnel: str, versions: list[Any]) -> None:
@@ -79,6 +83,9 @@ def _versions(c: Any, funnel: str, versions: list[Any]) -> None:
     if len(numbers) < 2:
         st.caption(_("There is only one version, and it is active."))
         return
+    if not session.can(Permission.WRITE_FUNNELS):
+        st.caption(_("Only the owner makes another version active."))
+        return
     cols = st.columns([2, 1, 3])
     # The newest version that is not active is the one a rollback usually wants.
     default = next(n for n in numbers if n != active)
@@ -96,7 +103,7 @@ def _versions(c: Any, funnel: str, versions: list[Any]) -> None:
         _("Make active"), type="primary", disabled=chosen == active, key=f"versions:{funnel}:go"
     ):
         try:
-            info = state.get_conveyor().activate(funnel, chosen)
+            info = session.acting_conveyor().activate(funnel, chosen)
         except (ConveyorError, SQLAlchemyError) as exc:
             state.show_error(exc, _("Version {version}").format(version=chosen))
         else:
@@ -331,7 +338,7 @@ def _import(c: Any) -> None:
     )
     if st.button(_("Save imported version"), type="primary", key="versions:import_save"):
         try:
-            info = state.get_conveyor().save_ruleset(rs, comment=comment, author="owner (import)")
+            info = session.acting_conveyor().save_ruleset(rs, comment=comment)
         except RuleSetInvalid as exc:
             st.error(
                 _("Not saved:")

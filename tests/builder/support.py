@@ -30,11 +30,12 @@ def _script(root: str) -> None:
     importlib.import_module(f"builder.views.{st.session_state.get('_page', 'designer')}").render()
 
 
-def session_app(page: str = "designer") -> AppTest:
-    """One session that renders the page named in ``session_state['_page']`` (session state persists)."""
+def session_app(page: str = "designer", role: str = "owner") -> AppTest:
+    """One session that renders the page named in ``session_state['_page']`` (session state persists),
+    signed in as the demo user of ``role``."""
     at = AppTest.from_function(_script, args=(str(ROOT),), default_timeout=30)
     at.session_state["_page"] = page
-    return at
+    return sign_in(at, role)
 
 
 def go(at: AppTest, page: str) -> AppTest:
@@ -157,10 +158,21 @@ def signed_in(role: str = "owner", name: str | None = None, *, db_url: str | Non
 
 
 def sign_in(at: AppTest, role: str = "owner", name: str | None = None) -> AppTest:
-    """Sign ``at``'s session in as a user with ``role`` (see ``signed_in``); returns ``at``."""
-    from builder.session import KEY
+    """Sign ``at``'s session in as a user with ``role`` (see ``signed_in``); returns ``at``.
 
-    at.session_state[KEY] = signed_in(role, name)
+    A test of a database that cannot be opened (or no ``CONVEYOR_DB``) gets a session all the same:
+    pages do not check it again (the router does), so they show the database's trouble."""
+    from datetime import UTC, datetime
+
+    from builder.session import KEY
+    from engine.core.access import Role
+    from engine.core.users import SignedIn
+
+    try:
+        at.session_state[KEY] = signed_in(role, name)
+    except Exception:  # noqa: BLE001 - an unusable database: a session that names the user only
+        now = datetime.now(UTC)
+        at.session_state[KEY] = SignedIn(name or DEMO_USER[role], Role(role), None, True, now, now)
     return at
 
 

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from engine.outbox.dispatcher import run_until_idle
 from storage import repositories as repo
-from tests.builder.support import plain
+from tests.builder.support import plain, sign_in
 from tests.support.sessions import db_session
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,8 +29,11 @@ def _page_script(page: str, root: str) -> None:
     importlib.import_module(f"builder.views.{page}").render()
 
 
-def page(name: str) -> AppTest:
-    return AppTest.from_function(_page_script, args=(name, str(ROOT)), default_timeout=60)
+def page(name: str, role: str = "owner") -> AppTest:
+    """The page, signed in as the demo user of ``role`` (the owner sees every deal)."""
+    return sign_in(
+        AppTest.from_function(_page_script, args=(name, str(ROOT)), default_timeout=60), role
+    )
 
 
 def _no_errors(at: AppTest) -> None:
