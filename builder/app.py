@@ -40,7 +40,8 @@ def home() -> None:
     """The app's root URL "/": the owner's Designer, or another role's first page, at its own address."""
     signed = session.signed_in_user()
     # A manager's first page is their day (My day): what is due, and which deals need them.
-    first = "designer" if signed is not None and signed.role.value == "owner" else "day"
+    role = signed.role.value if signed is not None else ""
+    first = {"owner": "designer", "manager": "day"}.get(role, "deals")
     st.switch_page(state.page(first))
 
 
@@ -115,4 +116,7 @@ pages.setdefault(_("Design"), []).extend(
     for p in refused
 )
 state.register_pages({p.url_path: p for group in pages.values() for p in group if p.url_path})
-st.navigation(pages).run()
+navigation = st.navigation(pages)
+if st.session_state.pop(session.GO_HOME, False):
+    home()  # after a sign-out, the next user starts on their own first page, not the last one's
+navigation.run()

@@ -18,7 +18,6 @@ mapped to the Conveyor user with that e-mail (``sso_email`` + ``Users.sign_in_by
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -26,8 +25,9 @@ from typing import Any
 import streamlit as st
 
 from builder import state
+from builder.identity import KEY, Acting, can, current_actor, signed_in_user
 from builder.state import error_message, get_conveyor
-from engine.core.access import Actor, Permission, Role, allowed
+from engine.core.access import Actor, Role
 from engine.core.users import SignedIn
 from engine.errors import TooManyAttempts, Unauthenticated
 from engine.i18n import N_, _
@@ -47,8 +47,7 @@ __all__ = [
     "sso_email",
 ]
 
-#: Where the session lives in ``st.session_state`` (one browser tab's session).
-KEY = "auth_session"
+GO_HOME = "auth_go_home"
 
 #: The pages (by ``url_path``) a role may open; every other page's address answers with a refusal.
 #: ``None``: every page. A viewer reads every page but a manager's own day, and changes nothing (the
@@ -66,18 +65,6 @@ _OWNER_ONLY = frozenset({"users"})
 ROLE_NAMES = (N_("owner"), N_("manager"), N_("viewer"))
 
 
-def signed_in_user() -> SignedIn | None:
-    """The signed-in session of this browser tab, or ``None``."""
-    signed = st.session_state.get(KEY)
-    return signed if isinstance(signed, SignedIn) else None
-
-
-def current_actor() -> Actor | None:
-    """The signed-in user as the actor engine calls take, or ``None`` when nobody is signed in."""
-    signed = signed_in_user()
-    return signed.actor if signed is not None else None
-
-
 def require_actor() -> Actor:
     """The signed-in actor; without one, a notice and the end of this run (the page renders nothing)."""
     actor = current_actor()
@@ -85,41 +72,6 @@ def require_actor() -> Actor:
         st.warning(_("Sign in first."), icon="🔒")
         st.stop()
     return actor  # type: ignore[return-value]  # st.stop() does not return
-
-
-class _Acting:
-    """A ``Conveyor`` whose changes are made as one actor: each change method gets ``actor=`` filled."""
-
-    CHANGES = frozenset(
-        {
-            "save_ruleset",
-            "activate",
-            "create_deal",
-            "update_deal",
-            "move_deal",
-            "record_event",
-            "record_activity",
-            "complete_task",
-            "retry_action",
-        }
-    )
-
-    def __init__(self, conveyor: Any, actor: Actor):
-        self._conveyor = conveyor
-        self.actor = actor
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._conveyor, name)
-        if name not in self.CHANGES:
-            return attr
-
-        @functools.wraps(attr)
-        def as_actor(*args: Any, **kwargs: Any) -> Any:
-            if "actor" in kwargs:  # a page never says who it is: the session does
-                raise TypeError(f"{name}() through acting_conveyor() takes no actor")
-            return attr(*args, actor=self.actor, **kwargs)
-
-        return as_actor
 
 
 def acting_conveyor() -> Any:
@@ -130,13 +82,7 @@ def acting_conveyor() -> Any:
     actor = current_actor()
     if actor is None:
         raise Unauthenticated(_("Sign in first."))
-    return _Acting(get_conveyor(), actor)
-
-
-def can(permission: Permission) -> bool:
-    """May the signed-in user do ``permission``? ``False`` when nobody is signed in."""
-    actor = current_actor()
-    return actor is not None and allowed(actor, permission)
+    return Acting(get_conveyor(), actor)
 
 
 def may_open(url_path: str, signed: SignedIn | None = None) -> bool:
@@ -172,6 +118,7 @@ def sign_out() -> None:
     """End this tab's session (and the single sign-on session, if it came from there)."""
     signed = signed_in_user()
     st.session_state.pop(KEY, None)
+    st.session_state[GO_HOME] = True  # whoever signs in next starts on their own first page
     if signed is not None and signed.via == "sso" and _sso_configured():
         st.logout()
 

@@ -281,10 +281,14 @@ def draft_problems(doc: dict[str, Any]) -> list[Problem]:
 
 def save_draft(funnel: str, comment: str, author: str = "owner") -> VersionInfo:
     """Save the draft as a new active version; raises ``RuleSetInvalid`` and saves nothing if invalid."""
-    from builder.session import acting_conveyor
+    from builder.identity import Acting, current_actor
+    from engine.errors import Unauthenticated
 
+    actor = current_actor()
+    if actor is None:
+        raise Unauthenticated(_("Sign in first."))
     doc = load_draft(funnel)
-    info = acting_conveyor().save_ruleset(doc, comment=comment, author=author)
+    info = Acting(get_conveyor(), actor).save_ruleset(doc, comment=comment, author=author)
     load_draft(funnel, reset=True)
     return info
 
@@ -362,7 +366,7 @@ def _main_funnel(ids: list[str]) -> str:
 def save_bar(funnel: str, place: str) -> None:
     """'Unsaved changes' banner with a comment box, Save and Discard (shown on every owner page);
     a role that may not save rule sets reads the funnel only."""
-    from builder.session import can
+    from builder.identity import can
     from engine.core.access import Permission
 
     if not can(Permission.WRITE_FUNNELS):

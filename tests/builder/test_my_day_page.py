@@ -6,7 +6,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from tests.builder.support import plain
+from tests.builder.support import plain, sign_in
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,7 +29,8 @@ def _app(root: str) -> None:
 
 
 def _app_test() -> AppTest:
-    return AppTest.from_function(_app, args=(str(ROOT),), default_timeout=60)
+    """Signed in as the owner (who picks whose day to see); a test may sign in as someone else."""
+    return sign_in(AppTest.from_function(_app, args=(str(ROOT),), default_timeout=60))
 
 
 def _no_errors(at: AppTest) -> None:

@@ -70,7 +70,7 @@ def test_a_wrong_password_is_refused_and_five_make_the_next_attempt_wait(demo_db
     [
         ("owner", "demo-owner", "🗺️ Funnel designer"),
         ("Olena Kovalenko", "demo-olena", "☀️ My day"),
-        ("viewer", "demo-viewer", "☀️ My day"),
+        ("viewer", "demo-viewer", "💼 Deals"),
     ],
     ids=["owner", "manager", "viewer"],
 )
@@ -126,7 +126,6 @@ def test_a_session_ends_when_the_owner_disables_its_user(demo_db: Conveyor):
                 "rules",
                 "versions",
                 "dry-run",
-                "day",
                 "deals",
                 "actions",
                 "analytics",
