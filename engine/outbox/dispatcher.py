@@ -479,7 +479,7 @@ class Dispatcher:
             row = repo.get_outbox(s, outbox_id)
             if row is None:
                 raise NotFound(f"no action {outbox_id}")
-            deal = repo.get_deal(s, row.deal_id)
+            deal = repo.get_deal(s, row.deal_id) if row.deal_id is not None else None
             if who.own_deals_only and (deal is None or deal.manager_id != who.manager_id):
                 raise Forbidden("this action is on a deal assigned to another manager")
             msg = repo.message_for_outbox(s, outbox_id) if row.kind == "message" else None
