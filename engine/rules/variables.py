@@ -113,12 +113,21 @@ del _var
 BUILTIN_VARIABLES = frozenset(v.name for v in BUILTINS)
 
 
-_FieldsKey = tuple[tuple[str, Label, str, tuple[str, ...]], ...]
-_EventsKey = tuple[tuple[str, Label], ...]
+# A Label compares as its English text, so the keys carry every text too: two funnels whose labels
+# agree in English but differ in Ukrainian must not share a variables class.
+_Texts = tuple[tuple[str, str], ...]
+_FieldsKey = tuple[tuple[str, Label, _Texts, str, tuple[str, ...]], ...]
+_EventsKey = tuple[tuple[str, Label, _Texts], ...]
+
+
+def _texts(label: Label) -> _Texts:
+    return tuple(sorted(label.texts.items())) if label.texts else ()
 
 
 def _fields_key(ruleset: RuleSet) -> _FieldsKey:
-    return tuple((f.name, f.label, f.type.value, tuple(f.options)) for f in ruleset.fields)
+    return tuple(
+        (f.name, f.label, _texts(f.label), f.type.value, tuple(f.options)) for f in ruleset.fields
+    )
 
 
 @lru_cache(maxsize=256)
@@ -131,10 +140,10 @@ def _variables_class_for(
                 FieldDef(name=name, label=label, type=FieldType(type_), options=list(options))
             )
         )
-        for name, label, type_, options in key
+        for name, label, _, type_, options in key
     }
     times = [v for v in BUILTINS if v.is_time]
-    for name, label in events:
+    for name, label, _ in events:
         for var in event_variables(EventDef(name=name, label=label)):
             attrs[var.name] = _declared(var)
             times += [var] if var.is_time else []
@@ -150,6 +159,6 @@ def variables_class(ruleset: RuleSet) -> type[DealVariables]:
     calendar, the working-time twins (cached per list)."""
     return _variables_class_for(
         _fields_key(ruleset),
-        tuple((e.name, e.label) for e in ruleset.events),
+        tuple((e.name, e.label, _texts(e.label)) for e in ruleset.events),
         calendar_of(ruleset.calendar),
     )
