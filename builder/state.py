@@ -309,6 +309,11 @@ def funnel_picker(where: Any = None) -> str | None:
     )
 
 
+def funnel_names() -> dict[str, str]:
+    """Every funnel's id and its name in the reader's language (for summaries: "start «Проєктні роботи»")."""
+    return {f: funnel_label(f, name) for f, name in get_reader().funnels()}
+
+
 def funnel_label(funnel: str, stored: str = "") -> str:
     """A funnel's name in the reader's language (its active version's label), else the stored name."""
     try:

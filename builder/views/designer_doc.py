@@ -70,7 +70,7 @@ def rule_data_for(doc: dict[str, Any]) -> RuleData:
     except Exception:  # noqa: BLE001 - a broken field list falls back to the built-in variables
         data = rule_data(None)
     stages = doc.get("stages", [])
-    funnels = dict(state.get_reader().funnels())
+    funnels = state.funnel_names()
     return RuleData(
         data,
         [s["id"] for s in stages],

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from builder.components import OP_SYMBOLS, REPEAT_LABELS
-from builder.state import get_reader, page_boundary
+from builder.state import funnel_names, get_reader, page_boundary
 from builder.views.deals import field_widgets, funnel_picker, md
 from engine.core import reports
 from engine.document.labels import label
@@ -117,7 +117,7 @@ def render() -> None:
     except ConveyorError as exc:
         st.error(md(str(exc)))
         return
-    _results(rs, state, traces, fired, at, offset, Vocabulary.of(rs, dict(conveyor.funnels())))
+    _results(rs, state, traces, fired, at, offset, Vocabulary.of(rs, funnel_names()))
 
 
 def _sample(rs: RuleSet, now: Any) -> Any:
