@@ -157,8 +157,10 @@ def test_deal_card_messages_have_friendly_headers_and_the_send_status(demo_db: C
     with db_read_session(demo_db) as s:
         messages = repo.list_messages(s)
     assert messages and {m.status for m in messages} == {"recorded"}
+    # a manager's own message (engine/outbox/manager_messages.py) has no deal: open a client's one
+    client_message = next(m for m in messages if m.deal_id is not None)
     at = _app("deals")
-    at.session_state["deals_selected"] = messages[0].deal_id
+    at.session_state["deals_selected"] = client_message.deal_id
     at.run()
     _clean(at)
     table = next(d for d in at.dataframe if "channel" in d.value.columns)

@@ -83,8 +83,17 @@ def test_designer_click_on_a_stage_node_opens_its_editor_in_a_real_browser(app_u
             expect(button).to_be_visible(timeout=20000)
             button.click()
             expect(page.get_by_role("heading", name="Rule editor")).to_be_visible(timeout=20000)
+            # That rule is the one open: its id, and its summary in the owner's words
+            # (engine/document/summary.py) under the rule picker.
+            expect(page.get_by_role("textbox", name="Id", exact=True)).to_have_value(
+                "incoming_idle_24h", timeout=20000
+            )
             expect(
-                page.get_by_text("Stage = Incoming lead and Hours since last manager activity ≥ 24")
+                page.get_by_text(
+                    "In Incoming lead, after 24 h without manager activity → tell the manager "
+                    "“Lead {title} has had no activity for 24 hours” (high priority)",
+                    exact=True,
+                )
             ).to_be_visible(timeout=20000)
             page.screenshot(path=str(OUTPUT / "rule-editor.png"), full_page=True)
         finally:
