@@ -27,8 +27,10 @@ browser:
 demo: $(STAMP) translations
 	$(BIN)/conveyor --db sqlite:///conveyor.db --config conveyor.toml demo
 
+# Two workers: most tests wait on subprocesses, sockets and the databases, so two share the cores well.
+PYTEST_WORKERS ?= 2
 test: $(STAMP) browser translations
-	$(BIN)/python -m pytest -p no:cacheprovider
+	$(BIN)/python -m pytest -p no:cacheprovider -n $(PYTEST_WORKERS)
 
 bench: $(STAMP)
 	$(BIN)/conveyor bench

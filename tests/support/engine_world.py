@@ -281,7 +281,10 @@ class Outcome:
     task_rows_expected: int
     tasks: int
     invoices_per_deal: Counter
-    message_keys: dict[str, str]  # outbox idempotency key -> outbox status, for messages
+    message_keys: dict[str, str]  # outbox idempotency key -> outbox status, for client messages
+    manager_message_keys: dict[
+        str, str
+    ]  # the same for messages to managers (notify_manager, urgent tasks)
     statuses: Counter
 
 
@@ -297,6 +300,7 @@ def outcome(c: Conveyor) -> Outcome:
                 OutboxAction.action,
                 OutboxAction.status,
                 OutboxAction.idempotency_key,
+                OutboxAction.manager_id,
             )
         ).all()
         invoices = Counter(s.scalars(select(Invoice.deal_id)).all())
@@ -313,7 +317,14 @@ def outcome(c: Conveyor) -> Outcome:
         ),
         tasks=tasks,
         invoices_per_deal=invoices,
-        message_keys={r.idempotency_key: r.status for r in rows if r.kind == "message"},
+        message_keys={
+            r.idempotency_key: r.status
+            for r in rows
+            if r.kind == "message" and r.manager_id is None
+        },
+        manager_message_keys={
+            r.idempotency_key: r.status for r in rows if r.kind == "message" and r.manager_id
+        },
         statuses=Counter(r.status for r in rows),
     )
 
