@@ -149,7 +149,8 @@ class Firing(Base):
         UniqueConstraint("deal_id", "rule_id", "occurrence", name="uq_firing_occurrence"),
     )
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
-    deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id"), index=True)
+    # No index of its own: uq_firing_occurrence leads with it (one random page less per firing).
+    deal_id: Mapped[int] = mapped_column(ForeignKey("deals.id"))
     funnel_id: Mapped[str] = mapped_column(String(64))
     rule_id: Mapped[str] = mapped_column(String(100))
     rule_name: Mapped[str] = mapped_column(String(300), default="")
@@ -172,9 +173,8 @@ class OutboxAction(Base):
     )
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
     #: None for a message to a manager (independent of any rule's later actions; a digest has no deal).
-    firing_id: Mapped[int | None] = mapped_column(
-        ForeignKey("firings.id"), index=True, nullable=True
-    )
+    #: No index of its own: uq_outbox_firing_seq leads with it.
+    firing_id: Mapped[int | None] = mapped_column(ForeignKey("firings.id"), nullable=True)
     deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id"), index=True, nullable=True)
     #: The manager a message to a manager is for (``notify_manager``, an urgent task, the digest).
     manager_id: Mapped[int | None] = mapped_column(

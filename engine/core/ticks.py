@@ -91,17 +91,18 @@ class Ticks:
         )
 
     def _tick_deals(self, s: Session, ids: list[int], done: Fired, now: datetime) -> list[Decision]:
-        """Evaluate due deals and record their firings (one flush; SQLAlchemy batches the UPDATEs)."""
+        """Decide every due deal first, then write the batch: firings and outbox rows in two INSERTs,
+        the changed due instants in one UPDATE (``timers.store_due``), all in id order."""
         plans = []
         with s.no_autoflush:
-            for deal in repo.deals_by_ids(s, ids, skip_locked=True):  # PG: see deals_by_ids
+            deals = repo.deals_by_ids(s, ids, skip_locked=True)  # PG: see deals_by_ids
+            for deal in deals:
                 if deal.closed:
                     deal.next_due_at = None  # closed deals have no time rules to wait for
                     continue
                 plans.append(self._evaluation.decide(s, deal, now, done[deal.id]))
-            recorded = self._evaluation.record(
-                s, plans, now, "tick"
-            )  # the whole batch in two INSERTs
+            recorded = self._evaluation.record(s, plans, now, "tick")
+            timers.store_due(s, deals)
         s.flush()
         return recorded
 

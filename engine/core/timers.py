@@ -10,21 +10,29 @@ manager) is marked due at once by a flush hook, so the next tick looks at it, as
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import event, select, update
+from sqlalchemy import bindparam, event, select, update
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.orm.attributes import instance_state
+from sqlalchemy.orm.attributes import instance_state, set_committed_value
 
 from storage.models import Deal
-from storage.repositories.common import rowcount
+from storage.repositories.common import rowcount, table_of
 
 #: "Due now, whatever now is": set on deals whose state changed without an evaluation.
 DUE_AT_ONCE = datetime(1970, 1, 1, tzinfo=UTC)
 #: Columns whose change does not alter what a rule can read.
 _NEUTRAL = frozenset({"next_due_at", "updated_at"})
 _BUSY = "conveyor.evaluating"
+_DEALS = table_of(Deal)
+#: One statement for a whole batch of due instants (an executemany; ``b_id``: ``id`` names the column).
+_STORE_DUE = (
+    update(_DEALS)
+    .where(_DEALS.c.id == bindparam("b_id"))
+    .values(next_due_at=bindparam("due", type_=_DEALS.c.next_due_at.type))
+)
 
 
 def due_deal_ids(s: Session, now: datetime, limit: int) -> list[int]:
@@ -85,6 +93,27 @@ def _before_flush(s: Session, _context: Any, _instances: Any) -> None:
     for obj in s.dirty:
         if isinstance(obj, Deal) and id(obj) not in busy and _changed_outside_evaluation(s, obj):
             obj.next_due_at = None if obj.closed else DUE_AT_ONCE
+
+
+def store_due(s: Session, deals: Iterable[Deal]) -> int:
+    """Write the due instants decided for a tick's batch in one executemany; returns the rows written.
+
+    Only ``next_due_at`` is written, in the order given (a tick's batch is in id order, so the rows
+    land page after page), and a deal whose instant did not change is not written at all. A deal with
+    other pending changes is left to the flush, which writes its whole change together.
+    """
+    rows = []
+    for deal in deals:
+        pending = instance_state(deal).committed_state
+        if "next_due_at" not in pending or len(pending) > 1:
+            continue
+        due = deal.next_due_at
+        if pending["next_due_at"] != due:
+            rows.append({"b_id": deal.id, "due": due})
+        set_committed_value(deal, "next_due_at", due)  # written (or unchanged): nothing to flush
+    if rows:
+        s.execute(_STORE_DUE, rows)
+    return len(rows)
 
 
 def install(factory: sessionmaker[Session]) -> None:

@@ -1,0 +1,182 @@
+"""Pages a tick writes on SQLite: WAL frames read back from the ``-wal`` file, each page named by ``dbstat``.
+
+With automatic checkpoints off for the measurement, every page the tick's transactions wrote stays in
+the write-ahead log as one frame (a page written twice in one transaction is one frame; written in two
+transactions, two). Reading the frames' page numbers and mapping each to the table or index that owns it
+(SQLite's ``dbstat`` table) says where a tick's writes go. The checkpoint that folds those frames into
+the database file is timed apart: it is the rest of what the pages cost.
+
+``python -m benchmarks.ticks --deals 1000000 --keep /tmp/ticks.db`` builds the bench's database once
+(kept for later runs: each run ticks a copy) and prints the figures as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sqlite3
+import struct
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+_WAL_HEADER = 32
+_FRAME_HEADER = 24
+
+
+def wal_frames(wal: str | Path) -> list[int]:
+    """Page numbers of the valid frames in a WAL file, in the order they were written."""
+    try:
+        data = Path(wal).read_bytes()
+    except FileNotFoundError:
+        return []
+    if len(data) < _WAL_HEADER:
+        return []
+    page_size = struct.unpack(">I", data[8:12])[0]
+    salts = data[16:24]
+    pages = []
+    offset = _WAL_HEADER
+    while offset + _FRAME_HEADER + page_size <= len(data):
+        if data[offset + 8 : offset + 16] != salts:
+            break  # a frame of an earlier generation of the log: the valid ones end here
+        pages.append(struct.unpack(">I", data[offset : offset + 4])[0])
+        offset += _FRAME_HEADER + page_size
+    return pages
+
+
+def page_owners(path: str | Path) -> dict[int, str]:
+    """Which table or index each page of the database belongs to (``dbstat``; free pages unnamed)."""
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return {pageno: name for name, pageno in con.execute("SELECT name, pageno FROM dbstat")}
+    finally:
+        con.close()
+
+
+@contextmanager
+def checkpoints_off(engine: Engine) -> Iterator[None]:
+    """Every connection of ``engine`` opened inside keeps its WAL (no automatic checkpoint)."""
+
+    def _off(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+
+    engine.dispose()  # pooled connections would keep the default
+    event.listen(engine, "connect", _off)
+    try:
+        yield
+    finally:
+        event.remove(engine, "connect", _off)
+        engine.dispose()
+
+
+def checkpoint(path: str | Path) -> float:
+    """Fold the WAL into the database file and truncate it; returns the seconds it took."""
+    con = sqlite3.connect(str(path), isolation_level=None)
+    try:
+        con.execute("PRAGMA synchronous=FULL")
+        t = time.perf_counter()
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return time.perf_counter() - t
+    finally:
+        con.close()
+
+
+def tick_pages(conveyor: Any, path: str | Path) -> dict[str, Any]:
+    """Tick once with checkpoints off and report the pages written, by table and index.
+
+    ``tick_pages_written``: WAL frames (pages written) by the tick; ``tick_pages_distinct``: distinct
+    pages; ``tick_pages_by_object``: distinct pages per table/index; ``tick_wal_s``: the tick's time
+    with the pages left in the log; ``tick_checkpoint_s``: folding them into the database afterwards.
+    """
+    path = Path(path)
+    checkpoint(path)
+    with checkpoints_off(conveyor.engine):
+        t = time.perf_counter()
+        report = conveyor.tick()
+        seconds = time.perf_counter() - t
+        # Read while a connection is open: the last one to close checkpoints and removes the log.
+        frames = wal_frames(f"{path}-wal")
+        owners = page_owners(path)
+        folded = checkpoint(path)
+    by_object = Counter(owners.get(p, "(free or new)") for p in set(frames))
+    return {
+        "report": report,
+        "tick_wal_s": seconds,
+        "tick_pages_written": len(frames),
+        "tick_pages_distinct": len(set(frames)),
+        "tick_pages_by_object": dict(by_object.most_common()),
+        "tick_checkpoint_s": folded,
+    }
+
+
+def build(path: str, n: int) -> None:
+    """The bench's database of ``n`` open deals (``benchmarks.bench.populate``), checkpointed."""
+    from benchmarks.bench import NOW, populate
+    from engine.clock import VirtualClock
+    from engine.core.conveyor import Conveyor
+    from engine.paths import SAMPLE_RULES
+
+    due = max(1, min(1000, n // 1000)) if n >= 1000 else max(1, n // 10)
+    c = Conveyor(f"sqlite:///{path}", clock=VirtualClock(NOW - timedelta(days=30)))
+    try:
+        c.load_rules_dir(SAMPLE_RULES)
+        manager = c.add_manager("Bench manager", "+380500000001")
+        version = next(v.id for v in c.versions("techflow") if v.active)
+    finally:
+        c.close()
+    populate(path, n, due, manager, version)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from benchmarks.bench import NOW
+    from engine.clock import VirtualClock
+    from engine.core.conveyor import Conveyor
+
+    p = argparse.ArgumentParser(prog="python -m benchmarks.ticks", description=__doc__)
+    p.add_argument("--deals", type=int, default=1_000_000)
+    p.add_argument("--keep", help="the built database: reused when it exists, else built there")
+    p.add_argument("--runs", type=int, default=1, help="ticks, each on a fresh copy")
+    args = p.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="conveyor-ticks-") as tmp:
+        template = Path(args.keep or Path(tmp) / "template.db")
+        if not template.exists():
+            print(f"building {args.deals:,} deals into {template}", file=sys.stderr)
+            build(str(template), args.deals)
+        for _ in range(args.runs):
+            out: dict[str, Any] = {}
+            for measure in ("time", "pages"):
+                work = Path(tmp) / "tick.db"
+                shutil.copyfile(template, work)
+                os.sync()  # the copy's write-back must not compete with the tick's fsyncs
+                c = Conveyor(f"sqlite:///{work}", clock=VirtualClock(NOW))
+                try:
+                    if measure == "time":  # as the bench and the service run it: checkpoints on
+                        t, cpu = time.perf_counter(), time.process_time()
+                        c.tick()
+                        out["tick_due_s"] = time.perf_counter() - t
+                        out["tick_due_cpu_s"] = time.process_time() - cpu
+                    else:
+                        pages = tick_pages(c, work)
+                finally:
+                    c.close()
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{work}{suffix}").unlink(missing_ok=True)
+            report = pages.pop("report")
+            out.update(pages, examined=report.deals_examined, fired=report.rules_fired)
+            print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
