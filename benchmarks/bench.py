@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmarks.ticks import pages_on_copy
 from engine.paths import SAMPLE_RULES
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -46,6 +47,7 @@ KEYS = (
     "tick_open_deals",
     "tick_due_deals",
     "tick_idle_s",
+    "tick_pages_written",
     "changes_per_s",
     "change_p50_ms",
     "change_p95_ms",
@@ -351,6 +353,8 @@ def bench_database(n: int, changes: int, log: Callable[[str], None]) -> dict[str
             version = next(v.id for v in c.versions("techflow") if v.active)
             log(f"database: inserting {n:,} open deals ({due:,} due) into {path}")
             kinds = populate(path, n, due, manager, version)
+            log("database: pages a tick writes, on a copy (benchmarks.ticks)")
+            pages = pages_on_copy(path, NOW)
             clock.set(NOW)
             log("database: tick with deals due")
             t = time.perf_counter()
@@ -378,6 +382,7 @@ def bench_database(n: int, changes: int, log: Callable[[str], None]) -> dict[str
         "tick_due_deals": due,
         "tick_fired": report.rules_fired,
         "tick_idle_s": statistics.median(idle),
+        **pages,
         "changes_per_s": len(latencies) / total,
         "change_p50_ms": q[49] * 1000,
         "change_p95_ms": q[94] * 1000,
@@ -537,6 +542,11 @@ def table(r: dict[str, Any]) -> str:
             f"tick: {r['tick_open_deals']:,} open, {r['tick_due_deals']:,} due",
             f"{r['tick_due_s'] * 1000:,.1f} ms",
             "",
+        ),
+        (
+            "tick: pages written (WAL frames), checkpoint",
+            f"{r['tick_pages_written']:,} pages",
+            f"{r['tick_checkpoint_s'] * 1000:,.0f} ms",
         ),
         ("tick: idle (nothing due)", f"{r['tick_idle_s'] * 1000:,.2f} ms", ""),
         ("changes through the API (SQLite)", f"{r['changes_per_s']:,.0f} changes/s", ""),
