@@ -111,8 +111,8 @@ def store_due(s: Session, deals: Iterable[Deal]) -> int:
         if pending["next_due_at"] != due:
             rows.append({"b_id": deal.id, "due": due})
         set_committed_value(deal, "next_due_at", due)  # written (or unchanged): nothing to flush
-    if rows:
-        s.execute(_STORE_DUE, rows)
+    if rows:  # on the connection: no ORM statement machinery, no autoflush
+        s.connection().execute(_STORE_DUE, rows)
     return len(rows)
 
 
