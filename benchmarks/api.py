@@ -1,12 +1,22 @@
-"""Throughput of the HTTP API: ``conveyor api`` (uvicorn) on a temporary SQLite file on 127.0.0.1, and
-an httpx client in a separate process recording declared events for a few seconds.
+"""Throughput of the HTTP door: ``conveyor api`` (uvicorn) on a temporary SQLite file on 127.0.0.1,
+driven by a load generator in a separate process (``python -m benchmarks.api --load``).
 
-Reported by ``conveyor bench`` (``api_events_per_s``, ``api_p99_ms``), never asserted by a test.
-Run alone: ``python -m benchmarks.api [SECONDS]``.
+The generator opens ``clients`` keep-alive HTTP/1.1 connections (asyncio streams; a lean client so
+its own CPU takes little of the two cores the server shares with it) and each sends one request at a
+time for a few seconds: declared events (``POST /api/v1/deals/{key}/events``, an API key) or signed
+hooks (``POST /hooks/{name}``, ``Conveyor-Signature``). Every request carries a unique ``seq`` in its
+data, so a test can check that every acknowledged event is in the database exactly once.
+
+Reported by ``conveyor bench`` (``api_events_per_s``, ``api_p99_ms`` for 32 clients on the events
+endpoint; ``api_hooks_per_s``, ``api_hooks_p99_ms`` for the hook; ``api_one_client_*`` for one
+client), never asserted by a test. Run alone: ``python -m benchmarks.api [SECONDS [CLIENTS]]``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import hmac
 import json
 import os
 import socket
@@ -14,12 +24,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DEALS = 200
+CLIENTS = 32
+HOOK = "bench"
+EVENT = "client_replied"
+#: The generator reads the API key and the hook's secret from these (never from its command line).
+KEY_ENV = "CONVEYOR_BENCH_API_KEY"
+SECRET_ENV = "CONVEYOR_BENCH_HOOK_SECRET"
 
 
 def _free_port() -> int:
@@ -28,99 +46,266 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def client(url: str, key: str, seconds: float) -> dict[str, Any]:
-    """Record ``client_replied`` on the bench's deals round-robin for ``seconds``; rate and latencies."""
-    import httpx
+# -- the generator (its own process) -----------------------------------------------------------------
+@dataclass
+class _Run:
+    mode: str
+    host: str
+    port: int
+    key: str
+    secret: str
+    deals: int
+    deadline: float = 0.0
 
+
+def _request(run: _Run, worker: int, n: int) -> tuple[str, bytes]:
+    """Request ``n`` of ``worker``: its seq (unique in the run) and the bytes to send."""
+    seq = f"{run.mode[0]}{worker}-{n}"
+    deal = f"B-{(worker * 7919 + n) % run.deals}"
+    if run.mode == "events":
+        path = f"/api/v1/deals/{deal}/events"
+        body = json.dumps({"name": EVENT, "data": {"seq": seq}}).encode()
+        auth = f"Authorization: Bearer {run.key}\r\n"
+    else:
+        path = f"/hooks/{HOOK}"
+        body = json.dumps({"id": seq, "deal": deal, "event": EVENT, "data": {"seq": seq}}).encode()
+        t = int(time.time())
+        mac = hmac.new(run.secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+        auth = f"Conveyor-Signature: t={t},v1={mac}\r\n"
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {run.host}:{run.port}\r\n{auth}"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return seq, head.encode() + body
+
+
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> tuple[int, bytes, bool]:
+    """Send one request on a kept-alive connection; status, body and whether the server keeps it open."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split(b" ", 2)[1])
+    length, keep = 0, True
+    for line in lines[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"connection" and value.strip().lower() == b"close":
+            keep = False
+        elif name == b"transfer-encoding":
+            raise RuntimeError("the load generator reads Content-Length bodies only")
+    return status, await reader.readexactly(length), keep
+
+
+async def _worker(
+    run: _Run, worker: int, start: asyncio.Event, latencies: list[float], acked: list[str]
+) -> None:
+    reader, writer = await asyncio.open_connection(run.host, run.port)
+    n = 0
+    try:
+        warm = True
+        while True:
+            if not warm and time.perf_counter() >= run.deadline:
+                break
+            seq, request = _request(run, worker, n)
+            n += 1
+            began = time.perf_counter()
+            status, body, keep = await _exchange(reader, writer, request)
+            took = time.perf_counter() - began
+            if status != 200:
+                raise RuntimeError(f"the API answered {status}: {body[:200]!r}")
+            acked.append(seq)
+            if warm:  # one request per connection before the clock starts
+                warm = False
+                await start.wait()
+            else:
+                latencies.append(took)
+            if not keep:
+                writer.close()
+                reader, writer = await asyncio.open_connection(run.host, run.port)
+    finally:
+        writer.close()
+
+
+async def _load(run: _Run, clients: int, seconds: float) -> dict[str, Any]:
     latencies: list[float] = []
-    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as c:
-        end = time.perf_counter() + seconds
-        i = 0
-        while time.perf_counter() < end:
-            start = time.perf_counter()
-            r = c.post(f"/api/v1/deals/B-{i % DEALS}/events", json={"name": "client_replied"})
-            latencies.append(time.perf_counter() - start)
-            if r.status_code != 200:
-                raise RuntimeError(f"the API answered {r.status_code}: {r.text[:200]}")
-            i += 1
+    acked: list[str] = []
+    start = asyncio.Event()
+    tasks = [
+        asyncio.ensure_future(_worker(run, w, start, latencies, acked)) for w in range(clients)
+    ]
+    while len(acked) < clients:  # every connection open and warm
+        done = [t for t in tasks if t.done()]
+        if done:
+            await done[0]  # raises what stopped it
+        await asyncio.sleep(0.01)
+    warm = len(acked)
+    began = time.perf_counter()
+    run.deadline = began + seconds
+    start.set()
+    await asyncio.gather(*tasks)
+    wall = time.perf_counter() - began
     latencies.sort()
-    total = sum(latencies)
+    count = len(latencies)
     return {
-        "api_events_per_s": len(latencies) / total if total else 0.0,
-        "api_p50_ms": latencies[len(latencies) // 2] * 1000,
-        "api_p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
-        "api_requests": len(latencies),
+        "requests": count,
+        "seconds": wall,
+        "per_s": count / wall if wall else 0.0,
+        "p50_ms": latencies[count // 2] * 1000 if count else 0.0,
+        "p99_ms": latencies[min(count - 1, int(count * 0.99))] * 1000 if count else 0.0,
+        "warm_up": warm,
+        "acked": acked,
     }
 
 
-def bench_api(seconds: float = 5, log: Callable[[str], None] = lambda _m: None) -> dict[str, Any]:
+def generate(
+    url: str,
+    mode: str,
+    clients: int,
+    seconds: float,
+    key: str = "",
+    secret: str = "",
+    deals: int = DEALS,
+) -> dict[str, Any]:
+    """Run the load against ``url`` (``http://host:port``) in this process; figures and acked seqs."""
+    if mode not in ("events", "hooks"):
+        raise ValueError(f"mode must be events or hooks, got {mode!r}")
+    host, _, port = url.removeprefix("http://").rstrip("/").partition(":")
+    run = _Run(mode, host, int(port), key, secret, deals)
+    return asyncio.run(_load(run, clients, seconds))
+
+
+def load_process(target: Target, mode: str, clients: int, seconds: float) -> dict[str, Any]:
+    """``generate`` in a child process (its CPU apart from the server's); key and secret via ``env``."""
+    out = subprocess.run(
+        [
+            *(sys.executable, "-m", "benchmarks.api", "--load", target.url, mode),
+            *(str(clients), str(seconds), str(target.deals)),
+        ],
+        cwd=ROOT,
+        env=target.env,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+    )
+    if out.returncode != 0:
+        lines = out.stderr.strip().splitlines()
+        raise RuntimeError(lines[-1] if lines else "the load generator failed")
+    return dict(json.loads(out.stdout))
+
+
+# -- the server under test ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Target:
+    url: str
+    env: dict[str, str]  # for the generator: PYTHONPATH, the key and the secret
+    db: str
+    deals: int
+
+
+def prepare(url: str, deals: int = DEALS) -> tuple[str, str]:
+    """The bench's database at ``url``: sample rules, ``deals`` deals, an API key and a hook."""
     from engine.core.conveyor import Conveyor
     from engine.paths import SAMPLE_RULES
 
-    with tempfile.TemporaryDirectory(prefix="conveyor-api-bench-") as tmp:
-        url = f"sqlite:///{Path(tmp) / 'api.db'}"
-        c = Conveyor(url)
+    c = Conveyor(url)
+    try:
         c.load_rules_dir(SAMPLE_RULES)
         c.add_manager("Olena")
-        for i in range(DEALS):
+        for i in range(deals):
             c.create_deal("techflow", key=f"B-{i}", title=f"Bench {i}")
         c.dispatcher.run_until_idle()
         key = c.api_keys.create("bench", "integration")[1]
+        secret = c.hooks.create(HOOK)[1]
+    finally:
         c.close()
-        port = _free_port()
-        env = {**os.environ, "CONVEYOR_DB": url, "PYTHONPATH": str(ROOT)}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "engine.cli", "api", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+    return key, secret
+
+
+@contextmanager
+def serve(tmp: str, *, command: list[str] | None = None, deals: int = DEALS) -> Iterator[Target]:
+    """A prepared database in ``tmp`` served by ``conveyor api`` (or ``command`` + port) on 127.0.0.1."""
+    db = f"sqlite:///{Path(tmp) / 'api.db'}"
+    key, secret = prepare(db, deals)
+    port = _free_port()
+    env = {**os.environ, "CONVEYOR_DB": db, "PYTHONPATH": str(ROOT)}
+    argv = command or [sys.executable, "-m", "engine.cli", "api"]
+    server = subprocess.Popen(
+        [*argv, "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise RuntimeError("conveyor api did not start") from None
+                time.sleep(0.1)
+        yield Target(
+            f"http://127.0.0.1:{port}", {**env, KEY_ENV: key, SECRET_ENV: secret}, db, deals
         )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise RuntimeError("conveyor api did not start") from None
-                    time.sleep(0.1)
-            log(f"api: recording events over HTTP for {seconds:g} s")
-            out = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "benchmarks.api",
-                    "--client",
-                    f"http://127.0.0.1:{port}",
-                    key,
-                    str(seconds),
-                ],
-                cwd=ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=seconds + 120,
-            )
-            if out.returncode != 0:
-                raise RuntimeError(
-                    out.stderr.strip().splitlines()[-1]
-                    if out.stderr.strip()
-                    else "the client failed"
-                )
-            return dict(json.loads(out.stdout))
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def bench_api(
+    seconds: float = 5,
+    log: Callable[[str], None] = lambda _m: None,
+    *,
+    clients: int = CLIENTS,
+    command: list[str] | None = None,
+) -> dict[str, Any]:
+    """32 keep-alive clients on the events endpoint, then on the signed hook, then one client."""
+    out: dict[str, Any] = {"api_clients": clients}
+    with (
+        tempfile.TemporaryDirectory(prefix="conveyor-api-bench-") as tmp,
+        serve(tmp, command=command) as target,
+    ):
+        for mode, prefix, n in (
+            ("events", "api_events", clients),
+            ("hooks", "api_hooks", clients),
+            ("events", "api_one_client_events", 1),
+        ):
+            log(f"api: {n} client(s) on {mode} over HTTP for {seconds:g} s")
+            r = load_process(target, mode, n, seconds)
+            out[f"{prefix}_per_s"] = r["per_s"]
+            out[f"{prefix}_p50_ms"] = r["p50_ms"]
+            out[f"{prefix}_p99_ms"] = r["p99_ms"]
+    out["api_p99_ms"] = out.pop("api_events_p99_ms")
+    out["api_p50_ms"] = out.pop("api_events_p50_ms")
+    return out
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "--client":
-        print(json.dumps(client(sys.argv[2], sys.argv[3], float(sys.argv[4]))))
+    if len(sys.argv) == 7 and sys.argv[1] == "--load":
+        figures = generate(
+            sys.argv[2],
+            sys.argv[3],
+            int(sys.argv[4]),
+            float(sys.argv[5]),
+            os.environ.get(KEY_ENV, ""),
+            os.environ.get(SECRET_ENV, ""),
+            int(sys.argv[6]),
+        )
+        print(json.dumps(figures))
     else:
         print(
             json.dumps(
-                bench_api(float(sys.argv[1]) if len(sys.argv) > 1 else 5, log=print), indent=2
+                bench_api(
+                    float(sys.argv[1]) if len(sys.argv) > 1 else 5,
+                    log=print,
+                    clients=int(sys.argv[2]) if len(sys.argv) > 2 else CLIENTS,
+                ),
+                indent=2,
             )
         )

@@ -30,6 +30,9 @@ async def current_actor(
 ) -> Actor:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("an API key is required: send Authorization: Bearer <key>")
-    return await run_in_threadpool(
-        conveyor_of(request).api_keys.authenticate, credentials.credentials
-    )
+    keys = conveyor_of(request).api_keys
+    # A key verified a moment ago costs a digest here, not a trip through the thread pool.
+    known = keys.trusted(credentials.credentials)
+    if known is not None:
+        return known
+    return await run_in_threadpool(keys.authenticate, credentials.credentials)

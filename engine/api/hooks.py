@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from engine.api.auth import conveyor_of
 from engine.core.conveyor import Conveyor
+from engine.core.hooks import Delivery
 
 router = APIRouter(tags=["hooks"])
 
@@ -47,7 +48,13 @@ async def receive(
     conveyor_signature: Annotated[str | None, Header(max_length=1000)] = None,
 ) -> dict[str, Any]:
     body = await request.body()
-    delivery = await run_in_threadpool(c.hooks.receive, name, body, conveyor_signature)
-    if not delivery.duplicate:
-        await run_in_threadpool(c.apply_queued)
+    delivery = await run_in_threadpool(_receive, c, name, body, conveyor_signature)
     return {"id": delivery.event_id, "duplicate": delivery.duplicate}
+
+
+def _receive(c: Conveyor, name: str, body: bytes, signature: str | None) -> Delivery:
+    """The call and what it queued, in one trip through the thread pool."""
+    delivery = c.hooks.receive(name, body, signature)
+    if not delivery.duplicate:
+        c.apply_queued()
+    return delivery

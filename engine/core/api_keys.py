@@ -1,7 +1,9 @@
 """API keys: created with a role, shown once, stored as a SHA-256 digest, revoked by name.
 
 A key is 32 random bytes (``cv_`` + URL-safe text), so a plain digest is enough to store (nothing to
-brute-force); the lookup is by digest and the stored digest is compared in constant time.
+brute-force); the lookup is by digest and the stored digest is compared in constant time. A key the
+database verified is trusted for ``TRUST_SECONDS`` by digest (never the key itself) so a busy client
+does not cost a query per request; a revocation reaches other processes within that time.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,6 +30,10 @@ __all__ = ["ApiKeyInfo", "ApiKeys", "NAME_LIMIT"]
 
 NAME_LIMIT = 100
 PREFIX = "cv_"
+#: How long a verified key is trusted without asking the database again (revocation delay elsewhere).
+TRUST_SECONDS = 5.0
+#: At most this many verified digests are remembered (only valid keys get there).
+TRUSTED_LIMIT = 1024
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,10 @@ def _digest(key: str) -> str:
 class ApiKeys:
     def __init__(self, context: Context):
         self._context = context
+        self._trusted: dict[str, tuple[float, Actor]] = {}  # digest -> (monotonic deadline, actor)
+        self._lock = threading.Lock()
+        #: How long this process trusts a verified key (``TRUST_SECONDS``; 0 asks the database each time).
+        self.trust_seconds = TRUST_SECONDS
 
     def create(
         self, name: str, role: Role | str, *, actor: Actor | str = "system"
@@ -96,11 +108,27 @@ class ApiKeys:
             if row.revoked_at is None:
                 row.revoked_at = self._context.clock.now()
                 record(s, actor, "api_key_revoked", row.revoked_at, subject=name)
+        with self._lock:
+            self._trusted.clear()
+
+    def trusted(self, key: str) -> Actor | None:
+        """The actor of a key verified less than ``TRUST_SECONDS`` ago, without a query; else None."""
+        if not key.startswith(PREFIX) or len(key) > 200:
+            return None
+        digest = _digest(key)
+        with self._lock:
+            hit = self._trusted.get(digest)
+        if hit is None or hit[0] < time.monotonic():
+            return None
+        return hit[1]
 
     def authenticate(self, key: str) -> Actor:
         """The actor a presented key stands for; ``Unauthenticated`` for an unknown or revoked one."""
         if not key.startswith(PREFIX) or len(key) > 200:
             raise Unauthenticated("the API key is not valid")
+        known = self.trusted(key)
+        if known is not None:
+            return known
         digest = _digest(key)
         with self._context.read_transaction() as s:
             row = doors.get_api_key_by_hash(s, digest)
@@ -110,7 +138,13 @@ class ApiKeys:
                 or row.revoked_at is not None
             ):
                 raise Unauthenticated("the API key is not valid")
-            return Actor(ActorKind.API_KEY, row.name, Role(row.role))
+            actor = Actor(ActorKind.API_KEY, row.name, Role(row.role))
+        with self._lock:
+            if len(self._trusted) >= TRUSTED_LIMIT:
+                self._trusted.clear()
+            if self.trust_seconds > 0:
+                self._trusted[digest] = (time.monotonic() + self.trust_seconds, actor)
+        return actor
 
 
 def _info(row: ApiKey) -> ApiKeyInfo:

@@ -7,7 +7,12 @@ the previous one) and ``t`` is within ``TOLERANCE`` of now. The body is the cano
 claimed under a unique key inside the event's own transaction (``Deals.record_event(only_if=…)``):
 the claim, the event, its firings and outbox rows commit together, so a replayed delivery fires
 nothing again and a delivery whose process died mid-way left nothing behind and is processed when
-the sender retries. Every call is logged (time, hook, id, outcome), whatever happened.
+the sender retries. Every call is logged (time, hook, id, outcome), whatever happened; an accepted
+call's log line commits with its event.
+
+The hook's row is read on every call (a rotation or a revoked grace period counts at once, whichever
+process made it); the decrypted secrets are kept as HMAC states keyed by their ciphertext (never the
+secret's text), so a busy sender does not cost a decryption per call.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -51,6 +57,8 @@ DEFAULT_GRACE = timedelta(hours=24)
 CANONICAL = ("id", "deal", "event")
 NAME_LIMIT = 100
 EVENT_ID_LIMIT = 200
+#: At most this many decrypted secrets (as HMAC states) are kept in memory.
+MAC_LIMIT = 1024
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,15 @@ class Delivery:
     deal: str
     event: str
     duplicate: bool
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """What verifies one hook's calls: HMAC states keyed with its secrets (current, previous)."""
+
+    hook_id: int
+    macs: tuple[Any, ...]
+    mapping: dict[str, Any]
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -122,6 +139,8 @@ class Hooks:
         self._keyring = keyring
         self._deals = deals
         self._queries = queries
+        self._macs: dict[str, Any] = {}  # secret's ciphertext -> HMAC state keyed with it
+        self._lock = threading.Lock()
 
     # -- operator commands ---------------------------------------------------------------------------
     def create(
@@ -203,13 +222,18 @@ class Hooks:
         shown = printable(name)[:NAME_LIMIT]
         event_id: str | None = None
         try:
-            hook_id, keys, mapping = self._secrets(name)
+            keys = self._secrets(name)
             self._verify(keys, body, signature)
-            event_id, deal, event, data = self._read(mapping, body)
+            event_id, deal, event, data = self._read(keys.mapping, body)
             claimed_id = event_id
+            detail = f"{event} on {deal}"
 
             def claim(s: Any, _deal: Any, _rs: Any) -> bool:
-                return doors.claim_hook_event(s, hook_id, claimed_id, self._context.clock.now())
+                now = self._context.clock.now()
+                if not doors.claim_hook_event(s, keys.hook_id, claimed_id, now):
+                    return False
+                self._add_log(s, shown, claimed_id, "accepted", detail)
+                return True
 
             recorded = self._deals.record_event(
                 self._queries.deal_id(deal),
@@ -221,7 +245,6 @@ class Hooks:
             if not recorded:
                 self._log(shown, event_id, "duplicate", "")
                 return Delivery(event_id, deal, event, duplicate=True)
-            self._log(shown, event_id, "accepted", f"{event} on {deal}")
             return Delivery(event_id, deal, event, duplicate=False)
         except Unauthenticated as exc:
             self._log(shown, event_id, "refused", str(exc))
@@ -233,7 +256,7 @@ class Hooks:
             self._log(shown, event_id, "error", type(exc).__name__)
             raise
 
-    def _secrets(self, name: str) -> tuple[int, builtins.list[str], dict[str, Any]]:
+    def _secrets(self, name: str) -> _Keys:
         if not isinstance(name, str) or len(name) > NAME_LIMIT or printable(name) != name:
             raise Unauthenticated("the signature does not verify")
         now = self._context.clock.now()
@@ -243,16 +266,28 @@ class Hooks:
                 row is None
             ):  # as for a bad signature: a caller learns nothing about which hooks exist
                 raise Unauthenticated("the signature does not verify")
-            keys = [self._keyring.decrypt(row.secret_enc)]
+            macs = [self._mac(row.secret_enc)]
             if (
                 row.previous_secret_enc
                 and row.previous_valid_until
                 and row.previous_valid_until > now
             ):
-                keys.append(self._keyring.decrypt(row.previous_secret_enc))
-            return row.id, keys, dict(row.mapping or {})
+                macs.append(self._mac(row.previous_secret_enc))
+            return _Keys(row.id, tuple(macs), dict(row.mapping or {}))
 
-    def _verify(self, keys: builtins.list[str], body: bytes, header: str | None) -> None:
+    def _mac(self, token: str) -> Any:
+        """An HMAC-SHA256 state keyed with the secret ``token`` encrypts (copied per call)."""
+        with self._lock:
+            state = self._macs.get(token)
+        if state is None:
+            state = hmac.new(self._keyring.decrypt(token).encode(), digestmod=hashlib.sha256)
+            with self._lock:
+                if len(self._macs) >= MAC_LIMIT:
+                    self._macs.clear()
+                self._macs[token] = state
+        return state
+
+    def _verify(self, keys: _Keys, body: bytes, header: str | None) -> None:
         if not header:
             raise Unauthenticated("the Conveyor-Signature header is missing")
         timestamp: int | None = None
@@ -269,9 +304,11 @@ class Hooks:
         if abs(now - timestamp) > TOLERANCE.total_seconds():
             raise Unauthenticated("the signature's timestamp is more than 5 minutes away from now")
         message = f"{timestamp}.".encode() + body
-        for key in keys:
-            expected = hmac.new(key.encode(), message, hashlib.sha256).hexdigest()
-            if any(hmac.compare_digest(expected, mac) for mac in macs):
+        for state in keys.macs:
+            mac = state.copy()
+            mac.update(message)
+            expected = mac.hexdigest()
+            if any(hmac.compare_digest(expected, given) for given in macs):
                 return
         raise Unauthenticated("the signature does not verify")
 
@@ -314,16 +351,19 @@ class Hooks:
         return event_id, doc["deal"], doc["event"], data
 
     def _log(self, hook: str, event_id: str | None, outcome: str, detail: str) -> None:
-        shown_id = _storable(event_id)[:EVENT_ID_LIMIT] if event_id else None
         with self._context.transaction() as s:
-            doors.add_hook_call(
-                s,
-                at=self._context.clock.now(),
-                hook=_storable(hook),
-                event_id=shown_id,
-                outcome=outcome,
-                detail=_storable(detail)[:1000],
-            )
+            self._add_log(s, hook, event_id, outcome, detail)
+
+    def _add_log(self, s: Any, hook: str, event_id: str | None, outcome: str, detail: str) -> None:
+        shown_id = _storable(event_id)[:EVENT_ID_LIMIT] if event_id else None
+        doors.add_hook_call(
+            s,
+            at=self._context.clock.now(),
+            hook=_storable(hook),
+            event_id=shown_id,
+            outcome=outcome,
+            detail=_storable(detail)[:1000],
+        )
 
 
 def _storable(text: str) -> str:

@@ -89,7 +89,8 @@ class Queries:
 
     def deal_id(self, key: str) -> int:
         clean_text("deal key", key, None, one_line=True)
-        with self._context.transaction() as s:
+        # A read: on SQLite a deferred BEGIN, so looking a key up never queues for the writer's lock.
+        with self._context.read_transaction() as s:
             deal = repo.get_deal_by_key(s, key)
             if deal is None:
                 raise NotFound(f"no deal with key '{key}'")

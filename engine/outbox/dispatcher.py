@@ -103,6 +103,11 @@ class Dispatcher:
         A deadlock or lock timeout leaves the row as it was (ready, attempt not counted).
         """
         if self._context.dialect != "postgresql":
+            # Most changes queue nothing internal: look first without the single writer's lock, which
+            # every API request and page would otherwise queue for after its change just to find nothing.
+            with self._context.read_transaction() as s:
+                if not repo.claim_ready(s, self._context.clock.now(), 1, kind="internal"):
+                    return []
             return self._internal_batch(limit, policy)
         out: list[Executed] = []
         for _ in range(limit):

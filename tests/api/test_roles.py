@@ -3,6 +3,7 @@ whether the deal exists."""
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from tests.api.conftest import Api
@@ -62,13 +63,29 @@ def test_a_refused_role_learns_nothing_about_which_deals_exist(api: Api) -> None
         assert existing.json()["detail"] == missing.json()["detail"]
 
 
-def test_a_revoked_key_is_401(api: Api) -> None:
+@pytest.mark.parametrize("where", ["same process", "another process"])
+def test_a_revoked_key_is_401(api: Api, where: str) -> None:
+    """Revoked by the serving process: refused at once. Revoked elsewhere (the CLI): refused once the
+    server's trust in the key lapses (``ApiKeys.trust_seconds``, a few seconds; 0 here)."""
+    from engine.api.app import create_app
     from engine.core.conveyor import Conveyor
+    from tests.api.conftest import serving
 
-    c = Conveyor(api.db)
-    info, key = c.api_keys.create("temporary", "manager")
-    with api.client(None, headers={"Authorization": f"Bearer {key}"}) as client:
+    server = Conveyor(api.db)
+    elsewhere = Conveyor(api.db)
+    if where == "another process":
+        server.api_keys.trust_seconds = 0
+    revoker = server if where == "same process" else elsewhere
+    _info, key = elsewhere.api_keys.create("temporary", "manager")
+    with (
+        serving(create_app(server)) as url,
+        httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+        ) as client,
+    ):
         assert client.get("/api/v1/tasks").status_code == 200
-        c.api_keys.revoke("temporary")
+        assert client.get("/api/v1/tasks").status_code == 200  # trusted from memory (same process)
+        revoker.api_keys.revoke("temporary")
         assert client.get("/api/v1/tasks").status_code == 401
-    c.close()
+    server.close()
+    elsewhere.close()
