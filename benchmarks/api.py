@@ -138,15 +138,19 @@ async def _load(run: _Run, clients: int, seconds: float) -> dict[str, Any]:
         asyncio.ensure_future(_worker(run, w, start, latencies, acked)) for w in range(clients)
     ]
     while len(acked) < clients:  # every connection open and warm
-        done = [t for t in tasks if t.done()]
-        if done:
-            await done[0]  # raises what stopped it
+        if any(t.done() for t in tasks):
+            break
         await asyncio.sleep(0.01)
     warm = len(acked)
     began = time.perf_counter()
     run.deadline = began + seconds
     start.set()
-    await asyncio.gather(*tasks)
+    try:
+        await asyncio.gather(*tasks)
+    finally:  # one client failed: stop the others, report the first failure
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
     wall = time.perf_counter() - began
     latencies.sort()
     count = len(latencies)
