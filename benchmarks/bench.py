@@ -585,11 +585,19 @@ def table(r: dict[str, Any]) -> str:
     if "api_events_per_s" in r:
         rows.append(
             (
-                "HTTP API: events over httpx (uvicorn, SQLite)",
+                f"HTTP API: events, {r.get('api_clients', 1)} keep-alive clients (uvicorn, SQLite)",
                 f"{r['api_events_per_s']:,.0f} events/s",
                 f"p99 {r['api_p99_ms']:.1f} ms",
             )
         )
+        if "api_hooks_per_s" in r:
+            rows.append(
+                (
+                    f"HTTP API: signed hooks, {r['api_clients']} clients",
+                    f"{r['api_hooks_per_s']:,.0f} events/s",
+                    f"p99 {r['api_hooks_p99_ms']:.1f} ms",
+                )
+            )
     elif "api_error" in r:
         rows.append(("HTTP API", f"failed: {r['api_error']}", ""))
     if "load_postgresql_skipped" in r:

@@ -85,7 +85,8 @@ def simulate(scenario: Path, rules: tuple[Path, ...], tick_minutes: float) -> No
     type=click.FloatRange(min=0),
     default=5,
     show_default=True,
-    help="Record events through the HTTP API (uvicorn on 127.0.0.1, an httpx client) this long; 0 skips it.",
+    help="Record events through the HTTP API (uvicorn on 127.0.0.1) for this long with 32 keep-alive"
+    " clients, again through a signed hook, and once more with one client; 0 skips it.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
 @friendly

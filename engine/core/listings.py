@@ -140,7 +140,8 @@ class Listings:
             deal = repo.get_deal_by_key(s, key)
             if deal is None:
                 raise NotFound(f"no deal with key '{key}'")
-            manager = repo.manager_names(s).get(deal.manager_id) if deal.manager_id else None
+            names = repo.manager_names(s)
+            manager = names.get(deal.manager_id) if deal.manager_id else None
             state = deal_state(deal, manager)
             try:
                 rs, _ = self._rulesets.active(s, deal.funnel_id)
@@ -148,7 +149,6 @@ class Listings:
                 stage_name = stage.name if stage else deal.stage
             except NotFound:
                 stage_name = deal.stage
-            names = repo.manager_names(s)
             tasks = [
                 _task(t, deal.key, names.get(t.manager_id) if t.manager_id else None)
                 for t in repo.list_tasks(s, status="open", deal_id=deal.id)
