@@ -9,7 +9,7 @@ data, so a test can check that every acknowledged event is in the database exact
 
 Reported by ``conveyor bench`` (``api_events_per_s``, ``api_p99_ms`` for 32 clients on the events
 endpoint; ``api_hooks_per_s``, ``api_hooks_p99_ms`` for the hook; ``api_one_client_*`` for one
-client), never asserted by a test. Run alone: ``python -m benchmarks.api [SECONDS [CLIENTS]]``.
+client; ``*_server_cpu_ms``: the server's CPU per request), never asserted by a test. Run alone: ``python -m benchmarks.api [SECONDS [CLIENTS]]``.
 """
 
 from __future__ import annotations
@@ -208,6 +208,16 @@ class Target:
     env: dict[str, str]  # for the generator: PYTHONPATH, the key and the secret
     db: str
     deals: int
+    pid: int  # the server's process
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process ``pid`` so far (Linux ``/proc``; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def prepare(url: str, deals: int = DEALS) -> tuple[str, str]:
@@ -255,7 +265,11 @@ def serve(tmp: str, *, command: list[str] | None = None, deals: int = DEALS) -> 
                     raise RuntimeError("conveyor api did not start") from None
                 time.sleep(0.1)
         yield Target(
-            f"http://127.0.0.1:{port}", {**env, KEY_ENV: key, SECRET_ENV: secret}, db, deals
+            f"http://127.0.0.1:{port}",
+            {**env, KEY_ENV: key, SECRET_ENV: secret},
+            db,
+            deals,
+            server.pid,
         )
     finally:
         server.terminate()
@@ -281,7 +295,12 @@ def bench_api(
             ("events", "api_one_client_events", 1),
         ):
             log(f"api: {n} client(s) on {mode} over HTTP for {seconds:g} s")
+            before = cpu_seconds(target.pid)
             r = load_process(target, mode, n, seconds)
+            after = cpu_seconds(target.pid)
+            if before is not None and after is not None and r["requests"]:
+                # what decides the rate: one uvicorn process is bound by its GIL
+                out[f"{prefix}_server_cpu_ms"] = (after - before) * 1000 / r["requests"]
             out[f"{prefix}_per_s"] = r["per_s"]
             out[f"{prefix}_p50_ms"] = r["p50_ms"]
             out[f"{prefix}_p99_ms"] = r["p99_ms"]
