@@ -11,6 +11,11 @@ refuses it anyway: roles are checked in the core). The router (``builder/app.py`
 first on every run: until someone signs in it shows only the sign-in form, and a session that has
 expired, whose user was disabled or got a new password, is signed out.
 
+A page reload is a new Streamlit session: the signed-in session is stored (``Conveyor.sessions``) and
+its signed id kept in a cookie (``builder.cookie``), so the gate resumes it after a reload or in a new
+tab. Sign-out ends the stored session, clears the cookie and forgets everything this tab kept for the
+user (drafts, selections, pending toasts), so whoever signs in next starts clean.
+
 Single sign-on: when ``.streamlit/secrets.toml`` has an ``[auth]`` section (Streamlit's OIDC,
 ``st.login``), the form also offers "Sign in with …"; the identity provider's verified e-mail is
 mapped to the Conveyor user with that e-mail (``sso_email`` + ``Users.sign_in_by_email``).
@@ -25,10 +30,11 @@ from typing import Any
 import streamlit as st
 
 from builder import state
+from builder.cookie import clear_cookie, sent_cookie, write_cookie
 from builder.identity import KEY, Acting, can, current_actor, signed_in_user
 from builder.state import error_message, get_conveyor
 from engine.core.access import Actor, Role
-from engine.core.users import SignedIn
+from engine.core.users import SESSION_LIFETIME, SignedIn
 from engine.errors import TooManyAttempts, Unauthenticated
 from engine.i18n import N_, _
 
@@ -48,6 +54,11 @@ __all__ = [
 ]
 
 GO_HOME = "auth_go_home"
+COOKIE_VALUE = "auth_cookie_value"  # the signed session id the sidebar keeps in the browser's cookie
+SIGNED_OUT = "auth_signed_out"  # this tab signed out: the sign-in form clears the browser's cookie
+#: What sign-out keeps of the tab's session_state: the interface language (the device's, until the next
+#: user's own setting replaces it) and the sign-out's own marks. Keys starting with "_" belong to tests.
+KEEP_AT_SIGN_OUT = frozenset({state.LANGUAGE_KEY, GO_HOME, SIGNED_OUT})
 
 #: The pages (by ``url_path``) a role may open; every other page's address answers with a refusal.
 #: ``None``: every page. A viewer reads every page but a manager's own day, and changes nothing (the
@@ -101,24 +112,51 @@ def gate() -> SignedIn | None:
     still active with the same role and password); ``None`` (and the session dropped) otherwise."""
     signed = signed_in_user()
     if signed is None:
-        return None
+        return _resume_from_cookie()
     try:
-        fresh = get_conveyor().users.resume(signed)
+        fresh = get_conveyor().sessions.check(signed)
     except Exception:  # noqa: BLE001 - a database that is down signs nobody in; the form says why
         fresh = None
     if fresh is None:
         st.session_state.pop(KEY, None)
+        st.session_state[SIGNED_OUT] = True  # the form clears the cookie of the session that ended
         st.session_state["auth_notice"] = _("Your session has ended; sign in again.")
         return None
     st.session_state[KEY] = fresh
     return fresh
 
 
+def _resume_from_cookie() -> SignedIn | None:
+    """After a reload: the session the browser's cookie names, if it is still good."""
+    value = sent_cookie()
+    if value is None or st.session_state.get(SIGNED_OUT):
+        return None  # a tab that signed out still has the cookie it connected with: it is over
+    try:
+        signed = get_conveyor().sessions.resume_cookie(value)
+    except Exception:  # noqa: BLE001 - a database that is down signs nobody in; the form says why
+        signed = None
+    if signed is None:
+        st.session_state[SIGNED_OUT] = True  # the form clears the stale cookie
+        st.session_state["auth_notice"] = _("Your session has ended; sign in again.")
+        return None
+    _start(signed, value)
+    return signed
+
+
 def sign_out() -> None:
-    """End this tab's session (and the single sign-on session, if it came from there)."""
+    """End this tab's session for good (and the single sign-on session, if it came from there): the
+    stored session ends, the cookie goes, and nothing this tab kept for the user stays behind."""
     signed = signed_in_user()
-    st.session_state.pop(KEY, None)
+    if signed is not None:
+        try:
+            get_conveyor().sessions.end(signed)
+        except Exception:  # noqa: BLE001 - the tab signs out all the same; the session expires
+            pass
+    for key in list(st.session_state.keys()):
+        if key not in KEEP_AT_SIGN_OUT and not str(key).startswith("_"):
+            del st.session_state[key]
     st.session_state[GO_HOME] = True  # whoever signs in next starts on their own first page
+    st.session_state[SIGNED_OUT] = True
     if signed is not None and signed.via == "sso" and _sso_configured():
         st.logout()
 
@@ -154,6 +192,8 @@ def _client_address() -> str:
 def sign_in_page() -> None:
     """The only page before sign-in: user name and password (and single sign-on if configured)."""
     st.title(_("Sign in to Conveyor"))
+    if st.session_state.get(SIGNED_OUT):
+        clear_cookie()
     notice = st.session_state.pop("auth_notice", None)
     if notice:
         st.info(notice, icon="⏱️")
@@ -167,7 +207,7 @@ def sign_in_page() -> None:
         submitted = st.form_submit_button(_("Sign in"), type="primary")
     if submitted:
         try:
-            signed = get_conveyor().users.sign_in(name, password, address=_client_address())
+            signed = get_conveyor().sessions.sign_in(name, password, address=_client_address())
         except TooManyAttempts as exc:
             st.error(str(exc), icon="⏳")
         except Unauthenticated as exc:
@@ -204,7 +244,7 @@ def _sso_section() -> None:
             st.login()
         return
     try:
-        signed = get_conveyor().users.sign_in_by_email(email)
+        signed = get_conveyor().sessions.sign_in_by_email(email)
     except Unauthenticated as exc:
         st.error(str(exc), icon="🚫")
         if st.button(_("Sign out of single sign-on"), key="auth_sso_out"):
@@ -214,11 +254,28 @@ def _sso_section() -> None:
     st.rerun()
 
 
-def _start(signed: SignedIn) -> None:
-    """The tab's new session; the user's own language, if they chose one, replaces the default."""
+def _start(signed: SignedIn, cookie: str | None = None) -> None:
+    """The tab's new session, kept in the browser's cookie; the user's own language, if they chose
+    one, replaces the default."""
     st.session_state[KEY] = signed
+    st.session_state.pop(SIGNED_OUT, None)
+    try:
+        cookie = cookie or get_conveyor().sessions.cookie(signed)
+    except Exception:  # noqa: BLE001 - no cookie: the session lasts as long as the tab
+        cookie = None
+    if cookie:
+        st.session_state[COOKIE_VALUE] = cookie
     if signed.language:
         state.choose_language(signed.language)
+
+
+def _keep_cookie(signed: SignedIn) -> None:
+    cookie = st.session_state.get(COOKIE_VALUE)
+    if not cookie:
+        return
+    now = signed.last_seen_at
+    left = int((signed.signed_in_at + SESSION_LIFETIME - now).total_seconds())
+    write_cookie(cookie, max(left, 0))
 
 
 def remember_language(language: str) -> None:
@@ -240,6 +297,7 @@ def sidebar() -> None:
     if signed is None:
         return
     with st.sidebar:
+        _keep_cookie(signed)
         st.caption(
             _("Signed in as **{name}** ({role})").format(
                 name=signed.name, role=_(signed.role.value)

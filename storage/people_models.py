@@ -1,5 +1,5 @@
-"""Tables of the people who use Conveyor: local users, sign-in throttling and the audit trail.
-Changed only through Alembic migrations (0007).
+"""Tables of the people who use Conveyor: local users, their sign-in sessions, sign-in throttling and
+the audit trail. Changed only through Alembic migrations (0007, 0009, 0010).
 
 Passwords are stored as argon2 hashes only (engine.core.users); an address is stored as a digest.
 Audit entries are only ever inserted: nothing in the engine updates or deletes them.
@@ -38,6 +38,21 @@ class User(Base):
     sessions_valid_from: Mapped[datetime] = mapped_column(UTCDateTime)
     #: The interface language the user chose (``uk``, ``en``); none: ``CONVEYOR_LANG``'s.
     language: Mapped[str | None] = mapped_column(String(8), nullable=True)
+
+
+class UserSession(Base):
+    """A signed-in session, found by its opaque id (stored as a SHA-256 digest only: the builder's cookie
+    carries the id itself). Over when ``ended_at`` is set (sign-out), or by the rules ``engine.core.sessions``
+    checks (lifetime, idle time, the user's ``sessions_valid_from``)."""
+
+    __tablename__ = "user_sessions"
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    digest: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    via: Mapped[str] = mapped_column(String(20), default="password")
+    signed_in_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class SignInFailures(Base):

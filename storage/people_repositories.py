@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from storage.people_models import AuditEntry, SignInFailures, User
+from storage.people_models import AuditEntry, SignInFailures, User, UserSession
 
 
 # -- users ---------------------------------------------------------------------------------------
@@ -100,3 +100,25 @@ def audit_actors(session: Session) -> list[str]:
 
 def audit_kinds(session: Session) -> list[str]:
     return list(session.scalars(select(AuditEntry.kind).distinct().order_by(AuditEntry.kind)))
+
+
+# -- sessions ------------------------------------------------------------------------------------
+def add_session(session: Session, **values: Any) -> UserSession:
+    row = UserSession(**values)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def get_session(session: Session, digest: str) -> UserSession | None:
+    return session.scalar(select(UserSession).where(UserSession.digest == digest))
+
+
+def get_user(session: Session, user_id: int) -> User | None:
+    return session.get(User, user_id)
+
+
+def drop_sessions_before(session: Session, signed_in_before: datetime) -> int:
+    """Forget sessions that began before ``signed_in_before`` (past their lifetime: nothing resumes them)."""
+    q = delete(UserSession).where(UserSession.signed_in_at < signed_in_before)
+    return session.execute(q).rowcount or 0  # type: ignore[attr-defined]

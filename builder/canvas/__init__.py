@@ -4,6 +4,9 @@ vis-network's standalone bundle ships in ``builder/canvas/static`` (built from `
 no CDN) and is sent inline with the component's own script. The canvas reports one gesture per rerun
 (``funnel_canvas`` returns it): ``select`` (node), ``move`` (node, x, y), ``connect`` (from, to) and
 ``delete_edge`` (from, to). The page turns those into document edits (``builder.canvas.edits``).
+``read_only=True`` (a role that may not change the funnel) draws the same picture with no editing:
+nodes do not drag, nothing connects or deletes, the edit buttons are gone and the bar says so; a click
+on a node still selects it (to read its panel).
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ def _texts() -> dict[str, str]:
         ),
         "hint_connect": _("Drag from one stage to another to allow that move."),
         "hint_edge": _("Press Delete (or the button) to remove this transition."),
+        "read_only": "👁️ "
+        + _("Read only: click a stage or a rule to read it; your role cannot change the funnel."),
     }
 
 
@@ -58,9 +63,16 @@ def _ignore() -> None:
 
 
 def funnel_canvas(
-    elements: dict[str, Any], *, key: str, selected: str | None, revision: int, height: int = 600
+    elements: dict[str, Any],
+    *,
+    key: str,
+    selected: str | None,
+    revision: int,
+    height: int = 600,
+    read_only: bool = False,
 ) -> dict[str, Any] | None:
-    """Draw the canvas; return the gesture the owner just made (or None).
+    """Draw the canvas; return the gesture the owner just made (or None). ``read_only``: only
+    ``select`` can come back (the page ignores any other gesture from a read-only canvas too).
 
     ``revision`` changes whenever Python has handled a gesture, so the canvas redraws from the
     document even when nothing in it changed (a refused move snaps back).
@@ -74,9 +86,12 @@ def funnel_canvas(
             "height": height,
             "step": STAGE_STEP,
             "texts": _texts(),
+            "read_only": read_only,
         },
         on_edit_change=_ignore,
         height="content",
     )
     event = getattr(result, "edit", None)
-    return event if isinstance(event, dict) else None
+    if not isinstance(event, dict) or (read_only and event.get("type") != "select"):
+        return None
+    return event

@@ -61,9 +61,10 @@ def edge_id(from_id: str, to_id: str) -> str:
 
 
 def canvas_elements(
-    doc: dict[str, Any], rd: RuleData, selected: str | None = None
+    doc: dict[str, Any], rd: RuleData, selected: str | None = None, *, read_only: bool = False
 ) -> dict[str, Any]:
-    """``{"nodes": [...], "edges": [...]}`` for the canvas component."""
+    """``{"nodes": [...], "edges": [...]}`` for the canvas component (``read_only``: the hover hints
+    say what a reader can do — click to read — not how to edit)."""
     stages = doc.get("stages", [])
     stage_ids = {s["id"] for s in stages}
     nodes: list[dict[str, Any]] = []
@@ -84,7 +85,11 @@ def canvas_elements(
                 else ""
             )
             + "\n"
-            + _("click to edit · drag to move · drag from the ● handle to allow a move")
+            + (
+                _("click to read it")
+                if read_only
+                else _("click to edit · drag to move · drag from the ● handle to allow a move")
+            )
         )
         nodes.append(
             {
@@ -135,7 +140,9 @@ def canvas_elements(
                     "color": {"color": "#64748B", "highlight": "#111827", "hover": "#334155"},
                     "selectionWidth": 2,
                     "smooth": {"type": "curvedCW", "roundness": 0.12},
-                    "title": _("Transition: click to select, then Delete to remove it"),
+                    "title": _("Transition")
+                    if read_only
+                    else _("Transition: click to select, then Delete to remove it"),
                 }
             )
     per_stage: dict[str, int] = {}

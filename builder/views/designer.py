@@ -31,6 +31,7 @@ from builder.components import (
     rule_summary,
     stage_node_id,
 )
+from builder.identity import can
 from builder.state import page_boundary
 from builder.views import calendar_form
 from builder.views.deals import md
@@ -48,6 +49,7 @@ from builder.views.designer_doc import (
 )
 from builder.views.new_funnel import start_funnel
 from builder.views.stage_panel import add_stage, stage_editor, transitions
+from engine.core.access import Permission
 from engine.document.labels import label
 from engine.i18n import _
 
@@ -94,14 +96,17 @@ def _node_label(doc: dict[str, Any], nid: str) -> str:
 
 
 def _canvas(funnel: str, doc: dict[str, Any], rd: RuleData, node_ids: list[str]) -> None:
-    """The editing canvas, and what the owner's last gesture on it does to the funnel."""
+    """The editing canvas, and what the owner's last gesture on it does to the funnel. A role that may
+    not change the funnel gets the canvas read-only: a click selects a node, nothing else changes."""
     big = len(doc["stages"]) > 8
+    editable = can(Permission.WRITE_FUNNELS)
     event = funnel_canvas(
-        canvas_elements(doc, rd, st.session_state.get(PICK)),
+        canvas_elements(doc, rd, st.session_state.get(PICK), read_only=not editable),
         key=f"designer_canvas:{funnel}",
         selected=st.session_state.get(PICK),
         revision=st.session_state.get(CANVAS_REV, 0),
         height=680 if big else 560,
+        read_only=not editable,
     )
     # Below the canvas, so a message never pushes the canvas down under the owner's mouse.
     msg = st.session_state.pop(CANVAS_MSG, None)
@@ -109,6 +114,41 @@ def _canvas(funnel: str, doc: dict[str, Any], rd: RuleData, node_ids: list[str])
         (st.error if msg[0] == "error" else st.success)(
             msg[1], icon="🚫" if msg[0] == "error" else "💾"
         )
+    if editable:
+        _canvas_help()
+    else:
+        st.caption(
+            "👁️ "
+            + _("Read-only canvas: your role may look at the funnel and click a node to read it.")
+        )
+    if not event or event.get("seq") == st.session_state.get(CANVAS_SEQ):
+        return
+    st.session_state[CANVAS_SEQ] = event.get("seq")
+    kind = event.get("type")
+    if kind == "select":
+        node = event.get("node") or ""
+        if node in node_ids and node != st.session_state.get(PICK):
+            st.session_state[PICK_NEXT] = node
+            st.rerun()
+        return
+    if not editable:
+        return  # a read-only canvas sends no edits, and none is taken from it either
+    try:
+        if kind == "move":
+            node, x, y = str(event["node"]), float(event["x"]), float(event["y"])
+            apply_edit(funnel, doc, lambda d: move_node(d, node, x, y))
+        elif kind in ("connect", "delete_edge"):
+            a, b = str(event["from"]), str(event["to"])
+            apply_edit(
+                funnel,
+                doc,
+                lambda d: (add_transition if kind == "connect" else remove_transition)(d, a, b),
+            )
+    except (KeyError, TypeError, ValueError):
+        return  # not a gesture this page sends; nothing to do
+
+
+def _canvas_help() -> None:
     cols = st.columns([3, 2])
     cols[0].caption(
         _(
@@ -126,29 +166,6 @@ def _canvas(funnel: str, doc: dict[str, Any], rd: RuleData, node_ids: list[str])
             "unsaved, canvas changes join them and are saved with Save version."
         ),
     )
-    if not event or event.get("seq") == st.session_state.get(CANVAS_SEQ):
-        return
-    st.session_state[CANVAS_SEQ] = event.get("seq")
-    kind = event.get("type")
-    if kind == "select":
-        node = event.get("node") or ""
-        if node in node_ids and node != st.session_state.get(PICK):
-            st.session_state[PICK_NEXT] = node
-            st.rerun()
-        return
-    try:
-        if kind == "move":
-            node, x, y = str(event["node"]), float(event["x"]), float(event["y"])
-            apply_edit(funnel, doc, lambda d: move_node(d, node, x, y))
-        elif kind in ("connect", "delete_edge"):
-            a, b = str(event["from"]), str(event["to"])
-            apply_edit(
-                funnel,
-                doc,
-                lambda d: (add_transition if kind == "connect" else remove_transition)(d, a, b),
-            )
-    except (KeyError, TypeError, ValueError):
-        return  # not a gesture this page sends; nothing to do
 
 
 @page_boundary

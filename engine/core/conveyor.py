@@ -3,7 +3,8 @@
 A façade over small services of one concern each, which it builds on one database: ``rulesets``
 (versions, rule files), ``deals`` (deal commands, managers), ``evaluation``, ``ticks``, ``queries``,
 ``engines`` (heartbeats, queue figures), ``reports`` (the pages' reads), ``users`` (sign-in, roles),
-``audit`` (who changed what) and the outbox's ``dispatcher``. It is the composition root:
+``sessions`` (stored sign-in sessions the builder resumes from its cookie), ``audit`` (who changed
+what) and the outbox's ``dispatcher``. It is the composition root:
 the only core module that knows the outbox (the outbox depends on the core's services, not on it).
 """
 
@@ -39,6 +40,7 @@ from engine.core.queries import Queries
 from engine.core.reports import Reports
 from engine.core.rulesets import RuleSets, VersionInfo
 from engine.core.ticks import TickReport, Ticks
+from engine.core.sessions import Sessions
 from engine.core.users import Users
 from engine.document.ruleset import RuleSet
 from engine.outbox.digest import Digests
@@ -103,6 +105,7 @@ class Conveyor:
         self.listings = Listings(context, self.rulesets, self.queries)
         # The people who sign in (engine.core.users) and the trail of who changed what.
         self.users = Users(context)
+        self.sessions = Sessions(context, self.users, self.keyring)  # kept across page reloads
         self.audit = Audit(context)
         # Managers told where they are: their channel preference, and each one's daily digest.
         self.manager_channels = ManagerChannels(context, self._configured_channels)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import builtins
 import hashlib
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
@@ -50,7 +50,8 @@ MAX_PASSWORD = 1000
 FREE_ATTEMPTS = 5
 FIRST_DELAY = timedelta(seconds=30)
 MAX_DELAY = timedelta(hours=1)
-#: A session ends this long after sign-in, or after this long without a page being used.
+#: A session ends this long after sign-in, or after this long without a page being used
+#: (``CONVEYOR_SESSION_HOURS``, default 12; ``CONVEYOR_SESSION_IDLE_MINUTES``, default 60).
 SESSION_LIFETIME = timedelta(hours=float(os.environ.get("CONVEYOR_SESSION_HOURS", "12")))
 SESSION_IDLE = timedelta(minutes=float(os.environ.get("CONVEYOR_SESSION_IDLE_MINUTES", "60")))
 
@@ -94,6 +95,8 @@ class SignedIn:
     last_seen_at: datetime
     via: str = "password"  # or "sso"
     language: str | None = None  # the interface language the user chose last
+    #: The opaque id of the stored session (``engine.core.sessions``); "" for one that is not stored.
+    session: str = field(default="", repr=False, compare=False)
 
     @property
     def actor(self) -> Actor:

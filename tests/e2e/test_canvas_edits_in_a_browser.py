@@ -95,8 +95,7 @@ def test_owner_drags_connects_inserts_and_deletes_on_the_canvas(demo: tuple[str,
             drag(page, (paid["x"], paid["y"]), (paid["x"] + 200, paid["y"]))
             saved(page, "Moved stage Paid — saved as version")
             shot(page, "2-paid-dragged")
-            page.reload()
-            sign_in_in_browser(page)  # a reload is a new session
+            page.reload()  # the session cookie keeps the owner signed in
             expect(page.get_by_role("heading", name="Funnel designer")).to_be_visible(timeout=30000)
             after_reload = node_point(page, "stage:paid")
             doc = export(url)

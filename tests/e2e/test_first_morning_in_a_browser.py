@@ -16,7 +16,7 @@ import pytest
 
 from engine.cli.demo_data import load_demo
 from engine.core.conveyor import Conveyor
-from tests.builder.support import served_builder, sign_in_in_browser
+from tests.builder.support import served_builder
 from tests.support.processes import cli_env
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,8 +143,7 @@ def test_first_morning_in_a_browser(demo: tuple[str, str]) -> None:
             # 5. No Designer in the manager's menu, and its address refuses.
             assert page.get_by_role("link", name="Designer").count() == 0
             assert page.get_by_role("link", name="Rule editor").count() == 0
-            page.goto(base + "/designer")  # a new session: sign in, then the address answers
-            sign_in_in_browser(page, MANAGER, MANAGER_PASSWORD)
+            page.goto(base + "/designer")  # a new Streamlit session, still signed in (the cookie)
             expect(page.get_by_text("The manager role may not open Designer.")).to_be_visible(
                 timeout=30000
             )

@@ -1,8 +1,10 @@
 // The Designer's funnel canvas: a Streamlit custom component (v2) over vis-network.
 // vis-network's standalone bundle is concatenated in front of this file (it sets globalThis.vis).
-// Python sends {nodes, edges, selected, height, revision}; every gesture goes back as ONE trigger,
-// "edit", carrying {type, ...}: select, move, connect, delete_edge. Python decides, saves and sends
-// the new document back; the canvas never keeps a change Python did not confirm.
+// Python sends {nodes, edges, selected, height, revision, read_only}; every gesture goes back as ONE
+// trigger, "edit", carrying {type, ...}: select, move, connect, delete_edge. Python decides, saves and
+// sends the new document back; the canvas never keeps a change Python did not confirm. read_only (a
+// role that may not change the funnel): nodes do not drag, nothing connects or deletes, the edit
+// buttons are hidden and the bar says "read only"; only "select" is ever sent.
 
 const VIS = globalThis.vis;
 const HANDLE_PX = 7; // radius of the "connect" handle on a stage's right edge, in screen pixels
@@ -19,6 +21,7 @@ const TEXTS = {
   hint_move: "Drag to move · drag a stage's ● handle (or Shift+drag) to connect · click an arrow to select it",
   hint_connect: "Drag from one stage to another to allow that move.",
   hint_edge: "Press Delete (or the button) to remove this transition.",
+  read_only: "Read only: click a stage or a rule to read it.",
 };
 
 function el(tag, cls, text) {
@@ -36,14 +39,14 @@ function mount(parent) {
   fit.dataset.testid = "canvas-fit";
   const reset = el("button", "cv-btn", TEXTS.reset);
   reset.dataset.testid = "canvas-reset";
-  const move = el("button", "cv-btn cv-on", TEXTS.move);
-  const connect = el("button", "cv-btn", TEXTS.connect);
+  const move = el("button", "cv-btn cv-edit cv-on", TEXTS.move);
+  const connect = el("button", "cv-btn cv-edit", TEXTS.connect);
   connect.dataset.testid = "canvas-connect";
-  const del = el("button", "cv-btn cv-danger", TEXTS.delete);
+  const del = el("button", "cv-btn cv-edit cv-danger", TEXTS.delete);
   del.dataset.testid = "canvas-delete-edge";
   del.disabled = true;
   const hint = el("span", "cv-hint", "");
-  bar.append(fit, reset, el("span", "cv-sep"), move, connect, el("span", "cv-sep"), del, hint);
+  bar.append(fit, reset, el("span", "cv-sep cv-edit"), move, connect, el("span", "cv-sep cv-edit"), del, hint);
   const net = el("div", "cv-net");
   root.append(bar, net);
   parent.appendChild(root);
@@ -63,6 +66,7 @@ function mount(parent) {
   const s = {
     root, net, network, nodes, edges, send: null, mode: "move", hovered: null, connecting: null,
     selectedEdge: null, drag: null, revision: null, fitted: false, lastFont: null, step: 220,
+    readOnly: false,
   };
 
   const setMode = (m) => {
@@ -70,10 +74,11 @@ function mount(parent) {
     move.classList.toggle("cv-on", m === "move");
     connect.classList.toggle("cv-on", m === "connect");
     root.classList.toggle("cv-connecting", m === "connect");
-    hint.textContent = m === "connect" ? TEXTS.hint_connect : TEXTS.hint_move;
+    hint.textContent = s.readOnly ? TEXTS.read_only : (m === "connect" ? TEXTS.hint_connect : TEXTS.hint_move);
   };
   setMode("move");
   const emit = (payload) => {
+    if (s.readOnly && payload.type !== "select") return;
     if (s.send) s.send("edit", { ...payload, seq: `${Date.now()}-${Math.random().toString(36).slice(2, 8)}` });
   };
   s.emit = emit;
@@ -102,6 +107,7 @@ function mount(parent) {
   });
 
   const showEdge = (id) => {
+    if (s.readOnly) id = null; // nothing to delete: an arrow is not selected for deletion
     s.selectedEdge = id;
     const e = id ? edges.get(id) : null;
     del.disabled = !e;
@@ -134,7 +140,7 @@ function mount(parent) {
 
   // A stage drags the rules drawn with it; the position goes to Python when the drag ends.
   network.on("dragStart", (p) => {
-    if (!p.nodes.length) return;
+    if (s.readOnly || !p.nodes.length) return;
     const id = p.nodes[0];
     const start = network.getPositions([id])[id];
     const followers = id.startsWith("stage:")
@@ -182,7 +188,7 @@ function mount(parent) {
   };
   const stop = (ev) => { ev.stopPropagation(); ev.preventDefault(); };
   net.addEventListener("pointerdown", (ev) => {
-    if (ev.button !== 0) return;
+    if (ev.button !== 0 || s.readOnly) return;
     const pt = domPoint(ev);
     const id = stageAt(pt);
     if (!id || !(s.mode === "connect" || ev.shiftKey || onHandle(id, pt))) return;
@@ -218,7 +224,7 @@ function mount(parent) {
 
   network.on("afterDrawing", (ctx) => {
     const scale = network.getScale();
-    const show = s.connecting ? null : (s.mode === "connect" ? null : s.hovered);
+    const show = s.connecting || s.readOnly ? null : (s.mode === "connect" ? null : s.hovered);
     const draw = (id, filled) => {
       const h = handleOf(id);
       ctx.beginPath();
@@ -285,6 +291,16 @@ function mount(parent) {
     ro.observe(net);
   };
   s.setMode = setMode;
+  s.setReadOnly = (ro) => {
+    if (ro === s.readOnly) return;
+    s.readOnly = ro;
+    s.connecting = null;
+    root.classList.toggle("cv-readonly", ro);
+    root.dataset.readonly = ro ? "true" : "false";
+    network.setOptions({ interaction: { dragNodes: !ro } });
+    showEdge(null);
+    setMode("move");
+  };
   s.showEdge = showEdge;
   s.relabel = () => {
     fit.textContent = TEXTS.fit;
@@ -302,6 +318,7 @@ function update(s, data) {
     Object.assign(TEXTS, data.texts);
     s.relabel();
   }
+  s.setReadOnly(Boolean(data.read_only));
   s.step = data.step || 220;
   s.net.style.height = `${data.height || 600}px`;
   const incoming = data.nodes || [];
