@@ -14,21 +14,50 @@ from builder.state import get_reader, page_boundary
 from engine.clock import for_display
 from engine.core.forms import HONEYPOT, TOKEN_FIELD
 from engine.core.links import public_url
-from engine.i18n import _
+from engine.document.ruleset import RuleSet
+from engine.i18n import LANGUAGES, N_, _, current_language, use_language
 
 KEY = "doors_"
+#: What the form's visitor reads for the built-in fields a form may carry (engine.core.forms).
+BUILTIN_LABELS = {
+    "title": N_("Your name"),
+    "phone": N_("Phone"),
+    "email": N_("E-mail"),
+    "amount": N_("Amount"),
+}
 
 
-def snippet(funnel: str, token: str, fields: list[str]) -> str:
-    """The HTML form a website pastes to send leads to ``POST /forms/{funnel}``."""
-    inputs = "\n".join(
-        f'  <label>{html.escape(f)} <input name="{html.escape(f)}"></label>' for f in fields
-    )
+def form_language(rs: RuleSet | None) -> str:
+    """The language of a funnel's website form: the funnel's client language (``language`` in the
+    document: the form's visitors are its clients), else the reader's interface language."""
+    lang = rs.language if rs is not None else None
+    return lang if lang in LANGUAGES else current_language()
+
+
+def snippet(
+    funnel: str, token: str, fields: list[str], rs: RuleSet | None = None, language: str = "en"
+) -> str:
+    """The HTML form a website pastes to send leads to ``POST /forms/{funnel}``, its labels and button in
+    ``language``: a declared field's own label in that language, else Conveyor's words for the
+    built-in fields (name, phone, e-mail, amount), else the field's name."""
+    with use_language(language):
+
+        def text(name: str) -> str:
+            declared = rs.field(name) if rs is not None else None
+            if declared is not None and str(declared.label):
+                return declared.label.in_language(language)
+            return _(BUILTIN_LABELS[name]) if name in BUILTIN_LABELS else name
+
+        inputs = "\n".join(
+            f'  <label>{html.escape(text(f))} <input name="{html.escape(f)}"></label>'
+            for f in fields
+        )
+        send = html.escape(_("Send"))
     return (
         f'<form method="post" action="{html.escape(public_url())}/forms/{html.escape(funnel)}">\n'
         f'  <input type="hidden" name="{TOKEN_FIELD}" value="{html.escape(token)}">\n{inputs}\n'
         f'  <input name="{HONEYPOT}" style="display:none" tabindex="-1" autocomplete="off">\n'
-        '  <button type="submit">Send</button>\n</form>'
+        f'  <button type="submit">{send}</button>\n</form>'
     )
 
 
@@ -77,4 +106,15 @@ def render() -> None:
                 origins=", ".join(f.origins) or _("any (no browser CORS)"),
             )
         )
-        st.code(snippet(f.funnel, f.token, f.fields), language="html")
+        try:
+            rs = reader.ruleset(f.funnel)
+        except Exception:  # noqa: BLE001 - a funnel without an active version: the field names
+            rs = None
+        lang = form_language(rs)
+        st.code(snippet(f.funnel, f.token, f.fields, rs, lang), language="html")
+        st.caption(
+            _(
+                "The form's labels are in the funnel's client language ({language}), the language its"
+                " messages to clients use; change the words freely, keep the name= attributes."
+            ).format(language=lang)
+        )

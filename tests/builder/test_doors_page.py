@@ -35,3 +35,17 @@ def test_the_page_lists_hook_calls_and_shows_a_form_snippet(demo_db: Conveyor, m
     assert list(table["hook"]) == ["bank"] and list(table["outcome"]) == ["refused"]
     assert any(token in c.value and 'name="website_url"' in c.value for c in at.code)
     assert secret not in str([c.value for c in at.code]) + table.to_string()
+
+
+def test_the_form_snippet_speaks_the_funnels_client_language(demo_db: Conveyor) -> None:
+    from builder.views.doors import form_language, snippet
+
+    rs = demo_db.ruleset("techflow")
+    assert rs.language == "uk" and form_language(rs) == "uk"  # its clients read Ukrainian
+    uk = snippet("techflow", "TOK", ["title", "phone", "tax_id"], rs, "uk")
+    assert "<label>Контрагент: код ЄДРПОУ <input name=\"tax_id\"></label>" in uk
+    en = snippet("techflow", "TOK", ["title", "phone", "tax_id"], rs, "en")
+    assert "<label>Counterparty: tax id (ЄДРПОУ) <input name=\"tax_id\"></label>" in en
+    assert "<label>Your name <input name=\"title\"></label>" in en
+    assert '<button type="submit">Send</button>' in en
+    assert form_language(None) == "en"  # no funnel to ask: the reader's language (the suite's)

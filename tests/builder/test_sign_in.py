@@ -92,6 +92,38 @@ def test_sign_out_shows_the_form_again(demo_db: Conveyor):
     assert KEY not in at.session_state
 
 
+def test_sign_out_forgets_the_users_toasts_drafts_and_choices_but_keeps_the_language(
+    demo_db: Conveyor,
+):
+    at = _submit(router().run(), "owner", "demo-owner")
+    assert at.title[0].value == "🗺️ Funnel designer"
+    # What an owner's tab holds mid-work: a save's toast not shown yet, a draft, a chosen funnel.
+    at.session_state["owner_flash"] = "Saved version 7 of 'techflow'."
+    at.session_state["draft:techflow"] = {"id": "techflow"}
+    at.session_state["owner_funnel_choice"] = "techflow"
+    at.session_state["ui_language"] = "en"
+    at.button(key="auth_sign_out").click().run()
+    assert [t.value for t in at.title] == ["Sign in to Conveyor"]
+    for key in ("owner_flash", "draft:techflow", "owner_funnel_choice", KEY):
+        assert key not in at.session_state, key
+    assert at.session_state["ui_language"] == "en"
+    at = _submit(at, "viewer", "demo-viewer")
+    assert not at.exception and not at.error, errors(at)
+    assert at.session_state[KEY].name == "viewer"
+    assert not [t for t in at.toast if "Saved version" in t.value]
+    assert at.title[0].value.startswith("💼 Deals")
+
+
+def test_sign_out_ends_the_stored_session(demo_db: Conveyor):
+    at = _submit(router().run(), "owner", "demo-owner")
+    signed = at.session_state[KEY]
+    cookie = demo_db.sessions.cookie(signed)
+    assert demo_db.sessions.resume_cookie(cookie) is not None  # what a reload would resume
+    at.button(key="auth_sign_out").click().run()
+    assert demo_db.sessions.resume_cookie(cookie) is None
+    assert demo_db.audit.entries(kind="signed_out")
+
+
 def test_a_session_ends_when_the_owner_disables_its_user(demo_db: Conveyor):
     at = sign_in(router(), "manager").run()
     assert at.title[0].value.startswith("☀️ My day")

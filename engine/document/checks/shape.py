@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from engine.document.checks.messages import shape_message
 from engine.document.checks.reading import json_path
 from engine.document.conditions import AllOf, AnyOf, Condition
 from engine.document.limits import MAX_CONDITION_DEPTH
@@ -26,6 +27,7 @@ from engine.document.ruleset import (
 )
 from engine.document.suggestions import suggest
 from engine.errors import Problem
+from engine.i18n import _
 
 __all__ = [
     "is_condition_error",
@@ -61,22 +63,36 @@ def read_conditions(
         return malformed()
 
     if not isinstance(node, dict):
-        return add(path, f"a condition must be an object, not {type(node).__name__}")
+        return add(
+            path,
+            _("a condition must be an object, not {kind}").format(kind=type(node).__name__),
+        )
     keys = set(node)
     if keys & {"all", "any"}:
         if depth > MAX_CONDITION_DEPTH:
-            return add(path, f"conditions nest deeper than {MAX_CONDITION_DEPTH} groups")
+            return add(
+                path,
+                _("conditions nest deeper than {n} groups").format(n=MAX_CONDITION_DEPTH),
+            )
         if len(keys) != 1:
-            return add(path, f"a group has exactly one key, 'all' or 'any'; found {sorted(keys)}")
+            return add(
+                path,
+                _("a group has exactly one key, 'all' or 'any'; found {keys}").format(
+                    keys=sorted(keys)
+                ),
+            )
         kind = next(iter(keys))
         items = node[kind]
         if not isinstance(items, list):
-            return add(f"{path}.{kind}", f"'{kind}' must be a list of conditions")
+            return add(
+                f"{path}.{kind}", _("'{kind}' must be a list of conditions").format(kind=kind)
+            )
         if not items:
             # business-rules only asserts this (and python -O drops the assert): an empty group would fire.
             problems.append(
                 Problem(
-                    f"{path}.{kind}", f"'{kind}' is empty; a group needs at least one condition"
+                    f"{path}.{kind}",
+                    _("'{kind}' is empty; a group needs at least one condition").format(kind=kind),
                 )
             )
         children = [
@@ -92,18 +108,20 @@ def read_conditions(
         problems.append(
             Problem(
                 f"{path}.{key}",
-                f"unknown key '{key}' in a condition (expected name, operator, value)"
-                f"{suggest(key, [*LEAF_KEYS, 'all', 'any'])}",
+                _("unknown key '{key}' in a condition (expected name, operator, value)").format(
+                    key=key
+                )
+                + suggest(key, [*LEAF_KEYS, "all", "any"]),
             )
         )
     for key in LEAF_KEYS:
         if key not in node:
-            hint = (
-                " (business-rules reads it even for operators without input; use null)"
-                if key == "value"
-                else ""
-            )
-            problems.append(Problem(path, f"required key '{key}' is missing{hint}"))
+            message = _("required key '{key}' is missing").format(key=key)
+            if key == "value":
+                message += " " + _(
+                    "(business-rules reads it even for operators without input; use null)"
+                )
+            problems.append(Problem(path, message))
     if "name" not in node or "operator" not in node:
         return malformed()
     return Condition.model_construct(**{key: node[key] for key in LEAF_KEYS if key in node})
@@ -120,12 +138,8 @@ def is_condition_error(err: Any, doc: Any) -> bool:
 
 
 def shape_problem(err: Any) -> Problem:
-    msg = err["msg"]
-    if err["type"] == "extra_forbidden":
-        msg = f"unknown key '{err['loc'][-1]}'"
-    elif err["type"] == "missing":
-        msg = f"required key '{err['loc'][-1]}' is missing"
-    return Problem(json_path(err["loc"]), msg)
+    """One pydantic error as a problem at its path, in the reader's language (``messages``)."""
+    return Problem(json_path(err["loc"]), shape_message(err))
 
 
 #: Stand-ins for required values that are missing or malformed, so the rest of the item can be checked.
