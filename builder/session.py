@@ -54,7 +54,8 @@ __all__ = [
 ]
 
 GO_HOME = "auth_go_home"
-COOKIE_VALUE = "auth_cookie_value"  # the signed session id the sidebar keeps in the browser's cookie
+#: The signed session id the sidebar keeps in the browser's cookie.
+COOKIE_VALUE = "auth_cookie_value"
 SIGNED_OUT = "auth_signed_out"  # this tab signed out: the sign-in form clears the browser's cookie
 #: What sign-out keeps of the tab's session_state: the interface language (the device's, until the next
 #: user's own setting replaces it) and the sign-out's own marks. Keys starting with "_" belong to tests.

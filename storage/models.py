@@ -211,6 +211,8 @@ class Task(Base):
     )
     kind: Mapped[str] = mapped_column(String(20))  # task | notification
     title: Mapped[str] = mapped_column(Text)
+    #: The title in each language the rule wrote it in ({"uk": …, "en": …}); NULL: one text only.
+    titles: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
     priority: Mapped[str] = mapped_column(String(20), default="normal")
     status: Mapped[str] = mapped_column(
         String(20), default="open", index=True

@@ -39,8 +39,8 @@ from engine.core.my_day import Day
 from engine.core.queries import Queries
 from engine.core.reports import Reports
 from engine.core.rulesets import RuleSets, VersionInfo
-from engine.core.ticks import TickReport, Ticks
 from engine.core.sessions import Sessions
+from engine.core.ticks import TickReport, Ticks
 from engine.core.users import Users
 from engine.document.ruleset import RuleSet
 from engine.outbox.digest import Digests

@@ -15,7 +15,8 @@ from engine.core.evaluation import MOVED_TO
 from engine.document.conditions import Condition, leaves
 from engine.document.labels import label
 from engine.document.ruleset import Rule, RuleSet
-from engine.i18n import N_, _, format_number, ngettext
+from engine.document.template import localized
+from engine.i18n import N_, _, current_language, format_number, ngettext
 
 __all__ = [
     "MOVED_TO",
@@ -28,6 +29,7 @@ __all__ = [
     "short",
     "stage_name",
     "task_status_text",
+    "task_title",
     "variable_label",
     "why_lines",
     "why_text",
@@ -243,6 +245,13 @@ def event_text(rs: RuleSet, name: str, data: dict[str, Any]) -> str:
 
 
 # -- tasks and actions -------------------------------------------------------------------------------
+def task_title(title: str, titles: dict[str, str] | None) -> str:
+    """A task's title for the reader: in their interface language when the rule wrote it per language
+    (``{"uk": …, "en": …}``; the closest language, as ``localized`` picks it), else the one text the
+    owner wrote (the funnel's own words are not translated)."""
+    return localized(titles, current_language()) if titles else title
+
+
 def task_status_text(rs: RuleSet | None, status: str, closed_reason: str | None = None) -> str:
     """ "open", "done", or why it was closed: "cancelled: deal moved to Contract"."""
     if status == "cancelled":

@@ -14,7 +14,7 @@ from datetime import datetime, time, timedelta
 from engine import clock
 from engine.core.context import Context
 from engine.core.deal_input import blank
-from engine.core.explain import event_label, field_label, stage_name
+from engine.core.explain import event_label, field_label, stage_name, task_title
 from engine.core.rulesets import RuleSets
 from engine.document.ruleset import RuleSet
 from engine.i18n import _
@@ -115,7 +115,7 @@ class Day:
                 item = DayTask(
                     t.id,
                     t.kind,
-                    t.title,
+                    task_title(t.title, t.titles),
                     t.priority,
                     t.due_at,
                     late,

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from engine.core.context import Context
 from engine.core.deal_input import clean_text
+from engine.core.explain import task_title
 from engine.core.rulesets import RuleSets
 from engine.document.ruleset import RuleSet
 from engine.errors import NotFound
@@ -114,7 +115,7 @@ class Queries:
         """The deal's tasks and notifications (``status``: only those, e.g. ``"open"``)."""
         with self._context.transaction() as s:
             return [
-                TaskInfo(t.id, t.deal_id, t.kind, t.title, t.status)
+                TaskInfo(t.id, t.deal_id, t.kind, task_title(t.title, t.titles), t.status)
                 for t in repo.list_tasks(s, status=status, deal_id=deal_id)
             ]
 

@@ -89,3 +89,11 @@ def render(template: Template, values: Mapping[str, Any], language: str | None =
         return str(value)
 
     return _TOKEN.sub(sub, template)
+
+
+def render_each(template: Template, values: Mapping[str, Any]) -> dict[str, str] | None:
+    """``template`` filled in each language it is written in (``None`` for a plain string, which reads
+    the same in every language): what a person reads in their own interface language."""
+    if not isinstance(template, Mapping) or not template:
+        return None
+    return {lang: render(template, values, lang) for lang in template if isinstance(lang, str)}

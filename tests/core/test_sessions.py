@@ -27,7 +27,11 @@ def test_a_cookie_resumes_the_session_it_was_made_for(conveyor, signed):
     assert cookie and signed.session not in cookie  # signed and encoded, not the id as it is stored
     again = conveyor.sessions.resume_cookie(cookie)
     assert again is not None
-    assert (again.name, again.role, again.signed_in_at) == ("Olena", signed.role, signed.signed_in_at)
+    assert (again.name, again.role, again.signed_in_at) == (
+        "Olena",
+        signed.role,
+        signed.signed_in_at,
+    )
     assert again.actor.manager_id == signed.actor.manager_id
     assert conveyor.sessions.check(again) is not None
 
@@ -49,10 +53,14 @@ def test_a_forged_cookie_resumes_nothing(conveyor, signed, tamper):
     assert conveyor.sessions.resume_cookie(tamper(conveyor.sessions.cookie(signed))) is None
 
 
-def test_a_cookie_signed_with_another_installations_key_resumes_nothing(conveyor, signed, monkeypatch):
+def test_a_cookie_signed_with_another_installations_key_resumes_nothing(
+    conveyor, signed, monkeypatch
+):
     cookie = conveyor.sessions.cookie(signed)
     monkeypatch.setenv("CONVEYOR_SECRET_KEY", "another installation's key, just as long")
-    other = Conveyor(conveyor.engine.url.render_as_string(hide_password=False), clock=conveyor.clock)
+    other = Conveyor(
+        conveyor.engine.url.render_as_string(hide_password=False), clock=conveyor.clock
+    )
     try:
         assert other.sessions.resume_cookie(cookie) is None
     finally:

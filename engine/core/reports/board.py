@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.core.access import Actor, Permission, require
 from engine.core.context import Context
+from engine.core.explain import task_title
 from engine.core.queries import Queries
 from engine.core.reports.analytics import Analytics
 from engine.core.reports.text import (
@@ -282,7 +283,7 @@ class Reports(Analytics):
                     {
                         "id": t.id,
                         "kind": t.kind,
-                        "title": t.title,
+                        "title": task_title(t.title, t.titles),
                         "priority": t.priority,
                         "status": t.status,
                         "status_text": task_status_text(rs, t.status, t.closed_reason),
@@ -407,7 +408,7 @@ class Reports(Analytics):
                     {
                         "id": t.id,
                         "kind": t.kind,
-                        "title": t.title,
+                        "title": task_title(t.title, t.titles),
                         "priority": t.priority,
                         "high": t.priority in HIGH_PRIORITIES,
                         "status": t.status,

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from engine.clock import format_instant
-from engine.document.template import render
+from engine.document.template import render, render_each
 from engine.i18n import gettext as _
 from engine.outbox import manager_messages
 from engine.outbox.effects.base import Core, manager_name, message_language, task_place
@@ -20,9 +20,8 @@ def apply(
     core: Core, s: Session, deal: Deal, row: OutboxAction, firing: Firing, now: datetime
 ) -> dict[str, Any]:
     params = row.params or {}
-    text = render(
-        params["text"], core.queries.template_values(s, deal), message_language(core, s, deal)
-    )
+    values = core.queries.template_values(s, deal)
+    text = render(params["text"], values, message_language(core, s, deal))
     priority = params.get("priority", "normal")
     place = task_place(core, s, deal, row, firing)
     repo.add_task(
@@ -31,6 +30,7 @@ def apply(
         manager_id=deal.manager_id,
         kind="notification",
         title=text,
+        titles=render_each(params["text"], values),  # each manager reads it in their language
         priority=priority,
         status="cancelled" if place.cancelled else "open",
         stage=place.stage,
