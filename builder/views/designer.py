@@ -48,7 +48,7 @@ from builder.views.designer_doc import (
     rule_data_for,
 )
 from builder.views.new_funnel import start_funnel
-from builder.views.stage_panel import add_stage, stage_editor, transitions
+from builder.views.stage_panel import add_stage, stage_editor, stage_view, transitions
 from engine.core.access import Permission
 from engine.document.labels import label
 from engine.i18n import _
@@ -177,6 +177,7 @@ def render() -> None:
         start_funnel(expanded=True)
         return
     right_top, funnel, doc = picked
+    editable = can(Permission.WRITE_FUNNELS)
     right_top.caption(label(doc.get("description", "")))
     state.flash()
     bar = st.container()
@@ -196,17 +197,20 @@ def render() -> None:
     with right:
         options = ["", *node_ids]
         pick = state.picker(st, _("Edit"), options, {n: _node_label(doc, n) for n in options}, PICK)
-        if pick.startswith("stage:"):
+        if pick.startswith("stage:") and not editable:
+            stage_view(doc, pick.split(":", 1)[1])
+        elif pick.startswith("stage:"):
             stage_editor(c, funnel, doc, pick.split(":", 1)[1], rd)
         elif pick.startswith("rule:"):
             _rule_panel(funnel, doc, pick.split(":", 1)[1], rd)
         else:
             _overview(doc)
     with left:
-        add_stage(funnel, doc)
-        transitions(funnel, doc)
-        calendar_form.render(funnel, doc)
-        start_funnel()
+        if editable:  # a reader gets the picture and the panels to read, not the editing tools
+            add_stage(funnel, doc)
+            transitions(funnel, doc)
+            calendar_form.render(funnel, doc)
+            start_funnel()
     with bar:
         state.save_bar(funnel, "designer")
 
@@ -239,7 +243,12 @@ def _rule_panel(funnel: str, doc: dict[str, Any], rid: str, rd: RuleData) -> Non
         unsafe_allow_html=True,
     )
     st.markdown(f"**{md(label(rule.get('name')) or rid)}**")
-    enabled = st.toggle(_("Enabled"), value=rule.get("enabled", True), key=f"{k}:enabled")
+    enabled = st.toggle(
+        _("Enabled"),
+        value=rule.get("enabled", True),
+        key=f"{k}:enabled",
+        disabled=not can(Permission.WRITE_FUNNELS),
+    )
     if enabled != rule.get("enabled", True):
         rule["enabled"] = enabled
         st.rerun()  # redraw the node grey / coloured

@@ -38,6 +38,44 @@ from engine.rules.deal import BUILTIN_FIELDS
 __all__ = ["add_stage", "stage_editor", "transitions"]
 
 
+def stage_view(doc: dict[str, Any], sid: str) -> None:
+    """A stage as a reader sees it (a role that may not change the funnel): its name, kind, entry guard
+    and moves, as text, with no boxes that look editable."""
+    stage = next((s for s in doc["stages"] if s["id"] == sid), None)
+    if stage is None:
+        st.warning(_("Stage '{id}' is no longer in the draft.").format(id=sid))
+        return
+    names = {s["id"]: label(s["name"]) for s in doc["stages"]}
+    kind = stage.get("kind", "open")
+    colour = KIND_COLOURS.get(kind, "#2563EB")
+    st.markdown(
+        f"<div style='border-left:6px solid {colour};padding-left:10px'><h3 style='margin:0'>"
+        + esc(label(stage["name"]))
+        + "</h3><span style='color:#6B7280'>"
+        + esc(_("Stage · {kind} · id {id}").format(kind=_(KIND_NAMES.get(kind, kind)), id=sid))
+        + "</span></div>",
+        unsafe_allow_html=True,
+    )
+    required = (stage.get("guard") or {}).get("required_fields") or []
+    if required:
+        fields = {f["name"]: label(f.get("label") or f["name"]) for f in doc.get("fields", [])}
+        shown = ", ".join(fields.get(r, r) for r in required)
+        st.markdown(
+            "🔒 " + _("Required before a deal may enter: {fields}").format(fields=md(shown))
+        )
+    for title, moves in (
+        (_("Deals may move to"), [t["to"] for t in doc.get("transitions", []) if t["from"] == sid]),
+        (
+            _("Deals may come from"),
+            [t["from"] for t in doc.get("transitions", []) if t["to"] == sid],
+        ),
+    ):
+        st.markdown(
+            f"**{title}:** " + (md(", ".join(names.get(m, m) for m in moves)) if moves else "—")
+        )
+    st.caption("👁️ " + _("Read only: your role may look at the funnel, not change it."))
+
+
 def stage_editor(c: Any, funnel: str, doc: dict[str, Any], sid: str, rd: RuleData) -> None:
     i = next((k for k, s in enumerate(doc["stages"]) if s["id"] == sid), None)
     if i is None:

@@ -85,3 +85,25 @@ def test_a_viewer_opening_a_deal_reads_its_fields_and_cannot_move_it(demo_db: Co
     assert not at.exception and not at.error, errors(at)
     assert not [b for b in _buttons(at) if b.startswith("→") or b in CHANGES]
     assert refusal  # the module's refusal page is the one the router uses
+
+
+def test_a_viewer_reads_the_designer_and_gets_no_editing_tools(demo_db: Conveyor) -> None:
+    at = session_app("designer", "viewer")
+    at.session_state["designer_pick"] = "stage:proposal"
+    at.run()
+    assert not at.exception and not at.error, errors(at)
+    captions = " ".join(c.value for c in at.caption)
+    assert "Read-only canvas" in captions
+    assert "Read only: your role may look at the funnel, not change it." in " ".join(
+        i.value for i in at.info
+    )
+    labels = {e.label for e in at.expander}
+    for tool in ("➕ Add a stage", "➕ New funnel from a template"):
+        assert tool not in labels
+    assert not [t for t in at.text_input if t.label.startswith("Stage name")]  # text, not boxes
+    assert not [b for b in _buttons(at) if "Delete stage" in b or b.startswith("+ ")]
+    owner = session_app("designer", "owner")
+    owner.session_state["designer_pick"] = "stage:proposal"
+    owner.run()
+    assert [t for t in owner.text_input if t.label.startswith("Stage name")]  # the owner edits it
+    assert "Read-only canvas" not in " ".join(c.value for c in owner.caption)

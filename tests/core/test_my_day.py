@@ -35,7 +35,7 @@ def test_my_day_holds_my_tasks_due_today_and_overdue_and_not_my_colleagues(conve
     clock.advance(timedelta(hours=3))  # "Call the new lead" was due in 2 h
     day = conveyor.day.of(olena)
     assert [(t.title, t.overdue) for t in day.overdue] == [
-        ("Зателефонувати новому ліду First", True)
+        ("Call the new lead First", True)  # in the reader's English (the rule writes both)
     ]
     assert day.today == []
     team = conveyor.day.of(None)
