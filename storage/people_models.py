@@ -1,5 +1,5 @@
 """Tables of the people who use Conveyor: local users, their sign-in sessions, sign-in throttling and
-the audit trail. Changed only through Alembic migrations (0007, 0009, 0010).
+the audit trail. Changed only through Alembic migrations (0007, 0009, 0011).
 
 Passwords are stored as argon2 hashes only (engine.core.users); an address is stored as a digest.
 Audit entries are only ever inserted: nothing in the engine updates or deletes them.

@@ -1,7 +1,7 @@
 """users' sign-in sessions
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-01
 
 One new table: a session survives a page reload (the builder's signed cookie carries its opaque id,
@@ -11,8 +11,8 @@ stored here as a digest only) and ends for good at sign-out.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

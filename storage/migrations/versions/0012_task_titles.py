@@ -1,7 +1,7 @@
 """a task's title in each language its rule wrote it in
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-01
 
 One nullable column: tasks made before it keep their one title, shown as it is.
@@ -10,8 +10,8 @@ One nullable column: tasks made before it keep their one title, shown as it is.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
