@@ -17,12 +17,12 @@ from builder.views.shared import (
     KEY,
     KIND_BADGE,
     KIND_ICON,
-    MESSAGE_STATUS,
     apply_change,
     editable_number,
     field_widgets,
     local_times,
     md,
+    message_status,
     money,
     number_value,
     when,
@@ -121,7 +121,7 @@ def deal_view(conveyor: Conveyor, deal_id: int) -> None:
             if not card.messages.empty:
                 st.markdown("**" + _("Messages") + "**")
                 view = local_times(card.messages, ["created_at", "sent_at"])
-                view["status"] = view["status"].map(lambda x: _message_status(x))
+                view["status"] = view["status"].map(lambda x: message_status(x))
                 st.dataframe(
                     view[
                         [
@@ -412,14 +412,6 @@ def _tasks(conveyor: Conveyor, tasks: pd.DataFrame) -> None:
                     "manager": _("Manager"),
                 },
             )
-
-
-def _message_status(status: str) -> str:
-    shown = MESSAGE_STATUS.get(status)
-    if shown is None:
-        return status
-    icon, _sep, text = shown.partition(" ")
-    return f"{icon} {_(text)}"
 
 
 def _field_label(rs: RuleSet, name: str) -> str:

@@ -12,6 +12,7 @@ import streamlit as st
 
 from builder import session
 from builder.state import get_conveyor, get_reader, page_boundary, show_error
+from builder.views.shared import message_status
 from engine.clock import for_display
 from engine.core.access import Actor, Role
 from engine.i18n import _
@@ -117,7 +118,7 @@ def render() -> None:
                 {
                     _("time"): for_display(m.created_at),
                     _("channel"): m.channel,
-                    _("state"): m.status,
+                    _("state"): message_status(m.status),
                     _("text"): m.text.splitlines()[0] if m.text else "",
                 }
                 for m in recent

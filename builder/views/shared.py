@@ -54,6 +54,15 @@ MESSAGE_STATUS = {
 }
 
 
+def message_status(status: str) -> str:
+    """A message's state as a person reads it, in their language ("📝 recorded (no provider …)")."""
+    shown = MESSAGE_STATUS.get(status)
+    if shown is None:
+        return status
+    icon, _sep, text = shown.partition(" ")
+    return f"{icon} {_(text)}"
+
+
 KIND_NAMES = {"open": N_("open"), "won": N_("won"), "lost": N_("lost")}
 
 
