@@ -22,11 +22,12 @@ PAGES = {
     "analytics": "analytics",
     "doors": "doors",
     "audit": "audit",
+    "notifications": "notifications",
 }
 MAY_OPEN = {
     "owner": set(PAGES),
-    "manager": {"dry_run", "my_day", "deals", "actions_review"},
-    "viewer": set(PAGES) - {"my_day"},
+    "manager": {"dry_run", "my_day", "deals", "actions_review", "notifications"},
+    "viewer": set(PAGES) - {"my_day", "notifications"},
 }
 #: Buttons that change something, which a viewer never sees.
 CHANGES = ("Done", "Retry", "Make active", "💾 Save version", "Create deal", "Save changes")
