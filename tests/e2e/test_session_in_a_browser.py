@@ -148,7 +148,10 @@ def test_a_viewer_cannot_change_the_designer_canvas(demo: tuple[str, str]) -> No
             settled(page, 1)
             paid = node_point(page, "stage:paid")
             page.mouse.click(paid["x"], paid["y"])
-            expect(page.get_by_text("Stage editor")).to_be_visible(timeout=30000)
+            # ... shown as text to read (no boxes that look editable).
+            expect(page.get_by_role("heading", name="Paid")).to_be_visible(timeout=30000)
+            expect(page.get_by_text("Deals may come from:")).to_be_visible()
+            assert page.get_by_role("textbox", name="Stage name (en)").count() == 0
             _shot(page, "4-viewer-read-only-canvas")
             assert not errors, errors
             assert page.get_by_text("Component Error").count() == 0
