@@ -31,6 +31,7 @@ from engine.core.evaluation import Evaluation
 from engine.core.forms import Forms
 from engine.core.hooks import Hooks
 from engine.core.idempotency import Idempotency
+from engine.core.imports import Imports
 from engine.core.keyring import Keyring
 from engine.core.links import Links
 from engine.core.listings import Listings
@@ -86,6 +87,7 @@ class Conveyor:
         self.evaluation = Evaluation(self.rulesets)
         self.queries = Queries(context, self.rulesets)
         self.deals = Deals(context, self.rulesets, self.evaluation)
+        self.imports = Imports(context, self.rulesets)  # bulk import: a CSV file, an API batch
         self.ticks = Ticks(context, self.evaluation)
         self.engines = Engines(context)
         self.reports = Reports(context, self.rulesets, self.queries)

@@ -28,6 +28,7 @@ __all__ = [
     "MAX_TEXT",
     "TEXT_LIMITS",
     "blank",
+    "clean_builtin",
     "clean_fields",
     "clean_key",
     "clean_text",
@@ -172,6 +173,16 @@ def field_named(name: str) -> str:
     return _("field '{name}'").format(name=name)
 
 
+def clean_builtin(name: str, value: Any) -> Any:
+    """A built-in field's value (``BUILTIN_FIELDS``) as its column stores it, or InvalidChange."""
+    if name == "amount":
+        return None if value is None else number(field_named("amount"), value, non_negative=True)
+    text = "" if value is None else str(value)
+    return clean_text(
+        field_named(name), text, TEXT_LIMITS.get(name, MAX_TEXT), one_line=name != "title"
+    )
+
+
 def clean_fields(rs: RuleSet, fields: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split and type-check fields: (built-in deal attributes, custom fields)."""
     builtin: dict[str, Any] = {}
@@ -186,20 +197,7 @@ def clean_fields(rs: RuleSet, fields: dict[str, Any]) -> tuple[dict[str, Any], d
     for name, value in fields.items():
         clean_text(_("a field name"), name, MAX_SHORT_TEXT, one_line=True)
         if name in BUILTIN_FIELDS:
-            if name == "amount":
-                builtin[name] = (
-                    None
-                    if value is None
-                    else number(field_named("amount"), value, non_negative=True)
-                )
-            else:
-                text = "" if value is None else str(value)
-                builtin[name] = clean_text(
-                    field_named(name),
-                    text,
-                    TEXT_LIMITS.get(name, MAX_TEXT),
-                    one_line=name != "title",
-                )
+            builtin[name] = clean_builtin(name, value)
             continue
         fd = rs.field(name)
         if fd is None:

@@ -35,6 +35,7 @@ __all__ = [
     "enter_stage",
     "guard_failed",
     "moved_reason",
+    "record_decisions",
 ]
 
 #: Prefix of ``Task.closed_reason`` for a task cancelled by a stage move; the stage id follows.
@@ -119,50 +120,71 @@ class Evaluation:
         chain: list[str] | None = None,
     ) -> list[Decision]:
         """Firings and their outbox rows for decided deals: two statements however many deals."""
-        rows = [
-            dict(
-                deal_id=deal.id,
-                funnel_id=deal.funnel_id,
-                rule_id=d.rule.id,
-                rule_name=d.rule.name[:300],
-                occurrence=d.occurrence,
-                ruleset_version_id=version_id,
-                trigger=trigger,
-                values=jsonable(d.values),
-                due_at=d.due_at or now,
-                fired_at=now,
-                chain=[*(chain or []), d.rule.id],
-            )
-            for deal, version_id, decisions in plans
-            for d in decisions
-        ]
-        ids = repo.insert_firings(s, rows)
-        outbox, recorded = [], []
-        for deal, _version_id, decisions in plans:
-            for d in decisions:
-                firing_id = ids.get((deal.id, d.rule.id, d.occurrence))
-                if firing_id is None:
-                    continue  # another engine (or a re-run) recorded this occurrence first
-                outbox += [
-                    dict(
-                        firing_id=firing_id,
-                        deal_id=deal.id,
-                        seq=seq,
-                        action=action.name,
-                        params=jsonable(action.params),
-                        kind="message" if action.name in MESSAGE_ACTIONS else "internal",
-                        status="pending",
-                        attempts=0,
-                        next_attempt_at=now,
-                        idempotency_key=f"conveyor-{firing_id}-{seq}",
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    for seq, action in enumerate(d.actions)
-                ]
-                recorded.append(d)
-        repo.add_outbox_rows(s, outbox)
-        return recorded
+        return record_decisions(
+            s,
+            [
+                (deal.id, deal.funnel_id, version_id, decisions)
+                for deal, version_id, decisions in plans
+            ],
+            now,
+            trigger,
+            chain,
+        )
+
+
+def record_decisions(
+    s: Session,
+    plans: list[tuple[int, str, int, list[Decision]]],
+    now: datetime,
+    trigger: str,
+    chain: list[str] | None = None,
+) -> list[Decision]:
+    """``Evaluation.record`` for (deal id, funnel id, version id, decisions): a bulk import has no
+    ORM deals. The unique (deal, rule, occurrence) key decides what is new; returns what was recorded."""
+    rows = [
+        dict(
+            deal_id=deal_id,
+            funnel_id=funnel_id,
+            rule_id=d.rule.id,
+            rule_name=d.rule.name[:300],
+            occurrence=d.occurrence,
+            ruleset_version_id=version_id,
+            trigger=trigger,
+            values=jsonable(d.values),
+            due_at=d.due_at or now,
+            fired_at=now,
+            chain=[*(chain or []), d.rule.id],
+        )
+        for deal_id, funnel_id, version_id, decisions in plans
+        for d in decisions
+    ]
+    ids = repo.insert_firings(s, rows)
+    outbox, recorded = [], []
+    for deal_id, _funnel_id, _version_id, decisions in plans:
+        for d in decisions:
+            firing_id = ids.get((deal_id, d.rule.id, d.occurrence))
+            if firing_id is None:
+                continue  # another engine (or a re-run) recorded this occurrence first
+            outbox += [
+                dict(
+                    firing_id=firing_id,
+                    deal_id=deal_id,
+                    seq=seq,
+                    action=action.name,
+                    params=jsonable(action.params),
+                    kind="message" if action.name in MESSAGE_ACTIONS else "internal",
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    idempotency_key=f"conveyor-{firing_id}-{seq}",
+                    created_at=now,
+                    updated_at=now,
+                )
+                for seq, action in enumerate(d.actions)
+            ]
+            recorded.append(d)
+    repo.add_outbox_rows(s, outbox)
+    return recorded
 
 
 def enter_stage(s: Session, deal: Deal, rs: RuleSet, stage: str, now: datetime) -> dict[str, Any]:

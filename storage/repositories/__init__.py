@@ -7,6 +7,7 @@ their outbox rows commit together). One module per family of rows; callers use t
 
 from __future__ import annotations
 
+from storage.repositories.bulk import add_events_bulk, allocate_deal_ids, existing_keys
 from storage.repositories.common import RETRYABLE, TERMINAL
 from storage.repositories.deals import (
     add_deal,
@@ -106,6 +107,7 @@ __all__ = [
     "add_deal",
     "add_deals_bulk",
     "add_event",
+    "add_events_bulk",
     "add_invoice",
     "add_manager",
     "add_message",
@@ -115,6 +117,7 @@ __all__ = [
     "add_task",
     "cancel_stage_tasks",
     "add_version",
+    "allocate_deal_ids",
     "claim_ready",
     "count_rows",
     "deal_counts_by_funnel",
@@ -128,6 +131,7 @@ __all__ = [
     "duplicate_firings",
     "earlier_results",
     "ensure_funnel",
+    "existing_keys",
     "expire_leases",
     "fired_occurrences",
     "fired_occurrences_many",

@@ -19,6 +19,7 @@ import pandas as pd
 
 from engine.document.conditions import Condition, Group, Visitor
 from engine.document.ruleset import FieldType, RuleSet
+from engine.rules.evaluators.base import RISING_OPS
 from engine.rules.evaluators.compiled import CompiledRuleSet, compile_ruleset, leaf_test
 from engine.rules.evaluators.numeric import BOUNDS, EXACT_INT, MARGIN, exact_numeric
 from engine.rules.registry import (
@@ -299,6 +300,68 @@ def rule_masks(
     compiled = ruleset if isinstance(ruleset, CompiledRuleSet) else compile_ruleset(ruleset)
     masks = _Masks(compiled, variable_columns(compiled, frame, now), len(frame))
     return {r.rule.id: masks.visit(r.rule.conditions) for r in compiled.rules}
+
+
+class _OptimisticMasks(_Masks):
+    """``CompiledRuleSet``'s optimistic tree as masks: a rising leaf on a time variable whose anchor
+    is set reads true (it can turn true with time alone), every other leaf as it reads now."""
+
+    def __init__(
+        self, compiled: CompiledRuleSet, cols: dict[str, Any], n: int, anchored: dict[str, Any]
+    ):
+        super().__init__(compiled, cols, n)
+        self.anchored = anchored
+
+    def leaf(self, node: Condition, path: str) -> np.ndarray:
+        mask = super().leaf(node, path)
+        if node.name in self.compiled.anchors and node.operator in RISING_OPS:
+            anchored: np.ndarray = mask | self.anchored[node.name]
+            return anchored
+        return mask
+
+
+def anchored_columns(compiled: CompiledRuleSet, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """For each time variable the rules read: is its anchor set (``compiled.anchors[name](deal)``)?"""
+    registry = variables_for(compiled.ruleset)
+    out: dict[str, np.ndarray] = {}
+    for name in compiled.time_names:
+        source = registry[name].source
+        if isinstance(source, SinceEvent):
+            out[name] = frame[event_at_column(source.event)].notna().to_numpy()
+        elif isinstance(source, Since):
+            set_ = np.zeros(len(frame), dtype=bool)
+            for attribute in source.anchors:
+                set_ |= frame[attribute].notna().to_numpy()
+            out[name] = set_
+    return out
+
+
+Masks = dict[str, "np.ndarray | None"]
+
+
+def decision_masks(
+    compiled: CompiledRuleSet, frame: pd.DataFrame, now: datetime
+) -> tuple[Masks, Masks]:
+    """(exact, optimistic) masks of every enabled rule over ``frame``; None for a rule that has a leaf
+    with no vectorised test (the caller decides that rule with ``compiled``).
+
+    ``exact``: do its conditions hold at ``now`` (as ``rule_masks``). ``optimistic``: could they hold
+    with time alone (``CompiledRule.optimistic``), the question ``CompiledRuleSet.next_due`` asks.
+    """
+    cols = variable_columns(compiled, frame, now)
+    exact_masks = _Masks(compiled, cols, len(frame))
+    optimistic_masks = _OptimisticMasks(
+        compiled, cols, len(frame), anchored_columns(compiled, frame)
+    )
+    exact: Masks = {}
+    optimistic: Masks = {}
+    for r in compiled.rules:
+        for out, masks in ((exact, exact_masks), (optimistic, optimistic_masks)):
+            try:
+                out[r.rule.id] = masks.visit(r.rule.conditions)
+            except ValueError:
+                out[r.rule.id] = None
+    return exact, optimistic
 
 
 def match_counts(ruleset: RuleSet, frame: pd.DataFrame, now: datetime) -> dict[str, int]:
