@@ -6,11 +6,24 @@ from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
+from fastapi.responses import JSONResponse
 
 from engine.api.auth import conveyor_of, current_actor
-from engine.api.models import ActivityIn, DealCreate, DealOut, DealPatch, EventIn, MoveIn
+from engine.api.models import (
+    ActivityIn,
+    BatchOut,
+    BatchProblem,
+    DealCreate,
+    DealOut,
+    DealPatch,
+    DealsBatch,
+    EventIn,
+    MoveIn,
+)
+from engine.api.problems import problem
 from engine.core.access import Actor, Permission
 from engine.core.conveyor import Conveyor
+from engine.i18n import _
 
 router = APIRouter(prefix="/api/v1/deals", tags=["deals"])
 Key = Annotated[str, Path(max_length=200, description="The deal's key, e.g. D-12")]
@@ -40,6 +53,43 @@ def create_deal(body: DealCreate, actor: ActorDep, c: ConveyorDep) -> DealOut:
     )
     c.apply_queued()
     return _view(c, c.deal(deal_id).key, actor)
+
+
+@router.post(
+    ":batch",
+    response_model=BatchOut,
+    summary="Create many deals of one funnel (at most 1,000): each checked, evaluated in bulk",
+    responses={422: {"description": "A strict or dry run with bad deals: each one's path and why"}},
+)
+def create_deals(body: DealsBatch, actor: ActorDep, c: ConveyorDep) -> BatchOut | JSONResponse:
+    report = c.imports.import_items(
+        body.funnel,
+        [d.model_dump() for d in body.deals],
+        dry_run=body.dry_run,
+        strict=body.strict,
+        actor=actor,
+    )
+    errors = [
+        BatchProblem(
+            path=f"deals[{p.row}].{p.column}" if p.column else f"deals[{p.row}]", message=p.message
+        )
+        for p in report.problems
+    ]
+    if errors and (body.strict or body.dry_run):
+        detail = (
+            _("{bad} of {count} deals are bad; nothing was written (dry run)")
+            if body.dry_run
+            else _("{bad} of {count} deals are bad; nothing was imported (strict)")
+        ).format(bad=report.bad_rows, count=len(body.deals))
+        return problem(422, detail, [e.model_dump() for e in errors])
+    return BatchOut(
+        import_id=report.import_id,
+        dry_run=report.dry_run,
+        imported=report.imported,
+        skipped=report.skipped,
+        keys=report.keys,
+        errors=errors,
+    )
 
 
 @router.get(

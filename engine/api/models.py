@@ -14,9 +14,13 @@ from engine.errors import InvalidChange
 __all__ = [
     "ActionOut",
     "ActivityIn",
+    "BatchDeal",
+    "BatchOut",
+    "BatchProblem",
     "DealCreate",
     "DealOut",
     "DealPatch",
+    "DealsBatch",
     "EventIn",
     "FiringOut",
     "FunnelOut",
@@ -49,6 +53,42 @@ class DealCreate(_In):
     )
     manager: str | None = Field(None, max_length=200)
     fields: dict[str, Any] = Field(default_factory=dict, description="Custom fields by name.")
+
+
+class BatchDeal(_In):
+    """One deal of a batch: ``DealCreate`` without the funnel (the batch names it once)."""
+
+    key: str | None = Field(
+        None, max_length=200, description="Your own key; a deal with this key already is skipped."
+    )
+    title: str = ""
+    phone: str | None = None
+    email: str | None = None
+    amount: float | None = None
+    stage: str | None = Field(None, max_length=200)
+    manager: str | None = Field(None, max_length=200)
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class DealsBatch(_In):
+    funnel: str = Field(max_length=200)
+    deals: list[BatchDeal] = Field(max_length=1000, description="At most 1,000 deals.")
+    dry_run: bool = Field(False, description="Check every deal and report; write nothing.")
+    strict: bool = Field(False, description="Import nothing if any deal is bad (422).")
+
+
+class BatchProblem(BaseModel):
+    path: str = Field(description="deals[<index>].<field>")
+    message: str
+
+
+class BatchOut(BaseModel):
+    import_id: str
+    dry_run: bool
+    imported: int = Field(description="Deals written (a dry run: that would be written).")
+    skipped: int = Field(description="Deals whose key exists already: left alone.")
+    keys: list[str] = Field(description="The keys of the deals written, in order.")
+    errors: list[BatchProblem] = Field(description="The deals not imported and why.")
 
 
 class DealPatch(_In):

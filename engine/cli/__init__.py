@@ -5,12 +5,13 @@ Each module holds one family of commands; importing them registers them on ``mai
 
 from __future__ import annotations
 
-from engine.cli import doors, operations, rulesets, serve, tools, users
+from engine.cli import doors, imports, operations, rulesets, serve, tools, users
 from engine.cli.app import main
 
 __all__ = ["main"]
 _COMMANDS = (
     doors,
+    imports,
     operations,
     rulesets,
     serve,

@@ -146,9 +146,11 @@ def check_rows(
                     RowProblem(
                         row,
                         columns[KEY],
-                        _("key '{key}' is given again (first in row {first})").format(
-                            key=key, first=first_line[key]
-                        ),
+                        (
+                            _("key '{key}' is given again (first on line {first})")
+                            if text
+                            else _("key '{key}' is given again (first in item {first})")
+                        ).format(key=key, first=first_line[key]),
                     )
                 )
                 bad = True

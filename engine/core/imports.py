@@ -55,7 +55,8 @@ __all__ = ["CHUNK", "MAX_BATCH", "ImportInterrupted", "ImportReport", "Imports",
 CHUNK = 5000
 #: Most deals one ``POST /api/v1/deals:batch`` may carry.
 MAX_BATCH = 1000
-Progress = Callable[[int], None]
+#: ``progress(rows written, rows to write)``, called as each chunk commits.
+Progress = Callable[[int, int], None]
 
 
 @dataclass
@@ -116,8 +117,8 @@ class Imports:
         """Import the deals of a CSV file (``data``: its bytes) into ``funnel``.
 
         ``mapping``: CSV column → field (``key``, ``stage``, ``manager``, a built-in or custom field,
-        or ``-`` to leave it out); a column named like a field needs none. ``progress(n)`` is called
-        as chunks commit with the number of rows done.
+        or ``-`` to leave it out); a column named like a field needs none. ``progress(done, total)`` is
+        called as each chunk commits.
         """
         who = require(actor, Permission.WRITE_DEALS)
         rs, version_id = self._active(funnel)
@@ -333,7 +334,7 @@ class Imports:
             report.keys += [r.key or f"D-{i}" for r, i in zip(part, ids, strict=True)]
             done += len(good[start : start + chunk])
             if progress is not None:
-                progress(done)
+                progress(done, len(good))
 
     def _now(self) -> datetime:
         return self._context.clock.now()
