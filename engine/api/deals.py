@@ -64,7 +64,7 @@ def create_deal(body: DealCreate, actor: ActorDep, c: ConveyorDep) -> DealOut:
 def create_deals(body: DealsBatch, actor: ActorDep, c: ConveyorDep) -> BatchOut | JSONResponse:
     report = c.imports.import_items(
         body.funnel,
-        [d.model_dump() for d in body.deals],
+        [d.model_dump(exclude_none=True) for d in body.deals],
         dry_run=body.dry_run,
         strict=body.strict,
         actor=actor,

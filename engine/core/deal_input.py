@@ -123,6 +123,8 @@ def clean_text(
 def clean_key(raw: Any) -> str:
     """An explicit deal key: text that fits its column and is not an engine-made ``D-<n>``."""
     key = str(raw).strip()
+    if _plain_text(key, TEXT_LIMITS["key"], True) and not GENERATED_KEY.match(key):
+        return key  # the common case, without building a refusal's words
     if len(key) > TEXT_LIMITS["key"]:
         raise InvalidChange(
             _("{what} is {length} characters long; the limit is {limit}").format(
@@ -145,6 +147,8 @@ def clean_value(fd: FieldDef, value: Any) -> Any:
     if value is None or value == "":
         return None
     if fd.type is FieldType.NUMERIC:
+        if _plain_number(value):  # the common case, without building the refusal's words
+            return float(value)
         return number(field_named(fd.name), value)
     if fd.type is FieldType.BOOLEAN:
         if not isinstance(value, bool):
@@ -165,6 +169,8 @@ def clean_value(fd: FieldDef, value: Any) -> Any:
                 )
             )
         return match
+    if _plain_text(value, MAX_TEXT, False):
+        return value
     return clean_text(field_named(fd.name), value, MAX_TEXT)
 
 
@@ -176,10 +182,34 @@ def field_named(name: str) -> str:
 def clean_builtin(name: str, value: Any) -> Any:
     """A built-in field's value (``BUILTIN_FIELDS``) as its column stores it, or InvalidChange."""
     if name == "amount":
-        return None if value is None else number(field_named("amount"), value, non_negative=True)
+        if value is None:
+            return None
+        if _plain_number(value, non_negative=True):
+            return float(value)
+        return number(field_named("amount"), value, non_negative=True)
+    limit, one_line = TEXT_LIMITS.get(name, MAX_TEXT), name != "title"
+    if _plain_text(value, limit, one_line):
+        return value
     text = "" if value is None else str(value)
-    return clean_text(
-        field_named(name), text, TEXT_LIMITS.get(name, MAX_TEXT), one_line=name != "title"
+    return clean_text(field_named(name), text, limit, one_line=one_line)
+
+
+def _plain_number(value: Any, non_negative: bool = False) -> bool:
+    """Would ``number`` take ``value`` as it is? (An import checks 100,000s: no message built.)"""
+    kind = type(value)
+    return (
+        (kind is float or kind is int)
+        and -MAX_NUMBER <= value <= MAX_NUMBER  # NaN compares false
+        and (not non_negative or value >= 0)
+    )
+
+
+def _plain_text(value: Any, limit: int, one_line: bool) -> bool:
+    """Would ``clean_text`` take ``value`` as it is?"""
+    return (
+        isinstance(value, str)
+        and len(value) <= limit
+        and text_refusal(value, one_line=one_line) is None
     )
 
 

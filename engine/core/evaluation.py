@@ -8,6 +8,7 @@ functions too (a stage move, a started process) with its own session, inside its
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -33,8 +34,10 @@ __all__ = [
     "Evaluation",
     "Plan",
     "enter_stage",
+    "firing_values",
     "guard_failed",
     "moved_reason",
+    "outbox_values",
     "record_decisions",
 ]
 
@@ -142,19 +145,7 @@ def record_decisions(
     """``Evaluation.record`` for (deal id, funnel id, version id, decisions): a bulk import has no
     ORM deals. The unique (deal, rule, occurrence) key decides what is new; returns what was recorded."""
     rows = [
-        dict(
-            deal_id=deal_id,
-            funnel_id=funnel_id,
-            rule_id=d.rule.id,
-            rule_name=d.rule.name[:300],
-            occurrence=d.occurrence,
-            ruleset_version_id=version_id,
-            trigger=trigger,
-            values=jsonable(d.values),
-            due_at=d.due_at or now,
-            fired_at=now,
-            chain=[*(chain or []), d.rule.id],
-        )
+        firing_values(deal_id, funnel_id, version_id, d, now, trigger, chain)
         for deal_id, funnel_id, version_id, decisions in plans
         for d in decisions
     ]
@@ -165,26 +156,66 @@ def record_decisions(
             firing_id = ids.get((deal_id, d.rule.id, d.occurrence))
             if firing_id is None:
                 continue  # another engine (or a re-run) recorded this occurrence first
-            outbox += [
-                dict(
-                    firing_id=firing_id,
-                    deal_id=deal_id,
-                    seq=seq,
-                    action=action.name,
-                    params=jsonable(action.params),
-                    kind="message" if action.name in MESSAGE_ACTIONS else "internal",
-                    status="pending",
-                    attempts=0,
-                    next_attempt_at=now,
-                    idempotency_key=f"conveyor-{firing_id}-{seq}",
-                    created_at=now,
-                    updated_at=now,
-                )
-                for seq, action in enumerate(d.actions)
-            ]
+            outbox += outbox_values(firing_id, deal_id, d, now)
             recorded.append(d)
     repo.add_outbox_rows(s, outbox)
     return recorded
+
+
+def firing_values(
+    deal_id: int,
+    funnel_id: str,
+    version_id: int,
+    d: Decision,
+    now: datetime,
+    trigger: str,
+    chain: list[str] | None = None,
+    *,
+    json: Callable[[Any], Any] = jsonable,
+) -> dict[str, Any]:
+    """The ``firings`` row of one decision (without its id). ``json``: how its JSON values are made
+    storable (``jsonable``; a bulk import shares one object between equal ones)."""
+    return dict(
+        deal_id=deal_id,
+        funnel_id=funnel_id,
+        rule_id=d.rule.id,
+        rule_name=d.rule.name[:300],
+        occurrence=d.occurrence,
+        ruleset_version_id=version_id,
+        trigger=trigger,
+        values=json(d.values),
+        due_at=d.due_at or now,
+        fired_at=now,
+        chain=json([*(chain or []), d.rule.id]),
+    )
+
+
+def outbox_values(
+    firing_id: int,
+    deal_id: int,
+    d: Decision,
+    now: datetime,
+    *,
+    json: Callable[[Any], Any] = jsonable,
+) -> list[dict[str, Any]]:
+    """The ``outbox`` rows of one recorded firing, one per planned action, in order."""
+    return [
+        dict(
+            firing_id=firing_id,
+            deal_id=deal_id,
+            seq=seq,
+            action=action.name,
+            params=json(action.params),
+            kind="message" if action.name in MESSAGE_ACTIONS else "internal",
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            idempotency_key=f"conveyor-{firing_id}-{seq}",
+            created_at=now,
+            updated_at=now,
+        )
+        for seq, action in enumerate(d.actions)
+    ]
 
 
 def enter_stage(s: Session, deal: Deal, rs: RuleSet, stage: str, now: datetime) -> dict[str, Any]:

@@ -8,7 +8,7 @@ and the manager, and returns the good rows and every problem (row, column, why),
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +29,15 @@ from engine.errors import Forbidden, InvalidChange
 from engine.i18n import _
 from engine.rules.deal import BUILTIN_FIELDS
 
-__all__ = ["TARGETS", "Cell", "CheckedRow", "RowProblem", "check_rows", "columns", "known_targets"]
+__all__ = [
+    "MISSING",
+    "TARGETS",
+    "CheckedRow",
+    "RowProblem",
+    "check_rows",
+    "columns",
+    "known_targets",
+]
 
 #: Columns besides the deal's fields that a row may set.
 KEY, STAGE, MANAGER = "key", "stage", "manager"
@@ -55,7 +63,8 @@ class CheckedRow:
     custom: dict[str, Any]
 
 
-Cell = tuple[str, str, Any]  # (column as the reader names it, target field, value)
+#: A value a row does not give (an API item without the key; CSV cells are all given).
+MISSING: Any = type("Missing", (), {"__repr__": lambda self: "MISSING"})()
 
 
 def known_targets(rs: RuleSet) -> list[str]:
@@ -118,27 +127,42 @@ def columns(
 
 def check_rows(
     rs: RuleSet,
-    rows: Iterable[tuple[int, list[Cell]]],
+    cols: Sequence[tuple[str, str]],
+    rows: Iterable[tuple[int, Sequence[Any]]],
     managers: dict[str, int],
     who: Actor,
     *,
     text: bool,
 ) -> tuple[list[CheckedRow], list[RowProblem]]:
-    """The rows that pass every check ``Deals.create`` makes, and every problem of the others."""
+    """The rows that pass every check ``Deals.create`` makes, and every problem of the others.
+
+    ``cols``: (column as the problem names it, target field); each row's values line up with them,
+    ``MISSING`` where a row does not give one. ``text``: the values are CSV cells.
+    """
     checks = {name: _field_check(rs, name, text) for name in known_targets(rs)}
+    plan = [(label, target, _memoized(checks[target])) for label, target in cols]
+    columns = {target: label for label, target in cols}
     good: list[CheckedRow] = []
     problems: list[RowProblem] = []
     first_line: dict[str, int] = {}
     for row, cells in rows:
         values: dict[str, Any] = {}
         bad = False
-        for column, target, raw in cells:
-            try:
-                values[target] = checks[target](raw)
-            except (InvalidChange, Forbidden) as exc:
-                problems.append(RowProblem(row, column, str(exc)))
+        for (column, target, check), raw in zip(plan, cells, strict=True):
+            if raw is MISSING:
+                continue
+            if target in values:  # an API item giving "phone" and "fields.phone"
+                problems.append(
+                    RowProblem(row, column, _("field '{name}' is given twice").format(name=target))
+                )
                 bad = True
-        columns = {target: column for column, target, _raw in cells}
+                continue
+            ok, result = check(raw)
+            if ok:
+                values[target] = result
+            else:
+                problems.append(RowProblem(row, column, result))
+                bad = True
         key = values.pop(KEY, None)
         if key is not None:
             if key in first_line:
@@ -200,13 +224,41 @@ def check_rows(
     return good, problems
 
 
+def _memoized(check: Callable[[Any], Any]) -> Callable[[Any], tuple[bool, Any]]:
+    """``check`` as ``raw -> (True, value)`` or ``(False, why)``, run once per distinct raw value of a
+    column (a lead list repeats its stages, sources and yes/no answers thousands of times)."""
+    memo: dict[tuple[type, Any], tuple[bool, Any]] = {}
+
+    def run(raw: Any) -> tuple[bool, Any]:
+        key = (type(raw), raw)  # True and 1 are equal keys, not equal values
+        try:
+            found = memo.get(key)
+        except TypeError:  # a list or an object from an API item
+            return _outcome(check, raw)
+        if found is None:
+            found = memo[key] = _outcome(check, raw)
+        return found
+
+    return run
+
+
+def _outcome(check: Callable[[Any], Any], raw: Any) -> tuple[bool, Any]:
+    try:
+        return True, check(raw)
+    except (InvalidChange, Forbidden) as exc:
+        return False, str(exc)
+
+
 def _field_check(rs: RuleSet, name: str, text: bool) -> Callable[[Any], Any]:
     """The check of one target field: a raw value (a CSV cell when ``text``) to its stored value."""
     if name == KEY:
         return lambda v: clean_key(v) if v is not None and str(v).strip() else None
     if name == STAGE:
+        stages = {x.id for x in rs.stages}
 
         def stage(v: Any) -> str | None:
+            if v in stages:
+                return str(v)
             if v is None or (isinstance(v, str) and not v.strip()):
                 return None
             given = clean_text(

@@ -7,7 +7,7 @@ their outbox rows commit together). One module per family of rows; callers use t
 
 from __future__ import annotations
 
-from storage.repositories.bulk import add_events_bulk, allocate_deal_ids, existing_keys
+from storage.repositories.bulk import allocate_ids, existing_keys, insert_rows
 from storage.repositories.common import RETRYABLE, TERMINAL
 from storage.repositories.deals import (
     add_deal,
@@ -107,7 +107,6 @@ __all__ = [
     "add_deal",
     "add_deals_bulk",
     "add_event",
-    "add_events_bulk",
     "add_invoice",
     "add_manager",
     "add_message",
@@ -117,7 +116,7 @@ __all__ = [
     "add_task",
     "cancel_stage_tasks",
     "add_version",
-    "allocate_deal_ids",
+    "allocate_ids",
     "claim_ready",
     "count_rows",
     "deal_counts_by_funnel",
@@ -145,6 +144,7 @@ __all__ = [
     "get_version",
     "get_version_by_number",
     "insert_firing",
+    "insert_rows",
     "insert_firings",
     "latest_signal_at",
     "list_deals",

@@ -19,7 +19,7 @@ import numpy as np
 from engine.rules.actions import PlannedAction
 from engine.rules.evaluators.base import Decision, due_time, occurrence
 from engine.rules.evaluators.compiled import CompiledRuleSet
-from engine.rules.evaluators.vectorized import deals_frame, decision_masks
+from engine.rules.evaluators.vectorized import anchor_micros, deals_frame, decision_masks
 
 __all__ = ["decide_many"]
 
@@ -37,7 +37,8 @@ def decide_many(
     decisions: list[list[Decision]] = [[] for _ in range(n)]
     if n == 0 or not compiled.rules:
         return decisions, [None] * n
-    exact, optimistic = decision_masks(compiled, deals_frame(deals, compiled.ruleset), now)
+    frame = deals_frame(deals, compiled.ruleset)
+    exact, optimistic = decision_masks(compiled, frame, now)
     values: dict[int, Any] = {}
 
     def values_of(i: int) -> Any:
@@ -65,7 +66,8 @@ def decide_many(
                     else None,
                 )
             )
-    return decisions, _next_due(compiled, deals, now, decisions, holds, optimistic)
+    anchors = anchor_micros(compiled, frame)
+    return decisions, _next_due(compiled, deals, now, decisions, holds, optimistic, anchors)
 
 
 def _next_due(
@@ -75,6 +77,7 @@ def _next_due(
     decisions: list[list[Decision]],
     holds: dict[str, np.ndarray],
     optimistic: dict[str, np.ndarray | None],
+    anchors: dict[str, np.ndarray],
 ) -> list[datetime | None]:
     n = len(deals)
     timed = [r for r in compiled.rules if r.time_leaves]
@@ -91,17 +94,19 @@ def _next_due(
     # alone is a candidate. next_due reads nothing else but the time variables' anchors.
     candidates = np.column_stack([optimistic[r.rule.id] & ~holds[r.rule.id] for r in timed])
     closed = np.fromiter((bool(d.closed) for d in deals), dtype=bool, count=n)
-    waiting = np.flatnonzero(candidates.any(axis=1) & ~closed).tolist()
-    groups: dict[tuple[Any, ...], datetime | None] = {}
-    for i in waiting:
-        deal = deals[i]
-        key = (
-            candidates[i].tobytes(),
-            *(compiled.anchors[name](deal) for name in compiled.time_names),
+    waiting = np.flatnonzero(candidates.any(axis=1) & ~closed)
+    if not len(waiting):
+        return out
+    # Deals alike in every input of next_due (the candidates and each anchor) share its answer.
+    inputs = np.column_stack(
+        [candidates.astype(np.int64), *(anchors[name] for name in compiled.time_names)]
+    )[waiting]
+    _keys, first, group = np.unique(inputs, axis=0, return_index=True, return_inverse=True)
+    answers = []
+    for i in waiting[first].tolist():
+        answers.append(
+            compiled.next_due(deals[i], now, {(d.rule.id, d.occurrence) for d in decisions[i]})
         )
-        if key not in groups:
-            groups[key] = compiled.next_due(
-                deal, now, {(d.rule.id, d.occurrence) for d in decisions[i]}
-            )
-        out[i] = groups[key]
+    for i, g in zip(waiting.tolist(), np.asarray(group).reshape(-1).tolist(), strict=True):
+        out[i] = answers[g]
     return out

@@ -54,30 +54,34 @@ def event_visit_column(name: str) -> str:
 def deals_frame(deals: Iterable[Any], ruleset: RuleSet) -> pd.DataFrame:
     """A deals frame from ``DealState`` / ORM ``Deal`` objects: built-in columns, one per custom field,
     two per declared event (``event_at_column``, ``event_visit_column``)."""
-    rows = []
+    deals = list(deals)
+    count = len(deals)
     names = [f.name for f in ruleset.fields]
     events = [e.name for e in ruleset.events]
     stamps = [*TIMESTAMP_COLUMNS, *(event_at_column(e) for e in events)]
-    for d in deals:
-        fields, signals = d.fields or {}, d.signals or {}
-        row = {
-            "stage": d.stage,
-            "stage_visit": d.stage_visit,
-            "manager_id": d.manager_id,
-            "amount": np.nan if d.amount is None else d.amount,
-        }
-        for col in TIMESTAMP_COLUMNS:
-            row[col] = getattr(d, col)
-        for n in names:
-            row[n] = fields.get(n)
-        for e in events:
-            row[event_at_column(e)] = event_at(d, e)
-            row[event_visit_column(e)] = int(signals[e]["visit"]) if e in signals else 0
-        rows.append(row)
+    # Column by column (an import builds frames of thousands of new deals): no dict per row.
+    data: dict[str, list[Any]] = {
+        "stage": [d.stage for d in deals],
+        "stage_visit": [d.stage_visit for d in deals],
+        "manager_id": [d.manager_id for d in deals],
+        "amount": [np.nan if d.amount is None else d.amount for d in deals],
+    }
+    for col in TIMESTAMP_COLUMNS:
+        data[col] = [getattr(d, col) for d in deals]
+    fields = [d.fields or {} for d in deals]
+    for n in names:
+        data[n] = [f.get(n) for f in fields]
+    signals = [d.signals or {} for d in deals]
+    happened = any(signals)  # new deals (an import) have no declared events yet
+    for e in events:
+        data[event_at_column(e)] = [event_at(d, e) for d in deals] if happened else [None] * count
+        data[event_visit_column(e)] = (
+            [int(sig[e]["visit"]) if e in sig else 0 for sig in signals] if happened else [0] * count
+        )
     columns = [*FRAME_COLUMNS, *names]
     for e in events:
         columns += [event_at_column(e), event_visit_column(e)]
-    df = pd.DataFrame(rows, columns=columns)
+    df = pd.DataFrame(data, columns=columns)
     for col in stamps:
         df[col] = pd.to_datetime(df[col], utc=True).astype("datetime64[us, UTC]")
     df["stage"] = df["stage"].astype("category")
@@ -320,20 +324,33 @@ class _OptimisticMasks(_Masks):
         return mask
 
 
-def anchored_columns(compiled: CompiledRuleSet, frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """For each time variable the rules read: is its anchor set (``compiled.anchors[name](deal)``)?"""
+def anchor_micros(compiled: CompiledRuleSet, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """For each time variable the rules read, its anchor (``compiled.anchors[name](deal)``) in
+    microseconds since the epoch, ``NO_ANCHOR`` where it is not set."""
     registry = variables_for(compiled.ruleset)
     out: dict[str, np.ndarray] = {}
     for name in compiled.time_names:
         source = registry[name].source
         if isinstance(source, SinceEvent):
-            out[name] = frame[event_at_column(source.event)].notna().to_numpy()
+            us, nat = _micros(frame[event_at_column(source.event)])
         elif isinstance(source, Since):
-            set_ = np.zeros(len(frame), dtype=bool)
-            for attribute in source.anchors:
-                set_ |= frame[attribute].notna().to_numpy()
-            out[name] = set_
+            us, nat = _micros(frame[source.anchors[0]])
+            for fallback in source.anchors[1:]:  # the first set one counts
+                fb_us, fb_nat = _micros(frame[fallback])
+                us, nat = np.where(nat, fb_us, us), nat & fb_nat
+        else:
+            continue
+        out[name] = np.where(nat, NO_ANCHOR, us)
     return out
+
+
+#: ``anchor_micros`` where a time variable's anchor is not set.
+NO_ANCHOR = np.iinfo(np.int64).min
+
+
+def anchored_columns(compiled: CompiledRuleSet, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """For each time variable the rules read: is its anchor set (``compiled.anchors[name](deal)``)?"""
+    return {name: us != NO_ANCHOR for name, us in anchor_micros(compiled, frame).items()}
 
 
 Masks = dict[str, "np.ndarray | None"]
