@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmarks.imports import bench_import, import_rows_of
 from benchmarks.ticks import pages_on_copy
 from engine.paths import SAMPLE_RULES
 
@@ -53,6 +54,7 @@ KEYS = (
     "change_p95_ms",
     "change_p99_ms",
     "peak_rss_mb",
+    "import_deals_per_s",
 )
 
 
@@ -500,6 +502,7 @@ def run(
     load_seconds: float = 0,
     load_deals: int = 10_000,
     api_seconds: float = 5,
+    import_rows: int | None = None,
     log: Callable[[str], None] = lambda _m: None,
 ) -> dict[str, Any]:
     """Every figure of issue 5 as one dict (see ``KEYS``), plus the Designer's render time (issue 3)
@@ -510,6 +513,7 @@ def run(
     out.update(bench_evaluation(n, log))
     out.update(bench_database(n, changes or min(3000, max(100, n // 10)), log))
     out["peak_rss_mb"] = peak_rss_mb()
+    out.update(bench_import(import_rows or min(100_000, max(1000, n // 10)), log))  # issue 14
     if designer:
         out.update(bench_designer(log))
     if load_seconds > 0:
@@ -561,6 +565,7 @@ def table(r: dict[str, Any]) -> str:
             "",
         ),
         ("peak RSS", f"{r['peak_rss_mb']:,.0f} MB", ""),
+        *import_rows_of(r),
     ]
     if "designer_render_s" in r:
         rows.append(

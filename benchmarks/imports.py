@@ -84,7 +84,7 @@ def bench_import(
                     f"bench import wrote {report.imported} of {rows} rows; problems:"
                     f" {report.problems[:3]}"
                 )
-            single = min(1000, rows)
+            single = min(500, rows)
             log(f"import: {single:,} deals created one by one, for the ratio")
             t = time.perf_counter()
             for i in range(single):
@@ -105,6 +105,19 @@ def bench_import(
         "import_fired": report.fired,
         "import_one_by_one_per_s": one_by_one,
     }
+
+
+def import_rows_of(r: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """The import's line of ``conveyor bench``'s table."""
+    if "import_deals_per_s" not in r:
+        return []
+    return [
+        (
+            f"import-deals: {r['import_rows']:,} CSV rows (SQLite, synchronous=FULL)",
+            f"{r['import_deals_per_s']:,.0f} deals/s",
+            f"one by one {r['import_one_by_one_per_s']:,.0f}/s",
+        )
+    ]
 
 
 if __name__ == "__main__":

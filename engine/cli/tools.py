@@ -88,6 +88,12 @@ def simulate(scenario: Path, rules: tuple[Path, ...], tick_minutes: float) -> No
     help="Record events through the HTTP API (uvicorn on 127.0.0.1) for this long with 32 keep-alive"
     " clients, again through a signed hook, and once more with one client; 0 skips it.",
 )
+@click.option(
+    "--import-rows",
+    type=click.IntRange(min=10),
+    default=None,
+    help="CSV rows for the import-deals figure (default: min(100000, deals/10)).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
 @friendly
 def bench(
@@ -96,6 +102,7 @@ def bench(
     designer: bool,
     load_seconds: float,
     api_seconds: float,
+    import_rows: int | None,
     as_json: bool,
 ) -> None:
     """Benchmark: business-rules run_all vs compiled vs vectorised, ticks, changes, peak RSS.
@@ -113,6 +120,7 @@ def bench(
         designer=designer,
         load_seconds=load_seconds,
         api_seconds=api_seconds,
+        import_rows=import_rows,
         log=log,
     )
     click.echo(json.dumps(figures, indent=2) if as_json else bench_module.table(figures))

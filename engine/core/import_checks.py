@@ -226,10 +226,14 @@ def check_rows(
 
 def _memoized(check: Callable[[Any], Any]) -> Callable[[Any], tuple[bool, Any]]:
     """``check`` as ``raw -> (True, value)`` or ``(False, why)``, run once per distinct raw value of a
-    column (a lead list repeats its stages, sources and yes/no answers thousands of times)."""
+    column (a lead list repeats its stages, sources and yes/no answers thousands of times). A column
+    of mostly distinct values (keys, phones) stops remembering after its first ``MEMO_TRIAL``."""
     memo: dict[tuple[type, Any], tuple[bool, Any]] = {}
+    seen = [0]
 
     def run(raw: Any) -> tuple[bool, Any]:
+        if seen[0] > MEMO_TRIAL:
+            return _outcome(check, raw)
         key = (type(raw), raw)  # True and 1 are equal keys, not equal values
         try:
             found = memo.get(key)
@@ -237,9 +241,15 @@ def _memoized(check: Callable[[Any], Any]) -> Callable[[Any], tuple[bool, Any]]:
             return _outcome(check, raw)
         if found is None:
             found = memo[key] = _outcome(check, raw)
+            if len(memo) * 2 > MEMO_TRIAL:
+                seen[0] += 1
         return found
 
     return run
+
+
+#: After this many distinct values a column's checks are not remembered.
+MEMO_TRIAL = 2000
 
 
 def _outcome(check: Callable[[Any], Any], raw: Any) -> tuple[bool, Any]:

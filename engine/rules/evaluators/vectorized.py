@@ -76,7 +76,9 @@ def deals_frame(deals: Iterable[Any], ruleset: RuleSet) -> pd.DataFrame:
     for e in events:
         data[event_at_column(e)] = [event_at(d, e) for d in deals] if happened else [None] * count
         data[event_visit_column(e)] = (
-            [int(sig[e]["visit"]) if e in sig else 0 for sig in signals] if happened else [0] * count
+            [int(sig[e]["visit"]) if e in sig else 0 for sig in signals]
+            if happened
+            else [0] * count
         )
     columns = [*FRAME_COLUMNS, *names]
     for e in events:
