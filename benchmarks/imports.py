@@ -84,7 +84,7 @@ def bench_import(
                     f"bench import wrote {report.imported} of {rows} rows; problems:"
                     f" {report.problems[:3]}"
                 )
-            single = min(500, rows)
+            single = min(200, rows)
             log(f"import: {single:,} deals created one by one, for the ratio")
             t = time.perf_counter()
             for i in range(single):
