@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from engine.core.access import Actor, ActorKind, Role
 from engine.core.conveyor import Conveyor
+from engine.core.imports import ImportInterrupted
 from engine.errors import Forbidden
 from storage.models import Deal, DealEvent, Firing, OutboxAction
 from tests.conftest import SAMPLE_RULES
@@ -213,3 +214,27 @@ def test_a_viewer_may_not_import_and_a_manager_imports_deals_for_themselves(
     )
     assert report.keys == ["M-1"] and [p.column for p in report.problems] == ["manager"]
     assert conveyor.deal(conveyor.deal_id("M-1")).manager_id == olena.id
+
+
+def test_an_import_that_stops_keeps_its_whole_chunks_and_a_rerun_imports_the_rest(
+    conveyor: Conveyor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import engine.core.imports as imports
+
+    real, calls = imports.decide_many, []
+
+    def failing_second_chunk(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(imports, "decide_many", failing_second_chunk)
+    data = ("key\n" + "\n".join(f"S-{i}" for i in range(25))).encode()
+    with pytest.raises(ImportInterrupted, match="stopped after 10 deals in 1 chunks"):
+        conveyor.imports.import_csv(data, "techflow", chunk=10)
+    with conveyor.engine.connect() as con:
+        assert len(list(con.execute(select(Deal.id)))) == 10
+    monkeypatch.setattr(imports, "decide_many", real)
+    again = conveyor.imports.import_csv(data, "techflow", chunk=10)
+    assert (again.imported, again.skipped) == (15, 10)
