@@ -10,7 +10,7 @@ import click
 
 from engine.cli.app import cli_actor, main, open_conveyor
 from engine.cli.errors import friendly
-from engine.i18n import _, ngettext
+from engine.i18n import _, format_number, ngettext
 from engine.printable import printable
 
 if TYPE_CHECKING:
@@ -126,7 +126,9 @@ def _print(report: ImportReport, chunk: int) -> None:
     bad = report.bad_rows
     click.echo(
         _("{rows} rows checked: {bad} bad, {skipped} already imported (skipped).").format(
-            rows=report.rows, bad=bad, skipped=report.skipped
+            rows=format_number(report.rows),
+            bad=format_number(bad),
+            skipped=format_number(report.skipped),
         )
     )
     if report.dry_run:
@@ -147,10 +149,10 @@ def _print(report: ImportReport, chunk: int) -> None:
             "Imported {count} deals into '{funnel}' (import {id}); {fired} rules fired.",
             report.imported,
         ).format(
-            count=report.imported,
+            count=format_number(report.imported),
             funnel=printable(report.funnel),
             id=report.import_id,
-            fired=report.fired,
+            fired=format_number(report.fired),
         )
     )
     if report.chunks > 1:
@@ -159,5 +161,5 @@ def _print(report: ImportReport, chunk: int) -> None:
                 "They were written in {chunks} transactions of up to {chunk} rows: had the import"
                 " stopped, the chunks written would stay, and running it again skips the rows"
                 " whose key exists."
-            ).format(chunks=report.chunks, chunk=chunk)
+            ).format(chunks=report.chunks, chunk=format_number(chunk))
         )
