@@ -13,6 +13,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from storage.people_models import AuditEntry, SignInFailures, User, UserSession
+from storage.repositories.common import table_of
 
 
 # -- users ---------------------------------------------------------------------------------------
@@ -70,8 +71,12 @@ def clear_failures(session: Session, key: str | None = None) -> int:
 
 
 # -- the audit trail -----------------------------------------------------------------------------
+_ADD_AUDIT = table_of(AuditEntry).insert()
+
+
 def add_audit(session: Session, **values: Any) -> None:
-    session.add(AuditEntry(**values))
+    """One entry of the trail, written at once (a Core INSERT: no unit-of-work bookkeeping)."""
+    session.execute(_ADD_AUDIT, values)
 
 
 def list_audit(

@@ -41,6 +41,7 @@ from engine.i18n import _
 from engine.rules.deal import BUILTIN_FIELDS
 from engine.rules.registry import with_event
 from storage import repositories as repo
+from storage.errors import StorageError
 from storage.models import Deal
 
 __all__ = ["Deals", "Manager"]
@@ -400,10 +401,17 @@ class Deals:
         """``actor`` and ``manager_activity`` may depend on the funnel's active version (a declared
         event says who causes it): then they are read from it inside the transaction."""
         now = self._context.clock.now()
+        if self._context.read_only:  # the change path writes with Core statements, not a flush
+            raise StorageError(_("a read-only Conveyor cannot change deals"))
         with self._context.transaction() as s:
-            deal = repo.get_deal(s, deal_id, for_update=True)
-            if deal is None:
+            # One statement on SQLite (two on PostgreSQL): the deal under its lock, the funnel's
+            # active version id and the deal's fired occurrences. The version's rule set is parsed
+            # and compiled once per process (versions are immutable), so reading the id here is
+            # the whole check that this engine uses the version that is active now.
+            locked = repo.lock_deal_for_change(s, deal_id)
+            if locked is None:
                 raise NotFound(f"no deal {deal_id}")
+            deal = locked.deal
             if not callable(actor) and actor.own_deals_only and deal.manager_id != actor.manager_id:
                 raise Forbidden(
                     _(
@@ -411,8 +419,11 @@ class Deals:
                         " own deals"
                     ).format(key=deal.key)
                 )
-            self._evaluation.catch_up(s, deal, now)
-            rs, _version = self._rulesets.active(s, deal.funnel_id)
+            if locked.active_version_id is None:
+                raise NotFound(f"no funnel '{deal.funnel_id}'")
+            rs = self._rulesets.by_version_id(s, locked.active_version_id)
+            active = (rs, locked.active_version_id)
+            self._evaluation.catch_up(s, deal, now, fired=locked.fired, active=active)
             data = mutate(s, deal, rs, now)
             if callable(actor):
                 actor = actor(rs)
@@ -423,7 +434,8 @@ class Deals:
                 deal.last_activity_at = now
             deal.updated_at = now
             deal_change(s, deal, now, kind, actor, jsonable(data))
-            self._evaluation.evaluate(s, deal, now, kind)
+            self._evaluation.evaluate(s, deal, now, kind, fired=locked.fired, active=active)
+            repo.save_locked_deal(s, locked)  # the deal's one UPDATE, its next due instant included
 
 
 def _acting(actor: Actor | str, permission: Permission) -> Actor:

@@ -30,6 +30,7 @@ from storage.models import Deal
 
 __all__ = [
     "MAX_CASCADE",
+    "Active",
     "MOVED_TO",
     "Evaluation",
     "Plan",
@@ -49,6 +50,8 @@ MAX_CASCADE = 10
 
 #: One deal's new decisions under the version (id) they were made with.
 Plan = tuple[Deal, int, list[Decision]]
+#: A funnel's active rule set and its version id.
+Active = tuple[RuleSet, int]
 
 
 class Evaluation:
@@ -67,13 +70,18 @@ class Evaluation:
         *,
         fired: set[tuple[str, str]] | None = None,
         flush: bool = True,
+        active: Active | None = None,
     ) -> list[Decision]:
         """Evaluate the deal's active rules and record new firings + outbox rows in this transaction.
 
         ``fired``: its (rule, occurrence) pairs, if the caller already read them (a tick reads a whole
-        batch at once). ``flush=False``: the caller flushes (a tick writes a whole batch in one flush).
+        batch at once, a change reads them with the deal); the occurrences decided now are added to
+        it. ``flush=False``: the caller flushes (a tick writes a whole batch in one flush).
+        ``active``: the funnel's active (rule set, version id), if the caller already read it.
         """
-        plan = self.decide(s, deal, now, fired)
+        plan = self.decide(s, deal, now, fired, active)
+        if fired is not None:  # a second evaluation in this transaction skips them unread
+            fired.update((d.rule.id, d.occurrence) for d in plan[2])
         recorded = self.record(s, [plan], now, trigger, chain)
         if flush:
             s.flush()
@@ -82,7 +90,15 @@ class Evaluation:
         )  # crash tests: firings written, not yet committed
         return recorded
 
-    def catch_up(self, s: Session, deal: Deal, now: datetime) -> list[Decision]:
+    def catch_up(
+        self,
+        s: Session,
+        deal: Deal,
+        now: datetime,
+        *,
+        fired: set[tuple[str, str]] | None = None,
+        active: Active | None = None,
+    ) -> list[Decision]:
         """Fire what became due on the deal as it stands, before a change alters it.
 
         A tick sees a deal only at its interval (or not at all while the engine is down); a change
@@ -92,17 +108,22 @@ class Evaluation:
         """
         if deal.closed or deal.next_due_at is None or deal.next_due_at > now:
             return []
-        return self.evaluate(s, deal, now, "due")
+        return self.evaluate(s, deal, now, "due", fired=fired, active=active)
 
     def decide(
-        self, s: Session, deal: Deal, now: datetime, fired: set[tuple[str, str]] | None
+        self,
+        s: Session,
+        deal: Deal,
+        now: datetime,
+        fired: set[tuple[str, str]] | None,
+        active: Active | None = None,
     ) -> Plan:
         """The deal's new decisions under its funnel's active version; stores its next due instant."""
         timers.begin(s, deal)  # the flushes below belong to this evaluation, not to a bare change
         if deal.id is None:
             s.flush()
         with s.no_autoflush:  # the change is written once, together with its next due instant
-            rs, version_id = self._rulesets.active(s, deal.funnel_id)
+            rs, version_id = active or self._rulesets.active(s, deal.funnel_id)
             compiled = compile_ruleset(rs)
             if fired is None:
                 fired = repo.fired_occurrences(s, deal.id)

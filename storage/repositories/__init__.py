@@ -10,6 +10,7 @@ from __future__ import annotations
 from storage.repositories.bulk import allocate_ids, existing_keys, insert_rows
 from storage.repositories.common import RETRYABLE, TERMINAL
 from storage.repositories.deals import (
+    LockedDeal,
     add_deal,
     add_deals_bulk,
     deal_counts_by_funnel,
@@ -22,7 +23,9 @@ from storage.repositories.deals import (
     get_deal,
     get_deal_by_key,
     list_deals,
+    lock_deal_for_change,
     next_deal_number,
+    save_locked_deal,
 )
 from storage.repositories.firings import (
     duplicate_firings,
@@ -102,6 +105,7 @@ from storage.repositories.work import (
 )
 
 __all__ = [
+    "LockedDeal",
     "RETRYABLE",
     "TERMINAL",
     "add_deal",
@@ -148,6 +152,7 @@ __all__ = [
     "insert_firings",
     "latest_signal_at",
     "list_deals",
+    "lock_deal_for_change",
     "list_events",
     "list_firings",
     "list_funnel_events",
@@ -179,6 +184,7 @@ __all__ = [
     "outbox_status_counts",
     "release_claims",
     "requeue_skipped_actions",
+    "save_locked_deal",
     "skip_later_actions",
     "upsert_heartbeat",
     "version_numbers",

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
-from storage.models import Deal
+from storage.models import Deal, Firing, Funnel
 from storage.repositories.common import dialect_name, table_of
 
 
@@ -111,3 +114,95 @@ def deal_stage_counts(session: Session, funnel_id: str | None = None) -> list[tu
     if funnel_id:
         q = q.where(Deal.funnel_id == funnel_id)
     return [(funnel, stage, count) for funnel, stage, count in session.execute(q)]
+
+
+@dataclass
+class LockedDeal:
+    """A deal read for one change, with what the change needs besides the row, in one or two statements.
+
+    ``deal`` is a transient ``Deal`` (not in the session: no identity map, no unit of work);
+    ``save_locked_deal`` writes the columns the change altered in one UPDATE. ``fired``: the deal's
+    recorded (rule, occurrence) pairs; ``active_version_id``: its funnel's active rule-set version,
+    read after the deal's lock was granted, so a version activated before the change is seen.
+    """
+
+    deal: Deal
+    loaded: dict[str, Any]
+    active_version_id: int | None
+    fired: set[tuple[str, str]]
+
+
+_LOCK_STATEMENTS: dict[str, tuple[Any, Any]] = {}
+
+
+def _lock_statements(dialect: str) -> tuple[Any, Any]:
+    # Built once per dialect; the deal id is a parameter, so each is compiled once and cached.
+    found = _LOCK_STATEMENTS.get(dialect)
+    if found is not None:
+        return found
+    deals, funnels, firings = table_of(Deal), table_of(Funnel), table_of(Firing)
+    deal_id: BindParameter[int] = bindparam("deal_id")
+    version = (
+        select(funnels.c.active_version_id)
+        .where(funnels.c.id == deals.c.funnel_id)
+        .scalar_subquery()
+    )
+    if dialect == "postgresql":
+        pairs = func.json_agg(func.json_build_array(firings.c.rule_id, firings.c.occurrence))
+    else:
+        pairs = func.json_group_array(func.json_array(firings.c.rule_id, firings.c.occurrence))
+    fired = select(pairs).where(firings.c.deal_id == deals.c.id).scalar_subquery()
+    if dialect == "postgresql":
+        # Lock first, then read the rest in a second statement: under READ COMMITTED a statement that
+        # waited for the row lock re-reads the row but not its subqueries, which could miss a version
+        # activated (or a firing recorded) by the transaction that held the lock.
+        lock = select(deals).where(deals.c.id == deal_id).with_for_update()
+        rest = select(version.label("version"), fired.label("fired")).where(deals.c.id == deal_id)
+        found = (lock, rest)
+    else:  # BEGIN IMMEDIATE already holds the one write lock: one statement reads everything
+        found = (
+            select(deals, version.label("version"), fired.label("fired")).where(
+                deals.c.id == deal_id
+            ),
+            None,
+        )
+    _LOCK_STATEMENTS[dialect] = found
+    return found
+
+
+def lock_deal_for_change(session: Session, deal_id: int) -> LockedDeal | None:
+    """Lock a deal for a change (PostgreSQL: ``FOR UPDATE``; SQLite: the writer's lock) and read it
+    with its funnel's active version and its fired occurrences; None if there is no such deal."""
+    lock, rest = _lock_statements(dialect_name(session))
+    row = session.execute(lock, {"deal_id": deal_id}).mappings().first()
+    if row is None:
+        return None
+    extra = row if rest is None else session.execute(rest, {"deal_id": deal_id}).mappings().one()
+    loaded = {c: row[c] for c in _DEAL_COLUMNS}
+    pairs = extra["fired"]
+    if isinstance(pairs, str | bytes):
+        pairs = json.loads(pairs)
+    return LockedDeal(
+        deal=Deal(**loaded),
+        loaded=loaded,
+        active_version_id=extra["version"],
+        fired={(rule, occurrence) for rule, occurrence in pairs or ()},
+    )
+
+
+_DEAL_COLUMNS = tuple(c.name for c in table_of(Deal).columns)
+_SAVE_DEAL = table_of(Deal).update().where(table_of(Deal).c.id == bindparam("deal_id_"))
+
+
+def save_locked_deal(session: Session, locked: LockedDeal) -> bool:
+    """Write what the change altered on a ``LockedDeal`` (one UPDATE; none when nothing changed).
+
+    JSON columns are compared by value: the engine reassigns them, it never mutates them in place.
+    """
+    deal, loaded = locked.deal, locked.loaded
+    changed = {c: v for c in _DEAL_COLUMNS if (v := getattr(deal, c)) != loaded[c]}
+    if not changed:
+        return False
+    session.execute(_SAVE_DEAL, {"deal_id_": loaded["id"], **changed})
+    locked.loaded = {**loaded, **changed}
+    return True

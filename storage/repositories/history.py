@@ -12,11 +12,16 @@ from sqlalchemy.orm import Session
 from storage.models import Deal, DealEvent, DealSignal
 from storage.repositories.common import table_of
 
+_ADD_EVENT = table_of(DealEvent).insert()
+
 
 def add_event(
     session: Session, deal_id: int, at: datetime, kind: str, actor: str, data: dict[str, Any]
 ) -> None:
-    session.add(DealEvent(deal_id=deal_id, at=at, kind=kind, actor=actor, data=data))
+    """One line of a deal's history, written at once (a Core INSERT: no unit-of-work bookkeeping)."""
+    session.execute(
+        _ADD_EVENT, {"deal_id": deal_id, "at": at, "kind": kind, "actor": actor, "data": data}
+    )
 
 
 def list_events(
