@@ -512,6 +512,12 @@ def run(
     out: dict[str, Any] = {"deals": n}
     out.update(bench_evaluation(n, log))
     out.update(bench_database(n, changes or min(3000, max(100, n // 10)), log))
+    from benchmarks.postgres import (
+        bench_postgres,
+    )  # issue 14, item 6: statements and CPU per change
+
+    pg_changes = min(1000, changes or 1000)
+    out.update(bench_postgres(pg_changes, max(20, min(400, pg_changes)), log))
     out["peak_rss_mb"] = peak_rss_mb()
     out.update(bench_import(import_rows or min(100_000, max(1000, n // 10)), log))  # issue 14
     if designer:
@@ -605,6 +611,9 @@ def table(r: dict[str, Any]) -> str:
             )
     elif "api_error" in r:
         rows.append(("HTTP API", f"failed: {r['api_error']}", ""))
+    from benchmarks.postgres import table_rows as postgres_rows
+
+    rows += postgres_rows(r)
     if "load_postgresql_skipped" in r:
         rows.append(("load, postgresql", r["load_postgresql_skipped"], ""))
     w0, w1 = max(len(a) for a, _, _ in rows), max(len(b) for _, b, _ in rows)

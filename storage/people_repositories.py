@@ -76,7 +76,7 @@ _ADD_AUDIT = table_of(AuditEntry).insert()
 
 def add_audit(session: Session, **values: Any) -> None:
     """One entry of the trail, written at once (a Core INSERT: no unit-of-work bookkeeping)."""
-    session.execute(_ADD_AUDIT, values)
+    session.connection().execute(_ADD_AUDIT, values)
 
 
 def list_audit(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, configure_mappers
 from sqlalchemy.sql.elements import BindParameter
 
 from storage.models import Deal, Firing, Funnel
@@ -174,16 +174,24 @@ def lock_deal_for_change(session: Session, deal_id: int) -> LockedDeal | None:
     """Lock a deal for a change (PostgreSQL: ``FOR UPDATE``; SQLite: the writer's lock) and read it
     with its funnel's active version and its fired occurrences; None if there is no such deal."""
     lock, rest = _lock_statements(dialect_name(session))
-    row = session.execute(lock, {"deal_id": deal_id}).mappings().first()
+    conn = session.connection()  # Core on the session's transaction: no ORM execution layer
+    row = conn.execute(lock, {"deal_id": deal_id}).mappings().first()
     if row is None:
         return None
-    extra = row if rest is None else session.execute(rest, {"deal_id": deal_id}).mappings().one()
+    extra = row if rest is None else conn.execute(rest, {"deal_id": deal_id}).mappings().one()
     loaded = {c: row[c] for c in _DEAL_COLUMNS}
     pairs = extra["fired"]
     if isinstance(pairs, str | bytes):
         pairs = json.loads(pairs)
+    # A transient instance filled as the ORM's own loader fills one (its __dict__), without the
+    # per-attribute events of Deal(**loaded): a quarter of the change's CPU before. A Core
+    # statement does not configure the mappers, and the instance needs them (a no-op once done).
+    if not Deal.__mapper__.configured:
+        configure_mappers()
+    deal = _NEW_DEAL()
+    deal.__dict__.update(loaded)
     return LockedDeal(
-        deal=Deal(**loaded),
+        deal=deal,
         loaded=loaded,
         active_version_id=extra["version"],
         fired={(rule, occurrence) for rule, occurrence in pairs or ()},
@@ -191,6 +199,7 @@ def lock_deal_for_change(session: Session, deal_id: int) -> LockedDeal | None:
 
 
 _DEAL_COLUMNS = tuple(c.name for c in table_of(Deal).columns)
+_NEW_DEAL = Deal.__mapper__.class_manager.new_instance
 _SAVE_DEAL = table_of(Deal).update().where(table_of(Deal).c.id == bindparam("deal_id_"))
 
 
@@ -203,6 +212,6 @@ def save_locked_deal(session: Session, locked: LockedDeal) -> bool:
     changed = {c: v for c in _DEAL_COLUMNS if (v := getattr(deal, c)) != loaded[c]}
     if not changed:
         return False
-    session.execute(_SAVE_DEAL, {"deal_id_": loaded["id"], **changed})
+    session.connection().execute(_SAVE_DEAL, {"deal_id_": loaded["id"], **changed})
     locked.loaded = {**loaded, **changed}
     return True

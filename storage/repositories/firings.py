@@ -53,7 +53,7 @@ def insert_firings(session: Session, rows: list[dict[str, Any]]) -> dict[tuple[i
     """
     if not rows:
         return {}
-    result = session.execute(_firing_insert(dialect_name(session), many=True), rows)
+    result = session.connection().execute(_firing_insert(dialect_name(session), many=True), rows)
     return {(deal_id, rule_id, occ): firing_id for firing_id, deal_id, rule_id, occ in result}
 
 

@@ -19,7 +19,7 @@ def add_event(
     session: Session, deal_id: int, at: datetime, kind: str, actor: str, data: dict[str, Any]
 ) -> None:
     """One line of a deal's history, written at once (a Core INSERT: no unit-of-work bookkeeping)."""
-    session.execute(
+    session.connection().execute(
         _ADD_EVENT, {"deal_id": deal_id, "at": at, "kind": kind, "actor": actor, "data": data}
     )
 

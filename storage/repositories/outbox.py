@@ -13,11 +13,13 @@ from sqlalchemy.sql.elements import ColumnElement
 from storage.models import Deal, Firing, OutboxAction
 from storage.repositories.common import RETRYABLE, TERMINAL, dialect_name, rowcount, table_of
 
+_ADD_OUTBOX = table_of(OutboxAction).insert()
+
 
 def add_outbox_rows(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert outbox rows (one executemany; no ORM objects: a tick may queue thousands)."""
     if rows:
-        session.execute(table_of(OutboxAction).insert(), rows)
+        session.connection().execute(_ADD_OUTBOX, rows)
 
 
 #: Built once: a fresh ``aliased()`` per call re-adapts its columns on every dispatch round, which

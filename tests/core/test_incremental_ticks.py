@@ -202,6 +202,8 @@ def test_bench_command_prints_every_figure_as_json() -> None:
     assert figures["tick_due_deals"] == figures["tick_fired"] == 2
     assert all(isinstance(figures[k], int | float) and figures[k] > 0 for k in bench.KEYS)
     assert figures["change_p50_ms"] <= figures["change_p95_ms"] <= figures["change_p99_ms"]
+    # statements and CPU per change on PostgreSQL (issue 14, item 6), or why they were not measured
+    assert "pg_error" in figures or figures["pg_statements_per_change"] > 0, figures.get("pg_error")
     # the Designer's render time (issue 3) is part of the benchmark output, measured, not asserted
     assert "designer_error" not in figures
     assert figures["designer_stages"] == 30 and figures["designer_rules"] == 300
