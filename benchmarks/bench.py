@@ -512,9 +512,7 @@ def run(
     out: dict[str, Any] = {"deals": n}
     out.update(bench_evaluation(n, log))
     out.update(bench_database(n, changes or min(3000, max(100, n // 10)), log))
-    from benchmarks.postgres import (
-        bench_postgres,
-    )  # issue 14, item 6: statements and CPU per change
+    from benchmarks.postgres import bench_postgres  # issue 14 item 6: statements, CPU per change
 
     pg_changes = min(1000, changes or 1000)
     out.update(bench_postgres(pg_changes, max(20, min(400, pg_changes)), log))
