@@ -15,9 +15,9 @@ from pydantic import GetCoreSchemaHandler
 from pydantic_core import PydanticCustomError, core_schema
 
 from engine.document.template import LANGUAGE, localized
-from engine.i18n import current_language
+from engine.i18n import _, current_language
 
-__all__ = ["Label", "label", "label_texts"]
+__all__ = ["Label", "json_kind", "label", "label_texts"]
 
 
 class Label(str):
@@ -87,27 +87,30 @@ class Label(str):
                     raise PydanticCustomError(
                         "label_text",
                         "the '{lang}' text must be a string, not {kind}",
-                        {"lang": lang, "kind": _json_kind(text)},
+                        {"lang": lang, "kind": json_kind(text)},
                     )
             return cls(value)
         raise PydanticCustomError(
             "label_type",
             'a label should be a valid string or an object of texts per language ({"uk": "…", "en": "…"}), '
             "not {kind}",
-            {"kind": _json_kind(value)},
+            {"kind": json_kind(value)},
         )
 
 
-def _json_kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
+    """What a JSON value is, in the reader's words ("a number", "a list"): for "… not {kind}" messages."""
     if value is None:
         return "null"
     if isinstance(value, bool):
-        return "a boolean"
+        return _("a boolean")
     if isinstance(value, int | float):
-        return "a number"
+        return _("a number")
+    if isinstance(value, str):
+        return _("a string")
     if isinstance(value, list):
-        return "a list"
-    return "an object" if isinstance(value, dict) else type(value).__name__
+        return _("a list")
+    return _("an object") if isinstance(value, dict) else type(value).__name__
 
 
 def label_texts(value: Any) -> dict[str, str] | None:

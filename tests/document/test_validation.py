@@ -747,7 +747,7 @@ CASES: list[tuple[str, Mutation, str, str]] = [
         "condition-not-an-object",
         _set(_cond(ASSIGN, "all", 0), "stage"),
         "rules[0].conditions.all[0]",
-        "a condition must be an object, not str",
+        "a condition must be an object, not a string",
     ),
     (
         "nesting-one-past-the-bound",

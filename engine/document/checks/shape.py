@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from engine.document.checks.messages import shape_message
 from engine.document.checks.reading import json_path
 from engine.document.conditions import AllOf, AnyOf, Condition
+from engine.document.labels import json_kind
 from engine.document.limits import MAX_CONDITION_DEPTH
 from engine.document.ruleset import (
     ActionSpec,
@@ -65,7 +66,7 @@ def read_conditions(
     if not isinstance(node, dict):
         return add(
             path,
-            _("a condition must be an object, not {kind}").format(kind=type(node).__name__),
+            _("a condition must be an object, not {kind}").format(kind=json_kind(node)),
         )
     keys = set(node)
     if keys & {"all", "any"}:
