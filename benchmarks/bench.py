@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmarks.concurrent import bench_concurrent
 from benchmarks.imports import bench_import, import_rows_of
 from benchmarks.ticks import pages_on_copy
 from engine.paths import SAMPLE_RULES
@@ -53,6 +54,8 @@ KEYS = (
     "change_p50_ms",
     "change_p95_ms",
     "change_p99_ms",
+    "changes_concurrent_per_s",
+    "changes_concurrent_p99_ms",
     "peak_rss_mb",
     "import_deals_per_s",
 )
@@ -516,6 +519,7 @@ def run(
 
     pg_changes = min(1000, changes or 1000)
     out.update(bench_postgres(pg_changes, max(20, min(400, pg_changes)), log))
+    out.update(bench_concurrent(changes or min(4000, max(200, n // 10)), log=log))
     out["peak_rss_mb"] = peak_rss_mb()
     out.update(bench_import(import_rows or min(100_000, max(1000, n // 10)), log))  # issue 14
     if designer:
@@ -567,6 +571,11 @@ def table(r: dict[str, Any]) -> str:
             "change latency p50 / p95 / p99",
             f"{r['change_p50_ms']:.2f} / {r['change_p95_ms']:.2f} / {r['change_p99_ms']:.2f} ms",
             "",
+        ),
+        (
+            f"changes, {r['changes_concurrent_threads']} concurrent writers (SQLite, group commit)",
+            f"{r['changes_concurrent_per_s']:,.0f} changes/s",
+            f"p99 {r['changes_concurrent_p99_ms']:.1f} ms",
         ),
         ("peak RSS", f"{r['peak_rss_mb']:,.0f} MB", ""),
         *import_rows_of(r),

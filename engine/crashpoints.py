@@ -3,7 +3,8 @@
 ``CONVEYOR_CRASH_AT=<point>[:<n>]`` kills the process the n-th time (default: first) it reaches
 ``<point>``. Unset, ``crashpoint`` is one global lookup and a return: nothing to pay in production.
 Points: ``after_evaluate_before_commit``, ``after_commit_before_dispatch``, ``before_provider_call``,
-``during_provider_call``, ``during_internal_action``.
+``during_provider_call``, ``during_internal_action``, ``before_group_commit`` (two or more grouped
+write transactions decided, their one commit not yet issued).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ POINTS = frozenset(
         "before_provider_call",
         "during_provider_call",
         "during_internal_action",
+        "before_group_commit",
     }
 )
 

@@ -60,7 +60,9 @@ class Conveyor:
     """One handle on one database: rule sets, deals, evaluation, ticks and the outbox.
 
     ``read_only=True``: every transaction is a read-only one (reports, ``conveyor status``); a change
-    made through it fails loudly instead of vanishing.
+    made through it fails loudly instead of vanishing. ``group_commit``: concurrent changes share one
+    commit (``engine.core.group_commit``; default: on SQLite yes, on PostgreSQL no); ``group_commit``
+    the attribute says how many commits carried how many changes.
     """
 
     def __init__(
@@ -72,6 +74,7 @@ class Conveyor:
         engine_id: str | None = None,
         migrate: bool = True,
         read_only: bool = False,
+        group_commit: bool | None = None,
     ):
         self.engine = db if isinstance(db, Engine) else make_engine(db)
         if migrate:
@@ -81,8 +84,10 @@ class Conveyor:
             clock or SystemClock(),
             engine_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}",
             read_only=read_only,
+            group_commit=group_commit,
         )
         self._context = context
+        self.group_commit = context.group_commit
         self.rulesets = RuleSets(context)
         self.evaluation = Evaluation(self.rulesets)
         self.queries = Queries(context, self.rulesets)

@@ -1,0 +1,241 @@
+"""Group commit: write transactions that arrive together in one process share one database commit.
+
+Each caller of ``Context.transaction()`` still runs its own unit of work, on its own session, one after
+the other; the units queued at the same moment run inside one database transaction, each in its own
+SAVEPOINT (so a failing unit rolls back alone and its caller gets its own exception), and one COMMIT
+makes them all durable. No caller returns before that COMMIT has returned: nothing is acknowledged
+before it is durable, and a failed COMMIT fails every caller of its group. A lone writer waits for
+nobody: a group is whatever is already queued when a unit ends.
+"""
+
+from __future__ import annotations
+
+import copy
+import sqlite3
+import threading
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy.engine import Connection, Engine, RootTransaction
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine.crashpoints import crashpoint
+from storage.db import BUSY_TIMEOUT_MS, transaction
+
+__all__ = ["MAX_GROUP", "GroupCommit", "GroupFigures"]
+
+#: At most this many units share one commit (a bound on the first unit's wait, not a target).
+MAX_GROUP = 64
+
+
+@dataclass(frozen=True)
+class GroupFigures:
+    """What the committer did since it was built: commits issued, the units they carried, the largest
+    group; and how many units wait for their turn now."""
+
+    commits: int
+    units: int
+    largest: int
+    waiting: int
+
+
+@dataclass
+class _Group:
+    """One open database transaction and the units that ran in it."""
+
+    connection: Connection
+    root: RootTransaction
+    units: int = 0  # units run (committed or refused)
+    pending: int = 0  # units that succeeded and wait for the commit
+    broken: BaseException | None = None  # the transaction cannot be committed any more
+    error: BaseException | None = None  # what the commit (or the breakage) raised
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class GroupCommit:
+    """Runs write units one at a time (the baton) and commits the units queued together once.
+
+    ``enabled=False``: every unit is its own transaction, as ``storage.db.transaction`` does.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        sessions: sessionmaker[Session],
+        *,
+        enabled: bool = True,
+        max_group: int = MAX_GROUP,
+        wait_seconds: float = BUSY_TIMEOUT_MS / 1000,
+    ):
+        self._engine = engine
+        self._sessions = sessions
+        self.enabled = enabled
+        self._max_group = max_group
+        self._wait_seconds = wait_seconds
+        self._mutex = threading.Lock()
+        self._busy = False  # a thread holds the baton (runs a unit or commits a group)
+        self._queue: deque[threading.Event] = deque()  # threads waiting for the baton, in order
+        self._group: _Group | None = None  # the open transaction units join
+        self._local = threading.local()
+        self._commits = self._units = self._largest = 0
+
+    def figures(self) -> GroupFigures:
+        with self._mutex:
+            return GroupFigures(self._commits, self._units, self._largest, len(self._queue))
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work: its own session, committed (durably) with the units queued beside it."""
+        if not self.enabled or getattr(self._local, "inside", False):
+            # A unit that opens another write transaction gets a separate one, as before grouping
+            # (on SQLite it then waits for the write lock its own group holds, as it always did).
+            with transaction(self._sessions) as s:
+                yield s
+            return
+        self._take_baton()
+        try:
+            group = self._open()
+        except BaseException:
+            self._pass_baton()
+            raise
+        first = group.units == 0
+        # The first unit runs in the transaction itself (it alone has seen nothing uncommitted; if it
+        # fails, the transaction is rolled back); every later one in a savepoint of its own.
+        session = self._sessions(
+            bind=group.connection,
+            join_transaction_mode="rollback_only" if first else "create_savepoint",
+        )
+        ok = False
+        self._local.inside = True
+        try:
+            session.begin()
+            yield session
+            session.commit()  # flush; RELEASE SAVEPOINT (nothing is durable yet)
+            ok = True
+        except BaseException:
+            try:
+                session.rollback()
+            except BaseException as exc:  # noqa: BLE001 - the connection is gone: the group cannot commit
+                group.broken = exc
+            raise
+        finally:
+            self._local.inside = False
+            try:
+                session.close()
+            finally:
+                # A refusal by the first unit read committed data only: its caller hears it at
+                # once. A later one may have read what earlier units wrote (a claimed delivery, a
+                # taken key), so its caller waits until the group's fate is known.
+                wait = ok or not first
+                self._finish(group, ok)
+                if wait:
+                    group.done.wait()
+                    if group.error is not None:
+                        raise _copy(group.error)
+
+    # -- the baton ------------------------------------------------------------------------------
+    def _take_baton(self) -> None:
+        with self._mutex:
+            if not self._busy:
+                self._busy = True
+                return
+            turn = threading.Event()
+            self._queue.append(turn)
+        if turn.wait(self._wait_seconds):
+            return
+        with self._mutex:
+            if turn.is_set():  # handed over just as the wait ran out
+                return
+            self._queue.remove(turn)
+        raise OperationalError(
+            "BEGIN IMMEDIATE (group commit)",
+            None,
+            sqlite3.OperationalError(
+                f"database is locked: another unit of work held the write turn for"
+                f" {self._wait_seconds:g} s"
+            ),
+        )
+
+    def _pass_baton(self) -> None:
+        with self._mutex:
+            if self._queue:
+                self._queue.popleft().set()
+            else:
+                self._busy = False
+
+    def _open(self) -> _Group:
+        if self._group is None:
+            connection = self._engine.connect()
+            try:
+                root = connection.begin()  # SQLite: BEGIN IMMEDIATE (storage.db)
+            except BaseException:
+                connection.close()
+                raise
+            self._group = _Group(connection, root)
+        return self._group
+
+    def _finish(self, group: _Group, ok: bool) -> None:
+        """A unit ended: hand the baton to the next unit of this group, or commit the group."""
+        with self._mutex:
+            group.units += 1
+            group.pending += ok
+            if (
+                group.pending
+                and group.broken is None
+                and self._queue
+                and group.units < self._max_group
+            ):
+                self._queue.popleft().set()
+                return
+            self._group = None  # closed: the next unit opens a new transaction
+        try:
+            self._close(group)
+        finally:
+            self._pass_baton()
+
+    def _close(self, group: _Group) -> None:
+        try:
+            if group.broken is not None:
+                group.error = group.broken
+            elif group.pending:
+                if group.pending > 1:
+                    crashpoint("before_group_commit")  # crash tests: decided, queued, not durable
+                group.root.commit()
+                with self._mutex:
+                    self._commits += 1
+                    self._units += group.pending
+                    self._largest = max(self._largest, group.pending)
+            elif group.root.is_active:
+                group.root.rollback()
+        except BaseException as exc:  # noqa: BLE001 - every caller of the group is told
+            group.error = exc
+        finally:
+            if group.error is not None:
+                _reset(group.connection)
+            group.connection.close()
+            group.done.set()
+
+
+def _reset(connection: Connection) -> None:
+    """After a failed commit the driver's connection may still hold the transaction: roll it back
+    there, or discard the connection if even that fails (the database then drops what it held)."""
+    try:
+        dbapi = connection.connection.dbapi_connection
+        if dbapi is None:
+            raise RuntimeError("no driver connection")
+        dbapi.rollback()
+    except Exception:  # noqa: BLE001 - a connection nobody can vouch for is not reused
+        connection.invalidate()
+
+
+def _copy(exc: BaseException) -> BaseException:
+    """Each caller raises its own copy: one exception object raised in many threads mixes tracebacks."""
+    try:
+        clone = copy.copy(exc)
+    except Exception:  # noqa: BLE001 - an exception that cannot be copied is raised as it is
+        return exc
+    clone.__cause__ = exc.__cause__
+    return clone.with_traceback(None)

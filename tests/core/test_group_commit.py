@@ -1,0 +1,204 @@
+"""Group commit: changes arriving together are decided one by one and committed together.
+
+Each test holds one change open (its ``only_if`` waits under the deal's lock) until the others have
+queued behind it, so the group is known without timing: then every change of the group is either
+committed with its own firings or refused alone, and nothing is acknowledged before the one commit.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from engine.clock import VirtualClock
+from engine.core.conveyor import Conveyor
+from engine.errors import InvalidChange
+from storage import repositories as repo
+from storage.models import Deal
+from tests.conftest import SAMPLE_RULES
+from tests.support.sessions import db_session
+
+
+@pytest.fixture
+def grouped(backend: str, clock: VirtualClock) -> Iterator[Conveyor]:
+    """Conveyor with group commit on (PostgreSQL too, where it is off by default)."""
+    c = Conveyor(backend, clock=clock, group_commit=True)
+    c.load_rules_dir(SAMPLE_RULES)
+    c.add_manager("Olena", "+380501110001")
+    yield c
+    c.close()
+
+
+def _qualifying(c: Conveyor, n: int) -> list[int]:
+    return [
+        c.create_deal(
+            "techflow", title=f"Lead {i}", stage="qualification", fields={"budget": "yes"}
+        )
+        for i in range(n)
+    ]
+
+
+def _wait(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 30
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.005)
+
+
+def _run(calls: list[Callable[[], Any]]) -> list[Any]:
+    """Run each call in its own thread; returns each one's result or the exception it raised."""
+    out: list[Any] = [None] * len(calls)
+
+    def one(i: int) -> None:
+        try:
+            out[i] = calls[i]()
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            out[i] = exc
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return out
+
+
+def _group(
+    c: Conveyor,
+    holder: int,
+    others: list[Callable[[], Any]],
+    *,
+    before_commit: Callable[[], None] = lambda: None,
+) -> list[Any]:
+    """The holder's event stays open until ``others`` wait behind it; all of them end in one group."""
+    entered = threading.Event()
+
+    def hold(_s: Any, _deal: Any, _rs: Any) -> bool:
+        entered.set()  # the holder has the write turn: whoever comes now queues behind it
+        _wait(lambda: c.group_commit.figures().waiting >= len(others), "the others to queue")
+        before_commit()
+        return True
+
+    results: list[Any] = []
+
+    def holder_call() -> None:
+        try:
+            results.append(c.deals.record_event(holder, "client_replied", only_if=hold))
+        except BaseException as exc:  # noqa: BLE001 - handed to the test
+            results.append(exc)
+
+    first = threading.Thread(target=holder_call)
+    first.start()
+    _wait(entered.is_set, "the holder's turn")
+    out = _run(others)
+    first.join(60)
+    return [results[0] if results else None, *out]
+
+
+def _fired(c: Conveyor, deal_id: int) -> set[str]:
+    with db_session(c) as s:
+        return {rule for rule, _occurrence in repo.fired_occurrences(s, deal_id)}
+
+
+def test_changes_queued_together_share_one_commit_and_each_fires_its_own_rules(grouped):
+    c = grouped
+    holder, *deals = _qualifying(c, 5)
+    before = c.group_commit.figures()
+    out = _group(c, holder, [lambda d=d: c.update_deal(d, {"need": "no"}) for d in deals])
+    assert out == [True, None, None, None, None]
+    after = c.group_commit.figures()
+    assert (after.commits - before.commits, after.units - before.units) == (1, 5)
+    assert after.largest == 5
+    for d in deals:
+        assert c.deal(d).fields["need"] == "no"
+        assert "qualification_no" in _fired(c, d)
+
+
+def test_a_refused_change_in_a_group_is_refused_alone(grouped):
+    c = grouped
+    holder, good_1, bad, good_2 = _qualifying(c, 4)
+    out = _group(
+        c,
+        holder,
+        [
+            lambda: c.update_deal(good_1, {"need": "no"}),
+            lambda: c.update_deal(bad, {"need": "no", "no_such_field": 1}),
+            lambda: c.update_deal(good_2, {"need": "no"}),
+        ],
+    )
+    assert out[0] is True and out[1] is None and out[3] is None
+    assert isinstance(out[2], InvalidChange) and "no_such_field" in str(out[2])
+    for d in (good_1, good_2):
+        assert c.deal(d).fields["need"] == "no" and "qualification_no" in _fired(c, d)
+    assert "need" not in c.deal(bad).fields and "qualification_no" not in _fired(c, bad)
+
+
+def test_a_unique_violation_rolls_back_only_its_own_unit(grouped):
+    c = grouped
+    (holder,) = _qualifying(c, 1)
+
+    def add(name: str) -> int:
+        with c.group_commit.transaction() as s:
+            return repo.add_manager(s, name, "").id
+
+    # "Olena" exists: the INSERT fails inside its own savepoint, the units around it commit.
+    out = _group(c, holder, [lambda: add("Taras"), lambda: add("Olena"), lambda: add("Iryna")])
+    assert out[0] is True and isinstance(out[1], int) and isinstance(out[3], int)
+    assert isinstance(out[2], IntegrityError)
+    assert {m.name for m in c.deals.managers()} == {"Olena", "Taras", "Iryna"}
+    assert "client_replied" in c.deal(holder).signals
+
+
+def test_a_failed_commit_fails_every_caller_of_its_group_and_saves_none(grouped):
+    c = grouped
+    holder, *deals = _qualifying(c, 4)
+
+    def boom(_conn: Any) -> None:
+        raise RuntimeError("disk on fire")
+
+    out = _group(
+        c,
+        holder,
+        [lambda d=d: c.update_deal(d, {"need": "no"}) for d in deals],
+        before_commit=lambda: sa.event.listen(c.engine, "commit", boom),
+    )
+    sa.event.remove(c.engine, "commit", boom)
+    assert all(isinstance(r, RuntimeError) and "disk on fire" in str(r) for r in out), out
+    for d in [holder, *deals]:
+        state = c.deal(d)
+        assert "need" not in state.fields and "client_replied" not in state.signals
+        assert _fired(c, d) == set()
+    # the committer is not stuck: the next change commits
+    c.update_deal(deals[0], {"need": "no"})
+    assert "qualification_no" in _fired(c, deals[0])
+
+
+def test_a_lone_writer_commits_at_once(grouped):
+    c = grouped
+    (deal,) = _qualifying(c, 1)
+    before = c.group_commit.figures()
+    c.update_deal(deal, {"need": "yes"})
+    after = c.group_commit.figures()
+    assert (after.commits - before.commits, after.units - before.units) == (1, 1)
+    with db_session(c) as s:
+        assert s.get(Deal, deal).fields["need"] == "yes"
+
+
+def test_a_unit_that_opens_another_transaction_gets_a_separate_one(backend, clock):
+    if backend.startswith("sqlite"):
+        pytest.skip("SQLite has one writer: a second write transaction waits for the first")
+    c = Conveyor(backend, clock=clock, group_commit=True)
+    try:
+        with c.group_commit.transaction() as outer:
+            outer.execute(sa.text("SELECT 1"))
+            with c.group_commit.transaction() as inner:  # same thread: not queued behind itself
+                assert inner.execute(sa.text("SELECT 2")).scalar() == 2
+    finally:
+        c.close()
