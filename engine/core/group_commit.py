@@ -95,11 +95,14 @@ class GroupCommit:
             with transaction(self._sessions) as s:
                 yield s
             return
-        self._take_baton()
+        batch = getattr(self._local, "batch", False)  # this thread holds the turn already
+        if not batch:
+            self._take_baton()
         try:
             group = self._open()
         except BaseException:
-            self._pass_baton()
+            if not batch:
+                self._pass_baton()
             raise
         first = group.units == 0
         # The first unit runs in the transaction itself (it alone has seen nothing uncommitted; if it
@@ -126,15 +129,62 @@ class GroupCommit:
             try:
                 session.close()
             finally:
-                # A refusal by the first unit read committed data only: its caller hears it at
-                # once. A later one may have read what earlier units wrote (a claimed delivery, a
-                # taken key), so its caller waits until the group's fate is known.
-                wait = ok or not first
-                self._finish(group, ok)
-                if wait:
-                    group.done.wait()
-                    if group.error is not None:
-                        raise _copy(group.error)
+                if batch:
+                    self._finish_in_batch(group, ok, first)
+                else:
+                    # A refusal by the first unit read committed data only: its caller hears it at
+                    # once. A later one may have read what earlier units wrote (a claimed delivery,
+                    # a taken key), so its caller waits until the group's fate is known.
+                    self._finish(group, ok)
+                    if ok or not first:
+                        group.done.wait()
+                        if group.error is not None:
+                            raise _copy(group.error)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """The write transactions this thread opens in the block are one group (a batch call, an import).
+
+        Each is still decided and refused on its own (its own savepoint and exception), and all of them
+        are committed once, when the block ends: none is durable before, so acknowledge none before
+        the block returns. A failed commit raises here; an exception escaping the block rolls the whole
+        batch back. Other writers wait for the block (bounded like SQLite's busy timeout, 30 s): keep a
+        batch to a few thousand changes.
+        """
+        if not self.enabled or any(getattr(self._local, k, False) for k in ("inside", "batch")):
+            yield
+            return
+        self._take_baton()
+        self._local.batch, self._local.lost = True, None
+        escaped = False
+        try:
+            yield
+        except BaseException as exc:
+            escaped = True
+            if self._group is not None:
+                self._group.broken = exc  # rolled back below, the exception goes on as it is
+            raise
+        finally:
+            self._local.batch = False
+            group, self._group = self._group, None
+            try:
+                if group is not None:
+                    self._close(group)
+            finally:
+                self._pass_baton()
+            error = self._local.lost or (group.error if group is not None else None)
+            if error is not None and not escaped:
+                raise _copy(error)
+
+    def _finish_in_batch(self, group: _Group, ok: bool, first: bool) -> None:
+        with self._mutex:
+            group.units += 1
+            group.pending += ok
+        if (not ok and first) or group.broken is not None:
+            self._group = None  # rolled back (or unusable): the batch's next unit opens a new one
+            self._close(group)
+            if group.pending:
+                self._local.lost = group.error  # decided units lost: the batch must fail
 
     # -- the baton ------------------------------------------------------------------------------
     def _take_baton(self) -> None:

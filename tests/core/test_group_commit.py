@@ -20,6 +20,7 @@ from engine.clock import VirtualClock
 from engine.core.conveyor import Conveyor
 from engine.errors import InvalidChange
 from storage import repositories as repo
+from storage.db import read_transaction
 from storage.models import Deal
 from tests.conftest import SAMPLE_RULES
 from tests.support.sessions import db_session
@@ -202,3 +203,40 @@ def test_a_unit_that_opens_another_transaction_gets_a_separate_one(backend, cloc
                 assert inner.execute(sa.text("SELECT 2")).scalar() == 2
     finally:
         c.close()
+
+
+def test_a_batch_is_one_commit_and_refuses_a_bad_change_alone(grouped):
+    c = grouped
+    bad, *good = _qualifying(c, 4)
+    before = c.group_commit.figures()
+    refused = []
+    with c.group_commit.batch():
+        for d in [bad, *good]:  # the first unit of the batch fails: the rest still go together
+            try:
+                c.update_deal(d, {"need": "no", **({"no_such_field": 1} if d == bad else {})})
+            except InvalidChange:
+                refused.append(d)
+        with read_transaction(c.engine) as s:  # another connection: decided, not yet committed
+            assert "need" not in s.get(Deal, good[0]).fields
+    after = c.group_commit.figures()
+    assert refused == [bad]
+    assert (after.commits - before.commits, after.units - before.units) == (1, 3)
+    for d in good:
+        assert "qualification_no" in _fired(c, d)
+    assert _fired(c, bad) == set()
+
+
+def test_a_batch_whose_commit_fails_raises_and_saves_nothing(grouped):
+    c = grouped
+    deals = _qualifying(c, 3)
+
+    def boom(_conn: Any) -> None:
+        raise RuntimeError("disk on fire")
+
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        with c.group_commit.batch():
+            for d in deals:
+                c.update_deal(d, {"need": "no"})
+            sa.event.listen(c.engine, "commit", boom)
+    sa.event.remove(c.engine, "commit", boom)
+    assert all(_fired(c, d) == set() and "need" not in c.deal(d).fields for d in deals)
