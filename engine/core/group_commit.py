@@ -23,7 +23,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from engine.crashpoints import crashpoint
-from storage.db import BUSY_TIMEOUT_MS, transaction
+from storage import db as storage_db
+from storage.db import transaction
 
 __all__ = ["MAX_GROUP", "GroupCommit", "GroupFigures"]
 
@@ -59,6 +60,8 @@ class GroupCommit:
     """Runs write units one at a time (the baton) and commits the units queued together once.
 
     ``enabled=False``: every unit is its own transaction, as ``storage.db.transaction`` does.
+    ``wait_seconds``: how long a unit waits for its turn (default: SQLite's busy timeout, read when
+    it waits).
     """
 
     def __init__(
@@ -68,7 +71,7 @@ class GroupCommit:
         *,
         enabled: bool = True,
         max_group: int = MAX_GROUP,
-        wait_seconds: float = BUSY_TIMEOUT_MS / 1000,
+        wait_seconds: float | None = None,
     ):
         self._engine = engine
         self._sessions = sessions
@@ -194,7 +197,10 @@ class GroupCommit:
                 return
             turn = threading.Event()
             self._queue.append(turn)
-        if turn.wait(self._wait_seconds):
+        seconds = self._wait_seconds
+        if seconds is None:
+            seconds = storage_db.BUSY_TIMEOUT_MS / 1000
+        if turn.wait(seconds):
             return
         with self._mutex:
             if turn.is_set():  # handed over just as the wait ran out
@@ -204,8 +210,7 @@ class GroupCommit:
             "BEGIN IMMEDIATE (group commit)",
             None,
             sqlite3.OperationalError(
-                f"database is locked: another unit of work held the write turn for"
-                f" {self._wait_seconds:g} s"
+                f"database is locked: another unit of work held the write turn for {seconds:g} s"
             ),
         )
 

@@ -14,13 +14,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
+import storage.db
 from engine.clock import VirtualClock
 from engine.core.conveyor import Conveyor
 from engine.errors import InvalidChange
 from storage import repositories as repo
-from storage.db import read_transaction
+from storage.db import is_contention, read_transaction
 from storage.models import Deal
 from tests.conftest import SAMPLE_RULES
 from tests.support.sessions import db_session
@@ -240,3 +241,31 @@ def test_a_batch_whose_commit_fails_raises_and_saves_nothing(grouped):
             sa.event.listen(c.engine, "commit", boom)
     sa.event.remove(c.engine, "commit", boom)
     assert all(_fired(c, d) == set() and "need" not in c.deal(d).fields for d in deals)
+
+
+def test_a_writer_kept_waiting_for_its_turn_hears_the_database_is_busy(grouped, monkeypatch):
+    c = grouped
+    monkeypatch.setattr(storage.db, "BUSY_TIMEOUT_MS", 200)  # as SQLite's own busy timeout
+    held, other = _qualifying(c, 2)
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(_s: Any, _deal: Any, _rs: Any) -> bool:
+        entered.set()
+        release.wait(30)
+        return True
+
+    holder = threading.Thread(
+        target=lambda: c.deals.record_event(held, "client_replied", only_if=hold)
+    )
+    holder.start()
+    try:
+        _wait(entered.is_set, "the holder's turn")
+        with pytest.raises(OperationalError, match="database is locked") as raised:
+            c.update_deal(other, {"need": "no"})
+        assert is_contention(
+            raised.value
+        )  # the doors answer "busy, try again", as for SQLite's lock
+    finally:
+        release.set()
+        holder.join(60)
+    assert "need" not in c.deal(other).fields and "client_replied" in c.deal(held).signals
