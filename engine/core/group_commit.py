@@ -109,21 +109,26 @@ class GroupCommit:
             raise
         first = group.units == 0
         # The first unit runs in the transaction itself (it alone has seen nothing uncommitted; if it
-        # fails, the transaction is rolled back); every later one in a savepoint of its own.
-        session = self._sessions(
-            bind=group.connection,
-            join_transaction_mode="rollback_only" if first else "create_savepoint",
-        )
+        # fails, the transaction is rolled back); every later one in a savepoint of its own. The
+        # session never commits: it flushes, and its after_commit hooks run once the group's COMMIT
+        # has made the unit durable (``_durable``).
+        session = self._sessions(bind=group.connection, join_transaction_mode="rollback_only")
+        savepoint = None
         ok = False
         self._local.inside = True
         try:
+            savepoint = None if first else group.connection.begin_nested()
             session.begin()
             yield session
-            session.commit()  # flush; RELEASE SAVEPOINT (nothing is durable yet)
+            session.flush()
+            if savepoint is not None:
+                savepoint.commit()  # RELEASE SAVEPOINT (nothing is durable yet)
             ok = True
         except BaseException:
             try:
-                session.rollback()
+                session.rollback()  # to the unit's savepoint, or the whole transaction if first
+                if savepoint is not None and savepoint.is_active:
+                    savepoint.rollback()
             except BaseException as exc:  # noqa: BLE001 - the connection is gone: the group cannot commit
                 group.broken = exc
             raise
@@ -134,6 +139,8 @@ class GroupCommit:
             finally:
                 if batch:
                     self._finish_in_batch(group, ok, first)
+                    if ok:
+                        self._local.durable.append(session)
                 else:
                     # A refusal by the first unit read committed data only: its caller hears it at
                     # once. A later one may have read what earlier units wrote (a claimed delivery,
@@ -143,6 +150,8 @@ class GroupCommit:
                         group.done.wait()
                         if group.error is not None:
                             raise _copy(group.error)
+                    if ok:
+                        _durable(session)
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -158,7 +167,7 @@ class GroupCommit:
             yield
             return
         self._take_baton()
-        self._local.batch, self._local.lost = True, None
+        self._local.batch, self._local.lost, self._local.durable = True, None, []
         escaped = False
         try:
             yield
@@ -178,6 +187,9 @@ class GroupCommit:
             error = self._local.lost or (group.error if group is not None else None)
             if error is not None and not escaped:
                 raise _copy(error)
+            if not escaped:
+                for session in self._local.durable:
+                    _durable(session)
 
     def _finish_in_batch(self, group: _Group, ok: bool, first: bool) -> None:
         with self._mutex:
@@ -272,6 +284,11 @@ class GroupCommit:
                 _reset(group.connection)
             group.connection.close()
             group.done.set()
+
+
+def _durable(session: Session) -> None:
+    """The unit is committed: its session's after_commit hooks run now, in the caller's thread."""
+    session.dispatch.after_commit(session)
 
 
 def _reset(connection: Connection) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
 
 import storage.db
 from engine.clock import VirtualClock
@@ -269,3 +270,20 @@ def test_a_writer_kept_waiting_for_its_turn_hears_the_database_is_busy(grouped, 
         release.set()
         holder.join(60)
     assert "need" not in c.deal(other).fields and "client_replied" in c.deal(held).signals
+
+
+def test_after_commit_hooks_run_once_the_change_is_durable(grouped):
+    c = grouped
+    (deal,) = _qualifying(c, 1)
+    seen: list[Any] = []
+
+    def hook(_session: Session) -> None:  # what another connection sees when the hook runs
+        with read_transaction(c.engine) as s:
+            seen.append(s.get(Deal, deal).fields.get("need"))
+
+    sa.event.listen(Session, "after_commit", hook)
+    try:
+        c.update_deal(deal, {"need": "no"})
+    finally:
+        sa.event.remove(Session, "after_commit", hook)
+    assert seen == ["no"]
