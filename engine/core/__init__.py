@@ -6,6 +6,7 @@ whichever door a change came through. ``Conveyor`` is not re-exported from this 
 builds the outbox, which depends on these services (``from engine import Conveyor`` works).
 
     context      one database, its sessions, the clock, the engine id (shared by the services)
+    group_commit concurrent write transactions share one commit, each decided on its own
     rulesets     versions: validate, save, activate, export; rule files in start_process order
     deal_input   what a change may carry (text, numbers, keys, field values)
     deals        deal commands and managers
@@ -23,6 +24,7 @@ from engine.core.context import Context
 from engine.core.deals import Deals, Manager
 from engine.core.engines import Engines, Heartbeat, QueueSnapshot
 from engine.core.evaluation import MAX_CASCADE, Evaluation
+from engine.core.group_commit import GroupCommit, GroupFigures
 from engine.core.queries import ActionInfo, Queries, TaskInfo, stored_funnel_ids
 from engine.core.reports import Reports
 from engine.core.rulesets import RuleSets, VersionInfo, read_rule_files
@@ -35,6 +37,8 @@ __all__ = [
     "Deals",
     "Engines",
     "Evaluation",
+    "GroupCommit",
+    "GroupFigures",
     "Heartbeat",
     "Manager",
     "Queries",
