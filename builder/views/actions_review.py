@@ -191,16 +191,7 @@ def _log(conveyor: Conveyor, funnels: dict[str, str]) -> None:
                 a, b = st.columns([6, 1.2], vertical_alignment="center")
                 state = row.message or row.status  # a message's own state: what the client got
                 colour = "red" if state == "dead" else "orange"
-                a.markdown(
-                    f":{colour}-badge[{_state(state)}] "
-                    + _("**{rule}** → `{action}` on {deal} ({title}) · attempts {attempts}").format(
-                        rule=md(row.rule_name),
-                        action=row.action,
-                        deal=md(row.deal_key),
-                        title=md(row.deal_title),
-                        attempts=row.attempts,
-                    )
-                )
+                a.markdown(f":{colour}-badge[{_state(state)}] " + _headline(row))
                 a.caption(
                     _("Error: {error} · last try {moment}").format(
                         error=md(row.error) or "—", moment=when(row.updated_at)
@@ -227,6 +218,8 @@ def _log(conveyor: Conveyor, funnels: dict[str, str]) -> None:
             + log["deal_key"]
             + " "
             + log["deal_title"]
+            + " "
+            + log["recipient"]
         ).str.lower()
         log = log[hay.str.contains(needle, regex=False)]
     st.markdown("#### " + _("Log ({count})").format(count=len(log)))
@@ -239,7 +232,10 @@ def _log(conveyor: Conveyor, funnels: dict[str, str]) -> None:
     view["status"] = state.map(
         lambda s: f"{STATUS_ICON.get(s, MESSAGE_ICON.get(s, ''))} {_state(s)}"
     )
-    view["deal"] = view["deal_key"] + " · " + view["deal_title"]
+    view["deal"] = (view["deal_key"] + " · " + view["deal_title"]).where(view["deal_key"] != "", "")
+    # Who it is to: a manager by name (👤), a client by their address.
+    is_manager = view["manager_id"].notna()
+    view["recipient"] = ("👤 " + view["recipient"]).where(is_manager, view["recipient"])
     view["reason"] = view["reason"].str.replace("\n", " · ", regex=False)  # one line per row
     st.dataframe(
         view[
@@ -248,6 +244,7 @@ def _log(conveyor: Conveyor, funnels: dict[str, str]) -> None:
                 "status",
                 "rule_name",
                 "deal",
+                "recipient",
                 "action",
                 "summary",
                 "reason",
@@ -264,6 +261,7 @@ def _log(conveyor: Conveyor, funnels: dict[str, str]) -> None:
             "status": _("Status"),
             "rule_name": _("Rule"),
             "deal": _("Deal"),
+            "recipient": _("To"),
             "action": _("Action"),
             "summary": _("Details"),
             "reason": st.column_config.TextColumn(_("Why (values when it fired)"), width="large"),
@@ -271,6 +269,29 @@ def _log(conveyor: Conveyor, funnels: dict[str, str]) -> None:
             "attempts": _("Tries"),
             "version": st.column_config.NumberColumn(_("Rule-set v."), format="v%d"),
         },
+    )
+
+
+def _headline(row: object) -> str:
+    """What a row needing attention is: a rule's action on a deal, or a message to a manager."""
+    if pd.notna(row.manager_id):
+        # A message to a manager (a notification, an urgent task, the digest): the manager is its recipient.
+        about = (
+            _(" about {deal} ({title})").format(deal=md(row.deal_key), title=md(row.deal_title))
+            if row.deal_key
+            else ""
+        )
+        return _(
+            "**{rule}** → message to manager **{manager}**{about} · attempts {attempts}"
+        ).format(
+            rule=md(row.rule_name), manager=md(row.recipient), about=about, attempts=row.attempts
+        )
+    return _("**{rule}** → `{action}` on {deal} ({title}) · attempts {attempts}").format(
+        rule=md(row.rule_name),
+        action=row.action,
+        deal=md(row.deal_key),
+        title=md(row.deal_title),
+        attempts=row.attempts,
     )
 
 

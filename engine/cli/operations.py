@@ -6,7 +6,7 @@ import logging
 
 import click
 
-from engine.cli.app import channels, main, open_conveyor, open_read_only, use_db
+from engine.cli.app import channels, cli_actor, main, open_conveyor, open_read_only, use_db
 from engine.cli.errors import friendly
 from engine.printable import printable
 
@@ -147,13 +147,12 @@ def actions(
 ) -> None:
     """List outbox actions with their errors (default: failed and dead), or retry some."""
     use_db(ctx, db)
-    from engine.outbox.dispatcher import retry
-
     if retry_ids:  # the one write here; listing alone works on a read-only database
         writer = open_conveyor(ctx)
         try:
             for outbox_id in retry_ids:
-                retry(writer, outbox_id)
+                # As the CLI's actor, so the audit trail names who retried it (cli:<login>).
+                writer.retry_action(outbox_id, actor=cli_actor())
                 click.echo(f"action {outbox_id} queued again")
         finally:
             writer.close()
@@ -178,12 +177,20 @@ def actions(
         when = a.next_attempt_at if a.status in ("pending", "failed") else a.updated_at
         # A message shows its own state: "done" would not say whether it was sent or only recorded.
         state = a.message or a.status
+        # A message to a manager names the manager it is for (and the deal it tells of, if any).
+        whom = f"to {printable(a.manager):<9}" if a.manager else f"deal {printable(a.deal_key):<12}"
+        about = f" deal {printable(a.deal_key)}" if a.manager and a.deal_key else ""
         click.echo(
             f"#{a.id:<6} {printable(state):<9} {printable(a.action):<17} "
-            f"deal {printable(a.deal_key):<12} rule {printable(a.rule_id):<24} "
-            f"attempts {a.attempts}  {for_display(when, '%Y-%m-%d %H:%M:%S')}"
+            f"{whom} rule {printable(a.rule_id):<24} "
+            f"attempts {a.attempts}  {for_display(when, '%Y-%m-%d %H:%M:%S')}{about}"
         )
-        if a.message == "recorded":
+        if a.message == "recorded" and a.manager:
+            click.echo(
+                "        recorded only: the manager has no channel (conveyor users set NAME --notify),"
+                " or none is configured for it; shown in the builder"
+            )
+        elif a.message == "recorded":
             click.echo(
                 "        recorded only: no provider is configured for this channel (see conveyor.toml)"
             )

@@ -69,6 +69,8 @@ class ActionInfo:
     #: A message's own state (recorded, sending, sent, delivered, failed, dead) and the gateway's id.
     message: str = ""
     gateway_id: str = ""
+    #: The manager a message to a manager is for ("" for a firing's action, which goes to its deal's client).
+    manager: str = ""
 
 
 class Queries:
@@ -133,44 +135,41 @@ class Queries:
             (wanted - {"recorded", "sent", "delivered"}) | ({"done"} if by_message else set())
         )
         with self._context.transaction() as s:
-            rows = repo.list_outbox(
+            log = repo.list_outbox_log(
                 s,
                 statuses=outbox_statuses,
                 deal_id=deal_id,
                 limit=limit * 4 if by_message else limit,
             )
             msgs = deliveries.messages_for_outbox(
-                s, [a.id for a, _f in rows if a.kind == "message"]
+                s, [a.id for a, _f, _d in log if a.kind == "message"]
             )
             rows = [
-                (a, f)
-                for a, f in rows
+                (a, f, d)
+                for a, f, d in log
                 if (a.status in wanted and a.status != "done")
                 or (a.status == "done" and "done" in wanted)
                 or (a.id in msgs and msgs[a.id].status in by_message)
             ][:limit]
-            keys = {
-                d.id: d.key
-                for d in repo.deals_by_ids(
-                    s, sorted({a.deal_id for a, _f in rows if a.deal_id is not None})
-                )
-            }
+            managers = repo.manager_names(s)
             return [
                 ActionInfo(
                     a.id,
                     a.status,
                     a.action,
-                    a.deal_id or 0,  # a firing's action always has its deal
-                    keys.get(a.deal_id or 0, str(a.deal_id)),
-                    f.rule_id,
+                    a.deal_id or 0,
+                    d.key if d is not None else "",
+                    # A message to a manager has no firing: the rule it tells of, or its action.
+                    f.rule_id if f is not None else str((a.params or {}).get("rule") or a.action),
                     a.attempts,
                     a.next_attempt_at,
                     a.updated_at,
                     a.last_error,
                     msgs[a.id].status if a.id in msgs else "",
                     (msgs[a.id].provider_ref or "") if a.id in msgs else "",
+                    managers.get(a.manager_id, "") if a.manager_id is not None else "",
                 )
-                for a, f in rows
+                for a, f, d in rows
             ]
 
     def dry_run(

@@ -485,7 +485,11 @@ class Dispatcher:
             if row is None:
                 raise NotFound(f"no action {outbox_id}")
             deal = repo.get_deal(s, row.deal_id) if row.deal_id is not None else None
-            if who.own_deals_only and (deal is None or deal.manager_id != who.manager_id):
+            # A message to a manager is that manager's to retry (and the owner's, or a team lead's).
+            if who.own_deals_only and row.manager_id is not None and row.firing_id is None:
+                if row.manager_id != who.manager_id:
+                    raise Forbidden("this message is to another manager")
+            elif who.own_deals_only and (deal is None or deal.manager_id != who.manager_id):
                 raise Forbidden("this action is on a deal assigned to another manager")
             msg = repo.message_for_outbox(s, outbox_id) if row.kind == "message" else None
             undelivered = row.status == "done" and msg is not None and msg.status == "failed"
@@ -502,7 +506,8 @@ class Dispatcher:
                 now,
                 deal_id=row.deal_id,
                 subject=f"{deal.key if deal else ''} {row.kind}".strip(),
-                detail={"action": outbox_id},
+                detail={"action": outbox_id, "what": row.action}
+                | ({"manager": row.manager_id} if row.manager_id is not None else {}),
             )
             # The later actions skipped because this one died run again after it (in order, as before).
             if row.firing_id is not None:

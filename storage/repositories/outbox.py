@@ -184,13 +184,18 @@ def list_outbox_log(
     *,
     statuses: Iterable[str] | None = None,
     funnel_id: str | None = None,
+    deal_id: int | None = None,
     limit: int = 500,
-) -> list[tuple[OutboxAction, Firing, Deal]]:
-    """The engine's action log, newest first, with the firing (rule, reason) and the deal."""
+) -> list[tuple[OutboxAction, Firing | None, Deal | None]]:
+    """The engine's action log, newest first, with the firing (rule, reason) and the deal.
+
+    Messages to managers are in it too: they belong to no firing, and a digest to no deal (``None``);
+    a funnel or deal filter keeps those about one of its deals.
+    """
     q = (
         select(OutboxAction, Firing, Deal)
-        .join(Firing, Firing.id == OutboxAction.firing_id)
-        .join(Deal, Deal.id == OutboxAction.deal_id)
+        .outerjoin(Firing, Firing.id == OutboxAction.firing_id)
+        .outerjoin(Deal, Deal.id == OutboxAction.deal_id)
         .order_by(OutboxAction.id.desc())
         .limit(limit)
     )
@@ -198,6 +203,8 @@ def list_outbox_log(
         q = q.where(OutboxAction.status.in_(list(statuses)))
     if funnel_id:
         q = q.where(Deal.funnel_id == funnel_id)
+    if deal_id is not None:
+        q = q.where(OutboxAction.deal_id == deal_id)
     return [(action, firing, deal) for action, firing, deal in session.execute(q)]
 
 

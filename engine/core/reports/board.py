@@ -73,6 +73,8 @@ _ACTION_COLUMNS = [
     "trigger",
     "message",
     "gateway_id",
+    "recipient",  # who the message is to: the client's address, or the manager's name
+    "manager_id",  # the manager a message to a manager is for (None for a firing's action)
 ]
 
 
@@ -88,6 +90,9 @@ def _action_rows(
     out = []
     for o, f, d in rows:
         m = (messages or {}).get(o.id)
+        if f is None:  # a message to a manager: no firing, perhaps no deal (the digest)
+            out.append(_manager_row(o, d, m, names))
+            continue
         # Why it fired, in the words of the version that fired it (its rule's thresholds, its labels).
         rs = ruleset_of(f.ruleset_version_id) if ruleset_of is not None else None
         out.append(
@@ -113,9 +118,47 @@ def _action_rows(
                 else ", ".join(f"{k} = {v}" for k, v in (f.values or {}).items()),
                 "version": versions.get(f.ruleset_version_id, ("", 0))[1],
                 "trigger": f.trigger,
+                "recipient": (m.to if m is not None else ""),
+                "manager_id": None,
             }
         )
     return pd.DataFrame(out, columns=_ACTION_COLUMNS)
+
+
+def _manager_row(o: Any, d: Any, m: Any, names: dict[int, str]) -> dict[str, Any]:
+    """A message to a manager as a log row: the manager is its recipient; the rule it tells of (a
+    notification, an urgent task) or, for the digest, none."""
+    params = o.params or {}
+    manager = names.get(o.manager_id, "") if o.manager_id else ""
+    digest = o.action == "manager_digest"
+    rule = str(params.get("rule", "")) if not digest else ""
+    what = str(params.get("subject") or params.get("text") or "")
+    channel = m.channel if m is not None else ""
+    return {
+        "message": m.status if m is not None else "",
+        "gateway_id": (m.provider_ref or "") if m else "",
+        "id": o.id,
+        "created_at": o.created_at,
+        "updated_at": o.updated_at,
+        "rule_id": rule or o.action,
+        "rule_name": rule or (_("Daily digest") if digest else _("Message to a manager")),
+        "deal_id": d.id if d is not None else None,
+        "deal_key": d.key if d is not None else "",
+        "deal_title": (d.title or "") if d is not None else "",
+        "funnel": d.funnel_id if d is not None else "",
+        "action": o.action,
+        "summary": _("to {manager}").format(manager=manager or "?")
+        + (f" ({channel})" if channel else "")
+        + (f": {what[:60]}" if what else ""),
+        "status": o.status,
+        "attempts": o.attempts,
+        "error": o.last_error or "",
+        "reason": _("tells manager {manager}").format(manager=manager or "?"),
+        "version": 0,
+        "trigger": "",
+        "recipient": manager,
+        "manager_id": o.manager_id,
+    }
 
 
 def sample_deal(
@@ -468,7 +511,8 @@ class Reports(Analytics):
             rows = [
                 r
                 for r in repo.list_outbox_log(s, statuses=statuses, funnel_id=funnel, limit=limit)
-                if sees(actor, r[2].manager_id)
+                # A message to a manager is theirs to see; a firing's action, its deal manager's.
+                if sees(actor, r[0].manager_id if r[2] is None or r[1] is None else r[2].manager_id)
             ]
             return _action_rows(
                 rows,
