@@ -116,7 +116,7 @@ class Conveyor:
         self.audit = Audit(context)
         # Managers told where they are: their channel preference, and each one's daily digest.
         self.manager_channels = ManagerChannels(context, self._configured_channels)
-        self.digests = Digests(context)
+        self.digests = Digests(context, self.day)
         self.queries.link_maker = (
             self.links.url
         )  # an event's link placeholder in a message template

@@ -60,6 +60,8 @@ class NeedsMe:
     stage_name: str
     manager: str
     reasons: list[Reason] = field(default_factory=list)
+    amount: float | None = None
+    currency: str | None = None  # the funnel's, when it names one
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,8 @@ class Day:
                             stage_name(rs, d.stage),
                             names.get(d.manager_id, "") if d.manager_id else "",
                             reasons,
+                            d.amount,
+                            rs.currency,
                         )
                     )
         overdue.sort(key=lambda t: (t.priority != "high", t.due_at or now, t.id))

@@ -1,4 +1,5 @@
-"""Each manager's daily digest (their open tasks due today and overdue), queued in the outbox.
+"""Each manager's daily digest (their day: tasks due today and overdue, deals that need them), queued in
+the outbox in the manager's language.
 
 ``Digests.queue_due`` queues, once the day's digest hour has come (``[digest] hour`` in the display
 zone), one message per manager with something on their list, keyed ``digest:<manager>:<date>``: the
@@ -22,10 +23,11 @@ from sqlalchemy import select
 from engine.clock import display_zone, utc
 from engine.config import DigestConfig
 from engine.core.context import Context
+from engine.core.my_day import Day, ManagerDay
+from engine.i18n import format_datetime, format_money, format_number, ngettext, use_language
 from engine.i18n import gettext as _
-from engine.i18n import ngettext
 from engine.outbox import manager_messages
-from storage.models import Deal, Manager, Task
+from storage.models import Manager, OutboxAction
 
 __all__ = ["Digests", "digest_key"]
 
@@ -39,11 +41,17 @@ def digest_key(manager_id: int, day: date) -> str:
     return f"digest:{manager_id}:{day.isoformat()}"
 
 
+def _local_day(day: date, zone: ZoneInfo) -> str:
+    """ "вівторок, 1 грудня" / "Tuesday 1 December": the day in the current language."""
+    return format_datetime(datetime.combine(day, time(12), tzinfo=zone), zone, "EEEE, d MMMM")
+
+
 class Digests:
     """The digest of one database (``Conveyor.digests``): when it is due, what it says, queued once."""
 
-    def __init__(self, context: Context, settings: DigestConfig | None = None):
+    def __init__(self, context: Context, day: Day, settings: DigestConfig | None = None):
         self._context = context
+        self._day = day  # the manager's day (``Conveyor.day``): what the digest lists
         self.settings = settings or DigestConfig()
 
     def configure(self, settings: DigestConfig) -> None:
@@ -75,72 +83,107 @@ class Digests:
         return utc(fire) if fire is not None else None
 
     def queue_due(self, now: datetime | None = None) -> int:
-        """Queue today's digest for every active manager with open tasks due today or overdue, unless
-        queued already (by this engine, an earlier run or another engine). Returns how many were queued."""
+        """Queue today's digest for every active manager whose day has something on it — open tasks
+        due today or overdue, notifications, deals that need them (``Conveyor.day``, the My day
+        page's lists) — unless queued already (by this engine, an earlier run or another engine).
+        Each is written in the manager's language (their user's). Returns how many were queued."""
         now = now or self._context.clock.now()
         day = self.due_day(now)
         if day is None:
             return 0
-        end_of_day = utc(
-            datetime.combine(day + timedelta(days=1), time(0), tzinfo=self.zone)
-        )  # a DST day is 23 or 25 hours long: the zone says where it ends
-        queued = 0
-        with self._context.transaction() as s:
-            managers = list(
-                s.scalars(select(Manager).where(Manager.active.is_(True)).order_by(Manager.id))
-            )
-            for manager in managers:
-                rows = s.execute(
-                    select(Task, Deal)
-                    .join(Deal, Deal.id == Task.deal_id)
-                    .where(
-                        Task.manager_id == manager.id,
-                        Task.status == "open",
-                        Task.kind == "task",
-                        Task.due_at < end_of_day,
+        with self._context.read_transaction() as s:
+            managers = [
+                (m.id, m.name)
+                for m in s.scalars(
+                    select(Manager).where(Manager.active.is_(True)).order_by(Manager.id)
+                )
+            ]
+            taken = set(
+                s.scalars(
+                    select(OutboxAction.idempotency_key).where(
+                        OutboxAction.idempotency_key.in_([digest_key(i, day) for i, _n in managers])
                     )
-                    .order_by(Task.due_at, Task.id)
-                ).all()
-                if not rows:
+                )
+            )
+        queued = 0
+        for manager_id, name in managers:
+            key = digest_key(manager_id, day)
+            if key in taken:
+                continue  # queued already: the day's lists are not even read again
+            with self._context.read_transaction() as s:
+                language = manager_messages.language_of(s, manager_id)
+            with use_language(language):
+                lists = self._day.of(manager_id, now=now)
+                if not (lists.overdue or lists.today or lists.deals):
                     continue
-                text = self.text(manager.name, day, now, [(t, d) for t, d in rows])
-                subject = _("Your tasks for {day}").format(day=day.isoformat())
+                text = self.text(name, day, lists)
+                subject = _("Your tasks for {day}").format(day=_local_day(day, self.zone))
+            with self._context.transaction() as s:
                 if manager_messages.queue_once(
-                    s,
-                    manager_id=manager.id,
-                    text=text,
-                    subject=subject,
-                    key=digest_key(manager.id, day),
-                    now=now,
+                    s, manager_id=manager_id, text=text, subject=subject, key=key, now=now
                 ):
                     queued += 1
         if queued:
             log.info("queued %d daily digest(s) for %s", queued, day.isoformat())
         return queued
 
-    def text(self, manager: str, day: date, now: datetime, rows: list[tuple[Any, Any]]) -> str:
-        overdue = [(t, d) for t, d in rows if utc(t.due_at) < utc(now)]
-        today = [(t, d) for t, d in rows if utc(t.due_at) >= utc(now)]
-        lines = [_("Good morning, {name}: your tasks for {day}.").format(name=manager, day=day)]
+    def text(self, manager: str, day: date, lists: ManagerDay) -> str:
+        """The digest in the current language: what the manager's My day page shows, for a phone."""
+        lines = [
+            _("Good morning, {name}: your tasks for {day}.").format(
+                name=manager, day=_local_day(day, self.zone)
+            )
+        ]
         shown = 0
-        for heading, part in (
-            (ngettext("{n} overdue task", "{n} overdue tasks", len(overdue)), overdue),
-            (ngettext("{n} task due today", "{n} tasks due today", len(today)), today),
-        ):
+        total = len(lists.overdue) + len(lists.today) + len(lists.deals)
+        tasks = [
+            (ngettext("{n} overdue task", "{n} overdue tasks", len(lists.overdue)), lists.overdue),
+            (ngettext("{n} task due today", "{n} tasks due today", len(lists.today)), lists.today),
+        ]
+        for heading, part in tasks:
             if not part:
                 continue
-            lines.append("")
-            lines.append(heading.format(n=len(part)))
-            for task, deal in part:
+            lines += ["", heading.format(n=len(part))]
+            for task in part:
                 if shown >= MAX_LINES:
                     break
-                due = utc(task.due_at).astimezone(self.zone).strftime("%d.%m %H:%M")
                 mark = "❗" if task.priority == "high" else "•"
-                lines.append(f"{mark} {due} {task.title} — {deal.title or deal.key}")
+                due = self._when(task.due_at, day) if task.kind == "task" else ""
+                lines.append(
+                    " ".join(p for p in (mark, due, task.title) if p)
+                    + f" — {task.deal_title or task.deal_key}"
+                )
                 shown += 1
-        if len(rows) > shown:
-            lines.append(_("… and {n} more in the builder").format(n=len(rows) - shown))
+        if lists.deals:
+            lines += [
+                "",
+                ngettext("{n} deal needs you", "{n} deals need you", len(lists.deals)).format(
+                    n=len(lists.deals)
+                ),
+            ]
+            for deal in lists.deals:
+                if shown >= MAX_LINES:
+                    break
+                amount = (
+                    f", {format_money(deal.amount, deal.currency) if deal.currency else format_number(deal.amount)}"
+                    if deal.amount is not None
+                    else ""
+                )
+                why = "; ".join(r.text for r in deal.reasons)
+                lines.append(
+                    f"• {deal.deal_title or deal.deal_key} ({deal.stage_name}{amount}): {why}"
+                )
+                shown += 1
+        if total > shown:
+            lines.append(_("… and {n} more in the builder").format(n=total - shown))
         return "\n".join(lines)
+
+    def _when(self, due: datetime | None, day: date) -> str:
+        """A due time the reader's way: the hour for today, the date and hour for an earlier day."""
+        if due is None:
+            return ""
+        local = utc(due).astimezone(self.zone)
+        return format_datetime(due, self.zone, "HH:mm" if local.date() == day else "d MMM, HH:mm")
 
     def schedule(self, scheduler: Any, job: Callable[[], None] | None = None) -> Any:
         """Add the digest's wake-up to an APScheduler ``scheduler`` (a job calling ``queue_due``)."""

@@ -17,16 +17,19 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from engine.i18n import LANGUAGES, default_language, use_language
 from engine.i18n import gettext as _
 from engine.text import storable
 from storage import repositories as repo
 from storage.models import Deal, Manager, OutboxAction
+from storage.people_models import User
 
 __all__ = [
     "BUILDER_ONLY",
     "DIGEST",
     "MANAGER_MESSAGE",
     "address",
+    "language_of",
     "queue",
     "queue_once",
     "tell",
@@ -39,6 +42,17 @@ DIGEST = "manager_digest"
 BUILDER_ONLY = "builder"
 #: Longest text kept for a manager's message (a Telegram message holds 4096 characters).
 MAX_TEXT = 4000
+
+
+def language_of(s: Session, manager_id: int) -> str:
+    """The language a manager reads: the one their user chose (users.language), else the default."""
+    chosen = s.scalar(
+        select(User.language)
+        .where(User.manager_id == manager_id, User.language.is_not(None))
+        .order_by(User.active.desc(), User.id)
+        .limit(1)
+    )
+    return chosen if chosen in LANGUAGES else default_language()
 
 
 def _row(
@@ -184,13 +198,16 @@ def tell(
 ) -> bool:
     """Queue, for the deal's manager, what the effect of ``row`` made (a notification, an urgent task).
 
+    ``headline`` is untranslated (``N_``): it is written in the manager's language, like the digest.
+
     One message per outbox row (its key is the row's own plus ``:manager``); False when the deal has
     no manager to tell (the task or notification still shows in the builder).
     """
     if deal.manager_id is None:
         return False
     title = deal.title or deal.key
-    deal_word = _("Deal")
+    with use_language(language_of(s, deal.manager_id)):  # the manager's words, not the engine's
+        headline, deal_word = _(headline), _("Deal")
     body = f"{headline}: {text}\n{deal_word}: {title}"
     queue(
         s,

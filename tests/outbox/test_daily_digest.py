@@ -147,3 +147,31 @@ def test_the_wake_up_is_an_apscheduler_cron_job_at_the_hour_in_the_display_zone(
     summer = job.trigger.get_next_fire_time(None, datetime(2026, 7, 1, tzinfo=UTC))
     assert summer.astimezone(UTC) == datetime(2026, 7, 1, 6, 15, tzinfo=UTC)
     c.close()
+
+
+def test_the_digest_says_what_my_day_says_in_the_managers_language(backend, tmp_path):
+    with BotApi(TOKEN) as bot:
+        c, clock = _world(backend, tmp_path, bot)
+        c.users.add("Olena", "manager", "olena-password-1")  # takes over Olena's managers row
+        c.users.set_language("Olena", "uk")
+        c.add_manager("Petro")
+        c.manager_channels.set("Petro", "telegram:800")
+        c.create_deal("outreach", title="Globex", manager="Petro", fields={"amount": 12500})
+        run_until_idle(c)
+        clock.set(MORNING + timedelta(days=1, minutes=30))  # Wednesday 09:00 Kyiv
+        day = c.day.of(_olena(c), now=clock.now())
+        assert c.digests.queue_due() == 2
+        run_until_idle(c)
+    by_chat = {call["chat_id"]: call["text"] for call in bot.calls}
+    olena, petro = by_chat["700"], by_chat["800"]
+    # Olena reads Ukrainian: Babel's day and month, the catalogue's words, My day's reasons.
+    assert "середа, 2 грудня" in olena and "Доброго ранку, Olena" in olena
+    assert "прострочен" in olena  # "1 прострочена задача"
+    assert "Без дій уже" in olena  # the deal nobody touched for a day, as My day says
+    # The same lists as her My day page: every task and deal it shows is in the digest.
+    for task in day.overdue + day.today:
+        assert task.title in olena
+    assert day.deals and all(d.deal_title in olena for d in day.deals)
+    # Petro has no language of his own: the default (English), his deal's amount the English way.
+    assert "Wednesday, 2 December" in petro and "Good morning, Petro" in petro
+    assert "12,500" in petro

@@ -187,3 +187,21 @@ def test_a_message_retried_after_a_fix_goes_to_the_managers_new_chat(conveyor, t
     assert [c["chat_id"] for c in bot.calls] == ["111", "222"]
     _rows, [message] = _manager_messages(conveyor, deal)
     assert message.status == "delivered" and message.to == "222"
+
+
+def test_the_notification_is_written_in_the_managers_language(conveyor, tmp_path):
+    with BotApi(TOKEN) as bot:
+        conveyor.provider = router_from_toml(
+            tmp_path, _telegram(bot.base_url), {"TELEGRAM_BOT_TOKEN": TOKEN}
+        )
+        conveyor.save_ruleset(messaging_funnel([NOTIFY]))
+        conveyor.users.add("Olena", "manager", "olena-password-1")
+        conveyor.users.set_language("Olena", "uk")
+        conveyor.manager_channels.set("Olena", "telegram:555")
+        conveyor.create_deal("outreach", title="Acme", manager="Olena")
+        run_until_idle(conveyor)
+    [call] = bot.calls
+    assert (
+        call["text"].startswith("Сповіщення: Call Acme back today")
+        and "Угода: Acme" in call["text"]
+    )

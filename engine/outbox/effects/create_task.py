@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from engine.clock import format_instant
 from engine.document.template import render, render_each
-from engine.i18n import gettext as _
+from engine.i18n import N_
 from engine.outbox import manager_messages
 from engine.outbox.effects.base import Core, manager_name, message_language, task_place
 from engine.outbox.errors import ActionFailed
@@ -60,7 +60,7 @@ def apply(
             row=row,
             rule=firing.rule_id,
             deal=deal,
-            headline=_("Urgent task"),
+            headline=N_("Urgent task"),
             text=title,
             now=now,
         )

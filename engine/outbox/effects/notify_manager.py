@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from engine.clock import format_instant
 from engine.document.template import render, render_each
-from engine.i18n import gettext as _
+from engine.i18n import N_
 from engine.outbox import manager_messages
 from engine.outbox.effects.base import Core, manager_name, message_language, task_place
 from storage import repositories as repo
@@ -42,7 +42,7 @@ def apply(
         outbox_id=row.id,
     )
     told = not place.cancelled and manager_messages.tell(
-        s, row=row, rule=firing.rule_id, deal=deal, headline=_("Notification"), text=text, now=now
+        s, row=row, rule=firing.rule_id, deal=deal, headline=N_("Notification"), text=text, now=now
     )
     return {
         "text": text,
