@@ -52,6 +52,15 @@ def whose() -> tuple[str | None, Actor | str]:
     actor: Actor | str = signed.actor if signed is not None else "owner"
     if not names:
         return None, actor
+    unreachable = get_conveyor().manager_channels.unreachable()
+    if unreachable:  # the owner sees at once who would miss a lead they are not looking at
+        st.warning(
+            _(
+                "Told only in the builder (no channel, or one the config file does not configure):"
+                " {names}. Their notifications, urgent tasks and digests are recorded, not sent."
+            ).format(names=", ".join(unreachable)),
+            icon="⚠️",
+        )
     return st.selectbox(_("Manager"), names, key=KEY + "manager"), actor
 
 

@@ -284,6 +284,8 @@ def action_summary(action: str, params: dict[str, Any], rs: RuleSet | None = Non
                 hours=format_number(params["due_in_working_hours"])
             )
             if params.get("due_in_working_hours") is not None
+            else " " + _("(in {hours} h)").format(hours=format_number(params["delay_hours"]))
+            if params.get("delay_hours") is not None
             else ""
         )
         return f"{text}{due}"

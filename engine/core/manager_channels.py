@@ -152,6 +152,17 @@ class ManagerChannels:
             m.notify_channel, m.notify_address = channel, address
             return Preference(m.name, channel, address)
 
+    def unreachable(self) -> list[str]:
+        """Active managers told only in the builder: no channel, or one the config file does not
+        configure (any more). Their notifications, urgent tasks and digests are only ``recorded``."""
+        configured = set(self.configured())
+        with self._context.read_transaction() as s:
+            return [
+                m.name
+                for m in repo.list_managers(s)
+                if m.active and not (m.notify_channel in configured and m.notify_address)
+            ]
+
     def recent(self, manager: str, limit: int = 10) -> list[SentToManager]:
         """The latest messages to ``manager``, newest first, with their states."""
         with self._context.transaction() as s:

@@ -106,7 +106,10 @@ class Day:
                 s, statuses=["open"], funnel_id=funnel, manager_id=manager_id, limit=100_000
             ):
                 late = t.kind == "task" and t.due_at is not None and t.due_at < now
-                # A notification is for now; a task counts today when it falls due before midnight.
+                # A notification is for now (a delayed one from its time on); a task counts today
+                # when it falls due before midnight.
+                if t.kind != "task" and t.due_at is not None and t.due_at > now:
+                    continue
                 if (
                     not late
                     and t.kind == "task"

@@ -160,6 +160,10 @@ def _formatted(value: float, language: str) -> str:
     return format_number(value)
 
 
+def _positive(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+
+
 def _hours(value: Any) -> str:
     """``24 h``, ``48 h``; whole days from three days up: ``90 days``."""
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
@@ -439,8 +443,14 @@ def describe_action(action: Any, vocabulary: Vocabulary) -> str:
     elif name == "assign_manager":
         text = _("assign a manager")
     elif name == "create_task":
-        due = p.get("due_in_hours")
-        if isinstance(due, int | float) and not isinstance(due, bool) and due > 0:
+        due, working = p.get("due_in_hours"), p.get("due_in_working_hours")
+        if _positive(working):
+            text = fill(
+                _("task {title} due in {hours} of working time"),
+                title=_quoted(p.get("title", "")),
+                hours=_hours(working),
+            )
+        elif _positive(due):
             text = fill(
                 _("task {title} due in {hours}"),
                 title=_quoted(p.get("title", "")),
@@ -450,6 +460,11 @@ def describe_action(action: Any, vocabulary: Vocabulary) -> str:
             text = fill(_("task {title} due now"), title=_quoted(p.get("title", "")))
     elif name == "notify_manager":
         text = fill(_("tell the manager {text}"), text=_quoted(p.get("text", "")))
+        delay, working = p.get("delay_hours"), p.get("due_in_working_hours")
+        if _positive(working):
+            text += " " + fill(_("after {hours} of working time"), hours=_hours(working))
+        elif _positive(delay):
+            text += " " + fill(_("after {hours}"), hours=_hours(delay))
     elif name == "send_sms":
         text = fill(_("SMS to the client {text}"), text=_quoted(p.get("text", "")))
     elif name == "send_message":

@@ -266,6 +266,14 @@ class Dispatcher:
         # ``attempts == 1`` with a message already recorded: queued again by hand (Retry) after it
         # failed or died. The owner may have fixed the phone number or address since, so the message
         # is addressed afresh; its row (and when it was first recorded) stays, for reconciliation.
+        held = manager_messages.hold(s, row) if readdress and row.manager_id is not None else None
+        if held is not None:  # its task was closed meanwhile, or its manager deactivated
+            status = finish(
+                row, held[0], now, result={"skipped": held[1]}, error=held[1], policy=policy
+            )
+            if msg is not None and status == "dead":
+                msg.status = "dead"
+            return Executed(row.id, row.deal_id, rule_id, row.action, status, now, error=held[1])
         if readdress and row.manager_id is not None:  # to a manager: their channel as it stands now
             channel, to, subject, text = manager_messages.address(s, row)
         elif readdress:

@@ -21,7 +21,7 @@ from engine.i18n import LANGUAGES, default_language, use_language
 from engine.i18n import gettext as _
 from engine.text import storable
 from storage import repositories as repo
-from storage.models import Deal, Manager, OutboxAction
+from storage.models import Deal, Manager, OutboxAction, Task
 from storage.people_models import User
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "DIGEST",
     "MANAGER_MESSAGE",
     "address",
+    "hold",
     "language_of",
     "queue",
     "queue_once",
@@ -65,10 +66,16 @@ def _row(
     key: str,
     now: datetime,
     rule: str = "",
+    not_before: datetime | None = None,
+    task: int | None = None,
 ) -> dict[str, Any]:
-    params = {"text": storable(text, MAX_TEXT), "subject": storable(subject, 200)}
+    params: dict[str, Any] = {"text": storable(text, MAX_TEXT), "subject": storable(subject, 200)}
     if rule:
         params["rule"] = rule  # what the actions review shows as its rule
+    if task is not None:
+        params["task"] = (
+            task  # the outbox row of the task or notification it tells of (tasks.outbox_id)
+        )
     return {
         "firing_id": None,
         "deal_id": deal_id,
@@ -79,7 +86,7 @@ def _row(
         "kind": "message",
         "status": "pending",
         "attempts": 0,
-        "next_attempt_at": now,
+        "next_attempt_at": max(now, not_before) if not_before is not None else now,
         "idempotency_key": key,
         "created_at": now,
         "updated_at": now,
@@ -97,11 +104,15 @@ def queue(
     now: datetime,
     action: str = MANAGER_MESSAGE,
     rule: str = "",
+    not_before: datetime | None = None,
+    task: int | None = None,
 ) -> None:
-    """Queue a message to a manager in ``s``'s transaction (the effect that tells of it runs once).
+    """Queue a message to a manager in ``s``'s transaction (the effect that tells of it runs once),
+    sent no earlier than ``not_before`` (a notification's delay).
 
-    A manager with no channel has nothing to send: the row is done at once and its message
+    An active manager with no channel has nothing to send: a message due now is done at once and
     ``recorded`` on the ``builder`` channel (kept, shown in the builder), never handed to a gateway.
+    One due later waits, and is recorded (or sent, if a channel was set meanwhile) at its time.
     """
     values = _row(
         manager_id=manager_id,
@@ -112,12 +123,15 @@ def queue(
         key=key,
         now=now,
         rule=rule,
+        not_before=not_before,
+        task=task,
     )
     manager = s.get(Manager, manager_id)
-    if manager is not None and manager.notify_channel and manager.notify_address:
-        repo.add_outbox_rows(s, [values])
+    reachable = manager is not None and manager.notify_channel and manager.notify_address
+    if reachable or manager is None or not manager.active or values["next_attempt_at"] > now:
+        repo.add_outbox_rows(s, [values])  # the dispatcher addresses it (or says why it cannot)
         return
-    name = manager.name if manager is not None else f"manager {manager_id}"
+    name = manager.name
     body = str(values["params"]["text"])
     row = OutboxAction(
         **{**values, "status": "done", "done_at": now},
@@ -195,8 +209,10 @@ def tell(
     headline: str,
     text: str,
     now: datetime,
+    not_before: datetime | None = None,
 ) -> bool:
-    """Queue, for the deal's manager, what the effect of ``row`` made (a notification, an urgent task).
+    """Queue, for the deal's manager, what the effect of ``row`` made (a notification, an urgent task),
+    to be sent no earlier than ``not_before``.
 
     ``headline`` is untranslated (``N_``): it is written in the manager's language, like the digest.
 
@@ -218,5 +234,40 @@ def tell(
         key=f"{row.idempotency_key}:manager",
         now=now,
         rule=rule,
+        not_before=not_before,
+        task=row.id,
     )
     return True
+
+
+def hold(s: Session, row: OutboxAction) -> tuple[str, str] | None:
+    """Why a manager's message must not go as queued, checked each time it is addressed:
+    ``("done", why)`` — not needed any more, its task or notification was closed (done, or cancelled
+    as the deal left the stage) before its time; ``("dead", why)`` — its manager was deactivated (an
+    ex-colleague's chat must not get clients' news) and the deal is still theirs: the Actions review
+    shows it to the owner. A deactivated manager's deal given to another active manager meanwhile:
+    the message goes to that manager (``row`` moves to them)."""
+    params = row.params or {}
+    if params.get("task") is not None:
+        closed = s.execute(
+            select(Task.status, Task.closed_reason).where(Task.outbox_id == params["task"])
+        ).first()
+        if closed is not None and closed[0] != "open":
+            why = closed[1] or closed[0]
+            return "done", f"not sent: its task was closed before it was due ({why})"
+    manager = s.get(Manager, row.manager_id)
+    if manager is not None and manager.active:
+        return None
+    deal = s.get(Deal, row.deal_id) if row.deal_id is not None else None
+    if deal is not None and deal.manager_id not in (None, row.manager_id):
+        other = s.get(Manager, deal.manager_id)
+        if other is not None and other.active:
+            row.manager_id = other.id  # the deal's manager now is the one to tell
+            return None
+    name = manager.name if manager is not None else f"manager {row.manager_id}"
+    if deal is None:
+        return "dead", f"not sent: {name} is deactivated"
+    return "dead", (
+        f"not sent: {name} is deactivated and deal {deal.key} is still assigned to them, so nobody"
+        " else is told; give the deal to an active manager (or re-activate them), then retry"
+    )

@@ -119,10 +119,30 @@ class DealActions(BaseActions):  # type: ignore[misc]  # business-rules ships no
                 options=PRIORITIES,
                 default="normal",
             ),
+            # At most one of the two (none: at once): calendar hours, or working hours of the calendar.
+            _param("delay_hours", N_("Delay (hours)"), FIELD_NUMERIC, required=False),
+            _param(
+                "due_in_working_hours",
+                N_("Delay (working hours)"),
+                FIELD_NUMERIC,
+                required=False,
+            ),
         ],
     )
-    def notify_manager(self, text: str, priority: str = "normal") -> None:
-        self._plan("notify_manager", text=text, priority=priority)
+    def notify_manager(
+        self,
+        text: str,
+        priority: str = "normal",
+        delay_hours: float | None = None,
+        due_in_working_hours: float | None = None,
+    ) -> None:
+        self._plan(
+            "notify_manager",
+            text=text,
+            priority=priority,
+            delay_hours=delay_hours,
+            due_in_working_hours=due_in_working_hours,
+        )
 
     @action(
         label=N_("Move to stage"),

@@ -83,3 +83,16 @@ def test_a_signed_in_manager_sees_and_sets_only_their_own(demo_db: Conveyor, tmp
     at.button[0].click().run()
     assert not at.exception and not at.error
     assert str(demo_db.manager_channels.get("Marta")) == "email:marta@techflow.example"
+
+
+def test_the_owner_is_warned_which_managers_are_told_only_in_the_builder(
+    demo_db: Conveyor, tmp_path, monkeypatch
+):
+    _configure(tmp_path, monkeypatch)
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:AAE-test-token_0123456789abcdef")
+    demo_db.manager_channels.set("Olena Kovalenko", "telegram:700")
+    at = _app().run()
+    assert not at.exception
+    [warning] = at.warning
+    assert "Petro Shevchenko" in warning.value and "Iryna Bondarenko" in warning.value
+    assert "Olena Kovalenko" not in warning.value  # she has a configured channel

@@ -13,25 +13,16 @@ from engine.core.access import Actor, ActorKind, Role
 from engine.errors import Forbidden
 from engine.outbox.dispatcher import dispatch_internal, dispatch_messages
 from storage import repositories as repo
-from tests.support.channels import messaging_funnel, router_from_toml
+from tests.support.channels import BOT_TOKEN as TOKEN
+from tests.support.channels import messaging_funnel, telegram_router
 from tests.support.gateways import BotApi
 from tests.support.sessions import db_session
 
-TOKEN = "123456:AAE-test-token_0123456789abcdef"
 NOTIFY = {"name": "notify_manager", "params": {"text": "Call {title} back today"}}
 
 
-def _telegram(base_url: str) -> str:
-    return (
-        f'[channels.telegram]\nprovider = "telegram"\ntoken = "${{TELEGRAM_BOT_TOKEN}}"\n'
-        f'base_url = "{base_url}"\n'
-    )
-
-
 def _dead_notification(conveyor, tmp_path, bot: BotApi) -> int:
-    conveyor.provider = router_from_toml(
-        tmp_path, _telegram(bot.base_url), {"TELEGRAM_BOT_TOKEN": TOKEN}
-    )
+    conveyor.provider = telegram_router(tmp_path, bot.base_url)
     conveyor.save_ruleset(messaging_funnel([NOTIFY]))
     conveyor.manager_channels.set("Olena", "telegram:111")  # a chat that never started the bot
     conveyor.create_deal("outreach", title="Hooli", manager="Olena")

@@ -26,6 +26,20 @@ def router_from_toml(
     )
 
 
+#: A bot token the Telegram test peers accept (not a secret: no such bot exists).
+BOT_TOKEN = "123456:AAE-test-token_0123456789abcdef"
+
+
+def telegram_router(tmp_path: Path, base_url: str) -> ChannelRouter:
+    """A router whose ``telegram`` channel speaks the Bot API at ``base_url`` (a local test peer)."""
+    return router_from_toml(
+        tmp_path,
+        f'[channels.telegram]\nprovider = "telegram"\ntoken = "${{TELEGRAM_BOT_TOKEN}}"\n'
+        f'base_url = "{base_url}"\n',
+        {"TELEGRAM_BOT_TOKEN": BOT_TOKEN},
+    )
+
+
 def messaging_funnel(
     actions: list[dict[str, Any]], *, language: str | None = None, funnel_id: str = "outreach"
 ) -> dict[str, Any]:

@@ -133,6 +133,7 @@ def _manager_row(o: Any, d: Any, m: Any, names: dict[int, str]) -> dict[str, Any
     digest = o.action == "manager_digest"
     rule = str(params.get("rule", "")) if not digest else ""
     what = str(params.get("subject") or params.get("text") or "")
+    skipped = (o.result or {}).get("skipped")  # not sent: why (its task closed before its time)
     channel = m.channel if m is not None else ""
     return {
         "message": m.status if m is not None else "",
@@ -149,7 +150,8 @@ def _manager_row(o: Any, d: Any, m: Any, names: dict[int, str]) -> dict[str, Any
         "action": o.action,
         "summary": _("to {manager}").format(manager=manager or "?")
         + (f" ({channel})" if channel else "")
-        + (f": {what[:60]}" if what else ""),
+        + (f": {what[:60]}" if what else "")
+        + (f" · {skipped}" if skipped else ""),
         "status": o.status,
         "attempts": o.attempts,
         "error": o.last_error or "",

@@ -25,6 +25,7 @@ __all__ = [
     "is_working_twin",
     "known_countries",
     "known_zones",
+    "notification_delay_problems",
     "task_delay_problems",
     "working_time_refusal",
 ]
@@ -224,6 +225,26 @@ def task_delay_problems(params: dict[str, Any], p: str, has_calendar: bool) -> l
         out.append(Problem(working, _("give 'due_in_hours' or 'due_in_working_hours', not both")))
     elif given == ["due_in_working_hours"] and not has_calendar:
         out.append(Problem(working, working_time_refusal("due_in_working_hours")))
+    return out + _working_hours_limit(params, working)
+
+
+def notification_delay_problems(
+    params: dict[str, Any], p: str, has_calendar: bool
+) -> list[Problem]:
+    """A notification is told at once, after ``delay_hours``, or after ``due_in_working_hours``
+    working hours of the calendar: at most one of the two (``p``: the action)."""
+    out: list[Problem] = []
+    working = f"{p}.params.due_in_working_hours"
+    given = [k for k in ("delay_hours", "due_in_working_hours") if params.get(k) is not None]
+    if len(given) == 2:
+        out.append(Problem(working, _("give 'delay_hours' or 'due_in_working_hours', not both")))
+    elif given == ["due_in_working_hours"] and not has_calendar:
+        out.append(Problem(working, working_time_refusal("due_in_working_hours")))
+    return out + _working_hours_limit(params, working)
+
+
+def _working_hours_limit(params: dict[str, Any], working: str) -> list[Problem]:
+    out: list[Problem] = []
     value = params.get("due_in_working_hours")
     if isinstance(value, int | float) and not isinstance(value, bool) and value > MAX_WORKING_HOURS:
         out.append(

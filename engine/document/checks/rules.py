@@ -11,6 +11,7 @@ import re2
 from engine.document.checks.base import Checks
 from engine.document.checks.calendar import (
     is_working_twin,
+    notification_delay_problems,
     task_delay_problems,
     working_time_refusal,
 )
@@ -238,6 +239,8 @@ class RuleChecks(Checks):
                 )
         if name == "create_task":
             self.problems += task_delay_problems(params, p, self.rs.calendar is not None)
+        elif name == "notify_manager":
+            self.problems += notification_delay_problems(params, p, self.rs.calendar is not None)
         for key, d in declared.items():
             # null for an optional param means "the default", as the action itself treats it.
             if key not in params or (params[key] is None and not d.get("required", True)):
@@ -259,7 +262,7 @@ class RuleChecks(Checks):
                 self.add(p, _("the number must be finite"))
             elif value < 0:
                 self.add(p, _("must not be negative, got {value}").format(value=value))
-            elif decl["name"] == "due_in_hours" and value > MAX_DUE_IN_HOURS:
+            elif decl["name"] in ("due_in_hours", "delay_hours") and value > MAX_DUE_IN_HOURS:
                 self.add(
                     p,
                     _(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -18,6 +18,7 @@ from engine.core.queries import Queries
 from engine.core.rulesets import RuleSets
 from engine.document.template import DEFAULT_LANGUAGE
 from engine.outbox.errors import ActionFailed
+from engine.rules.working_time import calendar_of
 from storage import repositories as repo
 from storage.models import Deal, Firing, OutboxAction
 
@@ -26,6 +27,7 @@ __all__ = [
     "Effect",
     "TaskPlace",
     "bounded_chain",
+    "due_after",
     "manager_name",
     "message_language",
     "task_place",
@@ -64,6 +66,34 @@ def bounded_chain(firing: Firing) -> list[str]:
             permanent=True,
         )
     return chain
+
+
+def due_after(
+    core: Core,
+    s: Session,
+    firing: Firing,
+    now: datetime,
+    *,
+    hours: float | None,
+    working_hours: float | None,
+) -> datetime:
+    """``now`` plus ``hours`` calendar hours, or plus ``working_hours`` of the calendar of the version
+    the rule fired under (Friday 17:00 + 2 working hours, 09:00–18:00 on weekdays: Monday 10:00)."""
+    if working_hours is None:
+        return now + timedelta(hours=float(hours or 0))
+    # The version the rule fired under declared the calendar (the validator saw to that).
+    calendar = calendar_of(core.rulesets.by_version_id(s, firing.ruleset_version_id).calendar)
+    if calendar is None:
+        raise ActionFailed(
+            "due_in_working_hours needs the funnel's calendar, and this version has none",
+            permanent=True,
+        )
+    due = calendar.add_hours(now, float(working_hours))
+    if due is None:
+        raise ActionFailed(
+            f"{working_hours} working hours from now is past year 9998", permanent=True
+        )
+    return due
 
 
 def message_language(core: Core, s: Session, deal: Deal) -> str:

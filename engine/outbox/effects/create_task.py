@@ -5,7 +5,7 @@ their channel."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -14,9 +14,7 @@ from engine.clock import format_instant
 from engine.document.template import render, render_each
 from engine.i18n import N_
 from engine.outbox import manager_messages
-from engine.outbox.effects.base import Core, manager_name, message_language, task_place
-from engine.outbox.errors import ActionFailed
-from engine.rules.working_time import calendar_of
+from engine.outbox.effects.base import Core, due_after, manager_name, message_language, task_place
 from storage import repositories as repo
 from storage.models import Deal, Firing, OutboxAction
 
@@ -29,7 +27,14 @@ def apply(
     title = render(params["title"], values, message_language(core, s, deal))
     priority = params.get("priority", "normal")
     place = task_place(core, s, deal, row, firing)
-    due = _due(core, s, deal, firing, params, now)
+    due = due_after(
+        core,
+        s,
+        firing,
+        now,
+        hours=params.get("due_in_hours"),
+        working_hours=params.get("due_in_working_hours"),
+    )
     repo.add_task(
         s,
         deal_id=deal.id,
@@ -65,23 +70,3 @@ def apply(
             now=now,
         )
     return result
-
-
-def _due(
-    core: Core, s: Session, deal: Deal, firing: Firing, params: dict[str, Any], now: datetime
-) -> datetime:
-    working = params.get("due_in_working_hours")
-    if working is None:
-        return now + timedelta(hours=float(params["due_in_hours"]))
-    # The version the rule fired under declared the calendar (the validator saw to that).
-    ruleset = core.rulesets.by_version_id(s, firing.ruleset_version_id)
-    calendar = calendar_of(ruleset.calendar)
-    if calendar is None:
-        raise ActionFailed(
-            "due_in_working_hours needs the funnel's calendar, and this version has none",
-            permanent=True,
-        )
-    due = calendar.add_hours(now, float(working))
-    if due is None:
-        raise ActionFailed(f"{working} working hours from now is past year 9998", permanent=True)
-    return due
