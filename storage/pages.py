@@ -52,12 +52,16 @@ def actions_page(
     limit: int,
     statuses: Iterable[str] | None = None,
     deal_id: int | None = None,
-) -> list[tuple[OutboxAction, Firing, str]]:
-    """(action, its firing, deal key) by outbox id, ``limit`` rows after id ``after``."""
+) -> list[tuple[OutboxAction, Firing | None, str | None, str | None]]:
+    """(action, its firing, deal key, manager) by outbox id, ``limit`` rows after id ``after``.
+
+    A message to a manager has no firing (and a digest no deal): ``None`` there; ``manager`` names
+    the manager such a message is for."""
     q = (
-        select(OutboxAction, Firing, Deal.key)
-        .join(Firing, Firing.id == OutboxAction.firing_id)
-        .join(Deal, Deal.id == OutboxAction.deal_id)
+        select(OutboxAction, Firing, Deal.key, Manager.name)
+        .outerjoin(Firing, Firing.id == OutboxAction.firing_id)
+        .outerjoin(Deal, Deal.id == OutboxAction.deal_id)
+        .outerjoin(Manager, Manager.id == OutboxAction.manager_id)
         .where(OutboxAction.id > after)
         .order_by(OutboxAction.id)
         .limit(limit)
@@ -67,4 +71,4 @@ def actions_page(
         q = q.where(OutboxAction.status.in_(statuses))
     if deal_id is not None:
         q = q.where(OutboxAction.deal_id == deal_id)
-    return [(a, f, key) for a, f, key in session.execute(q)]
+    return [(a, f, key, manager) for a, f, key, manager in session.execute(q)]

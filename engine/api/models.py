@@ -174,6 +174,8 @@ class ActionOut(BaseModel):
     last_error: str | None
     created_at: datetime
     updated_at: datetime
+    #: The manager a message to a manager is for; null for a rule's action on a deal.
+    manager: str | None = None
 
 
 class FunnelOut(BaseModel):

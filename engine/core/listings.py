@@ -65,6 +65,8 @@ class ActionRow:
     last_error: str | None
     created_at: datetime
     updated_at: datetime
+    #: The manager a message to a manager is for (notify_manager, an urgent task, the digest).
+    manager: str | None = None
 
 
 @dataclass(frozen=True)
@@ -223,8 +225,8 @@ class Listings:
         deal_id = self._queries.deal_id(deal) if deal else None
         with self._context.read_transaction() as s:
             return [
-                _action(a, f, key)
-                for a, f, key in pages.actions_page(
+                _action(*row)
+                for row in pages.actions_page(
                     s, after=after, limit=_limit(limit), statuses=statuses, deal_id=deal_id
                 )
             ]
@@ -271,11 +273,12 @@ def _task(t: Any, deal_key: str, manager: str | None) -> TaskRow:
     )
 
 
-def _action(a: Any, f: Any, deal_key: str) -> ActionRow:
+def _action(a: Any, f: Any, deal_key: str | None, manager: str | None) -> ActionRow:
     return ActionRow(
         a.id,
-        deal_key,
-        f.rule_id,
+        deal_key or "",
+        # A message to a manager belongs to no firing: the rule it tells of, or its action (a digest).
+        f.rule_id if f is not None else str((a.params or {}).get("rule") or a.action),
         a.action,
         a.kind,
         a.status,
@@ -284,4 +287,5 @@ def _action(a: Any, f: Any, deal_key: str) -> ActionRow:
         a.last_error,
         a.created_at,
         a.updated_at,
+        manager if a.manager_id is not None and f is None else None,
     )
