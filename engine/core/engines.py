@@ -90,7 +90,7 @@ class Engines:
             return QueueSnapshot(
                 counts=repo.outbox_counts(s),
                 oldest_ready_at=repo.oldest_ready(s, now),
-                oldest_pending_at=repo.oldest_pending(s),
+                oldest_pending_at=repo.oldest_pending(s, now),
                 heartbeats=[
                     Heartbeat(
                         b.engine_id,

@@ -153,10 +153,19 @@ def outbox_status_counts(session: Session, funnel_id: str | None = None) -> dict
     return dict(session.execute(q).all())
 
 
-def oldest_pending(session: Session) -> datetime | None:
-    return session.scalar(
-        select(func.min(OutboxAction.created_at)).where(OutboxAction.status.not_in(TERMINAL))
-    )
+def oldest_pending(session: Session, now: datetime | None = None) -> datetime | None:
+    """When the oldest action not yet done or dead was queued. With ``now``, one never tried that
+    waits for a later time on purpose (a delayed notification to a manager) does not count."""
+    q = select(func.min(OutboxAction.created_at)).where(OutboxAction.status.not_in(TERMINAL))
+    if now is not None:
+        q = q.where(
+            ~and_(
+                OutboxAction.status == "pending",
+                OutboxAction.attempts == 0,
+                OutboxAction.next_attempt_at > now,
+            )
+        )
+    return session.scalar(q)
 
 
 def list_outbox(

@@ -165,3 +165,19 @@ def test_a_bad_notification_delay_is_refused_with_its_path(params, calendar, pat
         validate_document(funnel(params, calendar=calendar))
     problems = refused.value.problems
     assert any(p.path == path and words in p.message for p in problems), problems
+
+
+def test_a_notification_waiting_for_monday_is_not_an_old_pending_action_in_the_status(
+    backend, tmp_path
+):
+    from engine.service.status import health
+
+    with BotApi(TOKEN) as bot:
+        c, clock = _world(backend, tmp_path, bot, {"due_in_working_hours": 8})
+        c.create_deal("calls", title="Hooli", manager="Olena")
+        run_until_idle(c)
+        clock.set(kyiv(2026, 12, 6, 20).astimezone(UTC))  # Sunday evening: it waits on purpose
+        assert health(c).oldest_pending_at is None
+        clock.set(kyiv(2026, 12, 7, 15, 30).astimezone(UTC))  # due, and not sent yet: it counts
+        assert health(c).oldest_pending_at is not None
+    c.close()
