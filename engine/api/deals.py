@@ -23,12 +23,20 @@ from engine.api.models import (
 from engine.api.problems import problem
 from engine.core.access import Actor, Permission
 from engine.core.conveyor import Conveyor
+from engine.core.evaluation import internal_queued
 from engine.i18n import _
 
 router = APIRouter(prefix="/api/v1/deals", tags=["deals"])
 Key = Annotated[str, Path(max_length=200, description="The deal's key, e.g. D-12")]
 ActorDep = Annotated[Actor, Depends(current_actor)]
 ConveyorDep = Annotated[Conveyor, Depends(conveyor_of)]
+
+
+def _apply_if_queued(c: Conveyor, mark: int) -> None:
+    """Apply the internal actions the request's change queued (its answer shows them), and look for
+    none when it queued none; actions queued elsewhere (a tick, a failed retry) are the service's."""
+    if internal_queued() != mark:
+        c.apply_queued()
 
 
 def _view(c: Conveyor, key: str, actor: Actor) -> DealOut:
@@ -101,12 +109,13 @@ def get_deal(key: Key, actor: ActorDep, c: ConveyorDep) -> DealOut:
 
 @router.patch("/{key}", response_model=DealOut, summary="Change a deal's fields")
 def update_deal(key: Key, body: DealPatch, actor: ActorDep, c: ConveyorDep) -> DealOut:
+    mark = internal_queued()
     c.update_deal(
         c.listings.deal_id(key, actor=actor, permission=Permission.WRITE_DEALS),
         body.fields,
         actor=actor,
     )
-    c.apply_queued()
+    _apply_if_queued(c, mark)
     return _view(c, key, actor)
 
 
@@ -116,12 +125,13 @@ def update_deal(key: Key, body: DealPatch, actor: ActorDep, c: ConveyorDep) -> D
     summary="Move a deal to a stage (409 when the stage's guard or the transitions refuse)",
 )
 def move_deal(key: Key, body: MoveIn, actor: ActorDep, c: ConveyorDep) -> DealOut:
+    mark = internal_queued()
     c.move_deal(
         c.listings.deal_id(key, actor=actor, permission=Permission.MOVE_DEALS),
         body.stage,
         actor=actor,
     )
-    c.apply_queued()
+    _apply_if_queued(c, mark)
     return _view(c, key, actor)
 
 
@@ -130,8 +140,9 @@ def move_deal(key: Key, body: MoveIn, actor: ActorDep, c: ConveyorDep) -> DealOu
 )
 def record_event(key: Key, body: EventIn, actor: ActorDep, c: ConveyorDep) -> DealOut:
     deal_id = c.listings.deal_id(key, actor=actor, permission=Permission.RECORD_EVENTS)
+    mark = internal_queued()
     c.record_event(deal_id, body.name, body.at, body.data, actor=actor)
-    c.apply_queued()
+    _apply_if_queued(c, mark)
     return _view(c, key, actor)
 
 
@@ -140,6 +151,7 @@ def record_event(key: Key, body: EventIn, actor: ActorDep, c: ConveyorDep) -> De
 )
 def record_activity(key: Key, body: ActivityIn, actor: ActorDep, c: ConveyorDep) -> DealOut:
     deal_id = c.listings.deal_id(key, actor=actor, permission=Permission.RECORD_ACTIVITIES)
+    mark = internal_queued()
     c.record_activity(deal_id, body.kind, body.note, actor=actor)
-    c.apply_queued()
+    _apply_if_queued(c, mark)
     return _view(c, key, actor)

@@ -139,25 +139,24 @@ class Listings:
         require(actor, Permission.READ_DEALS)
         clean_text("deal key", key, 100, one_line=True)
         with self._context.read_transaction() as s:
-            deal = repo.get_deal_by_key(s, key)
-            if deal is None:
+            rows = repo.read_deal_view(s, key)
+            if rows is None:
                 raise NotFound(f"no deal with key '{key}'")
-            names = repo.manager_names(s)
-            manager = names.get(deal.manager_id) if deal.manager_id else None
+            deal, manager = rows.deal, rows.manager_name
             state = deal_state(deal, manager)
-            try:
-                rs, _ = self._rulesets.active(s, deal.funnel_id)
-                stage = rs.stage(deal.stage)
-                stage_name = stage.name if stage else deal.stage
-            except NotFound:
-                stage_name = deal.stage
-            tasks = [
-                _task(t, deal.key, names.get(t.manager_id) if t.manager_id else None)
-                for t in repo.list_tasks(s, status="open", deal_id=deal.id)
-            ]
+            stage_name = deal.stage
+            if rows.active_version_id is not None:
+                try:
+                    stage = self._rulesets.by_version_id(s, rows.active_version_id).stage(
+                        deal.stage
+                    )
+                    stage_name = stage.name if stage else deal.stage
+                except NotFound:
+                    pass
+            tasks = [_task(t, deal.key, t.manager) for t in rows.open_tasks]
             firings = [
-                FiringRow(f.rule_id, f.rule_name, f.fired_at, f.trigger, dict(f.values or {}))
-                for f in reversed(repo.list_firings(s, deal_id=deal.id))
+                FiringRow(f.rule_id, f.rule_name, f.fired_at, f.trigger, dict(f.fired_values or {}))
+                for f in reversed(rows.firings)
             ]
             return DealView(
                 deal.key,

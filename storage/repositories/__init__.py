@@ -10,6 +10,7 @@ from __future__ import annotations
 from storage.repositories.bulk import allocate_ids, existing_keys, insert_rows
 from storage.repositories.common import RETRYABLE, TERMINAL
 from storage.repositories.deals import (
+    DealRows,
     LockedDeal,
     add_deal,
     add_deals_bulk,
@@ -25,7 +26,9 @@ from storage.repositories.deals import (
     list_deals,
     lock_deal_for_change,
     next_deal_number,
+    read_deal_view,
     save_locked_deal,
+    transient_deal,
 )
 from storage.repositories.firings import (
     duplicate_firings,
@@ -105,6 +108,7 @@ from storage.repositories.work import (
 )
 
 __all__ = [
+    "DealRows",
     "LockedDeal",
     "RETRYABLE",
     "TERMINAL",
@@ -174,6 +178,7 @@ __all__ = [
     "message_for_outbox",
     "next_assign_seq",
     "next_deal_number",
+    "read_deal_view",
     "next_invoice_seq",
     "next_manager_round_robin",
     "oldest_pending",
@@ -185,6 +190,7 @@ __all__ = [
     "release_claims",
     "requeue_skipped_actions",
     "save_locked_deal",
+    "transient_deal",
     "skip_later_actions",
     "upsert_heartbeat",
     "version_numbers",

@@ -11,7 +11,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session, configure_mappers
 from sqlalchemy.sql.elements import BindParameter
 
-from storage.models import Deal, Firing, Funnel
+from storage.models import Deal, Firing, Funnel, Manager, Task
 from storage.repositories.common import dialect_name, table_of
 
 
@@ -183,13 +183,8 @@ def lock_deal_for_change(session: Session, deal_id: int) -> LockedDeal | None:
     pairs = extra["fired"]
     if isinstance(pairs, str | bytes):
         pairs = json.loads(pairs)
-    # A transient instance filled as the ORM's own loader fills one (its __dict__), without the
-    # per-attribute events of Deal(**loaded): a quarter of the change's CPU before. A Core
-    # statement does not configure the mappers, and the instance needs them (a no-op once done).
-    if not Deal.__mapper__.configured:
-        configure_mappers()
-    deal = _NEW_DEAL()
-    deal.__dict__.update(loaded)
+    # Not Deal(**loaded): its per-attribute events were a quarter of the change's CPU before.
+    deal = transient_deal(loaded)
     return LockedDeal(
         deal=deal,
         loaded=loaded,
@@ -215,3 +210,91 @@ def save_locked_deal(session: Session, locked: LockedDeal) -> bool:
     session.connection().execute(_SAVE_DEAL, {"deal_id_": loaded["id"], **changed})
     locked.loaded = {**loaded, **changed}
     return True
+
+
+@dataclass(frozen=True)
+class DealRows:
+    """What a deal's view shows, read with three Core statements (``read_deal_view``)."""
+
+    deal: Deal  # transient, not in the session
+    manager_name: str | None
+    active_version_id: int | None
+    #: open tasks by (due_at, id): rows with the ``Task`` columns the view shows and ``manager``.
+    open_tasks: list[Any]
+    #: firings newest first: rows of ``rule_id, rule_name, fired_at, trigger, fired_values``.
+    firings: list[Any]
+
+
+def _view_statements() -> tuple[Any, Any, Any]:
+    deals, managers, funnels = table_of(Deal), table_of(Manager), table_of(Funnel)
+    tasks, firings = table_of(Task), table_of(Firing)
+    deal = (
+        select(*deals.c, managers.c.name.label("manager_name_"), funnels.c.active_version_id)
+        .outerjoin(managers, managers.c.id == deals.c.manager_id)
+        .outerjoin(funnels, funnels.c.id == deals.c.funnel_id)
+        .where(deals.c.key == bindparam("key"))
+    )
+    open_tasks = (
+        select(
+            tasks.c.id,
+            tasks.c.kind,
+            tasks.c.title,
+            tasks.c.priority,
+            tasks.c.status,
+            tasks.c.due_at,
+            tasks.c.created_at,
+            tasks.c.done_at,
+            tasks.c.closed_reason,
+            managers.c.name.label("manager"),
+        )
+        .outerjoin(managers, managers.c.id == tasks.c.manager_id)
+        .where(tasks.c.deal_id == bindparam("deal_id"), tasks.c.status == "open")
+        .order_by(tasks.c.due_at, tasks.c.id)
+    )
+    fired = (
+        select(
+            firings.c.rule_id,
+            firings.c.rule_name,
+            firings.c.fired_at,
+            firings.c.trigger,
+            firings.c["values"].label("fired_values"),
+        )
+        .where(firings.c.deal_id == bindparam("deal_id"))
+        .order_by(firings.c.fired_at.desc(), firings.c.id.desc())
+    )
+    return deal, open_tasks, fired
+
+
+_VIEW_STATEMENTS: list[tuple[Any, Any, Any]] = []
+
+
+def read_deal_view(session: Session, key: str) -> DealRows | None:
+    """The deal ``key`` with its manager's name, its funnel's active version id, its open tasks and
+    its firings; None if there is no such deal. Core statements, built once: the ORM's six queries
+    for the same rows were a quarter of an API event's server CPU."""
+    if not _VIEW_STATEMENTS:
+        _VIEW_STATEMENTS.append(_view_statements())
+    deal_q, tasks_q, firings_q = _VIEW_STATEMENTS[0]
+    conn = session.connection()
+    row = conn.execute(deal_q, {"key": key}).mappings().first()
+    if row is None:
+        return None
+    deal = transient_deal({c: row[c] for c in _DEAL_COLUMNS})
+    return DealRows(
+        deal=deal,
+        manager_name=row["manager_name_"],
+        active_version_id=row["active_version_id"],
+        open_tasks=list(conn.execute(tasks_q, {"deal_id": deal.id})),
+        firings=list(conn.execute(firings_q, {"deal_id": deal.id})),
+    )
+
+
+def transient_deal(loaded: dict[str, Any]) -> Deal:
+    """A ``Deal`` not in any session, filled as the ORM's own loader fills one (its ``__dict__``),
+    without the per-attribute events of ``Deal(**loaded)``. A Core statement does not configure the
+    mappers, and the instance needs them (a no-op once done)."""
+    if not Deal.__mapper__.configured:
+        configure_mappers()
+    deal: Deal = _NEW_DEAL()
+    deal.__dict__.update(loaded)
+    return deal
