@@ -94,10 +94,10 @@ class Queries:
         clean_text("deal key", key, None, one_line=True)
         # A read: on SQLite a deferred BEGIN, so looking a key up never queues for the writer's lock.
         with self._context.read_transaction() as s:
-            deal = repo.get_deal_by_key(s, key)
-            if deal is None:
+            deal_id = repo.deal_id_by_key(s, key)
+            if deal_id is None:
                 raise NotFound(f"no deal with key '{key}'")
-            return deal.id
+            return deal_id
 
     def any_deals(self) -> bool:
         with self._context.transaction() as s:

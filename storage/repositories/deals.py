@@ -92,6 +92,11 @@ def add_deals_bulk(session: Session, rows: Sequence[dict[str, Any]]) -> None:
         session.execute(table_of(Deal).insert(), list(rows))
 
 
+def deal_id_by_key(session: Session, key: str) -> int | None:
+    """The id of the deal ``key`` (a Core statement: no ORM instance is built for one number)."""
+    return session.connection().execute(_DEAL_ID_BY_KEY, {"key": key}).scalar()
+
+
 def deal_ids_by_keys(session: Session, keys: Sequence[str]) -> list[int]:
     return list(session.scalars(select(Deal.id).where(Deal.key.in_(list(keys)))))
 
@@ -194,6 +199,7 @@ def lock_deal_for_change(session: Session, deal_id: int) -> LockedDeal | None:
 
 
 _DEAL_COLUMNS = tuple(c.name for c in table_of(Deal).columns)
+_DEAL_ID_BY_KEY = select(table_of(Deal).c.id).where(table_of(Deal).c.key == bindparam("key"))
 _NEW_DEAL = Deal.__mapper__.class_manager.new_instance
 _SAVE_DEAL = table_of(Deal).update().where(table_of(Deal).c.id == bindparam("deal_id_"))
 
