@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from engine.api.auth import conveyor_of
 from engine.core.conveyor import Conveyor
+from engine.core.evaluation import internal_queued
 from engine.core.hooks import Delivery
 
 router = APIRouter(tags=["hooks"])
@@ -53,8 +54,10 @@ async def receive(
 
 
 def _receive(c: Conveyor, name: str, body: bytes, signature: str | None) -> Delivery:
-    """The call and what it queued, in one trip through the thread pool."""
+    """The call and the internal actions it queued (none looked for when it queued none), in one
+    trip through the thread pool."""
+    mark = internal_queued()
     delivery = c.hooks.receive(name, body, signature)
-    if not delivery.duplicate:
+    if not delivery.duplicate and internal_queued() != mark:
         c.apply_queued()
     return delivery
