@@ -124,6 +124,10 @@ class Evaluation:
             return []
         return self.evaluate(s, deal, now, "due", fired=fired, active=active)
 
+    def active(self, s: Session, funnel_id: str) -> Active:
+        """The funnel's active (rule set, version id), to pass to ``decide`` for many deals."""
+        return self._rulesets.active(s, funnel_id)
+
     def decide(
         self,
         s: Session,

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from engine.core import timers
 from engine.core.context import Context
-from engine.core.evaluation import Evaluation
+from engine.core.evaluation import Active, Evaluation
 from engine.crashpoints import crashpoint
 from engine.errors import ConveyorError
 from engine.rules.evaluators.reference import Decision
@@ -94,13 +94,17 @@ class Ticks:
         """Decide every due deal first, then write the batch: firings and outbox rows in two INSERTs,
         the changed due instants in one UPDATE (``timers.store_due``), all in id order."""
         plans = []
+        actives: dict[str, Active] = {}  # each funnel's active version, read once per batch
         with s.no_autoflush:
             deals = repo.deals_by_ids(s, ids, skip_locked=True)  # PG: see deals_by_ids
             for deal in deals:
                 if deal.closed:
                     deal.next_due_at = None  # closed deals have no time rules to wait for
                     continue
-                plans.append(self._evaluation.decide(s, deal, now, done[deal.id]))
+                active = actives.get(deal.funnel_id)
+                if active is None:
+                    active = actives[deal.funnel_id] = self._evaluation.active(s, deal.funnel_id)
+                plans.append(self._evaluation.decide(s, deal, now, done[deal.id], active))
             recorded = self._evaluation.record(s, plans, now, "tick")
             timers.store_due(s, deals)
         s.flush()

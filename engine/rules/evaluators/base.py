@@ -13,7 +13,7 @@ from engine.rules.actions import PlannedAction
 from engine.rules.registry import TIME_VARIABLES
 from engine.rules.working_time import WorkingCalendar
 
-__all__ = ["Decision", "Evaluator", "due_time", "occurrence"]
+__all__ = ["Decision", "DueTime", "Evaluator", "compile_due_time", "due_time", "occurrence"]
 
 
 @dataclass
@@ -91,3 +91,91 @@ def due_time(
     return _DueTime(deal, TIME_VARIABLES if anchors is None else anchors, calendars or {}).visit(
         conditions
     )
+
+
+#: A condition tree's ``due_time`` for one deal, compiled (``compile_due_time``).
+DueTime = Callable[[Any], "datetime | None"]
+
+
+def _never(deal: Any) -> datetime | None:
+    return None
+
+
+def _due_leaf(node: Condition, anchors: Anchors, calendars: dict[str, WorkingCalendar]) -> DueTime:
+    read = anchors[node.name]
+    calendar = calendars.get(node.name)
+    value = node.value
+    if calendar is not None:
+        try:
+            hours = max(float(value), 0.0)
+        except (TypeError, ValueError, OverflowError):
+            hours = None
+        if hours is not None:
+
+            def working(deal: Any) -> datetime | None:
+                anchor = read(deal)
+                return None if anchor is None else calendar.add_hours(anchor, hours)
+
+            return working
+    else:
+        try:
+            delta: timedelta | None = timedelta(hours=float(value))
+        except (TypeError, ValueError, OverflowError):
+            delta = None
+        if delta is not None:
+
+            def elapsed(deal: Any) -> datetime | None:
+                anchor = read(deal)
+                return None if anchor is None else anchor + delta
+
+            return elapsed
+    # A value that does not convert: fail (or not) per deal exactly where the walk would.
+    return lambda deal: _DueTime(deal, anchors, calendars).leaf(node, "")
+
+
+class _DueCompiler(Visitor["DueTime | None"]):
+    """``due_time`` as closures; None for a subtree that is never due (no rising time leaf)."""
+
+    def __init__(self, anchors: Anchors, calendars: dict[str, WorkingCalendar]):
+        self.anchors, self.calendars = anchors, calendars
+
+    def all_(self, node: Group, parts: list[DueTime | None], path: str) -> DueTime | None:
+        return _fold(max, [p for p in parts if p is not None])
+
+    def any_(self, node: Group, parts: list[DueTime | None], path: str) -> DueTime | None:
+        return _fold(min, [p for p in parts if p is not None])
+
+    def leaf(self, node: Condition, path: str) -> DueTime | None:
+        if node.name in self.anchors and node.operator in RISING_OPS:
+            return _due_leaf(node, self.anchors, self.calendars)
+        return None  # the walk gives None for it whatever the deal
+
+
+def _fold(pick: Callable[[list[datetime]], datetime], parts: list[DueTime]) -> DueTime | None:
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+
+    def fold(deal: Any) -> datetime | None:
+        # Every part is read, in order, as the walk reads every leaf.
+        found = [d for d in (p(deal) for p in parts) if d is not None]
+        return pick(found) if found else None
+
+    return fold
+
+
+def compile_due_time(
+    conditions: Any,
+    anchors: Anchors | None = None,
+    calendars: dict[str, WorkingCalendar] | None = None,
+) -> DueTime:
+    """``deal -> due_time(conditions, deal, anchors, calendars)``, the tree walked once, not per deal.
+
+    Subtrees without a rising leaf on a time variable are dropped (the walk gives them None), each
+    leaf's hours are converted once.
+    """
+    found = _DueCompiler(TIME_VARIABLES if anchors is None else anchors, calendars or {}).visit(
+        conditions
+    )
+    return _never if found is None else found

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from engine.rules.actions import PlannedAction
-from engine.rules.evaluators.base import Decision, due_time, occurrence
+from engine.rules.evaluators.base import Decision, occurrence
 from engine.rules.evaluators.compiled import CompiledRuleSet
 from engine.rules.evaluators.vectorized import anchor_micros, deals_frame, decision_masks
 
@@ -61,9 +61,7 @@ def decide_many(
                     occurrence=occurrence(r.rule, deal),
                     values={name: v[name] for name in r.names},
                     actions=[PlannedAction(a.name, dict(a.params)) for a in r.actions],
-                    due_at=due_time(r.rule.conditions, deal, compiled.anchors, compiled.calendars)
-                    if r.time_leaves
-                    else None,
+                    due_at=r.due(deal) if r.time_leaves else None,
                 )
             )
     anchors = anchor_micros(compiled, frame)

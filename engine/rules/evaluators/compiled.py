@@ -18,7 +18,13 @@ from business_rules.engine import do_actions
 from engine.document.conditions import Condition, Group, Visitor, variable_names
 from engine.document.ruleset import Rule, RuleSet
 from engine.rules.actions import DealActions, PlannedAction
-from engine.rules.evaluators.base import RISING_OPS, Decision, due_time, occurrence
+from engine.rules.evaluators.base import (
+    RISING_OPS,
+    Decision,
+    DueTime,
+    compile_due_time,
+    occurrence,
+)
 from engine.rules.evaluators.numeric import BOUNDS, EXACT_INT, FLOAT_EPSILON, MARGIN, exact_numeric
 from engine.rules.registry import time_variables, variables_for, working_calendars
 from engine.rules.variables import compiled_regex
@@ -238,6 +244,8 @@ class CompiledRule:
     names: tuple[str, ...]
     actions: tuple[PlannedAction, ...]
     time_leaves: tuple[TimeLeaf, ...]
+    #: ``due_time`` of the conditions for a deal, compiled (``base.compile_due_time``).
+    due: DueTime
 
 
 class _LazyValues(dict[str, Any]):
@@ -283,7 +291,13 @@ class CompiledRuleSet:
             used += [n for n in names if n not in used]
             self.rules.append(
                 CompiledRule(
-                    rule, test, optimistic, names, tuple(planner.planned), tuple(exact.time_leaves)
+                    rule,
+                    test,
+                    optimistic,
+                    names,
+                    tuple(planner.planned),
+                    tuple(exact.time_leaves),
+                    compile_due_time(rule.conditions, self.anchors, self.calendars),
                 )
             )
         self.getters = [(n, getters[n]) for n in used]
@@ -328,7 +342,7 @@ class CompiledRuleSet:
                     occurrence=occ,
                     values={n: v[n] for n in r.names},
                     actions=[PlannedAction(a.name, dict(a.params)) for a in r.actions],
-                    due_at=due_time(r.rule.conditions, deal, self.anchors, self.calendars),
+                    due_at=r.due(deal),
                 )
             )
         return out
