@@ -330,8 +330,11 @@ class CompiledRuleSet:
         """
         v = self.values(deal, now) if values is None else values
         out = []
+        keys: dict[Any, str] = {}  # the deal's occurrence key per repeat policy, built once each
         for r in self.rules:
-            occ = occurrence(r.rule, deal)
+            occ = keys.get(r.rule.repeat)
+            if occ is None:
+                occ = keys[r.rule.repeat] = occurrence(r.rule, deal)
             if skip and (r.rule.id, occ) in skip:
                 continue
             if not r.test(v):
@@ -365,11 +368,16 @@ class CompiledRuleSet:
         for name, anchor in anchors.items():
             v["^" + name] = anchor is not None
         best: datetime | None = None
+        keys: dict[Any, str] = {}
         for r in self.rules:
             if not r.time_leaves:
                 continue
-            if fired and (r.rule.id, occurrence(r.rule, deal)) in fired:
-                continue
+            if fired:
+                occ = keys.get(r.rule.repeat)
+                if occ is None:
+                    occ = keys[r.rule.repeat] = occurrence(r.rule, deal)
+                if (r.rule.id, occ) in fired:
+                    continue
             if not r.optimistic(v):
                 continue  # cannot turn true without a change to the deal
             for leaf in r.time_leaves:
