@@ -56,6 +56,8 @@ class Permission(enum.StrEnum):
     WRITE_FUNNELS = "save and activate rule sets"
     READ_STATUS = "read the service status"
     MANAGE_MANAGERS = "manage managers"
+    #: Owner only: a manager may neither take a colleague's deal nor give their own away.
+    REASSIGN_DEALS = "give deals to another manager"
     MANAGE_ACCESS = "manage API keys, hooks and forms"
     MANAGE_USERS = "manage users"
     READ_AUDIT = "read the audit trail"

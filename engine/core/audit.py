@@ -136,6 +136,7 @@ DEAL_KINDS = {
     "task_done": "task_completed",
     "event": "event_recorded",
     "activity": "activity_recorded",
+    "manager_changed": "deal_reassigned",
 }
 
 

@@ -226,6 +226,39 @@ class Deals:
 
         self._change(deal_id, "stage_moved", who, mutate, manager_activity=True)
 
+    def reassign(self, deal_id: int, manager: str, *, actor: Actor | str = "system") -> None:
+        """Give the deal to another active manager (owner only); its open tasks and its manager
+        messages not yet sent go with it. Rules reading the manager see the change at once."""
+        who = _acting(actor, Permission.REASSIGN_DEALS)
+        if not isinstance(manager, str) or not manager.strip():
+            raise InvalidChange(_("manager: name the manager to give the deal to"))
+        name = clean_text("manager", manager.strip(), MAX_SHORT_TEXT, one_line=True)
+
+        def mutate(s: Session, deal: Deal, rs: RuleSet, now: datetime) -> dict[str, Any]:
+            m = repo.get_manager_by_name(s, name)
+            if m is None:
+                names = [x.name for x in repo.list_managers(s) if x.active]
+                raise NotFound(
+                    _("manager: no manager named '{name}'").format(name=name) + suggest(name, names)
+                )
+            if not m.active:
+                raise InvalidChange(
+                    _(
+                        "manager: '{name}' is deactivated; re-activate them or give the deal to an"
+                        " active manager"
+                    ).format(name=name)
+                )
+            if deal.manager_id == m.id:
+                raise InvalidChange(
+                    _("deal {key} is already assigned to {name}").format(key=deal.key, name=name)
+                )
+            before = repo.manager_names(s).get(deal.manager_id) if deal.manager_id else None
+            deal.manager_id = m.id
+            tasks, messages = repo.hand_over_work(s, deal.id, m.id)
+            return {"from": before, "to": m.name, "tasks": tasks, "messages": messages}
+
+        self._change(deal_id, "manager_changed", who, mutate, manager_activity=False)
+
     def record_event(
         self,
         deal_id: int,

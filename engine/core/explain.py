@@ -77,6 +77,7 @@ _KINDS = {
     "activity": N_("Activity"),
     "event": N_("Event"),
     "manager_assigned": N_("Manager assigned"),
+    "manager_changed": N_("Manager changed"),
     "invoice_generated": N_("Invoice"),
     "process_started": N_("Process started"),
 }
@@ -222,6 +223,16 @@ def describe_event(rs: RuleSet, kind: str, data: dict[str, Any]) -> str:
         return event_text(rs, data.get("name", kind), data)
     if kind == "manager_assigned":
         return _("Assigned to {manager}").format(manager=data.get("manager", ""))
+    if kind == "manager_changed":
+        text = _("Manager: {before} → {after}").format(
+            before=data.get("from") or "—", after=data.get("to", "")
+        )
+        if data.get("tasks"):
+            n = int(data["tasks"])
+            text += "; " + ngettext(
+                "{n} open task goes with the deal", "{n} open tasks go with the deal", n
+            ).format(n=n)
+        return text
     if kind == "invoice_generated":
         return _("Invoice {number} for {amount}").format(
             number=data.get("number", ""), amount=format_number(data.get("amount") or 0)

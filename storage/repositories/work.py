@@ -9,8 +9,8 @@ from typing import Any
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
-from storage.models import Deal, Invoice, Message, Task
-from storage.repositories.common import dialect_name
+from storage.models import Deal, Invoice, Message, OutboxAction, Task
+from storage.repositories.common import RETRYABLE, dialect_name, rowcount
 
 
 def add_task(session: Session, **values: Any) -> Task:
@@ -36,6 +36,34 @@ def cancel_stage_tasks(
         .execution_options(synchronize_session="fetch")
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def hand_over_work(session: Session, deal_id: int, manager_id: int) -> tuple[int, int]:
+    """Give the deal's open tasks and its manager messages still to be sent to ``manager_id``;
+    how many of each moved. A message being sent right now (claimed) is left to finish."""
+    tasks = session.execute(
+        update(Task)
+        .where(
+            Task.deal_id == deal_id,
+            Task.status == "open",
+            Task.manager_id.is_distinct_from(manager_id),
+        )
+        .values(manager_id=manager_id)
+        .execution_options(synchronize_session="fetch")
+    )
+    messages = session.execute(
+        update(OutboxAction)
+        .where(
+            OutboxAction.deal_id == deal_id,
+            OutboxAction.manager_id.is_not(None),
+            OutboxAction.manager_id != manager_id,
+            OutboxAction.status.in_(RETRYABLE),
+            OutboxAction.claimed_by.is_(None),
+        )
+        .values(manager_id=manager_id)
+        .execution_options(synchronize_session="fetch")
+    )
+    return rowcount(tasks), rowcount(messages)
 
 
 def get_task(session: Session, task_id: int) -> Task | None:
