@@ -107,14 +107,19 @@ def get_deal(key: Key, actor: ActorDep, c: ConveyorDep) -> DealOut:
     return _view(c, key, actor)
 
 
-@router.patch("/{key}", response_model=DealOut, summary="Change a deal's fields")
+@router.patch(
+    "/{key}",
+    response_model=DealOut,
+    summary="Change a deal's fields, or give it to another manager (owner only)",
+)
 def update_deal(key: Key, body: DealPatch, actor: ActorDep, c: ConveyorDep) -> DealOut:
     mark = internal_queued()
-    c.update_deal(
-        c.listings.deal_id(key, actor=actor, permission=Permission.WRITE_DEALS),
-        body.fields,
-        actor=actor,
-    )
+    if body.manager is not None:
+        deal_id = c.listings.deal_id(key, actor=actor, permission=Permission.REASSIGN_DEALS)
+        c.deals.reassign(deal_id, body.manager, actor=actor)
+    else:
+        deal_id = c.listings.deal_id(key, actor=actor, permission=Permission.WRITE_DEALS)
+        c.update_deal(deal_id, body.fields or {}, actor=actor)
     _apply_if_queued(c, mark)
     return _view(c, key, actor)
 

@@ -7,7 +7,7 @@ import binascii
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from engine.errors import InvalidChange
 
@@ -92,9 +92,21 @@ class BatchOut(BaseModel):
 
 
 class DealPatch(_In):
-    fields: dict[str, Any] = Field(
-        description="Built-in (title, phone, email, amount) and custom fields to set."
+    fields: dict[str, Any] | None = Field(
+        None, description="Built-in (title, phone, email, amount) and custom fields to set."
     )
+    manager: str | None = Field(
+        None,
+        max_length=200,
+        description="Give the deal to this active manager (owner keys only); its open tasks follow.",
+    )
+
+    @model_validator(mode="after")
+    def _one_change(self) -> DealPatch:
+        # Two changes would be two transactions: a refused second one would leave the first behind.
+        if (self.fields is None) == (self.manager is None):
+            raise ValueError("send either fields or manager (one change per request)")
+        return self
 
 
 class MoveIn(_In):

@@ -226,9 +226,12 @@ class Deals:
 
         self._change(deal_id, "stage_moved", who, mutate, manager_activity=True)
 
-    def reassign(self, deal_id: int, manager: str, *, actor: Actor | str = "system") -> None:
+    def reassign(self, deal_id: int, manager: str, *, actor: Actor | str = "system") -> bool:
         """Give the deal to another active manager (owner only); its open tasks and its manager
-        messages not yet sent go with it. Rules reading the manager see the change at once."""
+        messages not yet sent go with it. Rules reading the manager see the change at once.
+
+        The deal's own manager already: nothing is written and False is returned (a PATCH repeated,
+        a page sent twice), as an unknown or deactivated manager is refused by name."""
         who = _acting(actor, Permission.REASSIGN_DEALS)
         if not isinstance(manager, str) or not manager.strip():
             raise InvalidChange(_("manager: name the manager to give the deal to"))
@@ -238,7 +241,8 @@ class Deals:
             m = repo.get_manager_by_name(s, name)
             if m is None:
                 names = [x.name for x in repo.list_managers(s) if x.active]
-                raise NotFound(
+                # Not NotFound: the deal exists, the body names nobody (a 422, not a 404, over HTTP).
+                raise InvalidChange(
                     _("manager: no manager named '{name}'").format(name=name) + suggest(name, names)
                 )
             if not m.active:
@@ -249,15 +253,17 @@ class Deals:
                     ).format(name=name)
                 )
             if deal.manager_id == m.id:
-                raise InvalidChange(
-                    _("deal {key} is already assigned to {name}").format(key=deal.key, name=name)
-                )
+                raise _NothingToDo
             before = repo.manager_names(s).get(deal.manager_id) if deal.manager_id else None
             deal.manager_id = m.id
             tasks, messages = repo.hand_over_work(s, deal.id, m.id)
             return {"from": before, "to": m.name, "tasks": tasks, "messages": messages}
 
-        self._change(deal_id, "manager_changed", who, mutate, manager_activity=False)
+        try:
+            self._change(deal_id, "manager_changed", who, mutate, manager_activity=False)
+        except _NothingToDo:
+            return False
+        return True
 
     def record_event(
         self,

@@ -15,6 +15,7 @@ DOC_PATH = "/api/v1/funnels/techflow/versions"
 CASES = [
     ("POST", "/api/v1/deals", LEAD, {"viewer"}),
     ("PATCH", "/api/v1/deals/R-1", {"fields": {"title": "x"}}, {"viewer"}),
+    ("PATCH", "/api/v1/deals/R-1", {"manager": "Petro"}, {"viewer", "integration", "manager"}),
     ("POST", "/api/v1/deals/R-1/move", {"stage": "qualification"}, {"viewer", "integration"}),
     ("POST", "/api/v1/deals/R-1/events", {"name": "client_replied"}, {"viewer"}),
     ("POST", "/api/v1/deals/R-1/activities", {"kind": "call"}, {"viewer"}),
