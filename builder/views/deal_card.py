@@ -78,6 +78,8 @@ def deal_view(conveyor: Conveyor, deal_id: int) -> None:
             _moves(conveyor, card)
         if session.can(Permission.RECORD_EVENTS):
             _events(conveyor, rs, d)
+        if session.can(Permission.REASSIGN_DEALS):  # others read the manager in the facts above
+            _give_to(conveyor, d)
     with left:
         open_tasks = int((card.tasks["status"] == "open").sum()) if not card.tasks.empty else 0
         tabs = st.tabs(
@@ -210,6 +212,38 @@ def _moves(conveyor: Conveyor, card: reports.DealCard) -> None:
                 FLASH,
             ):
                 st.rerun()
+
+
+def _give_to(conveyor: Conveyor, d: DealState) -> None:
+    """The owner gives the deal to another active manager; its open tasks go with it."""
+    st.markdown("**" + _("Manager") + "**")
+    names = [m.name for m in get_reader().deals.managers() if m.active]
+    if not names:
+        st.caption(_("No active manager to give the deal to."))
+        return
+    c1, c2 = st.columns([2, 1], vertical_alignment="bottom")
+    chosen = c1.selectbox(
+        _("Manager"),
+        names,
+        index=names.index(d.manager_name) if d.manager_name in names else None,
+        placeholder=_("Choose an active manager"),
+        key=f"{KEY}give_to_{d.id}",
+        label_visibility="collapsed",
+    )
+    if c2.button(
+        _("Give to"),
+        key=f"{KEY}give_{d.id}",
+        width="stretch",
+        disabled=chosen is None or chosen == d.manager_name,
+        help=_("The deal's open tasks go to the new manager as well."),
+    ):
+        if apply_change(
+            conveyor,
+            lambda: conveyor.deals.reassign(d.id, chosen, actor=session.require_actor()),
+            _("Deal given to {manager}.").format(manager=md(chosen)),
+            FLASH,
+        ):
+            st.rerun()
 
 
 def _events(conveyor: Conveyor, rs: RuleSet, d: DealState) -> None:

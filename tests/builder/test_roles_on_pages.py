@@ -30,7 +30,15 @@ MAY_OPEN = {
     "viewer": set(PAGES) - {"my_day", "notifications"},
 }
 #: Buttons that change something, which a viewer never sees.
-CHANGES = ("Done", "Retry", "Make active", "💾 Save version", "Create deal", "Save changes")
+CHANGES = (
+    "Done",
+    "Retry",
+    "Make active",
+    "💾 Save version",
+    "Create deal",
+    "Save changes",
+    "Give to",
+)
 
 
 def _buttons(at: AppTest) -> list[str]:
