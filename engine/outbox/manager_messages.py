@@ -269,5 +269,6 @@ def hold(s: Session, row: OutboxAction) -> tuple[str, str] | None:
         return "dead", f"not sent: {name} is deactivated"
     return "dead", (
         f"not sent: {name} is deactivated and deal {deal.key} is still assigned to them, so nobody"
-        " else is told; give the deal to an active manager (or re-activate them), then retry"
+        " else is told; give the deal to an active manager (Give to on its deal card, or PATCH"
+        f" /api/v1/deals/{deal.key} with manager) or re-activate them, then retry"
     )

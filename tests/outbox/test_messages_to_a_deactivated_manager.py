@@ -8,11 +8,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 from engine.outbox.dispatcher import run_until_idle
-from storage.models import Deal
 from tests.support.channels import BOT_TOKEN as TOKEN
 from tests.support.channels import messaging_funnel, telegram_router
 from tests.support.gateways import BotApi
-from tests.support.sessions import db_session
 
 LATER = {"name": "notify_manager", "params": {"text": "Call {title} back", "delay_hours": 4}}
 NOW = {"name": "notify_manager", "params": {"text": "Call {title} back"}}
@@ -69,12 +67,43 @@ def test_a_message_whose_deal_went_to_an_active_manager_reaches_that_manager(
         deal = conveyor.create_deal("outreach", title="Initech", manager="Olena")
         run_until_idle(conveyor)
         conveyor.deals.set_manager_active(_id(conveyor, "Olena"), False)
-        with db_session(conveyor) as s:  # the deal given to Petro (as a round-robin rule would)
-            s.get(Deal, deal).manager_id = _id(conveyor, "Petro")
-            s.commit()
+        conveyor.deals.reassign(deal, "Petro", actor="owner")
         clock.advance(timedelta(hours=4))
         run_until_idle(conveyor)
         [call] = bot.calls
     assert call["chat_id"] == "800"
     [row] = _manager_log(conveyor)
     assert row["message"] == "delivered" and row["recipient"] == "Petro"
+
+
+def test_a_dead_message_retried_after_the_deal_was_given_away_reaches_the_new_manager(
+    conveyor, clock, tmp_path
+):
+    """The dead message's advice, followed: give the deal to an active manager, then retry."""
+    with BotApi(TOKEN) as bot:
+        _setup(conveyor, tmp_path, bot, LATER)
+        deal = conveyor.create_deal("outreach", title="Umbrella", key="UMB-1", manager="Olena")
+        run_until_idle(conveyor)
+        conveyor.deals.set_manager_active(_id(conveyor, "Olena"), False)
+        clock.advance(timedelta(hours=4))
+        run_until_idle(conveyor)
+        [dead] = _manager_log(conveyor)
+        assert dead["status"] == "dead" and "PATCH /api/v1/deals/UMB-1" in dead["error"]
+
+        conveyor.deals.reassign(deal, "Petro", actor="owner")
+        conveyor.retry_action(int(dead["id"]))
+        run_until_idle(conveyor)
+        [call] = bot.calls
+    assert call["chat_id"] == "800"
+
+
+def test_a_waiting_message_goes_with_the_deal_to_its_new_manager(conveyor, clock, tmp_path):
+    with BotApi(TOKEN) as bot:
+        _setup(conveyor, tmp_path, bot, LATER)
+        deal = conveyor.create_deal("outreach", title="Hooli", manager="Olena")
+        run_until_idle(conveyor)
+        conveyor.deals.reassign(deal, "Petro", actor="owner")  # Olena is active, off sick
+        clock.advance(timedelta(hours=4))
+        run_until_idle(conveyor)
+        [call] = bot.calls
+    assert call["chat_id"] == "800"
