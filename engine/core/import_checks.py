@@ -122,6 +122,13 @@ def columns(
             )
         taken[chosen] = column
         targets.append((i, chosen))
+    if not targets:
+        raise InvalidChange(
+            _(
+                "no column of the file goes to a field of funnel '{funnel}' (its columns: {columns});"
+                " map them (COLUMN=FIELD), the fields are: {fields}"
+            ).format(funnel=rs.funnel, columns=", ".join(header), fields=", ".join(known))
+        )
     return targets, warnings
 
 

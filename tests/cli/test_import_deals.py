@@ -90,3 +90,16 @@ def test_an_unknown_column_is_named_and_a_file_that_is_not_utf8_is_refused(tmp_p
     assert refused.returncode == 1
     assert "latin.csv is not UTF-8 text: line 2" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_a_file_none_of_whose_columns_goes_to_a_field_is_refused(tmp_path: Path) -> None:
+    # Without this, every row would become an empty deal: nothing of the file would be imported.
+    db, _path = _setup(tmp_path)
+    foreign = tmp_path / "foreign.csv"
+    foreign.write_text("Назва,Телефон\nACME,+380501234567\n", encoding="utf-8")
+    refused = _cli(db, "import-deals", str(foreign), "--funnel", "techflow")
+    assert refused.returncode == 1
+    assert "no column of the file goes to a field of funnel 'techflow'" in refused.stderr
+    assert "(its columns: Назва, Телефон)" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert rows(db, "SELECT count(*) FROM deals")[0][0] == 0
