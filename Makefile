@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench load lint install browser clean i18n translations
+.PHONY: demo test bench load lint install browser wrk clean i18n translations
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required (looked for $(PYTHON))"; exit 1; }
@@ -24,6 +24,14 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	fi
 
+# Debian's wrk for the HTTP ingest benchmark (a C load generator: the Python one takes a good part of a
+# core from the server it measures on two cores; without wrk the benchmark falls back to it).
+wrk:
+	@if [ ! -x /usr/bin/wrk ]; then \
+		echo "installing Debian's wrk for the HTTP benchmark"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	fi
+
 demo: $(STAMP) translations
 	$(BIN)/conveyor --db sqlite:///conveyor.db --config conveyor.toml demo
 
@@ -32,7 +40,7 @@ PYTEST_WORKERS ?= 2
 test: $(STAMP) browser translations
 	$(BIN)/python -m pytest -p no:cacheprovider -n $(PYTEST_WORKERS)
 
-bench: $(STAMP)
+bench: $(STAMP) wrk
 	$(BIN)/conveyor bench
 
 # Issue 4's load run at full length: 10,000 deals changing for one minute on SQLite (one engine), then

@@ -36,6 +36,12 @@ CLIENTS = 32
 HOOK = "bench"
 EVENT = "client_replied"
 #: The generator reads the API key and the hook's secret from these (never from its command line).
+#: Where each mode posts its events (the floor's trivial endpoints: ``benchmarks.floor``).
+EVENT_PATHS = {
+    "events": "/api/v1/deals/{deal}/events",
+    "floor_async": "/floor/async/{deal}/events",
+    "floor_sync": "/floor/sync/{deal}/events",
+}
 KEY_ENV = "CONVEYOR_BENCH_API_KEY"
 SECRET_ENV = "CONVEYOR_BENCH_HOOK_SECRET"
 
@@ -62,8 +68,8 @@ def _request(run: _Run, worker: int, n: int) -> tuple[str, bytes]:
     """Request ``n`` of ``worker``: its seq (unique in the run) and the bytes to send."""
     seq = f"{run.mode[0]}{worker}-{n}"
     deal = f"B-{(worker * 7919 + n) % run.deals}"
-    if run.mode == "events":
-        path = f"/api/v1/deals/{deal}/events"
+    if run.mode != "hooks":
+        path = EVENT_PATHS[run.mode].format(deal=deal)
         body = json.dumps({"name": EVENT, "data": {"seq": seq}}).encode()
         auth = f"Authorization: Bearer {run.key}\r\n"
     else:
@@ -175,15 +181,36 @@ def generate(
     deals: int = DEALS,
 ) -> dict[str, Any]:
     """Run the load against ``url`` (``http://host:port``) in this process; figures and acked seqs."""
-    if mode not in ("events", "hooks"):
-        raise ValueError(f"mode must be events or hooks, got {mode!r}")
+    if mode not in ("events", "hooks", "floor_async", "floor_sync"):
+        raise ValueError(f"mode must be events, hooks or floor_*, got {mode!r}")
     host, _, port = url.removeprefix("http://").rstrip("/").partition(":")
     run = _Run(mode, host, int(port), key, secret, deals)
     return asyncio.run(_load(run, clients, seconds))
 
 
-def load_process(target: Target, mode: str, clients: int, seconds: float) -> dict[str, Any]:
-    """``generate`` in a child process (its CPU apart from the server's); key and secret via ``env``."""
+def load_process(
+    target: Target, mode: str, clients: int, seconds: float, generator: str = "python"
+) -> dict[str, Any]:
+    """The load from a separate process (its CPU apart from the server's): ``wrk`` (``benchmarks.wrk``)
+    or ``generate`` in a child Python; the key and the secret reach it through ``env``."""
+    if generator == "wrk":
+        from benchmarks import wrk
+
+        RUNS[0] += 1  # each run's seqs and hook event ids are its own
+        return wrk.generate(
+            target.url,
+            mode,
+            EVENT_PATHS.get(mode, "").removesuffix("{deal}/events"),
+            clients,
+            seconds,
+            target.env,
+            deals=target.deals,
+            hook_path=f"/hooks/{HOOK}",
+            secret=target.env[SECRET_ENV],
+            event=EVENT,
+            prefix=f"{mode[0]}{os.getpid()}r{RUNS[0]}-",
+        )
+    before = os.times()
     out = subprocess.run(
         [
             *(sys.executable, "-m", "benchmarks.api", "--load", target.url, mode),
@@ -195,10 +222,28 @@ def load_process(target: Target, mode: str, clients: int, seconds: float) -> dic
         text=True,
         timeout=seconds + 120,
     )
+    after = os.times()
     if out.returncode != 0:
         lines = out.stderr.strip().splitlines()
         raise RuntimeError(lines[-1] if lines else "the load generator failed")
-    return dict(json.loads(out.stdout))
+    figures = dict(json.loads(out.stdout))
+    cpu = (
+        after.children_user + after.children_system - before.children_user - before.children_system
+    )
+    figures["generator"] = "python"
+    figures["generator_cpu_ms"] = cpu * 1000 / max(1, len(figures["acked"]))
+    return figures
+
+
+#: Runs of wrk made by this process (a prefix for their seqs).
+RUNS = [0]
+
+
+def default_generator() -> str:
+    """wrk where Debian's package is installed (``make bench`` installs it), else the Python one."""
+    from benchmarks import wrk
+
+    return "wrk" if wrk.available() else "python"
 
 
 # -- the server under test ---------------------------------------------------------------------------
@@ -245,7 +290,8 @@ def serve(tmp: str, *, command: list[str] | None = None, deals: int = DEALS) -> 
     db = f"sqlite:///{Path(tmp) / 'api.db'}"
     key, secret = prepare(db, deals)
     port = _free_port()
-    env = {**os.environ, "CONVEYOR_DB": db, "PYTHONPATH": str(ROOT)}
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "CONVEYOR_DB": db, "PYTHONPATH": path}
     argv = command or [sys.executable, "-m", "engine.cli", "api"]
     server = subprocess.Popen(
         [*argv, "--port", str(port)],
@@ -282,31 +328,56 @@ def bench_api(
     *,
     clients: int = CLIENTS,
     command: list[str] | None = None,
+    generator: str | None = None,
+    floor: bool = True,
 ) -> dict[str, Any]:
-    """32 keep-alive clients on the events endpoint, then on the signed hook, then one client."""
-    out: dict[str, Any] = {"api_clients": clients}
-    with (
-        tempfile.TemporaryDirectory(prefix="conveyor-api-bench-") as tmp,
-        serve(tmp, command=command) as target,
-    ):
-        for mode, prefix, n in (
-            ("events", "api_events", clients),
-            ("hooks", "api_hooks", clients),
-            ("events", "api_one_client_events", 1),
-        ):
-            log(f"api: {n} client(s) on {mode} over HTTP for {seconds:g} s")
-            before = cpu_seconds(target.pid)
-            r = load_process(target, mode, n, seconds)
-            after = cpu_seconds(target.pid)
-            if before is not None and after is not None and r["requests"]:
-                # what decides the rate: one uvicorn process is bound by its GIL
-                out[f"{prefix}_server_cpu_ms"] = (after - before) * 1000 / r["requests"]
-            out[f"{prefix}_per_s"] = r["per_s"]
-            out[f"{prefix}_p50_ms"] = r["p50_ms"]
-            out[f"{prefix}_p99_ms"] = r["p99_ms"]
+    """32 keep-alive clients on the events endpoint, then on the signed hook, then one client; with
+    ``floor``, the same door (uvicorn, middleware, API key) answering a trivial endpoint: the ceiling
+    one process reaches before any of our work (``benchmarks.floor``)."""
+    generator = generator or default_generator()
+    out: dict[str, Any] = {"api_clients": clients, "api_generator": generator}
+    phases: list[tuple[str, str, int]] = [
+        ("events", "api_events", clients),
+        ("hooks", "api_hooks", clients),
+        ("events", "api_one_client_events", 1),
+    ]
+    with tempfile.TemporaryDirectory(prefix="conveyor-api-bench-") as tmp:
+        with serve(tmp, command=command) as target:
+            _measure(target, phases, seconds, generator, out, log)
+        if floor:
+            floors = [("floor_async", "api_floor_async", clients)]
+            floors.append(("floor_sync", "api_floor_sync", clients))
+            apart = Path(tmp) / "floor"
+            apart.mkdir()
+            with serve(str(apart), command=[sys.executable, "-m", "benchmarks.floor"]) as target:
+                _measure(target, floors, seconds, generator, out, log)
     out["api_p99_ms"] = out.pop("api_events_p99_ms")
     out["api_p50_ms"] = out.pop("api_events_p50_ms")
     return out
+
+
+def _measure(
+    target: Target,
+    phases: list[tuple[str, str, int]],
+    seconds: float,
+    generator: str,
+    out: dict[str, Any],
+    log: Callable[[str], None],
+) -> None:
+    # Warm-up, not measured: the first requests compile the rule set and fill the caches.
+    load_process(target, phases[0][0], phases[0][2], min(1.0, seconds), generator)
+    for mode, prefix, n in phases:
+        log(f"api: {n} client(s) on {mode} over HTTP for {seconds:g} s ({generator})")
+        before = cpu_seconds(target.pid)
+        r = load_process(target, mode, n, seconds, generator)
+        after = cpu_seconds(target.pid)
+        if before is not None and after is not None and r["requests"]:
+            # what decides the rate: one uvicorn process is bound by its GIL
+            out[f"{prefix}_server_cpu_ms"] = (after - before) * 1000 / r["requests"]
+        out[f"{prefix}_generator_cpu_ms"] = r["generator_cpu_ms"]
+        out[f"{prefix}_per_s"] = r["per_s"]
+        out[f"{prefix}_p50_ms"] = r["p50_ms"]
+        out[f"{prefix}_p99_ms"] = r["p99_ms"]
 
 
 if __name__ == "__main__":

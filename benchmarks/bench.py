@@ -603,7 +603,8 @@ def table(r: dict[str, Any]) -> str:
     if "api_events_per_s" in r:
         rows.append(
             (
-                f"HTTP API: events, {r.get('api_clients', 1)} keep-alive clients (uvicorn, SQLite)",
+                f"HTTP API: events, {r.get('api_clients', 1)} keep-alive clients (uvicorn, SQLite,"
+                f" load from {r.get('api_generator', 'python')})",
                 f"{r['api_events_per_s']:,.0f} events/s",
                 f"p99 {r['api_p99_ms']:.1f} ms",
             )
@@ -614,6 +615,24 @@ def table(r: dict[str, Any]) -> str:
                     f"HTTP API: signed hooks, {r['api_clients']} clients",
                     f"{r['api_hooks_per_s']:,.0f} events/s",
                     f"p99 {r['api_hooks_p99_ms']:.1f} ms",
+                )
+            )
+        if "api_floor_async_per_s" in r:
+            rows.append(
+                (
+                    "HTTP door's ceiling: a trivial endpoint, same app and key (async / thread pool)",
+                    f"{r['api_floor_async_per_s']:,.0f} / {r['api_floor_sync_per_s']:,.0f} req/s",
+                    f"{r['api_floor_async_server_cpu_ms']:.2f} / "
+                    f"{r['api_floor_sync_server_cpu_ms']:.2f} ms CPU",
+                )
+            )
+        if "api_events_server_cpu_ms" in r:
+            rows.append(
+                (
+                    "HTTP API: server CPU per event / per hook call",
+                    f"{r['api_events_server_cpu_ms']:.2f} / "
+                    f"{r.get('api_hooks_server_cpu_ms', 0):.2f} ms",
+                    "",
                 )
             )
     elif "api_error" in r:
