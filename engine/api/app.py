@@ -34,6 +34,7 @@ from engine.api import (
     tasks,
     tracking,
 )
+from engine.api.writer import Writer
 from engine.core.conveyor import Conveyor
 from engine.core.idempotency import LEASE, Idempotency
 from engine.errors import ConveyorError
@@ -242,9 +243,16 @@ def create_app(db: str | Conveyor | None = None) -> FastAPI:
         own = not isinstance(db, Conveyor)
         conveyor = db if isinstance(db, Conveyor) else Conveyor(db)
         holder["c"] = app.state.conveyor = conveyor
+        # events and hooks: one writer thread groups their changes (SQLite's group commit)
+        writer = Writer(conveyor) if conveyor.group_commit.enabled else None
+        app.state.writer = writer
+        if writer is not None:
+            writer.start()
         try:
             yield
         finally:
+            if writer is not None:
+                writer.stop()
             if own:
                 conveyor.close()
 

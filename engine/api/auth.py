@@ -20,7 +20,13 @@ _bearer = HTTPBearer(
 )
 
 
-def conveyor_of(request: Request) -> Conveyor:
+async def conveyor_of(request: Request) -> Conveyor:
+    """The application's ``Conveyor`` (a coroutine: FastAPI would run a plain function in its
+    thread pool, a thread hand-off per request for an attribute read)."""
+    return _conveyor(request)
+
+
+def _conveyor(request: Request) -> Conveyor:
     conveyor: Conveyor = request.app.state.conveyor  # create_app puts it there
     return conveyor
 
@@ -30,7 +36,7 @@ async def current_actor(
 ) -> Actor:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("an API key is required: send Authorization: Bearer <key>")
-    keys = conveyor_of(request).api_keys
+    keys = _conveyor(request).api_keys
     # A key verified a moment ago costs a digest here, not a trip through the thread pool.
     known = keys.trusted(credentials.credentials)
     if known is not None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from engine.api.auth import conveyor_of, current_actor
 from engine.api.models import (
@@ -21,6 +22,7 @@ from engine.api.models import (
     MoveIn,
 )
 from engine.api.problems import problem
+from engine.api.writer import writer_of
 from engine.core.access import Actor, Permission
 from engine.core.conveyor import Conveyor
 from engine.core.evaluation import internal_queued
@@ -143,7 +145,22 @@ def move_deal(key: Key, body: MoveIn, actor: ActorDep, c: ConveyorDep) -> DealOu
 @router.post(
     "/{key}/events", response_model=DealOut, summary="Record an event the deal's funnel declares"
 )
-def record_event(key: Key, body: EventIn, actor: ActorDep, c: ConveyorDep) -> DealOut:
+async def record_event(
+    key: Key, body: EventIn, actor: ActorDep, c: ConveyorDep, request: Request
+) -> DealOut:
+    writer = writer_of(request)
+    if writer is None:  # no group commit (PostgreSQL): the thread pool, changes in parallel
+        return await run_in_threadpool(_record_event, c, key, body, actor)
+
+    def change() -> None:
+        deal_id = c.listings.deal_id(key, actor=actor, permission=Permission.RECORD_EVENTS)
+        c.record_event(deal_id, body.name, body.at, body.data, actor=actor)
+
+    # grouped with the events arriving beside it; answered once its group's COMMIT returned
+    return await writer.run(change, lambda _none: _view(c, key, actor))
+
+
+def _record_event(c: Conveyor, key: str, body: EventIn, actor: Actor) -> DealOut:
     deal_id = c.listings.deal_id(key, actor=actor, permission=Permission.RECORD_EVENTS)
     mark = internal_queued()
     c.record_event(deal_id, body.name, body.at, body.data, actor=actor)

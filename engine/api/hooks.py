@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Header, Path, Request
 from starlette.concurrency import run_in_threadpool
 
 from engine.api.auth import conveyor_of
+from engine.api.writer import writer_of
 from engine.core.conveyor import Conveyor
 from engine.core.evaluation import internal_queued
 from engine.core.hooks import Delivery
@@ -49,8 +50,20 @@ async def receive(
     conveyor_signature: Annotated[str | None, Header(max_length=1000)] = None,
 ) -> dict[str, Any]:
     body = await request.body()
-    delivery = await run_in_threadpool(_receive, c, name, body, conveyor_signature)
+    writer = writer_of(request)
+    if writer is None:  # no group commit (PostgreSQL): the thread pool, calls in parallel
+        delivery = await run_in_threadpool(_receive, c, name, body, conveyor_signature)
+    else:  # grouped with the calls arriving beside it; answered once its group is durable
+        delivery = await writer.run(
+            lambda: c.hooks.receive(name, body, conveyor_signature),
+            _same,
+            applies=lambda d: not d.duplicate,
+        )
     return {"id": delivery.event_id, "duplicate": delivery.duplicate}
+
+
+def _same(delivery: Delivery) -> Delivery:
+    return delivery
 
 
 def _receive(c: Conveyor, name: str, body: bytes, signature: str | None) -> Delivery:
