@@ -2,7 +2,8 @@
 
 SQLite: WAL, busy timeout, ``synchronous=FULL``, foreign keys on, and ``BEGIN IMMEDIATE`` for every
 write transaction (SQLAlchemy's pysqlite recipe) so writers queue on the lock instead of failing mid-way;
-``read_transaction`` issues a plain (deferred) ``BEGIN`` so page reads never wait for a writer.
+``read_transaction`` issues a plain (deferred) ``BEGIN`` so page reads never wait for a writer;
+savepoints go to the driver as plain text (``_plain_savepoints``).
 PostgreSQL: ``postgresql+psycopg://...`` with a connect timeout, TCP keepalives and server-side statement
 and lock timeouts (``CONVEYOR_DB_CONNECT_TIMEOUT`` and friends, or libpq's own names in the URL query),
 so a database that stops answering gives a clear error instead of hanging (docs/operations.md).
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import sqlite3
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -218,7 +220,47 @@ def _sqlite_engine(url: str, echo: bool) -> Engine:
         read_only = conn.get_execution_options().get(READ_ONLY_OPTION, False)
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
+    if not echo:  # with echo on, every statement goes through SQLAlchemy's execution to be logged
+        _plain_savepoints(engine)
     return engine
+
+
+def _plain_savepoints(engine: Engine) -> None:
+    """``SAVEPOINT``, ``RELEASE`` and ``ROLLBACK TO`` straight to the driver's connection.
+
+    SQLAlchemy compiles these three clauses afresh every time (they are never cached): ~75 µs each
+    against ~2 µs as plain text on the sqlite3 connection, and group commit runs every unit but the
+    first of a group in a savepoint, ticks every deal. SQLAlchemy still tracks each savepoint as
+    before (``Connection.begin_nested``, its events, a session's rollback to it); only the
+    statement's way to the database changes, so it passes no ``before_cursor_execute`` hook. A
+    driver error is raised as SQLAlchemy's, as ``Connection.execute`` would.
+    """
+    dialect = engine.dialect
+    quote = dialect.identifier_preparer.quote
+
+    def run(connection: Connection, sql: str) -> None:
+        dbapi = connection.connection.dbapi_connection
+        if dbapi is None:  # no live driver connection: let SQLAlchemy say why
+            connection.exec_driver_sql(sql)
+            return
+        try:
+            dbapi.execute(sql)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(sql, (), exc, sqlite3.Error, dialect=dialect) from exc
+
+    def savepoint(connection: Connection, name: str) -> None:
+        run(connection, f"SAVEPOINT {quote(name)}")
+
+    def release(connection: Connection, name: str) -> None:
+        run(connection, f"RELEASE SAVEPOINT {quote(name)}")
+
+    def rollback_to(connection: Connection, name: str) -> None:
+        run(connection, f"ROLLBACK TO SAVEPOINT {quote(name)}")
+
+    # The engine's own dialect object (one per engine): its three savepoint methods, replaced.
+    dialect.do_savepoint = savepoint  # type: ignore[method-assign]
+    dialect.do_release_savepoint = release  # type: ignore[method-assign]
+    dialect.do_rollback_to_savepoint = rollback_to  # type: ignore[method-assign]
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

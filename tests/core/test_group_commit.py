@@ -287,3 +287,27 @@ def test_after_commit_hooks_run_once_the_change_is_durable(grouped):
     finally:
         sa.event.remove(Session, "after_commit", hook)
     assert seen == ["no"]
+
+
+def test_savepoints_on_sqlite_go_to_the_driver_and_still_roll_back_alone(tmp_path):
+    """storage.db sends SAVEPOINT / RELEASE / ROLLBACK TO as plain text: SQLAlchemy still tracks
+    them, a rollback to one undoes only its part, and a driver error is SQLAlchemy's."""
+    engine = storage.db.make_engine(f"sqlite:///{tmp_path / 'sp.db'}")
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        with engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+            kept = conn.begin_nested()
+            conn.exec_driver_sql("INSERT INTO t VALUES (2)")
+            kept.commit()
+            dropped = conn.begin_nested()
+            conn.exec_driver_sql("INSERT INTO t VALUES (3)")
+            assert conn.in_nested_transaction()
+            dropped.rollback()
+            with pytest.raises(OperationalError, match="no such savepoint: nope"):
+                engine.dialect.do_release_savepoint(conn, "nope")
+        with engine.connect() as conn:
+            assert [r[0] for r in conn.exec_driver_sql("SELECT x FROM t ORDER BY x")] == [1, 2]
+    finally:
+        engine.dispose()
