@@ -53,7 +53,32 @@ class _Group:
     pending: int = 0  # units that succeeded and wait for the commit
     broken: BaseException | None = None  # the transaction cannot be committed any more
     error: BaseException | None = None  # what the commit (or the breakage) raised
-    done: threading.Event = field(default_factory=threading.Event)
+    # the wake-up locks of the callers blocked until the group is closed (``_Thread.wake``)
+    waiters: list[threading.Lock] = field(default_factory=list)
+
+
+class _Thread(threading.local):
+    """What one thread keeps between its units: whether it is inside a unit or a batch, and its wake-up.
+
+    ``wake`` is a plain lock the thread holds whenever it is not waiting; it waits (for its turn, or
+    for its group's commit) by acquiring it again, and whoever hands it the turn or closes its group
+    releases it. One lock per thread, made once: a hand-over is one release and one acquire (no
+    ``threading.Event``, whose condition variable costs a second lock and several Python calls on
+    both sides, each with the GIL held).
+    """
+
+    def __init__(self) -> None:
+        self.inside = False  # running a unit: a nested write transaction is a separate one
+        self.batch = False  # holds the turn for a batch() block
+        self.lost: BaseException | None = None  # a batch's decided units were lost with their group
+        self.durable: list[Session] = []  # a batch's units, told once the batch has committed
+        self.wake = _held_lock()
+
+
+def _held_lock() -> threading.Lock:
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
 
 
 class GroupCommit:
@@ -62,6 +87,13 @@ class GroupCommit:
     ``enabled=False``: every unit is its own transaction, as ``storage.db.transaction`` does.
     ``wait_seconds``: how long a unit waits for its turn (default: SQLite's busy timeout, read when
     it waits).
+
+    Hand-overs are the cost that matters here: every unit but the first of a group starts when the
+    unit before it hands over the turn, and every caller but the committing one is woken once more
+    when its group is closed. Each is a release of the waiting thread's own lock (``_Thread.wake``)
+    done as late as possible: the turn just before the giver blocks on its own lock (which lets go
+    of the GIL the woken thread wants), the commit's waiters all in one pass by the committing
+    thread after the COMMIT.
     """
 
     def __init__(
@@ -80,9 +112,9 @@ class GroupCommit:
         self._wait_seconds = wait_seconds
         self._mutex = threading.Lock()
         self._busy = False  # a thread holds the baton (runs a unit or commits a group)
-        self._queue: deque[threading.Event] = deque()  # threads waiting for the baton, in order
+        self._queue: deque[threading.Lock] = deque()  # wake-ups of the threads waiting, in order
         self._group: _Group | None = None  # the open transaction units join
-        self._local = threading.local()
+        self._local = _Thread()
         self._commits = self._units = self._largest = 0
 
     def figures(self) -> GroupFigures:
@@ -92,13 +124,14 @@ class GroupCommit:
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """One unit of work: its own session, committed (durably) with the units queued beside it."""
-        if not self.enabled or getattr(self._local, "inside", False):
+        local = self._local
+        if not self.enabled or local.inside:
             # A unit that opens another write transaction gets a separate one, as before grouping
             # (on SQLite it then waits for the write lock its own group holds, as it always did).
             with transaction(self._sessions) as s:
                 yield s
             return
-        batch = getattr(self._local, "batch", False)  # this thread holds the turn already
+        batch = local.batch  # this thread holds the turn already
         if not batch:
             self._take_baton()
         try:
@@ -115,7 +148,7 @@ class GroupCommit:
         session = self._sessions(bind=group.connection, join_transaction_mode="rollback_only")
         savepoint = None
         ok = False
-        self._local.inside = True
+        local.inside = True
         try:
             savepoint = None if first else group.connection.begin_nested()
             session.begin()
@@ -133,23 +166,21 @@ class GroupCommit:
                 group.broken = exc
             raise
         finally:
-            self._local.inside = False
+            local.inside = False
             try:
                 session.close()
             finally:
                 if batch:
                     self._finish_in_batch(group, ok, first)
                     if ok:
-                        self._local.durable.append(session)
+                        local.durable.append(session)
                 else:
                     # A refusal by the first unit read committed data only: its caller hears it at
                     # once. A later one may have read what earlier units wrote (a claimed delivery,
                     # a taken key), so its caller waits until the group's fate is known.
-                    self._finish(group, ok)
-                    if ok or not first:
-                        group.done.wait()
-                        if group.error is not None:
-                            raise _copy(group.error)
+                    self._finish(group, ok, local.wake if ok or not first else None)
+                    if group.error is not None and (ok or not first):
+                        raise _copy(group.error)
                     if ok:
                         _durable(session)
 
@@ -163,11 +194,12 @@ class GroupCommit:
         batch back. Other writers wait for the block (bounded like SQLite's busy timeout, 30 s): keep a
         batch to a few thousand changes.
         """
-        if not self.enabled or any(getattr(self._local, k, False) for k in ("inside", "batch")):
+        local = self._local
+        if not self.enabled or local.inside or local.batch:
             yield
             return
         self._take_baton()
-        self._local.batch, self._local.lost, self._local.durable = True, None, []
+        local.batch, local.lost, local.durable = True, None, []
         escaped = False
         try:
             yield
@@ -177,18 +209,18 @@ class GroupCommit:
                 self._group.broken = exc  # rolled back below, the exception goes on as it is
             raise
         finally:
-            self._local.batch = False
+            local.batch = False
             group, self._group = self._group, None
             try:
                 if group is not None:
                     self._close(group)
             finally:
                 self._pass_baton()
-            error = self._local.lost or (group.error if group is not None else None)
+            error = local.lost or (group.error if group is not None else None)
             if error is not None and not escaped:
                 raise _copy(error)
             if not escaped:
-                for session in self._local.durable:
+                for session in local.durable:
                     _durable(session)
 
     def _finish_in_batch(self, group: _Group, ok: bool, first: bool) -> None:
@@ -203,21 +235,27 @@ class GroupCommit:
 
     # -- the baton ------------------------------------------------------------------------------
     def _take_baton(self) -> None:
+        local = self._local
+        seconds = self._wait_seconds
+        if seconds is None:
+            seconds = storage_db.BUSY_TIMEOUT_MS / 1000
+        wake = local.wake
         with self._mutex:
             if not self._busy:
                 self._busy = True
                 return
-            turn = threading.Event()
-            self._queue.append(turn)
-        seconds = self._wait_seconds
-        if seconds is None:
-            seconds = storage_db.BUSY_TIMEOUT_MS / 1000
-        if turn.wait(seconds):
-            return
-        with self._mutex:
-            if turn.is_set():  # handed over just as the wait ran out
+            self._queue.append(wake)
+        try:
+            if wake.acquire(timeout=seconds):
                 return
-            self._queue.remove(turn)
+            if not self._unqueue(wake):
+                wake.acquire()  # handed over just as the wait ran out: the release is under way
+                return
+        except BaseException:  # interrupted while blocked (KeyboardInterrupt in the main thread)
+            local.wake = _held_lock()  # a release still under way goes to the old lock
+            if not self._unqueue(wake):
+                self._pass_baton()  # it was handed to this thread: on to the next one
+            raise
         raise OperationalError(
             "BEGIN IMMEDIATE (group commit)",
             None,
@@ -226,12 +264,22 @@ class GroupCommit:
             ),
         )
 
+    def _unqueue(self, wake: threading.Lock) -> bool:
+        """Take a waiting thread out of the queue; False: too late, the turn was handed to it."""
+        with self._mutex:
+            try:
+                self._queue.remove(wake)
+            except ValueError:
+                return False
+            return True
+
     def _pass_baton(self) -> None:
         with self._mutex:
-            if self._queue:
-                self._queue.popleft().set()
-            else:
+            if not self._queue:
                 self._busy = False
+                return
+            wake = self._queue.popleft()
+        wake.release()
 
     def _open(self) -> _Group:
         if self._group is None:
@@ -244,8 +292,11 @@ class GroupCommit:
             self._group = _Group(connection, root)
         return self._group
 
-    def _finish(self, group: _Group, ok: bool) -> None:
-        """A unit ended: hand the baton to the next unit of this group, or commit the group."""
+    def _finish(self, group: _Group, ok: bool, wait: threading.Lock | None) -> None:
+        """A unit ended: hand the baton to the next unit of this group, or commit the group.
+
+        ``wait``: the caller's wake-up if it must wait for the group to be closed; then this returns
+        once it is (``group.error`` says how)."""
         with self._mutex:
             group.units += 1
             group.pending += ok
@@ -255,9 +306,23 @@ class GroupCommit:
                 and self._queue
                 and group.units < self._max_group
             ):
-                self._queue.popleft().set()
-                return
-            self._group = None  # closed: the next unit opens a new transaction
+                turn = self._queue.popleft()
+                if wait is not None:
+                    group.waiters.append(wait)
+            else:
+                turn = None
+                self._group = None  # closed: the next unit opens a new transaction
+        if turn is not None:
+            # The next unit's thread wakes and wants the GIL, which this one lets go of in the
+            # acquire just below: nothing runs between the two.
+            turn.release()
+            if wait is not None:
+                try:
+                    wait.acquire()  # until the committing thread releases it
+                except BaseException:  # interrupted: the caller learns nothing, nor acknowledges
+                    self._local.wake = _held_lock()  # the group's release goes to the old lock
+                    raise
+            return
         try:
             self._close(group)
         finally:
@@ -280,10 +345,13 @@ class GroupCommit:
         except BaseException as exc:  # noqa: BLE001 - every caller of the group is told
             group.error = exc
         finally:
-            if group.error is not None:
-                _reset(group.connection)
-            group.connection.close()
-            group.done.set()
+            try:
+                if group.error is not None:
+                    _reset(group.connection)
+                group.connection.close()
+            finally:
+                for wake in group.waiters:  # the group's fate is known: its callers may return
+                    wake.release()
 
 
 def _durable(session: Session) -> None:

@@ -7,6 +7,7 @@ committed with its own firings or refused alone, and nothing is acknowledged bef
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -287,6 +288,51 @@ def test_after_commit_hooks_run_once_the_change_is_durable(grouped):
     finally:
         sa.event.remove(Session, "after_commit", hook)
     assert seen == ["no"]
+
+
+def test_a_writer_interrupted_while_waiting_for_its_turn_leaves_the_turn_to_the_others(grouped):
+    """Ctrl-C (here a signal whose handler raises) lands in the main thread while it waits for its
+    turn: its change is not made, and the turn still goes round (nobody is left waiting for it)."""
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise Interrupted
+
+    c = grouped
+    held, mine, later = _qualifying(c, 3)
+    entered, release = threading.Event(), threading.Event()
+
+    def hold(_s: Any, _deal: Any, _rs: Any) -> bool:
+        entered.set()
+        release.wait(30)
+        return True
+
+    def signal_once_queued() -> None:
+        _wait(lambda: c.group_commit.figures().waiting >= 1, "the main thread to queue")
+        time.sleep(0.2)  # into its blocking wait (not timed: any moment inside the wait will do)
+        signal.raise_signal(signal.SIGUSR1)
+
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    holder = threading.Thread(
+        target=lambda: c.deals.record_event(held, "client_replied", only_if=hold)
+    )
+    holder.start()
+    try:
+        _wait(entered.is_set, "the holder's turn")
+        threading.Thread(target=signal_once_queued).start()
+        with pytest.raises(Interrupted):
+            c.update_deal(mine, {"need": "no"})
+        assert c.group_commit.figures().waiting == 0
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+        release.set()
+        holder.join(60)
+    assert "client_replied" in c.deal(held).signals
+    assert "need" not in c.deal(mine).fields
+    c.update_deal(later, {"need": "no"})  # the turn is free again: this commits at once
+    assert "qualification_no" in _fired(c, later)
 
 
 def test_savepoints_on_sqlite_go_to_the_driver_and_still_roll_back_alone(tmp_path):
