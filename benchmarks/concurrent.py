@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import resource
 import statistics
 import tempfile
 import threading
@@ -81,7 +82,8 @@ def bench_concurrent(
     group_commit: bool | None = None,
     log: Callable[[str], None] = lambda _m: None,
 ) -> dict[str, Any]:
-    """``changes_concurrent_per_s`` and ``changes_concurrent_p99_ms`` (plus p50, and the mean group size)."""
+    """``changes_concurrent_per_s`` and ``changes_concurrent_p99_ms`` (plus p50, the mean and largest
+    group, CPU and context switches per change)."""
     from engine.clock import VirtualClock
     from engine.core.conveyor import Conveyor
 
@@ -133,9 +135,11 @@ def bench_concurrent(
                 w.start()
             go.wait()
             t0, cpu0 = time.perf_counter(), time.process_time()
+            ru0 = resource.getrusage(resource.RUSAGE_SELF)  # every thread of the process
             for w in workers:
                 w.join()
             wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+            ru1 = resource.getrusage(resource.RUSAGE_SELF)
             out: dict[str, Any] = {
                 "changes_concurrent_threads": threads,
                 "changes_concurrent_per_s": len(latencies) / wall,
@@ -147,6 +151,12 @@ def bench_concurrent(
                 # CPU of the whole process per change (all threads): what bounds the rate once
                 # commits are shared, since the changes of a group run one after another
                 "changes_concurrent_cpu_ms": cpu / max(1, len(latencies)) * 1000,
+                # threads put to sleep (a wait for the turn, the commit, the GIL, the disk) and
+                # preempted, per change: the price of handing the write turn between threads
+                "changes_concurrent_voluntary_switches": (ru1.ru_nvcsw - ru0.ru_nvcsw)
+                / max(1, len(latencies)),
+                "changes_concurrent_involuntary_switches": (ru1.ru_nivcsw - ru0.ru_nivcsw)
+                / max(1, len(latencies)),
             }
             if errors:
                 out["changes_concurrent_errors"] = len(errors)
@@ -157,6 +167,7 @@ def bench_concurrent(
             out["changes_concurrent_per_commit"] = (
                 (end.units - start_figures.units) / commits if commits else 1.0
             )
+            out["changes_concurrent_largest_group"] = end.largest if commits else 1
             return out
         finally:
             c.close()
