@@ -320,11 +320,30 @@ class Imports:
         progress: Progress | None,
     ) -> None:
         compiled = compile_ruleset(rs)
+        try:
+            self._chunks(rs, version_id, compiled, good, who, report, chunk, progress)
+        finally:
+            # The chunks' connection held its checkpoints back (repo.bulk_settings): the WAL is
+            # written back once here, inside the import's time (each chunk was durable at its commit).
+            repo.write_back(self._context.engine)
+
+    def _chunks(
+        self,
+        rs: RuleSet,
+        version_id: int,
+        compiled: CompiledRuleSet,
+        good: list[CheckedRow],
+        who: Actor,
+        report: ImportReport,
+        chunk: int,
+        progress: Progress | None,
+    ) -> None:
         done = 0
         for start in range(0, len(good), chunk):
             part = good[start : start + chunk]
             try:
                 with self._context.transaction() as s:
+                    repo.bulk_settings(s)
                     _rs, active = self._rulesets.active(s, rs.funnel)
                     if active != version_id:
                         raise InvalidChange(

@@ -7,7 +7,13 @@ their outbox rows commit together). One module per family of rows; callers use t
 
 from __future__ import annotations
 
-from storage.repositories.bulk import allocate_ids, existing_keys, insert_rows
+from storage.repositories.bulk import (
+    allocate_ids,
+    bulk_settings,
+    existing_keys,
+    insert_rows,
+    write_back,
+)
 from storage.repositories.common import RETRYABLE, TERMINAL
 from storage.repositories.deals import (
     DealRows,
@@ -127,6 +133,7 @@ __all__ = [
     "cancel_stage_tasks",
     "add_version",
     "allocate_ids",
+    "bulk_settings",
     "claim_ready",
     "count_rows",
     "deal_counts_by_funnel",
@@ -198,4 +205,5 @@ __all__ = [
     "skip_later_actions",
     "upsert_heartbeat",
     "version_numbers",
+    "write_back",
 ]

@@ -5,6 +5,7 @@ nothing; a re-run skips what the first run imported; one audit entry per import.
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -238,3 +239,55 @@ def test_an_import_that_stops_keeps_its_whole_chunks_and_a_rerun_imports_the_res
     monkeypatch.setattr(imports, "decide_many", real)
     again = conveyor.imports.import_csv(data, "techflow", chunk=10)
     assert (again.imported, again.skipped) == (15, 10)
+
+
+def test_a_rerun_skips_keys_with_quotes_brackets_and_any_script_on_both_backends(
+    conveyor: Conveyor,
+) -> None:
+    # The keys already there are looked up in one bound array (SQLite json_each, PostgreSQL ANY).
+    keys = ["it's", 'say "hi"', "back\\slash", "[1, 2]", "Ключ-1", "κλειδί", "🔑-1", "%_"]
+    first = conveyor.imports.import_items("techflow", [{"key": k} for k in keys])
+    again = conveyor.imports.import_items("techflow", [{"key": k} for k in [*keys, "new"]])
+    assert (first.imported, again.imported, again.skipped, again.keys) == (8, 1, 8, ["new"])
+
+
+def test_an_import_leaves_every_connection_its_own_cache_and_checkpoints_and_the_wal_written_back(
+    sqlite_conveyor: Conveyor,
+) -> None:
+    c = sqlite_conveyor
+    engine = c.engine
+    idle = [engine.raw_connection() for _ in range(3)]
+    before = [
+        (
+            raw.driver_connection.execute("PRAGMA cache_size").fetchone(),
+            raw.driver_connection.execute("PRAGMA wal_autocheckpoint").fetchone(),
+        )
+        for raw in idle
+    ]
+    for raw in idle:
+        raw.close()
+    data = ("key;title\n" + "\n".join(f"W-{i};Lead {i}" for i in range(500))).encode()
+    report = c.imports.import_csv(data, "techflow", chunk=200)
+    assert (report.imported, report.chunks) == (500, 3)
+    # Every connection in the pool (the chunks' one among them) is back to its own settings.
+    held = [engine.raw_connection() for _ in range(engine.pool.checkedin() or 1)]
+    try:
+        after = {
+            (
+                raw.driver_connection.execute("PRAGMA cache_size").fetchone(),
+                raw.driver_connection.execute("PRAGMA wal_autocheckpoint").fetchone(),
+            )
+            for raw in held
+        }
+    finally:
+        for raw in held:
+            raw.close()
+    assert after == set(before) and len(after) == 1
+    # The import wrote the WAL back at its end (a few hundred pages: SQLite alone would have waited
+    # for 1,000): the database file holds every page itself.
+    path = engine.url.database
+    assert path is not None
+    with engine.connect() as con:
+        pages = con.exec_driver_sql("PRAGMA page_count").scalar_one()
+        size = con.exec_driver_sql("PRAGMA page_size").scalar_one()
+    assert Path(path).stat().st_size == pages * size
