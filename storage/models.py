@@ -86,7 +86,17 @@ class Manager(Base):
 
 class Deal(Base):
     __tablename__ = "deals"
-    __table_args__ = (Index("ix_deals_funnel_stage", "funnel_id", "stage"),)
+    __table_args__ = (
+        Index("ix_deals_funnel_stage", "funnel_id", "stage"),
+        # Partial (migration 0013): every query by manager names one (or asks IS NOT NULL), and a
+        # deal without a manager yet (each imported lead until assign_manager) adds no entry.
+        Index(
+            "ix_deals_manager_id",
+            "manager_id",
+            sqlite_where=text("manager_id IS NOT NULL"),
+            postgresql_where=text("manager_id IS NOT NULL"),
+        ),
+    )
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(100), unique=True)
     funnel_id: Mapped[str] = mapped_column(ForeignKey("funnels.id"))
@@ -100,9 +110,7 @@ class Deal(Base):
     stage_entered_at: Mapped[datetime] = mapped_column(UTCDateTime)
     activity_seq: Mapped[int] = mapped_column(Integer, default=0)
     last_activity_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    manager_id: Mapped[int | None] = mapped_column(
-        ForeignKey("managers.id"), nullable=True, index=True
-    )
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("managers.id"), nullable=True)
     # The latest occurrence of each declared event, {name: {"at": ISO instant, "visit": n}}, kept
     # with the deal_signals rows in the same transaction so evaluation reads it with the row.
     signals: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
@@ -170,6 +178,14 @@ class OutboxAction(Base):
     __table_args__ = (
         Index("ix_outbox_status_next", "status", "next_attempt_at"),
         UniqueConstraint("firing_id", "seq", name="uq_outbox_firing_seq"),
+        # Partial (migration 0013): only messages to managers have one; a rule's actions (two per
+        # new lead) add no entry.
+        Index(
+            "ix_outbox_manager_id",
+            "manager_id",
+            sqlite_where=text("manager_id IS NOT NULL"),
+            postgresql_where=text("manager_id IS NOT NULL"),
+        ),
     )
     id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
     #: None for a message to a manager (independent of any rule's later actions; a digest has no deal).
@@ -177,9 +193,7 @@ class OutboxAction(Base):
     firing_id: Mapped[int | None] = mapped_column(ForeignKey("firings.id"), nullable=True)
     deal_id: Mapped[int | None] = mapped_column(ForeignKey("deals.id"), index=True, nullable=True)
     #: The manager a message to a manager is for (``notify_manager``, an urgent task, the digest).
-    manager_id: Mapped[int | None] = mapped_column(
-        ForeignKey("managers.id"), index=True, nullable=True
-    )
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("managers.id"), nullable=True)
     seq: Mapped[int] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(64))
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
