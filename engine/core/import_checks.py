@@ -14,7 +14,9 @@ from typing import Any
 
 from engine.core.access import Actor
 from engine.core.deal_input import (
+    GENERATED_KEY,
     MAX_SHORT_TEXT,
+    TEXT_LIMITS,
     blank,
     clean_builtin,
     clean_key,
@@ -28,6 +30,7 @@ from engine.document.suggestions import suggest
 from engine.errors import Forbidden, InvalidChange
 from engine.i18n import _
 from engine.rules.deal import BUILTIN_FIELDS
+from engine.text import refusal as text_refusal
 
 __all__ = [
     "MISSING",
@@ -147,30 +150,71 @@ def check_rows(
     ``MISSING`` where a row does not give one. ``text``: the values are CSV cells.
     """
     checks = {name: _field_check(rs, name, text) for name in known_targets(rs)}
-    plan = [(label, target, _memoized(checks[target])) for label, target in cols]
     columns = {target: label for label, target in cols}
+    rows = list(rows)
+    # Column by column: each column's outcomes at once (a column of CSV text that passes as a whole
+    # is taken without a call per cell), then row by row as before.
+    given = list(zip(*(cells for _row, cells in rows), strict=True)) or [() for _c in cols]
+    outcomes = [
+        _column(target, list(raw), checks[target], text)
+        for (_label, target), raw in zip(cols, given, strict=True)
+    ]
+    targets = [target for _label, target in cols]
+    # CSV cells are never MISSING and no two columns go to one field (``columns``): a row whose
+    # cells all passed is its values as they are.
+    whole = text and len(set(targets)) == len(targets)
+    failing: set[int] = set()
+    for oks, _results in outcomes:
+        if oks is not None:
+            failing.update(i for i, ok in enumerate(oks) if not ok)
+    by_row = (
+        list(zip(*(results for _oks, results in outcomes), strict=True))
+        if outcomes
+        else [()] * len(rows)
+    )
+    given_builtin = [k for k in BUILTIN_FIELDS if k in set(targets)]
+    at = {target: j for j, target in enumerate(targets)}
+    at_key, at_stage, at_manager = at.get(KEY), at.get(STAGE), at.get(MANAGER)
+    builtin_at = [(k, at[k]) for k in given_builtin]
+    custom_at = [(t, j) for j, t in enumerate(targets) if t not in TARGETS]
+    stage_of: dict[str, Any] = {}
+    own_only = who.own_deals_only
     good: list[CheckedRow] = []
     problems: list[RowProblem] = []
     first_line: dict[str, int] = {}
-    for row, cells in rows:
-        values: dict[str, Any] = {}
+    for i, ((row, cells), found) in enumerate(zip(rows, by_row, strict=True)):
         bad = False
-        for (column, target, check), raw in zip(plan, cells, strict=True):
-            if raw is MISSING:
-                continue
-            if target in values:  # an API item giving "phone" and "fields.phone"
-                problems.append(
-                    RowProblem(row, column, _("field '{name}' is given twice").format(name=target))
-                )
-                bad = True
-                continue
-            ok, result = check(raw)
-            if ok:
-                values[target] = result
-            else:
-                problems.append(RowProblem(row, column, result))
-                bad = True
-        key = values.pop(KEY, None)
+        if whole and i not in failing:
+            key = found[at_key] if at_key is not None else None
+            given_stage = found[at_stage] if at_stage is not None else None
+            name = found[at_manager] if at_manager is not None else None
+            builtin = {k: found[j] for k, j in builtin_at}
+            custom = {k: found[j] for k, j in custom_at if found[j] is not None}
+        else:
+            values: dict[str, Any] = {}
+            for (column, target), raw, (oks, _results), result in zip(
+                cols, cells, outcomes, found, strict=True
+            ):
+                if raw is MISSING:
+                    continue
+                if target in values:  # an API item giving "phone" and "fields.phone"
+                    problems.append(
+                        RowProblem(
+                            row, column, _("field '{name}' is given twice").format(name=target)
+                        )
+                    )
+                    bad = True
+                    continue
+                if oks is None or oks[i]:
+                    values[target] = result
+                else:
+                    problems.append(RowProblem(row, column, result))
+                    bad = True
+            key = values.pop(KEY, None)
+            given_stage = values.pop(STAGE, None)
+            name = values.pop(MANAGER, None)
+            builtin = {k: values.pop(k) for k in given_builtin if k in values}
+            custom = {k: v for k, v in values.items() if v is not None or not text}
         if key is not None:
             if key in first_line:
                 problems.append(
@@ -187,9 +231,8 @@ def check_rows(
                 bad = True
             else:
                 first_line[key] = row
-        stage = values.pop(STAGE, None) or rs.entry_stage
+        stage = given_stage or rs.entry_stage
         manager_id = None
-        name = values.pop(MANAGER, None)
         if name:
             manager_id = managers.get(name)
             if manager_id is None:
@@ -202,7 +245,7 @@ def check_rows(
                     )
                 )
                 bad = True
-        if who.own_deals_only:  # a manager's new deals are theirs
+        if own_only:  # a manager's new deals are theirs
             if manager_id not in (None, who.manager_id):
                 problems.append(
                     RowProblem(
@@ -211,10 +254,10 @@ def check_rows(
                 )
                 bad = True
             manager_id = who.manager_id
-        builtin = {k: values.pop(k) for k in BUILTIN_FIELDS if k in values}
         builtin.setdefault("title", "")
-        custom = {k: v for k, v in values.items() if v is not None or not text}
-        st = rs.stage(stage)
+        st = stage_of.get(stage, MISSING)
+        if st is MISSING:
+            st = stage_of[stage] = rs.stage(stage)
         if st is not None and st.guard and not bad:
             missing = [
                 f
@@ -229,6 +272,46 @@ def check_rows(
         if not bad:
             good.append(CheckedRow(row, key, stage, manager_id, builtin, custom))
     return good, problems
+
+
+def _column(
+    target: str, raw: list[Any], check: Callable[[Any], Any], text: bool
+) -> tuple[list[bool] | None, list[Any]]:
+    """(whether each cell passed, or None when all did; each cell's value or why it failed)."""
+    if text:  # CSV text: each distinct cell checked once
+        fast = _passing_text(target, raw)
+        if fast is not None:
+            return None, fast
+        once = {v: _outcome(check, v) for v in dict.fromkeys(raw)}
+        done = list(map(once.__getitem__, raw))
+    else:
+        run = _memoized(check)
+        done = [run(v) if v is not MISSING else (True, None) for v in raw]
+    oks = [ok for ok, _value in done]
+    return (None if all(oks) else oks), [value for _ok, value in done]
+
+
+def _passing_text(target: str, cells: list[Any]) -> list[Any] | None:
+    """The stored values of a column of CSV text (key, title, phone, email) if every cell passes its
+    check as it is, without a call per cell; None to check cell by cell. The same as the checks:
+    ``clean_key`` of the stripped text (empty: no key) and ``clean_builtin`` of the text, which take
+    a value that fits, holds no refused character and is not a generated ``D-<n>`` key. One search
+    over the column's text finds a refused character if any cell has one."""
+    if target not in TEXT_COLUMNS or not cells or set(map(type, cells)) != {str}:
+        return None
+    values = [c.strip() for c in cells] if target == KEY else cells
+    limit, one_line = TEXT_LIMITS[target], target != "title"
+    if max(map(len, values)) > limit or text_refusal("".join(values), one_line=one_line):
+        return None
+    if target == KEY:
+        if any(map(GENERATED_KEY.match, values)):
+            return None
+        return [v or None for v in values]
+    return values
+
+
+#: The columns ``_passing_text`` takes as a whole: the key and the built-in text fields.
+TEXT_COLUMNS = frozenset(TEXT_LIMITS)
 
 
 def _memoized(check: Callable[[Any], Any]) -> Callable[[Any], tuple[bool, Any]]:

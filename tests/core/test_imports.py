@@ -4,16 +4,21 @@ nothing; a re-run skips what the first run imported; one audit entry per import.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
-from engine.core.access import Actor, ActorKind, Role
+from engine.core.access import SYSTEM, Actor, ActorKind, Role
 from engine.core.conveyor import Conveyor
+from engine.core.import_checks import check_rows
 from engine.core.imports import ImportInterrupted
+from engine.document.validate import validate_document
 from engine.errors import Forbidden
 from storage.models import Deal, DealEvent, Firing, OutboxAction
 from tests.conftest import SAMPLE_RULES
@@ -291,3 +296,65 @@ def test_an_import_leaves_every_connection_its_own_cache_and_checkpoints_and_the
         pages = con.exec_driver_sql("PRAGMA page_count").scalar_one()
         size = con.exec_driver_sql("PRAGMA page_size").scalar_one()
     assert Path(path).stat().st_size == pages * size
+
+
+# A cell as a spreadsheet may hold it: mostly plain text, sometimes a refused character, a generated
+# key's shape, padding, or too long for its column.
+_CELL = st.one_of(
+    st.sampled_from(["", " ", "Lead", " K-1 ", "D-7", "d-7", "D-7x", "Київ", "a" * 60, "a" * 101]),
+    st.text(alphabet="ab -\t\n\x00\x1f\ud800", max_size=6),
+)
+
+
+_TECHFLOW = validate_document(
+    json.loads((SAMPLE_RULES / "techflow.json").read_text("utf-8")), known_funnels=["project_work"]
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.tuples(
+            _CELL,
+            _CELL,
+            _CELL,
+            _CELL,
+            st.sampled_from(["", " ", "incoming", " qualification ", "nope", "cold_call"]),
+            st.sampled_from(["", " ", "fair", " web ", "a\x00"]),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_a_file_is_checked_exactly_as_each_of_its_rows_alone(cells: list[tuple[str, ...]]) -> None:
+    # A column that passes as a whole is taken without a call per cell, and a row whose cells all
+    # passed without a step per cell; one bad cell anywhere sends its column cell by cell. Either way
+    # each row's outcome is the one it gets alone, and a good row holds its cells as checked.
+    rs = _TECHFLOW
+    cols = [
+        ("Код", "key"),
+        ("Назва", "title"),
+        ("Телефон", "phone"),
+        ("Email", "email"),
+        ("Етап", "stage"),
+        ("Джерело", "source"),
+    ]
+    # Keys made distinct (a key given twice is the one check that reads other rows).
+    rows = [
+        (line, (key + str(line) if key.strip() else key, *rest))
+        for line, (key, *rest) in enumerate(cells, start=2)
+    ]
+    good, problems = check_rows(rs, cols, rows, {}, SYSTEM, text=True)
+    alone = [check_rows(rs, cols, [r], {}, SYSTEM, text=True) for r in rows]
+    assert good == [g for one, _p in alone for g in one]
+    assert problems == [p for _g, ps in alone for p in ps]
+    given = dict(rows)
+    for g in good:
+        key, title, phone, email, stage, source = given[g.row]
+        assert (g.key, g.stage, g.manager_id) == (
+            key.strip() or None,
+            stage.strip() or rs.entry_stage,
+            None,
+        )
+        assert g.builtin == {"title": title, "phone": phone, "email": email}
+        assert g.custom == ({"source": source} if source.strip() else {})
