@@ -72,7 +72,7 @@ def read_csv(data: bytes, *, delimiter: str | None = None, name: str = "file") -
     try:
         for cells in reader:
             start, before = before + 1, reader.line_num
-            if not cells or all(not c.strip() for c in cells):
+            if not "".join(cells).strip():  # no cell holds more than blanks (one C call a row)
                 continue
             if header is None:
                 header, header_line = [c.strip() for c in cells], start

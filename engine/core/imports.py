@@ -12,6 +12,7 @@ imports the rest. One audit entry per import.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import uuid
 from collections.abc import Callable, Sequence
@@ -320,12 +321,16 @@ class Imports:
         progress: Progress | None,
     ) -> None:
         compiled = compile_ruleset(rs)
+        # The chunks' connection held its checkpoints back (repo.bulk_settings): the WAL is written
+        # back once here, inside the import's time (each chunk was durable at its commit). After a
+        # failure it is tried too, without hiding the failure (the chunks are safe in the WAL).
         try:
             self._chunks(rs, version_id, compiled, good, who, report, chunk, progress)
-        finally:
-            # The chunks' connection held its checkpoints back (repo.bulk_settings): the WAL is
-            # written back once here, inside the import's time (each chunk was durable at its commit).
-            repo.write_back(self._context.engine)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                repo.write_back(self._context.engine)
+            raise
+        repo.write_back(self._context.engine)
 
     def _chunks(
         self,

@@ -8,8 +8,8 @@ Create Date: 2026-12-01
 NULL``). Every query that reads them names a manager (``manager_id = ?``) or asks for deals that
 have one (``IS NOT NULL``), both of which imply the index's condition on SQLite and PostgreSQL, so
 their plans do not change; but a rule's outbox rows never have a manager and a new lead has none
-until ``assign_manager`` runs, so a bulk import of 100,000 leads (two outbox rows each) wrote
-260,000 index entries that no query could ever find (docs/performance.md, Bulk import).
+until ``assign_manager`` runs, so a bulk import of 100,000 leads (141,500 outbox rows) wrote about
+240,000 index entries that no query could ever find (docs/performance.md, Bulk import).
 """
 
 import sqlalchemy as sa
