@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from storage.errors import DatabaseUnavailable, StorageError
+from storage.statements import run_driver_sql
 from storage.urls import mask_database_url
 
 DEFAULT_URL = "sqlite:///conveyor.db"
@@ -217,8 +218,10 @@ def _sqlite_engine(url: str, echo: bool) -> Engine:
     def _on_begin(conn: Connection) -> None:
         # A deferred BEGIN takes no lock until the first write; in WAL mode a reader then sees a
         # snapshot and never waits for (or blocks) the one writer. Writers keep BEGIN IMMEDIATE.
+        # On the driver's cursor (storage.statements): SQLAlchemy's execution layer cost a change more
+        # than the BEGIN itself; listeners still see it.
         read_only = conn.get_execution_options().get(READ_ONLY_OPTION, False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        run_driver_sql(conn, "BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     if not echo:  # with echo on, every statement goes through SQLAlchemy's execution to be logged
         _plain_savepoints(engine)

@@ -13,7 +13,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from storage.people_models import AuditEntry, SignInFailures, User, UserSession
-from storage.repositories.common import table_of
+from storage.repositories.history import insert_audit
 
 
 # -- users ---------------------------------------------------------------------------------------
@@ -71,12 +71,10 @@ def clear_failures(session: Session, key: str | None = None) -> int:
 
 
 # -- the audit trail -----------------------------------------------------------------------------
-_ADD_AUDIT = table_of(AuditEntry).insert()
-
-
 def add_audit(session: Session, **values: Any) -> None:
-    """One entry of the trail, written at once (a Core INSERT: no unit-of-work bookkeeping)."""
-    session.connection().execute(_ADD_AUDIT, values)
+    """One entry of the trail, written at once (every column but the id; a Core INSERT on the driver's
+    cursor, ``storage.statements``)."""
+    insert_audit(session, values)
 
 
 def list_audit(

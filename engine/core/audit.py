@@ -19,7 +19,7 @@ from engine.core.context import Context
 from engine.core.deal_input import jsonable
 from storage import people_repositories as people
 
-__all__ = ["Audit", "AuditEntry", "engine_actor", "record"]
+__all__ = ["Audit", "AuditEntry", "deal_change", "deal_change_rows", "engine_actor", "record"]
 
 ENGINE = "engine"
 
@@ -154,15 +154,38 @@ def deal_change(
     change's transaction. ``rule``: the engine made it, for this rule."""
     from storage import repositories as repo
 
+    event, entry = deal_change_rows(deal, at, kind, actor, data, rule=rule)
+    repo.add_event(s, **event)
+    people.add_audit(s, **entry)
+
+
+def deal_change_rows(
+    deal: Any,
+    at: datetime,
+    kind: str,
+    actor: Actor | str,
+    data: dict[str, Any],
+    *,
+    rule: str | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What ``deal_change`` writes: the ``deal_events`` row and the ``audit_log`` row (without ids), for
+    a caller that writes them together with the deal (``repo.save_change``)."""
     who = engine_actor(rule) if rule is not None else actor_of(actor)
-    history_actor = "engine" if rule is not None else who.label
-    repo.add_event(s, deal.id, at, kind, history_actor, jsonable(data))
-    record(
-        s,
-        who,
-        DEAL_KINDS.get(kind, kind),
-        at,
-        deal_id=deal.id,
-        subject=f"{deal.key} {deal.title or ''}".strip(),
-        detail=data,
-    )
+    payload = jsonable(data)  # once, for both rows
+    event = {
+        "deal_id": deal.id,
+        "at": at,
+        "kind": kind,
+        "actor": "engine" if rule is not None else who.label,
+        "data": payload,
+    }
+    entry = {
+        "at": at,
+        "actor_kind": who.kind.value,
+        "actor": who.label[:200],
+        "kind": DEAL_KINDS.get(kind, kind),
+        "deal_id": deal.id,
+        "subject": f"{deal.key} {deal.title or ''}".strip()[:300],
+        "detail": payload,
+    }
+    return event, entry

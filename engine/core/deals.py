@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.core.access import Actor, Permission, actor_of, require
-from engine.core.audit import deal_change
+from engine.core.audit import deal_change, deal_change_rows
 from engine.core.context import Context
 from engine.core.deal_input import (
     MANAGER_NAME_LIMIT,
@@ -472,9 +472,11 @@ class Deals:
                 deal.activity_seq += 1
                 deal.last_activity_at = now
             deal.updated_at = now
-            deal_change(s, deal, now, kind, actor, jsonable(data))
+            event, entry = deal_change_rows(deal, now, kind, actor, data)
             self._evaluation.evaluate(s, deal, now, kind, fired=locked.fired, active=active)
-            repo.save_locked_deal(s, locked)  # the deal's one UPDATE, its next due instant included
+            # The history line, the audit entry and the deal's one UPDATE (its next due instant
+            # included): one statement on PostgreSQL, three on SQLite.
+            repo.save_change(s, locked, event, entry)
 
 
 def _acting(actor: Actor | str, permission: Permission) -> Actor:

@@ -67,10 +67,12 @@ from storage.repositories.history import (
     add_event,
     add_signal,
     add_signals_bulk,
+    insert_audit,
     latest_signal_at,
     list_events,
     list_funnel_events,
     list_signals,
+    save_change,
 )
 from storage.repositories.managers import (
     add_manager,
@@ -123,6 +125,7 @@ __all__ = [
     "add_deal",
     "add_deals_bulk",
     "add_event",
+    "insert_audit",
     "add_invoice",
     "add_manager",
     "add_message",
@@ -200,6 +203,7 @@ __all__ = [
     "outbox_status_counts",
     "release_claims",
     "requeue_skipped_actions",
+    "save_change",
     "save_locked_deal",
     "transient_deal",
     "skip_later_actions",

@@ -13,6 +13,7 @@ from sqlalchemy.sql.elements import BindParameter
 
 from storage.models import Deal, Firing, Funnel, Manager, Task
 from storage.repositories.common import dialect_name, table_of
+from storage.statements import Statement
 
 
 def get_deal(session: Session, deal_id: int, *, for_update: bool = False) -> Deal | None:
@@ -137,11 +138,11 @@ class LockedDeal:
     fired: set[tuple[str, str]]
 
 
-_LOCK_STATEMENTS: dict[str, tuple[Any, Any]] = {}
+_LOCK_STATEMENTS: dict[str, tuple[Statement, Statement | None]] = {}
 
 
-def _lock_statements(dialect: str) -> tuple[Any, Any]:
-    # Built once per dialect; the deal id is a parameter, so each is compiled once and cached.
+def _lock_statements(dialect: str) -> tuple[Statement, Statement | None]:
+    # Built once per dialect and run on the driver's cursor (storage.statements): a change's hot path.
     found = _LOCK_STATEMENTS.get(dialect)
     if found is not None:
         return found
@@ -163,11 +164,13 @@ def _lock_statements(dialect: str) -> tuple[Any, Any]:
         # activated (or a firing recorded) by the transaction that held the lock.
         lock = select(deals).where(deals.c.id == deal_id).with_for_update()
         rest = select(version.label("version"), fired.label("fired")).where(deals.c.id == deal_id)
-        found = (lock, rest)
+        found = (Statement(lock), Statement(rest))
     else:  # BEGIN IMMEDIATE already holds the one write lock: one statement reads everything
         found = (
-            select(deals, version.label("version"), fired.label("fired")).where(
-                deals.c.id == deal_id
+            Statement(
+                select(deals, version.label("version"), fired.label("fired")).where(
+                    deals.c.id == deal_id
+                )
             ),
             None,
         )
@@ -178,14 +181,18 @@ def _lock_statements(dialect: str) -> tuple[Any, Any]:
 def lock_deal_for_change(session: Session, deal_id: int) -> LockedDeal | None:
     """Lock a deal for a change (PostgreSQL: ``FOR UPDATE``; SQLite: the writer's lock) and read it
     with its funnel's active version and its fired occurrences; None if there is no such deal."""
-    lock, rest = _lock_statements(dialect_name(session))
-    conn = session.connection()  # Core on the session's transaction: no ORM execution layer
-    row = conn.execute(lock, {"deal_id": deal_id}).mappings().first()
+    conn = session.connection()  # the session's transaction (a group commit's savepoint included)
+    lock, rest = _lock_statements(conn.dialect.name)
+    params = {"deal_id": deal_id}
+    row = lock.first(conn, params)
     if row is None:
         return None
-    extra = row if rest is None else conn.execute(rest, {"deal_id": deal_id}).mappings().one()
-    loaded = {c: row[c] for c in _DEAL_COLUMNS}
-    pairs = extra["fired"]
+    n = len(DEAL_COLUMNS)
+    extra = row[n:] if rest is None else rest.first(conn, params)
+    if extra is None:  # pragma: no cover - the locked row cannot vanish inside the transaction
+        return None
+    loaded = dict(zip(DEAL_COLUMNS, row[:n], strict=True))
+    version, pairs = extra
     if isinstance(pairs, str | bytes):
         pairs = json.loads(pairs)
     # Not Deal(**loaded): its per-attribute events were a quarter of the change's CPU before.
@@ -193,15 +200,24 @@ def lock_deal_for_change(session: Session, deal_id: int) -> LockedDeal | None:
     return LockedDeal(
         deal=deal,
         loaded=loaded,
-        active_version_id=extra["version"],
+        active_version_id=version,
         fired={(rule, occurrence) for rule, occurrence in pairs or ()},
     )
 
 
-_DEAL_COLUMNS = tuple(c.name for c in table_of(Deal).columns)
+#: The ``deals`` columns in table order (what a ``LockedDeal`` loads and compares).
+DEAL_COLUMNS = tuple(c.name for c in table_of(Deal).columns)
 _DEAL_ID_BY_KEY = select(table_of(Deal).c.id).where(table_of(Deal).c.key == bindparam("key"))
 _NEW_DEAL = Deal.__mapper__.class_manager.new_instance
 _SAVE_DEAL = table_of(Deal).update().where(table_of(Deal).c.id == bindparam("deal_id_"))
+#: The deal's UPDATE for each set of changed columns (in table order), compiled once each.
+_SAVES: dict[tuple[str, ...], Statement] = {}
+
+
+def changed_columns(locked: LockedDeal) -> dict[str, Any]:
+    """The columns a change altered on a ``LockedDeal``, with their new values (JSON by value)."""
+    state, loaded = locked.deal.__dict__, locked.loaded  # a transient deal: its attributes are here
+    return {c: v for c in DEAL_COLUMNS if (v := state.get(c)) != loaded[c]}
 
 
 def save_locked_deal(session: Session, locked: LockedDeal) -> bool:
@@ -209,11 +225,16 @@ def save_locked_deal(session: Session, locked: LockedDeal) -> bool:
 
     JSON columns are compared by value: the engine reassigns them, it never mutates them in place.
     """
-    deal, loaded = locked.deal, locked.loaded
-    changed = {c: v for c in _DEAL_COLUMNS if (v := getattr(deal, c)) != loaded[c]}
+    loaded, changed = locked.loaded, changed_columns(locked)
     if not changed:
         return False
-    session.connection().execute(_SAVE_DEAL, {"deal_id_": loaded["id"], **changed})
+    columns = tuple(changed)
+    stmt = _SAVES.get(columns)
+    if stmt is None:
+        if len(_SAVES) > 1000:  # a bound, never reached by the commands (a few column sets each)
+            _SAVES.clear()
+        stmt = _SAVES[columns] = Statement(_SAVE_DEAL, column_keys=columns)
+    stmt.execute(session.connection(), {"deal_id_": loaded["id"], **changed})
     locked.loaded = {**loaded, **changed}
     return True
 
@@ -285,7 +306,7 @@ def read_deal_view(session: Session, key: str) -> DealRows | None:
     row = conn.execute(deal_q, {"key": key}).mappings().first()
     if row is None:
         return None
-    deal = transient_deal({c: row[c] for c in _DEAL_COLUMNS})
+    deal = transient_deal({c: row[c] for c in DEAL_COLUMNS})
     return DealRows(
         deal=deal,
         manager_name=row["manager_name_"],
