@@ -113,14 +113,23 @@ class Statement:
     def first(self, conn: Connection, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
         """Run a SELECT on ``conn``'s transaction: its first row, values as SQLAlchemy returns them."""
         compiled = self.compiled(conn.dialect)
-        cursor = _run(conn, compiled.sql, compiled.parameters(values))
-        if cursor is None:  # echo: the statement went through SQLAlchemy's own execution
-            raise RuntimeError("Statement.first is not available with echo")
-        try:
-            row = cursor.fetchone()
-            description = cursor.description
-        finally:
-            cursor.close()
+        parameters = compiled.parameters(values)
+        if (
+            conn.engine.echo
+        ):  # logged as SQLAlchemy logs it: through its execution, same SQL and values
+            result = conn.exec_driver_sql(compiled.sql, parameters)
+            try:
+                description = result.cursor.description
+                row = result.fetchone()
+            finally:
+                result.close()
+        else:
+            cursor = _run(conn, compiled.sql, parameters)
+            try:
+                row = cursor.fetchone()
+                description = cursor.description
+            finally:
+                cursor.close()
         if row is None:
             return None
         return tuple(

@@ -255,3 +255,29 @@ def test_a_change_through_the_engine_stores_aware_instants_and_json_as_before(
         assert history.data["title"] == {"from": "Same", "to": "Ще раз"}
         entry = people.list_audit(s, deal_id=deal_id, limit=1)[0]
         assert entry.kind == "deal_edited" and entry.detail == history.data
+
+
+def test_with_echo_on_a_change_goes_through_sqlalchemy_logged_and_stores_the_same(
+    conveyor: Conveyor, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Debugging with ``echo``: the hot statements are logged as SQLAlchemy logs them, and the
+    change reads and writes exactly what it does without echo."""
+    quiet_id, echoed_id = _deal(conveyor, "EQ-Q"), _deal(conveyor, "EQ-R")
+    conveyor.update_deal(quiet_id, {"title": "Тихо", "budget": "no"})
+    conveyor.engine.echo = True
+    try:
+        with caplog.at_level("INFO", logger="sqlalchemy.engine.Engine"):
+            conveyor.update_deal(echoed_id, {"title": "Тихо", "budget": "no"})
+    finally:
+        conveyor.engine.echo = False
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    assert "FROM deals" in logged and "UPDATE deals" in logged
+    with db_session(conveyor) as s:
+        quiet, echoed = s.get(Deal, quiet_id), s.get(Deal, echoed_id)
+        assert quiet is not None and echoed is not None
+        assert (echoed.title, echoed.fields, echoed.updated_at) == (
+            quiet.title,
+            quiet.fields,
+            quiet.updated_at,
+        )
+        assert repo.list_events(s, echoed_id)[-1].data == repo.list_events(s, quiet_id)[-1].data
