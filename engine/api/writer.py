@@ -22,13 +22,13 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from starlette.requests import Request
 
 from engine.core.conveyor import Conveyor
 from engine.core.evaluation import internal_queued
-from engine.core.group_commit import MAX_GROUP
+from engine.core.group_commit import MAX_GROUP, own_copy
 
 __all__ = ["Writer", "writer_of"]
 
@@ -174,6 +174,16 @@ def _settle(jobs: list[_Job[Any]]) -> None:
         if job.future.done():  # the request was cancelled (its client went away)
             continue
         if job.error is not None:
-            job.future.set_exception(job.error)
+            job.future.set_exception(_own(job.error))
         else:
             job.future.set_result(job.result)
+
+
+def _own(error: BaseException) -> Exception:
+    """What one request raises: its own copy (``own_copy``), and never a BaseException that is not an
+    Exception (SystemExit set on a future would stop the server's event loop)."""
+    if isinstance(error, Exception):
+        return cast(Exception, own_copy(error))
+    wrapped = RuntimeError(f"the API's writer was interrupted: {error!r}")
+    wrapped.__cause__ = error
+    return wrapped

@@ -26,7 +26,7 @@ from engine.crashpoints import crashpoint
 from storage import db as storage_db
 from storage.db import transaction
 
-__all__ = ["MAX_GROUP", "GroupCommit", "GroupFigures"]
+__all__ = ["MAX_GROUP", "GroupCommit", "GroupFigures", "own_copy"]
 
 #: At most this many units share one commit (a bound on the first unit's wait, not a target).
 MAX_GROUP = 64
@@ -132,6 +132,10 @@ class GroupCommit:
                 yield s
             return
         batch = local.batch  # this thread holds the turn already
+        if batch and local.lost is not None:
+            # Decided units of this batch were lost with their group: the batch fails as a whole, so
+            # no later unit may become durable (its caller would be told it failed).
+            raise own_copy(local.lost)
         if not batch:
             self._take_baton()
         try:
@@ -180,7 +184,7 @@ class GroupCommit:
                     # a taken key), so its caller waits until the group's fate is known.
                     self._finish(group, ok, local.wake if ok or not first else None)
                     if group.error is not None and (ok or not first):
-                        raise _copy(group.error)
+                        raise own_copy(group.error)
                     if ok:
                         _durable(session)
 
@@ -218,7 +222,7 @@ class GroupCommit:
                 self._pass_baton()
             error = local.lost or (group.error if group is not None else None)
             if error is not None and not escaped:
-                raise _copy(error)
+                raise own_copy(error)
             if not escaped:
                 for session in local.durable:
                     _durable(session)
@@ -371,7 +375,7 @@ def _reset(connection: Connection) -> None:
         connection.invalidate()
 
 
-def _copy(exc: BaseException) -> BaseException:
+def own_copy(exc: BaseException) -> BaseException:
     """Each caller raises its own copy: one exception object raised in many threads mixes tracebacks."""
     try:
         clone = copy.copy(exc)

@@ -357,3 +357,34 @@ def test_savepoints_on_sqlite_go_to_the_driver_and_still_roll_back_alone(tmp_pat
             assert [r[0] for r in conn.exec_driver_sql("SELECT x FROM t ORDER BY x")] == [1, 2]
     finally:
         engine.dispose()
+
+
+def test_a_batch_that_lost_decided_changes_makes_no_later_change_durable(grouped):
+    """A unit whose rollback breaks its group loses the units decided before it: the batch fails, and
+    no unit after it may be committed in a new group (its caller — an HTTP request answered 5xx —
+    would be told it failed while its change was there)."""
+    c = grouped
+    first, bad, later = _qualifying(c, 3)
+
+    def broken(*_args: Any) -> None:
+        raise RuntimeError("connection dropped")
+
+    heard: dict[int, BaseException] = {}
+    with pytest.raises(RuntimeError, match="connection dropped"):
+        with c.group_commit.batch():
+            c.update_deal(first, {"need": "no"})
+            sa.event.listen(c.engine, "rollback_savepoint", broken)
+            try:
+                c.update_deal(bad, {"need": "no", "no_such_field": 1})
+            except InvalidChange as exc:
+                heard[bad] = exc
+            finally:
+                sa.event.remove(c.engine, "rollback_savepoint", broken)
+            try:
+                c.update_deal(later, {"need": "no"})
+            except RuntimeError as exc:
+                heard[later] = exc
+    assert isinstance(heard[bad], InvalidChange)
+    assert isinstance(heard[later], RuntimeError)  # refused at once: the batch was already lost
+    for d in (first, bad, later):
+        assert _fired(c, d) == set() and "need" not in c.deal(d).fields
