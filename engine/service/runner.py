@@ -175,6 +175,7 @@ class EngineService:
         self._threads: list[threading.Thread] = []
         self._fatal: BaseException | None = None  # why the engine stops by itself (exit non-zero)
         self._scheduler: Any = None  # APScheduler: the daily digest's wake-up only
+        self._scheduler_lock = threading.RLock()
         self.digest_wake_ups = 0
 
     # -- jobs ------------------------------------------------------------------------------------
@@ -289,12 +290,15 @@ class EngineService:
 
         if not self.conveyor.digests.settings.enabled:
             return
-        self._scheduler = BackgroundScheduler(timezone=UTC, daemon=True)
-        self.conveyor.digests.schedule(self._scheduler, self.digest_job)
-        self._scheduler.start()
-        if self._stopping.is_set():  # stopped while this thread started it
-            self._stop_threads()
-            return
+        scheduler = BackgroundScheduler(timezone=UTC, daemon=True)
+        self.conveyor.digests.schedule(scheduler, self.digest_job)
+        # Started and published under the lock _stop_threads takes: a stop that came while APScheduler
+        # was starting would otherwise join its thread before it started (the engine exited 2).
+        with self._scheduler_lock:
+            if self._stopping.is_set():  # stopped while this thread was getting here
+                return
+            scheduler.start()
+            self._scheduler = scheduler
         self.digest_job()  # an engine that starts after the hour catches up on today's digest
 
     def heartbeat_job(self) -> None:
@@ -377,7 +381,8 @@ class EngineService:
 
     def _stop_threads(self) -> None:
         self._stopping.set()
-        scheduler, self._scheduler = self._scheduler, None
+        with self._scheduler_lock:  # re-entrant: a signal may land while this thread holds it
+            scheduler, self._scheduler = self._scheduler, None
         if scheduler is not None and scheduler.running:
             scheduler.shutdown(wait=False)
         with self._send_ready:

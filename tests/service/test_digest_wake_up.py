@@ -3,6 +3,7 @@ engine that starts after the hour catches up at once: the digest is queued (once
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -52,5 +53,40 @@ def test_an_engine_started_after_the_hour_queues_todays_digest_once(db_url):
             tomorrow = job.trigger.get_next_fire_time(None, datetime(2026, 12, 2, tzinfo=UTC))
             assert tomorrow == datetime(2026, 12, 2, 6, 0, tzinfo=UTC)  # 08:00 in Kyiv
         assert len(_digest_keys(c)) == 1
+    finally:
+        c.close()
+
+
+def test_a_stop_that_comes_while_the_digest_scheduler_starts_stops_it_cleanly(db_url, monkeypatch):
+    """A SIGTERM a few milliseconds after the start: the stop used to find APScheduler "running" with
+    its thread not yet started, join it, and the engine exited 2 ("cannot join thread before it is
+    started"). The stop is made to arrive exactly there: when APScheduler starts its thread."""
+    c = Conveyor(db_url)
+    try:
+        c.digests.configure(DigestConfig(hour=8))
+        service = EngineService(c, tick_seconds=3600, db_url=db_url)
+        stop_errors: list[BaseException] = []
+        real_start = threading.Thread.start
+
+        def stop_now() -> None:
+            try:
+                service.stop()
+            except BaseException as exc:  # noqa: BLE001 - what the test looks for
+                stop_errors.append(exc)
+
+        def start(thread: threading.Thread) -> None:
+            if thread.name == "APScheduler":
+                stopper = threading.Thread(target=stop_now, name="stopper")
+                real_start(stopper)
+                stopper.join(1)  # the stop either finishes here or waits for this start
+                monkeypatch.setattr(threading.Thread, "start", real_start)
+            real_start(thread)
+
+        monkeypatch.setattr(threading.Thread, "start", start)
+        thread = service.serve_in_thread()
+        thread.join(30)
+        assert not thread.is_alive()
+        assert stop_errors == []
+        assert service.digest_wake_up() is None  # the scheduler was shut down, not left running
     finally:
         c.close()
