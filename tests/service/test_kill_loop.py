@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from engine.core.conveyor import Conveyor
 from engine.outbox.dispatcher import is_contention
-from storage.models import Deal, Firing, Invoice, Message, OutboxAction, Task
+from storage.models import Deal, DealEvent, Firing, Invoice, Message, OutboxAction, Task
 from tests.support.engine_world import (
     COUNTERPARTY,
     GOOD_PHONE,
@@ -418,9 +418,9 @@ def _assert_once_and_nothing_lost(
         by_deal.setdefault(i.deal_id, set()).add(i.number)
     firing_deal = {f.id: f.deal_id for f in firings}
     for r in message_rows:
-        assert any(n in messages[r.id][2] for n in by_deal[firing_deal[r.firing_id]]), messages[
-            r.id
-        ]
+        assert any(n in messages[r.id][2] for n in by_deal[firing_deal[r.firing_id]]), (
+            f"{messages[r.id]}\n{_story(c, firing_deal[r.firing_id])}"
+        )
     # a message the gateway took before failing was confirmed with it, never sent again
     kinds = Counter(kind for kind, _key in failures.injected)
     assert set(kinds) == set(FAILURE_KINDS), (
@@ -430,6 +430,35 @@ def _assert_once_and_nothing_lost(
     assert all(
         refs[key] == "reconciled" for kind, key in failures.injected if kind in ACCEPTED_FIRST
     )
+
+
+def _story(c: Conveyor, deal_id: int) -> str:
+    """A deal's outbox rows, invoices, messages and history, for a failure's message."""
+    with db_session(c) as s:
+        lines = [
+            f"outbox {r.id} firing {r.firing_id} seq {r.seq} {r.action} {r.status} "
+            f"attempts {r.attempts} result {r.result} created {r.created_at} done {r.done_at}"
+            for r in s.scalars(
+                select(OutboxAction)
+                .where(OutboxAction.deal_id == deal_id)
+                .order_by(OutboxAction.id)
+            )
+        ]
+        lines += [
+            f"invoice {i.number} outbox {i.outbox_id} at {i.created_at}"
+            for i in s.scalars(select(Invoice).where(Invoice.deal_id == deal_id))
+        ]
+        lines += [
+            f"message outbox {m.outbox_id} {m.status} at {m.created_at}: {m.text[:60]}"
+            for m in s.scalars(select(Message).where(Message.deal_id == deal_id))
+        ]
+        lines += [
+            f"event {e.at} {e.kind} {e.actor} {e.data}"
+            for e in s.scalars(
+                select(DealEvent).where(DealEvent.deal_id == deal_id).order_by(DealEvent.id)
+            )
+        ]
+    return "\n".join(lines)
 
 
 def test_an_sqlite_engine_killed_20_times_under_changes_loses_nothing_and_doubles_nothing(
