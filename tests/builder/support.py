@@ -177,7 +177,15 @@ def sign_in(at: AppTest, role: str = "owner", name: str | None = None) -> AppTes
 
 
 def sign_in_in_browser(page, name: str = "owner", password: str = "demo-owner") -> None:
-    """Fill the builder's sign-in form in a Playwright ``page`` showing it, and wait for it to go."""
+    """Fill the builder's sign-in form in a Playwright ``page`` showing it, and wait for it to go and
+    for the session cookie.
+
+    The page writes the cookie from JavaScript after it draws (``builder.cookie``): under load a page
+    shows before it, and a reload or another address opened before the write is a new session without
+    the cookie, the sign-in form again.
+    """
+    from builder.cookie import NAME as COOKIE
+
     page.get_by_role("textbox", name="User name").wait_for(timeout=30000)
     page.get_by_role("textbox", name="User name").fill(name)
     page.get_by_role("textbox", name="Password").fill(password)
@@ -185,3 +193,23 @@ def sign_in_in_browser(page, name: str = "owner", password: str = "demo-owner") 
     page.get_by_role("heading", name="Sign in to Conveyor").wait_for(
         state="detached", timeout=30000
     )
+    page.wait_for_function(f"document.cookie.includes('{COOKIE}=')", timeout=30000)
+    wait_until_idle(page)
+
+
+def wait_until_idle(page, quiet: float = 0.5, timeout: float = 30) -> None:
+    """Wait until no script run has been going for ``quiet`` seconds (Streamlit's "Running" icon is
+    gone): a run still drawing can insert an element above the one a test is about to drag or click
+    (the save bar above the canvas), moving it under the mouse."""
+    running = page.locator('[data-testid="stStatusWidgetRunningIcon"]')
+    deadline = time.monotonic() + timeout
+    calm_since = None
+    while time.monotonic() < deadline:
+        if running.count():
+            calm_since = None
+        elif calm_since is None:
+            calm_since = time.monotonic()
+        elif time.monotonic() - calm_since >= quiet:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the page was still running a script after {timeout:g} s")

@@ -45,8 +45,12 @@ def launch(p: Any) -> Any:
 def node_point(
     page: Any, node_id: str, where: str = "centre", timeout: float = 30
 ) -> dict[str, float]:
-    """Page coordinates (and canvas position, scale) of a node once the canvas has drawn it."""
+    """Page coordinates (and canvas position, scale) of a node once the canvas has drawn it and no
+    script run is still drawing the page (which could move the canvas before a drag)."""
+    from tests.builder.support import wait_until_idle
+
     page.locator(".cv-root .cv-net canvas").first.wait_for(timeout=timeout * 1000)
+    wait_until_idle(page, timeout=timeout)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         pos = page.evaluate(_NODE_JS, [node_id, where])
