@@ -186,6 +186,11 @@ class Dispatcher:
         with self._context.transaction() as s:
             for row in repo.claim_ready(s, now, limit, kind="message"):
                 row_id, deal_id, action = row.id, row.deal_id, row.action
+                if row.firing_id is not None and repo.earlier_unfinished(s, row.firing_id, row.seq):
+                    # Checked again where it matters (an SMS once went out without its invoice in
+                    # the PostgreSQL kill loop): it waits, its attempt not counted.
+                    log.warning("message %s claimed before its rule's earlier actions", row_id)
+                    continue
                 rule_id = _rule_of(s, row)
                 # Ask the provider before sending again whenever an earlier attempt may have got through:
                 # a crash mid-call (lease ran out) or a timeout/5xx whose effect we could not see.

@@ -78,6 +78,18 @@ def earlier_results(session: Session, firing_id: int, seq: int) -> list[tuple[st
     return [(action, result or {}) for action, result in session.execute(q)]
 
 
+def earlier_unfinished(session: Session, firing_id: int, seq: int) -> bool:
+    """Whether an action before ``seq`` of one firing is not finished yet (neither done nor dead)."""
+    q = select(
+        exists().where(
+            OutboxAction.firing_id == firing_id,
+            OutboxAction.seq < seq,
+            OutboxAction.status.not_in(TERMINAL),
+        )
+    )
+    return bool(session.scalar(q))
+
+
 def skip_later_actions(
     session: Session, firing_id: int, seq: int, error: str, now: datetime
 ) -> int:
