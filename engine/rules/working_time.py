@@ -37,6 +37,7 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 US_PER_HOUR = 3_600_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
+_US_PER_MINUTE = 60_000_000
 _MIN_YEAR, _MAX_YEAR = 2, 9998  # a year's table converts the days around it: stay inside datetime
 
 
@@ -130,14 +131,32 @@ class WorkingCalendar:
     def year(self, y: int) -> _Year:
         return _year_table(self, y)
 
-    def _build_year(self, y: int) -> _Year:
+    def _midnight(self, day: date) -> tuple[int, Any]:
+        """Local ``day``'s wall-clock midnight read as UTC (microseconds), and the zone's offset then."""
+        wall = datetime.combine(day, time())
+        return _micros(wall.replace(tzinfo=UTC)), wall.replace(tzinfo=self.tz).utcoffset()
+
+    def build_year(self, y: int, *, steady_days: bool = True) -> _Year:
+        """Local year ``y``'s table, built afresh (``year`` keeps the last 512 built).
+
+        ``steady_days``: a day whose midnights have one offset has no clock change in it, so its
+        intervals are that offset away from wall time (one zone lookup a day instead of two an
+        interval); the others are converted one time at a time (``_wall``). Both give one table."""
         starts: list[int] = []
         ends: list[int] = []
         day = date(y, 1, 1)
+        midnight, offset = self._midnight(day)
         while day.year == y:
+            following = day + timedelta(days=1)
+            next_midnight, next_offset = self._midnight(following)
+            steady = steady_days and offset == next_offset and offset is not None
             if not self.is_day_off(day):
+                base = midnight - offset // _US if steady else 0
                 for start, end in self.week[day.weekday()]:
-                    s, e = self._wall(day, start), self._wall(day, end)
+                    if steady:
+                        s, e = base + start * _US_PER_MINUTE, base + end * _US_PER_MINUTE
+                    else:
+                        s, e = self._wall(day, start), self._wall(day, end)
                     if starts and s < ends[-1]:
                         s = ends[-1]
                     if e > s:
@@ -146,7 +165,7 @@ class WorkingCalendar:
                         else:
                             starts.append(s)
                             ends.append(e)
-            day += timedelta(days=1)
+            day, midnight, offset = following, next_midnight, next_offset
         before, after, total = [], [], 0
         for s, e in zip(starts, ends, strict=True):
             before.append(total)
@@ -191,15 +210,24 @@ class WorkingCalendar:
             return start
         a = _micros(start)
         y = self._local_year(a)
+        if worked > (_MAX_YEAR - y + 1) * self._most_per_year():
+            return None  # more than the calendar's years could hold even with no day off
         done = self.year(y).until(a)
         while y <= _MAX_YEAR:
-            table = self.year(y)
-            if done + worked <= table.total:
-                return _instant(table.reach(done + worked))
-            worked -= table.total - done
+            total = _year_total(self, y)
+            if done + worked <= total:
+                return _instant(self.year(y).reach(done + worked))
+            worked -= total - done
             done = 0
             y += 1
         return None
+
+    def _most_per_year(self) -> int:
+        """More working microseconds than any local year holds: 52 weeks, the two longest days, and
+        room for clock changes (a day is at most a few hours longer than its wall-clock hours)."""
+        days = sorted(sum(e - s for s, e in intervals) for intervals in self.week)
+        minutes = 52 * sum(days) + days[-1] + days[-2] + 8 * 60
+        return minutes * _US_PER_MINUTE
 
     def add_hours(self, start: datetime, hours: float) -> datetime | None:
         """``start`` plus ``hours`` working hours, to the microsecond (None: beyond the calendar)."""
@@ -208,7 +236,14 @@ class WorkingCalendar:
 
 @lru_cache(maxsize=512)
 def _year_table(calendar: WorkingCalendar, y: int) -> _Year:
-    return calendar._build_year(y)
+    return calendar.build_year(y)
+
+
+@cache
+def _year_total(calendar: WorkingCalendar, y: int) -> int:
+    """A year's working microseconds, kept for good: adding thousands of hours passes through years
+    whose tables need not stay (one integer each, per calendar in use)."""
+    return _year_table(calendar, y).total
 
 
 def _key(calendar: Calendar) -> tuple[Any, ...]:

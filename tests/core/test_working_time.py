@@ -187,3 +187,46 @@ def test_the_vectorised_measure_is_the_scalar_one(
     us = np.array([(s - epoch) // US for s in starts], dtype="int64")
     got = worked_until(calendar, us, (now - epoch) // US)
     assert got.tolist() == [calendar.worked_us(s, now) for s in starts]
+
+
+ZONES = st.sampled_from(
+    [
+        "Europe/Kyiv",
+        "America/New_York",
+        "Australia/Lord_Howe",  # half-hour clock changes
+        "Africa/Casablanca",  # clocks stopped for Ramadan, some years twice
+        "Pacific/Apia",  # skipped a whole day (2011-12-30)
+        "America/Sao_Paulo",  # changed at midnight
+        "Asia/Kolkata",
+    ]
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(weeks(), ZONES, st.integers(1900, 2100))
+def test_a_year_built_a_day_at_a_time_is_the_year_built_one_time_at_a_time(
+    week: dict, zone: str, year: int
+) -> None:
+    # The table's shortcut (a day without a clock change is its wall-clock hours at one offset)
+    # must give exactly what converting every start and end through the zone gives.
+    calendar = cal(week, zone, country="UA")
+    assert calendar.build_year(year) == calendar.build_year(year, steady_days=False)
+
+
+def test_more_working_hours_than_the_calendar_holds_are_never_reached() -> None:
+    # "working_hours_in_stage >= 1e20" is never due: answered at once, not by walking eight
+    # thousand years of tables (rule sets cap thresholds at 100 000; generated trees do not).
+    office = cal(country="UA")
+    start = kyiv(2026, 3, 20, 12)
+    assert office.add_hours(start, 1e20) is None
+    assert office.add_hours(start, 40_000_000) is None  # ~2,000 h a year until 9998 is 16 million
+
+
+def test_a_million_working_hours_land_where_measuring_says_they_do() -> None:
+    # Five centuries of office hours: the walk through yearly totals is exact to the microsecond.
+    office = cal(country="UA")
+    start = kyiv(2026, 3, 20, 12)
+    end = office.add_hours(start, 1_000_000)
+    assert end is not None and end.year > 2400
+    assert office.worked_us(start, end) == 1_000_000 * 3_600_000_000
+    assert office.worked_us(start, end - US) == 1_000_000 * 3_600_000_000 - 1
