@@ -27,13 +27,20 @@ def add_outbox_rows(session: Session, rows: list[dict[str, Any]]) -> None:
 _EARLIER = aliased(OutboxAction)
 
 
-def _ready_clause(now: datetime) -> ColumnElement[bool]:
-    earlier = _EARLIER
-    blocked = exists().where(
-        earlier.firing_id == OutboxAction.firing_id,
-        earlier.seq < OutboxAction.seq,
+def _unfinished_before(
+    firing_id: Any, seq: Any, earlier: Any = OutboxAction
+) -> ColumnElement[bool]:
+    """An action of firing ``firing_id`` before ``seq`` is not finished yet (neither done nor dead):
+    the one condition that keeps a rule's actions in order, for the claim and for its second check."""
+    return exists().where(
+        earlier.firing_id == firing_id,
+        earlier.seq < seq,
         earlier.status.not_in(TERMINAL),
     )
+
+
+def _ready_clause(now: datetime) -> ColumnElement[bool]:
+    blocked = _unfinished_before(OutboxAction.firing_id, OutboxAction.seq, _EARLIER)
     due = or_(
         and_(OutboxAction.status.in_(RETRYABLE), OutboxAction.next_attempt_at <= now),
         and_(OutboxAction.status == "sending", OutboxAction.lease_until < now),
@@ -80,14 +87,7 @@ def earlier_results(session: Session, firing_id: int, seq: int) -> list[tuple[st
 
 def earlier_unfinished(session: Session, firing_id: int, seq: int) -> bool:
     """Whether an action before ``seq`` of one firing is not finished yet (neither done nor dead)."""
-    q = select(
-        exists().where(
-            OutboxAction.firing_id == firing_id,
-            OutboxAction.seq < seq,
-            OutboxAction.status.not_in(TERMINAL),
-        )
-    )
-    return bool(session.scalar(q))
+    return bool(session.scalar(select(_unfinished_before(firing_id, seq))))
 
 
 def skip_later_actions(
