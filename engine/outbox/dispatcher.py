@@ -187,8 +187,8 @@ class Dispatcher:
             for row in repo.claim_ready(s, now, limit, kind="message"):
                 row_id, deal_id, action = row.id, row.deal_id, row.action
                 if row.firing_id is not None and repo.earlier_unfinished(s, row.firing_id, row.seq):
-                    # Checked again where it matters (an SMS once went out without its invoice in
-                    # the PostgreSQL kill loop): it waits, its attempt not counted.
+                    # Checked again where it matters (an SMS once went out without its invoice: a
+                    # claim condition compiled wrong, docs/guarantees.md): it waits, attempt not counted.
                     log.warning("message %s claimed before its rule's earlier actions", row_id)
                     continue
                 rule_id = _rule_of(s, row)

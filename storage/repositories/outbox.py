@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from storage.models import Deal, Firing, OutboxAction
@@ -22,16 +22,22 @@ def add_outbox_rows(session: Session, rows: list[dict[str, Any]]) -> None:
         session.connection().execute(_ADD_OUTBOX, rows)
 
 
-#: Built once: a fresh ``aliased()`` per call re-adapts its columns on every dispatch round, which
-#: was half the cost of an idle tick.
-_EARLIER = aliased(OutboxAction)
+_OUTBOX = table_of(OutboxAction)
+#: The earlier rows of a firing, as a plain table alias built (with its columns) at import. Not an ORM
+#: ``aliased()`` shared between threads: that one adapts its columns lazily, and message workers
+#: starting together could be handed the *unaliased* column (SQLAlchemy warns "Did not locate an
+#: expression in selectable for attribute 'seq'"). The claim's ``outbox_1.seq < outbox.seq`` then
+#: compiled as ``outbox.seq < outbox.seq``, never true, for the engine's whole life: on PostgreSQL
+#: it sent SMS before their invoices were numbered (tests/outbox/test_claim_threads.py). A fresh
+#: ``aliased()`` per call would be safe, but re-adapting its columns was half the cost of an idle tick.
+_EARLIER = _OUTBOX.alias("earlier")
+_EARLIER_COLUMNS = _EARLIER.c  # populated now, in the importing thread
 
 
-def _unfinished_before(
-    firing_id: Any, seq: Any, earlier: Any = OutboxAction
-) -> ColumnElement[bool]:
+def _unfinished_before(firing_id: Any, seq: Any, earlier: Any = _OUTBOX.c) -> ColumnElement[bool]:
     """An action of firing ``firing_id`` before ``seq`` is not finished yet (neither done nor dead):
-    the one condition that keeps a rule's actions in order, for the claim and for its second check."""
+    the one condition that keeps a rule's actions in order, for the claim and for its second check.
+    ``earlier``: the columns the earlier rows are read from (the claim reads them through an alias)."""
     return exists().where(
         earlier.firing_id == firing_id,
         earlier.seq < seq,
@@ -40,7 +46,7 @@ def _unfinished_before(
 
 
 def _ready_clause(now: datetime) -> ColumnElement[bool]:
-    blocked = _unfinished_before(OutboxAction.firing_id, OutboxAction.seq, _EARLIER)
+    blocked = _unfinished_before(OutboxAction.firing_id, OutboxAction.seq, _EARLIER_COLUMNS)
     due = or_(
         and_(OutboxAction.status.in_(RETRYABLE), OutboxAction.next_attempt_at <= now),
         and_(OutboxAction.status == "sending", OutboxAction.lease_until < now),
