@@ -48,8 +48,9 @@ def test_ctrl_c_during_simulate_prints_no_traceback(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     proc = subprocess.Popen(
         # Via exec with SIGINT at its default and unblocked, as at a terminal: CI showed the command
-        # blocked in read() a minute after SIGINT with one thread (faulthandler's dump), that is, the
-        # signal ignored or blocked as inherited from the test worker.
+        # blocked in read() a minute after SIGINT with one thread (faulthandler's dump). CI starts
+        # the suite as a background job of a non-interactive shell, which ignores SIGINT (the pytest
+        # process's SigIgn has bit 2 set), and every child inherits that.
         [sys.executable, "-c", _DEFAULT_SIGINT, "-m", "engine.cli", "simulate", str(fifo)],
         cwd=tmp_path,
         env=_cli_env(),
