@@ -13,7 +13,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from storage.models import Deal, Firing, OutboxAction
 from storage.repositories.common import RETRYABLE, TERMINAL, dialect_name, rowcount, table_of
 
-_ADD_OUTBOX = table_of(OutboxAction).insert()
+_OUTBOX = table_of(OutboxAction)
+_ADD_OUTBOX = _OUTBOX.insert()
 
 
 def add_outbox_rows(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -22,7 +23,6 @@ def add_outbox_rows(session: Session, rows: list[dict[str, Any]]) -> None:
         session.connection().execute(_ADD_OUTBOX, rows)
 
 
-_OUTBOX = table_of(OutboxAction)
 #: The earlier rows of a firing, as a plain table alias built (with its columns) at import. Not an ORM
 #: ``aliased()`` shared between threads: that one adapts its columns lazily, and message workers
 #: starting together could be handed the *unaliased* column (SQLAlchemy warns "Did not locate an
